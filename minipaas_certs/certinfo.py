@@ -1,0 +1,258 @@
+"""Read the fields the tool checks from PEM certificates, in pure Python.
+
+A small DER reader, enough for X.509 v3 certificates as openssl writes them: it
+lets the tool compare what was issued with what was asked (SANs, CA flag, dates,
+public key) without starting another openssl process per question.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import OutputError
+
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n(.*?)-----END CERTIFICATE-----", re.DOTALL
+)
+
+OID_COMMON_NAME = "2.5.4.3"
+OID_BASIC_CONSTRAINTS = "2.5.29.19"
+OID_KEY_USAGE = "2.5.29.15"
+OID_EXTENDED_KEY_USAGE = "2.5.29.37"
+OID_SUBJECT_ALT_NAME = "2.5.29.17"
+OID_SUBJECT_KEY_ID = "2.5.29.14"
+OID_AUTHORITY_KEY_ID = "2.5.29.35"
+OID_SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
+OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+KEY_ALGORITHMS = {
+    "1.2.840.113549.1.1.1": "rsa",
+    "1.2.840.10045.2.1": "ecdsa",
+    "1.3.101.112": "ed25519",
+}
+EC_CURVE_BITS = {"1.2.840.10045.3.1.7": 256, "1.3.132.0.34": 384, "1.3.132.0.35": 521}
+KEY_USAGE_BITS = (
+    "digitalSignature", "nonRepudiation", "keyEncipherment", "dataEncipherment",
+    "keyAgreement", "keyCertSign", "cRLSign", "encipherOnly", "decipherOnly",
+)
+
+
+class DERError(ValueError):
+    """The bytes are not the DER structure expected."""
+
+
+class _TLV:
+    """One DER element: its tag and where its header and value lie in the buffer."""
+
+    __slots__ = ("tag", "head", "start", "end")
+
+    def __init__(self, tag: int, head: int, start: int, end: int) -> None:
+        self.tag, self.head, self.start, self.end = tag, head, start, end
+
+
+def _read(data: bytes, pos: int) -> _TLV:
+    if pos + 2 > len(data):
+        raise DERError("truncated")
+    head = pos
+    tag, length = data[pos], data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or pos + count > len(data):
+            raise DERError("bad length")
+        length = int.from_bytes(data[pos:pos + count], "big")
+        pos += count
+    if pos + length > len(data):
+        raise DERError("truncated")
+    return _TLV(tag, head, pos, pos + length)
+
+
+def _children(data: bytes, parent: _TLV) -> list[_TLV]:
+    items = []
+    pos = parent.start
+    while pos < parent.end:
+        item = _read(data, pos)
+        items.append(item)
+        pos = item.end
+    if pos != parent.end:
+        raise DERError("trailing bytes")
+    return items
+
+
+def _oid(raw: bytes) -> str:
+    if not raw:
+        raise DERError("empty OID")
+    parts = [raw[0] // 40, raw[0] % 40] if raw[0] < 80 else [2, raw[0] - 80]
+    value = 0
+    for byte in raw[1:]:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            parts.append(value)
+            value = 0
+    return ".".join(map(str, parts))
+
+
+def _time(data: bytes, item: _TLV) -> datetime.datetime:
+    text = data[item.start:item.end].decode("ascii")
+    if item.tag == 0x17:  # UTCTime: two-digit years 50-99 are 19xx (RFC 5280)
+        year = int(text[:2])
+        text = str(1900 + year if year >= 50 else 2000 + year) + text[2:]
+    elif item.tag != 0x18:
+        raise DERError("bad time")
+    moment = datetime.datetime.strptime(text, "%Y%m%d%H%M%SZ")
+    return moment.replace(tzinfo=datetime.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """The parts of one certificate the tool reads."""
+
+    der: bytes
+    serial: int
+    subject_cn: str | None
+    issuer_cn: str | None
+    subject_der: bytes
+    issuer_der: bytes
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+    public_key_der: bytes  # SubjectPublicKeyInfo, as `openssl pkey -pubout -outform DER`
+    key_type: str  # "rsa", "ecdsa", "ed25519", or the algorithm OID
+    key_bits: int
+    extensions: dict[str, bool] = field(default_factory=dict)  # OID -> critical
+    is_ca: bool = False
+    path_length: int | None = None
+    key_usage: frozenset[str] = frozenset()
+    extended_key_usage: tuple[str, ...] = ()
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
+
+    @property
+    def self_issued(self) -> bool:
+        return self.subject_der == self.issuer_der
+
+    def days_left(self, now: datetime.datetime | None = None) -> float:
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        return (self.not_after - now).total_seconds() / 86400
+
+
+def _common_name(data: bytes, name: _TLV) -> str | None:
+    for rdn in _children(data, name):
+        for attribute in _children(data, rdn):
+            oid, value = _children(data, attribute)
+            if _oid(data[oid.start:oid.end]) == OID_COMMON_NAME:
+                return data[value.start:value.end].decode("utf-8", "replace")
+    return None
+
+
+def _public_key(data: bytes, spki: _TLV) -> tuple[str, int]:
+    algorithm, bits = _children(data, spki)
+    algorithm_fields = _children(data, algorithm)
+    oid = _oid(data[algorithm_fields[0].start:algorithm_fields[0].end])
+    key_type = KEY_ALGORITHMS.get(oid, oid)
+    if key_type == "rsa":  # BIT STRING: one byte of unused-bit count, then RSAPublicKey
+        modulus = _children(data, _read(data, bits.start + 1))[0]
+        return key_type, int.from_bytes(data[modulus.start:modulus.end], "big").bit_length()
+    if key_type == "ecdsa":
+        curve = algorithm_fields[1]
+        return key_type, EC_CURVE_BITS.get(_oid(data[curve.start:curve.end]), 0)
+    return key_type, 256 if key_type == "ed25519" else 0
+
+
+def _extensions(data: bytes, wrapper: _TLV) -> dict[str, object]:
+    """Decode the extensions the tool checks; record every extension's criticality."""
+    found: dict[str, object] = {"extensions": {}}
+    for extension in _children(data, _read(data, wrapper.start)):
+        parts = _children(data, extension)
+        oid = _oid(data[parts[0].start:parts[0].end])
+        critical = len(parts) == 3 and data[parts[1].start:parts[1].end] != b"\x00"
+        found["extensions"][oid] = critical  # type: ignore[index]
+        value = _read(data, parts[-1].start)  # the OCTET STRING holds one DER value
+        if oid == OID_BASIC_CONSTRAINTS:
+            for item in _children(data, value):
+                if item.tag == 0x01:
+                    found["is_ca"] = data[item.start:item.end] != b"\x00"
+                elif item.tag == 0x02:
+                    found["path_length"] = int.from_bytes(data[item.start:item.end], "big")
+        elif oid == OID_KEY_USAGE:
+            flags = int.from_bytes(data[value.start + 1:value.end], "big")
+            width = 8 * (value.end - value.start - 1)
+            found["key_usage"] = frozenset(
+                name for bit, name in enumerate(KEY_USAGE_BITS)
+                if bit < width and flags >> (width - 1 - bit) & 1
+            )
+        elif oid == OID_EXTENDED_KEY_USAGE:
+            found["extended_key_usage"] = tuple(
+                _oid(data[item.start:item.end]) for item in _children(data, value)
+            )
+        elif oid == OID_SUBJECT_ALT_NAME:
+            names = _children(data, value)
+            found["dns_names"] = tuple(
+                data[n.start:n.end].decode("ascii") for n in names if n.tag == 0x82
+            )
+            found["ip_addresses"] = tuple(
+                str(ipaddress.ip_address(data[n.start:n.end])) for n in names if n.tag == 0x87
+            )
+    return found
+
+
+def parse_certificate(der: bytes) -> Certificate:
+    """Parse one DER certificate; raise DERError when it is not one."""
+    try:
+        certificate = _read(der, 0)
+        if certificate.end != len(der):
+            raise DERError("trailing bytes")
+        fields = _children(der, _children(der, certificate)[0])
+        if fields[0].tag == 0xA0:  # explicit version
+            fields = fields[1:]
+        serial, _, issuer, validity, subject, spki = fields[:6]
+        not_before, not_after = _children(der, validity)
+        key_type, key_bits = _public_key(der, spki)
+        decoded: dict[str, object] = {}
+        for item in fields[6:]:
+            if item.tag == 0xA3:
+                decoded = _extensions(der, item)
+        return Certificate(
+            der=der,
+            serial=int.from_bytes(der[serial.start:serial.end], "big", signed=True),
+            subject_cn=_common_name(der, subject),
+            issuer_cn=_common_name(der, issuer),
+            subject_der=der[subject.head:subject.end],
+            issuer_der=der[issuer.head:issuer.end],
+            not_before=_time(der, not_before),
+            not_after=_time(der, not_after),
+            public_key_der=der[spki.head:spki.end],
+            key_type=key_type,
+            key_bits=key_bits,
+            **decoded,  # type: ignore[arg-type]
+        )
+    except (IndexError, ValueError, UnicodeDecodeError) as error:
+        raise DERError(f"not a valid certificate ({error})") from None
+
+
+def pem_to_der(data: bytes) -> list[bytes]:
+    """The DER bytes of each certificate in a PEM file (a CA bundle holds several)."""
+    try:
+        return [base64.b64decode(block, validate=False) for block in
+                _PEM_CERTIFICATE.findall(data)]
+    except binascii.Error as error:
+        raise DERError(f"bad base64 ({error})") from None
+
+
+def read_certificates(path: Path) -> list[Certificate]:
+    """Every certificate in a PEM file; OutputError if there is none or one is broken."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise OutputError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        certificates = [parse_certificate(der) for der in pem_to_der(data)]
+    except DERError as error:
+        raise OutputError(f"{path} is not a valid certificate: {error}") from None
+    if not certificates:
+        raise OutputError(f"{path} holds no PEM certificate")
+    return certificates

@@ -1,0 +1,294 @@
+"""The ``minipaas`` command line: thin Click commands over ``actions``.
+
+Every failure leaves here as one ``Error: ...`` line on stderr and a documented
+exit code; the core modules are imported only when a command runs, so ``--help``
+costs little more than importing click.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import click
+
+from . import __version__
+from .errors import CertsError
+
+EXIT_CODES = """\b
+Exit codes:
+  0    success
+  1    unexpected failure
+  2    bad usage or invalid value (SAN, CN, days, key size)
+  3    openssl missing, too old, failing or timed out
+  4    conflict: files that must not be replaced, or the directory is in use
+  5    CA problem: missing, incomplete, expired, or not matching its key
+  6    output directory cannot be written, or what was written is unsound
+  130  interrupted (SIGINT); 143 terminated (SIGTERM)
+"""
+
+CERTS_HELP = f"""Create the TLS files that secure a remote Docker API (dockerd --tlsverify).
+
+\b
+Examples:
+  minipaas certs all --out .certs --san 10.0.0.5 --san manager.example.com
+  minipaas certs server --out .certs --san 10.0.0.5     # rotate the server pair
+  minipaas certs client --out .certs --cn ci            # a new client pair
+  export DOCKER_HOST=tcp://10.0.0.5:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=.certs
+
+\b
+Files in --out: ca.pem, ca-key.pem, server-cert.pem, server-key.pem,
+client-cert.pem, client-key.pem, and cert.pem/key.pem (copies of the client
+pair, the names the docker CLI reads). Keys are 0600, certificates 0644.
+
+{EXIT_CODES}"""
+
+
+class _SANType(click.ParamType):
+    """A subjectAltName value; MINIPAAS_CERTS_SAN holds a comma-separated list."""
+
+    name = "SAN"
+
+    def split_envvar_value(self, rv: str) -> Sequence[str]:
+        return [part.strip(" ") for part in rv.split(",") if part.strip(" ")]
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        from .errors import InvalidInput
+        from .names import parse_san
+
+        try:
+            return str(parse_san(value))
+        except InvalidInput as error:
+            self.fail(str(error), param, ctx)
+
+
+class _CommonNameType(click.ParamType):
+    name = "NAME"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        from .errors import InvalidInput
+        from .names import parse_common_name
+
+        try:
+            return parse_common_name(value)
+        except InvalidInput as error:
+            self.fail(str(error), param, ctx)
+
+
+COMMON_NAME = _CommonNameType()
+DAYS = click.IntRange(1, 36500)
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _options(*decorators: Decorator) -> Decorator:
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+    return apply
+
+
+out_option = click.option(
+    "--out", "out", default=".certs", show_default=True, envvar="MINIPAAS_CERTS_OUT",
+    type=click.Path(file_okay=False), help="Output directory [env MINIPAAS_CERTS_OUT].")
+common_options = _options(
+    click.option("--force", is_flag=True,
+                 help="Replace files that would be refused; old ones go to a backup folder."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr."),
+    click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
+                 help="The openssl binary [env MINIPAAS_OPENSSL; default: from PATH]."),
+)
+key_options = _options(
+    click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]),
+                 default="ecdsa", show_default=True, help="Key algorithm."),
+    click.option("--key-size", type=int, default=None,
+                 help="ecdsa: 256 (default) or 384; rsa: 2048, 3072 (default) or 4096."),
+)
+days_option = click.option("--days", type=DAYS, default=365, show_default=True,
+                           help="Validity of server and client certificates.")
+ca_days_option = click.option("--ca-days", type=DAYS, default=3650, show_default=True,
+                              help="Validity of the CA certificate.")
+san_options = _options(
+    click.option("--san", "sans", multiple=True, type=_SANType(), envvar="MINIPAAS_CERTS_SAN",
+                 help="Server name or IP (repeatable; IP:/DNS: prefix optional) "
+                      "[env MINIPAAS_CERTS_SAN, comma-separated]."),
+    click.option("--no-default-san", is_flag=True,
+                 help="Leave localhost and 127.0.0.1 out of the server's names."),
+)
+ca_dir_option = click.option(
+    "--ca-dir", type=click.Path(file_okay=False), default=None,
+    help="Folder holding ca.pem and ca-key.pem [default: --out].")
+
+
+class _Run:
+    """What every command needs: the openssl binary, progress output, paths printed."""
+
+    def __init__(self, openssl_path: str | None, quiet: bool) -> None:
+        from .openssl import OpenSSL
+
+        self.openssl = OpenSSL(openssl_path)
+        self.quiet = quiet
+
+    def progress(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(message, err=True)
+
+    @staticmethod
+    def written(paths: Sequence[Path]) -> None:
+        for path in paths:
+            click.echo(str(path))
+
+
+def _key(key_type: str, key_size: int | None) -> Any:
+    from .issue import KeySpec
+
+    return KeySpec.parse(key_type, key_size)
+
+
+def _server_spec(cn: str | None, sans: Sequence[str], no_default_san: bool, key: Any,
+                 days: int) -> Any:
+    from .actions import server_names
+    from .issue import LeafSpec
+
+    names = server_names(sans, with_defaults=not no_default_san)
+    return LeafSpec("server", cn or (names[0].value if names else "server"), key, days, names)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="minipaas-certs")
+def cli() -> None:
+    """MiniPaaS command line."""
+
+
+@cli.group(help=CERTS_HELP)
+def certs() -> None:
+    pass
+
+
+@certs.command("all", epilog=EXIT_CODES)
+@out_option
+@san_options
+@click.option("--ca-cn", type=COMMON_NAME, default="minipaas-ca", show_default=True,
+              help="Common name of the CA.")
+@click.option("--server-cn", type=COMMON_NAME, default=None,
+              help="Common name of the server certificate [default: first SAN].")
+@click.option("--client-cn", type=COMMON_NAME, default="client", show_default=True,
+              help="Common name of the client certificate.")
+@key_options
+@days_option
+@ca_days_option
+@common_options
+def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
+                server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
+                days: int, ca_days: int, force: bool, quiet: bool,
+                openssl_path: str | None) -> None:
+    """A new CA, a server pair and a client pair: the set for a new cluster."""
+    from .actions import CASpec, generate
+    from .issue import LeafSpec
+
+    run = _Run(openssl_path, quiet)
+    key = _key(key_type, key_size)
+    leaves = [_server_spec(server_cn, sans, no_default_san, key, days),
+              LeafSpec("client", client_cn, key, days)]
+    run.written(generate(run.openssl, Path(out), ca=CASpec(ca_cn, key, ca_days),
+                         leaves=leaves, force=force, progress=run.progress))
+
+
+@certs.command("ca", epilog=EXIT_CODES)
+@out_option
+@click.option("--cn", type=COMMON_NAME, default="minipaas-ca", show_default=True,
+              help="Common name of the CA.")
+@key_options
+@ca_days_option
+@common_options
+def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: int,
+               force: bool, quiet: bool, openssl_path: str | None) -> None:
+    """A new CA alone (ca.pem, ca-key.pem); never replaces one without --force."""
+    from .actions import CASpec, generate
+
+    run = _Run(openssl_path, quiet)
+    spec = CASpec(cn, _key(key_type, key_size), ca_days)
+    run.written(generate(run.openssl, Path(out), ca=spec, force=force, progress=run.progress))
+
+
+@certs.command("server", epilog=EXIT_CODES)
+@out_option
+@ca_dir_option
+@san_options
+@click.option("--cn", type=COMMON_NAME, default=None,
+              help="Common name [default: first SAN]; Go ignores it, SANs count.")
+@key_options
+@days_option
+@common_options
+def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default_san: bool,
+                   cn: str | None, key_type: str, key_size: int | None, days: int,
+                   force: bool, quiet: bool, openssl_path: str | None) -> None:
+    """A new server pair from the existing CA (rotation): server-cert.pem, server-key.pem."""
+    from .actions import generate
+
+    run = _Run(openssl_path, quiet)
+    spec = _server_spec(cn, sans, no_default_san, _key(key_type, key_size), days)
+    run.written(generate(run.openssl, Path(out), ca=None, leaves=[spec],
+                         ca_dir=Path(ca_dir) if ca_dir else None, force=force,
+                         progress=run.progress))
+
+
+@certs.command("client", epilog=EXIT_CODES)
+@out_option
+@ca_dir_option
+@click.option("--cn", type=COMMON_NAME, default="client", show_default=True,
+              help="Common name: the client's identity.")
+@key_options
+@days_option
+@common_options
+def client_command(out: str, ca_dir: str | None, cn: str, key_type: str,
+                   key_size: int | None, days: int, force: bool, quiet: bool,
+                   openssl_path: str | None) -> None:
+    """A new client pair from the existing CA: client-cert.pem, client-key.pem, cert.pem, key.pem."""
+    from .actions import generate
+    from .issue import LeafSpec
+
+    run = _Run(openssl_path, quiet)
+    spec = LeafSpec("client", cn, _key(key_type, key_size), days)
+    run.written(generate(run.openssl, Path(out), ca=None, leaves=[spec],
+                         ca_dir=Path(ca_dir) if ca_dir else None, force=force,
+                         progress=run.progress))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; map every failure to one ``Error:`` line and its exit code."""
+    try:
+        result = cli.main(args=list(argv) if argv is not None else None,
+                          prog_name="minipaas", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except CertsError as error:
+        return _fail(str(error), error.exit_code)
+    except click.ClickException as error:
+        return _fail(error.format_message(), error.exit_code)
+    except click.exceptions.Abort:
+        return _fail("interrupted", 130)
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        return _fail(f"{error.strerror or error}{where}", 6)
+    except Exception as error:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("MINIPAAS_DEBUG"):
+            raise
+        return _fail(f"internal error ({type(error).__name__}: {error}); "
+                     "set MINIPAAS_DEBUG=1 for a traceback", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    click.echo(f"Error: {' '.join(message.split())}", err=True)
+    return code
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry_point()

@@ -1,0 +1,63 @@
+"""The package's exceptions: each class carries the exit code the CLI returns for it."""
+
+from __future__ import annotations
+
+
+class CertsError(Exception):
+    """Base of every error the tool reports to its user as one line."""
+
+    exit_code = 1
+
+
+class InvalidInput(CertsError):
+    """A value given on the command line or in the environment is not acceptable."""
+
+    exit_code = 2
+
+
+class OpenSSLUnavailable(CertsError):
+    """The openssl binary is missing, too old, unrecognised, or does not run."""
+
+    exit_code = 3
+
+
+class OpenSSLFailed(CertsError):
+    """An openssl command exited non-zero or did not finish in time."""
+
+    exit_code = 3
+
+    def __init__(self, argv: list[str], returncode: int | None, stderr: str) -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr
+        detail = " ".join(line.strip() for line in stderr.strip().splitlines()[-3:])
+        outcome = "timed out" if returncode is None else f"exited {returncode}"
+        super().__init__(
+            f"`{' '.join(argv)}` {outcome}" + (f": {detail}" if detail else "")
+        )
+
+
+class Conflict(CertsError):
+    """The run would replace files it must not, or another run holds the directory."""
+
+    exit_code = 4
+
+
+class CAProblem(CertsError):
+    """The CA needed to sign is missing, incomplete, or unfit to sign."""
+
+    exit_code = 5
+
+
+class OutputError(CertsError):
+    """The output directory cannot be written, or what was written is not sound."""
+
+    exit_code = 6
+
+
+class Interrupted(CertsError):
+    """The run was stopped by a signal; nothing was moved into place."""
+
+    def __init__(self, signal_number: int) -> None:
+        self.exit_code = 128 + signal_number
+        super().__init__(f"interrupted by signal {signal_number}; nothing was changed")

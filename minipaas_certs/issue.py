@@ -1,0 +1,247 @@
+"""Making keys and certificates with openssl, and checking what it made.
+
+Each function here works on files in a private staging folder; nothing in this
+module decides where files end up (see ``actions``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import render
+from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH, Certificate, read_certificates
+from .errors import CAProblem, InvalidInput, OpenSSLFailed, OutputError
+from .names import SubjectAltName
+from .openssl import OpenSSL
+
+KEY_SIZES = {"ecdsa": (256, 384), "rsa": (2048, 3072, 4096), "ed25519": (256,)}
+DEFAULT_KEY_SIZE = {"ecdsa": 256, "rsa": 3072, "ed25519": 256}
+_EC_CURVES = {256: "P-256", 384: "P-384"}
+_PURPOSES = {"server": ("sslserver", OID_SERVER_AUTH), "client": ("sslclient", OID_CLIENT_AUTH)}
+# openssl stamps notBefore with its own clock a moment after we look at ours.
+_CLOCK_MARGIN = datetime.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """A key algorithm and size, validated: ``ecdsa`` 256/384, ``rsa`` 2048+, ``ed25519``."""
+
+    kind: str
+    bits: int
+
+    @classmethod
+    def parse(cls, kind: str, bits: int | None = None) -> KeySpec:
+        if kind not in KEY_SIZES:
+            raise InvalidInput(f"unknown key type {kind!r}: use ecdsa, rsa or ed25519")
+        if bits is None:
+            bits = DEFAULT_KEY_SIZE[kind]
+        if bits not in KEY_SIZES[kind]:
+            allowed = ", ".join(map(str, KEY_SIZES[kind]))
+            raise InvalidInput(f"--key-size {bits} is not valid for {kind} keys (use {allowed})")
+        return cls(kind, bits)
+
+    def __str__(self) -> str:
+        if self.kind == "ecdsa":
+            return f"ECDSA {_EC_CURVES[self.bits]}"
+        return "Ed25519" if self.kind == "ed25519" else f"RSA {self.bits}"
+
+    def newkey_args(self) -> list[str]:
+        """``req`` options that generate this key (OpenSSL 1.1.1+, LibreSSL 3)."""
+        if self.kind == "rsa":
+            return ["-newkey", f"rsa:{self.bits}"]
+        if self.kind == "ecdsa":
+            return ["-newkey", "ec", "-pkeyopt", f"ec_paramgen_curve:{_EC_CURVES[self.bits]}"]
+        return ["-newkey", "ed25519"]
+
+
+def digest_args(signer_key_type: str) -> list[str]:
+    """Ed25519 signs without a separate digest; everything else signs with SHA-256."""
+    return [] if signer_key_type == "ed25519" else ["-sha256"]
+
+
+@dataclass(frozen=True)
+class LeafSpec:
+    """What a server or client certificate must contain."""
+
+    role: str  # "server" or "client"
+    common_name: str
+    key: KeySpec
+    days: int
+    sans: tuple[SubjectAltName, ...] = ()
+    cert_file: str = ""
+    key_file: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.cert_file:
+            object.__setattr__(self, "cert_file", f"{self.role}-cert.pem")
+        if not self.key_file:
+            object.__setattr__(self, "key_file", f"{self.role}-key.pem")
+        if self.role == "server" and not self.sans:
+            raise InvalidInput("a server certificate needs at least one --san")
+
+    def render_config(self) -> str:
+        return render.render(
+            f"{self.role}.cnf.j2",
+            common_name=self.common_name,
+            key_type=self.key.kind,
+            dns_names=[san.value for san in self.sans if san.kind == "DNS"],
+            ip_addresses=[san.value for san in self.sans if san.kind == "IP"],
+        )
+
+
+@dataclass(frozen=True)
+class Authority:
+    """A CA that can sign: its files and its parsed certificate."""
+
+    cert_path: Path
+    key_path: Path
+    certificate: Certificate
+
+    def check_can_sign_until(self, not_after: datetime.datetime) -> None:
+        """Refuse to issue a leaf that would outlive the CA (Go then rejects it)."""
+        if not_after <= self.certificate.not_after:
+            return
+        now = datetime.datetime.now(datetime.timezone.utc)
+        days_left = int((self.certificate.not_after - now - _CLOCK_MARGIN).days)
+        raise CAProblem(
+            f"the CA in {self.cert_path} expires on {self.certificate.not_after:%Y-%m-%d}, "
+            f"before the new certificate would; use --days {days_left} or less"
+        )
+
+
+def random_serial() -> str:
+    """A random positive serial of 127 bits with at least 64 significant ones.
+
+    Random serials need no ``ca.srl`` file, so parallel runs cannot collide.
+    """
+    return f"0x{secrets.randbelow(2**127 - 2**64) + 2**64:x}"
+
+
+def leaf_end(days: int) -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days) \
+        + _CLOCK_MARGIN
+
+
+def read_one_certificate(path: Path) -> Certificate:
+    return read_certificates(path)[0]
+
+
+def check_key_matches(openssl: OpenSSL, key_path: Path, certificate: Certificate,
+                      cert_path: Path, error: type = OutputError) -> None:
+    """Ask openssl for the key's public half and compare it with the certificate's."""
+    try:
+        public = openssl.run(["pkey", "-in", key_path, "-pubout", "-outform", "DER"])
+    except OpenSSLFailed as failure:
+        raise error(f"{key_path} is not a readable private key ({failure.stderr.strip()[:200]})") \
+            from None
+    if public != certificate.public_key_der:
+        raise error(f"{key_path} does not match the certificate {cert_path}")
+
+
+def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
+              days: int) -> Authority:
+    """Generate a self-signed CA (key and certificate in one call) and check it."""
+    config = staging / "ca.cnf"
+    config.write_text(render.render("ca.cnf.j2", common_name=common_name))
+    cert_path, key_path = staging / "ca.pem", staging / "ca-key.pem"
+    openssl.run([
+        "req", "-x509", "-new", *key.newkey_args(), "-nodes",
+        "-keyout", key_path, "-out", cert_path,
+        "-config", config, "-extensions", "extensions",
+        "-days", str(days), "-set_serial", random_serial(), *digest_args(key.kind),
+    ])
+    certificate = read_one_certificate(cert_path)
+    if not (certificate.is_ca and "keyCertSign" in certificate.key_usage):
+        raise OutputError(f"openssl made {cert_path} without CA:TRUE and keyCertSign")
+    check_key_matches(openssl, key_path, certificate, cert_path)
+    return Authority(cert_path, key_path, certificate)
+
+
+def issue_leaf(openssl: OpenSSL, staging: Path, authority: Authority,
+               spec: LeafSpec) -> Certificate:
+    """Generate a key and a certificate signed by ``authority``, then check both."""
+    config = staging / f"{spec.role}.cnf"
+    config.write_text(spec.render_config())
+    cert_path, key_path = staging / spec.cert_file, staging / spec.key_file
+    signing = [
+        "-CA", authority.cert_path, "-CAkey", authority.key_path,
+        "-set_serial", random_serial(), "-days", str(spec.days),
+        *digest_args(authority.certificate.key_type),
+    ]
+    new_key = [*spec.key.newkey_args(), "-nodes", "-keyout", key_path, "-config", config]
+    if openssl.version.signs_in_req:
+        openssl.run(["req", "-x509", "-new", *new_key, "-out", cert_path,
+                     "-extensions", "extensions", *signing])
+    else:  # portable path: the request goes through a pipe, never onto disk
+        request = openssl.run(["req", "-new", *new_key, *digest_args(spec.key.kind)])
+        openssl.run(["x509", "-req", "-out", cert_path,
+                     "-extfile", config, "-extensions", "extensions", *signing],
+                    stdin=request)
+    certificate = read_one_certificate(cert_path)
+    check_issued(certificate, spec, cert_path)
+    check_key_matches(openssl, key_path, certificate, cert_path)
+    verify_leaf(openssl, authority.cert_path, cert_path, spec.role)
+    return certificate
+
+
+def check_issued(certificate: Certificate, spec: LeafSpec, cert_path: Path) -> None:
+    """Compare what openssl issued with what was asked: names, CA flag, purpose."""
+    asked_dns = {san.value for san in spec.sans if san.kind == "DNS"}
+    asked_ip = {san.value for san in spec.sans if san.kind == "IP"}
+    problems = []
+    if set(certificate.dns_names) != asked_dns or set(certificate.ip_addresses) != asked_ip:
+        problems.append("its subjectAltName differs from the names asked")
+    if certificate.is_ca:
+        problems.append("it is a CA")
+    if certificate.extended_key_usage != (_PURPOSES[spec.role][1],):
+        problems.append(f"its extendedKeyUsage is not {spec.role} authentication only")
+    if certificate.subject_cn != spec.common_name:
+        problems.append("its common name differs from the one asked")
+    if problems:
+        raise OutputError(f"openssl made {cert_path} wrongly: {'; '.join(problems)}")
+
+
+def verify_leaf(openssl: OpenSSL, ca_path: Path, cert_path: Path, role: str) -> None:
+    """``openssl verify -x509_strict`` with the leaf's TLS purpose against the CA."""
+    purpose = _PURPOSES[role][0]
+    try:
+        output = openssl.run(["verify", "-x509_strict", "-purpose", purpose,
+                              "-CAfile", ca_path, cert_path])
+    except OpenSSLFailed as failure:
+        raise OutputError(
+            f"{cert_path} does not verify against {ca_path}: {failure.stderr.strip()[:300]}"
+        ) from None
+    if not output.rstrip().endswith(b": OK"):
+        raise OutputError(f"{cert_path} does not verify against {ca_path}")
+
+
+def load_authority(openssl: OpenSSL, ca_dir: Path) -> Authority:
+    """The CA in ``ca_dir``, checked fit to sign: a CA, unexpired, its key matching."""
+    cert_path, key_path = ca_dir / "ca.pem", ca_dir / "ca-key.pem"
+    missing = [path.name for path in (cert_path, key_path) if not path.is_file()]
+    if len(missing) == 2:
+        raise CAProblem(
+            f"no CA in {ca_dir} (ca.pem and ca-key.pem are missing): create one with "
+            f"`minipaas certs ca --out {ca_dir}`, or name its folder with --ca-dir"
+        )
+    if missing:
+        raise CAProblem(
+            f"{ca_dir / missing[0]} is missing: signing needs both ca.pem and ca-key.pem; "
+            "name the folder that holds both with --ca-dir"
+        )
+    try:
+        certificate = read_one_certificate(cert_path)
+    except OutputError as error:
+        raise CAProblem(str(error)) from None
+    if not certificate.is_ca or "keyCertSign" not in certificate.key_usage:
+        raise CAProblem(f"{cert_path} is not a CA certificate (CA:TRUE and keyCertSign)")
+    if certificate.not_after <= datetime.datetime.now(datetime.timezone.utc):
+        raise CAProblem(
+            f"the CA in {cert_path} expired on {certificate.not_after:%Y-%m-%d}: "
+            "create a new one with `minipaas certs all --force`"
+        )
+    check_key_matches(openssl, key_path, certificate, cert_path, error=CAProblem)
+    return Authority(cert_path, key_path, certificate)

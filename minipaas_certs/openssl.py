@@ -1,0 +1,127 @@
+"""The one place that runs the openssl binary."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .errors import OpenSSLFailed, OpenSSLUnavailable
+
+DEFAULT_TIMEOUT = 300.0  # seconds; RSA 4096 key generation can take many seconds
+_VERSION = re.compile(r"(OpenSSL|LibreSSL) (\d+)\.(\d+)\.(\d+)([a-z]*)\b")
+# Variables a dynamically linked or wrapped openssl may need to start at all; every
+# other inherited variable (OPENSSL_CONF, OPENSSL_MODULES, RANDFILE, HOME...) is
+# dropped so that nothing outside the tool changes what openssl produces.
+_KEPT_ENVIRONMENT = ("PATH", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "SYSTEMROOT")
+
+
+@dataclass(frozen=True)
+class Version:
+    """What ``openssl version`` reported, reduced to what the tool decides on."""
+
+    flavour: str  # "OpenSSL" or "LibreSSL"
+    number: tuple[int, int, int]
+    text: str
+
+    @property
+    def signs_in_req(self) -> bool:
+        """``req -x509 -CA/-CAkey`` (key, request and signature in one call): OpenSSL 3.0+."""
+        return self.flavour == "OpenSSL" and self.number >= (3, 0, 0)
+
+
+def parse_version(text: str) -> Version:
+    """Parse the first words of ``openssl version``; refuse what is too old or unknown."""
+    match = _VERSION.match(text.strip())
+    if not match:
+        first_line = text.strip().splitlines()[0] if text.strip() else "nothing"
+        raise OpenSSLUnavailable(
+            f"unrecognised openssl version {first_line!r}: OpenSSL 1.1.1 or newer "
+            "(or LibreSSL 3) is required"
+        )
+    flavour = match.group(1)
+    number = (int(match.group(2)), int(match.group(3)), int(match.group(4)))
+    minimum = (1, 1, 1) if flavour == "OpenSSL" else (3, 0, 0)
+    if number < minimum:
+        raise OpenSSLUnavailable(
+            f"{match.group(0)} is too old: OpenSSL 1.1.1 or newer (or LibreSSL 3) is required"
+        )
+    return Version(flavour, number, match.group(0))
+
+
+def clean_environment() -> dict[str, str]:
+    """The environment every openssl child gets: only what it needs to start.
+
+    OPENSSL_CONF points at an empty file because an inherited one can switch
+    providers (a FIPS ``default_properties`` breaks key generation) and a missing
+    one is silently ignored; every call that needs a config passes its own.
+    """
+    env = {name: os.environ[name] for name in _KEPT_ENVIRONMENT if name in os.environ}
+    env.update(OPENSSL_CONF=os.devnull, LC_ALL="C")
+    return env
+
+
+class OpenSSL:
+    """An openssl executable: resolved once, its version detected once, run safely."""
+
+    def __init__(self, executable: str | None = None, timeout: float = DEFAULT_TIMEOUT):
+        wanted = executable or "openssl"
+        found = shutil.which(wanted)
+        if found is None:
+            where = "on PATH" if executable is None else "(from --openssl / MINIPAAS_OPENSSL)"
+            raise OpenSSLUnavailable(
+                f"openssl not found {where}: install OpenSSL 1.1.1 or newer, "
+                "or name the binary with --openssl PATH"
+            )
+        self.executable = found
+        self.timeout = timeout
+        self._env = clean_environment()
+        self._version: Version | None = None
+
+    @property
+    def version(self) -> Version:
+        """The detected version; ``openssl version`` runs at most once per instance."""
+        if self._version is None:
+            try:
+                text = self.run(["version"]).decode("utf-8", "replace")
+            except OpenSSLFailed as error:
+                raise OpenSSLUnavailable(f"{self.executable} does not run: {error}") from None
+            self._version = parse_version(text)
+        return self._version
+
+    def argv(self, args: Sequence[str]) -> list[str]:
+        """The full command line for ``args`` (exposed for tests and messages)."""
+        return [self.executable, *[str(arg) for arg in args]]
+
+    def run(self, args: Sequence[str], *, stdin: bytes | None = None,
+            cwd: Path | None = None) -> bytes:
+        """Run ``openssl ARGS``; return its stdout, or raise OpenSSLFailed.
+
+        Never through a shell; stdin is closed unless bytes are given, so openssl
+        can never stop to prompt.
+        """
+        argv = self.argv(args)
+        try:
+            completed = subprocess.run(
+                argv,
+                input=stdin if stdin is not None else b"",
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self._env,
+                cwd=cwd,
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as expired:
+            stderr = (expired.stderr or b"").decode("utf-8", "replace")
+            raise OpenSSLFailed(argv, None, stderr + f" (after {self.timeout:g} s)") from None
+        except OSError as error:
+            raise OpenSSLUnavailable(f"cannot run {self.executable}: {error.strerror}") from None
+        if completed.returncode != 0:
+            raise OpenSSLFailed(argv, completed.returncode,
+                                completed.stderr.decode("utf-8", "replace"))
+        return completed.stdout

@@ -1,0 +1,1 @@
+"""OpenSSL config templates, shipped as package data (``minipaas_certs.templates``)."""
