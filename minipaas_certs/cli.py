@@ -94,7 +94,7 @@ def _options(*decorators: Decorator) -> Decorator:
 
 out_option = click.option(
     "--out", "out", default=".certs", show_default=True, envvar="MINIPAAS_CERTS_OUT",
-    type=click.Path(file_okay=False), help="Output directory [env MINIPAAS_CERTS_OUT].")
+    type=click.Path(), help="Output directory [env MINIPAAS_CERTS_OUT].")
 common_options = _options(
     click.option("--force", is_flag=True,
                  help="Replace files that would be refused; old ones go to a backup folder."),
@@ -120,7 +120,7 @@ san_options = _options(
                  help="Leave localhost and 127.0.0.1 out of the server's names."),
 )
 ca_dir_option = click.option(
-    "--ca-dir", type=click.Path(file_okay=False), default=None,
+    "--ca-dir", type=click.Path(), default=None,
     help="Folder holding ca.pem and ca-key.pem [default: --out].")
 
 

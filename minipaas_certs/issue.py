@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import render
-from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH, Certificate, read_certificates
+from .certinfo import (OID_CLIENT_AUTH, OID_SERVER_AUTH, OID_SUBJECT_KEY_ID, Certificate,
+                       read_certificates)
 from .errors import CAProblem, InvalidInput, OpenSSLFailed, OutputError
 from .names import SubjectAltName
 from .openssl import OpenSSL
@@ -210,12 +211,14 @@ def verify_leaf(openssl: OpenSSL, ca_path: Path, cert_path: Path, role: str) -> 
     try:
         output = openssl.run(["verify", "-x509_strict", "-purpose", purpose,
                               "-CAfile", ca_path, cert_path])
+        reason = "" if output.rstrip().endswith(b": OK") else output.decode("utf-8", "replace")
     except OpenSSLFailed as failure:
-        raise OutputError(
-            f"{cert_path} does not verify against {ca_path}: {failure.stderr.strip()[:300]}"
-        ) from None
-    if not output.rstrip().endswith(b": OK"):
-        raise OutputError(f"{cert_path} does not verify against {ca_path}")
+        reason = failure.stderr
+    if reason:
+        detail = next((line for line in reason.splitlines() if line.startswith("error ")),
+                      reason.strip()[:200])
+        raise OutputError(f"the new {role} certificate fails `openssl verify -x509_strict "
+                          f"-purpose {purpose}` against {ca_path.name}: {detail}")
 
 
 def load_authority(openssl: OpenSSL, ca_dir: Path) -> Authority:
@@ -238,6 +241,11 @@ def load_authority(openssl: OpenSSL, ca_dir: Path) -> Authority:
         raise CAProblem(str(error)) from None
     if not certificate.is_ca or "keyCertSign" not in certificate.key_usage:
         raise CAProblem(f"{cert_path} is not a CA certificate (CA:TRUE and keyCertSign)")
+    if OID_SUBJECT_KEY_ID not in certificate.extensions:
+        raise CAProblem(
+            f"{cert_path} has no subjectKeyIdentifier: strict X.509 checks (OpenSSL "
+            "-x509_strict, Python 3.13, docker-py) reject what it signs"
+        )
     if certificate.not_after <= datetime.datetime.now(datetime.timezone.utc):
         raise CAProblem(
             f"the CA in {cert_path} expired on {certificate.not_after:%Y-%m-%d}: "

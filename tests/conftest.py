@@ -1,0 +1,92 @@
+"""Shared fixtures: the openssl under test, a CLI runner, and parsed outputs.
+
+MINIPAAS_TEST_OPENSSL names the openssl binary the tool is tested with (default:
+the one on PATH); CI runs the whole suite once more with OpenSSL 1.1.1 this way.
+Independent checks (``openssl verify`` in ``system_verify``) always use the
+system's openssl 3, so certificates made by 1.1.1 face OpenSSL 3's strict rules.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from cryptography import x509
+
+from minipaas_certs.cli import main
+
+TOOL_OPENSSL = os.environ.get("MINIPAAS_TEST_OPENSSL") or shutil.which("openssl") or "openssl"
+SYSTEM_OPENSSL = shutil.which("openssl") or "openssl"
+ALL_FILES = {"ca.pem", "ca-key.pem", "server-cert.pem", "server-key.pem",
+             "client-cert.pem", "client-key.pem", "cert.pem", "key.pem"}
+
+
+@pytest.fixture(autouse=True)
+def _tool_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs the tool with the openssl under test and no stray settings."""
+    for name in list(os.environ):
+        if name.startswith("MINIPAAS_") and name not in ("MINIPAAS_TEST_OPENSSL",
+                                                         "MINIPAAS_REQUIRE_DOCKER"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MINIPAAS_OPENSSL", TOOL_OPENSSL)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def error_line(self) -> str:
+        """The single stderr line of a failed run (asserts there is exactly one)."""
+        lines = self.err.strip().splitlines()
+        assert len(lines) == 1, f"expected one error line, got: {self.err!r}"
+        assert lines[0].startswith("Error: "), lines[0]
+        assert "Traceback" not in self.err
+        return lines[0]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run ``minipaas ARGS`` in-process; return its exit code and output."""
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def run_tool(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m minipaas_certs ARGS`` as a separate process."""
+    return subprocess.run([sys.executable, "-m", "minipaas_certs", *args], cwd=cwd,
+                          env={**os.environ, **(env or {})}, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def load_cert(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def system_verify(ca: Path, cert: Path, purpose: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SYSTEM_OPENSSL, "verify", "-x509_strict", "-purpose", purpose,
+                           "-CAfile", str(ca), str(cert)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One default `certs all` output, shared by read-only tests."""
+    out = tmp_path_factory.mktemp("shared") / "certs"
+    assert main(["certs", "all", "--out", str(out), "--openssl", TOOL_OPENSSL, "--san", "10.0.0.5",
+                 "--san", "manager.example.com", "-q"]) == 0
+    yield out

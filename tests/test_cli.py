@@ -1,0 +1,385 @@
+"""The command line's refusals: one `Error:` line, a documented exit code, nothing lost."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ALL_FILES, run_tool
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from minipaas_certs import __version__
+from minipaas_certs.store import OutputDirectory
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+HOSTILE_SANS = [
+    "ok.example.com\nIP.9 = 10.6.6.6\n[extensions]\nbasicConstraints = critical,CA:TRUE",
+    "ok.example.com\r",
+    "ok\x00.example.com",
+    "docker#1.example.com",
+    "$ENV::HOME.example.com",
+    "${req::prompt}",
+    "ok.example.com,IP:10.0.0.1,DNS:evil.example.com",
+    '"quoted.example.com"',
+    "'quoted.example.com'",
+    "spaced name.example.com",
+    "trailing.example.com\\",
+    "-leading.example.com",
+    "under_score.example.com",
+    "*",
+    "*.*.example.com",
+    "a.*.example.com",
+    "*.com",
+    "bücher.example",
+    "a" * 64 + ".example.com",
+    ".".join(["a" * 60] * 5),
+    "999.1.1.1",
+    "10.0.0.1/24",
+    "1.2.3",
+    "010.0.0.1",
+    "fe80::1%eth0",
+    "IP:manager.example.com",
+    "DNS:10.0.0.1",
+    "DNS:",
+    "",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_SANS)
+def test_hostile_or_invalid_san_is_refused_before_anything_is_written(
+        tmp_path: Path, cli, value: str) -> None:
+    out = tmp_path / "certs"
+    result = cli("certs", "all", "--out", str(out), "--san", value)
+    assert result.code == 2
+    assert "--san" in result.error_line
+    assert not out.exists()
+
+
+def test_hostile_san_in_the_environment_is_refused(tmp_path: Path, cli, monkeypatch) -> None:
+    monkeypatch.setenv("MINIPAAS_CERTS_SAN", "ok.example.com,evil#x")
+    result = cli("certs", "all", "--out", str(tmp_path / "c"))
+    assert result.code == 2 and "evil#x" in result.error_line
+    assert not (tmp_path / "c").exists()
+
+
+HOSTILE_CNS = ["", "x" * 65, "ops\nCN = evil", "a,b", "a#b", "a/b", "$HOME", "a+b", "é",
+               "a\tb", ' "q"', "trailing "]
+
+
+@pytest.mark.parametrize("value", HOSTILE_CNS)
+@pytest.mark.parametrize("command,option", [("all", "--client-cn"), ("all", "--ca-cn"),
+                                            ("all", "--server-cn"), ("ca", "--cn")])
+def test_bad_common_name_is_refused(tmp_path: Path, cli, command: str, option: str,
+                                    value: str) -> None:
+    result = cli("certs", command, "--out", str(tmp_path / "c"), option, value)
+    assert result.code == 2
+    assert option in result.error_line
+    assert not (tmp_path / "c").exists()
+
+
+def test_sixty_four_character_cn_is_accepted(tmp_path: Path, cli) -> None:
+    assert cli("certs", "ca", "--out", str(tmp_path), "-q", "--cn", "c" * 64).code == 0
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "abc", "36501", "99999999999"])
+@pytest.mark.parametrize("option", ["--days", "--ca-days"])
+def test_bad_days_are_refused(tmp_path: Path, cli, option: str, days: str) -> None:
+    result = cli("certs", "all", "--out", str(tmp_path / "c"), option, days)
+    assert result.code == 2 and option in result.error_line
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("key_type,size", [("rsa", "1024"), ("rsa", "512"), ("rsa", "8192"),
+                                           ("ecdsa", "521"), ("ecdsa", "2048"),
+                                           ("ed25519", "384"), ("dsa", None)])
+def test_bad_key_spec_is_refused(tmp_path: Path, cli, key_type: str, size: str | None) -> None:
+    args = ["certs", "all", "--out", str(tmp_path / "c"), "--key-type", key_type]
+    result = cli(*args, *(["--key-size", size] if size else []))
+    assert result.code == 2
+    assert "key" in result.error_line.lower()
+    assert not (tmp_path / "c").exists()
+
+
+def test_leaf_longer_than_ca_is_refused_up_front(tmp_path: Path, cli) -> None:
+    result = cli("certs", "all", "--out", str(tmp_path / "c"), "--days", "400",
+                 "--ca-days", "100")
+    assert result.code == 2 and "outlive" in result.error_line
+
+
+# --- an existing CA is never replaced ---------------------------------------------------
+
+@pytest.mark.parametrize("command", ["all", "ca"])
+def test_existing_ca_is_never_replaced(tmp_path: Path, cli, command: str) -> None:
+    assert cli("certs", "all", "--out", str(tmp_path), "-q").code == 0
+    before = snapshot(tmp_path)
+    result = cli("certs", command, "--out", str(tmp_path))
+    assert result.code == 4
+    assert "ca.pem" in result.error_line and "--force" in result.error_line
+    assert snapshot(tmp_path) == before
+
+
+def test_half_a_ca_is_not_replaced(tmp_path: Path, cli) -> None:
+    (tmp_path / "ca.pem").write_text("only the certificate\n")
+    result = cli("certs", "ca", "--out", str(tmp_path))
+    assert result.code == 4
+    assert (tmp_path / "ca.pem").read_text() == "only the certificate\n"
+    assert not (tmp_path / "ca-key.pem").exists()
+
+
+def test_force_moves_the_old_set_into_a_backup(tmp_path: Path, cli) -> None:
+    assert cli("certs", "all", "--out", str(tmp_path), "-q").code == 0
+    before = snapshot(tmp_path)
+    result = cli("certs", "all", "--out", str(tmp_path), "--force")
+    assert result.code == 0, result.err
+    backups = list(tmp_path.glob("backup-*"))
+    assert len(backups) == 1 and "backup-" in result.err
+    assert snapshot(backups[0]) == before
+    assert oct(backups[0].stat().st_mode & 0o777) == "0o700"
+    assert oct((backups[0] / "ca-key.pem").stat().st_mode & 0o777) == "0o600"
+    assert (tmp_path / "ca.pem").read_bytes() != before["ca.pem"]
+    assert {p.name for p in tmp_path.iterdir()} == ALL_FILES | {backups[0].name}
+
+
+def test_force_on_ca_alone_warns_about_orphaned_leaves(tmp_path: Path, cli) -> None:
+    assert cli("certs", "all", "--out", str(tmp_path), "-q").code == 0
+    old_ca = (tmp_path / "ca-key.pem").read_bytes()
+    result = cli("certs", "ca", "--out", str(tmp_path), "--force")
+    assert result.code == 0
+    assert "previous CA" in result.err
+    (backup,) = tmp_path.glob("backup-*")
+    assert (backup / "ca-key.pem").read_bytes() == old_ca
+    assert {p.name for p in backup.iterdir()} == {"ca.pem", "ca-key.pem"}
+
+
+# --- signing needs a sound CA -------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["server", "client"])
+def test_leaf_without_a_ca_says_what_to_run(tmp_path: Path, cli, command: str) -> None:
+    result = cli("certs", command, "--out", str(tmp_path / "c"))
+    assert result.code == 5
+    line = result.error_line
+    assert "ca.pem" in line and "ca-key.pem" in line and "minipaas certs ca" in line
+    assert not list((tmp_path / "c").iterdir())
+
+
+def test_leaf_with_half_a_ca_names_the_missing_file(tmp_path: Path, cli) -> None:
+    assert cli("certs", "ca", "--out", str(tmp_path), "-q").code == 0
+    (tmp_path / "ca-key.pem").unlink()
+    result = cli("certs", "server", "--out", str(tmp_path))
+    assert result.code == 5 and "ca-key.pem is missing" in result.error_line
+
+
+def test_ca_key_not_matching_its_certificate(tmp_path: Path, cli) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert cli("certs", "ca", "--out", str(one), "-q").code == 0
+    assert cli("certs", "ca", "--out", str(two), "-q").code == 0
+    (one / "ca-key.pem").write_bytes((two / "ca-key.pem").read_bytes())
+    before = snapshot(one)
+    result = cli("certs", "client", "--out", str(one))
+    assert result.code == 5 and "does not match" in result.error_line
+    assert snapshot(one) == before
+
+
+def write_ca(folder: Path, *, days_ago: int, days: int, ca: bool = True,
+             key_id: bool = True) -> None:
+    """A CA made by cryptography, to get dates and flags openssl would not produce."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old-ca")])
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days_ago)
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=days))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(
+            digital_signature=False, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+            encipher_only=False, decipher_only=False), critical=True)
+    if key_id:
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    cert = builder.sign(key, hashes.SHA256())
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "ca-key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+
+
+def test_expired_ca_is_refused(tmp_path: Path, cli) -> None:
+    write_ca(tmp_path, days_ago=20, days=10)
+    result = cli("certs", "server", "--out", str(tmp_path))
+    assert result.code == 5 and "expired" in result.error_line
+
+
+def test_not_a_ca_is_refused(tmp_path: Path, cli) -> None:
+    write_ca(tmp_path, days_ago=1, days=100, ca=False)
+    result = cli("certs", "client", "--out", str(tmp_path))
+    assert result.code == 5 and "not a CA" in result.error_line
+
+
+def test_leaf_outliving_the_ca_is_refused_with_the_days_that_fit(tmp_path: Path, cli) -> None:
+    write_ca(tmp_path, days_ago=1, days=31)
+    result = cli("certs", "server", "--out", str(tmp_path), "--days", "365")
+    assert result.code == 5
+    assert "--days 29 or less" in result.error_line
+    assert cli("certs", "server", "--out", str(tmp_path), "--days", "29", "-q").code == 0
+
+
+def test_ca_without_subject_key_identifier_is_refused(tmp_path: Path, cli) -> None:
+    write_ca(tmp_path, days_ago=1, days=100, key_id=False)
+    result = cli("certs", "client", "--out", str(tmp_path))
+    assert result.code == 5 and "subjectKeyIdentifier" in result.error_line
+
+
+def test_garbage_ca_certificate_is_a_ca_problem(tmp_path: Path, cli) -> None:
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    (tmp_path / "ca-key.pem").write_text("x")
+    assert cli("certs", "server", "--out", str(tmp_path)).code == 5
+
+
+def test_different_ca_copy_is_not_replaced_without_force(tmp_path: Path, cli) -> None:
+    ca_dir, out = tmp_path / "ca", tmp_path / "out"
+    assert cli("certs", "ca", "--out", str(ca_dir), "-q").code == 0
+    assert cli("certs", "ca", "--out", str(out), "-q").code == 0
+    os.remove(out / "ca-key.pem")
+    before = snapshot(out)
+    result = cli("certs", "client", "--out", str(out), "--ca-dir", str(ca_dir))
+    assert result.code == 4 and "different CA" in result.error_line
+    assert snapshot(out) == before
+    assert cli("certs", "client", "--out", str(out), "--ca-dir", str(ca_dir), "--force",
+               "-q").code == 0
+    assert (out / "ca.pem").read_bytes() == (ca_dir / "ca.pem").read_bytes()
+    (backup,) = out.glob("backup-*")
+    assert (backup / "ca.pem").read_bytes() == before["ca.pem"]
+
+
+# --- the environment: openssl and the output directory ------------------------------------
+
+def fake_openssl(folder: Path, version_text: str) -> Path:
+    script = folder / "openssl"
+    script.write_text(f"#!/bin/sh\necho '{version_text}'\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_missing_openssl(tmp_path: Path, cli) -> None:
+    result = cli("certs", "all", "--out", str(tmp_path / "c"), "--openssl",
+                 str(tmp_path / "no-such-openssl"))
+    assert result.code == 3 and "openssl not found" in result.error_line
+    assert not (tmp_path / "c").exists()
+
+
+def test_missing_openssl_on_path(tmp_path: Path, cli, monkeypatch) -> None:
+    monkeypatch.delenv("MINIPAAS_OPENSSL")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = cli("certs", "ca", "--out", str(tmp_path / "c"))
+    assert result.code == 3 and "openssl not found on PATH" in result.error_line
+
+
+@pytest.mark.parametrize("text", ["OpenSSL 1.0.2k-fips  26 Jan 2017", "OpenSSL 1.1.0l  10 Sep 2019",
+                                  "BoringSSL", "LibreSSL 2.8.3", ""])
+def test_old_or_unknown_openssl(tmp_path: Path, cli, text: str) -> None:
+    result = cli("certs", "all", "--out", str(tmp_path / "c"), "--openssl",
+                 str(fake_openssl(tmp_path, text)))
+    assert result.code == 3
+    assert "1.1.1" in result.error_line
+    assert not (tmp_path / "c").exists()
+
+
+def test_openssl_from_the_environment_variable(tmp_path: Path, cli, monkeypatch) -> None:
+    monkeypatch.setenv("MINIPAAS_OPENSSL", str(fake_openssl(tmp_path, "OpenSSL 1.0.1")))
+    assert cli("certs", "ca", "--out", str(tmp_path / "c")).code == 3
+
+
+def test_inherited_openssl_settings_change_nothing(tmp_path: Path, cli, monkeypatch) -> None:
+    bad = tmp_path / "bad.cnf"
+    bad.write_text("openssl_conf = init\n[init]\nalg_section = algs\n"
+                   "[algs]\ndefault_properties = fips=yes\n")
+    monkeypatch.setenv("OPENSSL_CONF", str(bad))
+    monkeypatch.setenv("OPENSSL_MODULES", str(tmp_path))
+    result = cli("certs", "all", "--out", str(tmp_path / "c"), "-q")
+    assert result.code == 0, result.err
+
+
+def test_out_is_a_file(tmp_path: Path, cli) -> None:
+    target = tmp_path / "file"
+    target.write_text("keep me")
+    for out in (target, target / "sub"):
+        result = cli("certs", "all", "--out", str(out))
+        assert result.code == 6, result.err
+        assert result.error_line
+    assert target.read_text() == "keep me"
+
+
+def test_a_second_run_on_a_locked_directory_fails_at_once(tmp_path: Path, cli) -> None:
+    with OutputDirectory(tmp_path):
+        result = cli("certs", "all", "--out", str(tmp_path))
+    assert result.code == 4 and "another minipaas certs run" in result.error_line
+    assert {p.name for p in tmp_path.iterdir()} == set()
+
+
+def test_symlink_planted_where_a_key_goes_is_replaced_not_followed(tmp_path: Path, cli) -> None:
+    assert cli("certs", "ca", "--out", str(tmp_path), "-q").code == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "server-key.pem").symlink_to(victim)
+    assert cli("certs", "server", "--out", str(tmp_path), "-q").code == 0
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "server-key.pem").is_symlink()
+    assert oct((tmp_path / "server-key.pem").stat().st_mode & 0o777) == "0o600"
+
+
+def test_existing_key_file_modes_are_not_reused(tmp_path: Path, cli) -> None:
+    assert cli("certs", "all", "--out", str(tmp_path), "-q").code == 0
+    os.chmod(tmp_path / "server-key.pem", 0o666)
+    assert cli("certs", "server", "--out", str(tmp_path), "-q").code == 0
+    assert oct((tmp_path / "server-key.pem").stat().st_mode & 0o777) == "0o600"
+
+
+# --- entry points and help --------------------------------------------------------------
+
+def test_version(cli) -> None:
+    result = cli("--version")
+    assert result.code == 0 and __version__ in result.out
+
+
+def test_certs_help_has_examples_and_exit_codes(cli) -> None:
+    result = cli("certs", "--help")
+    assert result.code == 0
+    assert "minipaas certs all --out .certs" in result.out
+    assert "DOCKER_CERT_PATH" in result.out and "Exit codes" in result.out
+    for command in ("all", "ca", "server", "client"):
+        assert command in result.out
+
+
+def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
+    assert __version__ in run_tool("--version").stdout
+    done = run_tool("certs", "all", "--out", str(tmp_path / "c"), "-q")
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in (tmp_path / "c").iterdir()} == ALL_FILES
+    failed = run_tool("certs", "all", "--out", str(tmp_path / "c"))
+    assert failed.returncode == 4
+    assert failed.stderr.count("\n") == 1 and failed.stderr.startswith("Error: ")
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "minipaas"
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and __version__ in done.stdout
+
+
+def test_unknown_option_is_one_error_line(cli) -> None:
+    result = cli("certs", "all", "--no-such-option")
+    assert result.code == 2 and "--no-such-option" in result.error_line
