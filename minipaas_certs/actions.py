@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import Conflict, InvalidInput
-from .issue import (Authority, KeySpec, LeafSpec, create_ca, issue_leaf, leaf_end,
-                    load_authority)
+from .issue import Authority, KeySpec, LeafSpec, create_ca, issue_leaf, leaf_end, load_authority
 from .names import SubjectAltName, parse_sans
 from .openssl import OpenSSL
 from .store import CERT_MODE, KEY_MODE, OutputDirectory

@@ -49,7 +49,7 @@ class DERError(ValueError):
 class _TLV:
     """One DER element: its tag and where its header and value lie in the buffer."""
 
-    __slots__ = ("tag", "head", "start", "end")
+    __slots__ = ("end", "head", "start", "tag")
 
     def __init__(self, tag: int, head: int, start: int, end: int) -> None:
         self.tag, self.head, self.start, self.end = tag, head, start, end

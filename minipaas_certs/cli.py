@@ -46,40 +46,44 @@ pair, the names the docker CLI reads). Keys are 0600, certificates 0644.
 {EXIT_CODES}"""
 
 
-class _SANType(click.ParamType):
-    """A subjectAltName value; MINIPAAS_CERTS_SAN holds a comma-separated list."""
+def _check(parse: Callable[[str], Any]) -> Callable[..., Any]:
+    """A Click callback that validates each value with a ``names`` parser."""
 
-    name = "SAN"
-
-    def split_envvar_value(self, rv: str) -> Sequence[str]:
-        return [part.strip(" ") for part in rv.split(",") if part.strip(" ")]
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> str:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         from .errors import InvalidInput
-        from .names import parse_san
 
         try:
-            return str(parse_san(value))
+            if isinstance(value, tuple):
+                return tuple(str(parse(item)) for item in value)
+            return None if value is None else parse(value)
         except InvalidInput as error:
-            self.fail(str(error), param, ctx)
+            raise click.BadParameter(str(error), ctx, param) from None
+
+    return callback
 
 
-class _CommonNameType(click.ParamType):
-    name = "NAME"
+def _parse_san(value: str) -> Any:
+    from .names import parse_san
 
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> str:
-        from .errors import InvalidInput
-        from .names import parse_common_name
-
-        try:
-            return parse_common_name(value)
-        except InvalidInput as error:
-            self.fail(str(error), param, ctx)
+    return parse_san(value)
 
 
-COMMON_NAME = _CommonNameType()
+def _parse_common_name(value: str) -> str:
+    from .names import parse_common_name
+
+    return parse_common_name(value)
+
+
+def _sans_with_environment(ctx: click.Context, param: click.Parameter,
+                           value: tuple[str, ...]) -> Any:
+    """--san values, or else MINIPAAS_CERTS_SAN as a comma-separated list."""
+    if not value:
+        listed = os.environ.get("MINIPAAS_CERTS_SAN", "")
+        value = tuple(part.strip(" ") for part in listed.split(",") if part.strip(" "))
+    return _check(_parse_san)(ctx, param, value)
+
+
+CHECK_CN = _check(_parse_common_name)
 DAYS = click.IntRange(1, 36500)
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -113,7 +117,7 @@ days_option = click.option("--days", type=DAYS, default=365, show_default=True,
 ca_days_option = click.option("--ca-days", type=DAYS, default=3650, show_default=True,
                               help="Validity of the CA certificate.")
 san_options = _options(
-    click.option("--san", "sans", multiple=True, type=_SANType(), envvar="MINIPAAS_CERTS_SAN",
+    click.option("--san", "sans", multiple=True, callback=_sans_with_environment,
                  help="Server name or IP (repeatable; IP:/DNS: prefix optional) "
                       "[env MINIPAAS_CERTS_SAN, comma-separated]."),
     click.option("--no-default-san", is_flag=True,
@@ -172,11 +176,11 @@ def certs() -> None:
 @certs.command("all", epilog=EXIT_CODES)
 @out_option
 @san_options
-@click.option("--ca-cn", type=COMMON_NAME, default="minipaas-ca", show_default=True,
+@click.option("--ca-cn", callback=CHECK_CN, default="minipaas-ca", show_default=True,
               help="Common name of the CA.")
-@click.option("--server-cn", type=COMMON_NAME, default=None,
+@click.option("--server-cn", callback=CHECK_CN, default=None,
               help="Common name of the server certificate [default: first SAN].")
-@click.option("--client-cn", type=COMMON_NAME, default="client", show_default=True,
+@click.option("--client-cn", callback=CHECK_CN, default="client", show_default=True,
               help="Common name of the client certificate.")
 @key_options
 @days_option
@@ -200,7 +204,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
 
 @certs.command("ca", epilog=EXIT_CODES)
 @out_option
-@click.option("--cn", type=COMMON_NAME, default="minipaas-ca", show_default=True,
+@click.option("--cn", callback=CHECK_CN, default="minipaas-ca", show_default=True,
               help="Common name of the CA.")
 @key_options
 @ca_days_option
@@ -219,7 +223,7 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 @out_option
 @ca_dir_option
 @san_options
-@click.option("--cn", type=COMMON_NAME, default=None,
+@click.option("--cn", callback=CHECK_CN, default=None,
               help="Common name [default: first SAN]; Go ignores it, SANs count.")
 @key_options
 @days_option
@@ -240,7 +244,7 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
 @certs.command("client", epilog=EXIT_CODES)
 @out_option
 @ca_dir_option
-@click.option("--cn", type=COMMON_NAME, default="client", show_default=True,
+@click.option("--cn", callback=CHECK_CN, default="client", show_default=True,
               help="Common name: the client's identity.")
 @key_options
 @days_option
@@ -248,7 +252,7 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
 def client_command(out: str, ca_dir: str | None, cn: str, key_type: str,
                    key_size: int | None, days: int, force: bool, quiet: bool,
                    openssl_path: str | None) -> None:
-    """A new client pair from the existing CA: client-cert.pem, client-key.pem, cert.pem, key.pem."""
+    """A new client pair from the existing CA (client-*.pem, and cert.pem/key.pem)."""
     from .actions import generate
     from .issue import LeafSpec
 

@@ -12,11 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import render
-from .certinfo import (OID_CLIENT_AUTH, OID_SERVER_AUTH, OID_SUBJECT_KEY_ID, Certificate,
-                       read_certificates)
+from .certinfo import (
+    OID_CLIENT_AUTH,
+    OID_SERVER_AUTH,
+    OID_SUBJECT_KEY_ID,
+    Certificate,
+    read_certificates,
+)
 from .errors import CAProblem, InvalidInput, OpenSSLFailed, OutputError
 from .names import SubjectAltName
-from .openssl import OpenSSL
+from .openssl import Argument, OpenSSL
 
 KEY_SIZES = {"ecdsa": (256, 384), "rsa": (2048, 3072, 4096), "ed25519": (256,)}
 DEFAULT_KEY_SIZE = {"ecdsa": 256, "rsa": 3072, "ed25519": 256}
@@ -167,12 +172,13 @@ def issue_leaf(openssl: OpenSSL, staging: Path, authority: Authority,
     config = staging / f"{spec.role}.cnf"
     config.write_text(spec.render_config())
     cert_path, key_path = staging / spec.cert_file, staging / spec.key_file
-    signing = [
+    signing: list[Argument] = [
         "-CA", authority.cert_path, "-CAkey", authority.key_path,
         "-set_serial", random_serial(), "-days", str(spec.days),
         *digest_args(authority.certificate.key_type),
     ]
-    new_key = [*spec.key.newkey_args(), "-nodes", "-keyout", key_path, "-config", config]
+    new_key: list[Argument] = [*spec.key.newkey_args(), "-nodes", "-keyout", key_path,
+                               "-config", config]
     if openssl.version.signs_in_req:
         openssl.run(["req", "-x509", "-new", *new_key, "-out", cert_path,
                      "-extensions", "extensions", *signing])

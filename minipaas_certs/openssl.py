@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, Union
 
 from .errors import OpenSSLFailed, OpenSSLUnavailable
 
@@ -18,6 +18,7 @@ _VERSION = re.compile(r"(OpenSSL|LibreSSL) (\d+)\.(\d+)\.(\d+)([a-z]*)\b")
 # other inherited variable (OPENSSL_CONF, OPENSSL_MODULES, RANDFILE, HOME...) is
 # dropped so that nothing outside the tool changes what openssl produces.
 _KEPT_ENVIRONMENT = ("PATH", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "SYSTEMROOT")
+Argument = Union[str, "os.PathLike[str]"]
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,11 @@ class OpenSSL:
             self._version = parse_version(text)
         return self._version
 
-    def argv(self, args: Sequence[str]) -> list[str]:
+    def argv(self, args: Sequence[Argument]) -> list[str]:
         """The full command line for ``args`` (exposed for tests and messages)."""
-        return [self.executable, *[str(arg) for arg in args]]
+        return [self.executable, *[os.fspath(arg) for arg in args]]
 
-    def run(self, args: Sequence[str], *, stdin: bytes | None = None,
+    def run(self, args: Sequence[Argument], *, stdin: bytes | None = None,
             cwd: Path | None = None) -> bytes:
         """Run ``openssl ARGS``; return its stdout, or raise OpenSSLFailed.
 
@@ -109,8 +110,7 @@ class OpenSSL:
             completed = subprocess.run(
                 argv,
                 input=stdin if stdin is not None else b"",
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                capture_output=True,
                 env=self._env,
                 cwd=cwd,
                 timeout=self.timeout,

@@ -8,6 +8,7 @@ before all checks pass, and old files are moved aside, never deleted.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -136,7 +137,6 @@ class OutputDirectory:
     def _sync(self) -> None:
         """Flush the directory entries so the renames survive a power loss."""
         if self._fd is not None:
-            try:
+            # Some filesystems cannot fsync a directory; the renames hold all the same.
+            with contextlib.suppress(OSError):
                 os.fsync(self._fd)
-            except OSError:
-                pass  # some filesystems cannot fsync a directory; the renames still hold

@@ -244,7 +244,8 @@ def test_ca_without_subject_key_identifier_is_refused(tmp_path: Path, cli) -> No
 
 
 def test_garbage_ca_certificate_is_a_ca_problem(tmp_path: Path, cli) -> None:
-    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    (tmp_path / "ca.pem").write_text(pem)
     (tmp_path / "ca-key.pem").write_text("x")
     assert cli("certs", "server", "--out", str(tmp_path)).code == 5
 

@@ -1,0 +1,35 @@
+# minipaas-certs developer tasks. `make` (or `make help`) lists them.
+PYTHON ?= python3
+OUT ?= .certs
+OPENSSL111 ?= .cache/openssl-1.1.1
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-openssl111 lint certs dist bench clean
+
+help: ## List the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: ## Install the package and its test tools into the current Python (editable)
+	$(PYTHON) -m pip install -e '.[dev]'
+
+test: ## Run the test suite with the system openssl
+	$(PYTHON) -m pytest
+
+test-openssl111: ## Run the test suite with Debian bullseye's OpenSSL 1.1.1 (fetched once)
+	MINIPAAS_TEST_OPENSSL=$$(scripts/openssl111.sh $(OPENSSL111)) $(PYTHON) -m pytest
+
+lint: ## ruff and mypy --strict
+	$(PYTHON) -m ruff check minipaas_certs tests benchmarks
+	$(PYTHON) -m mypy
+
+certs: ## Generate a CA, server and client set into OUT (default .certs)
+	$(PYTHON) -m minipaas_certs certs all --out $(OUT)
+
+dist: ## Build the sdist and wheel into dist/
+	$(PYTHON) -m build
+
+bench: ## Benchmark the tool against Docker's documented openssl recipe
+	$(PYTHON) benchmarks/bench.py
+
+clean: ## Remove build and test leftovers
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
