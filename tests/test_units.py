@@ -1,0 +1,212 @@
+"""Unit tests: validators, version parsing, argv building, rendering, the DER reader."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from conftest import load_cert
+from cryptography import x509
+
+from minipaas_certs import issue, render
+from minipaas_certs.certinfo import parse_certificate, pem_to_der
+from minipaas_certs.errors import InvalidInput, OpenSSLFailed, OpenSSLUnavailable
+from minipaas_certs.names import (
+    SubjectAltName,
+    parse_common_name,
+    parse_identity_name,
+    parse_san,
+    parse_sans,
+)
+from minipaas_certs.openssl import OpenSSL, clean_environment, parse_version
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("10.0.0.5", "IP:10.0.0.5"),
+    ("IP:10.0.0.5", "IP:10.0.0.5"),
+    ("ip:0.0.0.0", "IP:0.0.0.0"),
+    ("::1", "IP:::1"),
+    ("2001:DB8:0:0::1", "IP:2001:db8::1"),
+    ("manager", "DNS:manager"),
+    ("Manager.Example.COM", "DNS:manager.example.com"),
+    ("DNS:localhost", "DNS:localhost"),
+    ("*.swarm.example.com", "DNS:*.swarm.example.com"),
+    ("xn--bcher-kva.example", "DNS:xn--bcher-kva.example"),
+    ("a" * 63 + ".example.com", "DNS:" + "a" * 63 + ".example.com"),
+    ("node-1.example.com", "DNS:node-1.example.com"),
+    ("10.example.com", "DNS:10.example.com"),
+])
+def test_san_accepted(value: str, expected: str) -> None:
+    assert str(parse_san(value)) == expected
+
+
+def test_longest_dns_name_is_accepted_and_one_more_is_not() -> None:
+    name = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])
+    assert len(name) == 253
+    assert parse_san(name).value == name
+    with pytest.raises(InvalidInput, match="253"):
+        parse_san(name + "e")
+
+
+def test_sans_are_deduplicated_in_order() -> None:
+    assert parse_sans(["b.example", "10.0.0.1", "B.example", "IP:10.0.0.1"]) == [
+        SubjectAltName("DNS", "b.example"), SubjectAltName("IP", "10.0.0.1")]
+
+
+@pytest.mark.parametrize("value", ["client", "CI bot (2026)", "ops@example.com", "a" * 64])
+def test_common_name_accepted(value: str) -> None:
+    assert parse_common_name(value) == value
+
+
+@pytest.mark.parametrize("value", ["ci", "alice", "deploy-bot", "team.ops", "a_b"])
+def test_identity_name_accepted(value: str) -> None:
+    assert parse_identity_name(value) == value
+
+
+@pytest.mark.parametrize("value", ["", ".", "..", "a/b", "../x", "A", "a b", "-x", "a..b",
+                                   "x" * 65, "a\n"])
+def test_identity_name_refused(value: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_identity_name(value)
+
+
+@pytest.mark.parametrize("text,flavour,number,in_req", [
+    ("OpenSSL 3.0.19 27 Jan 2026 (Library: OpenSSL 3.0.19 27 Jan 2026)", "OpenSSL",
+     (3, 0, 19), True),
+    ("OpenSSL 1.1.1w  11 Sep 2023", "OpenSSL", (1, 1, 1), False),
+    ("OpenSSL 3.5.0 8 Apr 2025", "OpenSSL", (3, 5, 0), True),
+    ("LibreSSL 3.3.6", "LibreSSL", (3, 3, 6), False),
+])
+def test_version_parsing(text: str, flavour: str, number: tuple[int, int, int],
+                         in_req: bool) -> None:
+    version = parse_version(text)
+    assert (version.flavour, version.number, version.signs_in_req) == (flavour, number, in_req)
+
+
+@pytest.mark.parametrize("text", ["OpenSSL 1.1.0l 10 Sep 2019", "OpenSSL 1.0.2k-fips",
+                                  "LibreSSL 2.8.3", "BoringSSL 1.1.1", "", "garbage"])
+def test_version_refused(text: str) -> None:
+    with pytest.raises(OpenSSLUnavailable, match=r"1\.1\.1"):
+        parse_version(text)
+
+
+def test_clean_environment_drops_openssl_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENSSL_CONF", "/etc/evil.cnf")
+    monkeypatch.setenv("OPENSSL_MODULES", "/tmp")
+    monkeypatch.setenv("SECRET_TOKEN", "x")
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/ssl/lib")
+    env = clean_environment()
+    assert env["OPENSSL_CONF"] == os.devnull
+    assert env["LD_LIBRARY_PATH"] == "/opt/ssl/lib"
+    assert "OPENSSL_MODULES" not in env and "SECRET_TOKEN" not in env and "HOME" not in env
+
+
+def test_version_runs_once() -> None:
+    openssl = OpenSSL()
+    with mock.patch.object(OpenSSL, "run", return_value=b"OpenSSL 3.0.2 15 Mar 2022\n") as run:
+        assert openssl.version.number == (3, 0, 2)
+        assert openssl.version.number == (3, 0, 2)
+    run.assert_called_once_with(["version"])
+
+
+def test_failure_message_shows_command_code_and_stderr(tmp_path: Path) -> None:
+    with pytest.raises(OpenSSLFailed) as failure:
+        OpenSSL().run(["pkey", "-in", tmp_path / "missing.pem"])
+    message = str(failure.value)
+    assert "pkey -in" in message and "exited 1" in message and "missing.pem" in message
+
+
+def test_hung_openssl_times_out(tmp_path: Path) -> None:
+    script = tmp_path / "openssl"
+    script.write_text("#!/bin/sh\nexec sleep 30\n")
+    script.chmod(0o755)
+    with pytest.raises(OpenSSLFailed, match="timed out"):
+        OpenSSL(str(script), timeout=0.5).run(["version"])
+
+
+class RecordingOpenSSL:
+    """Records argv instead of running openssl: for the argv-building tests only."""
+
+    def __init__(self, version: str) -> None:
+        self.version = parse_version(version)
+        self.calls: list[list[str]] = []
+
+    def run(self, args: list[object], *, stdin: bytes | None = None) -> bytes:
+        self.calls.append([os.fspath(a) if isinstance(a, Path) else str(a) for a in args])
+        return b"CSR" if "-new" in args and "-x509" not in args else b""
+
+
+@pytest.mark.parametrize("version,calls", [("OpenSSL 3.0.2", 1), ("OpenSSL 1.1.1w", 2),
+                                           ("LibreSSL 3.8.2", 2)])
+def test_leaf_argv_single_call_on_openssl_3_portable_elsewhere(
+        tmp_path: Path, version: str, calls: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = RecordingOpenSSL(version)
+    monkeypatch.setattr(issue, "read_one_certificate", lambda path: None)
+    monkeypatch.setattr(issue, "check_issued", lambda *args: None)
+    monkeypatch.setattr(issue, "check_key_matches", lambda *args, **kw: None)
+    monkeypatch.setattr(issue, "verify_leaf", lambda *args: None)
+    authority = mock.Mock(cert_path=tmp_path / "ca.pem", key_path=tmp_path / "ca-key.pem")
+    authority.certificate.key_type = "ecdsa"
+    spec = issue.LeafSpec("server", "node", issue.KeySpec.parse("rsa", 2048), 30,
+                          (SubjectAltName("DNS", "node"),))
+    issue.issue_leaf(recorder, tmp_path, authority, spec)  # type: ignore[arg-type]
+    assert len(recorder.calls) == calls
+    joined = [" ".join(call) for call in recorder.calls]
+    assert "-newkey rsa:2048 -nodes" in joined[0]
+    assert "-set_serial 0x" in joined[-1] and "-days 30" in joined[-1]
+    assert f"-CA {tmp_path / 'ca.pem'} -CAkey {tmp_path / 'ca-key.pem'}" in joined[-1]
+    assert "-extensions extensions" in joined[-1] and "-sha256" in joined[-1]
+    if calls == 1:
+        assert recorder.calls[0][:3] == ["req", "-x509", "-new"]
+    else:
+        assert recorder.calls[0][:2] == ["req", "-new"] and "-x509" not in recorder.calls[0]
+        assert recorder.calls[1][:2] == ["x509", "-req"]
+        assert f"-extfile {tmp_path / 'server.cnf'}" in joined[1]
+    assert not any("pass" in arg for call in recorder.calls for arg in call)
+
+
+def test_ed25519_signer_gets_no_digest() -> None:
+    assert issue.digest_args("ed25519") == []
+    assert issue.digest_args("rsa") == ["-sha256"]
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "x#y", "$HOME", "a,b", 'q"', "back\\", "a=b", None,
+                                 True, 1.5, ["list"]])
+def test_renderer_refuses_unsafe_values_even_past_the_validators(bad: object) -> None:
+    with pytest.raises(InvalidInput, match="refusing to render"):
+        render.render("client.cnf.j2", common_name=bad, key_type="ecdsa")
+
+
+def test_renderer_is_strict_about_missing_values() -> None:
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError):
+        render.render("server.cnf.j2", common_name="x", key_type="rsa")
+
+
+def test_server_config_has_one_name_per_line() -> None:
+    text = render.render("server.cnf.j2", common_name="node", key_type="ecdsa",
+                         dns_names=["a.example", "b.example"], ip_addresses=["10.0.0.1"])
+    assert "DNS.1 = a.example\nDNS.2 = b.example\nIP.1 = 10.0.0.1\n" in text
+    assert "keyEncipherment" not in text
+
+
+def test_der_reader_agrees_with_cryptography(certs_dir: Path) -> None:
+    for name in ("ca.pem", "server-cert.pem", "client-cert.pem"):
+        (der,) = pem_to_der((certs_dir / name).read_bytes())
+        ours, theirs = parse_certificate(der), load_cert(certs_dir / name)
+        assert ours.serial == theirs.serial_number
+        assert ours.not_after == theirs.not_valid_after_utc
+        assert ours.not_before == theirs.not_valid_before_utc
+        assert ours.is_ca == theirs.extensions.get_extension_for_class(
+            x509.BasicConstraints).value.ca
+        assert ours.key_type == "ecdsa" and ours.key_bits == 256
+        for extension in theirs.extensions:
+            assert ours.extensions[extension.oid.dotted_string] == extension.critical
+    server = parse_certificate(pem_to_der((certs_dir / "server-cert.pem").read_bytes())[0])
+    assert set(server.dns_names) == {"manager.example.com", "localhost"}
+    assert set(server.ip_addresses) == {"10.0.0.5", "127.0.0.1"}
+    assert server.key_usage == frozenset({"digitalSignature"})
+
