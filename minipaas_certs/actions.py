@@ -1,4 +1,4 @@
-"""The tool's operations, one per command: plan, generate in staging, check, move into place.
+"""The tool's operations: plan, generate in staging, check, move into place.
 
 Nothing here prints or exits: progress goes to a callback, failures are
 ``CertsError`` subclasses, and each operation returns the paths it wrote.
@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import Conflict, InvalidInput
-from .issue import Authority, KeySpec, LeafSpec, create_ca, issue_leaf, leaf_end, load_authority
+from .issue import (
+    Authority,
+    KeySpec,
+    LeafSpec,
+    create_ca,
+    issue_leaf,
+    leaf_end,
+    load_authority,
+)
 from .names import SubjectAltName, parse_sans
 from .openssl import OpenSSL
 from .store import CERT_MODE, KEY_MODE, OutputDirectory
@@ -24,9 +32,9 @@ CA_FILES = {"ca.pem": CERT_MODE, "ca-key.pem": KEY_MODE}
 # default client pair is also written under those names, as plain copies: copies
 # survive tar, CI artifacts and secret stores that drop or refuse symlinks.
 DOCKER_CLI_COPIES = {"client-cert.pem": "cert.pem", "client-key.pem": "key.pem"}
-DEFAULT_SANS = ("localhost", "127.0.0.1")
 LEAF_FILES = ("server-cert.pem", "server-key.pem", "client-cert.pem", "client-key.pem",
               "cert.pem", "key.pem")
+DEFAULT_SANS = ("localhost", "127.0.0.1")
 
 
 @dataclass(frozen=True)
@@ -38,29 +46,39 @@ class CASpec:
     days: int
 
 
+@dataclass
+class _Plan:
+    """What a run will move into place: top-level files and whole bundle folders."""
+
+    files: dict[str, int] = field(default_factory=dict)
+    bundles: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # moved into a backup first
+
+    def add_leaf(self, spec: LeafSpec) -> None:
+        if spec.bundle:
+            self.bundles.append(str(Path(spec.cert_file).parent))
+            return
+        self.files.update({spec.cert_file: CERT_MODE, spec.key_file: KEY_MODE})
+        if spec.role == "client":
+            self.files.update({DOCKER_CLI_COPIES[spec.cert_file]: CERT_MODE,
+                               DOCKER_CLI_COPIES[spec.key_file]: KEY_MODE})
+
+
 def server_names(sans: Sequence[str], with_defaults: bool = True) -> tuple[SubjectAltName, ...]:
     """The server's SANs: the given values, then localhost and 127.0.0.1 unless told not."""
     return tuple(parse_sans([*sans, *(DEFAULT_SANS if with_defaults else ())]))
 
 
-def _leaf_files(spec: LeafSpec) -> dict[str, int]:
-    files = {spec.cert_file: CERT_MODE, spec.key_file: KEY_MODE}
-    if spec.role == "client":
-        files.update({DOCKER_CLI_COPIES[spec.cert_file]: CERT_MODE,
-                      DOCKER_CLI_COPIES[spec.key_file]: KEY_MODE})
-    return files
-
-
-def _copy_private(source: Path, target: Path) -> None:
-    """Copy a file, creating the target 0600 so a key copy is never readable by others."""
-    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_MODE)
+def _write_private(target: Path, data: bytes, mode: int) -> None:
+    """Create ``target`` with ``mode`` from the start: a key copy is never readable by others."""
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(descriptor, "wb") as handle:
-        handle.write(source.read_bytes())
+        handle.write(data)
 
 
 def _issue_all(openssl: OpenSSL, store: OutputDirectory, authority: Authority,
                leaves: Sequence[LeafSpec], progress: Progress) -> None:
-    """Issue the leaves concurrently: key generation is CPU-bound work in openssl."""
+    """Issue the leaves concurrently (key generation is CPU-bound work in openssl)."""
     for spec in leaves:
         names = ", ".join(map(str, spec.sans))
         progress(f"Generating {spec.role} key ({spec.key}) and certificate for "
@@ -71,10 +89,16 @@ def _issue_all(openssl: OpenSSL, store: OutputDirectory, authority: Authority,
                    for spec in leaves]
         for future in futures:
             future.result()
+    ca_pem = authority.cert_path.read_bytes()
     for spec in leaves:
-        if spec.role == "client":
+        if spec.bundle:
+            folder = store.staged(spec.cert_file).parent
+            _write_private(folder / "ca.pem", ca_pem, CERT_MODE)
+            os.chmod(folder / "cert.pem", CERT_MODE)
+            os.chmod(folder / "key.pem", KEY_MODE)
+        elif spec.role == "client":
             for source, copy in DOCKER_CLI_COPIES.items():
-                _copy_private(store.staged(source), store.staged(copy))
+                _write_private(store.staged(copy), store.staged(source).read_bytes(), KEY_MODE)
 
 
 def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
@@ -84,7 +108,8 @@ def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
 
     A new CA never replaces an existing one, nor any file a new CA would orphan,
     unless ``force``: then the old files are moved into a dated backup folder.
-    Leaves issued from an existing CA replace the previous pair (that is rotation).
+    Leaves issued from an existing CA replace the previous pair (that is rotation);
+    a named client bundle is replaced only with ``force``.
     """
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
     if ca is not None:
@@ -94,22 +119,22 @@ def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
                     f"--days {spec.days} is longer than --ca-days {ca.days}: "
                     "a certificate must not outlive its CA"
                 )
+    plan = _Plan(files=dict(CA_FILES) if ca is not None else {})
+    for spec in leaves:
+        plan.add_leaf(spec)
     with OutputDirectory(out) as store:
-        files: dict[str, int] = dict(CA_FILES) if ca is not None else {}
-        for spec in leaves:
-            files.update(_leaf_files(spec))
         if ca is None:
             authority = load_authority(openssl, ca_dir or out)
             for spec in leaves:
                 authority.check_can_sign_until(leaf_end(spec.days))
-            replaced: list[str] = []
-            if ca_dir is not None and ca_dir.resolve() != out.resolve():
-                replaced = _plan_ca_copy(store, authority, force, files)
+            _plan_replacements(store, plan, force)
+            if ca_dir is not None and ca_dir.resolve() != out.resolve() and plan.files:
+                _plan_ca_copy(store, authority, force, plan)
         else:
-            replaced = store.existing(files)
-            if replaced and not force:
+            plan.replaced = store.existing(plan.files)
+            if plan.replaced and not force:
                 raise Conflict(
-                    f"{out} already holds {', '.join(replaced)}: a new CA never replaces "
+                    f"{out} already holds {', '.join(plan.replaced)}: a new CA never replaces "
                     "them; use `minipaas certs server` or `client` to issue from the "
                     "existing CA, or --force to move the old files into a backup folder"
                 )
@@ -118,19 +143,30 @@ def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
             authority = create_ca(openssl, store.staging, ca.common_name, ca.key, ca.days)
         if leaves:
             _issue_all(openssl, store, authority, leaves, progress)
-        backup = store.move_aside(replaced) if replaced else None
-        if backup is not None:
-            progress(f"Moved the previous {', '.join(replaced)} into {backup}")
-        written = store.commit(files)
-        orphans = store.existing(name for name in LEAF_FILES if name not in files)
+        if plan.replaced:
+            backup = store.move_aside(plan.replaced)
+            progress(f"Moved the previous {', '.join(plan.replaced)} into {backup}")
+        written = store.commit(plan.files, plan.bundles)
+        orphans = store.existing(name for name in LEAF_FILES if name not in plan.files)
         if ca is not None and orphans:
             progress(f"Warning: {', '.join(orphans)} in {out} were issued by the previous CA; "
                      "re-issue them with `minipaas certs server` / `client`")
         return written
 
 
+def _plan_replacements(store: OutputDirectory, plan: _Plan, force: bool) -> None:
+    """An existing client bundle is someone's credentials: replace it only with ``force``."""
+    existing = store.existing(plan.bundles)
+    if existing and not force:
+        raise Conflict(
+            f"{', '.join(str(store.path / name) for name in existing)} already exists; "
+            "use --force to replace it (the old bundle is kept in a backup folder)"
+        )
+    plan.replaced.extend(existing)
+
+
 def _plan_ca_copy(store: OutputDirectory, authority: Authority, force: bool,
-                  files: dict[str, int]) -> list[str]:
+                  plan: _Plan) -> None:
     """With ``--ca-dir`` elsewhere, put the CA certificate beside the new files.
 
     The docker CLI needs ca.pem in DOCKER_CERT_PATH.  An existing, different ca.pem
@@ -139,12 +175,13 @@ def _plan_ca_copy(store: OutputDirectory, authority: Authority, force: bool,
     target = store.path / "ca.pem"
     ca_bytes = authority.cert_path.read_bytes()
     if target.is_file() and not target.is_symlink() and target.read_bytes() == ca_bytes:
-        return []
-    if os.path.lexists(target) and not force:
-        raise Conflict(
-            f"{target} is a different CA certificate from {authority.cert_path}; "
-            "use --force to replace it (the old one is kept in a backup folder)"
-        )
+        return
+    if os.path.lexists(target):
+        if not force:
+            raise Conflict(
+                f"{target} is a different CA certificate from {authority.cert_path}; "
+                "use --force to replace it (the old one is kept in a backup folder)"
+            )
+        plan.replaced.append("ca.pem")
     store.staged("ca.pem").write_bytes(ca_bytes)
-    files["ca.pem"] = CERT_MODE
-    return store.existing(["ca.pem"])
+    plan.files["ca.pem"] = CERT_MODE

@@ -74,6 +74,12 @@ def _parse_common_name(value: str) -> str:
     return parse_common_name(value)
 
 
+def _parse_identity_name(value: str) -> str:
+    from .names import parse_identity_name
+
+    return parse_identity_name(value)
+
+
 def _sans_with_environment(ctx: click.Context, param: click.Parameter,
                            value: tuple[str, ...]) -> Any:
     """--san values, or else MINIPAAS_CERTS_SAN as a comma-separated list."""
@@ -244,23 +250,119 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
 @certs.command("client", epilog=EXIT_CODES)
 @out_option
 @ca_dir_option
-@click.option("--cn", callback=CHECK_CN, default="client", show_default=True,
-              help="Common name: the client's identity.")
+@click.option("--cn", callback=CHECK_CN, default=None,
+              help="Common name of the default client pair [default: client].")
+@click.option("--name", "names", multiple=True, callback=_check(_parse_identity_name),
+              help="Write the bundle clients/NAME/{ca,cert,key}.pem, CN=NAME, instead of "
+                   "the default pair (repeatable: one run issues them all).")
 @key_options
 @days_option
 @common_options
-def client_command(out: str, ca_dir: str | None, cn: str, key_type: str,
-                   key_size: int | None, days: int, force: bool, quiet: bool,
+def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence[str],
+                   key_type: str, key_size: int | None, days: int, force: bool, quiet: bool,
                    openssl_path: str | None) -> None:
-    """A new client pair from the existing CA (client-*.pem, and cert.pem/key.pem)."""
+    """A new client pair from the existing CA (client-*.pem, and cert.pem/key.pem).
+
+    \b
+    With --name, a ready DOCKER_CERT_PATH per identity instead, for example:
+      minipaas certs client --out .certs --name alice --name ci
+      export DOCKER_CERT_PATH=.certs/clients/ci
+    A bundle never holds the CA key; an existing one is replaced only with --force.
+    """
     from .actions import generate
     from .issue import LeafSpec
 
+    if names and cn:
+        raise click.UsageError("--cn and --name cannot be combined: a bundle's CN is its name")
     run = _Run(openssl_path, quiet)
-    spec = LeafSpec("client", cn, _key(key_type, key_size), days)
-    run.written(generate(run.openssl, Path(out), ca=None, leaves=[spec],
+    key = _key(key_type, key_size)
+    unique = list(dict.fromkeys(names))
+    specs = ([LeafSpec("client", name, key, days, bundle=name) for name in unique]
+             or [LeafSpec("client", cn or "client", key, days)])
+    run.written(generate(run.openssl, Path(out), ca=None, leaves=specs,
                          ca_dir=Path(ca_dir) if ca_dir else None, force=force,
                          progress=run.progress))
+
+
+host_option = click.option("--host", required=True, metavar="HOST[:PORT]",
+                           help="The daemon's address as clients reach it (port 2376 "
+                                "by default; [v6]:PORT for IPv6).")
+name_option = click.option("--name", default=None, callback=_check(_parse_identity_name),
+                           help="A client bundle from `certs client --name` "
+                                "[default: the default client pair].")
+
+
+@certs.command("env", epilog=EXIT_CODES)
+@out_option
+@host_option
+@name_option
+def env_command(out: str, host: str, name: str | None) -> None:
+    """Print the DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH exports.
+
+    \b
+    eval "$(minipaas certs env --out .certs --host 10.0.0.5)"
+    docker version
+
+    Warns on stderr when the host is not among the server certificate's names.
+    """
+    from .wiring import bundle_dir, env_lines, parse_host, server_names_warning
+
+    target = parse_host(host)
+    cert_path = bundle_dir(Path(out), name)
+    warning = server_names_warning(Path(out), target)
+    if warning:
+        click.echo(warning, err=True)
+    for line in env_lines(target, cert_path):
+        click.echo(line)
+
+
+@certs.command("daemon-json", epilog=EXIT_CODES)
+@click.option("--cert-dir", default="/etc/docker", show_default=True,
+              help="Where ca.pem, server-cert.pem and server-key.pem are on the daemon's host.")
+@click.option("--listen", multiple=True, metavar="URL",
+              help="A daemon `hosts` entry, repeatable [default: unix:///var/run/docker.sock "
+                   "and tcp://0.0.0.0:2376].")
+@click.option("-q", "--quiet", is_flag=True, help="Print the JSON only, no advice on stderr.")
+def daemon_json_command(cert_dir: str, listen: Sequence[str], quiet: bool) -> None:
+    """Print the daemon.json that turns on TLS verification with the server files.
+
+    The advice on stderr explains the systemd drop-in that the stock docker.service
+    needs (its -H fd:// conflicts with "hosts"), and that dockerd must be restarted
+    to read rotated certificates.
+    """
+    from .wiring import SYSTEMD_ADVICE, daemon_json
+
+    hosts = listen or ("unix:///var/run/docker.sock", "tcp://0.0.0.0:2376")
+    click.echo(daemon_json(cert_dir, hosts))
+    if not quiet:
+        click.echo(SYSTEMD_ADVICE, err=True)
+
+
+@certs.command("context", epilog=EXIT_CODES)
+@out_option
+@host_option
+@name_option
+@click.option("--context", "context_name", default=None,
+              help="The context's name [default: minipaas, or minipaas-NAME].")
+def context_command(out: str, host: str, name: str | None, context_name: str | None) -> None:
+    """Print the `docker context create` command for a client bundle.
+
+    \b
+    minipaas certs context --out .certs --host 10.0.0.5 --name ci | sh
+    docker --context minipaas-ci version
+    """
+    import shlex
+
+    from .wiring import bundle_dir, context_create_argv, parse_host, server_names_warning
+
+    target = parse_host(host)
+    cert_path = bundle_dir(Path(out), name)
+    warning = server_names_warning(Path(out), target)
+    if warning:
+        click.echo(warning, err=True)
+    argv = context_create_argv(context_name or ("minipaas-" + name if name else "minipaas"),
+                               target, cert_path)
+    click.echo(" ".join(shlex.quote(arg) for arg in argv))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

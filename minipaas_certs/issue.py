@@ -70,23 +70,34 @@ def digest_args(signer_key_type: str) -> list[str]:
 
 @dataclass(frozen=True)
 class LeafSpec:
-    """What a server or client certificate must contain."""
+    """What a server or client certificate must contain, and where its pair is staged.
+
+    A client with a ``bundle`` name is written as ``clients/<bundle>/{cert,key}.pem``,
+    a ready DOCKER_CERT_PATH for that identity.
+    """
 
     role: str  # "server" or "client"
     common_name: str
     key: KeySpec
     days: int
     sans: tuple[SubjectAltName, ...] = ()
-    cert_file: str = ""
-    key_file: str = ""
+    bundle: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.cert_file:
-            object.__setattr__(self, "cert_file", f"{self.role}-cert.pem")
-        if not self.key_file:
-            object.__setattr__(self, "key_file", f"{self.role}-key.pem")
         if self.role == "server" and not self.sans:
             raise InvalidInput("a server certificate needs at least one --san")
+
+    @property
+    def cert_file(self) -> str:
+        return f"clients/{self.bundle}/cert.pem" if self.bundle else f"{self.role}-cert.pem"
+
+    @property
+    def key_file(self) -> str:
+        return f"clients/{self.bundle}/key.pem" if self.bundle else f"{self.role}-key.pem"
+
+    @property
+    def config_file(self) -> str:
+        return f"{self.role}-{self.bundle}.cnf" if self.bundle else f"{self.role}.cnf"
 
     def render_config(self) -> str:
         return render.render(
@@ -169,9 +180,10 @@ def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
 def issue_leaf(openssl: OpenSSL, staging: Path, authority: Authority,
                spec: LeafSpec) -> Certificate:
     """Generate a key and a certificate signed by ``authority``, then check both."""
-    config = staging / f"{spec.role}.cnf"
+    config = staging / spec.config_file
     config.write_text(spec.render_config())
     cert_path, key_path = staging / spec.cert_file, staging / spec.key_file
+    cert_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     signing: list[Argument] = [
         "-CA", authority.cert_path, "-CAkey", authority.key_path,
         "-set_serial", random_serial(), "-days", str(spec.days),

@@ -110,25 +110,40 @@ class OutputDirectory:
             backup.mkdir(mode=DIR_MODE)
             os.chmod(backup, DIR_MODE)
             for name in present:
+                (backup / name).parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
                 os.rename(self.path / name, backup / name)
         except OSError as error:
             raise OutputError(f"cannot move old files into {backup}: {_describe(error)}") \
                 from None
         return backup
 
-    def commit(self, modes: dict[str, int]) -> list[Path]:
-        """Move the staged files into place with their final modes; return their paths.
+    def commit(self, files: dict[str, int], folders: Iterable[str] = ()) -> list[Path]:
+        """Move staged files (with their final modes) and whole folders into place.
 
         ``os.replace`` renames over whatever is there, a planted symlink included,
         so a key is never written through a link or into a file with loose modes.
+        A folder (a client bundle) appears whole, in one rename, or not at all.
+        Returns the paths of every file moved into place.
         """
         written = []
         try:
-            for name, mode in modes.items():
+            for name, mode in files.items():
                 os.chmod(self.staged(name), mode)
-            for name in modes:
+                _sync_file(self.staged(name))
+            for name in folders:
+                os.chmod(self.staged(name), DIR_MODE)
+                for path in self.staged(name).iterdir():
+                    _sync_file(path)
+            for name in files:
                 os.replace(self.staged(name), self.path / name)
                 written.append(self.path / name)
+            for name in folders:
+                parent = (self.path / name).parent
+                if not parent.is_dir():
+                    parent.mkdir(mode=DIR_MODE, parents=True)
+                    os.chmod(parent, DIR_MODE)
+                os.replace(self.staged(name), self.path / name)
+                written.extend(sorted((self.path / name).iterdir()))
             self._sync()
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {_describe(error)}") from None
@@ -140,3 +155,12 @@ class OutputDirectory:
             # Some filesystems cannot fsync a directory; the renames hold all the same.
             with contextlib.suppress(OSError):
                 os.fsync(self._fd)
+
+
+def _sync_file(path: Path) -> None:
+    """Flush a staged file's data before the rename that publishes it."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,163 @@
+"""Wiring the files into Docker: shell exports, daemon.json, ``docker context create``."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .certinfo import Certificate, read_certificates
+from .errors import CAProblem, InvalidInput, OutputError
+from .names import parse_identity_name, parse_san
+
+DOCKER_TLS_PORT = 2376
+BUNDLE_FILES = ("ca.pem", "cert.pem", "key.pem")
+CLIENTS_DIR = "clients"
+_CONTEXT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,63}\Z")
+# `docker context create --docker` parses its value as CSV of key=value pairs.
+_CSV_SPECIAL = re.compile(r'[,"\x00-\x1f\x7f]')
+_HOST_PORT = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+))(?::(?P<port>[0-9]{1,5}))?\Z")
+
+
+@dataclass(frozen=True)
+class DockerHost:
+    """A validated daemon address: an IP address or DNS name, and a TCP port."""
+
+    kind: str  # "IP" or "DNS"
+    name: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        bracketed = f"[{self.name}]" if ":" in self.name else self.name
+        return f"tcp://{bracketed}:{self.port}"
+
+
+def parse_host(value: str) -> DockerHost:
+    """Parse ``HOST[:PORT]`` (``[v6]:PORT`` for IPv6; a ``tcp://`` prefix is accepted)."""
+    text = value[len("tcp://"):] if value.startswith("tcp://") else value
+    try:  # a bare IPv6 address has colons but no port
+        return DockerHost("IP", str(ipaddress.IPv6Address(text)), DOCKER_TLS_PORT)
+    except ValueError:
+        pass
+    match = _HOST_PORT.match(text)
+    if not match:
+        raise InvalidInput(f"invalid --host {value!r}: use HOST, HOST:PORT or [IPv6]:PORT")
+    port = int(match.group("port") or DOCKER_TLS_PORT)
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"invalid --host {value!r}: the port must be 1-65535")
+    name = match.group("v6") or match.group("host")
+    san = parse_san(f"IP:{name}" if match.group("v6") else name)
+    if san.value.startswith("*"):
+        raise InvalidInput(f"invalid --host {value!r}: a wildcard is not a host")
+    return DockerHost(san.kind, san.value, port)
+
+
+def name_matches(certificate: Certificate, host: DockerHost) -> bool:
+    """Whether a Go client connecting to ``host`` accepts the certificate's SANs."""
+    if host.kind == "IP":
+        return host.name in certificate.ip_addresses
+    parent = host.name.partition(".")[2]  # a wildcard stands for exactly one label
+    return any(pattern == host.name or (pattern.startswith("*.") and pattern[2:] == parent)
+               for pattern in certificate.dns_names)
+
+
+def server_names_warning(out: Path, host: DockerHost) -> str | None:
+    """A warning when ``host`` is not among the server certificate's SANs, else None."""
+    path = out / "server-cert.pem"
+    if not path.is_file():
+        return f"Note: no {path} to check {host.name} against the server's names"
+    try:
+        certificate = read_certificates(path)[0]
+    except OutputError as error:
+        return f"Warning: {error}"
+    if name_matches(certificate, host):
+        return None
+    current = [*(f"DNS:{n}" for n in certificate.dns_names),
+               *(f"IP:{a}" for a in certificate.ip_addresses)]
+    wanted = [name for name in current if name not in ("DNS:localhost", "IP:127.0.0.1")]
+    wanted.append(f"{host.kind}:{host.name}")
+    sans = " ".join(f"--san {shlex.quote(name)}" for name in wanted)
+    return (f"Warning: {host.name} is not among the server certificate's names "
+            f"({', '.join(current)}); the docker CLI will fail with \"certificate is valid "
+            f"for ..., not {host.name}\". Re-issue it with: minipaas certs server "
+            f"--out {shlex.quote(str(out))} {sans}")
+
+
+def bundle_dir(out: Path, name: str | None) -> Path:
+    """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle."""
+    folder = out / CLIENTS_DIR / parse_identity_name(name) if name else out
+    missing = [file for file in BUNDLE_FILES if not (folder / file).is_file()]
+    if missing:
+        command = f"minipaas certs client --out {out}" + (f" --name {name}" if name else "")
+        raise CAProblem(f"{folder} lacks {', '.join(missing)}: create them with `{command}`")
+    return folder.resolve()
+
+
+def env_lines(host: DockerHost, cert_path: Path) -> list[str]:
+    """``export`` lines for ``eval "$(minipaas certs env ...)"``."""
+    return [f"export DOCKER_HOST={shlex.quote(host.url)}",
+            "export DOCKER_TLS_VERIFY=1",
+            f"export DOCKER_CERT_PATH={shlex.quote(str(cert_path))}"]
+
+
+def parse_listen(value: str) -> str:
+    """A daemon ``hosts`` entry: ``tcp://ADDRESS:PORT`` or ``unix:///absolute/path``."""
+    if value.startswith("unix://"):
+        path = value[len("unix://"):]
+        if not path.startswith("/") or _CSV_SPECIAL.search(path) or " " in path:
+            raise InvalidInput(f"invalid --listen {value!r}: use unix:///absolute/path")
+        return value
+    if not value.startswith("tcp://"):
+        raise InvalidInput(f"invalid --listen {value!r}: use tcp://ADDRESS:PORT or unix:///PATH")
+    return parse_host(value).url
+
+
+def daemon_json(cert_dir: str, listen: Sequence[str]) -> str:
+    """The daemon.json fragment that turns on TLS verification with the server files."""
+    if not cert_dir.startswith("/"):
+        raise InvalidInput(f"--cert-dir {cert_dir!r} must be an absolute path on the daemon's host")
+    if _CSV_SPECIAL.search(cert_dir):
+        raise InvalidInput(f"--cert-dir {cert_dir!r} contains a control character or quote")
+    folder = cert_dir.rstrip("/") or "/"
+    settings = {
+        "tlsverify": True,
+        "tlscacert": f"{folder}/ca.pem",
+        "tlscert": f"{folder}/server-cert.pem",
+        "tlskey": f"{folder}/server-key.pem",
+        "hosts": [parse_listen(entry) for entry in listen],
+    }
+    return json.dumps(settings, indent=2)
+
+
+SYSTEMD_ADVICE = """\
+Install it as /etc/docker/daemon.json, with ca.pem, server-cert.pem and server-key.pem
+in the --cert-dir folder. The stock docker.service starts dockerd with -H fd://, which
+conflicts with "hosts" ("specified both as a flag and in the configuration file"):
+clear it with a drop-in, /etc/systemd/system/docker.service.d/minipaas-tls.conf:
+
+  [Service]
+  ExecStart=
+  ExecStart=/usr/bin/dockerd
+
+then: systemctl daemon-reload && systemctl restart docker
+dockerd reads TLS files only at start: after rotating them, restart it."""
+
+
+def context_create_argv(context: str, host: DockerHost, cert_path: Path) -> list[str]:
+    """The ``docker context create`` command line for a client bundle."""
+    if not _CONTEXT_NAME.match(context):
+        raise InvalidInput(f"invalid context name {context!r}: letters, digits, '_', '.', '+', '-'")
+    for file in BUNDLE_FILES:
+        if _CSV_SPECIAL.search(str(cert_path / file)):
+            raise InvalidInput(
+                f"{cert_path} contains a comma, quote or control character, which "
+                "`docker context create --docker` cannot take; use a simpler --out path"
+            )
+    endpoint = ",".join([f"host={host.url}", f"ca={cert_path / 'ca.pem'}",
+                         f"cert={cert_path / 'cert.pem'}", f"key={cert_path / 'key.pem'}"])
+    return ["docker", "context", "create", context, "--docker", endpoint]
