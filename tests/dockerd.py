@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,12 +51,14 @@ def free_port() -> int:
 class Dockerd:
     """One dockerd process listening with --tlsverify on 127.0.0.1:<port>."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.binary, self.docker = require_docker()
-        self.workdir = workdir
+        # Short on purpose: containerd's socket lives under the exec root, and a unix
+        # socket path must fit in 108 bytes (pytest's tmp_path can be longer).
+        self.workdir = Path(tempfile.mkdtemp(prefix="mpd-", dir="/tmp"))
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = workdir / "dockerd.log"
+        self.log = self.workdir / "dockerd.log"
 
     @property
     def host(self) -> str:
@@ -72,24 +75,29 @@ class Dockerd:
 
     def start_with_config(self, config: Path) -> Dockerd:
         """Start from a daemon.json (its TLS settings and hosts), plus the sandbox flags."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [self.binary, "--config-file", str(config),
                 "--data-root", str(self.workdir / "root"),
                 "--exec-root", str(self.workdir / "exec"),
                 "--pidfile", str(self.workdir / "dockerd.pid"), *SANDBOX_FLAGS]
+        seen = self.log.stat().st_size if self.log.exists() else 0  # a restart appends
         log = self.log.open("ab")
         self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         deadline = time.monotonic() + READY_TIMEOUT
         marker = f"API listen on 127.0.0.1:{self.port}"
-        while marker not in self.log.read_text(errors="replace"):
+        while marker not in self.log.read_bytes()[seen:].decode(errors="replace"):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 tail = self.log.read_text(errors="replace")[-2000:]
                 pytest.fail(f"dockerd did not start (`{' '.join(argv)}`):\n{tail}")
             time.sleep(0.05)
         return self
+
+    def close(self) -> None:
+        """Stop dockerd and remove its working folder."""
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def stop(self) -> None:
         """Stop dockerd by its own pid and wait: nothing is left running."""

@@ -1,0 +1,214 @@
+"""End to end with a real dockerd and the real docker CLI and SDK: the project's acceptance test.
+
+Each test starts its own dockerd on 127.0.0.1 from files the tool generated.
+Skipped (with the reason and how to run them) where dockerd or root is missing;
+CI sets MINIPAAS_REQUIRE_DOCKER=1, which turns any such skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from conftest import TOOL_OPENSSL, run_tool
+from dockerd import Dockerd, require_docker
+
+from minipaas_certs.cli import main
+
+pytestmark = pytest.mark.docker
+
+SDK_SCRIPT = """
+import sys, docker
+host, cert_dir = sys.argv[1], sys.argv[2]
+tls = docker.tls.TLSConfig(client_cert=(cert_dir + "/cert.pem", cert_dir + "/key.pem"),
+                           ca_cert=cert_dir + "/ca.pem", verify=True)
+client = docker.DockerClient(base_url=host, tls=tls, timeout=30)
+print(sys.version_info[:2], client.version()["ApiVersion"])
+"""
+
+
+@pytest.fixture
+def daemons() -> Iterator[Callable[[], Dockerd]]:
+    """Make dockerd instances on free loopback ports; all are stopped afterwards."""
+    require_docker()
+    started: list[Dockerd] = []
+
+    def make() -> Dockerd:
+        daemon = Dockerd()
+        started.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in started:
+        daemon.close()
+
+
+def certs(*args: str) -> None:
+    assert main(["certs", *args, "-q", "--openssl", TOOL_OPENSSL]) == 0
+
+
+def peer_certificate(daemon: Dockerd, cert_dir: Path) -> bytes:
+    """The certificate the daemon presents, read through a mutual-TLS handshake."""
+    context = ssl.create_default_context(cafile=str(cert_dir / "ca.pem"))
+    context.load_cert_chain(cert_dir / "cert.pem", cert_dir / "key.pem")
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        return tls.getpeercert(binary_form=True) or b""
+
+
+def pem_to_der(path: Path) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(path.read_text())
+
+
+@pytest.mark.parametrize("key_type", ["ecdsa", "rsa", "ed25519"])
+def test_docker_cli_over_mutual_tls(tmp_path: Path, daemons, key_type: str) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out), "--key-type", key_type,
+          *(["--key-size", "2048"] if key_type == "rsa" else []))
+    daemon = daemons().start_with_files(out)
+    done = daemon.client(out, "version", "--format", "{{.Server.Version}}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()  # the server's version: the API answered over TLS
+
+
+def test_client_of_another_ca_is_refused(tmp_path: Path, daemons) -> None:
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    certs("all", "--out", str(ours))
+    certs("all", "--out", str(theirs))
+    daemon = daemons().start_with_files(ours)
+    # Even trusting our CA, a client certificate from another CA is turned away.
+    shutil.copy(ours / "ca.pem", theirs / "ca.pem")
+    refused = daemon.client(theirs)
+    assert refused.returncode != 0
+    assert "certificate" in refused.stderr.lower() or "tls" in refused.stderr.lower()
+    assert daemon.client(ours).returncode == 0
+
+
+def test_server_rotation_keeps_existing_clients(tmp_path: Path, daemons) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    daemon = daemons().start_with_files(out)
+    assert peer_certificate(daemon, out) == pem_to_der(out / "server-cert.pem")
+    client_before = (out / "cert.pem").read_bytes()
+    certs("server", "--out", str(out))
+    daemon.restart_with_files(out)  # dockerd reads TLS files only at start
+    assert (out / "cert.pem").read_bytes() == client_before
+    assert peer_certificate(daemon, out) == pem_to_der(out / "server-cert.pem")
+    done = daemon.client(out)
+    assert done.returncode == 0, done.stderr
+
+
+def sdk_python() -> str:
+    """The newest Python with the docker SDK: MINIPAAS_TEST_SDK_PYTHON, else this one."""
+    chosen = os.environ.get("MINIPAAS_TEST_SDK_PYTHON") or sys.executable
+    probe = subprocess.run([chosen, "-c", "import docker"], capture_output=True)
+    if probe.returncode != 0:
+        if os.environ.get("MINIPAAS_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"{chosen} cannot import the docker SDK")
+        pytest.skip(f"{chosen} lacks the docker SDK: `pip install docker`, or set "
+                    "MINIPAAS_TEST_SDK_PYTHON to a Python that has it (CI uses 3.13)")
+    return chosen
+
+
+@pytest.mark.parametrize("key_type", ["ecdsa", "rsa", "ed25519"])
+def test_docker_sdk_connects(tmp_path: Path, daemons, key_type: str) -> None:
+    python = sdk_python()
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out), "--key-type", key_type,
+          *(["--key-size", "2048"] if key_type == "rsa" else []))
+    daemon = daemons().start_with_files(out)
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the SDK's CA file
+    # (a pitfall the README documents); the SDK must be tested with the CA it is given.
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    done = subprocess.run([python, "-c", SDK_SCRIPT, f"https://127.0.0.1:{daemon.port}",
+                           str(out)], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    if os.environ.get("MINIPAAS_REQUIRE_DOCKER") == "1":
+        assert done.stdout.startswith("(3, 13)"), "CI must run the SDK on Python 3.13"
+
+
+def test_named_bundles_are_ready_cert_paths(tmp_path: Path, daemons) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    certs("client", "--out", str(out), "--name", "ci", "--name", "alice")
+    daemon = daemons().start_with_files(out)
+    for name in ("ci", "alice"):
+        bundle = out / "clients" / name
+        assert sorted(p.name for p in bundle.iterdir()) == ["ca.pem", "cert.pem", "key.pem"]
+        done = daemon.client(bundle, "info", "--format", "{{.ID}}")
+        assert done.returncode == 0, done.stderr
+
+
+def test_env_output_evaluated_by_a_shell(tmp_path: Path, daemons) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    certs("client", "--out", str(out), "--name", "ci")
+    daemon = daemons().start_with_files(out)
+    tool = f"{shlex.quote(sys.executable)} -m minipaas_certs"
+    script = (f'eval "$({tool} certs env --out {shlex.quote(str(out))} '
+              f'--host 127.0.0.1:{daemon.port} --name ci)" && '
+              f'echo "$DOCKER_CERT_PATH" && {shlex.quote(daemon.docker)} version')
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+                               "MINIPAAS_OPENSSL": TOOL_OPENSSL,
+                               "PYTHONPATH": str(Path(__file__).parent.parent)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == str((out / "clients" / "ci").resolve())
+    assert "Server:" in done.stdout
+    assert done.stderr == ""  # 127.0.0.1 is among the SANs: no warning
+
+
+def test_daemon_json_output_configures_a_real_dockerd(tmp_path: Path, daemons) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    daemon = daemons()
+    done = run_tool("certs", "daemon-json", "--cert-dir", str(out),
+                    "--listen", f"tcp://127.0.0.1:{daemon.port}")
+    assert done.returncode == 0, done.stderr
+    assert "ExecStart=" in done.stderr and "restart" in done.stderr
+    config = tmp_path / "daemon.json"
+    config.write_text(done.stdout)
+    daemon.start_with_config(config)
+    assert daemon.client(out).returncode == 0
+
+
+def test_context_command_creates_a_working_context(tmp_path: Path, daemons) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    certs("client", "--out", str(out), "--name", "ci")
+    daemon = daemons().start_with_files(out)
+    done = run_tool("certs", "context", "--out", str(out), "--host",
+                    f"127.0.0.1:{daemon.port}", "--name", "ci")
+    assert done.returncode == 0, done.stderr
+    command = done.stdout.strip()
+    assert command.startswith("docker context create minipaas-ci --docker ")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    created = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env,
+                             timeout=60)
+    assert created.returncode == 0, created.stderr
+    used = subprocess.run([daemon.docker, "--context", "minipaas-ci", "version"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert used.returncode == 0, used.stderr
+    assert "Server:" in used.stdout
+
+
+def test_missing_ip_san_fails_as_the_env_warning_says(tmp_path: Path, daemons) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out), "--no-default-san", "--san", "localhost")
+    daemon = daemons().start_with_files(out)
+    env = run_tool("certs", "env", "--out", str(out), "--host", f"127.0.0.1:{daemon.port}")
+    assert env.returncode == 0
+    assert "127.0.0.1 is not among the server certificate's names" in env.stderr
+    failed = daemon.client(out)
+    assert failed.returncode != 0
+    assert "IP SANs" in failed.stderr or "127.0.0.1" in failed.stderr
