@@ -357,11 +357,11 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
 
     target = parse_host(host)
     cert_path = bundle_dir(Path(out), name)
+    argv = context_create_argv(context_name or ("minipaas-" + name if name else "minipaas"),
+                               target, cert_path)
     warning = server_names_warning(Path(out), target)
     if warning:
         click.echo(warning, err=True)
-    argv = context_create_argv(context_name or ("minipaas-" + name if name else "minipaas"),
-                               target, cert_path)
     click.echo(" ".join(shlex.quote(arg) for arg in argv))
 
 

@@ -1,0 +1,63 @@
+"""README.rst's walk-through, run as written against a real dockerd.
+
+Only two things change: 2376 becomes a free port, and the ``dockerd`` line is run
+by the test (same config file, plus the sandbox flags a container needs).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import TOOL_OPENSSL
+from dockerd import Dockerd, require_docker
+
+README = Path(__file__).resolve().parent.parent / "README.rst"
+pytestmark = pytest.mark.docker
+
+
+def walkthrough_blocks() -> list[str]:
+    text = README.read_text()
+    section = text.split("Walk-through: from nothing to ``docker version`` over TLS\n", 1)[1]
+    section = section.split("\nThe docker CLI reads", 1)[0]
+    blocks = re.findall(r"\.\. code-block:: sh\n\n((?:[ \t]+\S.*\n|\n)+)", section)
+    return [textwrap.dedent(block).strip() for block in blocks]
+
+
+def test_the_walkthrough_has_the_expected_shape() -> None:
+    blocks = walkthrough_blocks()
+    assert len(blocks) == 3
+    assert blocks[1].splitlines()[-1] == "dockerd --config-file daemon.json &"
+    assert blocks[2].splitlines()[-1] == "docker version"
+
+
+def test_the_walkthrough_reaches_docker_version_over_tls(tmp_path: Path) -> None:
+    require_docker()
+    daemon = Dockerd()
+    port = str(daemon.port)
+    bin_dir = Path(sys.executable).parent
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path),
+           "MINIPAAS_OPENSSL": TOOL_OPENSSL}
+
+    def shell(script: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script.replace("2376", port)],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{script}\n{done.stderr}"
+        return done
+
+    certs, daemon_block, client = walkthrough_blocks()
+    try:
+        shell(certs)
+        *before, dockerd_line = daemon_block.splitlines()
+        shell("\n".join(before))
+        assert dockerd_line == "dockerd --config-file daemon.json &"
+        daemon.start_with_config(tmp_path / "daemon.json")
+        done = shell(client)
+        assert "Server:" in done.stdout and "Engine:" in done.stdout
+    finally:
+        daemon.close()
