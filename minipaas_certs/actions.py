@@ -7,12 +7,13 @@ Nothing here prints or exits: progress goes to a callback, failures are
 from __future__ import annotations
 
 import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import Conflict, InvalidInput
+from .errors import Conflict, Interrupted, InvalidInput
 from .issue import (
     Authority,
     KeySpec,
@@ -24,7 +25,7 @@ from .issue import (
 )
 from .names import SubjectAltName, parse_sans
 from .openssl import OpenSSL
-from .store import CERT_MODE, KEY_MODE, OutputDirectory
+from .store import CERT_MODE, GITIGNORE, GITIGNORE_TEXT, KEY_MODE, OutputDirectory
 
 Progress = Callable[[str], None]
 CA_FILES = {"ca.pem": CERT_MODE, "ca-key.pem": KEY_MODE}
@@ -52,7 +53,7 @@ class _Plan:
 
     files: dict[str, int] = field(default_factory=dict)
     bundles: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)  # moved into a backup first
+    keep: list[str] = field(default_factory=list)  # if replaced, moved into a backup
 
     def add_leaf(self, spec: LeafSpec) -> None:
         if spec.bundle:
@@ -87,8 +88,16 @@ def _issue_all(openssl: OpenSSL, store: OutputDirectory, authority: Authority,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(issue_leaf, openssl, store.staging, authority, spec)
                    for spec in leaves]
-        for future in futures:
-            future.result()
+        try:
+            for future in futures:
+                future.result()
+        except BaseException as error:
+            for future in futures:
+                future.cancel()
+            if isinstance(error, (Interrupted, KeyboardInterrupt)):
+                # Stop the running children now, or leaving the pool would wait for them.
+                openssl.cancel(getattr(error, "signal_number", signal.SIGINT))
+            raise
     ca_pem = authority.cert_path.read_bytes()
     for spec in leaves:
         if spec.bundle:
@@ -103,13 +112,15 @@ def _issue_all(openssl: OpenSSL, store: OutputDirectory, authority: Authority,
 
 def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
              leaves: Sequence[LeafSpec] = (), ca_dir: Path | None = None,
-             force: bool = False, progress: Progress = lambda _: None) -> list[Path]:
+             force: bool = False, passphrase: bytes | None = None,
+             progress: Progress = lambda _: None) -> list[Path]:
     """Create a CA (when ``ca`` is given) and/or leaves signed by it, in ``out``.
 
     A new CA never replaces an existing one, nor any file a new CA would orphan,
     unless ``force``: then the old files are moved into a dated backup folder.
     Leaves issued from an existing CA replace the previous pair (that is rotation);
-    a named client bundle is replaced only with ``force``.
+    a named client bundle is replaced only with ``force``.  A new CA key is
+    encrypted with ``passphrase`` if given; an existing encrypted one needs it.
     """
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
     if ca is not None:
@@ -124,29 +135,34 @@ def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
         plan.add_leaf(spec)
     with OutputDirectory(out) as store:
         if ca is None:
-            authority = load_authority(openssl, ca_dir or out)
+            authority = load_authority(openssl, ca_dir or out, passphrase)
+            if passphrase is not None and authority.passphrase is None:
+                progress(f"Note: {authority.key_path} is not encrypted; the passphrase "
+                         "was not needed")
             for spec in leaves:
                 authority.check_can_sign_until(leaf_end(spec.days))
-            _plan_replacements(store, plan, force)
+            _plan_bundle_replacements(store, plan, force)
             if ca_dir is not None and ca_dir.resolve() != out.resolve() and plan.files:
                 _plan_ca_copy(store, authority, force, plan)
         else:
-            plan.replaced = store.existing(plan.files)
-            if plan.replaced and not force:
+            plan.keep = store.existing(plan.files)
+            if plan.keep and not force:
                 raise Conflict(
-                    f"{out} already holds {', '.join(plan.replaced)}: a new CA never replaces "
+                    f"{out} already holds {', '.join(plan.keep)}: a new CA never replaces "
                     "them; use `minipaas certs server` or `client` to issue from the "
                     "existing CA, or --force to move the old files into a backup folder"
                 )
-            progress(f"Generating CA key ({ca.key}) and certificate for "
-                     f"CN={ca.common_name}, valid {ca.days} days")
-            authority = create_ca(openssl, store.staging, ca.common_name, ca.key, ca.days)
+            progress(f"Generating CA key ({ca.key}{', AES-256 encrypted' if passphrase else ''})"
+                     f" and certificate for CN={ca.common_name}, valid {ca.days} days")
+            authority = create_ca(openssl, store.staging, ca.common_name, ca.key, ca.days,
+                                  passphrase)
         if leaves:
             _issue_all(openssl, store, authority, leaves, progress)
-        if plan.replaced:
-            backup = store.move_aside(plan.replaced)
-            progress(f"Moved the previous {', '.join(plan.replaced)} into {backup}")
-        written = store.commit(plan.files, plan.bundles)
+        if store.write_new(GITIGNORE, GITIGNORE_TEXT, CERT_MODE):
+            plan.files[GITIGNORE] = CERT_MODE
+        written, backup = store.commit(plan.files, plan.bundles, keep=plan.keep)
+        if backup is not None:
+            progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
         orphans = store.existing(name for name in LEAF_FILES if name not in plan.files)
         if ca is not None and orphans:
             progress(f"Warning: {', '.join(orphans)} in {out} were issued by the previous CA; "
@@ -154,7 +170,7 @@ def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
         return written
 
 
-def _plan_replacements(store: OutputDirectory, plan: _Plan, force: bool) -> None:
+def _plan_bundle_replacements(store: OutputDirectory, plan: _Plan, force: bool) -> None:
     """An existing client bundle is someone's credentials: replace it only with ``force``."""
     existing = store.existing(plan.bundles)
     if existing and not force:
@@ -162,7 +178,7 @@ def _plan_replacements(store: OutputDirectory, plan: _Plan, force: bool) -> None
             f"{', '.join(str(store.path / name) for name in existing)} already exists; "
             "use --force to replace it (the old bundle is kept in a backup folder)"
         )
-    plan.replaced.extend(existing)
+    plan.keep.extend(existing)
 
 
 def _plan_ca_copy(store: OutputDirectory, authority: Authority, force: bool,
@@ -182,6 +198,6 @@ def _plan_ca_copy(store: OutputDirectory, authority: Authority, force: bool,
                 f"{target} is a different CA certificate from {authority.cert_path}; "
                 "use --force to replace it (the old one is kept in a backup folder)"
             )
-        plan.replaced.append("ca.pem")
+        plan.keep.append("ca.pem")
     store.staged("ca.pem").write_bytes(ca_bytes)
     plan.files["ca.pem"] = CERT_MODE

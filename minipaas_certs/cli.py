@@ -111,6 +111,9 @@ common_options = _options(
     click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr."),
     click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
                  help="The openssl binary [env MINIPAAS_OPENSSL; default: from PATH]."),
+    click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
+                 help="Encrypt a new CA key (AES-256), or unlock an encrypted one, with the "
+                      "first line of FILE [env MINIPAAS_CA_PASSPHRASE]."),
 )
 key_options = _options(
     click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]),
@@ -135,13 +138,15 @@ ca_dir_option = click.option(
 
 
 class _Run:
-    """What every command needs: the openssl binary, progress output, paths printed."""
+    """What every generating command needs: openssl, the CA passphrase, output."""
 
-    def __init__(self, openssl_path: str | None, quiet: bool) -> None:
+    def __init__(self, openssl_path: str | None, quiet: bool,
+                 passphrase_file: str | None) -> None:
         from .openssl import OpenSSL
 
         self.openssl = OpenSSL(openssl_path)
         self.quiet = quiet
+        self.passphrase = _passphrase(passphrase_file)
 
     def progress(self, message: str) -> None:
         if not self.quiet:
@@ -151,6 +156,23 @@ class _Run:
     def written(paths: Sequence[Path]) -> None:
         for path in paths:
             click.echo(str(path))
+
+
+def _passphrase(file: str | None) -> bytes | None:
+    """The CA passphrase from --ca-passphrase-file, else MINIPAAS_CA_PASSPHRASE, else None."""
+    from .errors import InvalidInput
+    from .names import parse_passphrase
+
+    if file is not None:
+        try:
+            return parse_passphrase(Path(file).read_bytes(), file)
+        except OSError as error:
+            raise InvalidInput(f"cannot read --ca-passphrase-file {file}: "
+                               f"{error.strerror}") from None
+    value = os.environ.get("MINIPAAS_CA_PASSPHRASE")
+    if value is None:
+        return None
+    return parse_passphrase(os.fsencode(value), "MINIPAAS_CA_PASSPHRASE")
 
 
 def _key(key_type: str, key_size: int | None) -> Any:
@@ -195,17 +217,18 @@ def certs() -> None:
 def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                 server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
                 days: int, ca_days: int, force: bool, quiet: bool,
-                openssl_path: str | None) -> None:
+                openssl_path: str | None, passphrase_file: str | None) -> None:
     """A new CA, a server pair and a client pair: the set for a new cluster."""
     from .actions import CASpec, generate
     from .issue import LeafSpec
 
-    run = _Run(openssl_path, quiet)
+    run = _Run(openssl_path, quiet, passphrase_file)
     key = _key(key_type, key_size)
     leaves = [_server_spec(server_cn, sans, no_default_san, key, days),
               LeafSpec("client", client_cn, key, days)]
     run.written(generate(run.openssl, Path(out), ca=CASpec(ca_cn, key, ca_days),
-                         leaves=leaves, force=force, progress=run.progress))
+                         leaves=leaves, force=force, passphrase=run.passphrase,
+                         progress=run.progress))
 
 
 @certs.command("ca", epilog=EXIT_CODES)
@@ -216,13 +239,15 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
 @ca_days_option
 @common_options
 def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: int,
-               force: bool, quiet: bool, openssl_path: str | None) -> None:
+               force: bool, quiet: bool, openssl_path: str | None,
+               passphrase_file: str | None) -> None:
     """A new CA alone (ca.pem, ca-key.pem); never replaces one without --force."""
     from .actions import CASpec, generate
 
-    run = _Run(openssl_path, quiet)
+    run = _Run(openssl_path, quiet, passphrase_file)
     spec = CASpec(cn, _key(key_type, key_size), ca_days)
-    run.written(generate(run.openssl, Path(out), ca=spec, force=force, progress=run.progress))
+    run.written(generate(run.openssl, Path(out), ca=spec, force=force,
+                         passphrase=run.passphrase, progress=run.progress))
 
 
 @certs.command("server", epilog=EXIT_CODES)
@@ -236,15 +261,16 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 @common_options
 def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default_san: bool,
                    cn: str | None, key_type: str, key_size: int | None, days: int,
-                   force: bool, quiet: bool, openssl_path: str | None) -> None:
+                   force: bool, quiet: bool, openssl_path: str | None,
+                   passphrase_file: str | None) -> None:
     """A new server pair from the existing CA (rotation): server-cert.pem, server-key.pem."""
     from .actions import generate
 
-    run = _Run(openssl_path, quiet)
+    run = _Run(openssl_path, quiet, passphrase_file)
     spec = _server_spec(cn, sans, no_default_san, _key(key_type, key_size), days)
     run.written(generate(run.openssl, Path(out), ca=None, leaves=[spec],
                          ca_dir=Path(ca_dir) if ca_dir else None, force=force,
-                         progress=run.progress))
+                         passphrase=run.passphrase, progress=run.progress))
 
 
 @certs.command("client", epilog=EXIT_CODES)
@@ -260,7 +286,7 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
 @common_options
 def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence[str],
                    key_type: str, key_size: int | None, days: int, force: bool, quiet: bool,
-                   openssl_path: str | None) -> None:
+                   openssl_path: str | None, passphrase_file: str | None) -> None:
     """A new client pair from the existing CA (client-*.pem, and cert.pem/key.pem).
 
     \b
@@ -274,14 +300,14 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
 
     if names and cn:
         raise click.UsageError("--cn and --name cannot be combined: a bundle's CN is its name")
-    run = _Run(openssl_path, quiet)
+    run = _Run(openssl_path, quiet, passphrase_file)
     key = _key(key_type, key_size)
     unique = list(dict.fromkeys(names))
     specs = ([LeafSpec("client", name, key, days, bundle=name) for name in unique]
              or [LeafSpec("client", cn or "client", key, days)])
     run.written(generate(run.openssl, Path(out), ca=None, leaves=specs,
                          ca_dir=Path(ca_dir) if ca_dir else None, force=force,
-                         progress=run.progress))
+                         passphrase=run.passphrase, progress=run.progress))
 
 
 host_option = click.option("--host", required=True, metavar="HOST[:PORT]",
@@ -367,6 +393,9 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; map every failure to one ``Error:`` line and its exit code."""
+    from .interrupts import install
+
+    install()
     try:
         result = cli.main(args=list(argv) if argv is not None else None,
                           prog_name="minipaas", standalone_mode=False)
@@ -375,8 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error), error.exit_code)
     except click.ClickException as error:
         return _fail(error.format_message(), error.exit_code)
-    except click.exceptions.Abort:
-        return _fail("interrupted", 130)
+    except click.exceptions.Abort:  # KeyboardInterrupt, before our handler was installed
+        return _fail("interrupted by SIGINT", 130)
     except OSError as error:
         where = f": {error.filename}" if error.filename else ""
         return _fail(f"{error.strerror or error}{where}", 6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 
 class CertsError(Exception):
     """Base of every error the tool reports to its user as one line."""
@@ -44,7 +46,7 @@ class Conflict(CertsError):
 
 
 class CAProblem(CertsError):
-    """The CA needed to sign is missing, incomplete, or unfit to sign."""
+    """The CA (or a client bundle) needed is missing, incomplete, or unfit for use."""
 
     exit_code = 5
 
@@ -56,8 +58,9 @@ class OutputError(CertsError):
 
 
 class Interrupted(CertsError):
-    """The run was stopped by a signal; nothing was moved into place."""
+    """SIGINT or SIGTERM stopped the run (exit 130 or 143)."""
 
     def __init__(self, signal_number: int) -> None:
+        self.signal_number = signal_number
         self.exit_code = 128 + signal_number
-        super().__init__(f"interrupted by signal {signal_number}; nothing was changed")
+        super().__init__(f"interrupted by {signal.Signals(signal_number).name}")

@@ -54,6 +54,15 @@ class KeySpec:
             return f"ECDSA {_EC_CURVES[self.bits]}"
         return "Ed25519" if self.kind == "ed25519" else f"RSA {self.bits}"
 
+    def genpkey_args(self) -> list[str]:
+        """``genpkey`` options that generate this key (used when the key is encrypted)."""
+        if self.kind == "rsa":
+            return ["-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{self.bits}"]
+        if self.kind == "ecdsa":
+            return ["-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{_EC_CURVES[self.bits]}",
+                    "-pkeyopt", "ec_param_enc:named_curve"]
+        return ["-algorithm", "ED25519"]
+
     def newkey_args(self) -> list[str]:
         """``req`` options that generate this key (OpenSSL 1.1.1+, LibreSSL 3)."""
         if self.kind == "rsa":
@@ -116,6 +125,12 @@ class Authority:
     cert_path: Path
     key_path: Path
     certificate: Certificate
+    passphrase: bytes | None = None  # set when the key is encrypted
+
+    @property
+    def secrets(self) -> dict[str, bytes]:
+        """What openssl needs to read the key: ``-passin`` through a pipe, if encrypted."""
+        return {"-passin": self.passphrase} if self.passphrase else {}
 
     def check_can_sign_until(self, not_after: datetime.datetime) -> None:
         """Refuse to issue a leaf that would outlive the CA (Go then rejects it)."""
@@ -147,34 +162,56 @@ def read_one_certificate(path: Path) -> Certificate:
 
 
 def check_key_matches(openssl: OpenSSL, key_path: Path, certificate: Certificate,
-                      cert_path: Path, error: type = OutputError) -> None:
+                      cert_path: Path, error: type = OutputError,
+                      secrets: dict[str, bytes] | None = None) -> None:
     """Ask openssl for the key's public half and compare it with the certificate's."""
     try:
-        public = openssl.run(["pkey", "-in", key_path, "-pubout", "-outform", "DER"])
+        public = openssl.run(["pkey", "-in", key_path, "-pubout", "-outform", "DER"],
+                             secrets=secrets)
     except OpenSSLFailed as failure:
-        raise error(f"{key_path} is not a readable private key ({failure.stderr.strip()[:200]})") \
-            from None
+        if secrets:
+            raise error(f"cannot decrypt {key_path}: wrong passphrase?") from None
+        raise error(f"{key_path} is not a readable private key "
+                    f"({failure.stderr.strip()[:200]})") from None
     if public != certificate.public_key_der:
         raise error(f"{key_path} does not match the certificate {cert_path}")
 
 
+def is_encrypted(key_path: Path) -> bool:
+    """PKCS#8 ``ENCRYPTED PRIVATE KEY`` or a traditional ``Proc-Type: 4,ENCRYPTED`` PEM."""
+    with key_path.open("rb") as handle:
+        return b"ENCRYPTED" in handle.read(4096)
+
+
 def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
-              days: int) -> Authority:
-    """Generate a self-signed CA (key and certificate in one call) and check it."""
+              days: int, passphrase: bytes | None = None) -> Authority:
+    """Generate a self-signed CA and check it.
+
+    Unencrypted, the key and certificate come from one ``req`` call.  With a
+    passphrase, ``genpkey`` first writes the key as AES-256-CBC PKCS#8 (PBKDF2):
+    ``req`` alone would pick its own cipher (3DES on OpenSSL 1.1.1).
+    """
     config = staging / "ca.cnf"
     config.write_text(render.render("ca.cnf.j2", common_name=common_name))
     cert_path, key_path = staging / "ca.pem", staging / "ca-key.pem"
-    openssl.run([
-        "req", "-x509", "-new", *key.newkey_args(), "-nodes",
-        "-keyout", key_path, "-out", cert_path,
-        "-config", config, "-extensions", "extensions",
+    authority_args: list[Argument] = [
+        "-out", cert_path, "-config", config, "-extensions", "extensions",
         "-days", str(days), "-set_serial", random_serial(), *digest_args(key.kind),
-    ])
+    ]
+    secrets = {"-passin": passphrase} if passphrase else {}
+    if passphrase:
+        openssl.run(["genpkey", *key.genpkey_args(), "-aes-256-cbc", "-out", key_path],
+                    secrets={"-pass": passphrase})
+        openssl.run(["req", "-x509", "-new", "-key", key_path, *authority_args],
+                    secrets=secrets)
+    else:
+        openssl.run(["req", "-x509", "-new", *key.newkey_args(), "-nodes",
+                     "-keyout", key_path, *authority_args])
     certificate = read_one_certificate(cert_path)
     if not (certificate.is_ca and "keyCertSign" in certificate.key_usage):
         raise OutputError(f"openssl made {cert_path} without CA:TRUE and keyCertSign")
-    check_key_matches(openssl, key_path, certificate, cert_path)
-    return Authority(cert_path, key_path, certificate)
+    check_key_matches(openssl, key_path, certificate, cert_path, secrets=secrets)
+    return Authority(cert_path, key_path, certificate, passphrase)
 
 
 def issue_leaf(openssl: OpenSSL, staging: Path, authority: Authority,
@@ -193,12 +230,12 @@ def issue_leaf(openssl: OpenSSL, staging: Path, authority: Authority,
                                "-config", config]
     if openssl.version.signs_in_req:
         openssl.run(["req", "-x509", "-new", *new_key, "-out", cert_path,
-                     "-extensions", "extensions", *signing])
+                     "-extensions", "extensions", *signing], secrets=authority.secrets)
     else:  # portable path: the request goes through a pipe, never onto disk
         request = openssl.run(["req", "-new", *new_key, *digest_args(spec.key.kind)])
         openssl.run(["x509", "-req", "-out", cert_path,
                      "-extfile", config, "-extensions", "extensions", *signing],
-                    stdin=request)
+                    stdin=request, secrets=authority.secrets)
     certificate = read_one_certificate(cert_path)
     check_issued(certificate, spec, cert_path)
     check_key_matches(openssl, key_path, certificate, cert_path)
@@ -239,8 +276,12 @@ def verify_leaf(openssl: OpenSSL, ca_path: Path, cert_path: Path, role: str) -> 
                           f"-purpose {purpose}` against {ca_path.name}: {detail}")
 
 
-def load_authority(openssl: OpenSSL, ca_dir: Path) -> Authority:
-    """The CA in ``ca_dir``, checked fit to sign: a CA, unexpired, its key matching."""
+def load_authority(openssl: OpenSSL, ca_dir: Path,
+                   passphrase: bytes | None = None) -> Authority:
+    """The CA in ``ca_dir``, checked fit to sign: a CA, unexpired, its key matching.
+
+    An encrypted CA key needs ``passphrase``; an unencrypted one ignores it.
+    """
     cert_path, key_path = ca_dir / "ca.pem", ca_dir / "ca-key.pem"
     missing = [path.name for path in (cert_path, key_path) if not path.is_file()]
     if len(missing) == 2:
@@ -269,5 +310,13 @@ def load_authority(openssl: OpenSSL, ca_dir: Path) -> Authority:
             f"the CA in {cert_path} expired on {certificate.not_after:%Y-%m-%d}: "
             "create a new one with `minipaas certs all --force`"
         )
-    check_key_matches(openssl, key_path, certificate, cert_path, error=CAProblem)
-    return Authority(cert_path, key_path, certificate)
+    encrypted = is_encrypted(key_path)
+    if encrypted and passphrase is None:
+        raise CAProblem(
+            f"{key_path} is encrypted: give its passphrase with --ca-passphrase-file FILE "
+            "or the MINIPAAS_CA_PASSPHRASE environment variable"
+        )
+    authority = Authority(cert_path, key_path, certificate, passphrase if encrypted else None)
+    check_key_matches(openssl, key_path, certificate, cert_path, error=CAProblem,
+                      secrets=authority.secrets)
+    return authority

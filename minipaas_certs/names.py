@@ -145,3 +145,13 @@ def parse_identity_name(value: str) -> str:
             "'.', '_' or '-', starting with a letter or digit"
         )
     return value
+
+
+def parse_passphrase(raw: bytes, source: str) -> bytes:
+    """A CA key passphrase: one line of 4-1023 bytes (openssl reads ``fd:`` a line at a time)."""
+    value = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1] if raw.endswith(b"\n") else raw
+    if not 4 <= len(value) <= 1023:
+        raise InvalidInput(f"the CA passphrase from {source} must be 4 to 1023 bytes long")
+    if any(byte in value for byte in b"\0\r\n"):
+        raise InvalidInput(f"the CA passphrase from {source} must be a single line")
+    return value

@@ -6,13 +6,15 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Mapping, Sequence, Union
 
-from .errors import OpenSSLFailed, OpenSSLUnavailable
+from .errors import Interrupted, InvalidInput, OpenSSLFailed, OpenSSLUnavailable
 
 DEFAULT_TIMEOUT = 300.0  # seconds; RSA 4096 key generation can take many seconds
+TIMEOUT_VARIABLE = "MINIPAAS_OPENSSL_TIMEOUT"
 _VERSION = re.compile(r"(OpenSSL|LibreSSL) (\d+)\.(\d+)\.(\d+)([a-z]*)\b")
 # Variables a dynamically linked or wrapped openssl may need to start at all; every
 # other inherited variable (OPENSSL_CONF, OPENSSL_MODULES, RANDFILE, HOME...) is
@@ -66,10 +68,23 @@ def clean_environment() -> dict[str, str]:
     return env
 
 
+def _timeout_from_environment() -> float:
+    text = os.environ.get(TIMEOUT_VARIABLE)
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not 0 < value <= 86400:
+        raise InvalidInput(f"{TIMEOUT_VARIABLE}={text!r}: give seconds, more than 0")
+    return value
+
+
 class OpenSSL:
     """An openssl executable: resolved once, its version detected once, run safely."""
 
-    def __init__(self, executable: str | None = None, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, executable: str | None = None, timeout: float | None = None):
         wanted = executable or "openssl"
         found = shutil.which(wanted)
         if found is None:
@@ -79,9 +94,12 @@ class OpenSSL:
                 "or name the binary with --openssl PATH"
             )
         self.executable = found
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else _timeout_from_environment()
         self._env = clean_environment()
         self._version: Version | None = None
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._cancelled: int | None = None
 
     @property
     def version(self) -> Version:
@@ -99,29 +117,65 @@ class OpenSSL:
         return [self.executable, *[os.fspath(arg) for arg in args]]
 
     def run(self, args: Sequence[Argument], *, stdin: bytes | None = None,
-            cwd: Path | None = None) -> bytes:
+            cwd: Path | None = None, secrets: Mapping[str, bytes] | None = None) -> bytes:
         """Run ``openssl ARGS``; return its stdout, or raise OpenSSLFailed.
 
         Never through a shell; stdin is closed unless bytes are given, so openssl
-        can never stop to prompt.
+        can never stop to prompt.  ``secrets`` maps an option (``-passin``,
+        ``-passout``) to a passphrase, handed over through a pipe as ``fd:N``:
+        never in argv or the environment, which other users can read.
         """
         argv = self.argv(args)
+        pipes = [_secret_pipe(secret) for secret in (secrets or {}).values()]
+        for option, descriptor in zip(secrets or {}, pipes):
+            argv += [option, f"fd:{descriptor}"]
         try:
-            completed = subprocess.run(
-                argv,
-                input=stdin if stdin is not None else b"",
-                capture_output=True,
-                env=self._env,
-                cwd=cwd,
-                timeout=self.timeout,
-                check=False,
+            if self._cancelled is not None:
+                raise Interrupted(self._cancelled)
+            process = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=self._env, cwd=cwd, pass_fds=pipes,
             )
-        except subprocess.TimeoutExpired as expired:
-            stderr = (expired.stderr or b"").decode("utf-8", "replace")
-            raise OpenSSLFailed(argv, None, stderr + f" (after {self.timeout:g} s)") from None
         except OSError as error:
             raise OpenSSLUnavailable(f"cannot run {self.executable}: {error.strerror}") from None
-        if completed.returncode != 0:
-            raise OpenSSLFailed(argv, completed.returncode,
-                                completed.stderr.decode("utf-8", "replace"))
-        return completed.stdout
+        finally:
+            for descriptor in pipes:
+                os.close(descriptor)
+        with self._lock:
+            self._running.add(process)
+        try:
+            stdout, stderr = process.communicate(stdin or b"", timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, stderr = process.communicate()
+            raise OpenSSLFailed(argv, None, stderr.decode("utf-8", "replace")
+                                + f" (no answer after {self.timeout:g} s)") from None
+        finally:
+            if process.poll() is None:  # interrupted while waiting: never leave it running
+                process.kill()
+                process.wait()
+            with self._lock:
+                self._running.discard(process)
+        if self._cancelled is not None:
+            raise Interrupted(self._cancelled)
+        if process.returncode != 0:
+            raise OpenSSLFailed(argv, process.returncode, stderr.decode("utf-8", "replace"))
+        return stdout
+
+    def cancel(self, signal_number: int) -> None:
+        """Stop every running openssl child and refuse to start new ones."""
+        self._cancelled = signal_number
+        with self._lock:
+            for process in self._running:
+                if process.poll() is None:
+                    process.kill()
+
+
+def _secret_pipe(secret: bytes) -> int:
+    """A pipe's read end that yields ``secret`` and a newline, then end of file."""
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, secret + b"\n")  # far below the pipe buffer: never blocks
+    finally:
+        os.close(write_end)
+    return read_end

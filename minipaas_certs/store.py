@@ -1,9 +1,17 @@
 """The output directory: its lock, a private staging folder, and the final moves.
 
 Every file of a run is written into a 0700 staging folder inside the output
-directory (so the final ``os.replace`` is a rename on one filesystem), checked,
-and only then moved into place.  Nothing outside the staging folder is written
-before all checks pass, and old files are moved aside, never deleted.
+directory (so each final move is a rename on one filesystem), checked, and only
+then moved into place.  The moves follow a journal kept in the staging folder:
+
+1. the journal lists the names and where the files they replace go;
+2. the files being replaced are renamed there (a dated backup folder, or the
+   staging folder when nothing needs keeping);
+3. the new files are renamed into place; the journal is removed.
+
+A failure during 2-3 undoes the renames at once; a crash (power loss, SIGKILL)
+during them is undone by the next run, which finds the journal under the lock.
+So the directory holds the old set or the complete new one, never a mix.
 """
 
 from __future__ import annotations
@@ -12,12 +20,14 @@ import contextlib
 import datetime
 import errno
 import fcntl
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from . import interrupts
 from .errors import Conflict, OutputError
 
 KEY_MODE = 0o600
@@ -25,18 +35,42 @@ CERT_MODE = 0o644
 DIR_MODE = 0o700
 STAGING_PREFIX = ".minipaas-staging-"
 BACKUP_PREFIX = "backup-"
+JOURNAL = "journal.json"
+GITIGNORE = ".gitignore"
+GITIGNORE_TEXT = """\
+# Written by minipaas certs: private keys and their backups stay out of version control.
+*key.pem
+backup-*/
+.minipaas-staging-*/
+"""
 
 
 def _describe(error: OSError) -> str:
     return error.strerror or str(error)
 
 
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        if error.errno != errno.EINVAL:  # directories on some filesystems cannot be synced
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def _make_private_dir(path: Path) -> None:
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    os.chmod(path, DIR_MODE)  # mkdir's mode is filtered by the umask
+
+
 class OutputDirectory:
     """An output directory held for one run (a context manager).
 
     Entering creates the directory (0700) if needed, takes an exclusive lock on it
-    (a second run fails at once instead of interleaving files), removes staging
-    folders that an earlier crashed run left, and makes a fresh staging folder.
+    (a second run fails at once instead of interleaving files), finishes or undoes
+    what a crashed run left, and makes a fresh staging folder.
     """
 
     def __init__(self, path: Path) -> None:
@@ -60,9 +94,9 @@ class OutputDirectory:
                     f"another minipaas certs run is using {self.path}; try again when it ends"
                 ) from None
             raise OutputError(f"cannot lock {self.path}: {_describe(error)}") from None
-        for leftover in self.path.glob(STAGING_PREFIX + "*"):
-            shutil.rmtree(leftover, ignore_errors=True)
         try:
+            for leftover in sorted(self.path.glob(STAGING_PREFIX + "*")):
+                self._recover(leftover)
             self.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.path))
         except OSError as error:
             self.__exit__(None, None, None)
@@ -83,8 +117,7 @@ class OutputDirectory:
         if os.path.lexists(self.path):
             raise OutputError(f"{self.path} exists and is not a directory")
         try:
-            self.path.mkdir(parents=True, mode=DIR_MODE)
-            os.chmod(self.path, DIR_MODE)  # mkdir's mode is filtered by the umask
+            _make_private_dir(self.path)
         except OSError as error:
             raise OutputError(f"cannot create {self.path}: {_describe(error)}") from None
 
@@ -95,72 +128,116 @@ class OutputDirectory:
     def staged(self, name: str) -> Path:
         return self.staging / name
 
-    def move_aside(self, names: Iterable[str]) -> Path | None:
-        """Move the existing files among ``names`` into a new dated backup folder."""
-        present = self.existing(names)
-        if not present:
-            return None
+    def _new_backup_folder(self) -> Path:
         stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
         backup = self.path / f"{BACKUP_PREFIX}{stamp}"
         suffix = 1
         while os.path.lexists(backup):
             suffix += 1
             backup = self.path / f"{BACKUP_PREFIX}{stamp}-{suffix}"
-        try:
-            backup.mkdir(mode=DIR_MODE)
-            os.chmod(backup, DIR_MODE)
-            for name in present:
-                (backup / name).parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-                os.rename(self.path / name, backup / name)
-        except OSError as error:
-            raise OutputError(f"cannot move old files into {backup}: {_describe(error)}") \
-                from None
         return backup
 
-    def commit(self, files: dict[str, int], folders: Iterable[str] = ()) -> list[Path]:
-        """Move staged files (with their final modes) and whole folders into place.
+    def commit(self, files: dict[str, int], folders: Iterable[str] = (),
+               keep: Iterable[str] = ()) -> tuple[list[Path], Path | None]:
+        """Move staged files (with their modes) and whole folders into place.
 
-        ``os.replace`` renames over whatever is there, a planted symlink included,
-        so a key is never written through a link or into a file with loose modes.
-        A folder (a client bundle) appears whole, in one rename, or not at all.
-        Returns the paths of every file moved into place.
+        What they replace goes into a new dated backup folder for the names in
+        ``keep``; anything else replaced is dropped with the staging folder.
+        Renaming over the old names never follows a planted symlink or reuses a mode.
+        Returns the files now in place and the backup folder (if one was made).
         """
-        written = []
+        folders = list(folders)
+        names = [*files, *folders]
+        replaced = self.existing(names)
+        kept = [name for name in replaced if name in set(keep)]
+        backup = self._new_backup_folder() if kept else None
+        dropped = self.staging / "replaced"
+        aside = {name: backup if backup and name in kept else dropped for name in names}
+        journal = self.staging / JOURNAL
         try:
             for name, mode in files.items():
                 os.chmod(self.staged(name), mode)
-                _sync_file(self.staged(name))
+                _fsync(self.staged(name))
             for name in folders:
                 os.chmod(self.staged(name), DIR_MODE)
                 for path in self.staged(name).iterdir():
-                    _sync_file(path)
-            for name in files:
-                os.replace(self.staged(name), self.path / name)
-                written.append(self.path / name)
-            for name in folders:
-                parent = (self.path / name).parent
-                if not parent.is_dir():
-                    parent.mkdir(mode=DIR_MODE, parents=True)
-                    os.chmod(parent, DIR_MODE)
-                os.replace(self.staged(name), self.path / name)
-                written.extend(sorted((self.path / name).iterdir()))
-            self._sync()
+                    _fsync(path)
+            journal.write_text(json.dumps([[name, str(aside[name])] for name in names]))
+            _fsync(journal)
+            for folder in {*aside.values()}:
+                _make_private_dir(folder)
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {_describe(error)}") from None
-        return written
+        with interrupts.held():
+            try:
+                for name in replaced:
+                    (aside[name] / name).parent.mkdir(mode=DIR_MODE, parents=True,
+                                                      exist_ok=True)
+                    os.rename(self.path / name, aside[name] / name)
+                for name in names:
+                    parent = (self.path / name).parent
+                    if not parent.is_dir():
+                        _make_private_dir(parent)
+                    os.replace(self.staged(name), self.path / name)
+                _fsync(self.path)
+                journal.unlink()
+            except OSError as error:
+                self._undo(aside)
+                raise OutputError(
+                    f"cannot move the new files into {self.path} ({_describe(error)}); "
+                    "it holds the previous files, unchanged"
+                ) from None
+        written = []
+        for name in names:
+            target = self.path / name
+            written.extend(sorted(target.iterdir()) if name in folders else [target])
+        return written, backup
 
-    def _sync(self) -> None:
-        """Flush the directory entries so the renames survive a power loss."""
-        if self._fd is not None:
-            # Some filesystems cannot fsync a directory; the renames hold all the same.
-            with contextlib.suppress(OSError):
-                os.fsync(self._fd)
+    def _undo(self, aside: dict[str, Path]) -> None:
+        """Put back what the journal's moves replaced; drop what they brought in."""
+        trash = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.path))
+        for name, folder in aside.items():
+            new_is_in_place = not os.path.lexists(self.staging / name)
+            if new_is_in_place and os.path.lexists(self.path / name):
+                (trash / name).parent.mkdir(parents=True, exist_ok=True)
+                os.rename(self.path / name, trash / name)
+            if os.path.lexists(folder / name):
+                os.rename(folder / name, self.path / name)
+        shutil.rmtree(trash, ignore_errors=True)
+        for folder in {*aside.values()}:
+            with contextlib.suppress(OSError):  # a backup folder emptied by the undo goes
+                _remove_empty_dirs(folder)
+        _fsync(self.path)
+
+    def _recover(self, leftover: Path) -> None:
+        """Undo the moves of a run that crashed mid-commit, then drop its staging folder."""
+        journal = leftover / JOURNAL
+        if journal.is_file():
+            moves = json.loads(journal.read_text())
+            staging, self.staging = self.staging, leftover
+            try:
+                self._undo({name: Path(folder) for name, folder in moves})
+            finally:
+                self.staging = staging
+        shutil.rmtree(leftover, ignore_errors=True)
+
+    @staticmethod
+    def existing_in(folder: Path) -> list[str]:
+        """The files under ``folder``, relative to it (what a backup holds)."""
+        return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+    def write_new(self, name: str, text: str, mode: int) -> bool:
+        """Stage a small file that is written only if absent; return whether it is."""
+        if os.path.lexists(self.path / name):
+            return False
+        self.staged(name).write_text(text)
+        os.chmod(self.staged(name), mode)
+        return True
 
 
-def _sync_file(path: Path) -> None:
-    """Flush a staged file's data before the rename that publishes it."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+def _remove_empty_dirs(folder: Path) -> None:
+    """Remove ``folder`` and its subfolders if they hold no file (an emptied backup)."""
+    for sub in sorted(folder.rglob("*"), reverse=True):
+        if sub.is_dir():
+            sub.rmdir()
+    folder.rmdir()

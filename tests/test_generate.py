@@ -204,12 +204,13 @@ def test_san_from_environment_as_a_comma_list(tmp_path: Path, cli, monkeypatch) 
 def test_out_from_environment(tmp_path: Path, cli, monkeypatch) -> None:
     monkeypatch.setenv("MINIPAAS_CERTS_OUT", str(tmp_path / "env-out"))
     assert cli("certs", "ca", "-q").code == 0
-    assert {p.name for p in (tmp_path / "env-out").iterdir()} == {"ca.pem", "ca-key.pem"}
+    assert {p.name for p in (tmp_path / "env-out").iterdir()} == {"ca.pem", "ca-key.pem",
+                                                                   ".gitignore"}
 
 
 def test_ca_then_server_then_client(tmp_path: Path, cli) -> None:
     assert cli("certs", "ca", "--out", str(tmp_path), "-q", "--cn", "Ops CA 2026").code == 0
-    assert {p.name for p in tmp_path.iterdir()} == {"ca.pem", "ca-key.pem"}
+    assert {p.name for p in tmp_path.iterdir()} == {"ca.pem", "ca-key.pem", ".gitignore"}
     assert common_name(load_cert(tmp_path / "ca.pem")) == "Ops CA 2026"
     assert cli("certs", "server", "--out", str(tmp_path), "-q", "--san", "10.0.0.7").code == 0
     assert cli("certs", "client", "--out", str(tmp_path), "-q", "--cn", "ci-bot").code == 0
@@ -235,7 +236,8 @@ def test_leaves_from_a_ca_in_another_folder(tmp_path: Path, cli) -> None:
     result = cli("certs", "client", "--out", str(out), "--ca-dir", str(ca_dir), "-q")
     assert result.code == 0, result.err
     names = {p.name for p in out.iterdir()}
-    assert names == {"ca.pem", "client-cert.pem", "client-key.pem", "cert.pem", "key.pem"}
+    assert names == {"ca.pem", "client-cert.pem", "client-key.pem", "cert.pem", "key.pem",
+                     ".gitignore"}
     assert (out / "ca.pem").read_bytes() == (ca_dir / "ca.pem").read_bytes()
     assert "ca-key.pem" not in names
     assert system_verify(out / "ca.pem", out / "cert.pem", "sslclient").returncode == 0

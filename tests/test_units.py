@@ -132,9 +132,12 @@ class RecordingOpenSSL:
     def __init__(self, version: str) -> None:
         self.version = parse_version(version)
         self.calls: list[list[str]] = []
+        self.secrets: list[dict[str, bytes]] = []
 
-    def run(self, args: list[object], *, stdin: bytes | None = None) -> bytes:
+    def run(self, args: list[object], *, stdin: bytes | None = None,
+            secrets: dict[str, bytes] | None = None) -> bytes:
         self.calls.append([os.fspath(a) if isinstance(a, Path) else str(a) for a in args])
+        self.secrets.append(secrets or {})
         return b"CSR" if "-new" in args and "-x509" not in args else b""
 
 
@@ -147,7 +150,8 @@ def test_leaf_argv_single_call_on_openssl_3_portable_elsewhere(
     monkeypatch.setattr(issue, "check_issued", lambda *args: None)
     monkeypatch.setattr(issue, "check_key_matches", lambda *args, **kw: None)
     monkeypatch.setattr(issue, "verify_leaf", lambda *args: None)
-    authority = mock.Mock(cert_path=tmp_path / "ca.pem", key_path=tmp_path / "ca-key.pem")
+    authority = mock.Mock(cert_path=tmp_path / "ca.pem", key_path=tmp_path / "ca-key.pem",
+                          secrets={"-passin": b"s3cret-phrase"})
     authority.certificate.key_type = "ecdsa"
     spec = issue.LeafSpec("server", "node", issue.KeySpec.parse("rsa", 2048), 30,
                           (SubjectAltName("DNS", "node"),))
@@ -164,7 +168,9 @@ def test_leaf_argv_single_call_on_openssl_3_portable_elsewhere(
         assert recorder.calls[0][:2] == ["req", "-new"] and "-x509" not in recorder.calls[0]
         assert recorder.calls[1][:2] == ["x509", "-req"]
         assert f"-extfile {tmp_path / 'server.cnf'}" in joined[1]
-    assert not any("pass" in arg for call in recorder.calls for arg in call)
+    # The CA passphrase goes to the signing call through a pipe, never into argv.
+    assert recorder.secrets[-1] == {"-passin": b"s3cret-phrase"}
+    assert not any("s3cret" in arg or "pass" in arg for call in recorder.calls for arg in call)
 
 
 def test_ed25519_signer_gets_no_digest() -> None:
