@@ -14,7 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 import pytest
 from cryptography import x509
@@ -25,6 +25,40 @@ TOOL_OPENSSL = os.environ.get("MINIPAAS_TEST_OPENSSL") or shutil.which("openssl"
 SYSTEM_OPENSSL = shutil.which("openssl") or "openssl"
 ALL_FILES = {".gitignore", "ca.pem", "ca-key.pem", "server-cert.pem", "server-key.pem",
              "client-cert.pem", "client-key.pem", "cert.pem", "key.pem"}
+
+
+REQUIRED = os.environ.get("MINIPAAS_REQUIRE_SYSTEM_TESTS") == "1"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose system part (dockerd, root, tmpfs, the docker SDK) is missing.
+
+    Under MINIPAAS_REQUIRE_SYSTEM_TESTS=1 (set by .ci/run) the test fails instead.
+    """
+    if REQUIRED:
+        pytest.fail(f"required by MINIPAAS_REQUIRE_SYSTEM_TESTS=1: {reason}")
+    pytest.skip(reason)
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under MINIPAAS_REQUIRE_SYSTEM_TESTS=1 no test may skip, whatever the reason."""
+    if REQUIRED and _skipped:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if REQUIRED and _skipped:
+        terminalreporter.write_line(
+            f"FAILED: {len(_skipped)} skipped under MINIPAAS_REQUIRE_SYSTEM_TESTS=1: "
+            + ", ".join(_skipped), red=True)
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """A real dockerd on loopback, started from generated server files, for the end-to-end tests.
 
 Needs Debian's docker.io (dockerd and its containerd) and root.  Without them the
-tests that use it are skipped with a reason, unless MINIPAAS_REQUIRE_DOCKER=1
+tests that use it are skipped with a reason, unless MINIPAAS_REQUIRE_SYSTEM_TESTS=1
 (set by .ci/run), which turns that skip into a failure.
 """
 
@@ -18,17 +18,18 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import unavailable
 
 # Sandbox flags: no iptables, no bridge, a storage driver that needs no kernel module.
 SANDBOX_FLAGS = ["--iptables=false", "--ip6tables=false", "--bridge=none",
                  "--storage-driver=vfs"]
 READY_TIMEOUT = 60.0
 HOW_TO_RUN = ("needs dockerd and the docker CLI as root: `apt-get install docker.io`, then "
-              "`make test` as root (CI sets MINIPAAS_REQUIRE_DOCKER=1 so this cannot skip)")
+              "`make test` as root (CI sets MINIPAAS_REQUIRE_SYSTEM_TESTS=1 so this cannot skip)")
 
 
 def require_docker() -> tuple[str, str]:
-    """The dockerd and docker binaries, or skip (fail under MINIPAAS_REQUIRE_DOCKER=1)."""
+    """The dockerd and docker binaries, or skip (fail under MINIPAAS_REQUIRE_SYSTEM_TESTS=1)."""
     dockerd, docker = shutil.which("dockerd"), shutil.which("docker")
     problem = None
     if not dockerd or not docker:
@@ -36,9 +37,7 @@ def require_docker() -> tuple[str, str]:
     elif os.geteuid() != 0:
         problem = "not root"
     if problem:
-        if os.environ.get("MINIPAAS_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"{problem}: the Docker end-to-end tests are required here")
-        pytest.skip(f"{problem}: {HOW_TO_RUN}")
+        unavailable(f"{problem}: {HOW_TO_RUN}")
     return dockerd, docker  # type: ignore[return-value]
 
 

@@ -2,7 +2,7 @@
 
 Each test starts its own dockerd on 127.0.0.1 from files the tool generated.
 Skipped (with the reason and how to run them) where dockerd or root is missing;
-CI sets MINIPAAS_REQUIRE_DOCKER=1, which turns any such skip into a failure.
+CI sets MINIPAAS_REQUIRE_SYSTEM_TESTS=1, which turns any such skip into a failure.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from conftest import TOOL_OPENSSL, run_tool
+from conftest import REQUIRED, TOOL_OPENSSL, run_tool, unavailable
 from dockerd import Dockerd, require_docker
 
 from minipaas_certs.cli import main
@@ -111,9 +111,7 @@ def sdk_python() -> str:
     chosen = os.environ.get("MINIPAAS_TEST_SDK_PYTHON") or sys.executable
     probe = subprocess.run([chosen, "-c", "import docker"], capture_output=True)
     if probe.returncode != 0:
-        if os.environ.get("MINIPAAS_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"{chosen} cannot import the docker SDK")
-        pytest.skip(f"{chosen} lacks the docker SDK: `pip install docker`, or set "
+        unavailable(f"{chosen} lacks the docker SDK: `pip install docker`, or set "
                     "MINIPAAS_TEST_SDK_PYTHON to a Python that has it (CI uses 3.13)")
     return chosen
 
@@ -132,7 +130,7 @@ def test_docker_sdk_connects(tmp_path: Path, daemons, key_type: str) -> None:
     done = subprocess.run([python, "-c", SDK_SCRIPT, f"https://127.0.0.1:{daemon.port}",
                            str(out)], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    if os.environ.get("MINIPAAS_REQUIRE_DOCKER") == "1":
+    if REQUIRED:
         assert done.stdout.startswith("(3, 13)"), "CI must run the SDK on Python 3.13"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import venv
@@ -10,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ALL_FILES
+from conftest import ALL_FILES, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,9 +42,7 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(wheel: Path, tmp_path: Path) ->
     python = env_dir / "bin" / "python"
     done = run(python, "-m", "pip", "install", "--quiet", wheel)
     if done.returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail(f"cannot install the wheel's dependencies: {done.stderr}")
-        pytest.skip(f"no package index to install click and jinja2 from: {done.stderr[-200:]}")
+        unavailable(f"no package index to install click and jinja2 from: {done.stderr[-300:]}")
     elsewhere = tmp_path / "elsewhere"  # not the source tree: only the installed copy is found
     elsewhere.mkdir()
     done = run(env_dir / "bin" / "minipaas", "certs", "all", "--out", "certs", "-q",
