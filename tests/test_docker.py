@@ -88,7 +88,9 @@ def test_client_of_another_ca_is_refused(tmp_path: Path, daemons) -> None:
     shutil.copy(ours / "ca.pem", theirs / "ca.pem")
     refused = daemon.client(theirs)
     assert refused.returncode != 0
-    assert "certificate" in refused.stderr.lower() or "tls" in refused.stderr.lower()
+    # The daemon's side says why (the CLI may see a TLS alert or just a reset).
+    log = daemon.log.read_text(errors="replace")
+    assert "TLS handshake error" in log and "certificate signed by unknown authority" in log
     assert daemon.client(ours).returncode == 0
 
 
