@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import Conflict, Interrupted, InvalidInput
+from .certinfo import read_certificates
+from .errors import CAProblem, Conflict, Interrupted, InvalidInput
 from .issue import (
     Authority,
     KeySpec,
@@ -23,7 +24,7 @@ from .issue import (
     leaf_end,
     load_authority,
 )
-from .names import SubjectAltName, parse_sans
+from .names import SubjectAltName, parse_common_name, parse_sans
 from .openssl import OpenSSL
 from .store import CERT_MODE, GITIGNORE, GITIGNORE_TEXT, KEY_MODE, OutputDirectory
 
@@ -113,13 +114,14 @@ def _issue_all(openssl: OpenSSL, store: OutputDirectory, authority: Authority,
 def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
              leaves: Sequence[LeafSpec] = (), ca_dir: Path | None = None,
              force: bool = False, passphrase: bytes | None = None,
-             progress: Progress = lambda _: None) -> list[Path]:
+             renewing: bool = False, progress: Progress = lambda _: None) -> list[Path]:
     """Create a CA (when ``ca`` is given) and/or leaves signed by it, in ``out``.
 
     A new CA never replaces an existing one, nor any file a new CA would orphan,
     unless ``force``: then the old files are moved into a dated backup folder.
     Leaves issued from an existing CA replace the previous pair (that is rotation);
-    a named client bundle is replaced only with ``force``.  A new CA key is
+    a named client bundle is replaced only with ``force`` or when ``renewing``
+    (then it is not kept).  A new CA key is
     encrypted with ``passphrase`` if given; an existing encrypted one needs it.
     """
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
@@ -141,7 +143,8 @@ def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
                          "was not needed")
             for spec in leaves:
                 authority.check_can_sign_until(leaf_end(spec.days))
-            _plan_bundle_replacements(store, plan, force)
+            if not renewing:
+                _plan_bundle_replacements(store, plan, force)
             if ca_dir is not None and ca_dir.resolve() != out.resolve() and plan.files:
                 _plan_ca_copy(store, authority, force, plan)
         else:
@@ -201,3 +204,36 @@ def _plan_ca_copy(store: OutputDirectory, authority: Authority, force: bool,
         plan.keep.append("ca.pem")
     store.staged("ca.pem").write_bytes(ca_bytes)
     plan.files["ca.pem"] = CERT_MODE
+
+
+def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
+          extra_sans: Sequence[str] = (), days: int, key: KeySpec | None = None,
+          ca_dir: Path | None = None, passphrase: bytes | None = None,
+          progress: Progress = lambda _: None) -> list[Path]:
+    """Re-issue a server or client pair with the current certificate's CN and SANs.
+
+    The values are read from the certificate itself, so a renewal keeps what the
+    last issue had (plus ``extra_sans``); the key type and size are kept unless
+    ``key`` says otherwise.  The new pair replaces the old one in one step.
+    """
+    if role == "client" and extra_sans:
+        raise InvalidInput("--san is for server certificates; a client is named by its CN")
+    current_path = out / (f"clients/{name}/cert.pem" if name else f"{role}-cert.pem")
+    if not current_path.is_file():
+        command = f"minipaas certs {role} --out {out}" + (f" --name {name}" if name else "")
+        raise CAProblem(f"nothing to renew: {current_path} does not exist; "
+                        f"issue it with `{command}`")
+    current = read_certificates(current_path)[0]
+    if current.role != role:
+        raise CAProblem(f"{current_path} is not a {role} certificate")
+    try:
+        common_name = parse_common_name(current.subject_cn or "", "current common name")
+        sans = parse_sans([*current.names, *extra_sans]) if role == "server" else []
+        key = key or KeySpec.parse(current.key_type, current.key_bits)
+    except InvalidInput as error:
+        raise InvalidInput(f"cannot renew {current_path} as it is: {error}") from None
+    progress(f"Renewing {current_path} (CN={common_name}"
+             + (f", SANs {', '.join(map(str, sans))}" if sans else "") + ")")
+    spec = LeafSpec(role, common_name, key, days, tuple(sans), bundle=name)
+    return generate(openssl, out, ca=None, leaves=[spec], ca_dir=ca_dir,
+                    passphrase=passphrase, renewing=True, progress=progress)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -130,10 +131,47 @@ class Certificate:
     extended_key_usage: tuple[str, ...] = ()
     dns_names: tuple[str, ...] = ()
     ip_addresses: tuple[str, ...] = ()
+    subject_key_id: bytes | None = None
+    authority_key_id: bytes | None = None
 
     @property
     def self_issued(self) -> bool:
         return self.subject_der == self.issuer_der
+
+    def issued_by(self, issuer: Certificate) -> bool:
+        """Whether ``issuer`` is this certificate's CA (by name, and key id when present)."""
+        if self.issuer_der != issuer.subject_der:
+            return False
+        return self.authority_key_id is None or self.authority_key_id == issuer.subject_key_id
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the DER, as ``openssl x509 -fingerprint -sha256`` prints it."""
+        digest = hashlib.sha256(self.der).hexdigest().upper()
+        return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+    @property
+    def names(self) -> list[str]:
+        """The SANs as ``DNS:…`` and ``IP:…`` strings."""
+        return [*(f"DNS:{n}" for n in self.dns_names), *(f"IP:{a}" for a in self.ip_addresses)]
+
+    @property
+    def key_label(self) -> str:
+        """``ECDSA P-256``, ``RSA 3072``, ``Ed25519``."""
+        if self.key_type == "ecdsa":
+            return f"ECDSA P-{self.key_bits}"
+        if self.key_type == "rsa":
+            return f"RSA {self.key_bits}"
+        return "Ed25519" if self.key_type == "ed25519" else self.key_type
+
+    @property
+    def role(self) -> str:
+        """``ca``, ``server``, ``client`` (or ``other``), from CA:TRUE and the EKU."""
+        if self.is_ca:
+            return "ca"
+        if OID_SERVER_AUTH in self.extended_key_usage:
+            return "server"
+        return "client" if OID_CLIENT_AUTH in self.extended_key_usage else "other"
 
     def days_left(self, now: datetime.datetime | None = None) -> float:
         now = now or datetime.datetime.now(datetime.timezone.utc)
@@ -189,6 +227,12 @@ def _extensions(data: bytes, wrapper: _TLV) -> dict[str, object]:
             found["extended_key_usage"] = tuple(
                 _oid(data[item.start:item.end]) for item in _children(data, value)
             )
+        elif oid == OID_SUBJECT_KEY_ID and value.tag == 0x04:
+            found["subject_key_id"] = data[value.start:value.end]
+        elif oid == OID_AUTHORITY_KEY_ID:
+            for item in _children(data, value):
+                if item.tag == 0x80:  # [0] keyIdentifier
+                    found["authority_key_id"] = data[item.start:item.end]
         elif oid == OID_SUBJECT_ALT_NAME:
             names = _children(data, value)
             found["dns_names"] = tuple(

@@ -26,6 +26,8 @@ Exit codes:
   4    conflict: files that must not be replaced, or the directory is in use
   5    CA problem: missing, incomplete, expired, or not matching its key
   6    output directory cannot be written, or what was written is unsound
+  7    check: a certificate expires within --warn-days (nothing else wrong)
+  8    check: something is wrong now; doctor: mutual TLS does not work
   130  interrupted (SIGINT); 143 terminated (SIGTERM)
 """
 
@@ -389,6 +391,217 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
     if warning:
         click.echo(warning, err=True)
     click.echo(" ".join(shlex.quote(arg) for arg in argv))
+
+
+def _directory(value: str | None) -> Path:
+    return Path(value or os.environ.get("MINIPAAS_CERTS_OUT") or ".certs")
+
+
+directory_argument = click.argument("directory", required=False, metavar="[DIR]")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+@certs.command("show", epilog=EXIT_CODES)
+@directory_argument
+@json_option
+def show_command(directory: str | None, as_json: bool) -> None:
+    """Every certificate in DIR (default .certs or MINIPAAS_CERTS_OUT) and its bundles.
+
+    Role, subject, SANs, usage, key, serial, validity and days left, issuer and
+    SHA-256 fingerprint; and where a CA rollover stands.
+    """
+    import datetime
+    import json
+
+    from .lifecycle import inventory, rollover_state, show_text
+
+    folder = _directory(directory)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    entries = inventory(folder)
+    if as_json:
+        rollover = rollover_state(folder, entries)
+        click.echo(json.dumps({
+            "directory": str(folder),
+            "certificates": [entry.as_json(now) for entry in entries],
+            "rollover": rollover.describe() if rollover else None,
+        }, indent=2))
+    else:
+        click.echo(show_text(folder, entries, now))
+
+
+@certs.command("check", epilog=EXIT_CODES)
+@directory_argument
+@click.option("--warn-days", type=click.IntRange(0, 3650), default=30, show_default=True,
+              help="Warn about certificates that expire within this many days.")
+@json_option
+@click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
+              help="The openssl binary [env MINIPAAS_OPENSSL].")
+@click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
+              help="Also check an encrypted CA key against ca.pem [env MINIPAAS_CA_PASSPHRASE].")
+def check_command(directory: str | None, warn_days: int, as_json: bool,
+                  openssl_path: str | None, passphrase_file: str | None) -> int:
+    """Exit 0 if DIR's certificates are sound; for cron and CI.
+
+    Exit 7 if one expires within --warn-days, 8 if something is wrong now: an
+    expired certificate, a key that does not match, a leaf that does not verify
+    against ca.pem or outlives the CA, a key readable by others, cert.pem/key.pem
+    not a valid client pair, a missing file.  One line per finding, naming the
+    file and the command that fixes it.
+    """
+    import json
+
+    from .errors import EXIT_PROBLEMS, EXIT_WARNINGS
+    from .lifecycle import check, inventory, rollover_state
+
+    folder = _directory(directory)
+    run = _Run(openssl_path, True, passphrase_file)
+    findings = check(run.openssl, folder, warn_days, run.passphrase)
+    severities = {finding.severity for finding in findings}
+    code = EXIT_PROBLEMS if "problem" in severities else EXIT_WARNINGS if severities else 0
+    rollover = rollover_state(folder)
+    if as_json:
+        click.echo(json.dumps({
+            "directory": str(folder),
+            "status": {0: "ok", EXIT_WARNINGS: "warning", EXIT_PROBLEMS: "problem"}[code],
+            "findings": [finding.as_json() for finding in findings],
+            "rollover": rollover.describe() if rollover else None,
+        }, indent=2))
+        return code
+    for finding in findings:
+        click.echo(finding.line())
+    if rollover:
+        click.echo(rollover.describe())
+    if code == 0:
+        count = len(inventory(folder))
+        click.echo(f"OK: {folder}: {count} certificates, none expires within {warn_days} days")
+    return code
+
+
+@certs.command("renew", epilog=EXIT_CODES)
+@click.argument("role", type=click.Choice(["server", "client"]))
+@out_option
+@ca_dir_option
+@click.option("--name", default=None, callback=_check(_parse_identity_name),
+              help="Renew the client bundle clients/NAME.")
+@click.option("--san", "sans", multiple=True, callback=_check(_parse_san),
+              help="A name to add to the server's current SANs (repeatable).")
+@click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]), default=None,
+              help="Key algorithm [default: the current certificate's].")
+@click.option("--key-size", type=int, default=None, help="Key size (see `certs all`).")
+@days_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
+              help="The openssl binary [env MINIPAAS_OPENSSL].")
+@click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
+              help="Unlock an encrypted CA key [env MINIPAAS_CA_PASSPHRASE].")
+def renew_command(role: str, out: str, ca_dir: str | None, name: str | None,
+                  sans: Sequence[str], key_type: str | None, key_size: int | None, days: int,
+                  quiet: bool, openssl_path: str | None, passphrase_file: str | None) -> None:
+    """Re-issue the server or a client pair, keeping its CN and SANs.
+
+    \b
+    minipaas certs renew server --out .certs              # same names, new dates
+    minipaas certs renew server --out .certs --san 10.0.0.9
+    minipaas certs renew client --out .certs --name ci
+
+    The values come from the current certificate; the new pair replaces the old
+    one in a single step, signed by the CA in --out (or --ca-dir).
+    """
+    from .actions import renew
+
+    if name and role == "server":
+        raise click.UsageError("--name is for client bundles")
+    run = _Run(openssl_path, quiet, passphrase_file)
+    key = _key(key_type, key_size) if key_type else None
+    if key_size and not key_type:
+        raise click.UsageError("--key-size needs --key-type")
+    run.written(renew(run.openssl, Path(out), role, name=name, extra_sans=sans, days=days,
+                      key=key, ca_dir=Path(ca_dir) if ca_dir else None,
+                      passphrase=run.passphrase, progress=run.progress))
+
+
+@certs.group("rotate-ca")
+def rotate_ca() -> None:
+    """Replace the CA without downtime: start, re-issue, finish.
+
+    \b
+    1. minipaas certs rotate-ca start --out .certs
+       ca.pem becomes a bundle of the new and the old CA: deploy it to the
+       daemons (restart them) and to the clients.
+    2. minipaas certs server --out .certs ...; minipaas certs client ...
+       (they sign with the new CA from now on); deploy, restart dockerd.
+    3. minipaas certs rotate-ca finish --out .certs
+       ca.pem holds the new CA alone; the old CA's files go to a backup folder.
+    """
+
+
+@rotate_ca.command("start", epilog=EXIT_CODES)
+@out_option
+@click.option("--cn", callback=CHECK_CN, default=None,
+              help="Common name of the new CA [default: the old one's, dated].")
+@click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]), default=None,
+              help="Key algorithm [default: the old CA's].")
+@click.option("--key-size", type=int, default=None, help="Key size (see `certs all`).")
+@ca_days_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
+              help="The openssl binary [env MINIPAAS_OPENSSL].")
+@click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
+              help="The old CA key's passphrase, also used for the new one "
+                   "[env MINIPAAS_CA_PASSPHRASE].")
+def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_size: int | None,
+                         ca_days: int, quiet: bool, openssl_path: str | None,
+                         passphrase_file: str | None) -> None:
+    """Step 1: a new CA; ca.pem trusts both; the old CA is kept as ca-old*.pem."""
+    from .rollover import start
+
+    run = _Run(openssl_path, quiet, passphrase_file)
+    key = _key(key_type, key_size) if key_type else None
+    run.written(start(run.openssl, Path(out), common_name=cn, key=key, days=ca_days,
+                      passphrase=run.passphrase, progress=run.progress))
+
+
+@rotate_ca.command("finish", epilog=EXIT_CODES)
+@out_option
+@click.option("--force", is_flag=True,
+              help="Finish even though certificates from the old CA remain.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
+              help="The openssl binary [env MINIPAAS_OPENSSL].")
+def rotate_finish_command(out: str, force: bool, quiet: bool,
+                          openssl_path: str | None) -> None:
+    """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
+    from .rollover import finish
+
+    run = _Run(openssl_path, quiet, None)
+    run.written(finish(run.openssl, Path(out), force=force, progress=run.progress))
+
+
+@certs.command("doctor", epilog=EXIT_CODES)
+@host_option
+@directory_argument
+@name_option
+def doctor_command(host: str, directory: str | None, name: str | None) -> int:
+    """Try mutual TLS with a daemon using DIR's files; say why it fails, and the fix.
+
+    \b
+    minipaas certs doctor --host 10.0.0.5 .certs
+    minipaas certs doctor --host manager.example.com:2376 .certs --name ci
+
+    Exit 0 when a handshake and GET /version succeed, 8 otherwise, with the
+    cause: nothing listens, the host is not among the server's SANs, the server's
+    certificate is from another CA, expired, or not a server certificate, or the
+    daemon refuses the client certificate.
+    """
+    from .doctor import diagnose
+    from .errors import EXIT_PROBLEMS
+    from .wiring import bundle_dir, parse_host
+
+    folder = _directory(directory)
+    target = parse_host(host)
+    diagnosis = diagnose(target, bundle_dir(folder, name), folder)
+    click.echo(diagnosis.message)
+    return 0 if diagnosis.ok else EXIT_PROBLEMS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

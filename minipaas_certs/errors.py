@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import signal
 
+# `certs check` and `certs doctor` report through these (they are findings, not errors).
+EXIT_WARNINGS = 7  # check: only warnings (something expires within --warn-days)
+EXIT_PROBLEMS = 8  # check: something is wrong now; doctor: mutual TLS does not work
+
 
 class CertsError(Exception):
     """Base of every error the tool reports to its user as one line."""

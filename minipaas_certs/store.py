@@ -138,21 +138,26 @@ class OutputDirectory:
         return backup
 
     def commit(self, files: dict[str, int], folders: Iterable[str] = (),
-               keep: Iterable[str] = ()) -> tuple[list[Path], Path | None]:
+               keep: Iterable[str] = (), archive: Iterable[str] = ()
+               ) -> tuple[list[Path], Path | None]:
         """Move staged files (with their modes) and whole folders into place.
 
         What they replace goes into a new dated backup folder for the names in
-        ``keep``; anything else replaced is dropped with the staging folder.
-        Renaming over the old names never follows a planted symlink or reuses a mode.
-        Returns the files now in place and the backup folder (if one was made).
+        ``keep``; anything else replaced is dropped with the staging folder.  The
+        names in ``archive`` are moved into the backup folder with nothing in
+        their place.  Renaming over the old names never follows a planted
+        symlink or reuses a mode.  Returns the files now in place and the backup
+        folder (if one was made).
         """
         folders = list(folders)
         names = [*files, *folders]
+        archived = self.existing(archive)
         replaced = self.existing(names)
-        kept = [name for name in replaced if name in set(keep)]
+        kept = [name for name in replaced if name in set(keep)] + archived
         backup = self._new_backup_folder() if kept else None
         dropped = self.staging / "replaced"
-        aside = {name: backup if backup and name in kept else dropped for name in names}
+        aside = {name: backup if backup and name in kept else dropped
+                 for name in [*names, *archived]}
         journal = self.staging / JOURNAL
         try:
             for name, mode in files.items():
@@ -162,7 +167,8 @@ class OutputDirectory:
                 os.chmod(self.staged(name), DIR_MODE)
                 for path in self.staged(name).iterdir():
                     _fsync(path)
-            journal.write_text(json.dumps([[name, str(aside[name])] for name in names]))
+            journal.write_text(json.dumps(
+                [[name, str(aside[name]), name in names] for name in aside]))
             _fsync(journal)
             for folder in {*aside.values()}:
                 _make_private_dir(folder)
@@ -170,7 +176,7 @@ class OutputDirectory:
             raise OutputError(f"cannot write {self.path}: {_describe(error)}") from None
         with interrupts.held():
             try:
-                for name in replaced:
+                for name in [*replaced, *archived]:
                     (aside[name] / name).parent.mkdir(mode=DIR_MODE, parents=True,
                                                       exist_ok=True)
                     os.rename(self.path / name, aside[name] / name)
@@ -182,7 +188,7 @@ class OutputDirectory:
                 _fsync(self.path)
                 journal.unlink()
             except OSError as error:
-                self._undo(aside)
+                self._undo([(name, aside[name], name in names) for name in aside])
                 raise OutputError(
                     f"cannot move the new files into {self.path} ({_describe(error)}); "
                     "it holds the previous files, unchanged"
@@ -193,18 +199,18 @@ class OutputDirectory:
             written.extend(sorted(target.iterdir()) if name in folders else [target])
         return written, backup
 
-    def _undo(self, aside: dict[str, Path]) -> None:
-        """Put back what the journal's moves replaced; drop what they brought in."""
+    def _undo(self, moves: list[tuple[str, Path, bool]]) -> None:
+        """Put back what the journal's moves took away; drop what they brought in."""
         trash = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.path))
-        for name, folder in aside.items():
-            new_is_in_place = not os.path.lexists(self.staging / name)
+        for name, folder, has_new in moves:
+            new_is_in_place = has_new and not os.path.lexists(self.staging / name)
             if new_is_in_place and os.path.lexists(self.path / name):
                 (trash / name).parent.mkdir(parents=True, exist_ok=True)
                 os.rename(self.path / name, trash / name)
             if os.path.lexists(folder / name):
                 os.rename(folder / name, self.path / name)
         shutil.rmtree(trash, ignore_errors=True)
-        for folder in {*aside.values()}:
+        for folder in {folder for _, folder, _ in moves}:
             with contextlib.suppress(OSError):  # a backup folder emptied by the undo goes
                 _remove_empty_dirs(folder)
         _fsync(self.path)
@@ -216,7 +222,8 @@ class OutputDirectory:
             moves = json.loads(journal.read_text())
             staging, self.staging = self.staging, leftover
             try:
-                self._undo({name: Path(folder) for name, folder in moves})
+                self._undo([(name, Path(folder), bool(has_new))
+                            for name, folder, has_new in moves])
             finally:
                 self.staging = staging
         shutil.rmtree(leftover, ignore_errors=True)

@@ -124,3 +124,28 @@ def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     assert main(["certs", "all", "--out", str(out), "--openssl", TOOL_OPENSSL, "--san", "10.0.0.5",
                  "--san", "manager.example.com", "-q"]) == 0
     yield out
+
+
+def reissue(cert_path: Path, ca_dir: Path, *, days_ago: int = 0, days: int | None = None,
+            out: Path | None = None) -> None:
+    """Re-sign a certificate with shifted dates (cryptography, test-only): openssl cannot
+    backdate, and tests need expired or CA-outliving certificates on real key pairs."""
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
+
+    original = load_cert(cert_path)
+    ca_cert = load_cert(ca_dir / "ca.pem")
+    ca_key = load_pem_private_key((ca_dir / "ca-key.pem").read_bytes(), password=None)
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days_ago)
+    length = original.not_valid_after_utc - original.not_valid_before_utc
+    builder = (x509.CertificateBuilder().subject_name(original.subject)
+               .issuer_name(ca_cert.subject).public_key(original.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(start)
+               .not_valid_after(start + (datetime.timedelta(days=days) if days else length)))
+    for extension in original.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    algorithm = None if original.signature_hash_algorithm is None else hashes.SHA256()
+    signed = builder.sign(ca_key, algorithm)  # type: ignore[arg-type]
+    (out or cert_path).write_bytes(signed.public_bytes(Encoding.PEM))

@@ -1,0 +1,175 @@
+"""``certs doctor``: a real mutual-TLS handshake with a daemon, and the cause when it fails.
+
+The handshake and the request for ``/version`` use Python's ssl module with the
+bundle's files, as the docker CLI would (strict X.509 checks, the host name
+checked against the SANs).  When something fails, the server's certificate is
+fetched once more without verification and compared with what the bundle holds,
+so the message can say which of the usual causes it is, and what fixes it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from .certinfo import (
+    OID_CLIENT_AUTH,
+    OID_SERVER_AUTH,
+    Certificate,
+    DERError,
+    parse_certificate,
+    read_certificates,
+)
+from .errors import OutputError
+from .wiring import DockerHost, name_matches
+
+TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The outcome: whether mutual TLS works, and what to tell the operator."""
+
+    ok: bool
+    message: str
+
+
+def _context(cert_path: Path, verify: bool) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify:
+        context.load_verify_locations(cert_path / "ca.pem")
+        context.verify_flags |= ssl.VERIFY_X509_STRICT
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.load_cert_chain(cert_path / "cert.pem", cert_path / "key.pem")
+    return context
+
+
+def _version_request(host: DockerHost, context: ssl.SSLContext) -> dict[str, object]:
+    """Handshake, then GET /version; the daemon's refusal of a client shows up here."""
+    with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw, \
+            context.wrap_socket(raw, server_hostname=host.name) as tls:
+        tls.sendall(b"GET /version HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        response = b""
+        while chunk := tls.recv(65536):
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    if b" 200 " not in head.split(b"\r\n", 1)[0]:
+        raise OSError(f"unexpected answer: {head.splitlines()[0]!r}" if head else "no answer")
+    if b"chunked" in head.lower():
+        body = body.split(b"\r\n", 1)[1].rsplit(b"\r\n0\r\n", 1)[0]
+    try:
+        return dict(json.loads(body))
+    except ValueError:
+        return {}
+
+
+def _server_certificate(host: DockerHost, cert_path: Path) -> Certificate | None:
+    """The daemon's certificate, read without verifying it (None if it cannot be had)."""
+    try:
+        with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw, \
+                _context(cert_path, verify=False).wrap_socket(raw) as tls:
+            der = tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError):
+        return None
+    try:
+        return parse_certificate(der) if der else None
+    except DERError:
+        return None
+
+
+def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
+    """Try mutual TLS with ``host`` using the bundle in ``cert_path``; explain a failure."""
+    address = f"{host.url} using {cert_path}"
+    try:
+        cas = read_certificates(cert_path / "ca.pem")
+        client = read_certificates(cert_path / "cert.pem")[0]
+    except OutputError as error:
+        return Diagnosis(False, f"{error}: re-create the bundle with `minipaas certs client`")
+    local = _client_problem(client, cas, out)
+    try:
+        context = _context(cert_path, verify=True)
+    except ssl.SSLError as error:
+        return Diagnosis(False, f"cert.pem and key.pem in {cert_path} do not go together "
+                                f"({error.reason}): re-issue them with `minipaas certs client`")
+    try:
+        version = _version_request(host, context)
+    except ssl.SSLCertVerificationError as error:
+        return Diagnosis(False, _server_problem(host, cert_path, cas, out, error))
+    except ssl.SSLError as error:
+        if "WRONG_VERSION_NUMBER" in str(error) or "record layer failure" in str(error):
+            return Diagnosis(False, f"{host.name}:{host.port} does not speak TLS: dockerd "
+                                    "listens there without --tlsverify (plain HTTP)")
+        return Diagnosis(False, local or _refused(cert_path, error))
+    except ConnectionResetError as error:
+        return Diagnosis(False, local or _refused(cert_path, error))
+    except ConnectionRefusedError:
+        return Diagnosis(False, f"nothing listens on {host.name}:{host.port}: is dockerd "
+                                f"running with -H tcp://0.0.0.0:{host.port} (or hosts in "
+                                "daemon.json)? Is it the right address?")
+    except socket.gaierror:
+        return Diagnosis(False, f"cannot resolve {host.name}: use its IP address or fix DNS")
+    except (socket.timeout, TimeoutError):
+        return Diagnosis(False, f"no answer from {host.name}:{host.port} within "
+                                f"{TIMEOUT:g} s: a firewall, or the wrong address")
+    except OSError as error:
+        return Diagnosis(False, f"{address}: {error}")
+    engine = f"Docker Engine {version.get('Version', '?')}, API {version.get('ApiVersion', '?')}"
+    return Diagnosis(True, f"OK: mutual TLS works with {address} ({engine})")
+
+
+def _client_problem(client: Certificate, cas: list[Certificate], out: Path) -> str | None:
+    """What is wrong with the client certificate itself, seen without the daemon."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if client.not_after <= now:
+        return (f"the client certificate expired on {client.not_after:%Y-%m-%d}: renew it "
+                f"with `minipaas certs renew client --out {out}`")
+    if OID_CLIENT_AUTH not in client.extended_key_usage:
+        return ("cert.pem is not a client certificate (its extendedKeyUsage lacks "
+                f"clientAuth): issue one with `minipaas certs client --out {out}`")
+    if not any(client.issued_by(ca) for ca in cas):
+        return (f"cert.pem was issued by CN={client.issuer_cn}, which ca.pem does not hold: "
+                "the bundle mixes two CAs; use one made by `minipaas certs client`")
+    return None
+
+
+def _refused(cert_path: Path, error: Exception) -> str:
+    return (f"the daemon refused the client certificate {cert_path / 'cert.pem'} ({error}): "
+            "dockerd's tlscacert is not the CA that issued it; give the daemon this ca.pem "
+            "(and restart it), or use a client bundle from the daemon's CA")
+
+
+def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], out: Path,
+                    error: ssl.SSLCertVerificationError) -> str:
+    """Why the daemon's certificate was not accepted, in plain words, with the fix."""
+    server = _server_certificate(host, cert_path)
+    restart = "and restart dockerd (it reads TLS files only at start)"
+    if server is None:
+        return f"the daemon's certificate was not accepted: {error.verify_message}"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if server.not_after <= now:
+        return (f"the daemon's certificate expired on {server.not_after:%Y-%m-%d}: renew it "
+                f"with `minipaas certs renew server --out {out}` {restart}")
+    if server.not_before > now:
+        start = f"{server.not_before:%Y-%m-%d %H:%M} UTC"
+        return (f"the daemon's certificate is valid only from {start}: a clock is wrong, "
+                "on this machine or where the certificate was issued")
+    if not any(server.issued_by(ca) for ca in cas):
+        ours = ", ".join(f"CN={ca.subject_cn}" for ca in cas)
+        return (f"the daemon's certificate comes from another CA (issuer CN={server.issuer_cn};"
+                f" ca.pem holds {ours}): dockerd uses other files, or this bundle belongs to "
+                "another cluster")
+    if OID_SERVER_AUTH not in server.extended_key_usage:
+        return ("the daemon's certificate is not a server certificate (its extendedKeyUsage "
+                f"lacks serverAuth): issue one with `minipaas certs server --out {out}` {restart}")
+    if not name_matches(server, host):
+        names = ", ".join(server.names) or "none"
+        return (f"{host.name} is not among the daemon certificate's names ({names}): connect "
+                f"by one of them, or re-issue it with `minipaas certs server --out {out} "
+                f"--san {host.name}` {restart}")
+    return f"the daemon's certificate was not accepted: {error.verify_message}"

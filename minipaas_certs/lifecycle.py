@@ -1,0 +1,263 @@
+"""Seeing and checking a directory's certificates: ``certs show`` and ``certs check``."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shlex
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH, Certificate, read_certificates
+from .errors import OpenSSLFailed, OutputError
+from .issue import VerifyFailed, is_encrypted, public_key_of, verify_leaf
+from .openssl import OpenSSL
+
+OLD_CA_FILE, OLD_CA_KEY_FILE = "ca-old.pem", "ca-old-key.pem"
+_USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One certificate found in the directory."""
+
+    file: str  # relative to the directory
+    role: str
+    certificate: Certificate
+
+    def as_json(self, now: datetime.datetime) -> dict[str, Any]:
+        cert = self.certificate
+        return {
+            "file": self.file,
+            "role": self.role,
+            "subject": cert.subject_cn,
+            "issuer": cert.issuer_cn,
+            "sans": cert.names,
+            "extended_key_usage": [_USAGE_NAMES.get(o, o) for o in cert.extended_key_usage],
+            "key": {"type": cert.key_type, "bits": cert.key_bits},
+            "serial": f"{cert.serial:x}",
+            "not_before": cert.not_before.isoformat(),
+            "not_after": cert.not_after.isoformat(),
+            "days_left": int(cert.days_left(now) // 1),
+            "sha256": cert.fingerprint,
+        }
+
+
+def _read(directory: Path, name: str) -> list[Certificate]:
+    path = directory / name
+    return read_certificates(path) if path.is_file() else []
+
+
+def bundle_names(directory: Path) -> list[str]:
+    """The client bundles under ``clients/``, by name."""
+    folder = directory / "clients"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def inventory(directory: Path) -> list[Entry]:
+    """Every certificate in the directory and its client bundles, in a fixed order."""
+    if not directory.is_dir():
+        raise OutputError(f"{directory} is not a directory")
+    entries = []
+    for index, cert in enumerate(_read(directory, "ca.pem")):
+        entries.append(Entry("ca.pem", "ca" if index == 0 else "ca (old, in rollover)", cert))
+    for cert in _read(directory, OLD_CA_FILE):
+        entries.append(Entry(OLD_CA_FILE, "ca (old, kept aside)", cert))
+    for name in ("server-cert.pem", "client-cert.pem", "cert.pem",
+                 *(f"clients/{bundle}/cert.pem" for bundle in bundle_names(directory))):
+        entries.extend(Entry(name, cert.role, cert) for cert in _read(directory, name))
+    return entries
+
+
+@dataclass(frozen=True)
+class Rollover:
+    """Where a CA rollover stands: the new CA, the old one, the leaves not yet moved."""
+
+    new_ca: Certificate
+    old_ca: Certificate
+    old_leaves: list[str]
+
+    def describe(self) -> str:
+        waiting = ", ".join(self.old_leaves)
+        next_step = (f"re-issue {waiting} from the new CA, then `minipaas certs rotate-ca "
+                     "finish`" if waiting else "`minipaas certs rotate-ca finish`")
+        return (f"CA rollover in progress: ca.pem trusts the new CA (CN={self.new_ca.subject_cn}) "
+                f"and the old one (CN={self.old_ca.subject_cn}); next: {next_step}")
+
+
+def rollover_state(directory: Path, entries: list[Entry] | None = None) -> Rollover | None:
+    """The rollover in progress in ``directory``, if any (ca-old.pem is kept during one)."""
+    entries = inventory(directory) if entries is None else entries
+    old = [e.certificate for e in entries if e.file == OLD_CA_FILE]
+    cas = [e.certificate for e in entries if e.file == "ca.pem"]
+    if not old or not cas:
+        return None
+    leaves = [e.file for e in entries if not e.certificate.is_ca
+              and e.certificate.issued_by(old[0])]
+    return Rollover(cas[0], old[0], leaves)
+
+
+def show_text(directory: Path, entries: list[Entry], now: datetime.datetime) -> str:
+    """The human-readable listing of ``certs show``."""
+    lines = [f"{directory}:"]
+    if not entries:
+        lines.append("  no certificates")
+    for entry in entries:
+        cert = entry.certificate
+        usage = ", ".join(_USAGE_NAMES.get(o, o) for o in cert.extended_key_usage) or "-"
+        days = int(cert.days_left(now) // 1)
+        state = f"{days} days left" if days >= 0 else f"EXPIRED {-days} days ago"
+        lines += [
+            "",
+            f"{entry.file}  ({entry.role})",
+            f"  subject   CN={cert.subject_cn}",
+            f"  issuer    CN={cert.issuer_cn}",
+            *([f"  SANs      {', '.join(cert.names)}"] if cert.names else []),
+            f"  usage     {usage}",
+            f"  key       {cert.key_label}",
+            f"  serial    {cert.serial:x}",
+            f"  valid     {cert.not_before:%Y-%m-%d %H:%M} to {cert.not_after:%Y-%m-%d %H:%M} UTC"
+            f" ({state})",
+            f"  sha256    {cert.fingerprint}",
+        ]
+    rollover = rollover_state(directory, entries)
+    if rollover:
+        lines += ["", rollover.describe()]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing ``certs check`` reports: a warning (expires soon) or a problem."""
+
+    severity: str  # "warning" or "problem"
+    file: str
+    message: str
+    fix: str
+
+    def line(self) -> str:
+        return f"{self.severity}: {self.file}: {self.message}; fix: {self.fix}"
+
+    def as_json(self) -> dict[str, str]:
+        return {"severity": self.severity, "file": self.file, "message": self.message,
+                "fix": self.fix}
+
+
+def _pairs(directory: Path) -> list[tuple[str, str, str]]:
+    """The leaf pairs present: (certificate, key, role), client bundles included."""
+    pairs = [("server-cert.pem", "server-key.pem", "server"),
+             ("client-cert.pem", "client-key.pem", "client"),
+             ("cert.pem", "key.pem", "client")]
+    pairs += [(f"clients/{b}/cert.pem", f"clients/{b}/key.pem", "client")
+              for b in bundle_names(directory)]
+    return [pair for pair in pairs
+            if (directory / pair[0]).is_file() or (directory / pair[1]).is_file()]
+
+
+def _renew_command(out: str, file: str, role: str) -> str:
+    name = f" --name {file.split('/')[1]}" if file.startswith("clients/") else ""
+    return f"minipaas certs renew {role} --out {out}{name}"
+
+
+def check(openssl: OpenSSL, directory: Path, warn_days: int,
+          passphrase: bytes | None = None,
+          now: datetime.datetime | None = None) -> list[Finding]:
+    """Everything wrong, or about to go wrong, with the directory's files.
+
+    Problems: a missing or unpaired file, an expired certificate, a key that does
+    not match its certificate, a leaf that does not verify against ca.pem (with
+    its purpose) or outlives its CA, a private key readable by others.  Warnings:
+    a certificate expiring within ``warn_days``, a leaf still from the old CA
+    during a rollover.  The openssl checks run concurrently.
+    """
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    out = shlex.quote(str(directory))
+    findings: list[Finding] = []
+    entries = inventory(directory)
+    by_file = {entry.file: entry.certificate for entry in entries}
+    cas = [e.certificate for e in entries if e.file == "ca.pem"]
+    if not cas:
+        findings.append(Finding("problem", "ca.pem", "missing",
+                                f"minipaas certs ca --out {out}, or copy the CA's ca.pem here"))
+    for entry in entries:
+        findings.extend(_date_findings(entry, cas, warn_days, now, out))
+    jobs: list[tuple[str, str, Certificate, bytes | None, str | None, str]] = []
+    if cas and (directory / "ca-key.pem").is_file():
+        jobs.append(("ca.pem", "ca-key.pem", cas[0], passphrase, None,
+                     f"put back the key of {out}/ca.pem"))
+    for cert_file, key_file, role in _pairs(directory):
+        fix = _renew_command(out, cert_file, role)
+        if not (directory / cert_file).is_file() or not (directory / key_file).is_file():
+            missing = cert_file if not (directory / cert_file).is_file() else key_file
+            fix = f"minipaas certs {role} --out {out}" + (
+                f" --name {cert_file.split('/')[1]} --force" if "/" in cert_file else "")
+            findings.append(Finding("problem", missing, "missing: its pair is incomplete", fix))
+            continue
+        jobs.append((cert_file, key_file, by_file[cert_file], None, role if cas else None, fix))
+    for path in sorted(directory.rglob("*key.pem")):
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        if mode & 0o077 and not path.is_symlink():
+            findings.append(Finding("problem", str(path.relative_to(directory)),
+                                    f"readable by others (mode {mode:04o})",
+                                    f"chmod 600 {shlex.quote(str(path))}"))
+    rollover = rollover_state(directory, entries)
+    for leaf in rollover.old_leaves if rollover else []:
+        findings.append(Finding("warning", leaf, "still issued by the old CA during a rollover",
+                                "re-issue it, then `minipaas certs rotate-ca finish`"))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for result in pool.map(lambda job: _openssl_findings(openssl, directory, *job), jobs):
+            findings.extend(result)
+    order = {"problem": 0, "warning": 1}
+    return sorted(findings, key=lambda f: (order[f.severity], f.file, f.message))
+
+
+def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
+                   now: datetime.datetime, out: str) -> list[Finding]:
+    cert = entry.certificate
+    fix = (f"minipaas certs rotate-ca start --out {out}" if cert.is_ca
+           else _renew_command(out, entry.file, cert.role))
+    found = []
+    days = cert.days_left(now)
+    if days <= 0:
+        found.append(Finding("problem", entry.file, f"expired on {cert.not_after:%Y-%m-%d}", fix))
+    elif days <= warn_days:
+        found.append(Finding("warning", entry.file,
+                             f"expires on {cert.not_after:%Y-%m-%d}, in {int(days)} days", fix))
+    issuer = next((ca for ca in cas if cert.issued_by(ca)), None)
+    if not cert.is_ca and issuer is not None and cert.not_after > issuer.not_after:
+        found.append(Finding("problem", entry.file,
+                             f"outlives its CA (it expires {cert.not_after:%Y-%m-%d}, the CA "
+                             f"{issuer.not_after:%Y-%m-%d})", fix + " --days <fewer>"))
+    return found
+
+
+def _openssl_findings(openssl: OpenSSL, directory: Path, cert_file: str, key_file: str,
+                      certificate: Certificate, passphrase: bytes | None, role: str | None,
+                      fix: str) -> list[Finding]:
+    """Does the key match the certificate, and (for a leaf) does it verify as ``role``?"""
+    found = []
+    key_path = directory / key_file
+    encrypted = is_encrypted(key_path)
+    if not encrypted or passphrase is not None:  # an encrypted CA key: only with its passphrase
+        try:
+            public = public_key_of(openssl, key_path,
+                                   {"-passin": passphrase} if encrypted and passphrase else None)
+        except OpenSSLFailed:
+            message = "cannot be decrypted (wrong passphrase?)" if encrypted else \
+                "is not a readable private key"
+            found.append(Finding("problem", key_file, message, fix))
+        else:
+            if public != certificate.public_key_der:
+                found.append(Finding("problem", key_file, f"does not match {cert_file}", fix))
+    if role is not None:
+        try:
+            verify_leaf(openssl, directory / "ca.pem", directory / cert_file, role,
+                        check_time=False)  # dates are findings of their own
+        except VerifyFailed as failure:
+            found.append(Finding("problem", cert_file,
+                                 f"does not verify as a {role} certificate against ca.pem "
+                                 f"({failure.detail})", fix))
+    return found

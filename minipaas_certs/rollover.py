@@ -1,0 +1,100 @@
+"""CA rollover without downtime: ``certs rotate-ca start`` and ``finish``.
+
+Docker accepts several CA certificates in its CA file.  ``start`` makes a new CA
+and turns ca.pem (and each client bundle's copy) into a bundle of the new and
+the old CA, keeping the old CA as ca-old.pem / ca-old-key.pem; from then on
+``certs server`` and ``certs client`` sign with the new CA, and peers holding
+the bundle accept certificates from either.  ``finish`` drops the old CA from
+the bundles and moves its files into a backup folder.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from .actions import Progress
+from .certinfo import read_certificates
+from .errors import CAProblem, Conflict
+from .issue import KeySpec, create_ca, load_authority
+from .lifecycle import OLD_CA_FILE, OLD_CA_KEY_FILE, bundle_names, inventory, rollover_state
+from .openssl import OpenSSL
+from .store import CERT_MODE, KEY_MODE, OutputDirectory
+
+
+def _pem_blocks(path: Path) -> list[bytes]:
+    """The PEM certificate blocks of a file, each ending with a newline."""
+    text = path.read_bytes()
+    blocks, marker = [], b"-----END CERTIFICATE-----"
+    while marker in text:
+        block, text = text.split(marker, 1)
+        blocks.append(block[block.index(b"-----BEGIN CERTIFICATE-----"):] + marker + b"\n")
+    return blocks
+
+
+def _bundle_copies(out: Path) -> list[str]:
+    """The client bundles' ca.pem copies, which must follow ca.pem."""
+    return [f"clients/{name}/ca.pem" for name in bundle_names(out)
+            if (out / "clients" / name / "ca.pem").is_file()]
+
+
+def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec | None,
+          days: int, passphrase: bytes | None = None,
+          progress: Progress = lambda _: None) -> list[Path]:
+    """Step 1: a new CA; ca.pem becomes the bundle [new, old]; the old CA is kept aside."""
+    openssl.version  # noqa: B018 - fail early if openssl is missing or too old
+    with OutputDirectory(out) as store:
+        if (out / OLD_CA_FILE).exists():
+            raise Conflict(f"a CA rollover is already in progress in {out}: finish it with "
+                           f"`minipaas certs rotate-ca finish --out {out}`")
+        old = load_authority(openssl, out, passphrase)
+        if len(read_certificates(old.cert_path)) > 1:
+            raise Conflict(f"{old.cert_path} already holds several CA certificates")
+        today = datetime.date.today().isoformat()
+        name = common_name or f"{(old.certificate.subject_cn or 'minipaas-ca')[:53]} {today}"
+        key = key or KeySpec.parse(old.certificate.key_type, old.certificate.key_bits)
+        progress(f"Generating the new CA key ({key}) and certificate for CN={name}, "
+                 f"valid {days} days")
+        new = create_ca(openssl, store.staging, name, key, days, passphrase)
+        bundle = new.cert_path.read_bytes() + old.cert_path.read_bytes()
+        store.staged("ca.pem").write_bytes(bundle)
+        store.staged(OLD_CA_FILE).write_bytes(old.cert_path.read_bytes())
+        store.staged(OLD_CA_KEY_FILE).write_bytes(old.key_path.read_bytes())
+        files = {"ca.pem": CERT_MODE, "ca-key.pem": KEY_MODE, OLD_CA_FILE: CERT_MODE,
+                 OLD_CA_KEY_FILE: KEY_MODE}
+        for copy in _bundle_copies(out):
+            store.staged(copy).parent.mkdir(parents=True, exist_ok=True)
+            store.staged(copy).write_bytes(bundle)
+            files[copy] = CERT_MODE
+        written, _ = store.commit(files)
+        progress("ca.pem now trusts the new and the old CA: deploy it to every daemon and "
+                 "client (restart dockerd), re-issue the server and client certificates "
+                 "(they are signed by the new CA from now on), then run "
+                 f"`minipaas certs rotate-ca finish --out {out}`")
+        return written
+
+
+def finish(openssl: OpenSSL, out: Path, *, force: bool = False,
+           progress: Progress = lambda _: None) -> list[Path]:
+    """Step 3: ca.pem holds the new CA alone; the old CA's files go into a backup folder."""
+    with OutputDirectory(out) as store:
+        state = rollover_state(out, inventory(out))
+        if state is None:
+            raise CAProblem(f"no CA rollover in progress in {out} (no {OLD_CA_FILE}); start "
+                            f"one with `minipaas certs rotate-ca start --out {out}`")
+        if state.old_leaves and not force:
+            raise Conflict(
+                f"{', '.join(state.old_leaves)} in {out} still come from the old CA and would "
+                "stop working: re-issue them (`minipaas certs server`, `client`, `renew`) "
+                "first, or use --force"
+            )
+        new_ca = _pem_blocks(out / "ca.pem")[0]
+        files = {"ca.pem": CERT_MODE}
+        for name in files.keys() | set(_bundle_copies(out)):
+            store.staged(name).parent.mkdir(parents=True, exist_ok=True)
+            store.staged(name).write_bytes(new_ca)
+            files[name] = CERT_MODE
+        written, backup = store.commit(files, archive=[OLD_CA_FILE, OLD_CA_KEY_FILE])
+        progress(f"The old CA is archived in {backup}; deploy the new ca.pem to every daemon "
+                 "and client (restart dockerd)")
+        return written
