@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from conftest import REQUIRED, TOOL_OPENSSL, run_tool, unavailable
+from conftest import REQUIRED, TOOL_OPENSSL, reissue, run_tool, unavailable
 from dockerd import Dockerd, require_docker
 
 from minipaas_certs.cli import main
@@ -212,3 +212,115 @@ def test_missing_ip_san_fails_as_the_env_warning_says(tmp_path: Path, daemons) -
     failed = daemon.client(out)
     assert failed.returncode != 0
     assert "IP SANs" in failed.stderr or "127.0.0.1" in failed.stderr
+
+
+def test_ca_rollover_without_downtime(tmp_path: Path, daemons) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    daemon = daemons().start_with_files(out)
+    old_client = tmp_path / "old-client"  # a client that received the bundle, nothing else
+    old_client.mkdir()
+    for name in ("cert.pem", "key.pem"):
+        shutil.copy(out / name, old_client / name)
+
+    def old_client_with(ca_file: Path) -> subprocess.CompletedProcess[str]:
+        shutil.copy(ca_file, old_client / "ca.pem")
+        return daemon.client(old_client)
+
+    # 1. start: the bundle goes to the daemon (restart) and to the clients
+    certs("rotate-ca", "start", "--out", str(out))
+    daemon.restart_with_files(out)
+    assert old_client_with(out / "ca.pem").returncode == 0
+    # 2. re-issue from the new CA; during the rollover, old and new clients both work
+    certs("server", "--out", str(out))
+    certs("client", "--out", str(out), "--name", "new")
+    daemon.restart_with_files(out)
+    assert old_client_with(out / "ca.pem").returncode == 0
+    new_client = daemon.client(out / "clients" / "new")
+    assert new_client.returncode == 0, new_client.stderr
+    # 3. finish: only the new CA is trusted; the old client is refused
+    certs("rotate-ca", "finish", "--out", str(out), "--force")
+    daemon.restart_with_files(out)
+    assert old_client_with(out / "ca.pem").returncode != 0
+    # Go's client withholds a certificate whose CA the server does not list, so the
+    # daemon sees either an unknown authority or no certificate at all.
+    log = daemon.log.read_text(errors="replace").rsplit("API listen on", 1)[-1]
+    assert "TLS handshake error" in log
+    assert "unknown authority" in log or "didn't provide a certificate" in log
+    assert daemon.client(out / "clients" / "new").returncode == 0
+
+
+def doctor(daemon: Dockerd, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_tool("certs", "doctor", "--host", f"{args[0] if args else '127.0.0.1'}:"
+                    f"{daemon.port}", str(folder), *args[1:])
+
+
+def test_doctor_on_a_working_daemon(tmp_path: Path, daemons) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    certs("client", "--out", str(out), "--name", "ci")
+    daemon = daemons().start_with_files(out)
+    for args in ((), ("localhost",), ("127.0.0.1", "--name", "ci")):
+        done = doctor(daemon, out, *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.startswith("OK: mutual TLS works with tcp://")
+        assert "Docker Engine" in done.stdout and "API 1." in done.stdout
+
+
+def test_doctor_explains_a_host_outside_the_sans(tmp_path: Path, daemons) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out), "--no-default-san", "--san", "localhost")
+    daemon = daemons().start_with_files(out)
+    done = doctor(daemon, out)
+    assert done.returncode == 8
+    assert done.stdout.startswith("127.0.0.1 is not among the daemon certificate's names "
+                                  "(DNS:localhost)")
+    assert "--san 127.0.0.1" in done.stdout and "restart dockerd" in done.stdout
+
+
+def test_doctor_explains_a_daemon_of_another_ca(tmp_path: Path, daemons) -> None:
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    certs("all", "--out", str(ours))
+    certs("all", "--out", str(theirs), "--ca-cn", "their-ca")
+    daemon = daemons().start_with_files(theirs)
+    done = doctor(daemon, ours)
+    assert done.returncode == 8
+    assert done.stdout.startswith("the daemon's certificate comes from another CA "
+                                  "(issuer CN=their-ca; ca.pem holds CN=minipaas-ca)")
+
+
+def test_doctor_explains_an_expired_server_certificate(tmp_path: Path, daemons) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    reissue(out / "server-cert.pem", out, days_ago=40, days=30)
+    daemon = daemons().start_with_files(out)
+    done = doctor(daemon, out)
+    assert done.returncode == 8
+    assert done.stdout.startswith("the daemon's certificate expired on ")
+    assert "minipaas certs renew server" in done.stdout
+
+
+def test_doctor_explains_a_client_certificate_serving(tmp_path: Path, daemons) -> None:
+    out, served = tmp_path / "certs", tmp_path / "served"
+    certs("all", "--out", str(out), "--no-default-san", "--san", "127.0.0.1")
+    served.mkdir()
+    shutil.copy(out / "ca.pem", served / "ca.pem")
+    shutil.copy(out / "client-cert.pem", served / "server-cert.pem")  # the wrong pair
+    shutil.copy(out / "client-key.pem", served / "server-key.pem")
+    daemon = daemons().start_with_files(served)
+    done = doctor(daemon, out)
+    assert done.returncode == 8
+    assert done.stdout.startswith("the daemon's certificate is not a server certificate")
+
+
+def test_doctor_explains_a_refused_client(tmp_path: Path, daemons) -> None:
+    out, served = tmp_path / "certs", tmp_path / "served"
+    certs("all", "--out", str(out))
+    shutil.copytree(out, served)  # the daemon keeps the old CA alone
+    daemon = daemons().start_with_files(served)
+    certs("rotate-ca", "start", "--out", str(out))
+    certs("client", "--out", str(out), "--name", "new")  # from the new CA, trusting both
+    done = doctor(daemon, out, "127.0.0.1", "--name", "new")
+    assert done.returncode == 8
+    assert done.stdout.startswith("the daemon refused the client certificate")
+    assert "tlscacert" in done.stdout
