@@ -19,7 +19,7 @@ test-openssl111: ## Run the test suite with Debian bullseye's OpenSSL 1.1.1 (fet
 	MINIPAAS_TEST_OPENSSL=$$(scripts/openssl111.sh $(OPENSSL111)) $(PYTHON) -m pytest
 
 lint: ## ruff and mypy --strict
-	$(PYTHON) -m ruff check minipaas_certs tests
+	$(PYTHON) -m ruff check minipaas_certs tests benchmarks
 	$(PYTHON) -m mypy
 
 certs: ## Generate a CA, server and client set into OUT (default .certs)

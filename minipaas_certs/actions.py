@@ -6,19 +6,20 @@ Nothing here prints or exits: progress goes to a callback, failures are
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 from .certinfo import read_certificates
-from .errors import CAProblem, Conflict, Interrupted, InvalidInput
+from .errors import CAProblem, Conflict, InvalidInput
 from .issue import (
     Authority,
     KeySpec,
     LeafSpec,
+    NewKey,
     create_ca,
     issue_leaf,
     leaf_end,
@@ -26,6 +27,7 @@ from .issue import (
 )
 from .names import SubjectAltName, parse_common_name, parse_sans
 from .openssl import OpenSSL
+from .parallel import Deferred, run_all
 from .store import CERT_MODE, GITIGNORE, GITIGNORE_TEXT, KEY_MODE, OutputDirectory
 
 Progress = Callable[[str], None]
@@ -78,28 +80,35 @@ def _write_private(target: Path, data: bytes, mode: int) -> None:
         handle.write(data)
 
 
-def _issue_all(openssl: OpenSSL, store: OutputDirectory, authority: Authority,
-               leaves: Sequence[LeafSpec], progress: Progress) -> None:
-    """Issue the leaves concurrently (key generation is CPU-bound work in openssl)."""
+def _workers() -> int:
+    # One more than the cores: three keys on two cores finish in about 1.5 key
+    # times instead of 2, and a core is never idle while a child starts up.
+    return (os.cpu_count() or 1) + 1
+
+
+def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Authority],
+              leaves: Sequence[LeafSpec], progress: Progress) -> Authority:
+    """Provide the authority and issue the leaves, as one pipeline.
+
+    The leaves' keys are generated while the CA is made (or loaded and checked);
+    each leaf waits for the CA only to be signed.  Key generation is CPU-bound work
+    in openssl children, run on ``_workers()`` threads.
+    """
+    authority: Deferred[Authority] = Deferred()
     for spec in leaves:
         names = ", ".join(map(str, spec.sans))
         progress(f"Generating {spec.role} key ({spec.key}) and certificate for "
                  f"CN={spec.common_name}" + (f", SANs {names}" if names else ""))
-    workers = max(1, min(len(leaves), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(issue_leaf, openssl, store.staging, authority, spec)
-                   for spec in leaves]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException as error:
-            for future in futures:
-                future.cancel()
-            if isinstance(error, (Interrupted, KeyboardInterrupt)):
-                # Stop the running children now, or leaving the pool would wait for them.
-                openssl.cancel(getattr(error, "signal_number", signal.SIGINT))
-            raise
-    ca_pem = authority.cert_path.read_bytes()
+
+    def stop_children(interrupt: BaseException) -> None:
+        openssl.cancel(getattr(interrupt, "signal_number", signal.SIGINT))
+
+    calls: list[Callable[[], object]] = [functools.partial(authority.provide, provide)]
+    calls += [functools.partial(issue_leaf, openssl, store.staging, authority.get, spec)
+              for spec in leaves]
+    run_all(calls, _workers(), on_interrupt=stop_children)
+    signer = authority.get()
+    ca_pem = signer.cert_path.read_bytes()
     for spec in leaves:
         if spec.bundle:
             folder = store.staged(spec.cert_file).parent
@@ -109,6 +118,7 @@ def _issue_all(openssl: OpenSSL, store: OutputDirectory, authority: Authority,
         elif spec.role == "client":
             for source, copy in DOCKER_CLI_COPIES.items():
                 _write_private(store.staged(copy), store.staged(source).read_bytes(), KEY_MODE)
+    return signer
 
 
 def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
@@ -121,8 +131,8 @@ def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
     unless ``force``: then the old files are moved into a dated backup folder.
     Leaves issued from an existing CA replace the previous pair (that is rotation);
     a named client bundle is replaced only with ``force`` or when ``renewing``
-    (then it is not kept).  A new CA key is
-    encrypted with ``passphrase`` if given; an existing encrypted one needs it.
+    (then it is not kept).  A new CA key is encrypted with ``passphrase`` if
+    given; an existing encrypted one needs it.
     """
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
     if ca is not None:
@@ -136,17 +146,23 @@ def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
     for spec in leaves:
         plan.add_leaf(spec)
     with OutputDirectory(out) as store:
+        provide: Callable[[], Authority]
         if ca is None:
-            authority = load_authority(openssl, ca_dir or out, passphrase)
-            if passphrase is not None and authority.passphrase is None:
-                progress(f"Note: {authority.key_path} is not encrypted; the passphrase "
-                         "was not needed")
-            for spec in leaves:
-                authority.check_can_sign_until(leaf_end(spec.days))
+            source = ca_dir or out
             if not renewing:
                 _plan_bundle_replacements(store, plan, force)
-            if ca_dir is not None and ca_dir.resolve() != out.resolve() and plan.files:
-                _plan_ca_copy(store, authority, force, plan)
+            if source.resolve() != out.resolve() and plan.files:
+                _plan_ca_copy(store, source / "ca.pem", force, plan)
+
+            loaded = load_authority(openssl, source, passphrase)
+            if passphrase is not None and loaded.passphrase is None:
+                progress(f"Note: {loaded.key_path} is not encrypted; the passphrase "
+                         "was not needed")
+            for spec in leaves:
+                loaded.check_can_sign_until(leaf_end(spec.days))
+
+            def provide() -> Authority:
+                return loaded
         else:
             plan.keep = store.existing(plan.files)
             if plan.keep and not force:
@@ -157,10 +173,10 @@ def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
                 )
             progress(f"Generating CA key ({ca.key}{', AES-256 encrypted' if passphrase else ''})"
                      f" and certificate for CN={ca.common_name}, valid {ca.days} days")
-            authority = create_ca(openssl, store.staging, ca.common_name, ca.key, ca.days,
-                                  passphrase)
-        if leaves:
-            _issue_all(openssl, store, authority, leaves, progress)
+            ca_key = NewKey(openssl, store.staged("ca-key.pem"), ca.key, passphrase)
+            provide = functools.partial(create_ca, openssl, store.staging, ca.common_name,
+                                        ca.key, ca.days, passphrase, not leaves, ca_key)
+        _make_all(openssl, store, provide, leaves, progress)
         if store.write_new(GITIGNORE, GITIGNORE_TEXT, CERT_MODE):
             plan.files[GITIGNORE] = CERT_MODE
         written, backup = store.commit(plan.files, plan.bundles, keep=plan.keep)
@@ -184,21 +200,23 @@ def _plan_bundle_replacements(store: OutputDirectory, plan: _Plan, force: bool) 
     plan.keep.extend(existing)
 
 
-def _plan_ca_copy(store: OutputDirectory, authority: Authority, force: bool,
-                  plan: _Plan) -> None:
+def _plan_ca_copy(store: OutputDirectory, ca_cert: Path, force: bool, plan: _Plan) -> None:
     """With ``--ca-dir`` elsewhere, put the CA certificate beside the new files.
 
     The docker CLI needs ca.pem in DOCKER_CERT_PATH.  An existing, different ca.pem
     belongs to another CA: it is replaced (and kept in a backup) only with ``force``.
     """
     target = store.path / "ca.pem"
-    ca_bytes = authority.cert_path.read_bytes()
+    try:
+        ca_bytes = ca_cert.read_bytes()
+    except OSError:
+        return  # no CA there: load_authority says so, with the command that makes one
     if target.is_file() and not target.is_symlink() and target.read_bytes() == ca_bytes:
         return
     if os.path.lexists(target):
         if not force:
             raise Conflict(
-                f"{target} is a different CA certificate from {authority.cert_path}; "
+                f"{target} is a different CA certificate from {ca_cert}; "
                 "use --force to replace it (the old one is kept in a backup folder)"
             )
         plan.keep.append("ca.pem")

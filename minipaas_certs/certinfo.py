@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -147,6 +146,8 @@ class Certificate:
     @property
     def fingerprint(self) -> str:
         """SHA-256 of the DER, as ``openssl x509 -fingerprint -sha256`` prints it."""
+        import hashlib  # only `show` needs it; keep it off every command's start-up
+
         digest = hashlib.sha256(self.der).hexdigest().upper()
         return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 

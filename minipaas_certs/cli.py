@@ -1,35 +1,20 @@
-"""The ``minipaas`` command line: thin Click commands over ``actions``.
+"""The ``minipaas`` command line: the entry point, and the one place errors become exit codes.
 
 Every failure leaves here as one ``Error: ...`` line on stderr and a documented
-exit code; the core modules are imported only when a command runs, so ``--help``
-costs little more than importing click.
+exit code.  The ``certs`` group lists its commands from a table and imports
+``commands`` only to run one, so ``--help`` costs little more than importing click.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import click
 
 from . import __version__
-from .errors import CertsError
-
-EXIT_CODES = """\b
-Exit codes:
-  0    success
-  1    unexpected failure
-  2    bad usage or invalid value (SAN, CN, days, key size)
-  3    openssl missing, too old, failing or timed out
-  4    conflict: files that must not be replaced, or the directory is in use
-  5    CA problem: missing, incomplete, expired, or not matching its key
-  6    output directory cannot be written, or what was written is unsound
-  7    check: a certificate expires within --warn-days (nothing else wrong)
-  8    check: something is wrong now; doctor: mutual TLS does not work
-  130  interrupted (SIGINT); 143 terminated (SIGTERM)
-"""
+from .errors import EXIT_CODES_HELP, CertsError
 
 CERTS_HELP = f"""Create the TLS files that secure a remote Docker API (dockerd --tlsverify).
 
@@ -45,151 +30,43 @@ Files in --out: ca.pem, ca-key.pem, server-cert.pem, server-key.pem,
 client-cert.pem, client-key.pem, and cert.pem/key.pem (copies of the client
 pair, the names the docker CLI reads). Keys are 0600, certificates 0644.
 
-{EXIT_CODES}"""
+{EXIT_CODES_HELP}"""
 
 
-def _check(parse: Callable[[str], Any]) -> Callable[..., Any]:
-    """A Click callback that validates each value with a ``names`` parser."""
-
-    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        from .errors import InvalidInput
-
-        try:
-            if isinstance(value, tuple):
-                return tuple(str(parse(item)) for item in value)
-            return None if value is None else parse(value)
-        except InvalidInput as error:
-            raise click.BadParameter(str(error), ctx, param) from None
-
-    return callback
-
-
-def _parse_san(value: str) -> Any:
-    from .names import parse_san
-
-    return parse_san(value)
+# name -> (attribute of ``commands``, one-line help shown by ``certs --help``)
+COMMANDS = {
+    "all": ("all_command", "A new CA, a server pair and a client pair: the set for a new cluster."),
+    "ca": ("ca_command", "A new CA alone; never replaces one without --force."),
+    "server": ("server_command", "A new server pair from the existing CA (rotation)."),
+    "client": ("client_command", "A new client pair, or named bundles, from the existing CA."),
+    "env": ("env_command", "Print the DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH exports."),
+    "daemon-json": ("daemon_json_command", "Print the daemon.json that turns on TLS verification."),
+    "context": ("context_command", "Print the `docker context create` command for a bundle."),
+    "show": ("show_command", "Every certificate in DIR and its bundles."),
+    "check": ("check_command", "Exit 0 if DIR's certificates are sound; for cron and CI."),
+    "renew": ("renew_command", "Re-issue the server or a client pair, keeping its CN and SANs."),
+    "rotate-ca": ("rotate_ca", "Replace the CA without downtime: start, re-issue, finish."),
+    "doctor": ("doctor_command", "Try mutual TLS with a daemon; say why it fails, and the fix."),
+}
 
 
-def _parse_common_name(value: str) -> str:
-    from .names import parse_common_name
+class _LazyGroup(click.Group):
+    """A group whose commands are imported when one runs, not to list them."""
 
-    return parse_common_name(value)
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
 
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        from . import commands
 
-def _parse_identity_name(value: str) -> str:
-    from .names import parse_identity_name
+        command: click.Command = getattr(commands, COMMANDS[cmd_name][0])
+        return command
 
-    return parse_identity_name(value)
-
-
-def _sans_with_environment(ctx: click.Context, param: click.Parameter,
-                           value: tuple[str, ...]) -> Any:
-    """--san values, or else MINIPAAS_CERTS_SAN as a comma-separated list."""
-    if not value:
-        listed = os.environ.get("MINIPAAS_CERTS_SAN", "")
-        value = tuple(part.strip(" ") for part in listed.split(",") if part.strip(" "))
-    return _check(_parse_san)(ctx, param, value)
-
-
-CHECK_CN = _check(_parse_common_name)
-DAYS = click.IntRange(1, 36500)
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
-
-
-def _options(*decorators: Decorator) -> Decorator:
-    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
-        for decorator in reversed(decorators):
-            function = decorator(function)
-        return function
-    return apply
-
-
-out_option = click.option(
-    "--out", "out", default=".certs", show_default=True, envvar="MINIPAAS_CERTS_OUT",
-    type=click.Path(), help="Output directory [env MINIPAAS_CERTS_OUT].")
-common_options = _options(
-    click.option("--force", is_flag=True,
-                 help="Replace files that would be refused; old ones go to a backup folder."),
-    click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr."),
-    click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
-                 help="The openssl binary [env MINIPAAS_OPENSSL; default: from PATH]."),
-    click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
-                 help="Encrypt a new CA key (AES-256), or unlock an encrypted one, with the "
-                      "first line of FILE [env MINIPAAS_CA_PASSPHRASE]."),
-)
-key_options = _options(
-    click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]),
-                 default="ecdsa", show_default=True, help="Key algorithm."),
-    click.option("--key-size", type=int, default=None,
-                 help="ecdsa: 256 (default) or 384; rsa: 2048, 3072 (default) or 4096."),
-)
-days_option = click.option("--days", type=DAYS, default=365, show_default=True,
-                           help="Validity of server and client certificates.")
-ca_days_option = click.option("--ca-days", type=DAYS, default=3650, show_default=True,
-                              help="Validity of the CA certificate.")
-san_options = _options(
-    click.option("--san", "sans", multiple=True, callback=_sans_with_environment,
-                 help="Server name or IP (repeatable; IP:/DNS: prefix optional) "
-                      "[env MINIPAAS_CERTS_SAN, comma-separated]."),
-    click.option("--no-default-san", is_flag=True,
-                 help="Leave localhost and 127.0.0.1 out of the server's names."),
-)
-ca_dir_option = click.option(
-    "--ca-dir", type=click.Path(), default=None,
-    help="Folder holding ca.pem and ca-key.pem [default: --out].")
-
-
-class _Run:
-    """What every generating command needs: openssl, the CA passphrase, output."""
-
-    def __init__(self, openssl_path: str | None, quiet: bool,
-                 passphrase_file: str | None) -> None:
-        from .openssl import OpenSSL
-
-        self.openssl = OpenSSL(openssl_path)
-        self.quiet = quiet
-        self.passphrase = _passphrase(passphrase_file)
-
-    def progress(self, message: str) -> None:
-        if not self.quiet:
-            click.echo(message, err=True)
-
-    @staticmethod
-    def written(paths: Sequence[Path]) -> None:
-        for path in paths:
-            click.echo(str(path))
-
-
-def _passphrase(file: str | None) -> bytes | None:
-    """The CA passphrase from --ca-passphrase-file, else MINIPAAS_CA_PASSPHRASE, else None."""
-    from .errors import InvalidInput
-    from .names import parse_passphrase
-
-    if file is not None:
-        try:
-            return parse_passphrase(Path(file).read_bytes(), file)
-        except OSError as error:
-            raise InvalidInput(f"cannot read --ca-passphrase-file {file}: "
-                               f"{error.strerror}") from None
-    value = os.environ.get("MINIPAAS_CA_PASSPHRASE")
-    if value is None:
-        return None
-    return parse_passphrase(os.fsencode(value), "MINIPAAS_CA_PASSPHRASE")
-
-
-def _key(key_type: str, key_size: int | None) -> Any:
-    from .issue import KeySpec
-
-    return KeySpec.parse(key_type, key_size)
-
-
-def _server_spec(cn: str | None, sans: Sequence[str], no_default_san: bool, key: Any,
-                 days: int) -> Any:
-    from .actions import server_names
-    from .issue import LeafSpec
-
-    names = server_names(sans, with_defaults=not no_default_san)
-    return LeafSpec("server", cn or (names[0].value if names else "server"), key, days, names)
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -198,410 +75,9 @@ def cli() -> None:
     """MiniPaaS command line."""
 
 
-@cli.group(help=CERTS_HELP)
+@cli.group(cls=_LazyGroup, help=CERTS_HELP)
 def certs() -> None:
     pass
-
-
-@certs.command("all", epilog=EXIT_CODES)
-@out_option
-@san_options
-@click.option("--ca-cn", callback=CHECK_CN, default="minipaas-ca", show_default=True,
-              help="Common name of the CA.")
-@click.option("--server-cn", callback=CHECK_CN, default=None,
-              help="Common name of the server certificate [default: first SAN].")
-@click.option("--client-cn", callback=CHECK_CN, default="client", show_default=True,
-              help="Common name of the client certificate.")
-@key_options
-@days_option
-@ca_days_option
-@common_options
-def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
-                server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
-                days: int, ca_days: int, force: bool, quiet: bool,
-                openssl_path: str | None, passphrase_file: str | None) -> None:
-    """A new CA, a server pair and a client pair: the set for a new cluster."""
-    from .actions import CASpec, generate
-    from .issue import LeafSpec
-
-    run = _Run(openssl_path, quiet, passphrase_file)
-    key = _key(key_type, key_size)
-    leaves = [_server_spec(server_cn, sans, no_default_san, key, days),
-              LeafSpec("client", client_cn, key, days)]
-    run.written(generate(run.openssl, Path(out), ca=CASpec(ca_cn, key, ca_days),
-                         leaves=leaves, force=force, passphrase=run.passphrase,
-                         progress=run.progress))
-
-
-@certs.command("ca", epilog=EXIT_CODES)
-@out_option
-@click.option("--cn", callback=CHECK_CN, default="minipaas-ca", show_default=True,
-              help="Common name of the CA.")
-@key_options
-@ca_days_option
-@common_options
-def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: int,
-               force: bool, quiet: bool, openssl_path: str | None,
-               passphrase_file: str | None) -> None:
-    """A new CA alone (ca.pem, ca-key.pem); never replaces one without --force."""
-    from .actions import CASpec, generate
-
-    run = _Run(openssl_path, quiet, passphrase_file)
-    spec = CASpec(cn, _key(key_type, key_size), ca_days)
-    run.written(generate(run.openssl, Path(out), ca=spec, force=force,
-                         passphrase=run.passphrase, progress=run.progress))
-
-
-@certs.command("server", epilog=EXIT_CODES)
-@out_option
-@ca_dir_option
-@san_options
-@click.option("--cn", callback=CHECK_CN, default=None,
-              help="Common name [default: first SAN]; Go ignores it, SANs count.")
-@key_options
-@days_option
-@common_options
-def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default_san: bool,
-                   cn: str | None, key_type: str, key_size: int | None, days: int,
-                   force: bool, quiet: bool, openssl_path: str | None,
-                   passphrase_file: str | None) -> None:
-    """A new server pair from the existing CA (rotation): server-cert.pem, server-key.pem."""
-    from .actions import generate
-
-    run = _Run(openssl_path, quiet, passphrase_file)
-    spec = _server_spec(cn, sans, no_default_san, _key(key_type, key_size), days)
-    run.written(generate(run.openssl, Path(out), ca=None, leaves=[spec],
-                         ca_dir=Path(ca_dir) if ca_dir else None, force=force,
-                         passphrase=run.passphrase, progress=run.progress))
-
-
-@certs.command("client", epilog=EXIT_CODES)
-@out_option
-@ca_dir_option
-@click.option("--cn", callback=CHECK_CN, default=None,
-              help="Common name of the default client pair [default: client].")
-@click.option("--name", "names", multiple=True, callback=_check(_parse_identity_name),
-              help="Write the bundle clients/NAME/{ca,cert,key}.pem, CN=NAME, instead of "
-                   "the default pair (repeatable: one run issues them all).")
-@key_options
-@days_option
-@common_options
-def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence[str],
-                   key_type: str, key_size: int | None, days: int, force: bool, quiet: bool,
-                   openssl_path: str | None, passphrase_file: str | None) -> None:
-    """A new client pair from the existing CA (client-*.pem, and cert.pem/key.pem).
-
-    \b
-    With --name, a ready DOCKER_CERT_PATH per identity instead, for example:
-      minipaas certs client --out .certs --name alice --name ci
-      export DOCKER_CERT_PATH=.certs/clients/ci
-    A bundle never holds the CA key; an existing one is replaced only with --force.
-    """
-    from .actions import generate
-    from .issue import LeafSpec
-
-    if names and cn:
-        raise click.UsageError("--cn and --name cannot be combined: a bundle's CN is its name")
-    run = _Run(openssl_path, quiet, passphrase_file)
-    key = _key(key_type, key_size)
-    unique = list(dict.fromkeys(names))
-    specs = ([LeafSpec("client", name, key, days, bundle=name) for name in unique]
-             or [LeafSpec("client", cn or "client", key, days)])
-    run.written(generate(run.openssl, Path(out), ca=None, leaves=specs,
-                         ca_dir=Path(ca_dir) if ca_dir else None, force=force,
-                         passphrase=run.passphrase, progress=run.progress))
-
-
-host_option = click.option("--host", required=True, metavar="HOST[:PORT]",
-                           help="The daemon's address as clients reach it (port 2376 "
-                                "by default; [v6]:PORT for IPv6).")
-name_option = click.option("--name", default=None, callback=_check(_parse_identity_name),
-                           help="A client bundle from `certs client --name` "
-                                "[default: the default client pair].")
-
-
-@certs.command("env", epilog=EXIT_CODES)
-@out_option
-@host_option
-@name_option
-def env_command(out: str, host: str, name: str | None) -> None:
-    """Print the DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH exports.
-
-    \b
-    eval "$(minipaas certs env --out .certs --host 10.0.0.5)"
-    docker version
-
-    Warns on stderr when the host is not among the server certificate's names.
-    """
-    from .wiring import bundle_dir, env_lines, parse_host, server_names_warning
-
-    target = parse_host(host)
-    cert_path = bundle_dir(Path(out), name)
-    warning = server_names_warning(Path(out), target)
-    if warning:
-        click.echo(warning, err=True)
-    for line in env_lines(target, cert_path):
-        click.echo(line)
-
-
-@certs.command("daemon-json", epilog=EXIT_CODES)
-@click.option("--cert-dir", default="/etc/docker", show_default=True,
-              help="Where ca.pem, server-cert.pem and server-key.pem are on the daemon's host.")
-@click.option("--listen", multiple=True, metavar="URL",
-              help="A daemon `hosts` entry, repeatable [default: unix:///var/run/docker.sock "
-                   "and tcp://0.0.0.0:2376].")
-@click.option("-q", "--quiet", is_flag=True, help="Print the JSON only, no advice on stderr.")
-def daemon_json_command(cert_dir: str, listen: Sequence[str], quiet: bool) -> None:
-    """Print the daemon.json that turns on TLS verification with the server files.
-
-    The advice on stderr explains the systemd drop-in that the stock docker.service
-    needs (its -H fd:// conflicts with "hosts"), and that dockerd must be restarted
-    to read rotated certificates.
-    """
-    from .wiring import SYSTEMD_ADVICE, daemon_json
-
-    hosts = listen or ("unix:///var/run/docker.sock", "tcp://0.0.0.0:2376")
-    click.echo(daemon_json(cert_dir, hosts))
-    if not quiet:
-        click.echo(SYSTEMD_ADVICE, err=True)
-
-
-@certs.command("context", epilog=EXIT_CODES)
-@out_option
-@host_option
-@name_option
-@click.option("--context", "context_name", default=None,
-              help="The context's name [default: minipaas, or minipaas-NAME].")
-def context_command(out: str, host: str, name: str | None, context_name: str | None) -> None:
-    """Print the `docker context create` command for a client bundle.
-
-    \b
-    minipaas certs context --out .certs --host 10.0.0.5 --name ci | sh
-    docker --context minipaas-ci version
-    """
-    import shlex
-
-    from .wiring import bundle_dir, context_create_argv, parse_host, server_names_warning
-
-    target = parse_host(host)
-    cert_path = bundle_dir(Path(out), name)
-    argv = context_create_argv(context_name or ("minipaas-" + name if name else "minipaas"),
-                               target, cert_path)
-    warning = server_names_warning(Path(out), target)
-    if warning:
-        click.echo(warning, err=True)
-    click.echo(" ".join(shlex.quote(arg) for arg in argv))
-
-
-def _directory(value: str | None) -> Path:
-    return Path(value or os.environ.get("MINIPAAS_CERTS_OUT") or ".certs")
-
-
-directory_argument = click.argument("directory", required=False, metavar="[DIR]")
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-
-
-@certs.command("show", epilog=EXIT_CODES)
-@directory_argument
-@json_option
-def show_command(directory: str | None, as_json: bool) -> None:
-    """Every certificate in DIR (default .certs or MINIPAAS_CERTS_OUT) and its bundles.
-
-    Role, subject, SANs, usage, key, serial, validity and days left, issuer and
-    SHA-256 fingerprint; and where a CA rollover stands.
-    """
-    import datetime
-    import json
-
-    from .lifecycle import inventory, rollover_state, show_text
-
-    folder = _directory(directory)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    entries = inventory(folder)
-    if as_json:
-        rollover = rollover_state(folder, entries)
-        click.echo(json.dumps({
-            "directory": str(folder),
-            "certificates": [entry.as_json(now) for entry in entries],
-            "rollover": rollover.describe() if rollover else None,
-        }, indent=2))
-    else:
-        click.echo(show_text(folder, entries, now))
-
-
-@certs.command("check", epilog=EXIT_CODES)
-@directory_argument
-@click.option("--warn-days", type=click.IntRange(0, 3650), default=30, show_default=True,
-              help="Warn about certificates that expire within this many days.")
-@json_option
-@click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
-              help="The openssl binary [env MINIPAAS_OPENSSL].")
-@click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
-              help="Also check an encrypted CA key against ca.pem [env MINIPAAS_CA_PASSPHRASE].")
-def check_command(directory: str | None, warn_days: int, as_json: bool,
-                  openssl_path: str | None, passphrase_file: str | None) -> int:
-    """Exit 0 if DIR's certificates are sound; for cron and CI.
-
-    Exit 7 if one expires within --warn-days, 8 if something is wrong now: an
-    expired certificate, a key that does not match, a leaf that does not verify
-    against ca.pem or outlives the CA, a key readable by others, cert.pem/key.pem
-    not a valid client pair, a missing file.  One line per finding, naming the
-    file and the command that fixes it.
-    """
-    import json
-
-    from .errors import EXIT_PROBLEMS, EXIT_WARNINGS
-    from .lifecycle import check, inventory, rollover_state
-
-    folder = _directory(directory)
-    run = _Run(openssl_path, True, passphrase_file)
-    findings = check(run.openssl, folder, warn_days, run.passphrase)
-    severities = {finding.severity for finding in findings}
-    code = EXIT_PROBLEMS if "problem" in severities else EXIT_WARNINGS if severities else 0
-    rollover = rollover_state(folder)
-    if as_json:
-        click.echo(json.dumps({
-            "directory": str(folder),
-            "status": {0: "ok", EXIT_WARNINGS: "warning", EXIT_PROBLEMS: "problem"}[code],
-            "findings": [finding.as_json() for finding in findings],
-            "rollover": rollover.describe() if rollover else None,
-        }, indent=2))
-        return code
-    for finding in findings:
-        click.echo(finding.line())
-    if rollover:
-        click.echo(rollover.describe())
-    if code == 0:
-        count = len(inventory(folder))
-        click.echo(f"OK: {folder}: {count} certificates, none expires within {warn_days} days")
-    return code
-
-
-@certs.command("renew", epilog=EXIT_CODES)
-@click.argument("role", type=click.Choice(["server", "client"]))
-@out_option
-@ca_dir_option
-@click.option("--name", default=None, callback=_check(_parse_identity_name),
-              help="Renew the client bundle clients/NAME.")
-@click.option("--san", "sans", multiple=True, callback=_check(_parse_san),
-              help="A name to add to the server's current SANs (repeatable).")
-@click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]), default=None,
-              help="Key algorithm [default: the current certificate's].")
-@click.option("--key-size", type=int, default=None, help="Key size (see `certs all`).")
-@days_option
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-@click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
-              help="The openssl binary [env MINIPAAS_OPENSSL].")
-@click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
-              help="Unlock an encrypted CA key [env MINIPAAS_CA_PASSPHRASE].")
-def renew_command(role: str, out: str, ca_dir: str | None, name: str | None,
-                  sans: Sequence[str], key_type: str | None, key_size: int | None, days: int,
-                  quiet: bool, openssl_path: str | None, passphrase_file: str | None) -> None:
-    """Re-issue the server or a client pair, keeping its CN and SANs.
-
-    \b
-    minipaas certs renew server --out .certs              # same names, new dates
-    minipaas certs renew server --out .certs --san 10.0.0.9
-    minipaas certs renew client --out .certs --name ci
-
-    The values come from the current certificate; the new pair replaces the old
-    one in a single step, signed by the CA in --out (or --ca-dir).
-    """
-    from .actions import renew
-
-    if name and role == "server":
-        raise click.UsageError("--name is for client bundles")
-    run = _Run(openssl_path, quiet, passphrase_file)
-    key = _key(key_type, key_size) if key_type else None
-    if key_size and not key_type:
-        raise click.UsageError("--key-size needs --key-type")
-    run.written(renew(run.openssl, Path(out), role, name=name, extra_sans=sans, days=days,
-                      key=key, ca_dir=Path(ca_dir) if ca_dir else None,
-                      passphrase=run.passphrase, progress=run.progress))
-
-
-@certs.group("rotate-ca")
-def rotate_ca() -> None:
-    """Replace the CA without downtime: start, re-issue, finish.
-
-    \b
-    1. minipaas certs rotate-ca start --out .certs
-       ca.pem becomes a bundle of the new and the old CA: deploy it to the
-       daemons (restart them) and to the clients.
-    2. minipaas certs server --out .certs ...; minipaas certs client ...
-       (they sign with the new CA from now on); deploy, restart dockerd.
-    3. minipaas certs rotate-ca finish --out .certs
-       ca.pem holds the new CA alone; the old CA's files go to a backup folder.
-    """
-
-
-@rotate_ca.command("start", epilog=EXIT_CODES)
-@out_option
-@click.option("--cn", callback=CHECK_CN, default=None,
-              help="Common name of the new CA [default: the old one's, dated].")
-@click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]), default=None,
-              help="Key algorithm [default: the old CA's].")
-@click.option("--key-size", type=int, default=None, help="Key size (see `certs all`).")
-@ca_days_option
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-@click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
-              help="The openssl binary [env MINIPAAS_OPENSSL].")
-@click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
-              help="The old CA key's passphrase, also used for the new one "
-                   "[env MINIPAAS_CA_PASSPHRASE].")
-def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_size: int | None,
-                         ca_days: int, quiet: bool, openssl_path: str | None,
-                         passphrase_file: str | None) -> None:
-    """Step 1: a new CA; ca.pem trusts both; the old CA is kept as ca-old*.pem."""
-    from .rollover import start
-
-    run = _Run(openssl_path, quiet, passphrase_file)
-    key = _key(key_type, key_size) if key_type else None
-    run.written(start(run.openssl, Path(out), common_name=cn, key=key, days=ca_days,
-                      passphrase=run.passphrase, progress=run.progress))
-
-
-@rotate_ca.command("finish", epilog=EXIT_CODES)
-@out_option
-@click.option("--force", is_flag=True,
-              help="Finish even though certificates from the old CA remain.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-@click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
-              help="The openssl binary [env MINIPAAS_OPENSSL].")
-def rotate_finish_command(out: str, force: bool, quiet: bool,
-                          openssl_path: str | None) -> None:
-    """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
-    from .rollover import finish
-
-    run = _Run(openssl_path, quiet, None)
-    run.written(finish(run.openssl, Path(out), force=force, progress=run.progress))
-
-
-@certs.command("doctor", epilog=EXIT_CODES)
-@host_option
-@directory_argument
-@name_option
-def doctor_command(host: str, directory: str | None, name: str | None) -> int:
-    """Try mutual TLS with a daemon using DIR's files; say why it fails, and the fix.
-
-    \b
-    minipaas certs doctor --host 10.0.0.5 .certs
-    minipaas certs doctor --host manager.example.com:2376 .certs --name ci
-
-    Exit 0 when a handshake and GET /version succeed, 8 otherwise, with the
-    cause: nothing listens, the host is not among the server's SANs, the server's
-    certificate is from another CA, expired, or not a server certificate, or the
-    daemon refuses the client certificate.
-    """
-    from .doctor import diagnose
-    from .errors import EXIT_PROBLEMS
-    from .wiring import bundle_dir, parse_host
-
-    folder = _directory(directory)
-    target = parse_host(host)
-    diagnosis = diagnose(target, bundle_dir(folder, name), folder)
-    click.echo(diagnosis.message)
-    return 0 if diagnosis.ok else EXIT_PROBLEMS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import signal
 
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    success
+  1    unexpected failure
+  2    bad usage or invalid value (SAN, CN, days, key size)
+  3    openssl missing, too old, failing or timed out
+  4    conflict: files that must not be replaced, or the directory is in use
+  5    CA problem: missing, incomplete, expired, or not matching its key
+  6    output directory cannot be written, or what was written is unsound
+  7    check: a certificate expires within --warn-days (nothing else wrong)
+  8    check: something is wrong now; doctor: mutual TLS does not work
+  130  interrupted (SIGINT); 143 terminated (SIGTERM)
+"""
+
 # `certs check` and `certs doctor` report through these (they are findings, not errors).
 EXIT_WARNINGS = 7  # check: only warnings (something expires within --warn-days)
 EXIT_PROBLEMS = 8  # check: something is wrong now; doctor: mutual TLS does not work

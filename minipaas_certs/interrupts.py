@@ -9,7 +9,6 @@ the old set or the complete new one.
 from __future__ import annotations
 
 import signal
-import threading
 from contextlib import contextmanager
 from types import FrameType
 from typing import Iterator
@@ -30,10 +29,12 @@ def _handler(signal_number: int, frame: FrameType | None) -> None:
 
 
 def install() -> None:
-    """Turn SIGINT and SIGTERM into ``Interrupted`` in the main thread."""
-    if threading.current_thread() is threading.main_thread():
+    """Turn SIGINT and SIGTERM into ``Interrupted`` (only the main thread can)."""
+    try:
         for signal_number in HANDLED:
             signal.signal(signal_number, _handler)
+    except ValueError:  # not the main thread: leave the handlers as they are
+        pass
 
 
 @contextmanager

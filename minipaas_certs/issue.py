@@ -7,9 +7,10 @@ module decides where files end up (see ``actions``).
 from __future__ import annotations
 
 import datetime
-import secrets
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from . import render
 from .certinfo import (
@@ -22,6 +23,7 @@ from .certinfo import (
 from .errors import CAProblem, InvalidInput, OpenSSLFailed, OutputError
 from .names import SubjectAltName
 from .openssl import Argument, OpenSSL
+from .parallel import run_all
 
 KEY_SIZES = {"ecdsa": (256, 384), "rsa": (2048, 3072, 4096), "ed25519": (256,)}
 DEFAULT_KEY_SIZE = {"ecdsa": 256, "rsa": 3072, "ed25519": 256}
@@ -145,11 +147,13 @@ class Authority:
 
 
 def random_serial() -> str:
-    """A random positive serial of 127 bits with at least 64 significant ones.
+    """A random positive 127-bit serial: 126 random bits below a set top bit.
 
-    Random serials need no ``ca.srl`` file, so parallel runs cannot collide.
+    Random serials need no ``ca.srl`` file, so parallel runs cannot collide; the
+    set bit keeps every serial positive and at least 64 bits long.
     """
-    return f"0x{secrets.randbelow(2**127 - 2**64) + 2**64:x}"
+    value = int.from_bytes(os.urandom(16), "big") >> 2 | 1 << 126
+    return f"0x{value:x}"
 
 
 def leaf_end(days: int) -> datetime.datetime:
@@ -188,63 +192,93 @@ def is_encrypted(key_path: Path) -> bool:
         return b"ENCRYPTED" in handle.read(4096)
 
 
-def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
-              days: int, passphrase: bytes | None = None) -> Authority:
-    """Generate a self-signed CA and check it.
+class NewKey:
+    """Where a new certificate's private key comes from.
 
-    Unencrypted, the key and certificate come from one ``req`` call.  With a
-    passphrase, ``genpkey`` first writes the key as AES-256-CBC PKCS#8 (PBKDF2):
-    ``req`` alone would pick its own cipher (3DES on OpenSSL 1.1.1).
+    RSA keys (and encrypted ones) are made by ``genpkey`` in the background from
+    the start, so that their generation, nearly all of the cost, overlaps the
+    imports, the rendering and each other.  ECDSA and Ed25519 keys cost less
+    than starting a process: ``req -newkey`` makes them in the signing call.
+    ``genpkey`` writes PKCS#8 on every supported version; with a passphrase, as
+    AES-256-CBC with PBKDF2 (``req -newkey`` would pick 3DES on OpenSSL 1.1.1).
     """
+
+    def __init__(self, openssl: OpenSSL, path: Path, key: KeySpec,
+                 passphrase: bytes | None = None) -> None:
+        self.path, self.key = path, key
+        self._running = None
+        if key.kind == "rsa" or passphrase is not None:
+            encrypt = ["-aes-256-cbc"] if passphrase else []
+            self._running = openssl.start(
+                ["genpkey", *key.genpkey_args(), *encrypt, "-out", path],
+                secrets={"-pass": passphrase} if passphrase else None)
+
+    def req_args(self) -> list[Argument]:
+        """The ``req`` options that use (or make) the key."""
+        if self._running is None:
+            return [*self.key.newkey_args(), "-nodes", "-keyout", self.path]
+        self._running.wait()
+        if not self.path.is_file() or self.path.stat().st_size == 0:  # a full disk, say
+            raise OutputError(f"openssl genpkey exited 0 but left {self.path.name} empty "
+                              "(is the disk full?)")
+        return ["-key", self.path]
+
+
+def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
+              days: int, passphrase: bytes | None = None, check_key: bool = True,
+              new_key: NewKey | None = None) -> Authority:
+    """Make a self-signed CA from its key (``new_key``, or a new one) and check it.
+
+    ``check_key=False`` is for callers that sign leaves with the new key file and
+    verify them against ca.pem, which proves the key file matches as well.
+    """
+    cert_path = staging / "ca.pem"
+    new_key = new_key or NewKey(openssl, staging / "ca-key.pem", key, passphrase)
     config = staging / "ca.cnf"
     config.write_text(render.render("ca.cnf.j2", common_name=common_name))
-    cert_path, key_path = staging / "ca.pem", staging / "ca-key.pem"
-    authority_args: list[Argument] = [
-        "-out", cert_path, "-config", config, "-extensions", "extensions",
-        "-days", str(days), "-set_serial", random_serial(), *digest_args(key.kind),
-    ]
     secrets = {"-passin": passphrase} if passphrase else {}
-    if passphrase:
-        openssl.run(["genpkey", *key.genpkey_args(), "-aes-256-cbc", "-out", key_path],
-                    secrets={"-pass": passphrase})
-        openssl.run(["req", "-x509", "-new", "-key", key_path, *authority_args],
-                    secrets=secrets)
-    else:
-        openssl.run(["req", "-x509", "-new", *key.newkey_args(), "-nodes",
-                     "-keyout", key_path, *authority_args])
+    openssl.run(["req", "-x509", "-new", *new_key.req_args(), "-out", cert_path,
+                 "-config", config, "-extensions", "extensions", "-days", str(days),
+                 "-set_serial", random_serial(), *digest_args(key.kind)], secrets=secrets)
     certificate = read_one_certificate(cert_path)
     if not (certificate.is_ca and "keyCertSign" in certificate.key_usage):
         raise OutputError(f"openssl made {cert_path} without CA:TRUE and keyCertSign")
-    check_key_matches(openssl, key_path, certificate, cert_path, secrets=secrets)
-    return Authority(cert_path, key_path, certificate, passphrase)
+    if check_key:
+        check_key_matches(openssl, new_key.path, certificate, cert_path, secrets=secrets)
+    return Authority(cert_path, new_key.path, certificate, passphrase)
 
 
-def issue_leaf(openssl: OpenSSL, staging: Path, authority: Authority,
+def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authority],
                spec: LeafSpec) -> Certificate:
-    """Generate a key and a certificate signed by ``authority``, then check both."""
-    config = staging / spec.config_file
-    config.write_text(spec.render_config())
+    """Generate a key and a certificate signed by ``authority()``, then check both.
+
+    An RSA key is started before ``authority()`` is asked for, so that it is
+    generated while a new CA is still being made.
+    """
     cert_path, key_path = staging / spec.cert_file, staging / spec.key_file
     cert_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    new_key = NewKey(openssl, key_path, spec.key)
+    config = staging / spec.config_file
+    config.write_text(spec.render_config())
+    signer = authority()
     signing: list[Argument] = [
-        "-CA", authority.cert_path, "-CAkey", authority.key_path,
+        "-CA", signer.cert_path, "-CAkey", signer.key_path,
         "-set_serial", random_serial(), "-days", str(spec.days),
-        *digest_args(authority.certificate.key_type),
+        *digest_args(signer.certificate.key_type),
     ]
-    new_key: list[Argument] = [*spec.key.newkey_args(), "-nodes", "-keyout", key_path,
-                               "-config", config]
+    own_key: list[Argument] = [*new_key.req_args(), "-config", config]
     if openssl.version.signs_in_req:
-        openssl.run(["req", "-x509", "-new", *new_key, "-out", cert_path,
-                     "-extensions", "extensions", *signing], secrets=authority.secrets)
+        openssl.run(["req", "-x509", "-new", *own_key, "-out", cert_path,
+                     "-extensions", "extensions", *signing], secrets=signer.secrets)
     else:  # portable path: the request goes through a pipe, never onto disk
-        request = openssl.run(["req", "-new", *new_key, *digest_args(spec.key.kind)])
+        request = openssl.run(["req", "-new", *own_key, *digest_args(spec.key.kind)])
         openssl.run(["x509", "-req", "-out", cert_path,
                      "-extfile", config, "-extensions", "extensions", *signing],
-                    stdin=request, secrets=authority.secrets)
+                    stdin=request, secrets=signer.secrets)
     certificate = read_one_certificate(cert_path)
     check_issued(certificate, spec, cert_path)
-    check_key_matches(openssl, key_path, certificate, cert_path)
-    verify_leaf(openssl, authority.cert_path, cert_path, spec.role)
+    run_all([lambda: check_key_matches(openssl, key_path, certificate, cert_path),
+             lambda: verify_leaf(openssl, signer.cert_path, cert_path, spec.role)], 2)
     return certificate
 
 

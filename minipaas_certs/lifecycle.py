@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import shlex
 import stat
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH, Certificate, read_certif
 from .errors import OpenSSLFailed, OutputError
 from .issue import VerifyFailed, is_encrypted, public_key_of, verify_leaf
 from .openssl import OpenSSL
+from .parallel import run_all
 
 OLD_CA_FILE, OLD_CA_KEY_FILE = "ca-old.pem", "ca-old-key.pem"
 _USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
@@ -207,9 +208,9 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
     for leaf in rollover.old_leaves if rollover else []:
         findings.append(Finding("warning", leaf, "still issued by the old CA during a rollover",
                                 "re-issue it, then `minipaas certs rotate-ca finish`"))
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for result in pool.map(lambda job: _openssl_findings(openssl, directory, *job), jobs):
-            findings.extend(result)
+    for result in run_all([functools.partial(_openssl_findings, openssl, directory, *job)
+                           for job in jobs], os.cpu_count() or 1):
+        findings.extend(result)
     order = {"problem": 0, "warning": 1}
     return sorted(findings, key=lambda f: (order[f.severity], f.file, f.message))
 

@@ -7,11 +7,12 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence, Union
 
-from .errors import Interrupted, InvalidInput, OpenSSLFailed, OpenSSLUnavailable
+from .errors import CertsError, Interrupted, InvalidInput, OpenSSLFailed, OpenSSLUnavailable
 
 DEFAULT_TIMEOUT = 300.0  # seconds; RSA 4096 key generation can take many seconds
 TIMEOUT_VARIABLE = "MINIPAAS_OPENSSL_TIMEOUT"
@@ -97,19 +98,36 @@ class OpenSSL:
         self.timeout = timeout if timeout is not None else _timeout_from_environment()
         self._env = clean_environment()
         self._version: Version | None = None
+        self._detection: threading.Thread | None = None
+        self._detection_error: CertsError | None = None
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen[bytes]] = set()
         self._cancelled: int | None = None
 
+    def start_detection(self) -> None:
+        """Run ``openssl version`` in the background while the caller gets ready."""
+        self._detection = threading.Thread(target=self._detect, daemon=True)
+        self._detection.start()
+
+    def _detect(self) -> None:
+        try:
+            text = self.run(["version"]).decode("utf-8", "replace")
+            self._version = parse_version(text)
+        except OpenSSLFailed as error:
+            self._detection_error = OpenSSLUnavailable(f"{self.executable} does not run: {error}")
+        except CertsError as error:
+            self._detection_error = error
+
     @property
     def version(self) -> Version:
         """The detected version; ``openssl version`` runs at most once per instance."""
-        if self._version is None:
-            try:
-                text = self.run(["version"]).decode("utf-8", "replace")
-            except OpenSSLFailed as error:
-                raise OpenSSLUnavailable(f"{self.executable} does not run: {error}") from None
-            self._version = parse_version(text)
+        if self._detection is not None:
+            self._detection.join()
+        elif self._version is None and self._detection_error is None:
+            self._detect()
+        if self._detection_error is not None:
+            raise self._detection_error
+        assert self._version is not None
         return self._version
 
     def argv(self, args: Sequence[Argument]) -> list[str]:
@@ -118,11 +136,16 @@ class OpenSSL:
 
     def run(self, args: Sequence[Argument], *, stdin: bytes | None = None,
             cwd: Path | None = None, secrets: Mapping[str, bytes] | None = None) -> bytes:
-        """Run ``openssl ARGS``; return its stdout, or raise OpenSSLFailed.
+        """Run ``openssl ARGS`` and wait; return its stdout, or raise OpenSSLFailed."""
+        return self.start(args, stdin=stdin, cwd=cwd, secrets=secrets).wait()
+
+    def start(self, args: Sequence[Argument], *, stdin: bytes | None = None,
+              cwd: Path | None = None, secrets: Mapping[str, bytes] | None = None) -> Running:
+        """Start ``openssl ARGS`` without waiting (``wait()`` on the result).
 
         Never through a shell; stdin is closed unless bytes are given, so openssl
         can never stop to prompt.  ``secrets`` maps an option (``-passin``,
-        ``-passout``) to a passphrase, handed over through a pipe as ``fd:N``:
+        ``-pass``) to a passphrase, handed over through a pipe as ``fd:N``:
         never in argv or the environment, which other users can read.
         """
         argv = self.argv(args)
@@ -143,24 +166,11 @@ class OpenSSL:
                 os.close(descriptor)
         with self._lock:
             self._running.add(process)
-        try:
-            stdout, stderr = process.communicate(stdin or b"", timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, stderr = process.communicate()
-            raise OpenSSLFailed(argv, None, stderr.decode("utf-8", "replace")
-                                + f" (no answer after {self.timeout:g} s)") from None
-        finally:
-            if process.poll() is None:  # interrupted while waiting: never leave it running
-                process.kill()
-                process.wait()
-            with self._lock:
-                self._running.discard(process)
-        if self._cancelled is not None:
-            raise Interrupted(self._cancelled)
-        if process.returncode != 0:
-            raise OpenSSLFailed(argv, process.returncode, stderr.decode("utf-8", "replace"))
-        return stdout
+        return Running(self, argv, process, stdin or b"")
+
+    def _finished(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.discard(process)
 
     def cancel(self, signal_number: int) -> None:
         """Stop every running openssl child and refuse to start new ones."""
@@ -169,6 +179,37 @@ class OpenSSL:
             for process in self._running:
                 if process.poll() is None:
                     process.kill()
+
+
+class Running:
+    """An openssl child started by ``OpenSSL.start``."""
+
+    def __init__(self, owner: OpenSSL, argv: list[str], process: subprocess.Popen[bytes],
+                 stdin: bytes) -> None:
+        self.owner, self.argv, self.process, self.stdin = owner, argv, process, stdin
+        self.deadline = time.monotonic() + owner.timeout
+
+    def wait(self) -> bytes:
+        """Wait for the child (within the timeout); its stdout, or OpenSSLFailed."""
+        process = self.process
+        try:
+            remaining = max(0.0, self.deadline - time.monotonic())
+            stdout, stderr = process.communicate(self.stdin, timeout=remaining)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, stderr = process.communicate()
+            raise OpenSSLFailed(self.argv, None, stderr.decode("utf-8", "replace")
+                                + f" (no answer after {self.owner.timeout:g} s)") from None
+        finally:
+            if process.poll() is None:  # interrupted while waiting: never leave it running
+                process.kill()
+                process.wait()
+            self.owner._finished(process)
+        if self.owner._cancelled is not None:
+            raise Interrupted(self.owner._cancelled)
+        if process.returncode != 0:
+            raise OpenSSLFailed(self.argv, process.returncode, stderr.decode("utf-8", "replace"))
+        return stdout
 
 
 def _secret_pipe(secret: bytes) -> int:

@@ -23,7 +23,6 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -58,6 +57,18 @@ def _fsync(path: Path) -> None:
             raise
     finally:
         os.close(descriptor)
+
+
+def _private_folder(parent: Path) -> Path:
+    """A new 0700 staging folder (tempfile would cost its import at every start)."""
+    while True:
+        path = parent / f"{STAGING_PREFIX}{os.urandom(6).hex()}"
+        try:
+            path.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(path, DIR_MODE)
+        return path
 
 
 def _make_private_dir(path: Path) -> None:
@@ -97,7 +108,7 @@ class OutputDirectory:
         try:
             for leftover in sorted(self.path.glob(STAGING_PREFIX + "*")):
                 self._recover(leftover)
-            self.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.path))
+            self.staging = _private_folder(self.path)
         except OSError as error:
             self.__exit__(None, None, None)
             raise OutputError(f"cannot write in {self.path}: {_describe(error)}") from None
@@ -201,7 +212,7 @@ class OutputDirectory:
 
     def _undo(self, moves: list[tuple[str, Path, bool]]) -> None:
         """Put back what the journal's moves took away; drop what they brought in."""
-        trash = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.path))
+        trash = _private_folder(self.path)
         for name, folder, has_new in moves:
             new_is_in_place = has_new and not os.path.lexists(self.staging / name)
             if new_is_in_place and os.path.lexists(self.path / name):

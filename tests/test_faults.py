@@ -136,17 +136,25 @@ def test_two_real_processes_on_one_directory(tmp_path: Path) -> None:
 
 # --- openssl that claims success ----------------------------------------------------------
 
-def test_empty_outputs_from_a_successful_openssl_are_caught(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command,code,message", [
+    ("req", 6, "holds no PEM certificate"),  # the certificate
+    ("genpkey", 6, "left server-key.pem empty (is the disk full?)"),  # the key
+])
+def test_empty_outputs_from_a_successful_openssl_are_caught(
+        tmp_path: Path, command: str, code: int, message: str) -> None:
     out = tmp_path / "certs"
     assert run_tool("certs", "all", "--out", str(out), "-q").returncode == 0
     before = snapshot(out)
-    # As on a full disk: openssl exits 0 but the certificate it wrote is empty.
-    truncating = wrapper(tmp_path, '"$REAL" "$@" || exit $?\nprev=\nfor arg; do\n'
+    # As on a full disk: openssl exits 0 but the file it wrote is empty.
+    truncating = wrapper(tmp_path, f'"$REAL" "$@" || exit $?\n[ "$1" = {command} ] || exit 0\n'
+                                   'prev=\nfor arg; do\n'
                                    '  [ "$prev" = "-out" ] && : > "$arg"\n  prev=$arg\ndone\n'
                                    'exit 0')
-    done = run_tool("certs", "server", "--out", str(out), "--openssl", str(truncating))
-    assert done.returncode == 6
-    assert "holds no PEM certificate" in one_error_line(done.stderr)
+    # RSA keys come from genpkey; ECDSA ones from the signing call itself.
+    key = ["--key-type", "rsa", "--key-size", "2048"] if command == "genpkey" else []
+    done = run_tool("certs", "server", "--out", str(out), "--openssl", str(truncating), *key)
+    assert done.returncode == code
+    assert message in one_error_line(done.stderr)
     assert snapshot(out) == before
     assert not list(out.glob(STAGING_PREFIX + "*"))
 

@@ -52,7 +52,7 @@ def test_accepted_sans_are_issued_exactly(signer, values: list[str]) -> None:
     openssl, _, authority = signer
     with tempfile.TemporaryDirectory() as staging:
         spec = LeafSpec("server", "property", KeySpec.parse("ecdsa"), 5, tuple(sans))
-        issue_leaf(openssl, Path(staging), authority, spec)  # type: ignore[arg-type]
+        issue_leaf(openssl, Path(staging), lambda: authority, spec)  # type: ignore[arg-type,return-value]
         cert = x509.load_pem_x509_certificate((Path(staging) / "server-cert.pem").read_bytes())
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert set(names.get_values_for_type(x509.DNSName)) == {

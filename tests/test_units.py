@@ -103,12 +103,26 @@ def test_clean_environment_drops_openssl_settings(monkeypatch: pytest.MonkeyPatc
     assert "OPENSSL_MODULES" not in env and "SECRET_TOKEN" not in env and "HOME" not in env
 
 
-def test_version_runs_once() -> None:
+@pytest.mark.parametrize("background", [False, True])
+def test_version_runs_once(background: bool) -> None:
     openssl = OpenSSL()
     with mock.patch.object(OpenSSL, "run", return_value=b"OpenSSL 3.0.2 15 Mar 2022\n") as run:
+        if background:
+            openssl.start_detection()
         assert openssl.version.number == (3, 0, 2)
         assert openssl.version.number == (3, 0, 2)
     run.assert_called_once_with(["version"])
+
+
+def test_background_detection_reports_an_old_openssl(tmp_path: Path) -> None:
+    script = tmp_path / "openssl"
+    script.write_text("#!/bin/sh\necho 'OpenSSL 1.0.2u  20 Dec 2019'\n")
+    script.chmod(0o755)
+    openssl = OpenSSL(str(script))
+    openssl.start_detection()
+    for _ in range(2):
+        with pytest.raises(OpenSSLUnavailable, match="too old"):
+            assert openssl.version
 
 
 def test_failure_message_shows_command_code_and_stderr(tmp_path: Path) -> None:
@@ -134,15 +148,22 @@ class RecordingOpenSSL:
         self.calls: list[list[str]] = []
         self.secrets: list[dict[str, bytes]] = []
 
+    def start(self, args: list[object], *, stdin: bytes | None = None,
+              secrets: dict[str, bytes] | None = None) -> mock.Mock:
+        call = [os.fspath(a) if isinstance(a, Path) else str(a) for a in args]
+        self.calls.append(call)
+        self.secrets.append(secrets or {})
+        if call[0] == "genpkey":
+            Path(call[call.index("-out") + 1]).write_text("key")
+        return mock.Mock(wait=lambda: b"CSR" if call[:2] == ["req", "-new"] else b"")
+
     def run(self, args: list[object], *, stdin: bytes | None = None,
             secrets: dict[str, bytes] | None = None) -> bytes:
-        self.calls.append([os.fspath(a) if isinstance(a, Path) else str(a) for a in args])
-        self.secrets.append(secrets or {})
-        return b"CSR" if "-new" in args and "-x509" not in args else b""
+        return self.start(args, stdin=stdin, secrets=secrets).wait()  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("version,calls", [("OpenSSL 3.0.2", 1), ("OpenSSL 1.1.1w", 2),
-                                           ("LibreSSL 3.8.2", 2)])
+@pytest.mark.parametrize("version,calls", [("OpenSSL 3.0.2", 2), ("OpenSSL 1.1.1w", 3),
+                                           ("LibreSSL 3.8.2", 3)])
 def test_leaf_argv_single_call_on_openssl_3_portable_elsewhere(
         tmp_path: Path, version: str, calls: int, monkeypatch: pytest.MonkeyPatch) -> None:
     recorder = RecordingOpenSSL(version)
@@ -155,19 +176,21 @@ def test_leaf_argv_single_call_on_openssl_3_portable_elsewhere(
     authority.certificate.key_type = "ecdsa"
     spec = issue.LeafSpec("server", "node", issue.KeySpec.parse("rsa", 2048), 30,
                           (SubjectAltName("DNS", "node"),))
-    issue.issue_leaf(recorder, tmp_path, authority, spec)  # type: ignore[arg-type]
+    issue.issue_leaf(recorder, tmp_path, lambda: authority, spec)  # type: ignore[arg-type]
     assert len(recorder.calls) == calls
     joined = [" ".join(call) for call in recorder.calls]
-    assert "-newkey rsa:2048 -nodes" in joined[0]
+    assert joined[0] == f"genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " \
+                        f"{tmp_path / 'server-key.pem'}"
+    assert f"-key {tmp_path / 'server-key.pem'} -config {tmp_path / 'server.cnf'}" in joined[1]
     assert "-set_serial 0x" in joined[-1] and "-days 30" in joined[-1]
     assert f"-CA {tmp_path / 'ca.pem'} -CAkey {tmp_path / 'ca-key.pem'}" in joined[-1]
     assert "-extensions extensions" in joined[-1] and "-sha256" in joined[-1]
-    if calls == 1:
-        assert recorder.calls[0][:3] == ["req", "-x509", "-new"]
+    if calls == 2:
+        assert recorder.calls[1][:3] == ["req", "-x509", "-new"]
     else:
-        assert recorder.calls[0][:2] == ["req", "-new"] and "-x509" not in recorder.calls[0]
-        assert recorder.calls[1][:2] == ["x509", "-req"]
-        assert f"-extfile {tmp_path / 'server.cnf'}" in joined[1]
+        assert recorder.calls[1][:2] == ["req", "-new"] and "-x509" not in recorder.calls[1]
+        assert recorder.calls[2][:2] == ["x509", "-req"]
+        assert f"-extfile {tmp_path / 'server.cnf'}" in joined[2]
     # The CA passphrase goes to the signing call through a pipe, never into argv.
     assert recorder.secrets[-1] == {"-passin": b"s3cret-phrase"}
     assert not any("s3cret" in arg or "pass" in arg for call in recorder.calls for arg in call)
@@ -216,3 +239,32 @@ def test_der_reader_agrees_with_cryptography(certs_dir: Path) -> None:
     assert set(server.ip_addresses) == {"10.0.0.5", "127.0.0.1"}
     assert server.key_usage == frozenset({"digitalSignature"})
 
+
+
+def test_every_command_is_listed_and_resolves() -> None:
+    """`certs --help` lists commands from a table, without importing them: keep it true."""
+    import click
+
+    from minipaas_certs import cli, commands
+
+    commands_of_groups = {id(sub) for value in vars(commands).values()
+                          if isinstance(value, click.Group) for sub in value.commands.values()}
+    defined = {name for name, value in vars(commands).items()
+               if isinstance(value, click.Command) and id(value) not in commands_of_groups}
+    assert {attribute for attribute, _ in cli.COMMANDS.values()} == defined
+    for name in cli.COMMANDS:
+        command = cli.certs.get_command(click.Context(cli.certs), name)
+        assert command is not None and command.name == name
+
+
+def test_help_does_not_import_the_commands_or_the_core() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from minipaas_certs.cli import main; main(['certs', '--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith(('minipaas_certs.', 'jinja2'))), "
+            "file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stderr.strip() == "['minipaas_certs.cli', 'minipaas_certs.errors', " \
+                                  "'minipaas_certs.interrupts']"
