@@ -2,6 +2,7 @@
 PYTHON ?= python3
 OUT ?= .certs
 OPENSSL111 ?= .cache/openssl-1.1.1
+BENCH_VENV ?= .cache/bench-venv
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-openssl111 lint certs dist bench clean
@@ -28,8 +29,11 @@ certs: ## Generate a CA, server and client set into OUT (default .certs)
 dist: ## Build the sdist and wheel into dist/
 	$(PYTHON) -m build
 
-bench: ## Benchmark the tool against Docker's documented openssl recipe
-	$(PYTHON) benchmarks/bench.py
+bench: ## Benchmark against Docker's openssl recipe (a clean venv, regular install)
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet .
+	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
+	$(BENCH_VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean: ## Remove build and test leftovers
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
