@@ -5,7 +5,7 @@ OPENSSL111 ?= .cache/openssl-1.1.1
 BENCH_VENV ?= .cache/bench-venv
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-openssl111 lint certs dist bench clean
+.PHONY: help install test test-openssl111 test-pythons lint certs dist wheelhouse bench clean
 
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,6 +19,9 @@ test: ## Run the test suite with the system openssl
 test-openssl111: ## Run the test suite with Debian bullseye's OpenSSL 1.1.1 (fetched once)
 	MINIPAAS_TEST_OPENSSL=$$(scripts/openssl111.sh $(OPENSSL111)) $(PYTHON) -m pytest
 
+test-pythons: ## Run the test suite on every Python 3.8-3.13 found (tox; pyenv ones included)
+	PATH="$$(scripts/pythons.sh):$$PATH" $(PYTHON) -m tox
+
 lint: ## ruff and mypy --strict
 	$(PYTHON) -m ruff check minipaas_certs tests benchmarks
 	$(PYTHON) -m mypy
@@ -28,6 +31,9 @@ certs: ## Generate a CA, server and client set into OUT (default .certs)
 
 dist: ## Build the sdist and wheel into dist/
 	$(PYTHON) -m build
+
+wheelhouse: ## Wheels of the package and its dependencies for Python 3.8-3.13, with SHA256SUMS
+	PYTHON=$(PYTHON) scripts/wheelhouse.sh wheelhouse
 
 bench: ## Benchmark against Docker's openssl recipe (a clean venv, regular install)
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)

@@ -47,6 +47,7 @@ COMMANDS = {
     "renew": ("renew_command", "Re-issue the server or a client pair, keeping its CN and SANs."),
     "rotate-ca": ("rotate_ca", "Replace the CA without downtime: start, re-issue, finish."),
     "doctor": ("doctor_command", "Try mutual TLS with a daemon; say why it fails, and the fix."),
+    "verify-sums": ("verify_sums_command", "Check DIR's certificates against its SHA256SUMS."),
 }
 
 

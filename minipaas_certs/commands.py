@@ -76,21 +76,33 @@ def _options(*decorators: Decorator) -> Decorator:
 out_option = click.option(
     "--out", "out", default=".certs", show_default=True, envvar="MINIPAAS_CERTS_OUT",
     type=click.Path(), help="Output directory [env MINIPAAS_CERTS_OUT].")
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+openssl_option = click.option(
+    "--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
+    help="The openssl binary [env MINIPAAS_OPENSSL; default: from PATH].")
+passphrase_option = click.option(
+    "--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
+    help="Encrypt a new CA key (AES-256), or unlock an encrypted one, with the first line "
+         "of FILE [env MINIPAAS_CA_PASSPHRASE].")
+templates_option = click.option(
+    "--templates", "templates", metavar="DIR", envvar="MINIPAAS_TEMPLATES", default=None,
+    help="Render configs from your own ca/server/client.cnf.j2 [env MINIPAAS_TEMPLATES; "
+         "default: the shipped ones].")
 common_options = _options(
     click.option("--force", is_flag=True,
                  help="Replace files that would be refused; old ones go to a backup folder."),
-    click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr."),
-    click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
-                 help="The openssl binary [env MINIPAAS_OPENSSL; default: from PATH]."),
-    click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
-                 help="Encrypt a new CA key (AES-256), or unlock an encrypted one, with the "
-                      "first line of FILE [env MINIPAAS_CA_PASSPHRASE]."),
+    quiet_option, openssl_option, passphrase_option, templates_option,
 )
 key_options = _options(
     click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]),
                  default="ecdsa", show_default=True, help="Key algorithm."),
     click.option("--key-size", type=int, default=None,
                  help="ecdsa: 256 (default) or 384; rsa: 2048, 3072 (default) or 4096."),
+)
+keep_key_options = _options(
+    click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]), default=None,
+                 help="Key algorithm [default: the current certificate's]."),
+    click.option("--key-size", type=int, default=None, help="Key size (see `certs all`)."),
 )
 days_option = click.option("--days", type=DAYS, default=365, show_default=True,
                            help="Validity of server and client certificates.")
@@ -112,9 +124,11 @@ class _Run:
     """What every generating command needs: openssl, the CA passphrase, output."""
 
     def __init__(self, openssl_path: str | None, quiet: bool,
-                 passphrase_file: str | None) -> None:
+                 passphrase_file: str | None, templates: str | None = None) -> None:
         from .openssl import OpenSSL
+        from .render import use_templates
 
+        use_templates(_path(templates) if templates else None)
         self.openssl = OpenSSL(openssl_path)
         self.openssl.start_detection()  # overlaps the imports and rendering still to come
         self.quiet = quiet
@@ -185,12 +199,13 @@ def _server_spec(cn: str | None, sans: Sequence[str], no_default_san: bool, key:
 def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                 server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
                 days: int, ca_days: int, force: bool, quiet: bool,
-                openssl_path: str | None, passphrase_file: str | None) -> None:
+                openssl_path: str | None, passphrase_file: str | None,
+                templates: str | None) -> None:
     """A new CA, a server pair and a client pair: the set for a new cluster."""
     from .actions import CASpec, generate
     from .issue import LeafSpec
 
-    run = _Run(openssl_path, quiet, passphrase_file)
+    run = _Run(openssl_path, quiet, passphrase_file, templates)
     key = _key(key_type, key_size)
     leaves = [_server_spec(server_cn, sans, no_default_san, key, days),
               LeafSpec("client", client_cn, key, days)]
@@ -208,11 +223,11 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
 @common_options
 def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: int,
                force: bool, quiet: bool, openssl_path: str | None,
-               passphrase_file: str | None) -> None:
+               passphrase_file: str | None, templates: str | None) -> None:
     """A new CA alone (ca.pem, ca-key.pem); never replaces one without --force."""
     from .actions import CASpec, generate
 
-    run = _Run(openssl_path, quiet, passphrase_file)
+    run = _Run(openssl_path, quiet, passphrase_file, templates)
     spec = CASpec(cn, _key(key_type, key_size), ca_days)
     run.written(generate(run.openssl, _path(out), ca=spec, force=force,
                          passphrase=run.passphrase, progress=run.progress))
@@ -230,11 +245,11 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default_san: bool,
                    cn: str | None, key_type: str, key_size: int | None, days: int,
                    force: bool, quiet: bool, openssl_path: str | None,
-                   passphrase_file: str | None) -> None:
+                   passphrase_file: str | None, templates: str | None) -> None:
     """A new server pair from the existing CA (rotation): server-cert.pem, server-key.pem."""
     from .actions import generate
 
-    run = _Run(openssl_path, quiet, passphrase_file)
+    run = _Run(openssl_path, quiet, passphrase_file, templates)
     spec = _server_spec(cn, sans, no_default_san, _key(key_type, key_size), days)
     run.written(generate(run.openssl, _path(out), ca=None, leaves=[spec],
                          ca_dir=_path(ca_dir) if ca_dir else None, force=force,
@@ -254,7 +269,8 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
 @common_options
 def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence[str],
                    key_type: str, key_size: int | None, days: int, force: bool, quiet: bool,
-                   openssl_path: str | None, passphrase_file: str | None) -> None:
+                   openssl_path: str | None, passphrase_file: str | None,
+                templates: str | None) -> None:
     """A new client pair from the existing CA (client-*.pem, and cert.pem/key.pem).
 
     \b
@@ -268,7 +284,7 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
 
     if names and cn:
         raise click.UsageError("--cn and --name cannot be combined: a bundle's CN is its name")
-    run = _Run(openssl_path, quiet, passphrase_file)
+    run = _Run(openssl_path, quiet, passphrase_file, templates)
     key = _key(key_type, key_size)
     unique = list(dict.fromkeys(names))
     specs = ([LeafSpec("client", name, key, days, bundle=name) for name in unique]
@@ -400,10 +416,8 @@ def show_command(directory: str | None, as_json: bool) -> None:
 @click.option("--warn-days", type=click.IntRange(0, 3650), default=30, show_default=True,
               help="Warn about certificates that expire within this many days.")
 @json_option
-@click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
-              help="The openssl binary [env MINIPAAS_OPENSSL].")
-@click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
-              help="Also check an encrypted CA key against ca.pem [env MINIPAAS_CA_PASSPHRASE].")
+@openssl_option
+@passphrase_option
 def check_command(directory: str | None, warn_days: int, as_json: bool,
                   openssl_path: str | None, passphrase_file: str | None) -> int:
     """Exit 0 if DIR's certificates are sound; for cron and CI.
@@ -451,18 +465,16 @@ def check_command(directory: str | None, warn_days: int, as_json: bool,
               help="Renew the client bundle clients/NAME.")
 @click.option("--san", "sans", multiple=True, callback=_check(_parse_san),
               help="A name to add to the server's current SANs (repeatable).")
-@click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]), default=None,
-              help="Key algorithm [default: the current certificate's].")
-@click.option("--key-size", type=int, default=None, help="Key size (see `certs all`).")
+@keep_key_options
 @days_option
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-@click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
-              help="The openssl binary [env MINIPAAS_OPENSSL].")
-@click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
-              help="Unlock an encrypted CA key [env MINIPAAS_CA_PASSPHRASE].")
+@quiet_option
+@openssl_option
+@passphrase_option
+@templates_option
 def renew_command(role: str, out: str, ca_dir: str | None, name: str | None,
                   sans: Sequence[str], key_type: str | None, key_size: int | None, days: int,
-                  quiet: bool, openssl_path: str | None, passphrase_file: str | None) -> None:
+                  quiet: bool, openssl_path: str | None, passphrase_file: str | None,
+                  templates: str | None) -> None:
     """Re-issue the server or a client pair, keeping its CN and SANs.
 
     \b
@@ -477,7 +489,7 @@ def renew_command(role: str, out: str, ca_dir: str | None, name: str | None,
 
     if name and role == "server":
         raise click.UsageError("--name is for client bundles")
-    run = _Run(openssl_path, quiet, passphrase_file)
+    run = _Run(openssl_path, quiet, passphrase_file, templates)
     key = _key(key_type, key_size) if key_type else None
     if key_size and not key_type:
         raise click.UsageError("--key-size needs --key-type")
@@ -505,23 +517,19 @@ def rotate_ca() -> None:
 @out_option
 @click.option("--cn", callback=CHECK_CN, default=None,
               help="Common name of the new CA [default: the old one's, dated].")
-@click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]), default=None,
-              help="Key algorithm [default: the old CA's].")
-@click.option("--key-size", type=int, default=None, help="Key size (see `certs all`).")
+@keep_key_options
 @ca_days_option
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-@click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
-              help="The openssl binary [env MINIPAAS_OPENSSL].")
-@click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
-              help="The old CA key's passphrase, also used for the new one "
-                   "[env MINIPAAS_CA_PASSPHRASE].")
+@quiet_option
+@openssl_option
+@passphrase_option
+@templates_option
 def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_size: int | None,
                          ca_days: int, quiet: bool, openssl_path: str | None,
-                         passphrase_file: str | None) -> None:
+                         passphrase_file: str | None, templates: str | None) -> None:
     """Step 1: a new CA; ca.pem trusts both; the old CA is kept as ca-old*.pem."""
     from .rollover import start
 
-    run = _Run(openssl_path, quiet, passphrase_file)
+    run = _Run(openssl_path, quiet, passphrase_file, templates)
     key = _key(key_type, key_size) if key_type else None
     run.written(start(run.openssl, _path(out), common_name=cn, key=key, days=ca_days,
                       passphrase=run.passphrase, progress=run.progress))
@@ -531,9 +539,8 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
 @out_option
 @click.option("--force", is_flag=True,
               help="Finish even though certificates from the old CA remain.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-@click.option("--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
-              help="The openssl binary [env MINIPAAS_OPENSSL].")
+@quiet_option
+@openssl_option
 def rotate_finish_command(out: str, force: bool, quiet: bool,
                           openssl_path: str | None) -> None:
     """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
@@ -568,3 +575,25 @@ def doctor_command(host: str, directory: str | None, name: str | None) -> int:
     diagnosis = diagnose(target, bundle_dir(folder, name), folder)
     click.echo(diagnosis.message)
     return 0 if diagnosis.ok else EXIT_PROBLEMS
+
+
+@click.command("verify-sums", epilog=EXIT_CODES)
+@directory_argument
+def verify_sums_command(directory: str | None) -> int:
+    """Check DIR's certificates against its SHA256SUMS (after carrying them across).
+
+    Every run that writes DIR also writes SHA256SUMS, the SHA-256 of each
+    certificate (keys are left out), in the format of `sha256sum -c`.  Exit 0 if
+    every listed file matches and every certificate is listed, 8 otherwise.
+    """
+    from .errors import EXIT_PROBLEMS
+    from .sums import verify
+
+    folder = _directory(directory)
+    matched, mismatches = verify(folder)
+    for mismatch in mismatches:
+        click.echo(f"problem: {mismatch.file}: {mismatch.message}")
+    if mismatches:
+        return EXIT_PROBLEMS
+    click.echo(f"OK: {folder}: {matched} files match SHA256SUMS")
+    return 0

@@ -242,7 +242,8 @@ def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
                  "-set_serial", random_serial(), *digest_args(key.kind)], secrets=secrets)
     certificate = read_one_certificate(cert_path)
     if not (certificate.is_ca and "keyCertSign" in certificate.key_usage):
-        raise OutputError(f"openssl made {cert_path} without CA:TRUE and keyCertSign")
+        raise OutputError(f"openssl made {cert_path} without CA:TRUE and keyCertSign"
+                          + render.blame())
     if check_key:
         check_key_matches(openssl, new_key.path, certificate, cert_path, secrets=secrets)
     return Authority(cert_path, new_key.path, certificate, passphrase)
@@ -296,7 +297,8 @@ def check_issued(certificate: Certificate, spec: LeafSpec, cert_path: Path) -> N
     if certificate.subject_cn != spec.common_name:
         problems.append("its common name differs from the one asked")
     if problems:
-        raise OutputError(f"openssl made {cert_path} wrongly: {'; '.join(problems)}")
+        raise OutputError(f"openssl made {cert_path} wrongly: {'; '.join(problems)}"
+                          + render.blame())
 
 
 class VerifyFailed(OutputError):
@@ -325,7 +327,8 @@ def verify_leaf(openssl: OpenSSL, ca_path: Path, cert_path: Path, role: str,
         detail = next((line for line in reason.splitlines() if line.startswith("error ")),
                       reason.strip()[:200])
         raise VerifyFailed(f"{cert_path.name} fails `openssl verify -x509_strict -purpose "
-                           f"{purpose}` against {ca_path.name}: {detail}", detail)
+                           f"{purpose}` against {ca_path.name}: {detail}{render.blame()}",
+                           detail)
 
 
 def load_authority(openssl: OpenSSL, ca_dir: Path,

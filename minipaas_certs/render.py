@@ -1,4 +1,5 @@
-"""OpenSSL config files rendered from the shipped Jinja templates.
+"""OpenSSL config files rendered from Jinja templates: the shipped ones, or an
+organisation's own (``--templates DIR``).
 
 One strict environment, built on first use: jinja2 is imported only when a command
 renders, so ``--help`` and ``--version`` stay fast.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInput
@@ -16,10 +18,20 @@ if TYPE_CHECKING:
     import jinja2
 
 TEMPLATE_PACKAGE = "minipaas_certs.templates"
+TEMPLATES = ("ca.cnf.j2", "server.cnf.j2", "client.cnf.j2")
+VALUES = "common_name, key_type, dns_names, ip_addresses"
 # The last line of defence behind names.py: whatever reaches a template must be
 # made of characters with no meaning in OpenSSL's config syntax.
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9 ._:*@()-]*\Z")
+# What every rendered config must hold for the tool's openssl calls to work.
+_REQUIRED = (
+    (re.compile(r"^\s*\[\s*req\s*\]", re.M), "a [ req ] section"),
+    (re.compile(r"^\s*prompt\s*=\s*no\s*$", re.M), "prompt = no (openssl must never ask)"),
+    (re.compile(r"^\s*distinguished_name\s*=", re.M), "a distinguished_name"),
+    (re.compile(r"^\s*\[\s*extensions\s*\]", re.M), "an [ extensions ] section"),
+)
 _environment: jinja2.Environment | None = None
+_custom: Path | None = None
 
 
 def _refuse_unsafe(value: Any) -> Any:
@@ -31,7 +43,7 @@ def _refuse_unsafe(value: Any) -> Any:
     return value
 
 
-def _load_template(name: str) -> str:
+def _shipped(name: str) -> str:
     if sys.version_info >= (3, 9):
         from importlib.resources import files
 
@@ -41,14 +53,41 @@ def _load_template(name: str) -> str:
     return read_text(TEMPLATE_PACKAGE, name, encoding="utf-8")
 
 
+def use_templates(folder: Path | None) -> None:
+    """Render from ``folder`` instead of the shipped templates (None: the shipped ones).
+
+    The folder must hold ca.cnf.j2, server.cnf.j2 and client.cnf.j2; it may hold
+    others that these include or extend.
+    """
+    global _custom, _environment
+    if folder is not None:
+        if not folder.is_dir():
+            raise InvalidInput(f"--templates {folder} is not a directory")
+        missing = [name for name in TEMPLATES if not (folder / name).is_file()]
+        if missing:
+            raise InvalidInput(f"--templates {folder} lacks {', '.join(missing)} (it needs "
+                               f"{', '.join(TEMPLATES)})")
+    _custom, _environment = folder, None
+
+
+def blame() -> str:
+    """A hint to add when a certificate comes out wrong: custom templates may be why."""
+    return f" (check the templates in {_custom})" if _custom else ""
+
+
 def environment() -> jinja2.Environment:
     """The package's Jinja environment: strict undefined, no autoescape, inert values."""
     global _environment
     if _environment is None:
         import jinja2
 
+        loader: jinja2.BaseLoader
+        if _custom is not None:
+            loader = jinja2.FileSystemLoader(str(_custom))
+        else:
+            loader = jinja2.FunctionLoader(_shipped)
         _environment = jinja2.Environment(
-            loader=jinja2.FunctionLoader(_load_template),
+            loader=loader,
             undefined=jinja2.StrictUndefined,
             autoescape=False,  # these are OpenSSL configs, not HTML
             keep_trailing_newline=True,
@@ -58,5 +97,23 @@ def environment() -> jinja2.Environment:
 
 
 def render(template: str, **context: Any) -> str:
-    """Render one template with the given values."""
-    return environment().get_template(template).render(**context)
+    """Render one template with the given values; a broken template is a clear error."""
+    import jinja2
+
+    where = f"{_custom / template}" if _custom else f"the shipped {template}"
+
+    def fail(why: str) -> InvalidInput:
+        return InvalidInput(f"{where}: {why}")
+
+    try:
+        text = environment().get_template(template).render(**context)
+    except jinja2.TemplateSyntaxError as error:
+        raise fail(f"line {error.lineno}: {error.message}") from None
+    except jinja2.UndefinedError as error:
+        raise fail(f"{error.message} (the values are {VALUES})") from None
+    except jinja2.TemplateNotFound as error:
+        raise fail(f"it includes {error.name}, which is not there") from None
+    for pattern, what in _REQUIRED:
+        if not pattern.search(text):
+            raise fail(f"the rendered config lacks {what}")
+    return text

@@ -28,6 +28,8 @@ from typing import Iterable
 
 from . import interrupts
 from .errors import Conflict, OutputError
+from .sums import SUMS_FILE, is_public, public_files
+from .sums import render as render_sums
 
 KEY_MODE = 0o600
 CERT_MODE = 0o644
@@ -161,6 +163,11 @@ class OutputDirectory:
         folder (if one was made).
         """
         folders = list(folders)
+        try:
+            self.staged(SUMS_FILE).write_text(self._sums_after(files, folders, set(archive)))
+        except OSError as error:
+            raise OutputError(f"cannot write {self.path}: {_describe(error)}") from None
+        files = {**files, SUMS_FILE: CERT_MODE}
         names = [*files, *folders]
         archived = self.existing(archive)
         replaced = self.existing(names)
@@ -209,6 +216,18 @@ class OutputDirectory:
             target = self.path / name
             written.extend(sorted(target.iterdir()) if name in folders else [target])
         return written, backup
+
+    def _sums_after(self, files: Iterable[str], folders: list[str],
+                    archive: set[str]) -> str:
+        """SHA256SUMS of the public files as they will be once the commit is done."""
+        final = {name: self.path / name for name in public_files(self.path)
+                 if name not in archive and name.rsplit("/", 1)[0] not in folders}
+        final.update((name, self.staged(name)) for name in files if is_public(name))
+        for folder in folders:
+            final.update((f"{folder}/{path.name}", path)
+                         for path in self.staged(folder).iterdir()
+                         if is_public(f"{folder}/{path.name}"))
+        return render_sums({name: path.read_bytes() for name, path in final.items()})
 
     def _undo(self, moves: list[tuple[str, Path, bool]]) -> None:
         """Put back what the journal's moves took away; drop what they brought in."""

@@ -204,13 +204,14 @@ def test_san_from_environment_as_a_comma_list(tmp_path: Path, cli, monkeypatch) 
 def test_out_from_environment(tmp_path: Path, cli, monkeypatch) -> None:
     monkeypatch.setenv("MINIPAAS_CERTS_OUT", str(tmp_path / "env-out"))
     assert cli("certs", "ca", "-q").code == 0
-    assert {p.name for p in (tmp_path / "env-out").iterdir()} == {"ca.pem", "ca-key.pem",
-                                                                   ".gitignore"}
+    assert {p.name for p in (tmp_path / "env-out").iterdir()} == {
+        "ca.pem", "ca-key.pem", ".gitignore", "SHA256SUMS"}
 
 
 def test_ca_then_server_then_client(tmp_path: Path, cli) -> None:
     assert cli("certs", "ca", "--out", str(tmp_path), "-q", "--cn", "Ops CA 2026").code == 0
-    assert {p.name for p in tmp_path.iterdir()} == {"ca.pem", "ca-key.pem", ".gitignore"}
+    assert {p.name for p in tmp_path.iterdir()} == {"ca.pem", "ca-key.pem", ".gitignore",
+                                                    "SHA256SUMS"}
     assert common_name(load_cert(tmp_path / "ca.pem")) == "Ops CA 2026"
     assert cli("certs", "server", "--out", str(tmp_path), "-q", "--san", "10.0.0.7").code == 0
     assert cli("certs", "client", "--out", str(tmp_path), "-q", "--cn", "ci-bot").code == 0
@@ -226,7 +227,7 @@ def test_server_rotation_keeps_the_ca_and_replaces_the_pair(tmp_path: Path, cli)
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert set(after) == ALL_FILES
     changed = {name for name in after if after[name] != before[name]}
-    assert changed == {"server-cert.pem", "server-key.pem"}
+    assert changed == {"server-cert.pem", "server-key.pem", "SHA256SUMS"}
     assert "IP:10.0.0.8" in sans(load_cert(tmp_path / "server-cert.pem"))
 
 
@@ -237,7 +238,7 @@ def test_leaves_from_a_ca_in_another_folder(tmp_path: Path, cli) -> None:
     assert result.code == 0, result.err
     names = {p.name for p in out.iterdir()}
     assert names == {"ca.pem", "client-cert.pem", "client-key.pem", "cert.pem", "key.pem",
-                     ".gitignore"}
+                     ".gitignore", "SHA256SUMS"}
     assert (out / "ca.pem").read_bytes() == (ca_dir / "ca.pem").read_bytes()
     assert "ca-key.pem" not in names
     assert system_verify(out / "ca.pem", out / "cert.pem", "sslclient").returncode == 0

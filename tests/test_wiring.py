@@ -26,14 +26,16 @@ def out(tmp_path: Path, cli) -> Path:
 # --- client bundles -----------------------------------------------------------------------
 
 def test_named_bundles(out: Path, cli) -> None:
-    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    before = {p.name: p.read_bytes() for p in out.iterdir()
+              if p.is_file() and p.name != "SHA256SUMS"}
     result = cli("certs", "client", "--out", str(out), "--name", "ci", "--name", "alice",
                  "--name", "ci")
     assert result.code == 0, result.err
     assert sorted(Path(line).relative_to(out).as_posix() for line in result.out.split()) == [
-        "clients/alice/ca.pem", "clients/alice/cert.pem", "clients/alice/key.pem",
+        "SHA256SUMS", "clients/alice/ca.pem", "clients/alice/cert.pem", "clients/alice/key.pem",
         "clients/ci/ca.pem", "clients/ci/cert.pem", "clients/ci/key.pem"]
-    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert {p.name: p.read_bytes() for p in out.iterdir()
+            if p.is_file() and p.name != "SHA256SUMS"} == before
     for name in ("ci", "alice"):
         bundle = out / "clients" / name
         assert sorted(p.name for p in bundle.iterdir()) == ["ca.pem", "cert.pem", "key.pem"]

@@ -1,0 +1,79 @@
+"""SHA256SUMS of a directory's public files, for carrying certificates across an air gap.
+
+The file uses ``sha256sum``'s format, so ``sha256sum -c SHA256SUMS`` checks it as
+well as ``minipaas certs verify-sums``.  Public files are the certificates (every
+``*.pem`` but the keys) at the top and in ``clients/*/``; keys are left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+SUMS_FILE = "SHA256SUMS"
+_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)\Z")
+
+
+def is_public(name: str) -> bool:
+    """A certificate file at the top or in a client bundle, never a key."""
+    parts = name.split("/")
+    placed = len(parts) == 1 or (len(parts) == 3 and parts[0] == "clients")
+    return placed and name.endswith(".pem") and not name.endswith("key.pem")
+
+
+def public_files(directory: Path) -> list[str]:
+    """The public files in ``directory``, relative, sorted."""
+    candidates = [*directory.glob("*.pem"), *directory.glob("clients/*/*.pem")]
+    names = (str(path.relative_to(directory)) for path in candidates if path.is_file())
+    return sorted(name for name in names if is_public(name))
+
+
+def render(contents: Mapping[str, bytes]) -> str:
+    """The SHA256SUMS text for these files (name -> bytes), sorted by name."""
+    return "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n"
+                   for name, data in sorted(contents.items()))
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A file that SHA256SUMS does not vouch for."""
+
+    file: str
+    message: str
+
+
+def verify(directory: Path) -> tuple[int, list[Mismatch]]:
+    """Check every file SHA256SUMS lists, and that it lists every public file.
+
+    Returns how many files matched, and what did not.
+    """
+    path = directory / SUMS_FILE
+    if not path.is_file():
+        return 0, [Mismatch(SUMS_FILE, "missing: re-generate it with any `minipaas certs` "
+                                       "command that writes the directory")]
+    listed: dict[str, str] = {}
+    problems = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        match = _LINE.match(line)
+        if not match or not is_public(match.group(2)) or ".." in match.group(2).split("/"):
+            problems.append(Mismatch(SUMS_FILE, f"line {number} is not a checksum of a "
+                                                "certificate file"))
+            continue
+        listed[match.group(2)] = match.group(1)
+    matched = 0
+    for name, digest in sorted(listed.items()):
+        file = directory / name
+        if not file.is_file():
+            problems.append(Mismatch(name, "listed in SHA256SUMS but missing"))
+        elif hashlib.sha256(file.read_bytes()).hexdigest() != digest:
+            problems.append(Mismatch(name, "its SHA-256 differs from SHA256SUMS: changed "
+                                           "or damaged since it was written"))
+        else:
+            matched += 1
+    for name in public_files(directory):
+        if name not in listed:
+            problems.append(Mismatch(name, "not listed in SHA256SUMS"))
+    return matched, problems
