@@ -37,6 +37,7 @@ _custom: Path | None = None
 def _refuse_unsafe(value: Any) -> Any:
     """Jinja ``finalize`` hook: let a value into the config only if it is inert."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
+        str(value)  # an undefined name raises its own, clearer error here
         raise InvalidInput(f"refusing to render {value!r} into an OpenSSL config")
     if isinstance(value, str) and not _SAFE_VALUE.match(value):
         raise InvalidInput(f"refusing to render {value!r} into an OpenSSL config")
@@ -68,6 +69,10 @@ def use_templates(folder: Path | None) -> None:
             raise InvalidInput(f"--templates {folder} lacks {', '.join(missing)} (it needs "
                                f"{', '.join(TEMPLATES)})")
     _custom, _environment = folder, None
+    if folder is not None:  # find a broken template now, before any work is done
+        for name in TEMPLATES:
+            render(name, common_name="example", key_type="ecdsa",
+                   dns_names=["example.com"], ip_addresses=["192.0.2.1"])
 
 
 def blame() -> str:
