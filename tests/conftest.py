@@ -23,8 +23,8 @@ from minipaas_certs.cli import main
 
 TOOL_OPENSSL = os.environ.get("MINIPAAS_TEST_OPENSSL") or shutil.which("openssl") or "openssl"
 SYSTEM_OPENSSL = shutil.which("openssl") or "openssl"
-ALL_FILES = {".gitignore", "SHA256SUMS", "ca.pem", "ca-key.pem", "server-cert.pem", "server-key.pem",
-             "client-cert.pem", "client-key.pem", "cert.pem", "key.pem"}
+ALL_FILES = {".gitignore", "SHA256SUMS", "ca.pem", "ca-key.pem", "server-cert.pem",
+             "server-key.pem", "client-cert.pem", "client-key.pem", "cert.pem", "key.pem"}
 
 
 REQUIRED = os.environ.get("MINIPAAS_REQUIRE_SYSTEM_TESTS") == "1"

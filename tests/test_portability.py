@@ -140,8 +140,8 @@ def test_own_templates_add_subject_fields_and_a_policy(tmp_path: Path, cli, monk
     (lambda d: (d / "ca.cnf.j2").write_text("{% if %}"), "ca.cnf.j2: line 1:"),
     (lambda d: (d / "ca.cnf.j2").write_text("[ req ]\nprompt = no\nCN = {{ nickname }}\n"),
      "'nickname' is undefined (the values are common_name, key_type, dns_names, ip_addresses)"),
-    (lambda d: (d / "ca.cnf.j2").write_text("[ req ]\nprompt = no\n"
-                                            "distinguished_name = s\n[ s ]\nCN = {{ common_name }}\n"),
+    (lambda d: (d / "ca.cnf.j2").write_text(
+        "[ req ]\nprompt = no\ndistinguished_name = s\n[ s ]\nCN = {{ common_name }}\n"),
      "ca.cnf.j2: the rendered config lacks an [ extensions ] section"),
     (lambda d: (d / "server.cnf.j2").write_text(
         (d / "server.cnf.j2").read_text().replace("subjectAltName         = @alt_names", "")),

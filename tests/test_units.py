@@ -209,7 +209,7 @@ def test_renderer_refuses_unsafe_values_even_past_the_validators(bad: object) ->
 
 
 def test_renderer_is_strict_about_missing_values() -> None:
-    with pytest.raises(InvalidInput, match="server.cnf.j2: 'dns_names' is undefined"):
+    with pytest.raises(InvalidInput, match=r"server\.cnf\.j2: 'dns_names' is undefined"):
         render.render("server.cnf.j2", common_name="x", key_type="rsa")
 
 
