@@ -20,7 +20,7 @@ test-openssl111: ## Run the test suite with Debian bullseye's OpenSSL 1.1.1 (fet
 	MINIPAAS_TEST_OPENSSL=$$(scripts/openssl111.sh $(OPENSSL111)) $(PYTHON) -m pytest
 
 test-pythons: ## Run the test suite on every Python 3.8-3.13 found (tox; pyenv ones included)
-	PATH="$$(scripts/pythons.sh):$$PATH" $(PYTHON) -m tox
+	python=$$(command -v $(PYTHON)) && PATH="$$(scripts/pythons.sh):$$PATH" $$python -m tox $(TOX_ARGS)
 
 lint: ## ruff and mypy --strict
 	$(PYTHON) -m ruff check minipaas_certs tests benchmarks

@@ -7,22 +7,20 @@ each command imports the core it needs, so start-up stays close to click's own.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import click
 
 from .errors import EXIT_CODES_HELP as EXIT_CODES
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from .errors import InvalidInput
+from .names import parse_common_name, parse_identity_name, parse_passphrase, parse_san
 
 
 def _check(parse: Callable[[str], Any]) -> Callable[..., Any]:
     """A Click callback that validates each value with a ``names`` parser."""
 
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        from .errors import InvalidInput
-
         try:
             if isinstance(value, tuple):
                 return tuple(str(parse(item)) for item in value)
@@ -33,34 +31,16 @@ def _check(parse: Callable[[str], Any]) -> Callable[..., Any]:
     return callback
 
 
-def _parse_san(value: str) -> Any:
-    from .names import parse_san
-
-    return parse_san(value)
-
-
-def _parse_common_name(value: str) -> str:
-    from .names import parse_common_name
-
-    return parse_common_name(value)
-
-
-def _parse_identity_name(value: str) -> str:
-    from .names import parse_identity_name
-
-    return parse_identity_name(value)
-
-
 def _sans_with_environment(ctx: click.Context, param: click.Parameter,
                            value: tuple[str, ...]) -> Any:
     """--san values, or else MINIPAAS_CERTS_SAN as a comma-separated list."""
     if not value:
         listed = os.environ.get("MINIPAAS_CERTS_SAN", "")
         value = tuple(part.strip(" ") for part in listed.split(",") if part.strip(" "))
-    return _check(_parse_san)(ctx, param, value)
+    return _check(parse_san)(ctx, param, value)
 
 
-CHECK_CN = _check(_parse_common_name)
+CHECK_CN = _check(parse_common_name)
 DAYS = click.IntRange(1, 36500)
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -128,7 +108,7 @@ class _Run:
         from .openssl import OpenSSL
         from .render import use_templates
 
-        use_templates(_path(templates) if templates else None)
+        use_templates(Path(templates) if templates else None)
         self.openssl = OpenSSL(openssl_path)
         self.openssl.start_detection()  # overlaps the imports and rendering still to come
         self.quiet = quiet
@@ -144,21 +124,11 @@ class _Run:
             click.echo(str(path))
 
 
-def _path(value: str) -> Path:
-    """A Path, with pathlib imported only when a command runs (not for --help)."""
-    from pathlib import Path
-
-    return Path(value)
-
-
 def _passphrase(file: str | None) -> bytes | None:
     """The CA passphrase from --ca-passphrase-file, else MINIPAAS_CA_PASSPHRASE, else None."""
-    from .errors import InvalidInput
-    from .names import parse_passphrase
-
     if file is not None:
         try:
-            return parse_passphrase(_path(file).read_bytes(), file)
+            return parse_passphrase(Path(file).read_bytes(), file)
         except OSError as error:
             raise InvalidInput(f"cannot read --ca-passphrase-file {file}: "
                                f"{error.strerror}") from None
@@ -209,7 +179,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
     key = _key(key_type, key_size)
     leaves = [_server_spec(server_cn, sans, no_default_san, key, days),
               LeafSpec("client", client_cn, key, days)]
-    run.written(generate(run.openssl, _path(out), ca=CASpec(ca_cn, key, ca_days),
+    run.written(generate(run.openssl, Path(out), ca=CASpec(ca_cn, key, ca_days),
                          leaves=leaves, force=force, passphrase=run.passphrase,
                          progress=run.progress))
 
@@ -229,7 +199,7 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 
     run = _Run(openssl_path, quiet, passphrase_file, templates)
     spec = CASpec(cn, _key(key_type, key_size), ca_days)
-    run.written(generate(run.openssl, _path(out), ca=spec, force=force,
+    run.written(generate(run.openssl, Path(out), ca=spec, force=force,
                          passphrase=run.passphrase, progress=run.progress))
 
 
@@ -251,8 +221,8 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
 
     run = _Run(openssl_path, quiet, passphrase_file, templates)
     spec = _server_spec(cn, sans, no_default_san, _key(key_type, key_size), days)
-    run.written(generate(run.openssl, _path(out), ca=None, leaves=[spec],
-                         ca_dir=_path(ca_dir) if ca_dir else None, force=force,
+    run.written(generate(run.openssl, Path(out), ca=None, leaves=[spec],
+                         ca_dir=Path(ca_dir) if ca_dir else None, force=force,
                          passphrase=run.passphrase, progress=run.progress))
 
 
@@ -261,7 +231,7 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
 @ca_dir_option
 @click.option("--cn", callback=CHECK_CN, default=None,
               help="Common name of the default client pair [default: client].")
-@click.option("--name", "names", multiple=True, callback=_check(_parse_identity_name),
+@click.option("--name", "names", multiple=True, callback=_check(parse_identity_name),
               help="Write the bundle clients/NAME/{ca,cert,key}.pem, CN=NAME, instead of "
                    "the default pair (repeatable: one run issues them all).")
 @key_options
@@ -289,15 +259,15 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
     unique = list(dict.fromkeys(names))
     specs = ([LeafSpec("client", name, key, days, bundle=name) for name in unique]
              or [LeafSpec("client", cn or "client", key, days)])
-    run.written(generate(run.openssl, _path(out), ca=None, leaves=specs,
-                         ca_dir=_path(ca_dir) if ca_dir else None, force=force,
+    run.written(generate(run.openssl, Path(out), ca=None, leaves=specs,
+                         ca_dir=Path(ca_dir) if ca_dir else None, force=force,
                          passphrase=run.passphrase, progress=run.progress))
 
 
 host_option = click.option("--host", required=True, metavar="HOST[:PORT]",
                            help="The daemon's address as clients reach it (port 2376 "
                                 "by default; [v6]:PORT for IPv6).")
-name_option = click.option("--name", default=None, callback=_check(_parse_identity_name),
+name_option = click.option("--name", default=None, callback=_check(parse_identity_name),
                            help="A client bundle from `certs client --name` "
                                 "[default: the default client pair].")
 
@@ -318,8 +288,8 @@ def env_command(out: str, host: str, name: str | None) -> None:
     from .wiring import bundle_dir, env_lines, parse_host, server_names_warning
 
     target = parse_host(host)
-    cert_path = bundle_dir(_path(out), name)
-    warning = server_names_warning(_path(out), target)
+    cert_path = bundle_dir(Path(out), name)
+    warning = server_names_warning(Path(out), target)
     if warning:
         click.echo(warning, err=True)
     for line in env_lines(target, cert_path):
@@ -366,17 +336,17 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
     from .wiring import bundle_dir, context_create_argv, parse_host, server_names_warning
 
     target = parse_host(host)
-    cert_path = bundle_dir(_path(out), name)
+    cert_path = bundle_dir(Path(out), name)
     argv = context_create_argv(context_name or ("minipaas-" + name if name else "minipaas"),
                                target, cert_path)
-    warning = server_names_warning(_path(out), target)
+    warning = server_names_warning(Path(out), target)
     if warning:
         click.echo(warning, err=True)
     click.echo(" ".join(shlex.quote(arg) for arg in argv))
 
 
 def _directory(value: str | None) -> Path:
-    return _path(value or os.environ.get("MINIPAAS_CERTS_OUT") or ".certs")
+    return Path(value or os.environ.get("MINIPAAS_CERTS_OUT") or ".certs")
 
 
 directory_argument = click.argument("directory", required=False, metavar="[DIR]")
@@ -438,7 +408,8 @@ def check_command(directory: str | None, warn_days: int, as_json: bool,
     findings = check(run.openssl, folder, warn_days, run.passphrase)
     severities = {finding.severity for finding in findings}
     code = EXIT_PROBLEMS if "problem" in severities else EXIT_WARNINGS if severities else 0
-    rollover = rollover_state(folder)
+    entries = inventory(folder, unreadable=[])  # unreadable files are findings already
+    rollover = rollover_state(folder, entries)
     if as_json:
         click.echo(json.dumps({
             "directory": str(folder),
@@ -452,8 +423,8 @@ def check_command(directory: str | None, warn_days: int, as_json: bool,
     if rollover:
         click.echo(rollover.describe())
     if code == 0:
-        count = len(inventory(folder))
-        click.echo(f"OK: {folder}: {count} certificates, none expires within {warn_days} days")
+        click.echo(f"OK: {folder}: {len(entries)} certificates, none expires within "
+                   f"{warn_days} days")
     return code
 
 
@@ -461,9 +432,9 @@ def check_command(directory: str | None, warn_days: int, as_json: bool,
 @click.argument("role", type=click.Choice(["server", "client"]))
 @out_option
 @ca_dir_option
-@click.option("--name", default=None, callback=_check(_parse_identity_name),
+@click.option("--name", default=None, callback=_check(parse_identity_name),
               help="Renew the client bundle clients/NAME.")
-@click.option("--san", "sans", multiple=True, callback=_check(_parse_san),
+@click.option("--san", "sans", multiple=True, callback=_check(parse_san),
               help="A name to add to the server's current SANs (repeatable).")
 @keep_key_options
 @days_option
@@ -493,8 +464,8 @@ def renew_command(role: str, out: str, ca_dir: str | None, name: str | None,
     key = _key(key_type, key_size) if key_type else None
     if key_size and not key_type:
         raise click.UsageError("--key-size needs --key-type")
-    run.written(renew(run.openssl, _path(out), role, name=name, extra_sans=sans, days=days,
-                      key=key, ca_dir=_path(ca_dir) if ca_dir else None,
+    run.written(renew(run.openssl, Path(out), role, name=name, extra_sans=sans, days=days,
+                      key=key, ca_dir=Path(ca_dir) if ca_dir else None,
                       passphrase=run.passphrase, progress=run.progress))
 
 
@@ -531,7 +502,7 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
 
     run = _Run(openssl_path, quiet, passphrase_file, templates)
     key = _key(key_type, key_size) if key_type else None
-    run.written(start(run.openssl, _path(out), common_name=cn, key=key, days=ca_days,
+    run.written(start(run.openssl, Path(out), common_name=cn, key=key, days=ca_days,
                       passphrase=run.passphrase, progress=run.progress))
 
 
@@ -547,7 +518,7 @@ def rotate_finish_command(out: str, force: bool, quiet: bool,
     from .rollover import finish
 
     run = _Run(openssl_path, quiet, None)
-    run.written(finish(run.openssl, _path(out), force=force, progress=run.progress))
+    run.written(finish(run.openssl, Path(out), force=force, progress=run.progress))
 
 
 @click.command("doctor", epilog=EXIT_CODES)

@@ -47,9 +47,17 @@ class Entry:
         }
 
 
-def _read(directory: Path, name: str) -> list[Certificate]:
+def _read(directory: Path, name: str, unreadable: list[str] | None) -> list[Certificate]:
     path = directory / name
-    return read_certificates(path) if path.is_file() else []
+    if not path.is_file():
+        return []
+    try:
+        return read_certificates(path)
+    except OutputError:
+        if unreadable is None:
+            raise
+        unreadable.append(name)
+        return []
 
 
 def bundle_names(directory: Path) -> list[str]:
@@ -58,18 +66,23 @@ def bundle_names(directory: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
-def inventory(directory: Path) -> list[Entry]:
-    """Every certificate in the directory and its client bundles, in a fixed order."""
+def inventory(directory: Path, unreadable: list[str] | None = None) -> list[Entry]:
+    """Every certificate in the directory and its client bundles, in a fixed order.
+
+    A file that holds no valid certificate raises OutputError, or, when a list is
+    given as ``unreadable``, is named there and left out.
+    """
     if not directory.is_dir():
         raise OutputError(f"{directory} is not a directory")
     entries = []
-    for index, cert in enumerate(_read(directory, "ca.pem")):
+    for index, cert in enumerate(_read(directory, "ca.pem", unreadable)):
         entries.append(Entry("ca.pem", "ca" if index == 0 else "ca (old, in rollover)", cert))
-    for cert in _read(directory, OLD_CA_FILE):
+    for cert in _read(directory, OLD_CA_FILE, unreadable):
         entries.append(Entry(OLD_CA_FILE, "ca (old, kept aside)", cert))
     for name in ("server-cert.pem", "client-cert.pem", "cert.pem",
                  *(f"clients/{bundle}/cert.pem" for bundle in bundle_names(directory))):
-        entries.extend(Entry(name, cert.role, cert) for cert in _read(directory, name))
+        entries.extend(Entry(name, cert.role, cert)
+                       for cert in _read(directory, name, unreadable))
     return entries
 
 
@@ -177,10 +190,15 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
     now = now or datetime.datetime.now(datetime.timezone.utc)
     out = shlex.quote(str(directory))
     findings: list[Finding] = []
-    entries = inventory(directory)
+    unreadable: list[str] = []
+    entries = inventory(directory, unreadable)
+    for name in unreadable:
+        findings.append(Finding("problem", name, "holds no valid PEM certificate",
+                                f"restore it, or re-issue it with `minipaas certs` (see "
+                                f"`minipaas certs show {out}`)"))
     by_file = {entry.file: entry.certificate for entry in entries}
     cas = [e.certificate for e in entries if e.file == "ca.pem"]
-    if not cas:
+    if not cas and "ca.pem" not in unreadable:
         findings.append(Finding("problem", "ca.pem", "missing",
                                 f"minipaas certs ca --out {out}, or copy the CA's ca.pem here"))
     for entry in entries:
@@ -197,7 +215,9 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
                 f" --name {cert_file.split('/')[1]} --force" if "/" in cert_file else "")
             findings.append(Finding("problem", missing, "missing: its pair is incomplete", fix))
             continue
-        jobs.append((cert_file, key_file, by_file[cert_file], None, role if cas else None, fix))
+        if cert_file in by_file:
+            jobs.append((cert_file, key_file, by_file[cert_file], None, role if cas else None,
+                         fix))
     for path in sorted(directory.rglob("*key.pem")):
         mode = stat.S_IMODE(path.lstat().st_mode)
         if mode & 0o077 and not path.is_symlink():

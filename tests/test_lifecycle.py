@@ -314,3 +314,11 @@ def test_doctor_when_nothing_listens(out: Path, cli) -> None:
 def test_doctor_needs_a_bundle(tmp_path: Path, cli) -> None:
     result = cli("certs", "doctor", "--host", "127.0.0.1", str(tmp_path))
     assert result.code == 5 and "minipaas certs client" in result.error_line
+
+
+@pytest.mark.parametrize("broken", ["server-cert.pem", "ca.pem"])
+def test_check_reports_an_unreadable_certificate(out: Path, cli, broken: str) -> None:
+    (out / broken).write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n")
+    result = cli("certs", "check", str(out))
+    assert result.code == 8
+    assert f"problem: {broken}: holds no valid PEM certificate" in result.out
