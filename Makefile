@@ -22,9 +22,10 @@ test-openssl111: ## Run the test suite with Debian bullseye's OpenSSL 1.1.1 (fet
 test-pythons: ## Run the test suite on every Python 3.8-3.13 found (tox; pyenv ones included)
 	python=$$(command -v $(PYTHON)) && PATH="$$(scripts/pythons.sh):$$PATH" $$python -m tox $(TOX_ARGS)
 
-lint: ## ruff and mypy --strict
+lint: ## ruff, mypy --strict, and README.rst as valid reStructuredText
 	$(PYTHON) -m ruff check minipaas_certs tests benchmarks
 	$(PYTHON) -m mypy
+	$(PYTHON) -m docutils --halt=warning README.rst /dev/null
 
 certs: ## Generate a CA, server and client set into OUT (default .certs)
 	$(PYTHON) -m minipaas_certs certs all --out $(OUT)
