@@ -57,7 +57,7 @@ class KeySpec:
         return "Ed25519" if self.kind == "ed25519" else f"RSA {self.bits}"
 
     def genpkey_args(self) -> list[str]:
-        """``genpkey`` options that generate this key (used when the key is encrypted)."""
+        """``genpkey`` options that generate this key (RSA keys, and encrypted ones)."""
         if self.kind == "rsa":
             return ["-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{self.bits}"]
         if self.kind == "ecdsa":
