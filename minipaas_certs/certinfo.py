@@ -125,17 +125,12 @@ class Certificate:
     key_bits: int
     extensions: dict[str, bool] = field(default_factory=dict)  # OID -> critical
     is_ca: bool = False
-    path_length: int | None = None
     key_usage: frozenset[str] = frozenset()
     extended_key_usage: tuple[str, ...] = ()
     dns_names: tuple[str, ...] = ()
     ip_addresses: tuple[str, ...] = ()
     subject_key_id: bytes | None = None
     authority_key_id: bytes | None = None
-
-    @property
-    def self_issued(self) -> bool:
-        return self.subject_der == self.issuer_der
 
     def issued_by(self, issuer: Certificate) -> bool:
         """Whether ``issuer`` is this certificate's CA (by name, and key id when present)."""
@@ -215,8 +210,6 @@ def _extensions(data: bytes, wrapper: _TLV) -> dict[str, object]:
             for item in _children(data, value):
                 if item.tag == 0x01:
                     found["is_ca"] = data[item.start:item.end] != b"\x00"
-                elif item.tag == 0x02:
-                    found["path_length"] = int.from_bytes(data[item.start:item.end], "big")
         elif oid == OID_KEY_USAGE:
             flags = int.from_bytes(data[value.start + 1:value.end], "big")
             width = 8 * (value.end - value.start - 1)
