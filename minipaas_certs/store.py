@@ -90,6 +90,7 @@ class OutputDirectory:
         self.path = path
         self.staging = path  # replaced on entry
         self._fd: int | None = None
+        self._keep_staging = False  # an undo failed: the next run needs its journal
 
     def __enter__(self) -> OutputDirectory:
         self._create()
@@ -114,12 +115,15 @@ class OutputDirectory:
         except OSError as error:
             self.__exit__(None, None, None)
             raise OutputError(f"cannot write in {self.path}: {_describe(error)}") from None
+        except BaseException:
+            self.__exit__(None, None, None)  # release the lock
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.staging != self.path:
+        if self.staging != self.path and not self._keep_staging:
             shutil.rmtree(self.staging, ignore_errors=True)
-            self.staging = self.path
+        self.staging = self.path
         if self._fd is not None:
             os.close(self._fd)  # closing releases the lock
             self._fd = None
@@ -162,20 +166,21 @@ class OutputDirectory:
         symlink or reuses a mode.  Returns the files now in place and the backup
         folder (if one was made).
         """
-        folders = list(folders)
+        folders, keep, archive = list(folders), set(keep), set(archive)
         try:
-            self.staged(SUMS_FILE).write_text(self._sums_after(files, folders, set(archive)))
+            self.staged(SUMS_FILE).write_text(self._sums_after(files, folders, archive))
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {_describe(error)}") from None
         files = {**files, SUMS_FILE: CERT_MODE}
         names = [*files, *folders]
         archived = self.existing(archive)
         replaced = self.existing(names)
-        kept = [name for name in replaced if name in set(keep)] + archived
+        kept = [name for name in replaced if name in keep] + archived
         backup = self._new_backup_folder() if kept else None
         dropped = self.staging / "replaced"
         aside = {name: backup if backup and name in kept else dropped
                  for name in [*names, *archived]}
+        moves = [(name, aside[name], name in names) for name in aside]
         journal = self.staging / JOURNAL
         try:
             for name, mode in files.items():
@@ -185,15 +190,19 @@ class OutputDirectory:
                 os.chmod(self.staged(name), DIR_MODE)
                 for path in self.staged(name).iterdir():
                     _fsync(path)
-            journal.write_text(json.dumps(
-                [[name, str(aside[name]), name in names] for name in aside]))
-            _fsync(journal)
-            for folder in {*aside.values()}:
-                _make_private_dir(folder)
+            # Written aside and renamed: a journal is complete, or absent.
+            pending = self.staging / f"{JOURNAL}.part"
+            pending.write_text(json.dumps([[name, str(folder), new] for name, folder, new
+                                           in moves]))
+            _fsync(pending)
+            os.rename(pending, journal)
+            _fsync(self.staging)
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {_describe(error)}") from None
         with interrupts.held():
             try:
+                for folder in {*aside.values()}:
+                    _make_private_dir(folder)
                 for name in [*replaced, *archived]:
                     (aside[name] / name).parent.mkdir(mode=DIR_MODE, parents=True,
                                                       exist_ok=True)
@@ -206,7 +215,7 @@ class OutputDirectory:
                 _fsync(self.path)
                 journal.unlink()
             except OSError as error:
-                self._undo([(name, aside[name], name in names) for name in aside])
+                self._undo_or_keep(moves)
                 raise OutputError(
                     f"cannot move the new files into {self.path} ({_describe(error)}); "
                     "it holds the previous files, unchanged"
@@ -230,30 +239,50 @@ class OutputDirectory:
         return render_sums({name: path.read_bytes() for name, path in final.items()})
 
     def _undo(self, moves: list[tuple[str, Path, bool]]) -> None:
-        """Put back what the journal's moves took away; drop what they brought in."""
-        trash = _private_folder(self.path)
+        """Put back what the journal's moves took away; send back what they brought in.
+
+        The new files go back into the staging folder, where they came from, so
+        that running the undo again (after a crash during it) changes nothing.
+        """
         for name, folder, has_new in moves:
-            new_is_in_place = has_new and not os.path.lexists(self.staging / name)
-            if new_is_in_place and os.path.lexists(self.path / name):
-                (trash / name).parent.mkdir(parents=True, exist_ok=True)
-                os.rename(self.path / name, trash / name)
+            staged = self.staging / name
+            if has_new and not os.path.lexists(staged) and os.path.lexists(self.path / name):
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(self.path / name, staged)
             if os.path.lexists(folder / name):
                 os.rename(folder / name, self.path / name)
-        shutil.rmtree(trash, ignore_errors=True)
         for folder in {folder for _, folder, _ in moves}:
             with contextlib.suppress(OSError):  # a backup folder emptied by the undo goes
                 _remove_empty_dirs(folder)
         _fsync(self.path)
 
+    def _undo_or_keep(self, moves: list[tuple[str, Path, bool]]) -> None:
+        """Undo now; if that fails too, keep the staging folder and its journal, so
+        that the next run finishes the undo instead of losing what sits aside."""
+        try:
+            self._undo(moves)
+        except OSError as error:
+            self._keep_staging = True
+            raise OutputError(
+                f"cannot put the previous files back in {self.path} ({_describe(error)}); "
+                "the next minipaas certs run on it will finish putting them back"
+            ) from None
+
     def _recover(self, leftover: Path) -> None:
         """Undo the moves of a run that crashed mid-commit, then drop its staging folder."""
         journal = leftover / JOURNAL
         if journal.is_file():
-            moves = json.loads(journal.read_text())
+            try:
+                moves = [(name, Path(folder), bool(new))
+                         for name, folder, new in json.loads(journal.read_text())]
+            except ValueError:  # cannot happen short of disk damage: moves follow the rename
+                raise OutputError(f"{journal} is damaged: the previous run's files may be "
+                                  f"in {leftover} or a backup folder; move them back by "
+                                  "hand, then remove it") from None
             staging, self.staging = self.staging, leftover
             try:
-                self._undo([(name, Path(folder), bool(has_new))
-                            for name, folder, has_new in moves])
+                with interrupts.held():
+                    self._undo(moves)
             finally:
                 self.staging = staging
         shutil.rmtree(leftover, ignore_errors=True)

@@ -370,3 +370,35 @@ def test_existing_gitignore_is_left_alone(tmp_path: Path, cli) -> None:
     (tmp_path / ".gitignore").write_text("*\n")
     assert cli("certs", "all", "--out", str(tmp_path), "-q").code == 0
     assert (tmp_path / ".gitignore").read_text() == "*\n"
+
+
+CRASHING_RECOVERY = """
+import os, sys
+from pathlib import Path
+from minipaas_certs import store
+real, count, limit = os.rename, [0], int(sys.argv[1])
+def crash(source, target):
+    count[0] += 1
+    if count[0] == limit:
+        os._exit(98)  # the recovery itself dies part-way
+    return real(source, target)
+store.os.rename = crash
+with store.OutputDirectory(Path(sys.argv[2])):
+    pass
+"""
+
+
+@pytest.mark.parametrize("recovery_crash_at", [1, 2, 3])
+def test_a_recovery_cut_short_is_finished_by_the_next_run(tmp_path: Path, cli,
+                                                          recovery_crash_at: int) -> None:
+    out = tmp_path / "certs"
+    before = staged_run(out, cli)
+    crashed = subprocess.run([sys.executable, "-c", CRASHING_RUN, "6", str(out), TOOL_OPENSSL],
+                             capture_output=True, text=True)
+    assert crashed.returncode == 99, crashed.stderr
+    cut = subprocess.run([sys.executable, "-c", CRASHING_RECOVERY, str(recovery_crash_at),
+                          str(out)], capture_output=True, text=True)
+    assert cut.returncode == 98, cut.stderr
+    with OutputDirectory(out):
+        pass
+    assert snapshot(out) == before
