@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .certinfo import read_certificates
+from .certinfo import read_certificate
 from .errors import CAProblem, Conflict, InvalidInput
 from .issue import (
     Authority,
@@ -137,9 +137,9 @@ def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
     if ca is not None:
         for spec in leaves:
-            if spec.days > ca.days:
+            if spec.days >= ca.days:  # signed after the CA, an equal span ends later
                 raise InvalidInput(
-                    f"--days {spec.days} is longer than --ca-days {ca.days}: "
+                    f"--days {spec.days} must be shorter than --ca-days {ca.days}: "
                     "a certificate must not outlive its CA"
                 )
     plan = _Plan(files=dict(CA_FILES) if ca is not None else {})
@@ -241,7 +241,7 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
         command = f"minipaas certs {role} --out {out}" + (f" --name {name}" if name else "")
         raise CAProblem(f"nothing to renew: {current_path} does not exist; "
                         f"issue it with `{command}`")
-    current = read_certificates(current_path)[0]
+    current = read_certificate(current_path)
     if current.role != role:
         raise CAProblem(f"{current_path} is not a {role} certificate")
     try:

@@ -272,8 +272,13 @@ def parse_certificate(der: bytes) -> Certificate:
         raise DERError(f"not a valid certificate ({error})") from None
 
 
+def pem_blocks(data: bytes) -> list[bytes]:
+    """Each certificate of a PEM file (a CA bundle holds several), as PEM text."""
+    return [match.group(0) + b"\n" for match in _PEM_CERTIFICATE.finditer(data)]
+
+
 def pem_to_der(data: bytes) -> list[bytes]:
-    """The DER bytes of each certificate in a PEM file (a CA bundle holds several)."""
+    """The DER bytes of each certificate in a PEM file."""
     try:
         return [base64.b64decode(block, validate=False) for block in
                 _PEM_CERTIFICATE.findall(data)]
@@ -294,3 +299,8 @@ def read_certificates(path: Path) -> list[Certificate]:
     if not certificates:
         raise OutputError(f"{path} holds no PEM certificate")
     return certificates
+
+
+def read_certificate(path: Path) -> Certificate:
+    """The first certificate in a PEM file (a CA bundle lists the signing CA first)."""
+    return read_certificates(path)[0]

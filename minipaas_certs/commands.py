@@ -150,7 +150,17 @@ def _server_spec(cn: str | None, sans: Sequence[str], no_default_san: bool, key:
     from .issue import LeafSpec
 
     names = server_names(sans, with_defaults=not no_default_san)
-    return LeafSpec("server", cn or (names[0].value if names else "server"), key, days, names)
+    return LeafSpec("server", cn or _default_cn(names), key, days, names)
+
+
+def _default_cn(names: Sequence[Any]) -> str:
+    """The first SAN, where it makes a valid CN (a wildcard or a long name does not)."""
+    for name in names[:1]:
+        try:
+            return parse_common_name(name.value)
+        except InvalidInput:
+            pass
+    return "server"
 
 
 @click.command("all", epilog=EXIT_CODES)
@@ -511,14 +521,15 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
 @click.option("--force", is_flag=True,
               help="Finish even though certificates from the old CA remain.")
 @quiet_option
-@openssl_option
-def rotate_finish_command(out: str, force: bool, quiet: bool,
-                          openssl_path: str | None) -> None:
+def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
     """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
     from .rollover import finish
 
-    run = _Run(openssl_path, quiet, None)
-    run.written(finish(run.openssl, Path(out), force=force, progress=run.progress))
+    def progress(message: str) -> None:
+        if not quiet:
+            click.echo(message, err=True)
+
+    _Run.written(finish(Path(out), force=force, progress=progress))
 
 
 @click.command("doctor", epilog=EXIT_CODES)

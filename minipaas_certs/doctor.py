@@ -22,6 +22,7 @@ from .certinfo import (
     Certificate,
     DERError,
     parse_certificate,
+    read_certificate,
     read_certificates,
 )
 from .errors import OutputError
@@ -61,12 +62,13 @@ def _version_request(host: DockerHost, context: ssl.SSLContext) -> dict[str, obj
     head, _, body = response.partition(b"\r\n\r\n")
     if b" 200 " not in head.split(b"\r\n", 1)[0]:
         raise OSError(f"unexpected answer: {head.splitlines()[0]!r}" if head else "no answer")
-    if b"chunked" in head.lower():
-        body = body.split(b"\r\n", 1)[1].rsplit(b"\r\n0\r\n", 1)[0]
+    if b"chunked" in head.lower():  # one chunk: size line, data, then the last chunk
+        body = body.partition(b"\r\n")[2].rsplit(b"\r\n0\r\n", 1)[0]
     try:
-        return dict(json.loads(body))
+        version = json.loads(body)
     except ValueError:
-        return {}
+        return {}  # the handshake worked; the version is only a courtesy
+    return version if isinstance(version, dict) else {}
 
 
 def _server_certificate(host: DockerHost, cert_path: Path) -> Certificate | None:
@@ -88,7 +90,7 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
     address = f"{host.url} using {cert_path}"
     try:
         cas = read_certificates(cert_path / "ca.pem")
-        client = read_certificates(cert_path / "cert.pem")[0]
+        client = read_certificate(cert_path / "cert.pem")
     except OutputError as error:
         return Diagnosis(False, f"{error}: re-create the bundle with `minipaas certs client`")
     local = _client_problem(client, cas, out)

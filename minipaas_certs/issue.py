@@ -18,7 +18,7 @@ from .certinfo import (
     OID_SERVER_AUTH,
     OID_SUBJECT_KEY_ID,
     Certificate,
-    read_certificates,
+    read_certificate,
 )
 from .errors import CAProblem, InvalidInput, OpenSSLFailed, OutputError
 from .names import SubjectAltName
@@ -161,10 +161,6 @@ def leaf_end(days: int) -> datetime.datetime:
         + _CLOCK_MARGIN
 
 
-def read_one_certificate(path: Path) -> Certificate:
-    return read_certificates(path)[0]
-
-
 def public_key_of(openssl: OpenSSL, key_path: Path,
                   secrets: dict[str, bytes] | None = None) -> bytes:
     """The DER SubjectPublicKeyInfo of a private key file, as openssl reads it."""
@@ -240,7 +236,7 @@ def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
     openssl.run(["req", "-x509", "-new", *new_key.req_args(), "-out", cert_path,
                  "-config", config, "-extensions", "extensions", "-days", str(days),
                  "-set_serial", random_serial(), *digest_args(key.kind)], secrets=secrets)
-    certificate = read_one_certificate(cert_path)
+    certificate = read_certificate(cert_path)
     if not (certificate.is_ca and "keyCertSign" in certificate.key_usage):
         raise OutputError(f"openssl made {cert_path} without CA:TRUE and keyCertSign"
                           + render.blame())
@@ -276,7 +272,7 @@ def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authorit
         openssl.run(["x509", "-req", "-out", cert_path,
                      "-extfile", config, "-extensions", "extensions", *signing],
                     stdin=request, secrets=signer.secrets)
-    certificate = read_one_certificate(cert_path)
+    certificate = read_certificate(cert_path)
     check_issued(certificate, spec, cert_path)
     run_all([lambda: check_key_matches(openssl, key_path, certificate, cert_path),
              lambda: verify_leaf(openssl, signer.cert_path, cert_path, spec.role)], 2)
@@ -350,7 +346,7 @@ def load_authority(openssl: OpenSSL, ca_dir: Path,
             "name the folder that holds both with --ca-dir"
         )
     try:
-        certificate = read_one_certificate(cert_path)
+        certificate = read_certificate(cert_path)
     except OutputError as error:
         raise CAProblem(str(error)) from None
     if not certificate.is_ca or "keyCertSign" not in certificate.key_usage:

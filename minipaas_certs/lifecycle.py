@@ -16,6 +16,7 @@ from .errors import OpenSSLFailed, OutputError
 from .issue import VerifyFailed, is_encrypted, public_key_of, verify_leaf
 from .openssl import OpenSSL
 from .parallel import run_all
+from .store import STAGING_PREFIX
 
 OLD_CA_FILE, OLD_CA_KEY_FILE = "ca-old.pem", "ca-old-key.pem"
 _USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
@@ -219,7 +220,12 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
             jobs.append((cert_file, key_file, by_file[cert_file], None, role if cas else None,
                          fix))
     for path in sorted(directory.rglob("*key.pem")):
-        mode = stat.S_IMODE(path.lstat().st_mode)
+        if path.relative_to(directory).parts[0].startswith(STAGING_PREFIX):
+            continue  # another run's private work in progress
+        try:
+            mode = stat.S_IMODE(path.lstat().st_mode)
+        except OSError:
+            continue  # gone since it was listed
         if mode & 0o077 and not path.is_symlink():
             findings.append(Finding("problem", str(path.relative_to(directory)),
                                     f"readable by others (mode {mode:04o})",
@@ -261,7 +267,10 @@ def _openssl_findings(openssl: OpenSSL, directory: Path, cert_file: str, key_fil
     """Does the key match the certificate, and (for a leaf) does it verify as ``role``?"""
     found = []
     key_path = directory / key_file
-    encrypted = is_encrypted(key_path)
+    try:
+        encrypted = is_encrypted(key_path)
+    except OSError as error:
+        return [Finding("problem", key_file, f"cannot be read ({error.strerror})", fix)]
     if not encrypted or passphrase is not None:  # an encrypted CA key: only with its passphrase
         try:
             public = public_key_of(openssl, key_path,

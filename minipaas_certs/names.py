@@ -37,26 +37,21 @@ class SubjectAltName:
         return f"{self.kind}:{self.value}"
 
 
-def _shown(value: str) -> str:
-    """Quote a rejected value so control characters are visible in one line."""
-    return repr(value)
-
-
 def parse_ip(value: str) -> str:
     """Return the canonical text of an IPv4 or IPv6 address, or raise InvalidInput."""
     if "%" in value or "/" in value:
         raise InvalidInput(
-            f"invalid IP address {_shown(value)}: scope ids and prefixes are not allowed"
+            f"invalid IP address {value!r}: scope ids and prefixes are not allowed"
         )
     if "." in value and ":" not in value and not _IPV4_DOTTED.match(value):
         raise InvalidInput(
-            f"invalid IP address {_shown(value)}: expected four decimal numbers 0-255 "
+            f"invalid IP address {value!r}: expected four decimal numbers 0-255 "
             "without leading zeros"
         )
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
-        raise InvalidInput(f"invalid IP address {_shown(value)}") from None
+        raise InvalidInput(f"invalid IP address {value!r}") from None
     return str(address)
 
 
@@ -71,27 +66,27 @@ def parse_dns_name(value: str) -> str:
     """
     if not value.isascii():
         raise InvalidInput(
-            f"invalid DNS name {_shown(value)}: give internationalised names in their "
+            f"invalid DNS name {value!r}: give internationalised names in their "
             "ASCII form (xn--...)"
         )
     name = value.lower()
     if len(name) > 253:
-        raise InvalidInput(f"invalid DNS name {_shown(value)}: longer than 253 characters")
+        raise InvalidInput(f"invalid DNS name {value!r}: longer than 253 characters")
     labels = name.split(".")
     rest = labels[1:] if labels[0] == "*" else labels
     if labels[0] == "*" and len(rest) < 2:
         raise InvalidInput(
-            f"invalid DNS name {_shown(value)}: a wildcard needs at least two labels "
+            f"invalid DNS name {value!r}: a wildcard needs at least two labels "
             "after it (*.example.com)"
         )
     for label in rest:
         if not _DNS_LABEL.match(label):
             raise InvalidInput(
-                f"invalid DNS name {_shown(value)}: each label must be 1-63 letters, "
+                f"invalid DNS name {value!r}: each label must be 1-63 letters, "
                 "digits or inner hyphens; only the leftmost label may be '*'"
             )
     if rest[-1].isdigit():
-        raise InvalidInput(f"invalid DNS name {_shown(value)}: the last label is numeric")
+        raise InvalidInput(f"invalid DNS name {value!r}: the last label is numeric")
     return name
 
 
@@ -128,11 +123,11 @@ def parse_common_name(value: str, what: str = "common name") -> str:
         raise InvalidInput(f"the {what} must not be empty")
     if len(value) > MAX_CN_LENGTH:
         raise InvalidInput(
-            f"the {what} {_shown(value)} is longer than {MAX_CN_LENGTH} characters"
+            f"the {what} {value!r} is longer than {MAX_CN_LENGTH} characters"
         )
     if not _SUBJECT_VALUE.match(value):
         raise InvalidInput(
-            f"invalid {what} {_shown(value)}: use letters, digits, spaces and . _ @ : ( ) -"
+            f"invalid {what} {value!r}: use letters, digits, spaces and . _ @ : ( ) -"
         )
     return value
 
@@ -141,7 +136,7 @@ def parse_identity_name(value: str) -> str:
     """Return a client identity name: safe as a directory name and as a CN."""
     if not _IDENTITY_NAME.match(value) or ".." in value:
         raise InvalidInput(
-            f"invalid client name {_shown(value)}: use 1-64 lower-case letters, digits, "
+            f"invalid client name {value!r}: use 1-64 lower-case letters, digits, "
             "'.', '_' or '-', starting with a letter or digit"
         )
     return value

@@ -30,7 +30,6 @@ class Version:
 
     flavour: str  # "OpenSSL" or "LibreSSL"
     number: tuple[int, int, int]
-    text: str
 
     @property
     def signs_in_req(self) -> bool:
@@ -54,7 +53,7 @@ def parse_version(text: str) -> Version:
         raise OpenSSLUnavailable(
             f"{match.group(0)} is too old: OpenSSL 1.1.1 or newer (or LibreSSL 3) is required"
         )
-    return Version(flavour, number, match.group(0))
+    return Version(flavour, number)
 
 
 def clean_environment() -> dict[str, str]:
@@ -153,19 +152,20 @@ class OpenSSL:
         for option, descriptor in zip(secrets or {}, pipes):
             argv += [option, f"fd:{descriptor}"]
         try:
-            if self._cancelled is not None:
-                raise Interrupted(self._cancelled)
-            process = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=self._env, cwd=cwd, pass_fds=pipes,
-            )
+            # Under the lock, so that `cancel` either stops this child or sees it refused.
+            with self._lock:
+                if self._cancelled is not None:
+                    raise Interrupted(self._cancelled)
+                process = subprocess.Popen(
+                    argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, env=self._env, cwd=cwd, pass_fds=pipes,
+                )
+                self._running.add(process)
         except OSError as error:
             raise OpenSSLUnavailable(f"cannot run {self.executable}: {error.strerror}") from None
         finally:
             for descriptor in pipes:
                 os.close(descriptor)
-        with self._lock:
-            self._running.add(process)
         return Running(self, argv, process, stdin or b"")
 
     def _finished(self, process: subprocess.Popen[bytes]) -> None:
@@ -174,8 +174,8 @@ class OpenSSL:
 
     def cancel(self, signal_number: int) -> None:
         """Stop every running openssl child and refuse to start new ones."""
-        self._cancelled = signal_number
         with self._lock:
+            self._cancelled = signal_number
             for process in self._running:
                 if process.poll() is None:
                     process.kill()

@@ -14,22 +14,21 @@ import datetime
 from pathlib import Path
 
 from .actions import Progress
-from .certinfo import read_certificates
-from .errors import CAProblem, Conflict
+from .certinfo import pem_blocks, read_certificates
+from .errors import CAProblem, Conflict, InvalidInput
 from .issue import KeySpec, create_ca, load_authority
 from .lifecycle import OLD_CA_FILE, OLD_CA_KEY_FILE, bundle_names, inventory, rollover_state
+from .names import parse_common_name
 from .openssl import OpenSSL
 from .store import CERT_MODE, KEY_MODE, OutputDirectory
 
 
-def _pem_blocks(path: Path) -> list[bytes]:
-    """The PEM certificate blocks of a file, each ending with a newline."""
-    text = path.read_bytes()
-    blocks, marker = [], b"-----END CERTIFICATE-----"
-    while marker in text:
-        block, text = text.split(marker, 1)
-        blocks.append(block[block.index(b"-----BEGIN CERTIFICATE-----"):] + marker + b"\n")
-    return blocks
+def _dated_name(old: str | None, today: str) -> str:
+    """The new CA's default CN: the old one's, dated (or minipaas-ca if it is unusable)."""
+    try:
+        return parse_common_name(f"{(old or 'minipaas-ca')[:53]} {today}")
+    except InvalidInput:
+        return f"minipaas-ca {today}"
 
 
 def _bundle_copies(out: Path) -> list[str]:
@@ -51,8 +50,13 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         if len(read_certificates(old.cert_path)) > 1:
             raise Conflict(f"{old.cert_path} already holds several CA certificates")
         today = datetime.date.today().isoformat()
-        name = common_name or f"{(old.certificate.subject_cn or 'minipaas-ca')[:53]} {today}"
-        key = key or KeySpec.parse(old.certificate.key_type, old.certificate.key_bits)
+        name = common_name or _dated_name(old.certificate.subject_cn, today)
+        if key is None:
+            try:
+                key = KeySpec.parse(old.certificate.key_type, old.certificate.key_bits)
+            except InvalidInput:
+                raise InvalidInput(f"the old CA's key ({old.certificate.key_label}) is not one "
+                                   "this tool makes: choose --key-type and --key-size") from None
         progress(f"Generating the new CA key ({key}) and certificate for CN={name}, "
                  f"valid {days} days")
         new = create_ca(openssl, store.staging, name, key, days, passphrase)
@@ -74,7 +78,7 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         return written
 
 
-def finish(openssl: OpenSSL, out: Path, *, force: bool = False,
+def finish(out: Path, *, force: bool = False,
            progress: Progress = lambda _: None) -> list[Path]:
     """Step 3: ca.pem holds the new CA alone; the old CA's files go into a backup folder."""
     with OutputDirectory(out) as store:
@@ -88,9 +92,9 @@ def finish(openssl: OpenSSL, out: Path, *, force: bool = False,
                 "stop working: re-issue them (`minipaas certs server`, `client`, `renew`) "
                 "first, or use --force"
             )
-        new_ca = _pem_blocks(out / "ca.pem")[0]
-        files = {"ca.pem": CERT_MODE}
-        for name in files.keys() | set(_bundle_copies(out)):
+        new_ca = pem_blocks((out / "ca.pem").read_bytes())[0]
+        files = {}
+        for name in ["ca.pem", *_bundle_copies(out)]:
             store.staged(name).parent.mkdir(parents=True, exist_ok=True)
             store.staged(name).write_bytes(new_ca)
             files[name] = CERT_MODE

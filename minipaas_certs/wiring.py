@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .certinfo import Certificate, read_certificates
+from .certinfo import Certificate, read_certificate
 from .errors import CAProblem, InvalidInput, OutputError
 from .names import parse_identity_name, parse_san
 
@@ -72,13 +72,12 @@ def server_names_warning(out: Path, host: DockerHost) -> str | None:
     if not path.is_file():
         return f"Note: no {path} to check {host.name} against the server's names"
     try:
-        certificate = read_certificates(path)[0]
+        certificate = read_certificate(path)
     except OutputError as error:
         return f"Warning: {error}"
     if name_matches(certificate, host):
         return None
-    current = [*(f"DNS:{n}" for n in certificate.dns_names),
-               *(f"IP:{a}" for a in certificate.ip_addresses)]
+    current = certificate.names
     wanted = [name for name in current if name not in ("DNS:localhost", "IP:127.0.0.1")]
     wanted.append(f"{host.kind}:{host.name}")
     sans = " ".join(f"--san {shlex.quote(name)}" for name in wanted)

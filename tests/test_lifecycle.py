@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import load_cert, reissue, system_verify
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
@@ -183,8 +184,6 @@ def test_renew_server_keeps_names_and_adds_new_ones(out: Path, cli) -> None:
                  "--days", "90")
     assert result.code == 0, result.err
     new = load_cert(out / "server-cert.pem")
-    from cryptography import x509
-
     names = new.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert {str(n.value) for n in names} == {"localhost", "10.0.0.5", "127.0.0.1",
                                              "node.example.com"}
@@ -322,3 +321,55 @@ def test_check_reports_an_unreadable_certificate(out: Path, cli, broken: str) ->
     result = cli("certs", "check", str(out))
     assert result.code == 8
     assert f"problem: {broken}: holds no valid PEM certificate" in result.out
+
+
+def test_a_wildcard_first_san_still_renews(tmp_path: Path, cli) -> None:
+    folder = tmp_path / "c"
+    assert cli("certs", "all", "--out", str(folder), "-q", "--san",
+               "*.swarm.example.com").code == 0
+    assert cn(folder / "server-cert.pem") == "server"  # a wildcard is no CN
+    result = cli("certs", "renew", "server", "--out", str(folder), "-q")
+    assert result.code == 0, result.err
+    assert cn(folder / "server-cert.pem") == "server"
+
+
+def test_rollover_of_a_ca_whose_key_this_tool_does_not_make(tmp_path: Path, cli) -> None:
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP521R1())
+    name = x509_name("p521 ca")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=100))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                         False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "ca-key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    result = cli("certs", "rotate-ca", "start", "--out", str(tmp_path))
+    assert result.code == 2 and "ECDSA P-521" in result.error_line
+    assert cli("certs", "rotate-ca", "start", "--out", str(tmp_path), "-q",
+               "--key-type", "ecdsa", "--key-size", "384").code == 0
+    assert cn(tmp_path / "ca.pem").startswith("p521 ca 20")
+
+
+def x509_name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def test_check_leaves_another_runs_staging_alone(out: Path, cli) -> None:
+    staging = out / ".minipaas-staging-inprogress"
+    staging.mkdir(mode=0o700)
+    (staging / "server-key.pem").write_text("half written")
+    os.chmod(staging / "server-key.pem", 0o644)
+    result = cli("certs", "check", str(out))
+    assert result.code == 0, result.out

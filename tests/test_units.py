@@ -167,7 +167,7 @@ class RecordingOpenSSL:
 def test_leaf_argv_single_call_on_openssl_3_portable_elsewhere(
         tmp_path: Path, version: str, calls: int, monkeypatch: pytest.MonkeyPatch) -> None:
     recorder = RecordingOpenSSL(version)
-    monkeypatch.setattr(issue, "read_one_certificate", lambda path: None)
+    monkeypatch.setattr(issue, "read_certificate", lambda path: None)
     monkeypatch.setattr(issue, "check_issued", lambda *args: None)
     monkeypatch.setattr(issue, "check_key_matches", lambda *args, **kw: None)
     monkeypatch.setattr(issue, "verify_leaf", lambda *args: None)
