@@ -169,7 +169,8 @@ def _default_cn(names: Sequence[Any]) -> str:
 @click.option("--ca-cn", callback=CHECK_CN, default="minipaas-ca", show_default=True,
               help="Common name of the CA.")
 @click.option("--server-cn", callback=CHECK_CN, default=None,
-              help="Common name of the server certificate [default: first SAN].")
+              help="Common name of the server certificate [default: the first SAN, if it "
+                   "is a valid CN, else server].")
 @click.option("--client-cn", callback=CHECK_CN, default="client", show_default=True,
               help="Common name of the client certificate.")
 @key_options
@@ -218,7 +219,8 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 @ca_dir_option
 @san_options
 @click.option("--cn", callback=CHECK_CN, default=None,
-              help="Common name [default: first SAN]; Go ignores it, SANs count.")
+              help="Common name [default: the first SAN, if it is a valid CN, else server]; "
+                   "Go ignores it, SANs count.")
 @key_options
 @days_option
 @common_options
