@@ -413,15 +413,14 @@ def check_command(directory: str | None, warn_days: int, as_json: bool,
     import json
 
     from .errors import EXIT_PROBLEMS, EXIT_WARNINGS
-    from .lifecycle import check, inventory, rollover_state
+    from .lifecycle import check
 
     folder = _directory(directory)
     run = _Run(openssl_path, True, passphrase_file)
-    findings = check(run.openssl, folder, warn_days, run.passphrase)
+    report = check(run.openssl, folder, warn_days, run.passphrase)
+    findings, rollover = report.findings, report.rollover
     severities = {finding.severity for finding in findings}
     code = EXIT_PROBLEMS if "problem" in severities else EXIT_WARNINGS if severities else 0
-    entries = inventory(folder, unreadable=[])  # unreadable files are findings already
-    rollover = rollover_state(folder, entries)
     if as_json:
         click.echo(json.dumps({
             "directory": str(folder),
@@ -435,7 +434,7 @@ def check_command(directory: str | None, warn_days: int, as_json: bool,
     if rollover:
         click.echo(rollover.describe())
     if code == 0:
-        click.echo(f"OK: {folder}: {len(entries)} certificates, none expires within "
+        click.echo(f"OK: {folder}: {len(report.entries)} certificates, none expires within "
                    f"{warn_days} days")
     return code
 

@@ -177,9 +177,18 @@ def _renew_command(out: str, file: str, role: str) -> str:
     return f"minipaas certs renew {role} --out {out}{name}"
 
 
+@dataclass(frozen=True)
+class Report:
+    """What ``check`` found, with the inventory and rollover it looked at."""
+
+    findings: list[Finding]
+    entries: list[Entry]
+    rollover: Rollover | None
+
+
 def check(openssl: OpenSSL, directory: Path, warn_days: int,
           passphrase: bytes | None = None,
-          now: datetime.datetime | None = None) -> list[Finding]:
+          now: datetime.datetime | None = None) -> Report:
     """Everything wrong, or about to go wrong, with the directory's files.
 
     Problems: a missing or unpaired file, an expired certificate, a key that does
@@ -238,7 +247,8 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
                            for job in jobs], os.cpu_count() or 1):
         findings.extend(result)
     order = {"problem": 0, "warning": 1}
-    return sorted(findings, key=lambda f: (order[f.severity], f.file, f.message))
+    findings.sort(key=lambda f: (order[f.severity], f.file, f.message))
+    return Report(findings, entries, rollover)
 
 
 def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,

@@ -14,7 +14,7 @@ import datetime
 from pathlib import Path
 
 from .actions import Progress
-from .certinfo import pem_blocks, read_certificates
+from .certinfo import pem_blocks
 from .errors import CAProblem, Conflict, InvalidInput
 from .issue import KeySpec, create_ca, load_authority
 from .lifecycle import OLD_CA_FILE, OLD_CA_KEY_FILE, bundle_names, inventory, rollover_state
@@ -47,7 +47,8 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
             raise Conflict(f"a CA rollover is already in progress in {out}: finish it with "
                            f"`minipaas certs rotate-ca finish --out {out}`")
         old = load_authority(openssl, out, passphrase)
-        if len(read_certificates(old.cert_path)) > 1:
+        old_pem = old.cert_path.read_bytes()
+        if len(pem_blocks(old_pem)) > 1:
             raise Conflict(f"{old.cert_path} already holds several CA certificates")
         today = datetime.date.today().isoformat()
         name = common_name or _dated_name(old.certificate.subject_cn, today)
@@ -60,9 +61,9 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         progress(f"Generating the new CA key ({key}) and certificate for CN={name}, "
                  f"valid {days} days")
         new = create_ca(openssl, store.staging, name, key, days, passphrase)
-        bundle = new.cert_path.read_bytes() + old.cert_path.read_bytes()
+        bundle = new.cert_path.read_bytes() + old_pem
         store.staged("ca.pem").write_bytes(bundle)
-        store.staged(OLD_CA_FILE).write_bytes(old.cert_path.read_bytes())
+        store.staged(OLD_CA_FILE).write_bytes(old_pem)
         store.staged(OLD_CA_KEY_FILE).write_bytes(old.key_path.read_bytes())
         files = {"ca.pem": CERT_MODE, "ca-key.pem": KEY_MODE, OLD_CA_FILE: CERT_MODE,
                  OLD_CA_KEY_FILE: KEY_MODE}
