@@ -1,5 +1,5 @@
 """``python -m minipaas_certs``: the same as the ``minipaas`` command."""
 
-from .cli import entry_point
+from .launcher import main
 
-entry_point()
+main()

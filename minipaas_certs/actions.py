@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import os
 import signal
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ContextManager, Iterator, Sequence
 
 from .certinfo import read_certificate
-from .errors import CAProblem, Conflict, InvalidInput
+from .errors import CAProblem, Conflict, InvalidInput, OutputError
+from .files import read_limited, write_private
 from .issue import (
     Authority,
     KeySpec,
@@ -28,7 +30,15 @@ from .issue import (
 from .names import SubjectAltName, parse_common_name, parse_sans
 from .openssl import OpenSSL
 from .parallel import Deferred, run_all
-from .store import CERT_MODE, GITIGNORE, GITIGNORE_TEXT, KEY_MODE, OutputDirectory
+from .store import (
+    CERT_MODE,
+    GITIGNORE,
+    GITIGNORE_TEXT,
+    KEY_MODE,
+    OutputDirectory,
+    same_directory,
+    shared_lock,
+)
 
 Progress = Callable[[str], None]
 CA_FILES = {"ca.pem": CERT_MODE, "ca-key.pem": KEY_MODE}
@@ -73,11 +83,42 @@ def server_names(sans: Sequence[str], with_defaults: bool = True) -> tuple[Subje
     return tuple(parse_sans([*sans, *(DEFAULT_SANS if with_defaults else ())]))
 
 
-def _write_private(target: Path, data: bytes, mode: int) -> None:
-    """Create ``target`` with ``mode`` from the start: a key copy is never readable by others."""
-    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
+@contextmanager
+def children_reaped(openssl: OpenSSL) -> Iterator[None]:
+    """No openssl child outlives the block (it writes into the staging folder)."""
+    try:
+        yield
+    finally:
+        openssl.reap()
+
+
+def read_ca(store: OutputDirectory, source: Path) -> tuple[bytes, bytes]:
+    """ca.pem and ca-key.pem of ``source``, read once: under a shared lock when
+    ``source`` is not the directory this run holds."""
+    cert_path, key_path = source / "ca.pem", source / "ca-key.pem"
+    lock: ContextManager[None] = (nullcontext() if same_directory(source, store.path)
+                                  else shared_lock(source))
+    with lock:
+        missing = [path.name for path in (cert_path, key_path) if not os.path.lexists(path)]
+        if len(missing) == 2:
+            raise CAProblem(
+                f"no CA in {source} (ca.pem and ca-key.pem are missing): create one with "
+                f"`minipaas certs ca --out {quote(source)}`, or name its folder with --ca-dir"
+            )
+        if missing:
+            raise CAProblem(
+                f"{source / missing[0]} is missing: signing needs both ca.pem and ca-key.pem; "
+                "name the folder that holds both with --ca-dir"
+            )
+        return (read_limited(cert_path, error=CAProblem),
+                read_limited(key_path, error=CAProblem))
+
+
+def quote(path: Path | str) -> str:
+    """A path as it can be pasted into a shell."""
+    import shlex
+
+    return shlex.quote(str(path))
 
 
 def _workers() -> int:
@@ -108,16 +149,15 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Au
               for spec in leaves]
     run_all(calls, _workers(), on_interrupt=stop_children)
     signer = authority.get()
-    ca_pem = signer.cert_path.read_bytes()
     for spec in leaves:
         if spec.bundle:
             folder = store.staged(spec.cert_file).parent
-            _write_private(folder / "ca.pem", ca_pem, CERT_MODE)
+            write_private(folder / "ca.pem", signer.cert_pem, CERT_MODE)
             os.chmod(folder / "cert.pem", CERT_MODE)
             os.chmod(folder / "key.pem", KEY_MODE)
         elif spec.role == "client":
             for source, copy in DOCKER_CLI_COPIES.items():
-                _write_private(store.staged(copy), store.staged(source).read_bytes(), KEY_MODE)
+                write_private(store.staged(copy), read_limited(store.staged(source)), KEY_MODE)
     return signer
 
 
@@ -145,18 +185,19 @@ def generate(openssl: OpenSSL, out: Path, *, ca: CASpec | None,
     plan = _Plan(files=dict(CA_FILES) if ca is not None else {})
     for spec in leaves:
         plan.add_leaf(spec)
-    with OutputDirectory(out) as store:
+    with OutputDirectory(out) as store, children_reaped(openssl):
         provide: Callable[[], Authority]
         if ca is None:
             source = ca_dir or out
             if not renewing:
                 _plan_bundle_replacements(store, plan, force)
-            if source.resolve() != out.resolve() and plan.files:
-                _plan_ca_copy(store, source / "ca.pem", force, plan)
-
-            loaded = load_authority(openssl, source, passphrase)
+            cert_pem, key_pem = read_ca(store, source)
+            loaded = load_authority(openssl, store.staging, source, cert_pem, key_pem,
+                                    passphrase)
+            if not same_directory(source, out) and plan.files:
+                _plan_ca_copy(store, loaded.cert_pem, source / "ca.pem", force, plan)
             if passphrase is not None and loaded.passphrase is None:
-                progress(f"Note: {loaded.key_path} is not encrypted; the passphrase "
+                progress(f"Note: {source / 'ca-key.pem'} is not encrypted; the passphrase "
                          "was not needed")
             for spec in leaves:
                 loaded.check_can_sign_until(leaf_end(spec.days))
@@ -200,27 +241,28 @@ def _plan_bundle_replacements(store: OutputDirectory, plan: _Plan, force: bool) 
     plan.keep.extend(existing)
 
 
-def _plan_ca_copy(store: OutputDirectory, ca_cert: Path, force: bool, plan: _Plan) -> None:
+def _plan_ca_copy(store: OutputDirectory, ca_pem: bytes, origin: Path, force: bool,
+                  plan: _Plan) -> None:
     """With ``--ca-dir`` elsewhere, put the CA certificate beside the new files.
 
     The docker CLI needs ca.pem in DOCKER_CERT_PATH.  An existing, different ca.pem
     belongs to another CA: it is replaced (and kept in a backup) only with ``force``.
     """
     target = store.path / "ca.pem"
-    try:
-        ca_bytes = ca_cert.read_bytes()
-    except OSError:
-        return  # no CA there: load_authority says so, with the command that makes one
-    if target.is_file() and not target.is_symlink() and target.read_bytes() == ca_bytes:
-        return
     if os.path.lexists(target):
+        try:
+            same = not target.is_symlink() and read_limited(target) == ca_pem
+        except OutputError:
+            same = False
+        if same:
+            return
         if not force:
             raise Conflict(
-                f"{target} is a different CA certificate from {ca_cert}; "
+                f"{target} is a different CA certificate from {origin}; "
                 "use --force to replace it (the old one is kept in a backup folder)"
             )
         plan.keep.append("ca.pem")
-    store.staged("ca.pem").write_bytes(ca_bytes)
+    store.stage("ca.pem", ca_pem, CERT_MODE)
     plan.files["ca.pem"] = CERT_MODE
 
 

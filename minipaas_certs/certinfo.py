@@ -11,15 +11,16 @@ import base64
 import binascii
 import datetime
 import ipaddress
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import OutputError
+from .files import read_limited
 
-_PEM_CERTIFICATE = re.compile(
-    rb"-----BEGIN CERTIFICATE-----\r?\n(.*?)-----END CERTIFICATE-----", re.DOTALL
-)
+_BEGIN, _END = b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"
+# Longer arcs than this are not in any certificate the tool deals with (UUID arcs,
+# the longest in use, take 19 bytes); refusing them keeps decoding linear.
+_MAX_ARC_BYTES = 20
 
 OID_COMMON_NAME = "2.5.4.3"
 OID_BASIC_CONSTRAINTS = "2.5.29.19"
@@ -36,6 +37,12 @@ KEY_ALGORITHMS = {
     "1.3.101.112": "ed25519",
 }
 EC_CURVE_BITS = {"1.2.840.10045.3.1.7": 256, "1.3.132.0.34": 384, "1.3.132.0.35": 521}
+# Signature algorithms Go rejects (and nobody should sign a CA with).
+WEAK_SIGNATURES = {
+    "1.2.840.113549.1.1.4": "MD5", "1.2.840.113549.1.1.5": "SHA-1",
+    "1.2.840.10045.4.1": "SHA-1", "1.2.840.10040.4.3": "SHA-1", "1.3.14.3.2.29": "SHA-1",
+    "1.2.840.113549.1.1.2": "MD2",
+}
 KEY_USAGE_BITS = (
     "digitalSignature", "nonRepudiation", "keyEncipherment", "dataEncipherment",
     "keyAgreement", "keyCertSign", "cRLSign", "encipherOnly", "decipherOnly",
@@ -85,16 +92,23 @@ def _children(data: bytes, parent: _TLV) -> list[_TLV]:
 
 
 def _oid(raw: bytes) -> str:
-    if not raw:
-        raise DERError("empty OID")
-    parts = [raw[0] // 40, raw[0] % 40] if raw[0] < 80 else [2, raw[0] - 80]
-    value = 0
-    for byte in raw[1:]:
+    """Dotted text of an OBJECT IDENTIFIER's contents (X.690 8.19)."""
+    if not raw or raw[-1] & 0x80:
+        raise DERError("empty or truncated OID")
+    arcs, value, length = [], 0, 0
+    for byte in raw:
+        if length == 0 and byte == 0x80:
+            raise DERError("OID arc with a leading zero byte")
         value = (value << 7) | (byte & 0x7F)
+        length += 1
+        if length > _MAX_ARC_BYTES:
+            raise DERError("OID arc too long")
         if not byte & 0x80:
-            parts.append(value)
-            value = 0
-    return ".".join(map(str, parts))
+            arcs.append(value)
+            value, length = 0, 0
+    first = arcs[0]  # the first subidentifier packs two arcs: 40 * X + Y, X <= 2
+    head = [first // 40, first % 40] if first < 80 else [2, first - 80]
+    return ".".join(map(str, head + arcs[1:]))
 
 
 def _time(data: bytes, item: _TLV) -> datetime.datetime:
@@ -123,6 +137,7 @@ class Certificate:
     public_key_der: bytes  # SubjectPublicKeyInfo, as `openssl pkey -pubout -outform DER`
     key_type: str  # "rsa", "ecdsa", "ed25519", or the algorithm OID
     key_bits: int
+    signature_algorithm: str = ""  # the issuer's signature algorithm OID
     extensions: dict[str, bool] = field(default_factory=dict)  # OID -> critical
     is_ca: bool = False
     key_usage: frozenset[str] = frozenset()
@@ -137,6 +152,13 @@ class Certificate:
         if self.issuer_der != issuer.subject_der:
             return False
         return self.authority_key_id is None or self.authority_key_id == issuer.subject_key_id
+
+    @property
+    def pem(self) -> bytes:
+        """The certificate as PEM text."""
+        body = base64.b64encode(self.der)
+        lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+        return b"\n".join([_BEGIN, *lines, _END]) + b"\n"
 
     @property
     def fingerprint(self) -> str:
@@ -244,7 +266,11 @@ def parse_certificate(der: bytes) -> Certificate:
         certificate = _read(der, 0)
         if certificate.end != len(der):
             raise DERError("trailing bytes")
-        fields = _children(der, _children(der, certificate)[0])
+        outer = _children(der, certificate)
+        if len(outer) != 3:
+            raise DERError("not a signed certificate")
+        algorithm = _children(der, outer[1])[0]
+        fields = _children(der, outer[0])
         if fields[0].tag == 0xA0:  # explicit version
             fields = fields[1:]
         serial, _, issuer, validity, subject, spki = fields[:6]
@@ -266,32 +292,50 @@ def parse_certificate(der: bytes) -> Certificate:
             public_key_der=der[spki.head:spki.end],
             key_type=key_type,
             key_bits=key_bits,
+            signature_algorithm=_oid(der[algorithm.start:algorithm.end]),
             **decoded,  # type: ignore[arg-type]
         )
     except (IndexError, ValueError, UnicodeDecodeError) as error:
         raise DERError(f"not a valid certificate ({error})") from None
 
 
+def _pem_bodies(data: bytes) -> list[list[bytes]]:
+    """The base64 lines of each CERTIFICATE block, in one pass over the lines.
+
+    Linear whatever the input: a BEGIN line without its END restarts the block
+    rather than making the scan look ahead again.
+    """
+    blocks: list[list[bytes]] = []
+    current: list[bytes] | None = None
+    for line in data.splitlines():
+        line = line.strip()
+        if line == _BEGIN:
+            current = []
+        elif line == _END:
+            if current is not None:
+                blocks.append(current)
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
 def pem_blocks(data: bytes) -> list[bytes]:
     """Each certificate of a PEM file (a CA bundle holds several), as PEM text."""
-    return [match.group(0) + b"\n" for match in _PEM_CERTIFICATE.finditer(data)]
+    return [b"\n".join([_BEGIN, *body, _END]) + b"\n" for body in _pem_bodies(data)]
 
 
 def pem_to_der(data: bytes) -> list[bytes]:
     """The DER bytes of each certificate in a PEM file."""
     try:
-        return [base64.b64decode(block, validate=False) for block in
-                _PEM_CERTIFICATE.findall(data)]
+        return [base64.b64decode(b"".join(body), validate=True) for body in _pem_bodies(data)]
     except binascii.Error as error:
         raise DERError(f"bad base64 ({error})") from None
 
 
-def read_certificates(path: Path) -> list[Certificate]:
-    """Every certificate in a PEM file; OutputError if there is none or one is broken."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise OutputError(f"cannot read {path}: {error.strerror}") from None
+def parse_pem(data: bytes, path: Path) -> list[Certificate]:
+    """Every certificate in PEM ``data`` read from ``path``; OutputError if there is none
+    or one is broken."""
     try:
         certificates = [parse_certificate(der) for der in pem_to_der(data)]
     except DERError as error:
@@ -299,6 +343,11 @@ def read_certificates(path: Path) -> list[Certificate]:
     if not certificates:
         raise OutputError(f"{path} holds no PEM certificate")
     return certificates
+
+
+def read_certificates(path: Path) -> list[Certificate]:
+    """Every certificate in a PEM file (a regular file of at most 1 MiB)."""
+    return parse_pem(read_limited(path), path)
 
 
 def read_certificate(path: Path) -> Certificate:

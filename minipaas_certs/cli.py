@@ -8,13 +8,13 @@ exit code.  The ``certs`` group lists its commands from a table and imports
 from __future__ import annotations
 
 import os
-import sys
 from typing import Sequence
 
 import click
 
 from . import __version__
 from .errors import EXIT_CODES_HELP, CertsError
+from .output import flush_stdout, printable, progress
 
 CERTS_HELP = f"""Create the TLS files that secure a remote Docker API (dockerd --tlsverify).
 
@@ -83,18 +83,15 @@ def certs() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; map every failure to one ``Error:`` line and its exit code."""
-    from .interrupts import install
-
-    install()
     try:
         result = cli.main(args=list(argv) if argv is not None else None,
                           prog_name="minipaas", standalone_mode=False)
-        return result if isinstance(result, int) else 0
+        code = result if isinstance(result, int) else 0
     except CertsError as error:
         return _fail(str(error), error.exit_code)
     except click.ClickException as error:
         return _fail(error.format_message(), error.exit_code)
-    except click.exceptions.Abort:  # KeyboardInterrupt, before our handler was installed
+    except click.exceptions.Abort:  # KeyboardInterrupt, in-process without our handler
         return _fail("interrupted by SIGINT", 130)
     except OSError as error:
         where = f": {error.filename}" if error.filename else ""
@@ -104,16 +101,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return _fail(f"internal error ({type(error).__name__}: {error}); "
                      "set MINIPAAS_DEBUG=1 for a traceback", 1)
+    flush_stdout()
+    return code
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(f"Error: {' '.join(message.split())}", err=True)
+    """One ``Error:`` line; control characters from file names or openssl are escaped."""
+    progress(f"Error: {printable(' '.join(message.split()))}")
     return code
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    """The ``minipaas`` command (see ``launcher``, which handles signals first)."""
+    from .launcher import main as launch
 
-
-if __name__ == "__main__":  # pragma: no cover
-    entry_point()
+    launch()

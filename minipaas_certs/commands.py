@@ -15,6 +15,7 @@ import click
 from .errors import EXIT_CODES_HELP as EXIT_CODES
 from .errors import InvalidInput
 from .names import parse_common_name, parse_identity_name, parse_passphrase, parse_san
+from .output import progress, say
 
 
 def _check(parse: Callable[[str], Any]) -> Callable[..., Any]:
@@ -53,9 +54,17 @@ def _options(*decorators: Decorator) -> Decorator:
     return apply
 
 
+def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An empty --out or DIR would silently mean the working directory."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty (use . for the working directory)",
+                                 ctx, param)
+    return value
+
+
 out_option = click.option(
     "--out", "out", default=".certs", show_default=True, envvar="MINIPAAS_CERTS_OUT",
-    type=click.Path(), help="Output directory [env MINIPAAS_CERTS_OUT].")
+    type=click.Path(), callback=_not_empty, help="Output directory [env MINIPAAS_CERTS_OUT].")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 openssl_option = click.option(
     "--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
@@ -96,7 +105,7 @@ san_options = _options(
                  help="Leave localhost and 127.0.0.1 out of the server's names."),
 )
 ca_dir_option = click.option(
-    "--ca-dir", type=click.Path(), default=None,
+    "--ca-dir", type=click.Path(), default=None, callback=_not_empty,
     help="Folder holding ca.pem and ca-key.pem [default: --out].")
 
 
@@ -116,22 +125,24 @@ class _Run:
 
     def progress(self, message: str) -> None:
         if not self.quiet:
-            click.echo(message, err=True)
+            progress(message)
 
     @staticmethod
     def written(paths: Sequence[Path]) -> None:
         for path in paths:
-            click.echo(str(path))
+            say(str(path))
 
 
 def _passphrase(file: str | None) -> bytes | None:
     """The CA passphrase from --ca-passphrase-file, else MINIPAAS_CA_PASSPHRASE, else None."""
     if file is not None:
+        from .files import MAX_SMALL_BYTES, read_limited
+
         try:
-            return parse_passphrase(Path(file).read_bytes(), file)
-        except OSError as error:
-            raise InvalidInput(f"cannot read --ca-passphrase-file {file}: "
-                               f"{error.strerror}") from None
+            return parse_passphrase(read_limited(Path(file), MAX_SMALL_BYTES,
+                                                 error=InvalidInput), file)
+        except InvalidInput as error:
+            raise InvalidInput(f"--ca-passphrase-file: {error}") from None
     value = os.environ.get("MINIPAAS_CA_PASSPHRASE")
     if value is None:
         return None
@@ -303,9 +314,9 @@ def env_command(out: str, host: str, name: str | None) -> None:
     cert_path = bundle_dir(Path(out), name)
     warning = server_names_warning(Path(out), target)
     if warning:
-        click.echo(warning, err=True)
+        progress(warning)
     for line in env_lines(target, cert_path):
-        click.echo(line)
+        say(line)
 
 
 @click.command("daemon-json", epilog=EXIT_CODES)
@@ -325,9 +336,9 @@ def daemon_json_command(cert_dir: str, listen: Sequence[str], quiet: bool) -> No
     from .wiring import SYSTEMD_ADVICE, daemon_json
 
     hosts = listen or ("unix:///var/run/docker.sock", "tcp://0.0.0.0:2376")
-    click.echo(daemon_json(cert_dir, hosts))
+    say(daemon_json(cert_dir, hosts))
     if not quiet:
-        click.echo(SYSTEMD_ADVICE, err=True)
+        progress(SYSTEMD_ADVICE)
 
 
 @click.command("context", epilog=EXIT_CODES)
@@ -353,15 +364,16 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
                                target, cert_path)
     warning = server_names_warning(Path(out), target)
     if warning:
-        click.echo(warning, err=True)
-    click.echo(" ".join(shlex.quote(arg) for arg in argv))
+        progress(warning)
+    say(" ".join(shlex.quote(arg) for arg in argv))
 
 
 def _directory(value: str | None) -> Path:
     return Path(value or os.environ.get("MINIPAAS_CERTS_OUT") or ".certs")
 
 
-directory_argument = click.argument("directory", required=False, metavar="[DIR]")
+directory_argument = click.argument("directory", required=False, metavar="[DIR]",
+                                    callback=_not_empty)
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
@@ -384,13 +396,13 @@ def show_command(directory: str | None, as_json: bool) -> None:
     entries = inventory(folder)
     if as_json:
         rollover = rollover_state(folder, entries)
-        click.echo(json.dumps({
+        say(json.dumps({
             "directory": str(folder),
             "certificates": [entry.as_json(now) for entry in entries],
             "rollover": rollover.describe() if rollover else None,
         }, indent=2))
     else:
-        click.echo(show_text(folder, entries, now))
+        say(show_text(folder, entries, now))
 
 
 @click.command("check", epilog=EXIT_CODES)
@@ -422,7 +434,7 @@ def check_command(directory: str | None, warn_days: int, as_json: bool,
     severities = {finding.severity for finding in findings}
     code = EXIT_PROBLEMS if "problem" in severities else EXIT_WARNINGS if severities else 0
     if as_json:
-        click.echo(json.dumps({
+        say(json.dumps({
             "directory": str(folder),
             "status": {0: "ok", EXIT_WARNINGS: "warning", EXIT_PROBLEMS: "problem"}[code],
             "findings": [finding.as_json() for finding in findings],
@@ -430,11 +442,11 @@ def check_command(directory: str | None, warn_days: int, as_json: bool,
         }, indent=2))
         return code
     for finding in findings:
-        click.echo(finding.line())
+        say(finding.line())
     if rollover:
-        click.echo(rollover.describe())
+        say(rollover.describe())
     if code == 0:
-        click.echo(f"OK: {folder}: {len(report.entries)} certificates, none expires within "
+        say(f"OK: {folder}: {len(report.entries)} certificates, none expires within "
                    f"{warn_days} days")
     return code
 
@@ -526,11 +538,11 @@ def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
     """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
     from .rollover import finish
 
-    def progress(message: str) -> None:
+    def report(message: str) -> None:
         if not quiet:
-            click.echo(message, err=True)
+            progress(message)
 
-    _Run.written(finish(Path(out), force=force, progress=progress))
+    _Run.written(finish(Path(out), force=force, progress=report))
 
 
 @click.command("doctor", epilog=EXIT_CODES)
@@ -556,7 +568,7 @@ def doctor_command(host: str, directory: str | None, name: str | None) -> int:
     folder = _directory(directory)
     target = parse_host(host)
     diagnosis = diagnose(target, bundle_dir(folder, name), folder)
-    click.echo(diagnosis.message)
+    say(diagnosis.message)
     return 0 if diagnosis.ok else EXIT_PROBLEMS
 
 
@@ -575,8 +587,8 @@ def verify_sums_command(directory: str | None) -> int:
     folder = _directory(directory)
     matched, mismatches = verify(folder)
     for mismatch in mismatches:
-        click.echo(f"problem: {mismatch.file}: {mismatch.message}")
+        say(f"problem: {mismatch.file}: {mismatch.message}")
     if mismatches:
         return EXIT_PROBLEMS
-    click.echo(f"OK: {folder}: {matched} files match SHA256SUMS")
+    say(f"OK: {folder}: {matched} files match SHA256SUMS")
     return 0

@@ -13,6 +13,7 @@ import datetime
 import json
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +27,11 @@ from .certinfo import (
     read_certificates,
 )
 from .errors import OutputError
+from .files import read_limited
 from .wiring import DockerHost, name_matches
 
-TIMEOUT = 10.0
+TIMEOUT = 10.0  # seconds for the whole exchange, not per read: a slow trickle cannot stall it
+MAX_REPLY = 256 * 1024  # a /version answer is under 2 KiB
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,9 @@ class Diagnosis:
 def _context(cert_path: Path, verify: bool) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if verify:
-        context.load_verify_locations(cert_path / "ca.pem")
+        # The CA as already read (and size-checked), not the file again.
+        context.load_verify_locations(cadata=read_limited(cert_path / "ca.pem").decode("ascii",
+                                                                                       "replace"))
         context.verify_flags |= ssl.VERIFY_X509_STRICT
     else:
         context.check_hostname = False
@@ -51,14 +56,35 @@ def _context(cert_path: Path, verify: bool) -> ssl.SSLContext:
     return context
 
 
+class ReplyTooLarge(OSError):
+    """The peer sent more than any Docker daemon answers to GET /version."""
+
+
 def _version_request(host: DockerHost, context: ssl.SSLContext) -> dict[str, object]:
-    """Handshake, then GET /version; the daemon's refusal of a client shows up here."""
+    """Handshake, then GET /version; the daemon's refusal of a client shows up here.
+
+    The whole exchange has one deadline and the reply one size cap, so a peer that
+    trickles or floods data ends the diagnosis instead of holding it.
+    """
+    deadline = time.monotonic() + TIMEOUT
     with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw, \
             context.wrap_socket(raw, server_hostname=host.name) as tls:
         tls.sendall(b"GET /version HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-        response = b""
-        while chunk := tls.recv(65536):
-            response += chunk
+        chunks, size = [], 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout("timed out")
+            tls.settimeout(remaining)
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_REPLY:
+                raise ReplyTooLarge(f"the answer to GET /version passed {MAX_REPLY // 1024} KiB: "
+                                    "this is not a Docker daemon")
+    response = b"".join(chunks)
     head, _, body = response.partition(b"\r\n\r\n")
     if b" 200 " not in head.split(b"\r\n", 1)[0]:
         raise OSError(f"unexpected answer: {head.splitlines()[0]!r}" if head else "no answer")
@@ -91,6 +117,7 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
     try:
         cas = read_certificates(cert_path / "ca.pem")
         client = read_certificate(cert_path / "cert.pem")
+        read_limited(cert_path / "key.pem")  # a regular file: ssl would block on a FIFO
     except OutputError as error:
         return Diagnosis(False, f"{error}: re-create the bundle with `minipaas certs client`")
     local = _client_problem(client, cas, out)
@@ -116,6 +143,8 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
                                 "daemon.json)? Is it the right address?")
     except socket.gaierror:
         return Diagnosis(False, f"cannot resolve {host.name}: use its IP address or fix DNS")
+    except ReplyTooLarge as error:
+        return Diagnosis(False, f"{host.name}:{host.port}: {error}")
     except (socket.timeout, TimeoutError):
         return Diagnosis(False, f"no answer from {host.name}:{host.port} within "
                                 f"{TIMEOUT:g} s: a firewall, or the wrong address")

@@ -78,7 +78,9 @@ class OutputError(CertsError):
 class Interrupted(CertsError):
     """SIGINT or SIGTERM stopped the run (exit 130 or 143)."""
 
-    def __init__(self, signal_number: int) -> None:
+    def __init__(self, signal_number: int, completed: bool = False) -> None:
         self.signal_number = signal_number
         self.exit_code = 128 + signal_number
-        super().__init__(f"interrupted by {signal.Signals(signal_number).name}")
+        super().__init__(f"interrupted by {signal.Signals(signal_number).name}" + (
+            " after the new files were moved into place (the change is complete)"
+            if completed else ""))

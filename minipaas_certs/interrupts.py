@@ -1,51 +1,90 @@
-"""SIGINT and SIGTERM as exceptions, held back while files are being moved into place.
+"""SIGINT and SIGTERM: stop the openssl children at once, then leave cleanly.
 
-The CLI installs the handlers; the core only raises and holds.  An interrupt
-before the final moves unwinds the run (children stopped, staging removed); one
-that arrives during them takes effect right after, so the directory holds either
-the old set or the complete new one.
+The handler never raises into whatever the main thread is doing (a ``finally``,
+a thread start, a finaliser), which is how tracebacks and half-done clean-ups
+come about.  Instead it records the signal and runs the registered stoppers (they
+kill the openssl children and refuse new ones).  Then:
+
+* inside ``cooperative()`` (a run that writes an output directory), the run
+  notices at its next openssl call or at ``check()`` and unwinds normally, so its
+  staging folder is removed and its lock released; a signal during the final
+  renames takes effect right after them;
+* anywhere else there is nothing to clean up: the handler prints the one
+  ``Error:`` line and ends the process with 128 + the signal number.
+
+``install`` is called by the console entry point only, before click is imported;
+the in-process API and the tests keep the interpreter's own handlers.
 """
 
 from __future__ import annotations
 
+import os
 import signal
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, suppress
 from types import FrameType
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import Interrupted
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
-_held = False
-_pending: int | None = None
+_received: int | None = None
+_depth = 0
+_stoppers: list[Callable[[int], None]] = []
+_lock = threading.Lock()
 
 
 def _handler(signal_number: int, frame: FrameType | None) -> None:
-    global _pending
-    if _held:
-        _pending = signal_number
-        return
-    raise Interrupted(signal_number)
+    global _received
+    if _received is None:
+        _received = signal_number
+    for stop in list(_stoppers):
+        with suppress(Exception):
+            stop(signal_number)
+    if _depth == 0:
+        name = signal.Signals(_received).name
+        try:
+            os.write(2, f"Error: interrupted by {name}\n".encode())
+        finally:
+            os._exit(128 + _received)
 
 
 def install() -> None:
-    """Turn SIGINT and SIGTERM into ``Interrupted`` (only the main thread can)."""
-    try:
-        for signal_number in HANDLED:
-            signal.signal(signal_number, _handler)
-    except ValueError:  # not the main thread: leave the handlers as they are
-        pass
+    """Handle SIGINT and SIGTERM (only the main thread can)."""
+    for signal_number in HANDLED:
+        signal.signal(signal_number, _handler)
+
+
+def on_signal(stop: Callable[[int], None]) -> None:
+    """Run ``stop(signal_number)`` from the handler (it must be quick and re-entrant)."""
+    with _lock:
+        _stoppers.append(stop)
+
+
+def received() -> int | None:
+    """The first signal received, if any."""
+    return _received
+
+
+def check() -> None:
+    """Raise ``Interrupted`` if a signal has arrived: the run stops here."""
+    if _received is not None:
+        raise Interrupted(_received)
 
 
 @contextmanager
-def held() -> Iterator[None]:
-    """Defer SIGINT/SIGTERM until the block ends, then raise for the first one seen."""
-    global _held, _pending
-    _held, _pending = True, None
+def cooperative() -> Iterator[None]:
+    """While inside, a signal only stops the children and marks the run interrupted;
+    the code inside must reach ``check()`` (or an openssl call) to stop."""
+    global _depth
+    _depth += 1
     try:
         yield
     finally:
-        _held = False
-        pending, _pending = _pending, None
-        if pending is not None:
-            raise Interrupted(pending)
+        _depth -= 1
+
+
+def reset() -> None:
+    """Forget a received signal (for in-process callers that run several commands)."""
+    global _received
+    _received = None

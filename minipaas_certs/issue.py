@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,10 +18,13 @@ from .certinfo import (
     OID_CLIENT_AUTH,
     OID_SERVER_AUTH,
     OID_SUBJECT_KEY_ID,
+    WEAK_SIGNATURES,
     Certificate,
+    parse_pem,
     read_certificate,
 )
 from .errors import CAProblem, InvalidInput, OpenSSLFailed, OutputError
+from .files import PRIVATE_DIR_MODE, read_limited, write_private
 from .names import SubjectAltName
 from .openssl import Argument, OpenSSL
 from .parallel import run_all
@@ -29,8 +33,33 @@ KEY_SIZES = {"ecdsa": (256, 384), "rsa": (2048, 3072, 4096), "ed25519": (256,)}
 DEFAULT_KEY_SIZE = {"ecdsa": 256, "rsa": 3072, "ed25519": 256}
 _EC_CURVES = {256: "P-256", 384: "P-384"}
 _PURPOSES = {"server": ("sslserver", OID_SERVER_AUTH), "client": ("sslclient", OID_CLIENT_AUTH)}
-# openssl stamps notBefore with its own clock a moment after we look at ours.
+# A fresh certificate starts this long before it is issued, so that a peer whose
+# clock is a few minutes behind still accepts it (common CA practice).
+BACKDATE = datetime.timedelta(minutes=5)
+# Margin for the moments between our reading of the clock and openssl's.
 _CLOCK_MARGIN = datetime.timedelta(minutes=5)
+# The CA key's passphrase protection: PBKDF2-HMAC-SHA256 with OWASP's 2023 count
+# (OpenSSL's default is 2048, cheap to guess offline).
+PBKDF2_ITERATIONS = 600_000
+MIN_CA_RSA_BITS = 2048
+# `openssl ca` needs a database; each certificate gets a throw-away one, so that
+# the dates can be set (`req -x509` and `x509 -req` take only -days before 3.4).
+_SIGNING_CONFIG = """\
+[ ca ]
+default_ca = signing
+
+[ signing ]
+database        = index.txt
+new_certs_dir   = .
+serial          = serial
+policy          = any_subject
+unique_subject  = no
+email_in_dn     = no
+copy_extensions = none
+
+[ any_subject ]
+commonName = optional
+"""
 
 
 @dataclass(frozen=True)
@@ -74,9 +103,17 @@ class KeySpec:
         return ["-newkey", "ed25519"]
 
 
-def digest_args(signer_key_type: str) -> list[str]:
-    """Ed25519 signs without a separate digest; everything else signs with SHA-256."""
-    return [] if signer_key_type == "ed25519" else ["-sha256"]
+def digest_name(key_type: str, key_bits: int) -> str:
+    """The digest a key signs with: SHA-384 for P-384, none for Ed25519, else SHA-256."""
+    if key_type == "ed25519":
+        return "null"
+    return "sha384" if key_type == "ecdsa" and key_bits >= 384 else "sha256"
+
+
+def digest_args(key_type: str, key_bits: int = 0) -> list[str]:
+    """The ``req`` digest option for a key (Ed25519 takes none)."""
+    digest = digest_name(key_type, key_bits)
+    return [] if digest == "null" else [f"-{digest}"]
 
 
 @dataclass(frozen=True)
@@ -107,8 +144,9 @@ class LeafSpec:
         return f"clients/{self.bundle}/key.pem" if self.bundle else f"{self.role}-key.pem"
 
     @property
-    def config_file(self) -> str:
-        return f"{self.role}-{self.bundle}.cnf" if self.bundle else f"{self.role}.cnf"
+    def work_folder(self) -> str:
+        """Where its config, request and signing database live in the staging folder."""
+        return f"work-{self.role}-{self.bundle}" if self.bundle else f"work-{self.role}"
 
     def render_config(self) -> str:
         return render.render(
@@ -122,17 +160,29 @@ class LeafSpec:
 
 @dataclass(frozen=True)
 class Authority:
-    """A CA that can sign: its files and its parsed certificate."""
+    """A CA that can sign: a snapshot of its files in the staging folder, read once.
+
+    ``cert_path`` and ``key_path`` are the snapshot openssl signs with; ``origin``
+    is the folder it was read from (for messages); ``cert_pem`` is what the run
+    copies beside the new files, so that signing, copying and checking all use
+    the same CA even if its folder changes meanwhile.
+    """
 
     cert_path: Path
     key_path: Path
     certificate: Certificate
     passphrase: bytes | None = None  # set when the key is encrypted
+    origin: Path | None = None
+    cert_pem: bytes = b""
 
     @property
     def secrets(self) -> dict[str, bytes]:
         """What openssl needs to read the key: ``-passin`` through a pipe, if encrypted."""
         return {"-passin": self.passphrase} if self.passphrase else {}
+
+    @property
+    def shown_path(self) -> Path:
+        return (self.origin / "ca.pem") if self.origin else self.cert_path
 
     def check_can_sign_until(self, not_after: datetime.datetime) -> None:
         """Refuse to issue a leaf that would outlive the CA (Go then rejects it)."""
@@ -141,19 +191,20 @@ class Authority:
         now = datetime.datetime.now(datetime.timezone.utc)
         days_left = int((self.certificate.not_after - now - _CLOCK_MARGIN).days)
         raise CAProblem(
-            f"the CA in {self.cert_path} expires on {self.certificate.not_after:%Y-%m-%d}, "
+            f"the CA in {self.shown_path} expires on {self.certificate.not_after:%Y-%m-%d}, "
             f"before the new certificate would; use --days {days_left} or less"
         )
 
 
 def random_serial() -> str:
-    """A random positive 127-bit serial: 126 random bits below a set top bit.
+    """A random positive 127-bit serial, in hex: 126 random bits below a set top bit.
 
-    Random serials need no ``ca.srl`` file, so parallel runs cannot collide; the
-    set bit keeps every serial positive and at least 64 bits long.
+    Random serials need no shared serial file, so parallel runs cannot collide;
+    the set bit keeps every serial positive, at least 64 bits long, and its hex
+    form 32 digits (an even count, as openssl's serial file wants).
     """
     value = int.from_bytes(os.urandom(16), "big") >> 2 | 1 << 126
-    return f"0x{value:x}"
+    return f"{value:032X}"
 
 
 def leaf_end(days: int) -> datetime.datetime:
@@ -161,31 +212,36 @@ def leaf_end(days: int) -> datetime.datetime:
         + _CLOCK_MARGIN
 
 
-def public_key_of(openssl: OpenSSL, key_path: Path,
+def public_key_of(openssl: OpenSSL, key_pem: bytes,
                   secrets: dict[str, bytes] | None = None) -> bytes:
-    """The DER SubjectPublicKeyInfo of a private key file, as openssl reads it."""
-    return openssl.run(["pkey", "-in", key_path, "-pubout", "-outform", "DER"], secrets=secrets)
+    """The DER SubjectPublicKeyInfo of a private key, as openssl reads it.
+
+    The key goes through stdin: openssl never opens a file the tool has not
+    checked, and no copy of a key is written anywhere.
+    """
+    return openssl.run(["pkey", "-pubout", "-outform", "DER"], stdin=key_pem, secrets=secrets)
 
 
 def check_key_matches(openssl: OpenSSL, key_path: Path, certificate: Certificate,
                       cert_path: Path, error: type = OutputError,
-                      secrets: dict[str, bytes] | None = None) -> None:
+                      secrets: dict[str, bytes] | None = None,
+                      shown_key: Path | None = None) -> None:
     """Ask openssl for the key's public half and compare it with the certificate's."""
+    shown = shown_key or key_path
     try:
-        public = public_key_of(openssl, key_path, secrets)
+        public = public_key_of(openssl, read_limited(key_path, error=error), secrets)
     except OpenSSLFailed as failure:
         if secrets:
-            raise error(f"cannot decrypt {key_path}: wrong passphrase?") from None
-        raise error(f"{key_path} is not a readable private key "
+            raise error(f"cannot decrypt {shown}: wrong passphrase?") from None
+        raise error(f"{shown} is not a readable private key "
                     f"({failure.stderr.strip()[:200]})") from None
     if public != certificate.public_key_der:
-        raise error(f"{key_path} does not match the certificate {cert_path}")
+        raise error(f"{shown} does not match the certificate {cert_path}")
 
 
-def is_encrypted(key_path: Path) -> bool:
+def is_encrypted(key_pem: bytes) -> bool:
     """PKCS#8 ``ENCRYPTED PRIVATE KEY`` or a traditional ``Proc-Type: 4,ENCRYPTED`` PEM."""
-    with key_path.open("rb") as handle:
-        return b"ENCRYPTED" in handle.read(4096)
+    return b"ENCRYPTED" in key_pem[:4096]
 
 
 class NewKey:
@@ -194,30 +250,81 @@ class NewKey:
     RSA keys (and encrypted ones) are made by ``genpkey`` in the background from
     the start, so that their generation, nearly all of the cost, overlaps the
     imports, the rendering and each other.  ECDSA and Ed25519 keys cost less
-    than starting a process: ``req -newkey`` makes them in the signing call.
-    ``genpkey`` writes PKCS#8 on every supported version; with a passphrase, as
-    AES-256-CBC with PBKDF2 (``req -newkey`` would pick 3DES on OpenSSL 1.1.1).
+    than starting a process: ``req -newkey`` makes them in the request call.
+    An encrypted key never touches the disk in clear: ``genpkey`` hands it
+    through a pipe to ``pkcs8``, which writes it as PKCS#8 with AES-256-CBC and
+    ``PBKDF2_ITERATIONS`` rounds of PBKDF2-HMAC-SHA256, on every supported version.
     """
 
     def __init__(self, openssl: OpenSSL, path: Path, key: KeySpec,
                  passphrase: bytes | None = None) -> None:
-        self.path, self.key = path, key
+        self.openssl, self.path, self.key, self.passphrase = openssl, path, key, passphrase
         self._running = None
-        if key.kind == "rsa" or passphrase is not None:
-            encrypt = ["-aes-256-cbc"] if passphrase else []
-            self._running = openssl.start(
-                ["genpkey", *key.genpkey_args(), *encrypt, "-out", path],
-                secrets={"-pass": passphrase} if passphrase else None)
+        if passphrase is not None:
+            self._running = openssl.start(["genpkey", *key.genpkey_args()])
+        elif key.kind == "rsa":
+            self._running = openssl.start(["genpkey", *key.genpkey_args(), "-out", path])
+
+    @property
+    def secrets(self) -> dict[str, bytes]:
+        return {"-passin": self.passphrase} if self.passphrase else {}
 
     def req_args(self) -> list[Argument]:
         """The ``req`` options that use (or make) the key."""
         if self._running is None:
             return [*self.key.newkey_args(), "-nodes", "-keyout", self.path]
-        self._running.wait()
-        if not self.path.is_file() or self.path.stat().st_size == 0:  # a full disk, say
-            raise OutputError(f"openssl genpkey exited 0 but left {self.path.name} empty "
-                              "(is the disk full?)")
+        clear = self._running.wait()
+        if self.passphrase is not None:
+            self.openssl.run(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA256",
+                              "-iter", str(PBKDF2_ITERATIONS), "-out", self.path],
+                             stdin=clear, secrets={"-passout": self.passphrase})
+        _check_not_empty(self.path)
         return ["-key", self.path]
+
+
+def _check_not_empty(path: Path) -> None:
+    """On a full disk openssl was seen to exit 0 and leave an empty file."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise OutputError(f"openssl exited 0 but left {path.name} empty (is the disk full?)")
+
+
+def _utc(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y%m%d%H%M%SZ")
+
+
+def _sign(openssl: OpenSSL, work: Path, own_key: NewKey, config: Path, cert_path: Path,
+          not_before: datetime.datetime, not_after: datetime.datetime,
+          signer: Authority | None) -> None:
+    """A request from ``own_key``, then ``openssl ca`` signing it with exact dates.
+
+    ``signer`` None: self-signed with ``own_key`` (a new CA).  The request and the
+    throw-away database live in ``work``; nothing of ``--out``'s path is written
+    into a config file (openssl runs there).
+    """
+    request = work / "request.pem"
+    write_private(work / "signing.cnf", _SIGNING_CONFIG.encode(), 0o600)
+    write_private(work / "index.txt", b"", 0o600)
+    write_private(work / "serial", random_serial().encode() + b"\n", 0o600)
+    openssl.run(["req", "-new", *own_key.req_args(), "-config", config, "-out", request,
+                 *digest_args(own_key.key.kind, own_key.key.bits)], secrets=own_key.secrets)
+    _check_not_empty(request)
+    if signer is None:
+        signing: list[Argument] = ["-selfsign", "-keyfile", own_key.path]
+        digest, secrets = digest_name(own_key.key.kind, own_key.key.bits), own_key.secrets
+    else:
+        signing = ["-cert", signer.cert_path, "-keyfile", signer.key_path]
+        digest = digest_name(signer.certificate.key_type, signer.certificate.key_bits)
+        secrets = signer.secrets
+    openssl.run(["ca", "-batch", "-config", work / "signing.cnf", "-in", request,
+                 "-out", cert_path, "-extfile", config, "-extensions", "extensions",
+                 "-startdate", _utc(not_before), "-enddate", _utc(not_after), "-md", digest,
+                 "-notext", "-preserveDN", *signing], cwd=work, secrets=secrets)
+
+
+def _work_folder(staging: Path, name: str) -> Path:
+    folder = staging / name
+    folder.mkdir(mode=PRIVATE_DIR_MODE)
+    return folder
 
 
 def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
@@ -225,24 +332,28 @@ def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
               new_key: NewKey | None = None) -> Authority:
     """Make a self-signed CA from its key (``new_key``, or a new one) and check it.
 
-    ``check_key=False`` is for callers that sign leaves with the new key file and
-    verify them against ca.pem, which proves the key file matches as well.
+    It starts ``BACKDATE`` before now.  ``check_key=False`` is for callers that
+    sign leaves with the new key file and verify them against ca.pem, which
+    proves the key file matches as well.
     """
     cert_path = staging / "ca.pem"
     new_key = new_key or NewKey(openssl, staging / "ca-key.pem", key, passphrase)
-    config = staging / "ca.cnf"
-    config.write_text(render.render("ca.cnf.j2", common_name=common_name))
-    secrets = {"-passin": passphrase} if passphrase else {}
-    openssl.run(["req", "-x509", "-new", *new_key.req_args(), "-out", cert_path,
-                 "-config", config, "-extensions", "extensions", "-days", str(days),
-                 "-set_serial", random_serial(), *digest_args(key.kind)], secrets=secrets)
+    work = _work_folder(staging, "work-ca")
+    config = work / "ca.cnf"
+    write_private(config, render.render("ca.cnf.j2", common_name=common_name).encode(), 0o600)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    _sign(openssl, work, new_key, config, cert_path, now - BACKDATE,
+          now + datetime.timedelta(days=days), None)
+    shutil.rmtree(work)  # the request and the throw-away database are of no further use
     certificate = read_certificate(cert_path)
     if not (certificate.is_ca and "keyCertSign" in certificate.key_usage):
         raise OutputError(f"openssl made {cert_path} without CA:TRUE and keyCertSign"
                           + render.blame())
     if check_key:
-        check_key_matches(openssl, new_key.path, certificate, cert_path, secrets=secrets)
-    return Authority(cert_path, new_key.path, certificate, passphrase)
+        check_key_matches(openssl, new_key.path, certificate, cert_path,
+                          secrets=new_key.secrets)
+    return Authority(cert_path, new_key.path, certificate, passphrase,
+                     cert_pem=cert_path.read_bytes())
 
 
 def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authority],
@@ -250,28 +361,24 @@ def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authorit
     """Generate a key and a certificate signed by ``authority()``, then check both.
 
     An RSA key is started before ``authority()`` is asked for, so that it is
-    generated while a new CA is still being made.
+    generated while a new CA is still being made.  The certificate starts
+    ``BACKDATE`` before now, but never before its CA.
     """
     cert_path, key_path = staging / spec.cert_file, staging / spec.key_file
-    cert_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if spec.bundle:
+        for folder in (cert_path.parent.parent, cert_path.parent):
+            if not folder.is_dir():
+                folder.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
     new_key = NewKey(openssl, key_path, spec.key)
-    config = staging / spec.config_file
-    config.write_text(spec.render_config())
+    work = _work_folder(staging, spec.work_folder)
+    config = work / f"{spec.role}.cnf"
+    write_private(config, spec.render_config().encode(), 0o600)
     signer = authority()
-    signing: list[Argument] = [
-        "-CA", signer.cert_path, "-CAkey", signer.key_path,
-        "-set_serial", random_serial(), "-days", str(spec.days),
-        *digest_args(signer.certificate.key_type),
-    ]
-    own_key: list[Argument] = [*new_key.req_args(), "-config", config]
-    if openssl.version.signs_in_req:
-        openssl.run(["req", "-x509", "-new", *own_key, "-out", cert_path,
-                     "-extensions", "extensions", *signing], secrets=signer.secrets)
-    else:  # portable path: the request goes through a pipe, never onto disk
-        request = openssl.run(["req", "-new", *own_key, *digest_args(spec.key.kind)])
-        openssl.run(["x509", "-req", "-out", cert_path,
-                     "-extfile", config, "-extensions", "extensions", *signing],
-                    stdin=request, secrets=signer.secrets)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    _sign(openssl, work, new_key, config, cert_path,
+          max(now - BACKDATE, signer.certificate.not_before),
+          now + datetime.timedelta(days=spec.days), signer)
+    shutil.rmtree(work)
     certificate = read_certificate(cert_path)
     check_issued(certificate, spec, cert_path)
     run_all([lambda: check_key_matches(openssl, key_path, certificate, cert_path),
@@ -305,48 +412,44 @@ class VerifyFailed(OutputError):
         self.detail = detail
 
 
-def verify_leaf(openssl: OpenSSL, ca_path: Path, cert_path: Path, role: str,
+def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str,
                 check_time: bool = True) -> None:
     """``openssl verify -x509_strict`` with the leaf's TLS purpose against the CA.
 
-    ``check_time=False`` leaves dates out, for callers that report them separately.
+    ``cert`` is a file, or PEM bytes given on stdin.  ``check_time=False`` leaves
+    dates out, for callers that report them separately.
     """
     purpose = _PURPOSES[role][0]
+    shown = cert.name if isinstance(cert, Path) else "the certificate"
     try:
         output = openssl.run(["verify", "-x509_strict", "-purpose", purpose,
                               *([] if check_time else ["-no_check_time"]),
-                              "-CAfile", ca_path, cert_path])
+                              "-CAfile", ca_path, *([cert] if isinstance(cert, Path) else [])],
+                             stdin=cert if isinstance(cert, bytes) else None)
         reason = "" if output.rstrip().endswith(b": OK") else output.decode("utf-8", "replace")
     except OpenSSLFailed as failure:
         reason = failure.stderr
     if reason:
         detail = next((line for line in reason.splitlines() if line.startswith("error ")),
                       reason.strip()[:200])
-        raise VerifyFailed(f"{cert_path.name} fails `openssl verify -x509_strict -purpose "
+        raise VerifyFailed(f"{shown} fails `openssl verify -x509_strict -purpose "
                            f"{purpose}` against {ca_path.name}: {detail}{render.blame()}",
                            detail)
 
 
-def load_authority(openssl: OpenSSL, ca_dir: Path,
-                   passphrase: bytes | None = None) -> Authority:
-    """The CA in ``ca_dir``, checked fit to sign: a CA, unexpired, its key matching.
+def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: bytes,
+                   key_pem: bytes, passphrase: bytes | None = None) -> Authority:
+    """The CA read from ``origin`` (its bytes, read once), checked fit to sign, and
+    copied into ``staging/signer/`` for openssl to use.
 
-    An encrypted CA key needs ``passphrase``; an unencrypted one ignores it.
+    Fit: a CA certificate with keyCertSign and a subjectKeyIdentifier, valid now,
+    not signed with SHA-1 or MD5, an RSA key of at least 2048 bits, and a key that
+    matches it.  An encrypted CA key needs ``passphrase``; an unencrypted one
+    ignores it.
     """
-    cert_path, key_path = ca_dir / "ca.pem", ca_dir / "ca-key.pem"
-    missing = [path.name for path in (cert_path, key_path) if not path.is_file()]
-    if len(missing) == 2:
-        raise CAProblem(
-            f"no CA in {ca_dir} (ca.pem and ca-key.pem are missing): create one with "
-            f"`minipaas certs ca --out {ca_dir}`, or name its folder with --ca-dir"
-        )
-    if missing:
-        raise CAProblem(
-            f"{ca_dir / missing[0]} is missing: signing needs both ca.pem and ca-key.pem; "
-            "name the folder that holds both with --ca-dir"
-        )
+    cert_path, key_path = origin / "ca.pem", origin / "ca-key.pem"
     try:
-        certificate = read_certificate(cert_path)
+        certificate = parse_pem(cert_pem, cert_path)[0]
     except OutputError as error:
         raise CAProblem(str(error)) from None
     if not certificate.is_ca or "keyCertSign" not in certificate.key_usage:
@@ -356,18 +459,35 @@ def load_authority(openssl: OpenSSL, ca_dir: Path,
             f"{cert_path} has no subjectKeyIdentifier: strict X.509 checks (OpenSSL "
             "-x509_strict, Python 3.13, docker-py) reject what it signs"
         )
-    if certificate.not_after <= datetime.datetime.now(datetime.timezone.utc):
+    if certificate.signature_algorithm in WEAK_SIGNATURES:
+        weak = WEAK_SIGNATURES[certificate.signature_algorithm]
+        raise CAProblem(f"{cert_path} is signed with {weak}, which Go (dockerd, the docker "
+                        "CLI) rejects: make a new CA with `minipaas certs rotate-ca start`")
+    if certificate.key_type == "rsa" and certificate.key_bits < MIN_CA_RSA_BITS:
+        raise CAProblem(f"{cert_path} has an RSA key of {certificate.key_bits} bits: a CA needs "
+                        f"at least {MIN_CA_RSA_BITS}; make a new one with "
+                        "`minipaas certs rotate-ca start --key-type ecdsa`")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if certificate.not_after <= now:
         raise CAProblem(
             f"the CA in {cert_path} expired on {certificate.not_after:%Y-%m-%d}: "
             "create a new one with `minipaas certs all --force`"
         )
-    encrypted = is_encrypted(key_path)
+    if certificate.not_before > now:
+        raise CAProblem(f"the CA in {cert_path} is valid only from "
+                        f"{certificate.not_before:%Y-%m-%d %H:%M} UTC: is a clock wrong?")
+    encrypted = is_encrypted(key_pem)
     if encrypted and passphrase is None:
         raise CAProblem(
             f"{key_path} is encrypted: give its passphrase with --ca-passphrase-file FILE "
             "or the MINIPAAS_CA_PASSPHRASE environment variable"
         )
-    authority = Authority(cert_path, key_path, certificate, passphrase if encrypted else None)
-    check_key_matches(openssl, key_path, certificate, cert_path, error=CAProblem,
-                      secrets=authority.secrets)
+    snapshot = staging / "signer"
+    snapshot.mkdir(mode=PRIVATE_DIR_MODE)
+    write_private(snapshot / "ca.pem", cert_pem, 0o644)
+    write_private(snapshot / "ca-key.pem", key_pem, 0o600)
+    authority = Authority(snapshot / "ca.pem", snapshot / "ca-key.pem", certificate,
+                          passphrase if encrypted else None, origin, cert_pem)
+    check_key_matches(openssl, authority.key_path, certificate, cert_path, error=CAProblem,
+                      secrets=authority.secrets, shown_key=key_path)
     return authority

@@ -9,12 +9,15 @@ import shlex
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from . import interrupts
 from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH, Certificate, read_certificates
 from .errors import OpenSSLFailed, OutputError
+from .files import read_limited, write_private
 from .issue import VerifyFailed, is_encrypted, public_key_of, verify_leaf
 from .openssl import OpenSSL
+from .output import printable
 from .parallel import run_all
 from .store import STAGING_PREFIX
 
@@ -50,7 +53,7 @@ class Entry:
 
 def _read(directory: Path, name: str, unreadable: list[str] | None) -> list[Certificate]:
     path = directory / name
-    if not path.is_file():
+    if not os.path.exists(path):
         return []
     try:
         return read_certificates(path)
@@ -99,8 +102,9 @@ class Rollover:
         waiting = ", ".join(self.old_leaves)
         next_step = (f"re-issue {waiting} from the new CA, then `minipaas certs rotate-ca "
                      "finish`" if waiting else "`minipaas certs rotate-ca finish`")
-        return (f"CA rollover in progress: ca.pem trusts the new CA (CN={self.new_ca.subject_cn}) "
-                f"and the old one (CN={self.old_ca.subject_cn}); next: {next_step}")
+        return printable(
+            f"CA rollover in progress: ca.pem trusts the new CA (CN={self.new_ca.subject_cn}) "
+            f"and the old one (CN={self.old_ca.subject_cn}); next: {next_step}")
 
 
 def rollover_state(directory: Path, entries: list[Entry] | None = None) -> Rollover | None:
@@ -141,7 +145,7 @@ def show_text(directory: Path, entries: list[Entry], now: datetime.datetime) -> 
     rollover = rollover_state(directory, entries)
     if rollover:
         lines += ["", rollover.describe()]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,7 @@ class Finding:
     fix: str
 
     def line(self) -> str:
-        return f"{self.severity}: {self.file}: {self.message}; fix: {self.fix}"
+        return printable(f"{self.severity}: {self.file}: {self.message}; fix: {self.fix}")
 
     def as_json(self) -> dict[str, str]:
         return {"severity": self.severity, "file": self.file, "message": self.message,
@@ -169,12 +173,17 @@ def _pairs(directory: Path) -> list[tuple[str, str, str]]:
     pairs += [(f"clients/{b}/cert.pem", f"clients/{b}/key.pem", "client")
               for b in bundle_names(directory)]
     return [pair for pair in pairs
-            if (directory / pair[0]).is_file() or (directory / pair[1]).is_file()]
+            if os.path.lexists(directory / pair[0]) or os.path.lexists(directory / pair[1])]
 
 
 def _renew_command(out: str, file: str, role: str) -> str:
-    name = f" --name {file.split('/')[1]}" if file.startswith("clients/") else ""
+    name = f" --name {shlex.quote(file.split('/')[1])}" if file.startswith("clients/") else ""
     return f"minipaas certs renew {role} --out {out}{name}"
+
+
+def _bundle_command(out: str, file: str) -> str:
+    """The command that re-creates the client bundle holding ``file``."""
+    return f"minipaas certs client --out {out} --name {shlex.quote(file.split('/')[1])} --force"
 
 
 @dataclass(frozen=True)
@@ -193,11 +202,22 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
 
     Problems: a missing or unpaired file, an expired certificate, a key that does
     not match its certificate, a leaf that does not verify against ca.pem (with
-    its purpose) or outlives its CA, a private key readable by others.  Warnings:
-    a certificate expiring within ``warn_days``, a leaf still from the old CA
-    during a rollover.  The openssl checks run concurrently.
+    its purpose) or outlives its CA, a private key readable by others (a symlink
+    is judged by its target), a client bundle that the docker CLI could not use
+    (its own ca.pem missing, unreadable, or not trusting the daemon's CA).
+    Warnings: a certificate expiring within ``warn_days``, a leaf still from the
+    old CA during a rollover.  The openssl checks run concurrently, on copies of
+    what was read (openssl never opens the directory's files itself).
     """
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    import tempfile
+
+    with interrupts.cooperative(), tempfile.TemporaryDirectory(prefix="minipaas-check-") as work:
+        return _check(openssl, directory, warn_days, passphrase,
+                      now or datetime.datetime.now(datetime.timezone.utc), Path(work))
+
+
+def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes | None,
+           now: datetime.datetime, work: Path) -> Report:
     out = shlex.quote(str(directory))
     findings: list[Finding] = []
     unreadable: list[str] = []
@@ -211,44 +231,101 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
     if not cas and "ca.pem" not in unreadable:
         findings.append(Finding("problem", "ca.pem", "missing",
                                 f"minipaas certs ca --out {out}, or copy the CA's ca.pem here"))
+    ca_copy = work / "ca.pem"
+    if cas:
+        write_private(ca_copy, b"".join(c.pem for c in cas), 0o600)
     for entry in entries:
         findings.extend(_date_findings(entry, cas, warn_days, now, out))
     jobs: list[tuple[str, str, Certificate, bytes | None, str | None, str]] = []
-    if cas and (directory / "ca-key.pem").is_file():
+    if cas and os.path.lexists(directory / "ca-key.pem"):
         jobs.append(("ca.pem", "ca-key.pem", cas[0], passphrase, None,
                      f"put back the key of {out}/ca.pem"))
     for cert_file, key_file, role in _pairs(directory):
         fix = _renew_command(out, cert_file, role)
-        if not (directory / cert_file).is_file() or not (directory / key_file).is_file():
-            missing = cert_file if not (directory / cert_file).is_file() else key_file
-            fix = f"minipaas certs {role} --out {out}" + (
-                f" --name {cert_file.split('/')[1]} --force" if "/" in cert_file else "")
+        missing = next((name for name in (cert_file, key_file)
+                        if not os.path.exists(directory / name)), None)
+        if missing:
+            fix = _bundle_command(out, cert_file) if "/" in cert_file else \
+                f"minipaas certs {role} --out {out}"
             findings.append(Finding("problem", missing, "missing: its pair is incomplete", fix))
             continue
         if cert_file in by_file:
             jobs.append((cert_file, key_file, by_file[cert_file], None, role if cas else None,
                          fix))
-    for path in sorted(directory.rglob("*key.pem")):
-        if path.relative_to(directory).parts[0].startswith(STAGING_PREFIX):
-            continue  # another run's private work in progress
-        try:
-            mode = stat.S_IMODE(path.lstat().st_mode)
-        except OSError:
-            continue  # gone since it was listed
-        if mode & 0o077 and not path.is_symlink():
-            findings.append(Finding("problem", str(path.relative_to(directory)),
-                                    f"readable by others (mode {mode:04o})",
-                                    f"chmod 600 {shlex.quote(str(path))}"))
+    checks: list[Callable[[], list[Finding]]] = [
+        functools.partial(_openssl_findings, openssl, directory, ca_copy, *job) for job in jobs]
+    bundle_findings, bundle_checks = _bundle_cas(openssl, directory, cas, by_file, work, out)
+    findings += bundle_findings + _key_modes(directory)
     rollover = rollover_state(directory, entries)
     for leaf in rollover.old_leaves if rollover else []:
         findings.append(Finding("warning", leaf, "still issued by the old CA during a rollover",
                                 "re-issue it, then `minipaas certs rotate-ca finish`"))
-    for result in run_all([functools.partial(_openssl_findings, openssl, directory, *job)
-                           for job in jobs], os.cpu_count() or 1):
+    for result in run_all([*checks, *bundle_checks], os.cpu_count() or 1):
         findings.extend(result)
     order = {"problem": 0, "warning": 1}
     findings.sort(key=lambda f: (order[f.severity], f.file, f.message))
     return Report(findings, entries, rollover)
+
+
+def _bundle_cas(openssl: OpenSSL, directory: Path, cas: list[Certificate],
+                by_file: dict[str, Certificate], work: Path, out: str
+                ) -> tuple[list[Finding], list[Callable[[], list[Finding]]]]:
+    """Each client bundle as the docker CLI uses it: its own ca.pem must be there,
+    readable, and trust the CA that signs the daemon's certificate."""
+    findings: list[Finding] = []
+    checks: list[Callable[[], list[Finding]]] = []
+    server = by_file.get("server-cert.pem")
+    for index, bundle in enumerate(bundle_names(directory)):
+        name = f"clients/{bundle}/ca.pem"
+        fix = _bundle_command(out, name)
+        if not os.path.exists(directory / name):
+            findings.append(Finding("problem", name, "missing: the docker CLI cannot verify "
+                                    "the daemon with this bundle", fix))
+            continue
+        try:
+            bundle_cas = read_certificates(directory / name)
+        except OutputError as error:
+            findings.append(Finding("problem", name, f"unusable ({error})", fix))
+            continue
+        if cas and not any(c.der == cas[0].der for c in bundle_cas):
+            findings.append(Finding("problem", name, "does not hold the CA of ca.pem: the "
+                                    "docker CLI would refuse the daemon", fix))
+            continue
+        if server is not None and cas and server.issued_by(cas[0]):
+            copy = work / f"bundle-{index}.pem"
+            write_private(copy, b"".join(c.pem for c in bundle_cas), 0o600)
+            checks.append(functools.partial(_trusts_server, openssl, copy, server, name, fix))
+    return findings, checks
+
+
+def _trusts_server(openssl: OpenSSL, ca_copy: Path, server: Certificate, name: str,
+                   fix: str) -> list[Finding]:
+    try:
+        verify_leaf(openssl, ca_copy, server.pem, "server", check_time=False)
+    except VerifyFailed as failure:
+        return [Finding("problem", name, "the docker CLI would refuse the daemon's "
+                        f"server-cert.pem with it ({failure.detail})", fix)]
+    return []
+
+
+def _key_modes(directory: Path) -> list[Finding]:
+    """Keys readable by others; a symlink is judged by the file it points to."""
+    found = []
+    for path in sorted(directory.rglob("*key.pem")):
+        relative = path.relative_to(directory)
+        if relative.parts[0].startswith(STAGING_PREFIX):
+            continue  # another run's private work in progress
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            continue  # gone since it was listed, or a dangling link (reported as missing)
+        if mode & 0o077:
+            target = path.resolve() if path.is_symlink() else path
+            where = f" (a symlink to {target})" if path.is_symlink() else ""
+            found.append(Finding("problem", str(relative),
+                                 f"readable by others{where} (mode {mode:04o})",
+                                 f"chmod 600 {shlex.quote(str(target))}"))
+    return found
 
 
 def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
@@ -271,19 +348,19 @@ def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
     return found
 
 
-def _openssl_findings(openssl: OpenSSL, directory: Path, cert_file: str, key_file: str,
-                      certificate: Certificate, passphrase: bytes | None, role: str | None,
-                      fix: str) -> list[Finding]:
+def _openssl_findings(openssl: OpenSSL, directory: Path, ca_copy: Path, cert_file: str,
+                      key_file: str, certificate: Certificate, passphrase: bytes | None,
+                      role: str | None, fix: str) -> list[Finding]:
     """Does the key match the certificate, and (for a leaf) does it verify as ``role``?"""
     found = []
-    key_path = directory / key_file
     try:
-        encrypted = is_encrypted(key_path)
-    except OSError as error:
-        return [Finding("problem", key_file, f"cannot be read ({error.strerror})", fix)]
+        key_pem = read_limited(directory / key_file)
+    except OutputError as error:
+        return [Finding("problem", key_file, f"cannot be read ({error})", fix)]
+    encrypted = is_encrypted(key_pem)
     if not encrypted or passphrase is not None:  # an encrypted CA key: only with its passphrase
         try:
-            public = public_key_of(openssl, key_path,
+            public = public_key_of(openssl, key_pem,
                                    {"-passin": passphrase} if encrypted and passphrase else None)
         except OpenSSLFailed:
             message = "cannot be decrypted (wrong passphrase?)" if encrypted else \
@@ -294,7 +371,7 @@ def _openssl_findings(openssl: OpenSSL, directory: Path, cert_file: str, key_fil
                 found.append(Finding("problem", key_file, f"does not match {cert_file}", fix))
     if role is not None:
         try:
-            verify_leaf(openssl, directory / "ca.pem", directory / cert_file, role,
+            verify_leaf(openssl, ca_copy, certificate.pem, role,
                         check_time=False)  # dates are findings of their own
         except VerifyFailed as failure:
             found.append(Finding("problem", cert_file,

@@ -52,6 +52,15 @@ def parse_ip(value: str) -> str:
         address = ipaddress.ip_address(value)
     except ValueError:
         raise InvalidInput(f"invalid IP address {value!r}") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # Verifiers disagree on these (Go matches the IPv4 address, OpenSSL and Python do not).
+        raise InvalidInput(f"IP address {value!r} is an IPv4-mapped IPv6 address: give "
+                           f"{address.ipv4_mapped} instead")
+    if address.is_unspecified or address.is_multicast \
+            or address == ipaddress.IPv4Address("255.255.255.255"):
+        raise InvalidInput(f"IP address {value!r} is a listen or group address, never one a "
+                           "client connects to: give the address clients use (0.0.0.0 and "
+                           ":: belong in `daemon-json --listen`)")
     return str(address)
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence, Union
 
+from . import interrupts
 from .errors import CertsError, Interrupted, InvalidInput, OpenSSLFailed, OpenSSLUnavailable
 
 DEFAULT_TIMEOUT = 300.0  # seconds; RSA 4096 key generation can take many seconds
@@ -30,11 +33,6 @@ class Version:
 
     flavour: str  # "OpenSSL" or "LibreSSL"
     number: tuple[int, int, int]
-
-    @property
-    def signs_in_req(self) -> bool:
-        """``req -x509 -CA/-CAkey`` (key, request and signature in one call): OpenSSL 3.0+."""
-        return self.flavour == "OpenSSL" and self.number >= (3, 0, 0)
 
 
 def parse_version(text: str) -> Version:
@@ -99,9 +97,12 @@ class OpenSSL:
         self._version: Version | None = None
         self._detection: threading.Thread | None = None
         self._detection_error: CertsError | None = None
-        self._lock = threading.Lock()
+        # Re-entrant: the signal handler runs in the main thread, possibly while
+        # that thread is inside `start`.
+        self._lock = threading.RLock()
         self._running: set[subprocess.Popen[bytes]] = set()
         self._cancelled: int | None = None
+        _instances.add(self)
 
     def start_detection(self) -> None:
         """Run ``openssl version`` in the background while the caller gets ready."""
@@ -161,6 +162,8 @@ class OpenSSL:
                     stderr=subprocess.PIPE, env=self._env, cwd=cwd, pass_fds=pipes,
                 )
                 self._running.add(process)
+                if self._cancelled is not None:  # a signal arrived during Popen
+                    process.kill()
         except OSError as error:
             raise OpenSSLUnavailable(f"cannot run {self.executable}: {error.strerror}") from None
         finally:
@@ -176,9 +179,37 @@ class OpenSSL:
         """Stop every running openssl child and refuse to start new ones."""
         with self._lock:
             self._cancelled = signal_number
-            for process in self._running:
-                if process.poll() is None:
-                    process.kill()
+            self.stop_all()
+
+    def stop_all(self) -> None:
+        """Kill every openssl child still running (quick: the signal handler calls it)."""
+        with self._lock:
+            for process in list(self._running):
+                if process.returncode is None:
+                    with contextlib.suppress(OSError):
+                        process.kill()
+
+    def reap(self) -> None:
+        """Kill and wait for every child still running: before a run's staging folder
+        goes, nothing may still be writing into it."""
+        self.stop_all()
+        with self._lock:
+            leftovers = list(self._running)
+        for process in leftovers:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+            self._finished(process)
+
+
+_instances: weakref.WeakSet[OpenSSL] = weakref.WeakSet()
+
+
+def _cancel_all(signal_number: int) -> None:
+    for instance in list(_instances):
+        instance.cancel(signal_number)
+
+
+interrupts.on_signal(_cancel_all)
 
 
 class Running:

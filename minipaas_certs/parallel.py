@@ -40,16 +40,18 @@ def run_all(calls: Sequence[Callable[[], Result]], workers: int,
 
     threads = [threading.Thread(target=worker, daemon=True)
                for _ in range(max(1, min(workers, len(calls))))]
-    for thread in threads:
-        thread.start()
+    started: list[threading.Thread] = []
     try:
         for thread in threads:
+            thread.start()
+            started.append(thread)
+        for thread in started:
             thread.join()
-    except BaseException as interrupt:
+    except BaseException as interrupt:  # in-process callers only: the CLI's handler never raises
         with lock:
             errors.append(interrupt)
         on_interrupt(interrupt)
-        for thread in threads:
+        for thread in started:
             thread.join()
         raise
     if errors:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import InvalidInput
+from .errors import CertsError, InvalidInput
 
 if TYPE_CHECKING:
     import jinja2
@@ -23,6 +23,9 @@ VALUES = "common_name, key_type, dns_names, ip_addresses"
 # The last line of defence behind names.py: whatever reaches a template must be
 # made of characters with no meaning in OpenSSL's config syntax.
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9 ._:*@()-]*\Z")
+# OpenSSL config directives that read other files: a template must not pull them in.
+_DIRECTIVE = re.compile(r"^\s*\.\s*include\b|^\s*\.\s*pragma\b.*\bincludedir\b",
+                        re.M | re.I)
 # What every rendered config must hold for the tool's openssl calls to work.
 _REQUIRED = (
     (re.compile(r"^\s*\[\s*req\s*\]", re.M), "a [ req ] section"),
@@ -52,6 +55,38 @@ def _shipped(name: str) -> str:
     from importlib.resources import read_text
 
     return read_text(TEMPLATE_PACKAGE, name, encoding="utf-8")
+
+
+def _confined_loader(folder: Path) -> jinja2.BaseLoader:
+    """A loader that reads templates only from inside ``folder``.
+
+    Names with ``..`` are refused by Jinja itself; a symlink (or a parent symlink)
+    leading out of the folder is refused here, as is anything but a regular file.
+    """
+    import jinja2
+
+    from .files import MAX_SMALL_BYTES, read_limited
+
+    root = folder.resolve()
+
+    class ConfinedLoader(jinja2.BaseLoader):
+        def get_source(self, environment: jinja2.Environment,
+                       template: str) -> tuple[str, str, Callable[[], bool]]:
+            from jinja2.loaders import split_template_path
+
+            path = root.joinpath(*split_template_path(template))
+            real = path.resolve()
+            if real != root and root not in real.parents:
+                raise jinja2.TemplateNotFound(f"{template} (it leads out of the folder)")
+            if not real.is_file():
+                raise jinja2.TemplateNotFound(template)
+            try:
+                text = read_limited(real, MAX_SMALL_BYTES).decode("utf-8")
+            except (CertsError, UnicodeDecodeError) as error:
+                raise jinja2.TemplateNotFound(f"{template} ({error})") from None
+            return text, str(path), lambda: False
+
+    return ConfinedLoader()
 
 
 def use_templates(folder: Path | None) -> None:
@@ -85,13 +120,15 @@ def environment() -> jinja2.Environment:
     global _environment
     if _environment is None:
         import jinja2
+        from jinja2.sandbox import SandboxedEnvironment
 
         loader: jinja2.BaseLoader
         if _custom is not None:
-            loader = jinja2.FileSystemLoader(str(_custom))
+            loader = _confined_loader(_custom)
         else:
             loader = jinja2.FunctionLoader(_shipped)
-        _environment = jinja2.Environment(
+        # Sandboxed: a template cannot reach Python internals (lipsum.__globals__...).
+        _environment = SandboxedEnvironment(
             loader=loader,
             undefined=jinja2.StrictUndefined,
             autoescape=False,  # these are OpenSSL configs, not HTML
@@ -118,7 +155,12 @@ def render(template: str, **context: Any) -> str:
         raise fail(f"{error.message} (the values are {VALUES})") from None
     except jinja2.TemplateNotFound as error:
         raise fail(f"it includes {error.name}, which is not there") from None
+    except jinja2.exceptions.SecurityError as error:
+        raise fail(f"refused by the sandbox: {error}") from None
     for pattern, what in _REQUIRED:
         if not pattern.search(text):
             raise fail(f"the rendered config lacks {what}")
+    if _DIRECTIVE.search(text):
+        raise fail("the rendered config uses .include: every file it reads must be the "
+                   "template itself")
     return text

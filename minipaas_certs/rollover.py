@@ -11,11 +11,13 @@ the bundles and moves its files into a backup folder.
 from __future__ import annotations
 
 import datetime
+import os
 from pathlib import Path
 
-from .actions import Progress
+from .actions import Progress, children_reaped, quote, read_ca
 from .certinfo import pem_blocks
 from .errors import CAProblem, Conflict, InvalidInput
+from .files import read_limited
 from .issue import KeySpec, create_ca, load_authority
 from .lifecycle import OLD_CA_FILE, OLD_CA_KEY_FILE, bundle_names, inventory, rollover_state
 from .names import parse_common_name
@@ -42,12 +44,12 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
           progress: Progress = lambda _: None) -> list[Path]:
     """Step 1: a new CA; ca.pem becomes the bundle [new, old]; the old CA is kept aside."""
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old
-    with OutputDirectory(out) as store:
-        if (out / OLD_CA_FILE).exists():
+    with OutputDirectory(out) as store, children_reaped(openssl):
+        if os.path.lexists(out / OLD_CA_FILE):
             raise Conflict(f"a CA rollover is already in progress in {out}: finish it with "
-                           f"`minipaas certs rotate-ca finish --out {out}`")
-        old = load_authority(openssl, out, passphrase)
-        old_pem = old.cert_path.read_bytes()
+                           f"`minipaas certs rotate-ca finish --out {quote(out)}`")
+        old_pem, old_key_pem = read_ca(store, out)
+        old = load_authority(openssl, store.staging, out, old_pem, old_key_pem, passphrase)
         if len(pem_blocks(old_pem)) > 1:
             raise Conflict(f"{old.cert_path} already holds several CA certificates")
         today = datetime.date.today().isoformat()
@@ -61,21 +63,22 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         progress(f"Generating the new CA key ({key}) and certificate for CN={name}, "
                  f"valid {days} days")
         new = create_ca(openssl, store.staging, name, key, days, passphrase)
-        bundle = new.cert_path.read_bytes() + old_pem
-        store.staged("ca.pem").write_bytes(bundle)
-        store.staged(OLD_CA_FILE).write_bytes(old_pem)
-        store.staged(OLD_CA_KEY_FILE).write_bytes(old.key_path.read_bytes())
+        bundle = new.cert_pem + old_pem
+        # create_ca wrote ca.pem alone; the bundle takes its place.
+        os.unlink(store.staged("ca.pem"))
+        store.stage("ca.pem", bundle, CERT_MODE)
+        store.stage(OLD_CA_FILE, old_pem, CERT_MODE)
+        store.stage(OLD_CA_KEY_FILE, old_key_pem, KEY_MODE)
         files = {"ca.pem": CERT_MODE, "ca-key.pem": KEY_MODE, OLD_CA_FILE: CERT_MODE,
                  OLD_CA_KEY_FILE: KEY_MODE}
         for copy in _bundle_copies(out):
-            store.staged(copy).parent.mkdir(parents=True, exist_ok=True)
-            store.staged(copy).write_bytes(bundle)
+            store.stage(copy, bundle, CERT_MODE)
             files[copy] = CERT_MODE
         written, _ = store.commit(files)
         progress("ca.pem now trusts the new and the old CA: deploy it to every daemon and "
                  "client (restart dockerd), re-issue the server and client certificates "
                  "(they are signed by the new CA from now on), then run "
-                 f"`minipaas certs rotate-ca finish --out {out}`")
+                 f"`minipaas certs rotate-ca finish --out {quote(out)}`")
         return written
 
 
@@ -86,18 +89,17 @@ def finish(out: Path, *, force: bool = False,
         state = rollover_state(out, inventory(out))
         if state is None:
             raise CAProblem(f"no CA rollover in progress in {out} (no {OLD_CA_FILE}); start "
-                            f"one with `minipaas certs rotate-ca start --out {out}`")
+                            f"one with `minipaas certs rotate-ca start --out {quote(out)}`")
         if state.old_leaves and not force:
             raise Conflict(
                 f"{', '.join(state.old_leaves)} in {out} still come from the old CA and would "
                 "stop working: re-issue them (`minipaas certs server`, `client`, `renew`) "
                 "first, or use --force"
             )
-        new_ca = pem_blocks((out / "ca.pem").read_bytes())[0]
+        new_ca = pem_blocks(read_limited(out / "ca.pem"))[0]
         files = {}
         for name in ["ca.pem", *_bundle_copies(out)]:
-            store.staged(name).parent.mkdir(parents=True, exist_ok=True)
-            store.staged(name).write_bytes(new_ca)
+            store.stage(name, new_ca, CERT_MODE)
             files[name] = CERT_MODE
         written, backup = store.commit(files, archive=[OLD_CA_FILE, OLD_CA_KEY_FILE])
         progress(f"The old CA is archived in {backup}; deploy the new ca.pem to every daemon "

@@ -4,40 +4,63 @@ Every file of a run is written into a 0700 staging folder inside the output
 directory (so each final move is a rename on one filesystem), checked, and only
 then moved into place.  The moves follow a journal kept in the staging folder:
 
-1. the journal lists the names and where the files they replace go;
-2. the files being replaced are renamed there (a dated backup folder, or the
-   staging folder when nothing needs keeping);
+1. the journal lists each name, whether an old file is there and where it goes
+   (a dated backup folder, or the staging folder when nothing needs keeping),
+   and whether a new file comes in; names are relative to the directory, so
+   the journal stays true from any working directory and after a rename;
+2. the old files are renamed aside;
 3. the new files are renamed into place; the journal is removed.
 
 A failure during 2-3 undoes the renames at once; a crash (power loss, SIGKILL)
 during them is undone by the next run, which finds the journal under the lock.
-So the directory holds the old set or the complete new one, never a mix.
+Recovery trusts a journal only in a real 0700 folder of the current user, and
+only for names the tool writes; it deletes a staging folder only once every old
+file it lists is back in place.  So the directory holds the old set or the
+complete new one, never a mix, and nothing is ever lost to a recovery.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import errno
-import fcntl
 import json
 import os
 import shutil
+import stat
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from . import interrupts
-from .errors import Conflict, OutputError
-from .sums import SUMS_FILE, is_public, public_files
+from .errors import Conflict, Interrupted, OutputError
+from .files import (
+    MAX_SMALL_BYTES,
+    PRIVATE_DIR_MODE,
+    describe,
+    fsync_path,
+    make_private_dirs,
+    read_limited,
+    remove_created_dirs,
+    write_private,
+)
+from .layout import (
+    BACKUP_NAME,
+    BACKUP_PREFIX,
+    GITIGNORE,
+    STAGING_PREFIX,
+    SUMS_FILE,
+    is_key,
+    is_tool_path,
+)
+from .sums import is_public, public_files
 from .sums import render as render_sums
 
 KEY_MODE = 0o600
 CERT_MODE = 0o644
-DIR_MODE = 0o700
-STAGING_PREFIX = ".minipaas-staging-"
-BACKUP_PREFIX = "backup-"
+DIR_MODE = PRIVATE_DIR_MODE
 JOURNAL = "journal.json"
-GITIGNORE = ".gitignore"
+JOURNAL_VERSION = 2
+REPLACED = "replaced"  # inside the staging folder: old files nobody needs to keep
 GITIGNORE_TEXT = """\
 # Written by minipaas certs: private keys and their backups stay out of version control.
 *key.pem
@@ -46,25 +69,63 @@ backup-*/
 """
 
 
-def _describe(error: OSError) -> str:
-    return error.strerror or str(error)
+@dataclass(frozen=True)
+class Move:
+    """One name of a commit: an old file set aside, a new one brought in, or both."""
+
+    name: str  # relative to the output directory
+    aside: str  # REPLACED (in the staging folder) or a backup folder's name
+    old: bool
+    new: bool
+    digest: str = ""  # of the new file or folder: recovery moves back only what it wrote
 
 
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
+def _digest(path: Path) -> str | None:
+    """SHA-256 of a regular file, or of a folder's regular files by name; None for
+    anything else (a symlink, a FIFO, a file that cannot be read)."""
+    import hashlib
+
     try:
-        os.fsync(descriptor)
+        info = os.lstat(path)
+        if stat.S_ISREG(info.st_mode):
+            return hashlib.sha256(read_limited(path)).hexdigest()
+        if not stat.S_ISDIR(info.st_mode):
+            return None
+        entries = []
+        for child in sorted(path.iterdir()):
+            digest = _digest(child)
+            if digest is None:
+                return None
+            entries.append(f"{child.name}\0{digest}\n")
+        return hashlib.sha256("".join(entries).encode()).hexdigest()
+    except (OSError, OutputError):
+        return None
+
+
+def _owned_private_dir(path: Path) -> str | None:
+    """Why ``path`` is not a real 0700 folder of the current user, or None if it is."""
+    try:
+        info = os.lstat(path)
     except OSError as error:
-        if error.errno != errno.EINVAL:  # directories on some filesystems cannot be synced
-            raise
-    finally:
-        os.close(descriptor)
+        return describe(error)
+    if stat.S_ISLNK(info.st_mode):
+        return "it is a symlink"
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is not a folder"
+    if info.st_uid != os.geteuid():
+        return f"it belongs to uid {info.st_uid}, not to this user"
+    if stat.S_IMODE(info.st_mode) != PRIVATE_DIR_MODE:
+        return f"its mode is {stat.S_IMODE(info.st_mode):04o}, not 0700"
+    return None
 
 
-def _private_folder(parent: Path) -> Path:
-    """A new 0700 staging folder (tempfile would cost its import at every start)."""
+def _new_staging_folder(parent: Path) -> Path:
+    """A new 0700 staging folder (tempfile would cost its import at every start).
+
+    Its path is absolute: openssl runs in folders inside it.
+    """
     while True:
-        path = parent / f"{STAGING_PREFIX}{os.urandom(6).hex()}"
+        path = Path(os.path.abspath(parent)) / f"{STAGING_PREFIX}{os.urandom(6).hex()}"
         try:
             path.mkdir(mode=DIR_MODE)
         except FileExistsError:
@@ -73,70 +134,103 @@ def _private_folder(parent: Path) -> Path:
         return path
 
 
-def _make_private_dir(path: Path) -> None:
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    os.chmod(path, DIR_MODE)  # mkdir's mode is filtered by the umask
+def _make_subdirs(root: Path, name: str) -> None:
+    """Create the folders of ``name``'s parent under ``root`` (0700), never ``root`` itself."""
+    current = root
+    for part in Path(name).parent.parts:
+        current = current / part
+        if not current.is_dir():
+            current.mkdir(mode=DIR_MODE)
+            os.chmod(current, DIR_MODE)
+
+
+def _tighten_keys(path: Path) -> None:
+    """Make every key file at or under ``path`` 0600 (old keys moved into a backup)."""
+    candidates = [path] if not path.is_dir() else [p for p in path.rglob("*")]
+    for candidate in candidates:
+        try:
+            info = os.lstat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and is_key(candidate.name) and info.st_mode & 0o077:
+            os.chmod(candidate, KEY_MODE)
 
 
 class OutputDirectory:
     """An output directory held for one run (a context manager).
 
-    Entering creates the directory (0700) if needed, takes an exclusive lock on it
-    (a second run fails at once instead of interleaving files), finishes or undoes
-    what a crashed run left, and makes a fresh staging folder.
+    Entering creates the directory (0700, and any missing parents) if needed,
+    takes an exclusive lock on it (a second run fails at once instead of
+    interleaving files), undoes what a crashed run left, and makes a fresh
+    staging folder.  Leaving removes the staging folder and, if the run failed,
+    the folders it created.  Signals inside are handled cooperatively (see
+    ``interrupts``): the run stops at its next check and still cleans up.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.staging = path  # replaced on entry
         self._fd: int | None = None
+        self._created: list[Path] = []
         self._keep_staging = False  # an undo failed: the next run needs its journal
+        self._scope = interrupts.cooperative()
 
     def __enter__(self) -> OutputDirectory:
-        self._create()
+        self._scope.__enter__()
         try:
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        except OSError as error:
-            raise OutputError(f"cannot open {self.path}: {_describe(error)}") from None
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            os.close(self._fd)
-            self._fd = None
-            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise Conflict(
-                    f"another minipaas certs run is using {self.path}; try again when it ends"
-                ) from None
-            raise OutputError(f"cannot lock {self.path}: {_describe(error)}") from None
-        try:
+            self._open()
             for leftover in sorted(self.path.glob(STAGING_PREFIX + "*")):
                 self._recover(leftover)
-            self.staging = _private_folder(self.path)
+            self.staging = _new_staging_folder(self.path)
+            interrupts.check()
         except OSError as error:
-            self.__exit__(None, None, None)
-            raise OutputError(f"cannot write in {self.path}: {_describe(error)}") from None
+            self._leave(failed=True)
+            raise OutputError(f"cannot write in {self.path}: {describe(error)}") from None
         except BaseException:
-            self.__exit__(None, None, None)  # release the lock
+            self._leave(failed=True)
             raise
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        if self.staging != self.path and not self._keep_staging:
-            shutil.rmtree(self.staging, ignore_errors=True)
-        self.staging = self.path
-        if self._fd is not None:
-            os.close(self._fd)  # closing releases the lock
-            self._fd = None
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self._leave(failed=kind is not None)
+        if kind is None:
+            interrupts.check()
 
-    def _create(self) -> None:
-        if self.path.is_dir():
-            return
-        if os.path.lexists(self.path):
-            raise OutputError(f"{self.path} exists and is not a directory")
+    def _leave(self, failed: bool) -> None:
         try:
-            _make_private_dir(self.path)
+            if self.staging != self.path and not self._keep_staging:
+                shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = self.path
+            if self._fd is not None:
+                os.close(self._fd)  # closing releases the lock
+                self._fd = None
+            if failed:
+                remove_created_dirs(self._created)
+        finally:
+            self._scope.__exit__(None, None, None)
+
+    def _open(self) -> None:
+        if not os.path.isdir(self.path):
+            if os.path.lexists(self.path):
+                raise OutputError(f"{self.path} exists and is not a directory")
+            try:
+                self._created = make_private_dirs(self.path)
+            except OSError as error:
+                raise OutputError(f"cannot create {self.path}: {describe(error)}") from None
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as error:
-            raise OutputError(f"cannot create {self.path}: {_describe(error)}") from None
+            raise OutputError(f"cannot open {self.path}: {describe(error)}") from None
+        try:
+            import fcntl
+
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(
+                f"another minipaas certs run is using {self.path}; try again when it ends"
+            ) from None
+        except OSError as error:
+            raise OutputError(f"cannot lock {self.path}: {describe(error)}") from None
 
     def existing(self, names: Iterable[str]) -> list[str]:
         """The given names that already exist in the directory (symlinks included)."""
@@ -145,14 +239,22 @@ class OutputDirectory:
     def staged(self, name: str) -> Path:
         return self.staging / name
 
-    def _new_backup_folder(self) -> Path:
+    def stage(self, name: str, data: bytes, mode: int) -> Path:
+        """Write a new file into the staging folder with its final mode from the start."""
+        _make_subdirs(self.staging, name)
+        write_private(self.staged(name), data, mode)
+        return self.staged(name)
+
+    def _aside_folder(self, aside: str, staging: Path | None = None) -> Path:
+        return (staging or self.staging) / REPLACED if aside == REPLACED else self.path / aside
+
+    def _new_backup_name(self) -> str:
         stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
-        backup = self.path / f"{BACKUP_PREFIX}{stamp}"
-        suffix = 1
-        while os.path.lexists(backup):
+        name, suffix = f"{BACKUP_PREFIX}{stamp}", 1
+        while os.path.lexists(self.path / name):
             suffix += 1
-            backup = self.path / f"{BACKUP_PREFIX}{stamp}-{suffix}"
-        return backup
+            name = f"{BACKUP_PREFIX}{stamp}-{suffix}"
+        return name
 
     def commit(self, files: dict[str, int], folders: Iterable[str] = (),
                keep: Iterable[str] = (), archive: Iterable[str] = ()
@@ -168,63 +270,71 @@ class OutputDirectory:
         """
         folders, keep, archive = list(folders), set(keep), set(archive)
         try:
-            self.staged(SUMS_FILE).write_text(self._sums_after(files, folders, archive))
+            self.stage(SUMS_FILE, self._sums_after(files, folders, archive).encode(), CERT_MODE)
         except OSError as error:
-            raise OutputError(f"cannot write {self.path}: {_describe(error)}") from None
+            raise OutputError(f"cannot write {self.path}: {describe(error)}") from None
         files = {**files, SUMS_FILE: CERT_MODE}
         names = [*files, *folders]
-        archived = self.existing(archive)
-        replaced = self.existing(names)
-        kept = [name for name in replaced if name in keep] + archived
-        backup = self._new_backup_folder() if kept else None
-        dropped = self.staging / "replaced"
-        aside = {name: backup if backup and name in kept else dropped
-                 for name in [*names, *archived]}
-        moves = [(name, aside[name], name in names) for name in aside]
+        old = set(self.existing([*names, *archive]))
+        kept = {name for name in old if name in keep or name in archive}
+        backup = self._new_backup_name() if kept else None
+        moves = [Move(name, backup if backup and name in kept else REPLACED, name in old,
+                      name not in archive,
+                      (_digest(self.staged(name)) or "") if name not in archive else "")
+                 for name in dict.fromkeys([*names, *sorted(archive)])
+                 if name in old or name not in archive]
         journal = self.staging / JOURNAL
         try:
             for name, mode in files.items():
                 os.chmod(self.staged(name), mode)
-                _fsync(self.staged(name))
+                fsync_path(self.staged(name))
             for name in folders:
                 os.chmod(self.staged(name), DIR_MODE)
                 for path in self.staged(name).iterdir():
-                    _fsync(path)
+                    fsync_path(path)
             # Written aside and renamed: a journal is complete, or absent.
             pending = self.staging / f"{JOURNAL}.part"
-            pending.write_text(json.dumps([[name, str(folder), new] for name, folder, new
-                                           in moves]))
-            _fsync(pending)
+            write_private(pending, json.dumps({
+                "version": JOURNAL_VERSION,
+                "moves": [move.__dict__ for move in moves],
+            }).encode(), KEY_MODE)
+            fsync_path(pending)
             os.rename(pending, journal)
-            _fsync(self.staging)
+            fsync_path(self.staging)
         except OSError as error:
-            raise OutputError(f"cannot write {self.path}: {_describe(error)}") from None
-        with interrupts.held():
-            try:
-                for folder in {*aside.values()}:
-                    _make_private_dir(folder)
-                for name in [*replaced, *archived]:
-                    (aside[name] / name).parent.mkdir(mode=DIR_MODE, parents=True,
-                                                      exist_ok=True)
-                    os.rename(self.path / name, aside[name] / name)
-                for name in names:
-                    parent = (self.path / name).parent
-                    if not parent.is_dir():
-                        _make_private_dir(parent)
-                    os.replace(self.staged(name), self.path / name)
-                _fsync(self.path)
-                journal.unlink()
-            except OSError as error:
-                self._undo_or_keep(moves)
-                raise OutputError(
-                    f"cannot move the new files into {self.path} ({_describe(error)}); "
-                    "it holds the previous files, unchanged"
-                ) from None
+            raise OutputError(f"cannot write {self.path}: {describe(error)}") from None
+        interrupts.check()  # the last moment a signal cancels the run
+        try:
+            for folder in {self._aside_folder(move.aside) for move in moves if move.old}:
+                folder.mkdir(mode=DIR_MODE)
+                os.chmod(folder, DIR_MODE)
+            for move in moves:
+                if move.old:
+                    aside = self._aside_folder(move.aside)
+                    _make_subdirs(aside, move.name)
+                    os.rename(self.path / move.name, aside / move.name)
+            for move in moves:
+                if move.new:
+                    _make_subdirs(self.path, move.name)
+                    os.replace(self.staged(move.name), self.path / move.name)
+            fsync_path(self.path)
+            journal.unlink()
+        except OSError as error:
+            self._undo_or_keep(moves)
+            raise OutputError(
+                f"cannot move the new files into {self.path} ({describe(error)}); "
+                "it holds the previous files, unchanged"
+            ) from None
+        backup_path = self.path / backup if backup else None
+        if backup_path is not None:
+            _tighten_keys(backup_path)
         written = []
         for name in names:
             target = self.path / name
             written.extend(sorted(target.iterdir()) if name in folders else [target])
-        return written, backup
+        if interrupts.received() is not None:
+            raise Interrupted(interrupts.received() or 0, completed=True)
+        return written, backup_path
 
     def _sums_after(self, files: Iterable[str], folders: list[str],
                     archive: set[str]) -> str:
@@ -236,56 +346,102 @@ class OutputDirectory:
             final.update((f"{folder}/{path.name}", path)
                          for path in self.staged(folder).iterdir()
                          if is_public(f"{folder}/{path.name}"))
-        return render_sums({name: path.read_bytes() for name, path in final.items()})
+        return render_sums({name: read_limited(path) for name, path in final.items()})
 
-    def _undo(self, moves: list[tuple[str, Path, bool]]) -> None:
-        """Put back what the journal's moves took away; send back what they brought in.
+    def _undo(self, moves: list[Move], staging: Path) -> None:
+        """Put back what the moves took away; send back what they brought in.
 
-        The new files go back into the staging folder, where they came from, so
-        that running the undo again (after a crash during it) changes nothing.
+        A new file is known to be in place when it is no longer in the staging
+        folder; it goes back there, so that running the undo again (after a
+        crash during it) changes nothing.  An old file goes back only to a free
+        name: nothing is ever renamed over.
         """
-        for name, folder, has_new in moves:
-            staged = self.staging / name
-            if has_new and not os.path.lexists(staged) and os.path.lexists(self.path / name):
-                staged.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(self.path / name, staged)
-            if os.path.lexists(folder / name):
-                os.rename(folder / name, self.path / name)
-        for folder in {folder for _, folder, _ in moves}:
-            with contextlib.suppress(OSError):  # a backup folder emptied by the undo goes
-                _remove_empty_dirs(folder)
-        _fsync(self.path)
+        for move in moves:
+            target, staged = self.path / move.name, staging / move.name
+            aside = self._aside_folder(move.aside, staging) / move.name
+            if move.new and not os.path.lexists(staged) and os.path.lexists(target) \
+                    and _digest(target) == move.digest:
+                _make_subdirs(staging, move.name)
+                os.rename(target, staged)
+            if move.old and os.path.lexists(aside) and not os.path.lexists(target):
+                os.rename(aside, target)
+        for backup in {move.aside for move in moves if move.aside != REPLACED}:
+            _remove_if_empty(self.path / backup)
+        fsync_path(self.path)
 
-    def _undo_or_keep(self, moves: list[tuple[str, Path, bool]]) -> None:
+    def _unrestored(self, moves: list[Move], staging: Path) -> list[str]:
+        """The names the undo could not explain: an old file not back in place, or a
+        file in place that is neither the old one nor the new one the run wrote."""
+        found = []
+        for move in moves:
+            target, staged = self.path / move.name, staging / move.name
+            aside = self._aside_folder(move.aside, staging) / move.name
+            old_missing = move.old and (not os.path.lexists(target) or os.path.lexists(aside))
+            stranger = (move.new and not move.old and not os.path.lexists(staged)
+                        and os.path.lexists(target))
+            if old_missing or stranger:
+                found.append(move.name)
+        return found
+
+    def _undo_or_keep(self, moves: list[Move]) -> None:
         """Undo now; if that fails too, keep the staging folder and its journal, so
         that the next run finishes the undo instead of losing what sits aside."""
         try:
-            self._undo(moves)
+            self._undo(moves, self.staging)
         except OSError as error:
             self._keep_staging = True
             raise OutputError(
-                f"cannot put the previous files back in {self.path} ({_describe(error)}); "
+                f"cannot put the previous files back in {self.path} ({describe(error)}); "
                 "the next minipaas certs run on it will finish putting them back"
             ) from None
 
+    def _read_journal(self, leftover: Path) -> list[Move] | None:
+        """The moves of a journal this tool wrote, or None if it could not be one."""
+        try:
+            content = json.loads(read_limited(leftover / JOURNAL, MAX_SMALL_BYTES))
+            if content.get("version") != JOURNAL_VERSION:
+                return None
+            moves = [Move(str(item["name"]), str(item["aside"]), item["old"], item["new"],
+                          str(item["digest"])) for item in content["moves"]]
+        except (OutputError, ValueError, TypeError, KeyError, AttributeError):
+            return None
+        for move in moves:
+            if not (is_tool_path(move.name) and isinstance(move.old, bool)
+                    and isinstance(move.new, bool)
+                    and (move.aside == REPLACED or BACKUP_NAME.match(move.aside))):
+                return None
+            if move.aside != REPLACED and os.path.lexists(self.path / move.aside) \
+                    and _owned_private_dir(self.path / move.aside):
+                return None
+        return moves
+
     def _recover(self, leftover: Path) -> None:
-        """Undo the moves of a run that crashed mid-commit, then drop its staging folder."""
-        journal = leftover / JOURNAL
-        if journal.is_file():
-            try:
-                moves = [(name, Path(folder), bool(new))
-                         for name, folder, new in json.loads(journal.read_text())]
-            except ValueError:  # cannot happen short of disk damage: moves follow the rename
-                raise OutputError(f"{journal} is damaged: the previous run's files may be "
-                                  f"in {leftover} or a backup folder; move them back by "
-                                  "hand, then remove it") from None
-            staging, self.staging = self.staging, leftover
-            try:
-                with interrupts.held():
-                    self._undo(moves)
-            finally:
-                self.staging = staging
-        shutil.rmtree(leftover, ignore_errors=True)
+        """Undo the moves of a run that crashed mid-commit, then drop its staging folder.
+
+        A folder without a journal is a run that ended before its renames began or
+        after they were done: it only holds disposable files.
+        """
+        why = _owned_private_dir(leftover)
+        if why:
+            raise OutputError(f"{leftover} is not a staging folder of this tool ({why}): it "
+                              "was left alone; check what it holds and remove it to go on")
+        if not os.path.lexists(leftover / JOURNAL):
+            shutil.rmtree(leftover)
+            return
+        moves = self._read_journal(leftover)
+        if moves is None:
+            raise OutputError(f"{leftover / JOURNAL} is not a journal this tool wrote: "
+                              "nothing was moved; check the folder and remove it to go on")
+        self._undo(moves, leftover)
+        unrestored = self._unrestored(moves, leftover)
+        if unrestored:
+            raise OutputError(
+                f"cannot finish undoing the run interrupted in {leftover}: "
+                f"{', '.join(unrestored)} is neither back in {self.path} nor found where "
+                "the journal says; the folder is kept (the previous files may be in it or "
+                "in a backup folder): put them back by hand, then remove it"
+            )
+        shutil.rmtree(leftover)
 
     @staticmethod
     def existing_in(folder: Path) -> list[str]:
@@ -296,14 +452,55 @@ class OutputDirectory:
         """Stage a small file that is written only if absent; return whether it is."""
         if os.path.lexists(self.path / name):
             return False
-        self.staged(name).write_text(text)
-        os.chmod(self.staged(name), mode)
+        self.stage(name, text.encode(), mode)
         return True
 
 
-def _remove_empty_dirs(folder: Path) -> None:
+@contextmanager
+def shared_lock(folder: Path) -> Iterator[None]:
+    """Hold a shared lock on another run's output directory while reading its CA.
+
+    A run that is changing that directory holds its exclusive lock: then this
+    fails at once (exit 4) instead of reading a CA that is being replaced.
+    """
+    import fcntl
+
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        yield  # no such folder: reading the CA there says so, with the command to run
+        return
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(f"another minipaas certs run is changing {folder}; try again "
+                           "when it ends") from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def same_directory(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def _remove_if_empty(folder: Path) -> None:
     """Remove ``folder`` and its subfolders if they hold no file (an emptied backup)."""
+    if not folder.is_dir() or folder.is_symlink():
+        return
     for sub in sorted(folder.rglob("*"), reverse=True):
-        if sub.is_dir():
-            sub.rmdir()
-    folder.rmdir()
+        if sub.is_dir() and not sub.is_symlink():
+            try:
+                sub.rmdir()
+            except OSError:
+                return
+    with suppress(OSError):
+        folder.rmdir()
+
+
+__all__ = ["CERT_MODE", "DIR_MODE", "GITIGNORE", "GITIGNORE_TEXT", "KEY_MODE",
+           "STAGING_PREFIX", "OutputDirectory"]

@@ -8,10 +8,14 @@ well as ``minipaas certs verify-sums``.  Public files are the certificates (ever
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+
+from .errors import OutputError
+from .files import read_limited
 
 SUMS_FILE = "SHA256SUMS"
 _LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)\Z")
@@ -56,7 +60,11 @@ def verify(directory: Path) -> tuple[int, list[Mismatch]]:
                                        "command that writes the directory")]
     listed: dict[str, str] = {}
     problems = []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    try:
+        text = read_limited(path).decode("utf-8", "replace")
+    except OutputError as error:
+        return 0, [Mismatch(SUMS_FILE, str(error))]
+    for number, line in enumerate(text.splitlines(), 1):
         match = _LINE.match(line)
         if not match or not is_public(match.group(2)) or ".." in match.group(2).split("/"):
             problems.append(Mismatch(SUMS_FILE, f"line {number} is not a checksum of a "
@@ -66,9 +74,15 @@ def verify(directory: Path) -> tuple[int, list[Mismatch]]:
     matched = 0
     for name, digest in sorted(listed.items()):
         file = directory / name
-        if not file.is_file():
+        if not os.path.lexists(file):
             problems.append(Mismatch(name, "listed in SHA256SUMS but missing"))
-        elif hashlib.sha256(file.read_bytes()).hexdigest() != digest:
+            continue
+        try:
+            data = read_limited(file)
+        except OutputError as error:
+            problems.append(Mismatch(name, str(error)))
+            continue
+        if hashlib.sha256(data).hexdigest() != digest:
             problems.append(Mismatch(name, "its SHA-256 differs from SHA256SUMS: changed "
                                            "or damaged since it was written"))
         else:

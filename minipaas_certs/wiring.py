@@ -37,21 +37,31 @@ class DockerHost:
         return f"tcp://{bracketed}:{self.port}"
 
 
-def parse_host(value: str) -> DockerHost:
-    """Parse ``HOST[:PORT]`` (``[v6]:PORT`` for IPv6; a ``tcp://`` prefix is accepted)."""
+def parse_host(value: str, *, listening: bool = False) -> DockerHost:
+    """Parse ``HOST[:PORT]`` (``[v6]:PORT`` for IPv6; a ``tcp://`` prefix is accepted).
+
+    ``listening``: a daemon's listen address, which may be 0.0.0.0 or ``::``.
+    """
     text = value[len("tcp://"):] if value.startswith("tcp://") else value
     try:  # a bare IPv6 address has colons but no port
-        return DockerHost("IP", str(ipaddress.IPv6Address(text)), DOCKER_TLS_PORT)
+        name, port, bracketed = str(ipaddress.IPv6Address(text)), DOCKER_TLS_PORT, True
     except ValueError:
-        pass
-    match = _HOST_PORT.match(text)
-    if not match:
-        raise InvalidInput(f"invalid --host {value!r}: use HOST, HOST:PORT or [IPv6]:PORT")
-    port = int(match.group("port") or DOCKER_TLS_PORT)
+        match = _HOST_PORT.match(text)
+        if not match:
+            raise InvalidInput(f"invalid --host {value!r}: use HOST, HOST:PORT or "
+                               "[IPv6]:PORT") from None
+        port = int(match.group("port") or DOCKER_TLS_PORT)
+        name, bracketed = match.group("v6") or match.group("host"), bool(match.group("v6"))
     if not 1 <= port <= 65535:
         raise InvalidInput(f"invalid --host {value!r}: the port must be 1-65535")
-    name = match.group("v6") or match.group("host")
-    san = parse_san(f"IP:{name}" if match.group("v6") else name)
+    if listening:
+        try:
+            address = ipaddress.ip_address(name)
+        except ValueError:
+            address = None
+        if address is not None and address.is_unspecified:
+            return DockerHost("IP", str(address), port)
+    san = parse_san(f"IP:{name}" if bracketed else name)
     if san.value.startswith("*"):
         raise InvalidInput(f"invalid --host {value!r}: a wildcard is not a host")
     return DockerHost(san.kind, san.value, port)
@@ -113,7 +123,7 @@ def parse_listen(value: str) -> str:
         return value
     if not value.startswith("tcp://"):
         raise InvalidInput(f"invalid --listen {value!r}: use tcp://ADDRESS:PORT or unix:///PATH")
-    return parse_host(value).url
+    return parse_host(value, listening=True).url
 
 
 def daemon_json(cert_dir: str, listen: Sequence[str]) -> str:

@@ -167,8 +167,10 @@ def test_key_types(tmp_path: Path, cli, key_type: str, size: str | None, key_cla
     assert usage.key_encipherment == (key_type == "rsa")  # only RSA key exchange needs it
     if key_type == "ed25519":
         assert server.signature_hash_algorithm is None
-    else:
-        assert server.signature_hash_algorithm.name == "sha256"
+    else:  # P-384 keys sign with SHA-384, the rest with SHA-256
+        expected = "sha384" if (key_type, bits) == ("ecdsa", 384) else "sha256"
+        assert server.signature_hash_algorithm.name == expected
+        assert load_cert(tmp_path / "ca.pem").signature_hash_algorithm.name == expected
     assert system_verify(tmp_path / "ca.pem", tmp_path / "server-cert.pem",
                          "sslserver").returncode == 0
     assert system_verify(tmp_path / "ca.pem", tmp_path / "cert.pem", "sslclient").returncode == 0

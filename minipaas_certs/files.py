@@ -1,0 +1,119 @@
+"""Reading and writing the files the tool touches, safely.
+
+Every file the tool reads is checked to be a regular file (a FIFO would block
+forever, ``/dev/zero`` never ends) and read with a size cap before anything
+parses it.  Every file and folder it creates is private from the moment it
+exists: created with its final mode, never through a planted symlink.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from .errors import CertsError, OutputError
+
+# Far above any real file of its kind, far below what could hurt: a CA bundle of
+# every public root is about 200 KiB.
+MAX_PEM_BYTES = 1024 * 1024
+MAX_SMALL_BYTES = 64 * 1024  # passphrases, journals, templates
+PRIVATE_DIR_MODE = 0o700
+
+
+def describe(error: OSError) -> str:
+    return error.strerror or str(error)
+
+
+def read_limited(path: Path, limit: int = MAX_PEM_BYTES, *,
+                 error: type[CertsError] = OutputError) -> bytes:
+    """The bytes of the regular file ``path`` (symlinks followed), at most ``limit``.
+
+    Anything else (a FIFO, a device, a folder, a file over the limit) raises
+    ``error`` at once: opening with O_NONBLOCK keeps a FIFO from blocking the open.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as failure:
+        raise error(f"cannot read {path}: {describe(failure)}") from None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{path} is not a regular file")
+        if info.st_size > limit:
+            raise error(f"{path} is larger than {limit // 1024} KiB: not a file this tool reads")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(descriptor, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:  # it grew while being read
+            raise error(f"{path} is larger than {limit // 1024} KiB: not a file this tool reads")
+        return b"".join(chunks)
+    except OSError as failure:
+        raise error(f"cannot read {path}: {describe(failure)}") from None
+    finally:
+        os.close(descriptor)
+
+
+def write_private(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` with exactly ``mode`` and write ``data``.
+
+    O_EXCL and O_NOFOLLOW: never an existing file's mode, never through a symlink.
+    The mode is set on the open descriptor, so the umask cannot widen or narrow it
+    and no other user can open the file in between.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    descriptor = os.open(path, flags, mode & 0o600)
+    try:
+        os.fchmod(descriptor, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view):]
+    finally:
+        os.close(descriptor)
+
+
+def make_private_dirs(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents, each 0700; return those created, outermost
+    first, so that a failed run can remove exactly what it made."""
+    missing = []
+    current = Path(os.path.abspath(path))
+    while not os.path.lexists(current):
+        missing.append(current)
+        current = current.parent
+    created = []
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue  # made by someone else meanwhile: not ours to remove
+        os.chmod(folder, PRIVATE_DIR_MODE)  # mkdir's mode is filtered by the umask
+        created.append(folder)
+    return created
+
+
+def remove_created_dirs(created: list[Path]) -> None:
+    """Remove, innermost first, the folders a failed run created, if they are empty."""
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError as failure:
+            if failure.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                return  # something else is in it now: keep it, and its parents
+            if failure.errno != errno.ENOENT:
+                return
+
+
+def fsync_path(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    except OSError as failure:
+        if failure.errno != errno.EINVAL:  # directories on some filesystems cannot be synced
+            raise
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,51 @@
+"""What the commands print: results on stdout, progress on stderr.
+
+Neither stream's loss turns a run into a failure: a closed stdout (a pipe whose
+reader has gone) drops the rest of the output and the exit code stands; a closed
+stderr drops progress lines.  Text from files (names in certificates, folder
+names) is printed with control characters escaped, so it cannot move the
+cursor or rewrite the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+import click
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character escaped (``\\x1b``, ``\\n``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def say(text: str) -> None:
+    """One line (or block) of output on stdout."""
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        drop_stdout()
+
+
+def progress(text: str) -> None:
+    """One progress line on stderr."""
+    with contextlib.suppress(OSError):
+        click.echo(text, err=True)
+
+
+def drop_stdout() -> None:
+    """Point fd 1 at /dev/null, so that the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        drop_stdout()
