@@ -34,7 +34,9 @@ from .store import (
     CERT_MODE,
     GITIGNORE,
     GITIGNORE_TEXT,
+    JOURNAL,
     KEY_MODE,
+    STAGING_PREFIX,
     OutputDirectory,
     same_directory,
     shared_lock,
@@ -93,12 +95,22 @@ def children_reaped(openssl: OpenSSL) -> Iterator[None]:
 
 
 def read_ca(store: OutputDirectory, source: Path) -> tuple[bytes, bytes]:
-    """ca.pem and ca-key.pem of ``source``, read once: under a shared lock when
-    ``source`` is not the directory this run holds."""
+    """ca.pem and ca-key.pem of ``source``, read once.
+
+    When ``source`` is not the directory this run holds: a change that a crashed run
+    left there is undone first (its CA files may be uncommitted ones, whose key the
+    next run there would drop), then the files are read under a shared lock.
+    """
     cert_path, key_path = source / "ca.pem", source / "ca-key.pem"
-    lock: ContextManager[None] = (nullcontext() if same_directory(source, store.path)
-                                  else shared_lock(source))
+    elsewhere = not same_directory(source, store.path)
+    if elsewhere and _unfinished(source):
+        with OutputDirectory(source):
+            pass  # entering recovers, as any run on that directory would
+    lock: ContextManager[None] = shared_lock(source) if elsewhere else nullcontext()
     with lock:
+        if elsewhere and _unfinished(source):
+            raise Conflict(f"{source} holds an unfinished change by a run that crashed; "
+                           "try again")
         missing = [path.name for path in (cert_path, key_path) if not os.path.lexists(path)]
         if len(missing) == 2:
             raise CAProblem(
@@ -112,6 +124,12 @@ def read_ca(store: OutputDirectory, source: Path) -> tuple[bytes, bytes]:
             )
         return (read_limited(cert_path, error=CAProblem),
                 read_limited(key_path, error=CAProblem))
+
+
+def _unfinished(folder: Path) -> bool:
+    """Whether a crashed run left a journal (a change half-made) in ``folder``."""
+    return any(os.path.lexists(leftover / JOURNAL)
+               for leftover in folder.glob(STAGING_PREFIX + "*"))
 
 
 def quote(path: Path | str) -> str:

@@ -31,8 +31,10 @@ OID_SUBJECT_KEY_ID = "2.5.29.14"
 OID_AUTHORITY_KEY_ID = "2.5.29.35"
 OID_SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
 OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+OID_RSA_PSS = "1.2.840.113549.1.1.10"
 KEY_ALGORITHMS = {
     "1.2.840.113549.1.1.1": "rsa",
+    OID_RSA_PSS: "rsa-pss",
     "1.2.840.10045.2.1": "ecdsa",
     "1.3.101.112": "ed25519",
 }
@@ -43,6 +45,9 @@ WEAK_SIGNATURES = {
     "1.2.840.10045.4.1": "SHA-1", "1.2.840.10040.4.3": "SHA-1", "1.3.14.3.2.29": "SHA-1",
     "1.2.840.113549.1.1.2": "MD2",
 }
+# RSA-PSS names its hash in parameters, SHA-1 when they are absent (RFC 4055).
+_WEAK_HASHES = {"1.3.14.3.2.26": "SHA-1", "1.2.840.113549.2.5": "MD5",
+                "1.2.840.113549.2.2": "MD2"}
 KEY_USAGE_BITS = (
     "digitalSignature", "nonRepudiation", "keyEncipherment", "dataEncipherment",
     "keyAgreement", "keyCertSign", "cRLSign", "encipherOnly", "decipherOnly",
@@ -138,6 +143,7 @@ class Certificate:
     key_type: str  # "rsa", "ecdsa", "ed25519", or the algorithm OID
     key_bits: int
     signature_algorithm: str = ""  # the issuer's signature algorithm OID
+    weak_signature: str | None = None  # "SHA-1", "MD5"... when the signature uses one
     extensions: dict[str, bool] = field(default_factory=dict)  # OID -> critical
     is_ca: bool = False
     key_usage: frozenset[str] = frozenset()
@@ -180,6 +186,8 @@ class Certificate:
             return f"ECDSA P-{self.key_bits}"
         if self.key_type == "rsa":
             return f"RSA {self.key_bits}"
+        if self.key_type == "rsa-pss":
+            return f"RSA-PSS {self.key_bits}"
         return "Ed25519" if self.key_type == "ed25519" else self.key_type
 
     @property
@@ -210,7 +218,7 @@ def _public_key(data: bytes, spki: _TLV) -> tuple[str, int]:
     algorithm_fields = _children(data, algorithm)
     oid = _oid(data[algorithm_fields[0].start:algorithm_fields[0].end])
     key_type = KEY_ALGORITHMS.get(oid, oid)
-    if key_type == "rsa":  # BIT STRING: one byte of unused-bit count, then RSAPublicKey
+    if key_type in ("rsa", "rsa-pss"):  # BIT STRING: unused-bit count, then RSAPublicKey
         modulus = _children(data, _read(data, bits.start + 1))[0]
         return key_type, int.from_bytes(data[modulus.start:modulus.end], "big").bit_length()
     if key_type == "ecdsa":
@@ -260,6 +268,19 @@ def _extensions(data: bytes, wrapper: _TLV) -> dict[str, object]:
     return found
 
 
+def _weak_signature(der: bytes, oid: str, fields: list[_TLV]) -> str | None:
+    """The weak hash a signature algorithm uses (RSA-PSS: from its parameters)."""
+    if oid != OID_RSA_PSS:
+        return WEAK_SIGNATURES.get(oid)
+    hash_oid = "1.3.14.3.2.26"  # the default when hashAlgorithm is absent
+    if len(fields) > 1 and fields[1].tag == 0x30:
+        for item in _children(der, fields[1]):
+            if item.tag == 0xA0:  # [0] EXPLICIT hashAlgorithm
+                hash_id = _children(der, _read(der, item.start))[0]
+                hash_oid = _oid(der[hash_id.start:hash_id.end])
+    return _WEAK_HASHES.get(hash_oid)
+
+
 def parse_certificate(der: bytes) -> Certificate:
     """Parse one DER certificate; raise DERError when it is not one."""
     try:
@@ -269,7 +290,8 @@ def parse_certificate(der: bytes) -> Certificate:
         outer = _children(der, certificate)
         if len(outer) != 3:
             raise DERError("not a signed certificate")
-        algorithm = _children(der, outer[1])[0]
+        algorithm_fields = _children(der, outer[1])
+        signature_oid = _oid(der[algorithm_fields[0].start:algorithm_fields[0].end])
         fields = _children(der, outer[0])
         if fields[0].tag == 0xA0:  # explicit version
             fields = fields[1:]
@@ -292,7 +314,8 @@ def parse_certificate(der: bytes) -> Certificate:
             public_key_der=der[spki.head:spki.end],
             key_type=key_type,
             key_bits=key_bits,
-            signature_algorithm=_oid(der[algorithm.start:algorithm.end]),
+            signature_algorithm=signature_oid,
+            weak_signature=_weak_signature(der, signature_oid, algorithm_fields),
             **decoded,  # type: ignore[arg-type]
         )
     except (IndexError, ValueError, UnicodeDecodeError) as error:

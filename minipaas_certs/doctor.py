@@ -52,7 +52,8 @@ def _context(cert_path: Path, verify: bool) -> ssl.SSLContext:
     else:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    context.load_cert_chain(cert_path / "cert.pem", cert_path / "key.pem")
+    # A password callback, so that an encrypted key fails instead of prompting.
+    context.load_cert_chain(cert_path / "cert.pem", cert_path / "key.pem", password=lambda: b"")
     return context
 
 
@@ -117,9 +118,13 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
     try:
         cas = read_certificates(cert_path / "ca.pem")
         client = read_certificate(cert_path / "cert.pem")
-        read_limited(cert_path / "key.pem")  # a regular file: ssl would block on a FIFO
+        key_pem = read_limited(cert_path / "key.pem")  # a regular file: ssl would block on a FIFO
     except OutputError as error:
         return Diagnosis(False, f"{error}: re-create the bundle with `minipaas certs client`")
+    if b"ENCRYPTED" in key_pem[:4096]:
+        return Diagnosis(False, f"{cert_path / 'key.pem'} is encrypted: the docker CLI refuses "
+                                "encrypted keys; re-create the bundle with `minipaas certs "
+                                "client`")
     local = _client_problem(client, cas, out)
     try:
         context = _context(cert_path, verify=True)

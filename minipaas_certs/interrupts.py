@@ -55,6 +55,11 @@ def install() -> None:
         signal.signal(signal_number, _handler)
 
 
+def deliver(signal_number: int) -> None:
+    """Handle a signal that was held while the handlers were not yet in place."""
+    _handler(signal_number, None)
+
+
 def on_signal(stop: Callable[[int], None]) -> None:
     """Run ``stop(signal_number)`` from the handler (it must be quick and re-entrant)."""
     with _lock:
@@ -75,13 +80,15 @@ def check() -> None:
 @contextmanager
 def cooperative() -> Iterator[None]:
     """While inside, a signal only stops the children and marks the run interrupted;
-    the code inside must reach ``check()`` (or an openssl call) to stop."""
+    the code inside stops at its next ``check()`` or openssl call, and leaving the
+    block normally raises ``Interrupted`` too, so an interrupted run never succeeds."""
     global _depth
     _depth += 1
     try:
         yield
     finally:
         _depth -= 1
+    check()
 
 
 def reset() -> None:

@@ -18,7 +18,6 @@ from .certinfo import (
     OID_CLIENT_AUTH,
     OID_SERVER_AUTH,
     OID_SUBJECT_KEY_ID,
-    WEAK_SIGNATURES,
     Certificate,
     parse_pem,
     read_certificate,
@@ -459,11 +458,11 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
             f"{cert_path} has no subjectKeyIdentifier: strict X.509 checks (OpenSSL "
             "-x509_strict, Python 3.13, docker-py) reject what it signs"
         )
-    if certificate.signature_algorithm in WEAK_SIGNATURES:
-        weak = WEAK_SIGNATURES[certificate.signature_algorithm]
-        raise CAProblem(f"{cert_path} is signed with {weak}, which Go (dockerd, the docker "
-                        "CLI) rejects: make a new CA with `minipaas certs rotate-ca start`")
-    if certificate.key_type == "rsa" and certificate.key_bits < MIN_CA_RSA_BITS:
+    if certificate.weak_signature:
+        raise CAProblem(f"{cert_path} is signed with {certificate.weak_signature}, which Go "
+                        "(dockerd, the docker CLI) rejects: make a new CA with "
+                        "`minipaas certs rotate-ca start`")
+    if certificate.key_type in ("rsa", "rsa-pss") and certificate.key_bits < MIN_CA_RSA_BITS:
         raise CAProblem(f"{cert_path} has an RSA key of {certificate.key_bits} bits: a CA needs "
                         f"at least {MIN_CA_RSA_BITS}; make a new one with "
                         "`minipaas certs rotate-ca start --key-type ecdsa`")

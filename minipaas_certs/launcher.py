@@ -1,19 +1,35 @@
 """The console entry point: signal handling first, then the command line.
 
-The handlers are installed before click and the rest of the package are
-imported, so a Ctrl-C at any moment of start-up ends in one ``Error:`` line,
-never a KeyboardInterrupt traceback.
+The first lines catch SIGINT and SIGTERM with the C-level ``_signal`` module
+(``signal`` would import ``enum`` first), so a Ctrl-C while the rest of Python
+and click load is held and then handled like any other: one ``Error:`` line and
+exit 130/143, never a KeyboardInterrupt traceback.  What comes before these
+lines, the interpreter's own start-up, keeps Python's defaults.
 """
 
 from __future__ import annotations
 
-import sys
+import _signal  # type: ignore[import-not-found,unused-ignore]
+
+_early: list[int] = []
+
+
+def _hold(signal_number: int, frame: object) -> None:
+    _early.append(signal_number)
+
+
+for _number in (_signal.SIGINT, _signal.SIGTERM):
+    _signal.signal(_number, _hold)
 
 
 def main() -> None:
-    from .interrupts import install
+    import sys
 
-    install()
+    from . import interrupts
+
+    interrupts.install()
+    if _early:  # arrived while starting: handle it now, as if it had just come
+        interrupts.deliver(_early[0])
     from .cli import main as run
 
     sys.exit(run())

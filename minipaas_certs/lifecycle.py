@@ -170,10 +170,11 @@ def _pairs(directory: Path) -> list[tuple[str, str, str]]:
     pairs = [("server-cert.pem", "server-key.pem", "server"),
              ("client-cert.pem", "client-key.pem", "client"),
              ("cert.pem", "key.pem", "client")]
-    pairs += [(f"clients/{b}/cert.pem", f"clients/{b}/key.pem", "client")
-              for b in bundle_names(directory)]
-    return [pair for pair in pairs
-            if os.path.lexists(directory / pair[0]) or os.path.lexists(directory / pair[1])]
+    present = [pair for pair in pairs
+               if os.path.lexists(directory / pair[0]) or os.path.lexists(directory / pair[1])]
+    # A bundle folder is a DOCKER_CERT_PATH: it needs its pair even if both are gone.
+    return present + [(f"clients/{b}/cert.pem", f"clients/{b}/key.pem", "client")
+                      for b in bundle_names(directory)]
 
 
 def _renew_command(out: str, file: str, role: str) -> str:
@@ -242,12 +243,12 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
                      f"put back the key of {out}/ca.pem"))
     for cert_file, key_file, role in _pairs(directory):
         fix = _renew_command(out, cert_file, role)
-        missing = next((name for name in (cert_file, key_file)
-                        if not os.path.exists(directory / name)), None)
+        missing = [name for name in (cert_file, key_file) if not os.path.exists(directory / name)]
         if missing:
             fix = _bundle_command(out, cert_file) if "/" in cert_file else \
                 f"minipaas certs {role} --out {out}"
-            findings.append(Finding("problem", missing, "missing: its pair is incomplete", fix))
+            findings += [Finding("problem", name, "missing: its pair is incomplete", fix)
+                         for name in missing]
             continue
         if cert_file in by_file:
             jobs.append((cert_file, key_file, by_file[cert_file], None, role if cas else None,
@@ -309,9 +310,12 @@ def _trusts_server(openssl: OpenSSL, ca_copy: Path, server: Certificate, name: s
 
 
 def _key_modes(directory: Path) -> list[Finding]:
-    """Keys readable by others; a symlink is judged by the file it points to."""
+    """Keys readable by others; a symlink (to a key, or to a bundle folder) is judged by
+    the file it leads to."""
     found = []
-    for path in sorted(directory.rglob("*key.pem")):
+    keys = {*directory.rglob("*key.pem"),
+            *(directory / "clients" / name / "key.pem" for name in bundle_names(directory))}
+    for path in sorted(keys):
         relative = path.relative_to(directory)
         if relative.parts[0].startswith(STAGING_PREFIX):
             continue  # another run's private work in progress
@@ -320,11 +324,12 @@ def _key_modes(directory: Path) -> list[Finding]:
         except OSError:
             continue  # gone since it was listed, or a dangling link (reported as missing)
         if mode & 0o077:
-            target = path.resolve() if path.is_symlink() else path
-            where = f" (a symlink to {target})" if path.is_symlink() else ""
+            target = path.resolve()
+            linked = target != path.absolute()
+            where = f" (through a symlink: {target})" if linked else ""
             found.append(Finding("problem", str(relative),
                                  f"readable by others{where} (mode {mode:04o})",
-                                 f"chmod 600 {shlex.quote(str(target))}"))
+                                 f"chmod 600 {shlex.quote(str(target if linked else path))}"))
     return found
 
 

@@ -24,9 +24,9 @@ def printable(text: str) -> str:
 
 
 def say(text: str) -> None:
-    """One line (or block) of output on stdout."""
+    """One line (or block) of output on stdout, control characters escaped."""
     try:
-        click.echo(text)
+        click.echo("\n".join(printable(line) for line in text.split("\n")))
     except BrokenPipeError:
         drop_stdout()
 
@@ -40,12 +40,14 @@ def progress(text: str) -> None:
 def drop_stdout() -> None:
     """Point fd 1 at /dev/null, so that the interpreter's final flush cannot fail again."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, 1)
     os.close(devnull)
 
 
 def flush_stdout() -> None:
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nothing was printed
+        return
     try:
         sys.stdout.flush()
-    except BrokenPipeError:
+    except (BrokenPipeError, ValueError):
         drop_stdout()

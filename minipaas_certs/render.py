@@ -23,9 +23,9 @@ VALUES = "common_name, key_type, dns_names, ip_addresses"
 # The last line of defence behind names.py: whatever reaches a template must be
 # made of characters with no meaning in OpenSSL's config syntax.
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9 ._:*@()-]*\Z")
-# OpenSSL config directives that read other files: a template must not pull them in.
-_DIRECTIVE = re.compile(r"^\s*\.\s*include\b|^\s*\.\s*pragma\b.*\bincludedir\b",
-                        re.M | re.I)
+# Settings through which a config makes openssl read or write other files, or load
+# code: a template may not use them (compared in lower case).
+_FORBIDDEN_KEYS = frozenset({"openssl_conf", "randfile", "oid_file", "default_keyfile"})
 # What every rendered config must hold for the tool's openssl calls to work.
 _REQUIRED = (
     (re.compile(r"^\s*\[\s*req\s*\]", re.M), "a [ req ] section"),
@@ -160,7 +160,30 @@ def render(template: str, **context: Any) -> str:
     for pattern, what in _REQUIRED:
         if not pattern.search(text):
             raise fail(f"the rendered config lacks {what}")
-    if _DIRECTIVE.search(text):
-        raise fail("the rendered config uses .include: every file it reads must be the "
-                   "template itself")
+    problem = _outside_reach(text)
+    if problem:
+        raise fail(f"the rendered config {problem}; a config may hold only sections, "
+                   "settings and comments that stay within it")
     return text
+
+
+def _outside_reach(text: str) -> str | None:
+    """What in a rendered config would reach beyond it, or None.
+
+    Directives (``.include``, ``.pragma``) pull in other files; a trailing
+    backslash joins lines, which could hide one; some settings name files
+    openssl reads or writes (``RANDFILE``: 1.1.1 overwrites it) or load modules
+    (``openssl_conf``).
+    """
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.endswith("\\"):
+            return f"line {number} ends with a backslash (a line continuation)"
+        if not stripped or stripped.startswith(("#", "[")):
+            continue
+        if stripped.startswith("."):
+            return f"line {number} is a directive ({stripped.split()[0]})"
+        key = stripped.split("=", 1)[0].strip().lower()
+        if key in _FORBIDDEN_KEYS or "::" in key or "$" in key:
+            return f"line {number} sets {key!r}"
+    return None

@@ -192,9 +192,7 @@ class OutputDirectory:
         return self
 
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
-        self._leave(failed=kind is not None)
-        if kind is None:
-            interrupts.check()
+        self._leave(failed=kind is not None)  # raises Interrupted if a signal came
 
     def _leave(self, failed: bool) -> None:
         try:
@@ -207,7 +205,7 @@ class OutputDirectory:
             if failed:
                 remove_created_dirs(self._created)
         finally:
-            self._scope.__exit__(None, None, None)
+            self._scope.__exit__(None, None, None)  # a signal received: Interrupted
 
     def _open(self) -> None:
         if not os.path.isdir(self.path):

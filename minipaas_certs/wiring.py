@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ def name_matches(certificate: Certificate, host: DockerHost) -> bool:
 def server_names_warning(out: Path, host: DockerHost) -> str | None:
     """A warning when ``host`` is not among the server certificate's SANs, else None."""
     path = out / "server-cert.pem"
-    if not path.is_file():
+    if not os.path.lexists(path):
         return f"Note: no {path} to check {host.name} against the server's names"
     try:
         certificate = read_certificate(path)
@@ -104,7 +105,11 @@ def bundle_dir(out: Path, name: str | None) -> Path:
     if missing:
         command = f"minipaas certs client --out {out}" + (f" --name {name}" if name else "")
         raise CAProblem(f"{folder} lacks {', '.join(missing)}: create them with `{command}`")
-    return folder.resolve()
+    resolved = folder.resolve()
+    if not str(resolved).isprintable():
+        raise InvalidInput(f"{resolved!r} holds control characters: DOCKER_CERT_PATH could not "
+                           "be printed as it is; use a plainer --out path")
+    return resolved
 
 
 def env_lines(host: DockerHost, cert_path: Path) -> list[str]:
