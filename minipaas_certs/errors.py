@@ -11,8 +11,9 @@ Exit codes:
   2    bad usage or invalid value (SAN, CN, days, key size)
   3    openssl missing, too old, failing or timed out
   4    conflict: files that must not be replaced, or the directory is in use
-  5    CA problem: missing, incomplete, expired, or not matching its key
-  6    output directory cannot be written, or what was written is unsound
+  5    CA problem: missing, expired, weak, or not matching its key
+  6    output directory cannot be written, holds an unexplained leftover,
+       or what was written is unsound
   7    check: a certificate expires within --warn-days (nothing else wrong)
   8    check: something is wrong now; doctor: mutual TLS does not work
   130  interrupted (SIGINT); 143 terminated (SIGTERM)

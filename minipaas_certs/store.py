@@ -134,14 +134,17 @@ def _new_staging_folder(parent: Path) -> Path:
         return path
 
 
-def _make_subdirs(root: Path, name: str) -> None:
-    """Create the folders of ``name``'s parent under ``root`` (0700), never ``root`` itself."""
-    current = root
+def _make_subdirs(root: Path, name: str) -> list[Path]:
+    """Create the folders of ``name``'s parent under ``root`` (0700), never ``root`` itself;
+    return those it created."""
+    current, created = root, []
     for part in Path(name).parent.parts:
         current = current / part
         if not current.is_dir():
             current.mkdir(mode=DIR_MODE)
             os.chmod(current, DIR_MODE)
+            created.append(current)
+    return created
 
 
 def _tighten_keys(path: Path) -> None:
@@ -302,6 +305,7 @@ class OutputDirectory:
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {describe(error)}") from None
         interrupts.check()  # the last moment a signal cancels the run
+        created: list[Path] = []  # folders in the directory (clients/) made by the moves
         try:
             for folder in {self._aside_folder(move.aside) for move in moves if move.old}:
                 folder.mkdir(mode=DIR_MODE)
@@ -313,12 +317,13 @@ class OutputDirectory:
                     os.rename(self.path / move.name, aside / move.name)
             for move in moves:
                 if move.new:
-                    _make_subdirs(self.path, move.name)
+                    created += _make_subdirs(self.path, move.name)
                     os.replace(self.staged(move.name), self.path / move.name)
             fsync_path(self.path)
             journal.unlink()
         except OSError as error:
             self._undo_or_keep(moves)
+            remove_created_dirs(created)
             raise OutputError(
                 f"cannot move the new files into {self.path} ({describe(error)}); "
                 "it holds the previous files, unchanged"

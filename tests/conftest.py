@@ -149,3 +149,29 @@ def reissue(cert_path: Path, ca_dir: Path, *, days_ago: int = 0, days: int | Non
     algorithm = None if original.signature_hash_algorithm is None else hashes.SHA256()
     signed = builder.sign(ca_key, algorithm)  # type: ignore[arg-type]
     (out or cert_path).write_bytes(signed.public_bytes(Encoding.PEM))
+
+
+def write_ca(folder: Path, key: object, common_name: str, not_before: object,
+             days: int) -> None:
+    """A self-signed CA made with ``cryptography`` (for CAs openssl or the tool would not
+    make: other curves, future dates) as ca.pem and ca-key.pem in ``folder``."""
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    public = key.public_key()  # type: ignore[attr-defined]
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(public).serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)  # type: ignore[arg-type]
+            .not_valid_after(not_before + datetime.timedelta(days=days))  # type: ignore[operator]
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                         False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .sign(key, hashes.SHA256()))  # type: ignore[arg-type]
+    (folder / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "ca-key.pem").write_bytes(key.private_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))

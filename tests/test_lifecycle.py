@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import load_cert, reissue, system_verify
+from conftest import load_cert, reissue, system_verify, write_ca
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
@@ -336,34 +336,15 @@ def test_a_wildcard_first_san_still_renews(tmp_path: Path, cli) -> None:
 def test_rollover_of_a_ca_whose_key_this_tool_does_not_make(tmp_path: Path, cli) -> None:
     import datetime
 
-    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    key = ec.generate_private_key(ec.SECP521R1())
-    name = x509_name("p521 ca")
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=100))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
-                                         False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
-    (tmp_path / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "ca-key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    write_ca(tmp_path, ec.generate_private_key(ec.SECP521R1()), "p521 ca",
+             datetime.datetime.now(datetime.timezone.utc), 100)
     result = cli("certs", "rotate-ca", "start", "--out", str(tmp_path))
     assert result.code == 2 and "ECDSA P-521" in result.error_line
     assert cli("certs", "rotate-ca", "start", "--out", str(tmp_path), "-q",
                "--key-type", "ecdsa", "--key-size", "384").code == 0
     assert cn(tmp_path / "ca.pem").startswith("p521 ca 20")
-
-
-def x509_name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
 def test_check_leaves_another_runs_staging_alone(out: Path, cli) -> None:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TOOL_OPENSSL, load_cert, run_tool, system_verify
+from conftest import TOOL_OPENSSL, load_cert, run_tool, system_verify, write_ca
 
 from minipaas_certs.store import STAGING_PREFIX
 
@@ -392,29 +392,12 @@ def test_weak_ca_is_refused(tmp_path: Path, options: list[str], reason: str) -> 
 def test_ca_not_yet_valid_is_a_ca_problem(tmp_path: Path) -> None:
     import datetime
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     out = tmp_path / "future"
     out.mkdir()
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "future")])
     start = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1).not_valid_before(start)
-            .not_valid_after(start + datetime.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
-                                         False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
-    (out / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (out / "ca-key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    write_ca(out, ec.generate_private_key(ec.SECP256R1()), "future", start, 30)
     done = run_tool("certs", "client", "--out", str(out))
     assert done.returncode == 5
     assert "valid only from" in one_error(done.stderr)
