@@ -13,8 +13,8 @@ from typing import Sequence
 import click
 
 from . import __version__
-from .errors import EXIT_CODES_HELP, CertsError
-from .output import flush_stdout, printable, progress
+from .errors import EXIT_CODES_HELP, CertsError, printable
+from .output import flush_stdout, progress
 
 CERTS_HELP = f"""Create the TLS files that secure a remote Docker API (dockerd --tlsverify).
 

@@ -6,6 +6,7 @@ each command imports the core it needs, so start-up stays close to click's own.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -77,11 +78,9 @@ templates_option = click.option(
     "--templates", "templates", metavar="DIR", envvar="MINIPAAS_TEMPLATES", default=None,
     help="Render configs from your own ca/server/client.cnf.j2 [env MINIPAAS_TEMPLATES; "
          "default: the shipped ones].")
-common_options = _options(
-    click.option("--force", is_flag=True,
-                 help="Replace files that would be refused; old ones go to a backup folder."),
-    quiet_option, openssl_option, passphrase_option, templates_option,
-)
+force_option = click.option(
+    "--force", is_flag=True,
+    help="Replace files that would be refused; old ones go to a backup folder.")
 key_options = _options(
     click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]),
                  default="ecdsa", show_default=True, help="Key algorithm."),
@@ -109,8 +108,8 @@ ca_dir_option = click.option(
     help="Folder holding ca.pem and ca-key.pem [default: --out].")
 
 
-class _Run:
-    """What every generating command needs: openssl, the CA passphrase, output."""
+class Run:
+    """What every command that runs openssl needs: openssl, the CA passphrase, output."""
 
     def __init__(self, openssl_path: str | None, quiet: bool,
                  passphrase_file: str | None, templates: str | None = None) -> None:
@@ -133,6 +132,25 @@ class _Run:
             say(str(path))
 
 
+def with_run(*, quiet: bool = True, templates: bool = True) -> Decorator:
+    """Add the options of a command that runs openssl (--openssl, --ca-passphrase-file,
+    and -q and --templates unless told not) and hand it a ``Run`` made from them."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def command(*args: Any, quiet: bool = True, openssl_path: str | None = None,
+                    passphrase_file: str | None = None, templates: str | None = None,
+                    **kwargs: Any) -> Any:
+            run = Run(openssl_path, quiet, passphrase_file, templates)
+            return function(*args, run=run, **kwargs)
+
+        extra = [quiet_option] if quiet else []
+        extra += [templates_option] if templates else []
+        return _options(*extra, openssl_option, passphrase_option)(command)
+
+    return decorate
+
+
 def _passphrase(file: str | None) -> bytes | None:
     """The CA passphrase from --ca-passphrase-file, else MINIPAAS_CA_PASSPHRASE, else None."""
     if file is not None:
@@ -150,28 +168,9 @@ def _passphrase(file: str | None) -> bytes | None:
 
 
 def _key(key_type: str, key_size: int | None) -> Any:
-    from .issue import KeySpec
+    from .plan import KeySpec
 
     return KeySpec.parse(key_type, key_size)
-
-
-def _server_spec(cn: str | None, sans: Sequence[str], no_default_san: bool, key: Any,
-                 days: int) -> Any:
-    from .actions import server_names
-    from .issue import LeafSpec
-
-    names = server_names(sans, with_defaults=not no_default_san)
-    return LeafSpec("server", cn or _default_cn(names), key, days, names)
-
-
-def _default_cn(names: Sequence[Any]) -> str:
-    """The first SAN, where it makes a valid CN (a wildcard or a long name does not)."""
-    for name in names[:1]:
-        try:
-            return parse_common_name(name.value)
-        except InvalidInput:
-            pass
-    return "server"
 
 
 @click.command("all", epilog=EXIT_CODES)
@@ -187,22 +186,20 @@ def _default_cn(names: Sequence[Any]) -> str:
 @key_options
 @days_option
 @ca_days_option
-@common_options
+@force_option
+@with_run()
 def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                 server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
-                days: int, ca_days: int, force: bool, quiet: bool,
-                openssl_path: str | None, passphrase_file: str | None,
-                templates: str | None) -> None:
+                days: int, ca_days: int, force: bool, run: Run) -> None:
     """A new CA, a server pair and a client pair: the set for a new cluster."""
-    from .actions import CASpec, generate
-    from .issue import LeafSpec
+    from .generate import generate
+    from .plan import CASpec, Plan, client_leaves, server_leaf
 
-    run = _Run(openssl_path, quiet, passphrase_file, templates)
     key = _key(key_type, key_size)
-    leaves = [_server_spec(server_cn, sans, no_default_san, key, days),
-              LeafSpec("client", client_cn, key, days)]
-    run.written(generate(run.openssl, Path(out), ca=CASpec(ca_cn, key, ca_days),
-                         leaves=leaves, force=force, passphrase=run.passphrase,
+    plan = Plan(ca=CASpec(ca_cn, key, ca_days), force=force,
+                leaves=(server_leaf(server_cn, sans, not no_default_san, key, days),
+                        *client_leaves(client_cn, (), key, days)))
+    run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          progress=run.progress))
 
 
@@ -212,17 +209,17 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
               help="Common name of the CA.")
 @key_options
 @ca_days_option
-@common_options
+@force_option
+@with_run()
 def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: int,
-               force: bool, quiet: bool, openssl_path: str | None,
-               passphrase_file: str | None, templates: str | None) -> None:
+               force: bool, run: Run) -> None:
     """A new CA alone (ca.pem, ca-key.pem); never replaces one without --force."""
-    from .actions import CASpec, generate
+    from .generate import generate
+    from .plan import CASpec, Plan
 
-    run = _Run(openssl_path, quiet, passphrase_file, templates)
-    spec = CASpec(cn, _key(key_type, key_size), ca_days)
-    run.written(generate(run.openssl, Path(out), ca=spec, force=force,
-                         passphrase=run.passphrase, progress=run.progress))
+    plan = Plan(ca=CASpec(cn, _key(key_type, key_size), ca_days), force=force)
+    run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
+                         progress=run.progress))
 
 
 @click.command("server", epilog=EXIT_CODES)
@@ -234,19 +231,19 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
                    "Go ignores it, SANs count.")
 @key_options
 @days_option
-@common_options
+@force_option
+@with_run()
 def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default_san: bool,
                    cn: str | None, key_type: str, key_size: int | None, days: int,
-                   force: bool, quiet: bool, openssl_path: str | None,
-                   passphrase_file: str | None, templates: str | None) -> None:
+                   force: bool, run: Run) -> None:
     """A new server pair from the existing CA (rotation): server-cert.pem, server-key.pem."""
-    from .actions import generate
+    from .generate import generate
+    from .plan import Plan, server_leaf
 
-    run = _Run(openssl_path, quiet, passphrase_file, templates)
-    spec = _server_spec(cn, sans, no_default_san, _key(key_type, key_size), days)
-    run.written(generate(run.openssl, Path(out), ca=None, leaves=[spec],
-                         ca_dir=Path(ca_dir) if ca_dir else None, force=force,
-                         passphrase=run.passphrase, progress=run.progress))
+    leaf = server_leaf(cn, sans, not no_default_san, _key(key_type, key_size), days)
+    plan = Plan(leaves=(leaf,), ca_dir=Path(ca_dir) if ca_dir else None, force=force)
+    run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
+                         progress=run.progress))
 
 
 @click.command("client", epilog=EXIT_CODES)
@@ -259,11 +256,11 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
                    "the default pair (repeatable: one run issues them all).")
 @key_options
 @days_option
-@common_options
+@force_option
+@with_run()
 def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence[str],
-                   key_type: str, key_size: int | None, days: int, force: bool, quiet: bool,
-                   openssl_path: str | None, passphrase_file: str | None,
-                templates: str | None) -> None:
+                   key_type: str, key_size: int | None, days: int, force: bool,
+                   run: Run) -> None:
     """A new client pair from the existing CA (client-*.pem, and cert.pem/key.pem).
 
     \b
@@ -272,19 +269,15 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
       export DOCKER_CERT_PATH=.certs/clients/ci
     A bundle never holds the CA key; an existing one is replaced only with --force.
     """
-    from .actions import generate
-    from .issue import LeafSpec
+    from .generate import generate
+    from .plan import Plan, client_leaves
 
     if names and cn:
         raise click.UsageError("--cn and --name cannot be combined: a bundle's CN is its name")
-    run = _Run(openssl_path, quiet, passphrase_file, templates)
-    key = _key(key_type, key_size)
-    unique = list(dict.fromkeys(names))
-    specs = ([LeafSpec("client", name, key, days, bundle=name) for name in unique]
-             or [LeafSpec("client", cn or "client", key, days)])
-    run.written(generate(run.openssl, Path(out), ca=None, leaves=specs,
-                         ca_dir=Path(ca_dir) if ca_dir else None, force=force,
-                         passphrase=run.passphrase, progress=run.progress))
+    plan = Plan(leaves=client_leaves(cn, names, _key(key_type, key_size), days),
+                ca_dir=Path(ca_dir) if ca_dir else None, force=force)
+    run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
+                         progress=run.progress))
 
 
 host_option = click.option("--host", required=True, metavar="HOST[:PORT]",
@@ -308,7 +301,7 @@ def env_command(out: str, host: str, name: str | None) -> None:
 
     Warns on stderr when the host is not among the server certificate's names.
     """
-    from .wiring import bundle_dir, env_lines, parse_host, server_names_warning
+    from .docker_config import bundle_dir, env_lines, parse_host, server_names_warning
 
     target = parse_host(host)
     cert_path = bundle_dir(Path(out), name)
@@ -333,7 +326,7 @@ def daemon_json_command(cert_dir: str, listen: Sequence[str], quiet: bool) -> No
     needs (its -H fd:// conflicts with "hosts"), and that dockerd must be restarted
     to read rotated certificates.
     """
-    from .wiring import SYSTEMD_ADVICE, daemon_json
+    from .docker_config import SYSTEMD_ADVICE, daemon_json
 
     hosts = listen or ("unix:///var/run/docker.sock", "tcp://0.0.0.0:2376")
     say(daemon_json(cert_dir, hosts))
@@ -356,7 +349,7 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
     """
     import shlex
 
-    from .wiring import bundle_dir, context_create_argv, parse_host, server_names_warning
+    from .docker_config import bundle_dir, context_create_argv, parse_host, server_names_warning
 
     target = parse_host(host)
     cert_path = bundle_dir(Path(out), name)
@@ -389,7 +382,7 @@ def show_command(directory: str | None, as_json: bool) -> None:
     import datetime
     import json
 
-    from .lifecycle import inventory, rollover_state, show_text
+    from .inventory import inventory, rollover_state, show_text
 
     folder = _directory(directory)
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -410,10 +403,8 @@ def show_command(directory: str | None, as_json: bool) -> None:
 @click.option("--warn-days", type=click.IntRange(0, 3650), default=30, show_default=True,
               help="Warn about certificates that expire within this many days.")
 @json_option
-@openssl_option
-@passphrase_option
-def check_command(directory: str | None, warn_days: int, as_json: bool,
-                  openssl_path: str | None, passphrase_file: str | None) -> int:
+@with_run(quiet=False, templates=False)
+def check_command(directory: str | None, warn_days: int, as_json: bool, run: Run) -> int:
     """Exit 0 if DIR's certificates are sound; for cron and CI.
 
     Exit 7 if one expires within --warn-days, 8 if something is wrong now: an
@@ -425,10 +416,9 @@ def check_command(directory: str | None, warn_days: int, as_json: bool,
     import json
 
     from .errors import EXIT_PROBLEMS, EXIT_WARNINGS
-    from .lifecycle import check
+    from .inventory import check
 
     folder = _directory(directory)
-    run = _Run(openssl_path, True, passphrase_file)
     report = check(run.openssl, folder, warn_days, run.passphrase)
     findings, rollover = report.findings, report.rollover
     severities = {finding.severity for finding in findings}
@@ -461,14 +451,10 @@ def check_command(directory: str | None, warn_days: int, as_json: bool,
               help="A name to add to the server's current SANs (repeatable).")
 @keep_key_options
 @days_option
-@quiet_option
-@openssl_option
-@passphrase_option
-@templates_option
+@with_run()
 def renew_command(role: str, out: str, ca_dir: str | None, name: str | None,
                   sans: Sequence[str], key_type: str | None, key_size: int | None, days: int,
-                  quiet: bool, openssl_path: str | None, passphrase_file: str | None,
-                  templates: str | None) -> None:
+                  run: Run) -> None:
     """Re-issue the server or a client pair, keeping its CN and SANs.
 
     \b
@@ -479,11 +465,10 @@ def renew_command(role: str, out: str, ca_dir: str | None, name: str | None,
     The values come from the current certificate; the new pair replaces the old
     one in a single step, signed by the CA in --out (or --ca-dir).
     """
-    from .actions import renew
+    from .generate import renew
 
     if name and role == "server":
         raise click.UsageError("--name is for client bundles")
-    run = _Run(openssl_path, quiet, passphrase_file, templates)
     key = _key(key_type, key_size) if key_type else None
     if key_size and not key_type:
         raise click.UsageError("--key-size needs --key-type")
@@ -513,17 +498,12 @@ def rotate_ca() -> None:
               help="Common name of the new CA [default: the old one's, dated].")
 @keep_key_options
 @ca_days_option
-@quiet_option
-@openssl_option
-@passphrase_option
-@templates_option
+@with_run()
 def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_size: int | None,
-                         ca_days: int, quiet: bool, openssl_path: str | None,
-                         passphrase_file: str | None, templates: str | None) -> None:
+                         ca_days: int, run: Run) -> None:
     """Step 1: a new CA; ca.pem trusts both; the old CA is kept as ca-old*.pem."""
-    from .rollover import start
+    from .rotate_ca import start
 
-    run = _Run(openssl_path, quiet, passphrase_file, templates)
     key = _key(key_type, key_size) if key_type else None
     run.written(start(run.openssl, Path(out), common_name=cn, key=key, days=ca_days,
                       passphrase=run.passphrase, progress=run.progress))
@@ -536,13 +516,13 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
 @quiet_option
 def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
     """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
-    from .rollover import finish
+    from .rotate_ca import finish
 
     def report(message: str) -> None:
         if not quiet:
             progress(message)
 
-    _Run.written(finish(Path(out), force=force, progress=report))
+    Run.written(finish(Path(out), force=force, progress=report))
 
 
 @click.command("doctor", epilog=EXIT_CODES)
@@ -561,9 +541,9 @@ def doctor_command(host: str, directory: str | None, name: str | None) -> int:
     certificate is from another CA, expired, or not a server certificate, or the
     daemon refuses the client certificate.
     """
+    from .docker_config import bundle_dir, parse_host
     from .doctor import diagnose
     from .errors import EXIT_PROBLEMS
-    from .wiring import bundle_dir, parse_host
 
     folder = _directory(directory)
     target = parse_host(host)

@@ -26,9 +26,10 @@ from .certinfo import (
     read_certificate,
     read_certificates,
 )
+from .docker_config import DockerHost, name_matches
 from .errors import OutputError
 from .files import read_limited
-from .wiring import DockerHost, name_matches
+from .layout import CA_CERT, CLI_CERT, CLI_KEY
 
 TIMEOUT = 10.0  # seconds for the whole exchange, not per read: a slow trickle cannot stall it
 MAX_REPLY = 256 * 1024  # a /version answer is under 2 KiB
@@ -46,14 +47,14 @@ def _context(cert_path: Path, verify: bool) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if verify:
         # The CA as already read (and size-checked), not the file again.
-        context.load_verify_locations(cadata=read_limited(cert_path / "ca.pem").decode("ascii",
-                                                                                       "replace"))
+        context.load_verify_locations(cadata=read_limited(cert_path / CA_CERT).decode("ascii",
+                                                                                     "replace"))
         context.verify_flags |= ssl.VERIFY_X509_STRICT
     else:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     # A password callback, so that an encrypted key fails instead of prompting.
-    context.load_cert_chain(cert_path / "cert.pem", cert_path / "key.pem", password=lambda: b"")
+    context.load_cert_chain(cert_path / CLI_CERT, cert_path / CLI_KEY, password=lambda: b"")
     return context
 
 
@@ -116,20 +117,20 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
     """Try mutual TLS with ``host`` using the bundle in ``cert_path``; explain a failure."""
     address = f"{host.url} using {cert_path}"
     try:
-        cas = read_certificates(cert_path / "ca.pem")
-        client = read_certificate(cert_path / "cert.pem")
-        key_pem = read_limited(cert_path / "key.pem")  # a regular file: ssl would block on a FIFO
+        cas = read_certificates(cert_path / CA_CERT)
+        client = read_certificate(cert_path / CLI_CERT)
+        key_pem = read_limited(cert_path / CLI_KEY)  # a regular file: ssl would block on a FIFO
     except OutputError as error:
         return Diagnosis(False, f"{error}: re-create the bundle with `minipaas certs client`")
     if b"ENCRYPTED" in key_pem[:4096]:
-        return Diagnosis(False, f"{cert_path / 'key.pem'} is encrypted: the docker CLI refuses "
+        return Diagnosis(False, f"{cert_path / CLI_KEY} is encrypted: the docker CLI refuses "
                                 "encrypted keys; re-create the bundle with `minipaas certs "
                                 "client`")
     local = _client_problem(client, cas, out)
     try:
         context = _context(cert_path, verify=True)
     except ssl.SSLError as error:
-        return Diagnosis(False, f"cert.pem and key.pem in {cert_path} do not go together "
+        return Diagnosis(False, f"{CLI_CERT} and {CLI_KEY} in {cert_path} do not go together "
                                 f"({error.reason}): re-issue them with `minipaas certs client`")
     try:
         version = _version_request(host, context)
@@ -166,16 +167,16 @@ def _client_problem(client: Certificate, cas: list[Certificate], out: Path) -> s
         return (f"the client certificate expired on {client.not_after:%Y-%m-%d}: renew it "
                 f"with `minipaas certs renew client --out {out}`")
     if OID_CLIENT_AUTH not in client.extended_key_usage:
-        return ("cert.pem is not a client certificate (its extendedKeyUsage lacks "
+        return (f"{CLI_CERT} is not a client certificate (its extendedKeyUsage lacks "
                 f"clientAuth): issue one with `minipaas certs client --out {out}`")
     if not any(client.issued_by(ca) for ca in cas):
-        return (f"cert.pem was issued by CN={client.issuer_cn}, which ca.pem does not hold: "
+        return (f"{CLI_CERT} was issued by CN={client.issuer_cn}, which {CA_CERT} does not hold: "
                 "the bundle mixes two CAs; use one made by `minipaas certs client`")
     return None
 
 
 def _refused(cert_path: Path, error: Exception) -> str:
-    return (f"the daemon refused the client certificate {cert_path / 'cert.pem'} ({error}): "
+    return (f"the daemon refused the client certificate {cert_path / CLI_CERT} ({error}): "
             "dockerd's tlscacert is not the CA that issued it; give the daemon this ca.pem "
             "(and restart it), or use a client bundle from the daemon's CA")
 

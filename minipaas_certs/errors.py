@@ -19,6 +19,13 @@ Exit codes:
   130  interrupted (SIGINT); 143 terminated (SIGTERM)
 """
 
+def printable(text: str) -> str:
+    """``text`` with every non-printable character escaped (``\\x1b``, ``\\n``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 # `certs check` and `certs doctor` report through these (they are findings, not errors).
 EXIT_WARNINGS = 7  # check: only warnings (something expires within --warn-days)
 EXIT_PROBLEMS = 8  # check: something is wrong now; doctor: mutual TLS does not work

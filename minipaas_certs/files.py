@@ -14,12 +14,12 @@ import stat
 from pathlib import Path
 
 from .errors import CertsError, OutputError
+from .layout import DIR_MODE
 
 # Far above any real file of its kind, far below what could hurt: a CA bundle of
 # every public root is about 200 KiB.
 MAX_PEM_BYTES = 1024 * 1024
 MAX_SMALL_BYTES = 64 * 1024  # passphrases, journals, templates
-PRIVATE_DIR_MODE = 0o700
 
 
 def describe(error: OSError) -> str:
@@ -88,10 +88,10 @@ def make_private_dirs(path: Path) -> list[Path]:
     created = []
     for folder in reversed(missing):
         try:
-            folder.mkdir(mode=PRIVATE_DIR_MODE)
+            folder.mkdir(mode=DIR_MODE)
         except FileExistsError:
             continue  # made by someone else meanwhile: not ours to remove
-        os.chmod(folder, PRIVATE_DIR_MODE)  # mkdir's mode is filtered by the umask
+        os.chmod(folder, DIR_MODE)  # mkdir's mode is filtered by the umask
         created.append(folder)
     return created
 

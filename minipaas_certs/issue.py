@@ -1,7 +1,7 @@
 """Making keys and certificates with openssl, and checking what it made.
 
 Each function here works on files in a private staging folder; nothing in this
-module decides where files end up (see ``actions``).
+module decides where files end up (see ``generate``).
 """
 
 from __future__ import annotations
@@ -22,21 +22,17 @@ from .certinfo import (
     parse_pem,
     read_certificate,
 )
-from .errors import CAProblem, InvalidInput, OpenSSLFailed, OutputError
-from .files import PRIVATE_DIR_MODE, read_limited, write_private
-from .names import SubjectAltName
+from .errors import CAProblem, OpenSSLFailed, OutputError
+from .files import read_limited, write_private
+from .layout import CA_CERT, CA_KEY, CERT_MODE, DIR_MODE, KEY_MODE
 from .openssl import Argument, OpenSSL
 from .parallel import run_all
+from .plan import CLOCK_MARGIN, EC_CURVES, KeySpec, LeafSpec
 
-KEY_SIZES = {"ecdsa": (256, 384), "rsa": (2048, 3072, 4096), "ed25519": (256,)}
-DEFAULT_KEY_SIZE = {"ecdsa": 256, "rsa": 3072, "ed25519": 256}
-_EC_CURVES = {256: "P-256", 384: "P-384"}
 _PURPOSES = {"server": ("sslserver", OID_SERVER_AUTH), "client": ("sslclient", OID_CLIENT_AUTH)}
 # A fresh certificate starts this long before it is issued, so that a peer whose
 # clock is a few minutes behind still accepts it (common CA practice).
 BACKDATE = datetime.timedelta(minutes=5)
-# Margin for the moments between our reading of the clock and openssl's.
-_CLOCK_MARGIN = datetime.timedelta(minutes=5)
 # The CA key's passphrase protection: PBKDF2-HMAC-SHA256 with OWASP's 2023 count
 # (OpenSSL's default is 2048, cheap to guess offline).
 PBKDF2_ITERATIONS = 600_000
@@ -61,45 +57,23 @@ commonName = optional
 """
 
 
-@dataclass(frozen=True)
-class KeySpec:
-    """A key algorithm and size, validated: ``ecdsa`` 256/384, ``rsa`` 2048+, ``ed25519``."""
+def genpkey_args(key: KeySpec) -> list[str]:
+    """``genpkey`` options that generate this key (RSA keys, and encrypted ones)."""
+    if key.kind == "rsa":
+        return ["-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{key.bits}"]
+    if key.kind == "ecdsa":
+        return ["-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{EC_CURVES[key.bits]}",
+                "-pkeyopt", "ec_param_enc:named_curve"]
+    return ["-algorithm", "ED25519"]
 
-    kind: str
-    bits: int
 
-    @classmethod
-    def parse(cls, kind: str, bits: int | None = None) -> KeySpec:
-        if kind not in KEY_SIZES:
-            raise InvalidInput(f"unknown key type {kind!r}: use ecdsa, rsa or ed25519")
-        if bits is None:
-            bits = DEFAULT_KEY_SIZE[kind]
-        if bits not in KEY_SIZES[kind]:
-            allowed = ", ".join(map(str, KEY_SIZES[kind]))
-            raise InvalidInput(f"--key-size {bits} is not valid for {kind} keys (use {allowed})")
-        return cls(kind, bits)
-
-    def __str__(self) -> str:
-        if self.kind == "ecdsa":
-            return f"ECDSA {_EC_CURVES[self.bits]}"
-        return "Ed25519" if self.kind == "ed25519" else f"RSA {self.bits}"
-
-    def genpkey_args(self) -> list[str]:
-        """``genpkey`` options that generate this key (RSA keys, and encrypted ones)."""
-        if self.kind == "rsa":
-            return ["-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{self.bits}"]
-        if self.kind == "ecdsa":
-            return ["-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{_EC_CURVES[self.bits]}",
-                    "-pkeyopt", "ec_param_enc:named_curve"]
-        return ["-algorithm", "ED25519"]
-
-    def newkey_args(self) -> list[str]:
-        """``req`` options that generate this key (OpenSSL 1.1.1+, LibreSSL 3)."""
-        if self.kind == "rsa":
-            return ["-newkey", f"rsa:{self.bits}"]
-        if self.kind == "ecdsa":
-            return ["-newkey", "ec", "-pkeyopt", f"ec_paramgen_curve:{_EC_CURVES[self.bits]}"]
-        return ["-newkey", "ed25519"]
+def newkey_args(key: KeySpec) -> list[str]:
+    """``req`` options that generate this key (OpenSSL 1.1.1+, LibreSSL 3)."""
+    if key.kind == "rsa":
+        return ["-newkey", f"rsa:{key.bits}"]
+    if key.kind == "ecdsa":
+        return ["-newkey", "ec", "-pkeyopt", f"ec_paramgen_curve:{EC_CURVES[key.bits]}"]
+    return ["-newkey", "ed25519"]
 
 
 def digest_name(key_type: str, key_bits: int) -> str:
@@ -115,46 +89,20 @@ def digest_args(key_type: str, key_bits: int = 0) -> list[str]:
     return [] if digest == "null" else [f"-{digest}"]
 
 
-@dataclass(frozen=True)
-class LeafSpec:
-    """What a server or client certificate must contain, and where its pair is staged.
+def leaf_config(spec: LeafSpec) -> str:
+    """The OpenSSL config of a leaf, rendered from its role's template."""
+    return render.render(
+        f"{spec.role}.cnf.j2",
+        common_name=spec.common_name,
+        key_type=spec.key.kind,
+        dns_names=[san.value for san in spec.sans if san.kind == "DNS"],
+        ip_addresses=[san.value for san in spec.sans if san.kind == "IP"],
+    )
 
-    A client with a ``bundle`` name is written as ``clients/<bundle>/{cert,key}.pem``,
-    a ready DOCKER_CERT_PATH for that identity.
-    """
 
-    role: str  # "server" or "client"
-    common_name: str
-    key: KeySpec
-    days: int
-    sans: tuple[SubjectAltName, ...] = ()
-    bundle: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.role == "server" and not self.sans:
-            raise InvalidInput("a server certificate needs at least one --san")
-
-    @property
-    def cert_file(self) -> str:
-        return f"clients/{self.bundle}/cert.pem" if self.bundle else f"{self.role}-cert.pem"
-
-    @property
-    def key_file(self) -> str:
-        return f"clients/{self.bundle}/key.pem" if self.bundle else f"{self.role}-key.pem"
-
-    @property
-    def work_folder(self) -> str:
-        """Where its config, request and signing database live in the staging folder."""
-        return f"work-{self.role}-{self.bundle}" if self.bundle else f"work-{self.role}"
-
-    def render_config(self) -> str:
-        return render.render(
-            f"{self.role}.cnf.j2",
-            common_name=self.common_name,
-            key_type=self.key.kind,
-            dns_names=[san.value for san in self.sans if san.kind == "DNS"],
-            ip_addresses=[san.value for san in self.sans if san.kind == "IP"],
-        )
+def work_folder(spec: LeafSpec) -> str:
+    """Where a leaf's config, request and signing database live in the staging folder."""
+    return f"work-{spec.role}-{spec.bundle}" if spec.bundle else f"work-{spec.role}"
 
 
 @dataclass(frozen=True)
@@ -181,14 +129,14 @@ class Authority:
 
     @property
     def shown_path(self) -> Path:
-        return (self.origin / "ca.pem") if self.origin else self.cert_path
+        return (self.origin / CA_CERT) if self.origin else self.cert_path
 
     def check_can_sign_until(self, not_after: datetime.datetime) -> None:
         """Refuse to issue a leaf that would outlive the CA (Go then rejects it)."""
         if not_after <= self.certificate.not_after:
             return
         now = datetime.datetime.now(datetime.timezone.utc)
-        days_left = int((self.certificate.not_after - now - _CLOCK_MARGIN).days)
+        days_left = int((self.certificate.not_after - now - CLOCK_MARGIN).days)
         raise CAProblem(
             f"the CA in {self.shown_path} expires on {self.certificate.not_after:%Y-%m-%d}, "
             f"before the new certificate would; use --days {days_left} or less"
@@ -204,11 +152,6 @@ def random_serial() -> str:
     """
     value = int.from_bytes(os.urandom(16), "big") >> 2 | 1 << 126
     return f"{value:032X}"
-
-
-def leaf_end(days: int) -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days) \
-        + _CLOCK_MARGIN
 
 
 def public_key_of(openssl: OpenSSL, key_pem: bytes,
@@ -260,9 +203,9 @@ class NewKey:
         self.openssl, self.path, self.key, self.passphrase = openssl, path, key, passphrase
         self._running = None
         if passphrase is not None:
-            self._running = openssl.start(["genpkey", *key.genpkey_args()])
+            self._running = openssl.start(["genpkey", *genpkey_args(key)])
         elif key.kind == "rsa":
-            self._running = openssl.start(["genpkey", *key.genpkey_args(), "-out", path])
+            self._running = openssl.start(["genpkey", *genpkey_args(key), "-out", path])
 
     @property
     def secrets(self) -> dict[str, bytes]:
@@ -271,7 +214,7 @@ class NewKey:
     def req_args(self) -> list[Argument]:
         """The ``req`` options that use (or make) the key."""
         if self._running is None:
-            return [*self.key.newkey_args(), "-nodes", "-keyout", self.path]
+            return [*newkey_args(self.key), "-nodes", "-keyout", self.path]
         clear = self._running.wait()
         if self.passphrase is not None:
             self.openssl.run(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA256",
@@ -320,9 +263,9 @@ def _sign(openssl: OpenSSL, work: Path, own_key: NewKey, config: Path, cert_path
                  "-notext", "-preserveDN", *signing], cwd=work, secrets=secrets)
 
 
-def _work_folder(staging: Path, name: str) -> Path:
+def _make_work_folder(staging: Path, name: str) -> Path:
     folder = staging / name
-    folder.mkdir(mode=PRIVATE_DIR_MODE)
+    folder.mkdir(mode=DIR_MODE)
     return folder
 
 
@@ -335,9 +278,9 @@ def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
     sign leaves with the new key file and verify them against ca.pem, which
     proves the key file matches as well.
     """
-    cert_path = staging / "ca.pem"
-    new_key = new_key or NewKey(openssl, staging / "ca-key.pem", key, passphrase)
-    work = _work_folder(staging, "work-ca")
+    cert_path = staging / CA_CERT
+    new_key = new_key or NewKey(openssl, staging / CA_KEY, key, passphrase)
+    work = _make_work_folder(staging, "work-ca")
     config = work / "ca.cnf"
     write_private(config, render.render("ca.cnf.j2", common_name=common_name).encode(), 0o600)
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -367,11 +310,11 @@ def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authorit
     if spec.bundle:
         for folder in (cert_path.parent.parent, cert_path.parent):
             if not folder.is_dir():
-                folder.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+                folder.mkdir(mode=DIR_MODE, exist_ok=True)
     new_key = NewKey(openssl, key_path, spec.key)
-    work = _work_folder(staging, spec.work_folder)
+    work = _make_work_folder(staging, work_folder(spec))
     config = work / f"{spec.role}.cnf"
-    write_private(config, spec.render_config().encode(), 0o600)
+    write_private(config, leaf_config(spec).encode(), 0o600)
     signer = authority()
     now = datetime.datetime.now(datetime.timezone.utc)
     _sign(openssl, work, new_key, config, cert_path,
@@ -446,7 +389,7 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
     matches it.  An encrypted CA key needs ``passphrase``; an unencrypted one
     ignores it.
     """
-    cert_path, key_path = origin / "ca.pem", origin / "ca-key.pem"
+    cert_path, key_path = origin / CA_CERT, origin / CA_KEY
     try:
         certificate = parse_pem(cert_pem, cert_path)[0]
     except OutputError as error:
@@ -482,10 +425,10 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
             "or the MINIPAAS_CA_PASSPHRASE environment variable"
         )
     snapshot = staging / "signer"
-    snapshot.mkdir(mode=PRIVATE_DIR_MODE)
-    write_private(snapshot / "ca.pem", cert_pem, 0o644)
-    write_private(snapshot / "ca-key.pem", key_pem, 0o600)
-    authority = Authority(snapshot / "ca.pem", snapshot / "ca-key.pem", certificate,
+    snapshot.mkdir(mode=DIR_MODE)
+    write_private(snapshot / CA_CERT, cert_pem, CERT_MODE)
+    write_private(snapshot / CA_KEY, key_pem, KEY_MODE)
+    authority = Authority(snapshot / CA_CERT, snapshot / CA_KEY, certificate,
                           passphrase if encrypted else None, origin, cert_pem)
     check_key_matches(openssl, authority.key_path, certificate, cert_path, error=CAProblem,
                       secrets=authority.secrets, shown_key=key_path)

@@ -15,12 +15,7 @@ import sys
 
 import click
 
-
-def printable(text: str) -> str:
-    """``text`` with every non-printable character escaped (``\\x1b``, ``\\n``)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+from .errors import printable
 
 
 def say(text: str) -> None:

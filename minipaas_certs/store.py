@@ -35,7 +35,6 @@ from . import interrupts
 from .errors import Conflict, Interrupted, OutputError
 from .files import (
     MAX_SMALL_BYTES,
-    PRIVATE_DIR_MODE,
     describe,
     fsync_path,
     make_private_dirs,
@@ -46,27 +45,21 @@ from .files import (
 from .layout import (
     BACKUP_NAME,
     BACKUP_PREFIX,
-    GITIGNORE,
+    CERT_MODE,
+    DIR_MODE,
+    KEY_MODE,
     STAGING_PREFIX,
     SUMS_FILE,
     is_key,
+    is_public,
     is_tool_path,
+    public_files,
 )
-from .sums import is_public, public_files
 from .sums import render as render_sums
 
-KEY_MODE = 0o600
-CERT_MODE = 0o644
-DIR_MODE = PRIVATE_DIR_MODE
 JOURNAL = "journal.json"
 JOURNAL_VERSION = 2
 REPLACED = "replaced"  # inside the staging folder: old files nobody needs to keep
-GITIGNORE_TEXT = """\
-# Written by minipaas certs: private keys and their backups stay out of version control.
-*key.pem
-backup-*/
-.minipaas-staging-*/
-"""
 
 
 @dataclass(frozen=True)
@@ -114,7 +107,7 @@ def _owned_private_dir(path: Path) -> str | None:
         return "it is not a folder"
     if info.st_uid != os.geteuid():
         return f"it belongs to uid {info.st_uid}, not to this user"
-    if stat.S_IMODE(info.st_mode) != PRIVATE_DIR_MODE:
+    if stat.S_IMODE(info.st_mode) != DIR_MODE:
         return f"its mode is {stat.S_IMODE(info.st_mode):04o}, not 0700"
     return None
 
@@ -503,7 +496,3 @@ def _remove_if_empty(folder: Path) -> None:
                 return
     with suppress(OSError):
         folder.rmdir()
-
-
-__all__ = ["CERT_MODE", "DIR_MODE", "GITIGNORE", "GITIGNORE_TEXT", "KEY_MODE",
-           "STAGING_PREFIX", "OutputDirectory"]

@@ -16,23 +16,9 @@ from typing import Mapping
 
 from .errors import OutputError
 from .files import read_limited
+from .layout import SUMS_FILE, is_public, public_files
 
-SUMS_FILE = "SHA256SUMS"
 _LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)\Z")
-
-
-def is_public(name: str) -> bool:
-    """A certificate file at the top or in a client bundle, never a key."""
-    parts = name.split("/")
-    placed = len(parts) == 1 or (len(parts) == 3 and parts[0] == "clients")
-    return placed and name.endswith(".pem") and not name.endswith("key.pem")
-
-
-def public_files(directory: Path) -> list[str]:
-    """The public files in ``directory``, relative, sorted."""
-    candidates = [*directory.glob("*.pem"), *directory.glob("clients/*/*.pem")]
-    names = (str(path.relative_to(directory)) for path in candidates if path.is_file())
-    return sorted(name for name in names if is_public(name))
 
 
 def render(contents: Mapping[str, bytes]) -> str:

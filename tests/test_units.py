@@ -10,7 +10,7 @@ import pytest
 from conftest import load_cert
 from cryptography import x509
 
-from minipaas_certs import issue, render
+from minipaas_certs import issue, plan, render
 from minipaas_certs.certinfo import parse_certificate, pem_to_der
 from minipaas_certs.errors import InvalidInput, OpenSSLFailed, OpenSSLUnavailable
 from minipaas_certs.names import (
@@ -179,7 +179,7 @@ def test_leaf_argv_request_then_ca_with_exact_dates(
     authority.certificate.key_type = "ecdsa"
     authority.certificate.key_bits = 384
     authority.certificate.not_before = ca_start
-    spec = issue.LeafSpec("server", "node", issue.KeySpec.parse("rsa", 2048), 30,
+    spec = plan.LeafSpec("server", "node", plan.KeySpec.parse("rsa", 2048), 30,
                           (SubjectAltName("DNS", "node"),))
     before = datetime.datetime.now(datetime.timezone.utc)
     issue.issue_leaf(recorder, tmp_path, lambda: authority, spec)  # type: ignore[arg-type]
@@ -222,7 +222,7 @@ def test_leaf_never_starts_before_its_ca(tmp_path: Path, monkeypatch: pytest.Mon
                           secrets={})
     authority.certificate.key_type, authority.certificate.key_bits = "ed25519", 256
     authority.certificate.not_before = ca_start
-    spec = issue.LeafSpec("client", "ci", issue.KeySpec.parse("ed25519"), 1)
+    spec = plan.LeafSpec("client", "ci", plan.KeySpec.parse("ed25519"), 1)
     issue.issue_leaf(recorder, tmp_path, lambda: authority, spec)  # type: ignore[arg-type]
     args = recorder.calls[-1]
     assert args[args.index("-startdate") + 1] == ca_start.strftime("%Y%m%d%H%M%SZ")

@@ -13,11 +13,10 @@ from typing import Sequence
 
 from .certinfo import Certificate, read_certificate
 from .errors import CAProblem, InvalidInput, OutputError
+from .layout import BUNDLE_FILES, CA_CERT, CLI_CERT, CLI_KEY, SERVER_CERT, SERVER_KEY, bundle_folder
 from .names import parse_identity_name, parse_san
 
 DOCKER_TLS_PORT = 2376
-BUNDLE_FILES = ("ca.pem", "cert.pem", "key.pem")
-CLIENTS_DIR = "clients"
 _CONTEXT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,63}\Z")
 # `docker context create --docker` parses its value as CSV of key=value pairs.
 _CSV_SPECIAL = re.compile(r'[,"\x00-\x1f\x7f]')
@@ -79,7 +78,7 @@ def name_matches(certificate: Certificate, host: DockerHost) -> bool:
 
 def server_names_warning(out: Path, host: DockerHost) -> str | None:
     """A warning when ``host`` is not among the server certificate's SANs, else None."""
-    path = out / "server-cert.pem"
+    path = out / SERVER_CERT
     if not os.path.lexists(path):
         return f"Note: no {path} to check {host.name} against the server's names"
     try:
@@ -100,7 +99,7 @@ def server_names_warning(out: Path, host: DockerHost) -> str | None:
 
 def bundle_dir(out: Path, name: str | None) -> Path:
     """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle."""
-    folder = out / CLIENTS_DIR / parse_identity_name(name) if name else out
+    folder = out / bundle_folder(parse_identity_name(name)) if name else out
     missing = [file for file in BUNDLE_FILES if not (folder / file).is_file()]
     if missing:
         command = f"minipaas certs client --out {out}" + (f" --name {name}" if name else "")
@@ -140,16 +139,16 @@ def daemon_json(cert_dir: str, listen: Sequence[str]) -> str:
     folder = cert_dir.rstrip("/") or "/"
     settings = {
         "tlsverify": True,
-        "tlscacert": f"{folder}/ca.pem",
-        "tlscert": f"{folder}/server-cert.pem",
-        "tlskey": f"{folder}/server-key.pem",
+        "tlscacert": f"{folder}/{CA_CERT}",
+        "tlscert": f"{folder}/{SERVER_CERT}",
+        "tlskey": f"{folder}/{SERVER_KEY}",
         "hosts": [parse_listen(entry) for entry in listen],
     }
     return json.dumps(settings, indent=2)
 
 
-SYSTEMD_ADVICE = """\
-Install it as /etc/docker/daemon.json, with ca.pem, server-cert.pem and server-key.pem
+SYSTEMD_ADVICE = f"""\
+Install it as /etc/docker/daemon.json, with {CA_CERT}, {SERVER_CERT} and {SERVER_KEY}
 in the --cert-dir folder. The stock docker.service starts dockerd with -H fd://, which
 conflicts with "hosts" ("specified both as a flag and in the configuration file"):
 clear it with a drop-in, /etc/systemd/system/docker.service.d/minipaas-tls.conf:
@@ -172,6 +171,6 @@ def context_create_argv(context: str, host: DockerHost, cert_path: Path) -> list
                 f"{cert_path} contains a comma, quote or control character, which "
                 "`docker context create --docker` cannot take; use a simpler --out path"
             )
-    endpoint = ",".join([f"host={host.url}", f"ca={cert_path / 'ca.pem'}",
-                         f"cert={cert_path / 'cert.pem'}", f"key={cert_path / 'key.pem'}"])
+    endpoint = ",".join([f"host={host.url}", f"ca={cert_path / CA_CERT}",
+                         f"cert={cert_path / CLI_CERT}", f"key={cert_path / CLI_KEY}"])
     return ["docker", "context", "create", context, "--docker", endpoint]

@@ -14,15 +14,26 @@ import datetime
 import os
 from pathlib import Path
 
-from .actions import Progress, children_reaped, quote, read_ca
 from .certinfo import pem_blocks
 from .errors import CAProblem, Conflict, InvalidInput
 from .files import read_limited
-from .issue import KeySpec, create_ca, load_authority
-from .lifecycle import OLD_CA_FILE, OLD_CA_KEY_FILE, bundle_names, inventory, rollover_state
+from .generate import children_reaped, quote, read_ca
+from .inventory import inventory, rollover_state
+from .issue import create_ca, load_authority
+from .layout import (
+    CA_CERT,
+    CA_KEY,
+    CERT_MODE,
+    KEY_MODE,
+    OLD_CA_CERT,
+    OLD_CA_KEY,
+    bundle_file,
+    bundle_names,
+)
 from .names import parse_common_name
 from .openssl import OpenSSL
-from .store import CERT_MODE, KEY_MODE, OutputDirectory
+from .plan import KeySpec, Progress
+from .store import OutputDirectory
 
 
 def _dated_name(old: str | None, today: str) -> str:
@@ -35,8 +46,8 @@ def _dated_name(old: str | None, today: str) -> str:
 
 def _bundle_copies(out: Path) -> list[str]:
     """The client bundles' ca.pem copies, which must follow ca.pem."""
-    return [f"clients/{name}/ca.pem" for name in bundle_names(out)
-            if (out / "clients" / name / "ca.pem").is_file()]
+    return [bundle_file(name, CA_CERT) for name in bundle_names(out)
+            if (out / bundle_file(name, CA_CERT)).is_file()]
 
 
 def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec | None,
@@ -45,7 +56,7 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
     """Step 1: a new CA; ca.pem becomes the bundle [new, old]; the old CA is kept aside."""
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old
     with OutputDirectory(out) as store, children_reaped(openssl):
-        if os.path.lexists(out / OLD_CA_FILE):
+        if os.path.lexists(out / OLD_CA_CERT):
             raise Conflict(f"a CA rollover is already in progress in {out}: finish it with "
                            f"`minipaas certs rotate-ca finish --out {quote(out)}`")
         old_pem, old_key_pem = read_ca(store, out)
@@ -65,12 +76,12 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         new = create_ca(openssl, store.staging, name, key, days, passphrase)
         bundle = new.cert_pem + old_pem
         # create_ca wrote ca.pem alone; the bundle takes its place.
-        os.unlink(store.staged("ca.pem"))
-        store.stage("ca.pem", bundle, CERT_MODE)
-        store.stage(OLD_CA_FILE, old_pem, CERT_MODE)
-        store.stage(OLD_CA_KEY_FILE, old_key_pem, KEY_MODE)
-        files = {"ca.pem": CERT_MODE, "ca-key.pem": KEY_MODE, OLD_CA_FILE: CERT_MODE,
-                 OLD_CA_KEY_FILE: KEY_MODE}
+        os.unlink(store.staged(CA_CERT))
+        store.stage(CA_CERT, bundle, CERT_MODE)
+        store.stage(OLD_CA_CERT, old_pem, CERT_MODE)
+        store.stage(OLD_CA_KEY, old_key_pem, KEY_MODE)
+        files = {CA_CERT: CERT_MODE, CA_KEY: KEY_MODE, OLD_CA_CERT: CERT_MODE,
+                 OLD_CA_KEY: KEY_MODE}
         for copy in _bundle_copies(out):
             store.stage(copy, bundle, CERT_MODE)
             files[copy] = CERT_MODE
@@ -88,7 +99,7 @@ def finish(out: Path, *, force: bool = False,
     with OutputDirectory(out) as store:
         state = rollover_state(out, inventory(out))
         if state is None:
-            raise CAProblem(f"no CA rollover in progress in {out} (no {OLD_CA_FILE}); start "
+            raise CAProblem(f"no CA rollover in progress in {out} (no {OLD_CA_CERT}); start "
                             f"one with `minipaas certs rotate-ca start --out {quote(out)}`")
         if state.old_leaves and not force:
             raise Conflict(
@@ -96,12 +107,12 @@ def finish(out: Path, *, force: bool = False,
                 "stop working: re-issue them (`minipaas certs server`, `client`, `renew`) "
                 "first, or use --force"
             )
-        new_ca = pem_blocks(read_limited(out / "ca.pem"))[0]
+        new_ca = pem_blocks(read_limited(out / CA_CERT))[0]
         files = {}
-        for name in ["ca.pem", *_bundle_copies(out)]:
+        for name in [CA_CERT, *_bundle_copies(out)]:
             store.stage(name, new_ca, CERT_MODE)
             files[name] = CERT_MODE
-        written, backup = store.commit(files, archive=[OLD_CA_FILE, OLD_CA_KEY_FILE])
+        written, backup = store.commit(files, archive=[OLD_CA_CERT, OLD_CA_KEY])
         progress(f"The old CA is archived in {backup}; deploy the new ca.pem to every daemon "
                  "and client (restart dockerd)")
         return written

@@ -11,8 +11,8 @@ import pytest
 from conftest import load_cert, system_verify
 from cryptography.x509.oid import NameOID
 
+from minipaas_certs.docker_config import parse_host
 from minipaas_certs.errors import InvalidInput
-from minipaas_certs.wiring import parse_host
 
 
 @pytest.fixture

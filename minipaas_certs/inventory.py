@@ -13,15 +13,24 @@ from typing import Any, Callable
 
 from . import interrupts
 from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH, Certificate, read_certificates
-from .errors import OpenSSLFailed, OutputError
+from .errors import OpenSSLFailed, OutputError, printable
 from .files import read_limited, write_private
 from .issue import VerifyFailed, is_encrypted, public_key_of, verify_leaf
+from .layout import (
+    CA_CERT,
+    CA_KEY,
+    OLD_CA_CERT,
+    SERVER_CERT,
+    STAGING_PREFIX,
+    TOP_LEVEL_PAIRS,
+    bundle_file,
+    bundle_names,
+    bundle_of,
+    pair_files,
+)
 from .openssl import OpenSSL
-from .output import printable
 from .parallel import run_all
-from .store import STAGING_PREFIX
 
-OLD_CA_FILE, OLD_CA_KEY_FILE = "ca-old.pem", "ca-old-key.pem"
 _USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
 
 
@@ -64,12 +73,6 @@ def _read(directory: Path, name: str, unreadable: list[str] | None) -> list[Cert
         return []
 
 
-def bundle_names(directory: Path) -> list[str]:
-    """The client bundles under ``clients/``, by name."""
-    folder = directory / "clients"
-    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-
-
 def inventory(directory: Path, unreadable: list[str] | None = None) -> list[Entry]:
     """Every certificate in the directory and its client bundles, in a fixed order.
 
@@ -79,12 +82,12 @@ def inventory(directory: Path, unreadable: list[str] | None = None) -> list[Entr
     if not directory.is_dir():
         raise OutputError(f"{directory} is not a directory")
     entries = []
-    for index, cert in enumerate(_read(directory, "ca.pem", unreadable)):
-        entries.append(Entry("ca.pem", "ca" if index == 0 else "ca (old, in rollover)", cert))
-    for cert in _read(directory, OLD_CA_FILE, unreadable):
-        entries.append(Entry(OLD_CA_FILE, "ca (old, kept aside)", cert))
-    for name in ("server-cert.pem", "client-cert.pem", "cert.pem",
-                 *(f"clients/{bundle}/cert.pem" for bundle in bundle_names(directory))):
+    for index, cert in enumerate(_read(directory, CA_CERT, unreadable)):
+        entries.append(Entry(CA_CERT, "ca" if index == 0 else "ca (old, in rollover)", cert))
+    for cert in _read(directory, OLD_CA_CERT, unreadable):
+        entries.append(Entry(OLD_CA_CERT, "ca (old, kept aside)", cert))
+    for name in (*(cert for cert, _, _ in TOP_LEVEL_PAIRS),
+                 *(pair_files("client", bundle)[0] for bundle in bundle_names(directory))):
         entries.extend(Entry(name, cert.role, cert)
                        for cert in _read(directory, name, unreadable))
     return entries
@@ -110,8 +113,8 @@ class Rollover:
 def rollover_state(directory: Path, entries: list[Entry] | None = None) -> Rollover | None:
     """The rollover in progress in ``directory``, if any (ca-old.pem is kept during one)."""
     entries = inventory(directory) if entries is None else entries
-    old = [e.certificate for e in entries if e.file == OLD_CA_FILE]
-    cas = [e.certificate for e in entries if e.file == "ca.pem"]
+    old = [e.certificate for e in entries if e.file == OLD_CA_CERT]
+    cas = [e.certificate for e in entries if e.file == CA_CERT]
     if not old or not cas:
         return None
     leaves = [e.file for e in entries if not e.certificate.is_ca
@@ -167,24 +170,21 @@ class Finding:
 
 def _pairs(directory: Path) -> list[tuple[str, str, str]]:
     """The leaf pairs present: (certificate, key, role), client bundles included."""
-    pairs = [("server-cert.pem", "server-key.pem", "server"),
-             ("client-cert.pem", "client-key.pem", "client"),
-             ("cert.pem", "key.pem", "client")]
-    present = [pair for pair in pairs
+    present = [pair for pair in TOP_LEVEL_PAIRS
                if os.path.lexists(directory / pair[0]) or os.path.lexists(directory / pair[1])]
     # A bundle folder is a DOCKER_CERT_PATH: it needs its pair even if both are gone.
-    return present + [(f"clients/{b}/cert.pem", f"clients/{b}/key.pem", "client")
-                      for b in bundle_names(directory)]
+    return present + [(*pair_files("client", b), "client") for b in bundle_names(directory)]
 
 
 def _renew_command(out: str, file: str, role: str) -> str:
-    name = f" --name {shlex.quote(file.split('/')[1])}" if file.startswith("clients/") else ""
+    bundle = bundle_of(file)
+    name = f" --name {shlex.quote(bundle)}" if bundle else ""
     return f"minipaas certs renew {role} --out {out}{name}"
 
 
 def _bundle_command(out: str, file: str) -> str:
     """The command that re-creates the client bundle holding ``file``."""
-    return f"minipaas certs client --out {out} --name {shlex.quote(file.split('/')[1])} --force"
+    return f"minipaas certs client --out {out} --name {shlex.quote(bundle_of(file) or '')} --force"
 
 
 @dataclass(frozen=True)
@@ -228,24 +228,24 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
                                 f"restore it, or re-issue it with `minipaas certs` (see "
                                 f"`minipaas certs show {out}`)"))
     by_file = {entry.file: entry.certificate for entry in entries}
-    cas = [e.certificate for e in entries if e.file == "ca.pem"]
-    if not cas and "ca.pem" not in unreadable:
-        findings.append(Finding("problem", "ca.pem", "missing",
+    cas = [e.certificate for e in entries if e.file == CA_CERT]
+    if not cas and CA_CERT not in unreadable:
+        findings.append(Finding("problem", CA_CERT, "missing",
                                 f"minipaas certs ca --out {out}, or copy the CA's ca.pem here"))
-    ca_copy = work / "ca.pem"
+    ca_copy = work / CA_CERT
     if cas:
         write_private(ca_copy, b"".join(c.pem for c in cas), 0o600)
     for entry in entries:
         findings.extend(_date_findings(entry, cas, warn_days, now, out))
     jobs: list[tuple[str, str, Certificate, bytes | None, str | None, str]] = []
-    if cas and os.path.lexists(directory / "ca-key.pem"):
-        jobs.append(("ca.pem", "ca-key.pem", cas[0], passphrase, None,
-                     f"put back the key of {out}/ca.pem"))
+    if cas and os.path.lexists(directory / CA_KEY):
+        jobs.append((CA_CERT, CA_KEY, cas[0], passphrase, None,
+                     f"put back the key of {out}/{CA_CERT}"))
     for cert_file, key_file, role in _pairs(directory):
         fix = _renew_command(out, cert_file, role)
         missing = [name for name in (cert_file, key_file) if not os.path.exists(directory / name)]
         if missing:
-            fix = _bundle_command(out, cert_file) if "/" in cert_file else \
+            fix = _bundle_command(out, cert_file) if bundle_of(cert_file) else \
                 f"minipaas certs {role} --out {out}"
             findings += [Finding("problem", name, "missing: its pair is incomplete", fix)
                          for name in missing]
@@ -275,9 +275,9 @@ def _bundle_cas(openssl: OpenSSL, directory: Path, cas: list[Certificate],
     readable, and trust the CA that signs the daemon's certificate."""
     findings: list[Finding] = []
     checks: list[Callable[[], list[Finding]]] = []
-    server = by_file.get("server-cert.pem")
+    server = by_file.get(SERVER_CERT)
     for index, bundle in enumerate(bundle_names(directory)):
-        name = f"clients/{bundle}/ca.pem"
+        name = bundle_file(bundle, CA_CERT)
         fix = _bundle_command(out, name)
         if not os.path.exists(directory / name):
             findings.append(Finding("problem", name, "missing: the docker CLI cannot verify "
@@ -305,7 +305,7 @@ def _trusts_server(openssl: OpenSSL, ca_copy: Path, server: Certificate, name: s
         verify_leaf(openssl, ca_copy, server.pem, "server", check_time=False)
     except VerifyFailed as failure:
         return [Finding("problem", name, "the docker CLI would refuse the daemon's "
-                        f"server-cert.pem with it ({failure.detail})", fix)]
+                        f"{SERVER_CERT} with it ({failure.detail})", fix)]
     return []
 
 
@@ -314,7 +314,7 @@ def _key_modes(directory: Path) -> list[Finding]:
     the file it leads to."""
     found = []
     keys = {*directory.rglob("*key.pem"),
-            *(directory / "clients" / name / "key.pem" for name in bundle_names(directory))}
+            *(directory / pair_files("client", name)[1] for name in bundle_names(directory))}
     for path in sorted(keys):
         relative = path.relative_to(directory)
         if relative.parts[0].startswith(STAGING_PREFIX):

@@ -1,0 +1,196 @@
+"""What a run will make, decided before anything runs: the issuance plan.
+
+Keys (``KeySpec``), a new CA (``CASpec``), leaves (``LeafSpec``), the defaults
+(server SANs, common names), the day rules (a leaf never outlives its CA), what a
+renewal keeps, and which files a run puts in place and which it keeps in a
+backup.  ``generate.generate`` carries a ``Plan`` out; the Click layer only parses
+options into one with the builders at the end of this module.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .certinfo import Certificate
+from .errors import InvalidInput
+from .layout import CA_FILES, CERT_MODE, DOCKER_CLI_COPIES, KEY_MODE, bundle_folder, pair_files
+from .names import SubjectAltName, parse_common_name, parse_sans
+
+Progress = Callable[[str], None]  # how an operation reports what it is doing
+
+KEY_SIZES = {"ecdsa": (256, 384), "rsa": (2048, 3072, 4096), "ed25519": (256,)}
+DEFAULT_KEY_SIZE = {"ecdsa": 256, "rsa": 3072, "ed25519": 256}
+EC_CURVES = {256: "P-256", 384: "P-384"}
+DEFAULT_SANS = ("localhost", "127.0.0.1")
+DEFAULT_CA_CN, DEFAULT_SERVER_CN, DEFAULT_CLIENT_CN = "minipaas-ca", "server", "client"
+# Margin for the moments between our reading of the clock and openssl's.
+CLOCK_MARGIN = datetime.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """A key algorithm and size, validated: ``ecdsa`` 256/384, ``rsa`` 2048+, ``ed25519``."""
+
+    kind: str
+    bits: int
+
+    @classmethod
+    def parse(cls, kind: str, bits: int | None = None) -> KeySpec:
+        if kind not in KEY_SIZES:
+            raise InvalidInput(f"unknown key type {kind!r}: use ecdsa, rsa or ed25519")
+        if bits is None:
+            bits = DEFAULT_KEY_SIZE[kind]
+        if bits not in KEY_SIZES[kind]:
+            allowed = ", ".join(map(str, KEY_SIZES[kind]))
+            raise InvalidInput(f"--key-size {bits} is not valid for {kind} keys (use {allowed})")
+        return cls(kind, bits)
+
+    def __str__(self) -> str:
+        if self.kind == "ecdsa":
+            return f"ECDSA {EC_CURVES[self.bits]}"
+        return "Ed25519" if self.kind == "ed25519" else f"RSA {self.bits}"
+
+
+@dataclass(frozen=True)
+class CASpec:
+    """What a new CA must contain."""
+
+    common_name: str
+    key: KeySpec
+    days: int
+
+
+@dataclass(frozen=True)
+class LeafSpec:
+    """What a server or client certificate must contain, and where its pair goes.
+
+    A client with a ``bundle`` name is written into its bundle folder (see
+    ``layout``), a ready DOCKER_CERT_PATH for that identity.
+    """
+
+    role: str  # "server" or "client"
+    common_name: str
+    key: KeySpec
+    days: int
+    sans: tuple[SubjectAltName, ...] = ()
+    bundle: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role == "server" and not self.sans:
+            raise InvalidInput("a server certificate needs at least one --san")
+
+    @property
+    def cert_file(self) -> str:
+        return pair_files(self.role, self.bundle)[0]
+
+    @property
+    def key_file(self) -> str:
+        return pair_files(self.role, self.bundle)[1]
+
+
+def leaf_end(days: int) -> datetime.datetime:
+    """The latest a leaf of ``days`` issued now can end (with the clock margin)."""
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days) \
+        + CLOCK_MARGIN
+
+
+@dataclass
+class Placement:
+    """What a run will move into place: top-level files and whole bundle folders."""
+
+    files: dict[str, int] = field(default_factory=dict)
+    bundles: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)  # if replaced, moved into a backup
+
+    def add_leaf(self, spec: LeafSpec) -> None:
+        if spec.bundle:
+            self.bundles.append(bundle_folder(spec.bundle))
+            return
+        self.files.update({spec.cert_file: CERT_MODE, spec.key_file: KEY_MODE})
+        if spec.role == "client":
+            self.files.update({DOCKER_CLI_COPIES[spec.cert_file]: CERT_MODE,
+                               DOCKER_CLI_COPIES[spec.key_file]: KEY_MODE})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One run: a new CA (or the CA in ``ca_dir``, else in the output directory) and
+    the leaves it signs.
+
+    A new CA never replaces an existing one, nor any file a new CA would orphan,
+    unless ``force``: then the old files go into a dated backup folder.  Leaves
+    from an existing CA replace the previous pair (that is rotation); a named
+    client bundle is replaced only with ``force`` or when ``renewing`` (then it is
+    not kept).
+    """
+
+    ca: CASpec | None = None
+    leaves: tuple[LeafSpec, ...] = ()
+    ca_dir: Path | None = None
+    force: bool = False
+    renewing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ca is None:
+            return
+        for spec in self.leaves:
+            if spec.days >= self.ca.days:  # signed after the CA, an equal span ends later
+                raise InvalidInput(
+                    f"--days {spec.days} must be shorter than --ca-days {self.ca.days}: "
+                    "a certificate must not outlive its CA"
+                )
+
+    def placement(self) -> Placement:
+        placement = Placement(files=dict(CA_FILES) if self.ca is not None else {})
+        for spec in self.leaves:
+            placement.add_leaf(spec)
+        return placement
+
+
+# --- builders: from parsed options to a plan ----------------------------------------------
+
+def server_names(sans: Sequence[str], with_defaults: bool = True) -> tuple[SubjectAltName, ...]:
+    """The server's SANs: the given values, then localhost and 127.0.0.1 unless told not."""
+    return tuple(parse_sans([*sans, *(DEFAULT_SANS if with_defaults else ())]))
+
+
+def default_server_cn(names: Sequence[SubjectAltName]) -> str:
+    """The first SAN, where it makes a valid CN (a wildcard or a long name does not)."""
+    for name in names[:1]:
+        try:
+            return parse_common_name(name.value)
+        except InvalidInput:
+            pass
+    return DEFAULT_SERVER_CN
+
+
+def server_leaf(cn: str | None, sans: Sequence[str], with_default_sans: bool, key: KeySpec,
+                days: int) -> LeafSpec:
+    names = server_names(sans, with_defaults=with_default_sans)
+    return LeafSpec("server", cn or default_server_cn(names), key, days, names)
+
+
+def client_leaves(cn: str | None, bundles: Sequence[str], key: KeySpec,
+                  days: int) -> tuple[LeafSpec, ...]:
+    """One bundle per name (its CN is its name), or else the default client pair."""
+    unique = list(dict.fromkeys(bundles))
+    return (tuple(LeafSpec("client", name, key, days, bundle=name) for name in unique)
+            or (LeafSpec("client", cn or DEFAULT_CLIENT_CN, key, days),))
+
+
+def renewal(current: Certificate, where: Path, role: str, bundle: str | None,
+            extra_sans: Sequence[str], days: int, key: KeySpec | None) -> LeafSpec:
+    """What a renewal keeps: the current certificate's CN and SANs (plus ``extra_sans``)
+    and its key type and size unless ``key`` says otherwise."""
+    if role == "client" and extra_sans:
+        raise InvalidInput("--san is for server certificates; a client is named by its CN")
+    try:
+        common_name = parse_common_name(current.subject_cn or "", "current common name")
+        sans = parse_sans([*current.names, *extra_sans]) if role == "server" else []
+        key = key or KeySpec.parse(current.key_type, current.key_bits)
+    except InvalidInput as error:
+        raise InvalidInput(f"cannot renew {where} as it is: {error}") from None
+    return LeafSpec(role, common_name, key, days, tuple(sans), bundle=bundle)
