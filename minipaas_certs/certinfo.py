@@ -67,32 +67,40 @@ class _TLV:
         self.tag, self.head, self.start, self.end = tag, head, start, end
 
 
-def _read(data: bytes, pos: int) -> _TLV:
-    if pos + 2 > len(data):
+def _read(data: bytes, pos: int, end: int | None = None) -> _TLV:
+    """The element at ``pos``, which must lie wholly before ``end`` (default: the data's)."""
+    limit = len(data) if end is None else end
+    if pos + 2 > limit:
         raise DERError("truncated")
     head = pos
     tag, length = data[pos], data[pos + 1]
     pos += 2
     if length & 0x80:
         count = length & 0x7F
-        if count == 0 or count > 4 or pos + count > len(data):
+        if count == 0 or count > 4 or pos + count > limit:
             raise DERError("bad length")
         length = int.from_bytes(data[pos:pos + count], "big")
         pos += count
-    if pos + length > len(data):
+    if pos + length > limit:
         raise DERError("truncated")
     return _TLV(tag, head, pos, pos + length)
+
+
+def _inside(data: bytes, parent: _TLV) -> _TLV:
+    """The one element that fills ``parent``'s contents (an OCTET or BIT STRING's)."""
+    item = _read(data, parent.start, parent.end)
+    if item.end != parent.end:
+        raise DERError("trailing bytes inside a wrapped value")
+    return item
 
 
 def _children(data: bytes, parent: _TLV) -> list[_TLV]:
     items = []
     pos = parent.start
     while pos < parent.end:
-        item = _read(data, pos)
+        item = _read(data, pos, parent.end)
         items.append(item)
         pos = item.end
-    if pos != parent.end:
-        raise DERError("trailing bytes")
     return items
 
 
@@ -204,12 +212,18 @@ class Certificate:
         return (self.not_after - now).total_seconds() / 86400
 
 
+# DirectoryString types (RFC 5280) and how their bytes decode.
+_STRING_CODECS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii", 0x14: "latin-1",
+                  0x1E: "utf-16-be", 0x1C: "utf-32-be"}
+
+
 def _common_name(data: bytes, name: _TLV) -> str | None:
     for rdn in _children(data, name):
         for attribute in _children(data, rdn):
             oid, value = _children(data, attribute)
             if _oid(data[oid.start:oid.end]) == OID_COMMON_NAME:
-                return data[value.start:value.end].decode("utf-8", "replace")
+                codec = _STRING_CODECS.get(value.tag, "utf-8")
+                return data[value.start:value.end].decode(codec, "replace")
     return None
 
 
@@ -219,7 +233,7 @@ def _public_key(data: bytes, spki: _TLV) -> tuple[str, int]:
     oid = _oid(data[algorithm_fields[0].start:algorithm_fields[0].end])
     key_type = KEY_ALGORITHMS.get(oid, oid)
     if key_type in ("rsa", "rsa-pss"):  # BIT STRING: unused-bit count, then RSAPublicKey
-        modulus = _children(data, _read(data, bits.start + 1))[0]
+        modulus = _children(data, _read(data, bits.start + 1, bits.end))[0]
         return key_type, int.from_bytes(data[modulus.start:modulus.end], "big").bit_length()
     if key_type == "ecdsa":
         curve = algorithm_fields[1]
@@ -230,12 +244,14 @@ def _public_key(data: bytes, spki: _TLV) -> tuple[str, int]:
 def _extensions(data: bytes, wrapper: _TLV) -> dict[str, object]:
     """Decode the extensions the tool checks; record every extension's criticality."""
     found: dict[str, object] = {"extensions": {}}
-    for extension in _children(data, _read(data, wrapper.start)):
+    for extension in _children(data, _inside(data, wrapper)):
         parts = _children(data, extension)
         oid = _oid(data[parts[0].start:parts[0].end])
         critical = len(parts) == 3 and data[parts[1].start:parts[1].end] != b"\x00"
         found["extensions"][oid] = critical  # type: ignore[index]
-        value = _read(data, parts[-1].start)  # the OCTET STRING holds one DER value
+        if parts[-1].tag != 0x04:
+            raise DERError("extension value is not an OCTET STRING")
+        value = _inside(data, parts[-1])  # the OCTET STRING holds exactly one DER value
         if oid == OID_BASIC_CONSTRAINTS:
             for item in _children(data, value):
                 if item.tag == 0x01:
@@ -276,7 +292,7 @@ def _weak_signature(der: bytes, oid: str, fields: list[_TLV]) -> str | None:
     if len(fields) > 1 and fields[1].tag == 0x30:
         for item in _children(der, fields[1]):
             if item.tag == 0xA0:  # [0] EXPLICIT hashAlgorithm
-                hash_id = _children(der, _read(der, item.start))[0]
+                hash_id = _children(der, _inside(der, item))[0]
                 hash_oid = _oid(der[hash_id.start:hash_id.end])
     return _WEAK_HASHES.get(hash_oid)
 

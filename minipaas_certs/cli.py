@@ -13,7 +13,7 @@ from typing import Sequence
 import click
 
 from . import __version__
-from .errors import EXIT_CODES_HELP, CertsError, printable
+from .errors import EXIT_CODES_HELP, CertsError, exit_code, printable
 from .output import flush_stdout, progress
 
 CERTS_HELP = f"""Create the TLS files that secure a remote Docker API (dockerd --tlsverify).
@@ -88,14 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                           prog_name="minipaas", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except CertsError as error:
-        return _fail(str(error), error.exit_code)
+        return _fail(str(error), exit_code(error))
     except click.ClickException as error:
         return _fail(error.format_message(), error.exit_code)
     except click.exceptions.Abort:  # KeyboardInterrupt, in-process without our handler
         return _fail("interrupted by SIGINT", 130)
     except OSError as error:
         where = f": {error.filename}" if error.filename else ""
-        return _fail(f"{error.strerror or error}{where}", 6)
+        return _fail(f"{error.strerror or error}{where}", exit_code(error))
     except Exception as error:  # a bug: still one line, unless asked for the traceback
         if os.environ.get("MINIPAAS_DEBUG"):
             raise

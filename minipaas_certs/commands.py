@@ -114,22 +114,26 @@ class Run:
     def __init__(self, openssl_path: str | None, quiet: bool,
                  passphrase_file: str | None, templates: str | None = None) -> None:
         from .openssl import OpenSSL
-        from .render import use_templates
+        from .render import Templates
 
-        use_templates(Path(templates) if templates else None)
+        self.templates = Templates.load(Path(templates) if templates else None)
         self.openssl = OpenSSL(openssl_path)
         self.openssl.start_detection()  # overlaps the imports and rendering still to come
         self.quiet = quiet
         self.passphrase = _passphrase(passphrase_file)
 
     def progress(self, message: str) -> None:
-        if not self.quiet:
-            progress(message)
+        _reporter(self.quiet)(message)
 
     @staticmethod
     def written(paths: Sequence[Path]) -> None:
         for path in paths:
             say(str(path))
+
+
+def _reporter(quiet: bool) -> Callable[[str], None]:
+    """Progress lines on stderr, or none with -q."""
+    return (lambda _: None) if quiet else progress
 
 
 def with_run(*, quiet: bool = True, templates: bool = True) -> Decorator:
@@ -200,7 +204,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                 leaves=(server_leaf(server_cn, sans, not no_default_san, key, days),
                         *client_leaves(client_cn, (), key, days)))
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
-                         progress=run.progress))
+                         templates=run.templates, progress=run.progress))
 
 
 @click.command("ca", epilog=EXIT_CODES)
@@ -219,7 +223,7 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 
     plan = Plan(ca=CASpec(cn, _key(key_type, key_size), ca_days), force=force)
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
-                         progress=run.progress))
+                         templates=run.templates, progress=run.progress))
 
 
 @click.command("server", epilog=EXIT_CODES)
@@ -243,7 +247,7 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
     leaf = server_leaf(cn, sans, not no_default_san, _key(key_type, key_size), days)
     plan = Plan(leaves=(leaf,), ca_dir=Path(ca_dir) if ca_dir else None, force=force)
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
-                         progress=run.progress))
+                         templates=run.templates, progress=run.progress))
 
 
 @click.command("client", epilog=EXIT_CODES)
@@ -277,7 +281,7 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
     plan = Plan(leaves=client_leaves(cn, names, _key(key_type, key_size), days),
                 ca_dir=Path(ca_dir) if ca_dir else None, force=force)
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
-                         progress=run.progress))
+                         templates=run.templates, progress=run.progress))
 
 
 host_option = click.option("--host", required=True, metavar="HOST[:PORT]",
@@ -326,10 +330,9 @@ def daemon_json_command(cert_dir: str, listen: Sequence[str], quiet: bool) -> No
     needs (its -H fd:// conflicts with "hosts"), and that dockerd must be restarted
     to read rotated certificates.
     """
-    from .docker_config import SYSTEMD_ADVICE, daemon_json
+    from .docker_config import DEFAULT_LISTEN, SYSTEMD_ADVICE, daemon_json
 
-    hosts = listen or ("unix:///var/run/docker.sock", "tcp://0.0.0.0:2376")
-    say(daemon_json(cert_dir, hosts))
+    say(daemon_json(cert_dir, listen or DEFAULT_LISTEN))
     if not quiet:
         progress(SYSTEMD_ADVICE)
 
@@ -349,11 +352,17 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
     """
     import shlex
 
-    from .docker_config import bundle_dir, context_create_argv, parse_host, server_names_warning
+    from .docker_config import (
+        bundle_dir,
+        context_create_argv,
+        default_context_name,
+        parse_host,
+        server_names_warning,
+    )
 
     target = parse_host(host)
     cert_path = bundle_dir(Path(out), name)
-    argv = context_create_argv(context_name or ("minipaas-" + name if name else "minipaas"),
+    argv = context_create_argv(context_name or default_context_name(name),
                                target, cert_path)
     warning = server_names_warning(Path(out), target)
     if warning:
@@ -361,11 +370,8 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
     say(" ".join(shlex.quote(arg) for arg in argv))
 
 
-def _directory(value: str | None) -> Path:
-    return Path(value or os.environ.get("MINIPAAS_CERTS_OUT") or ".certs")
-
-
 directory_argument = click.argument("directory", required=False, metavar="[DIR]",
+                                    default=".certs", envvar="MINIPAAS_CERTS_OUT",
                                     callback=_not_empty)
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
@@ -373,7 +379,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 @click.command("show", epilog=EXIT_CODES)
 @directory_argument
 @json_option
-def show_command(directory: str | None, as_json: bool) -> None:
+def show_command(directory: str, as_json: bool) -> None:
     """Every certificate in DIR (default .certs or MINIPAAS_CERTS_OUT) and its bundles.
 
     Role, subject, SANs, usage, key, serial, validity and days left, issuer and
@@ -384,7 +390,7 @@ def show_command(directory: str | None, as_json: bool) -> None:
 
     from .inventory import inventory, rollover_state, show_text
 
-    folder = _directory(directory)
+    folder = Path(directory)
     now = datetime.datetime.now(datetime.timezone.utc)
     entries = inventory(folder)
     if as_json:
@@ -404,7 +410,7 @@ def show_command(directory: str | None, as_json: bool) -> None:
               help="Warn about certificates that expire within this many days.")
 @json_option
 @with_run(quiet=False, templates=False)
-def check_command(directory: str | None, warn_days: int, as_json: bool, run: Run) -> int:
+def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> int:
     """Exit 0 if DIR's certificates are sound; for cron and CI.
 
     Exit 7 if one expires within --warn-days, 8 if something is wrong now: an
@@ -418,7 +424,7 @@ def check_command(directory: str | None, warn_days: int, as_json: bool, run: Run
     from .errors import EXIT_PROBLEMS, EXIT_WARNINGS
     from .inventory import check
 
-    folder = _directory(directory)
+    folder = Path(directory)
     report = check(run.openssl, folder, warn_days, run.passphrase)
     findings, rollover = report.findings, report.rollover
     severities = {finding.severity for finding in findings}
@@ -474,7 +480,8 @@ def renew_command(role: str, out: str, ca_dir: str | None, name: str | None,
         raise click.UsageError("--key-size needs --key-type")
     run.written(renew(run.openssl, Path(out), role, name=name, extra_sans=sans, days=days,
                       key=key, ca_dir=Path(ca_dir) if ca_dir else None,
-                      passphrase=run.passphrase, progress=run.progress))
+                      passphrase=run.passphrase, templates=run.templates,
+                      progress=run.progress))
 
 
 @click.group("rotate-ca")
@@ -506,7 +513,8 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
 
     key = _key(key_type, key_size) if key_type else None
     run.written(start(run.openssl, Path(out), common_name=cn, key=key, days=ca_days,
-                      passphrase=run.passphrase, progress=run.progress))
+                      passphrase=run.passphrase, templates=run.templates,
+                      progress=run.progress))
 
 
 @rotate_ca.command("finish", epilog=EXIT_CODES)
@@ -518,18 +526,14 @@ def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
     """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
     from .rotate_ca import finish
 
-    def report(message: str) -> None:
-        if not quiet:
-            progress(message)
-
-    Run.written(finish(Path(out), force=force, progress=report))
+    Run.written(finish(Path(out), force=force, progress=_reporter(quiet)))
 
 
 @click.command("doctor", epilog=EXIT_CODES)
 @host_option
 @directory_argument
 @name_option
-def doctor_command(host: str, directory: str | None, name: str | None) -> int:
+def doctor_command(host: str, directory: str, name: str | None) -> int:
     """Try mutual TLS with a daemon using DIR's files; say why it fails, and the fix.
 
     \b
@@ -545,7 +549,7 @@ def doctor_command(host: str, directory: str | None, name: str | None) -> int:
     from .doctor import diagnose
     from .errors import EXIT_PROBLEMS
 
-    folder = _directory(directory)
+    folder = Path(directory)
     target = parse_host(host)
     diagnosis = diagnose(target, bundle_dir(folder, name), folder)
     say(diagnosis.message)
@@ -554,7 +558,7 @@ def doctor_command(host: str, directory: str | None, name: str | None) -> int:
 
 @click.command("verify-sums", epilog=EXIT_CODES)
 @directory_argument
-def verify_sums_command(directory: str | None) -> int:
+def verify_sums_command(directory: str) -> int:
     """Check DIR's certificates against its SHA256SUMS (after carrying them across).
 
     Every run that writes DIR also writes SHA256SUMS, the SHA-256 of each
@@ -564,7 +568,7 @@ def verify_sums_command(directory: str | None) -> int:
     from .errors import EXIT_PROBLEMS
     from .sums import verify
 
-    folder = _directory(directory)
+    folder = Path(directory)
     matched, mismatches = verify(folder)
     for mismatch in mismatches:
         say(f"problem: {mismatch.file}: {mismatch.message}")

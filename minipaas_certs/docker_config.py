@@ -17,6 +17,8 @@ from .layout import BUNDLE_FILES, CA_CERT, CLI_CERT, CLI_KEY, SERVER_CERT, SERVE
 from .names import parse_identity_name, parse_san
 
 DOCKER_TLS_PORT = 2376
+# daemon.json `hosts` when no --listen is given: the local socket, and TLS on every address.
+DEFAULT_LISTEN = ("unix:///var/run/docker.sock", f"tcp://0.0.0.0:{DOCKER_TLS_PORT}")
 _CONTEXT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,63}\Z")
 # `docker context create --docker` parses its value as CSV of key=value pairs.
 _CSV_SPECIAL = re.compile(r'[,"\x00-\x1f\x7f]')
@@ -159,6 +161,11 @@ clear it with a drop-in, /etc/systemd/system/docker.service.d/minipaas-tls.conf:
 
 then: systemctl daemon-reload && systemctl restart docker
 dockerd reads TLS files only at start: after rotating them, restart it."""
+
+
+def default_context_name(bundle: str | None) -> str:
+    """``minipaas`` for the default client pair, ``minipaas-NAME`` for a bundle."""
+    return f"minipaas-{bundle}" if bundle else "minipaas"
 
 
 def context_create_argv(context: str, host: DockerHost, cert_path: Path) -> list[str]:

@@ -4,20 +4,6 @@ from __future__ import annotations
 
 import signal
 
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0    success
-  1    unexpected failure
-  2    bad usage or invalid value (SAN, CN, days, key size)
-  3    openssl missing, too old, failing or timed out
-  4    conflict: files that must not be replaced, or the directory is in use
-  5    CA problem: missing, expired, weak, or not matching its key
-  6    output directory cannot be written, holds an unexplained leftover,
-       or what was written is unsound
-  7    check: a certificate expires within --warn-days (nothing else wrong)
-  8    check: something is wrong now; doctor: mutual TLS does not work
-  130  interrupted (SIGINT); 143 terminated (SIGTERM)
-"""
 
 def printable(text: str) -> str:
     """``text`` with every non-printable character escaped (``\\x1b``, ``\\n``)."""
@@ -35,18 +21,21 @@ class CertsError(Exception):
     """Base of every error the tool reports to its user as one line."""
 
     exit_code = 1
+    summary = "unexpected failure"
 
 
 class InvalidInput(CertsError):
     """A value given on the command line or in the environment is not acceptable."""
 
     exit_code = 2
+    summary = "bad usage or invalid value (SAN, CN, days, key size)"
 
 
 class OpenSSLUnavailable(CertsError):
     """The openssl binary is missing, too old, unrecognised, or does not run."""
 
     exit_code = 3
+    summary = "openssl missing, too old, failing or timed out"
 
 
 class OpenSSLFailed(CertsError):
@@ -69,18 +58,22 @@ class Conflict(CertsError):
     """The run would replace files it must not, or another run holds the directory."""
 
     exit_code = 4
+    summary = "conflict: files that must not be replaced, or the directory is in use"
 
 
 class CAProblem(CertsError):
     """The CA (or a client bundle) needed is missing, incomplete, or unfit for use."""
 
     exit_code = 5
+    summary = "CA problem: missing, expired, weak, or not matching its key"
 
 
 class OutputError(CertsError):
     """The output directory cannot be written, or what was written is not sound."""
 
     exit_code = 6
+    summary = ("output directory cannot be written, holds an unexplained leftover,\n"
+               "       or what was written is unsound")
 
 
 class Interrupted(CertsError):
@@ -92,3 +85,28 @@ class Interrupted(CertsError):
         super().__init__(f"interrupted by {signal.Signals(signal_number).name}" + (
             " after the new files were moved into place (the change is complete)"
             if completed else ""))
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code for any failure: the package's own, an OSError (the directory or a
+    file cannot be used, as OutputError), anything else 1."""
+    if isinstance(error, CertsError):
+        return error.exit_code
+    return OutputError.exit_code if isinstance(error, OSError) else CertsError.exit_code
+
+
+def _exit_codes_help() -> str:
+    rows = [(0, "success")]
+    rows += [(kind.exit_code, kind.summary) for kind in (CertsError, InvalidInput,
+                                                          OpenSSLUnavailable, Conflict,
+                                                          CAProblem, OutputError)]
+    rows += [(EXIT_WARNINGS, "check: a certificate expires within --warn-days (nothing "
+                             "else wrong)"),
+             (EXIT_PROBLEMS, "check: something is wrong now; doctor: mutual TLS does not "
+                             "work"),
+             (128 + signal.SIGINT, f"interrupted (SIGINT); {128 + signal.SIGTERM} terminated "
+                                   "(SIGTERM)")]
+    return "\b\nExit codes:\n" + "".join(f"  {code:<4} {text}\n" for code, text in rows)
+
+
+EXIT_CODES_HELP = _exit_codes_help()

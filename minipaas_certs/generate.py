@@ -32,6 +32,7 @@ from .layout import (
 from .openssl import OpenSSL
 from .parallel import Deferred, run_all
 from .plan import KeySpec, LeafSpec, Placement, Plan, Progress, leaf_end, renewal
+from .render import SHIPPED, Templates
 from .store import JOURNAL, OutputDirectory, same_directory, shared_lock
 
 
@@ -105,7 +106,8 @@ def _workers() -> int:
 
 
 def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Authority],
-              leaves: Sequence[LeafSpec], progress: Progress) -> Authority:
+              leaves: Sequence[LeafSpec], templates: Templates, progress: Progress
+              ) -> Authority:
     """Provide the authority and issue the leaves, as one pipeline.
 
     The leaves' keys are generated while the CA is made (or loaded and checked);
@@ -122,8 +124,8 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Au
         openssl.cancel(getattr(interrupt, "signal_number", signal.SIGINT))
 
     calls: list[Callable[[], object]] = [functools.partial(authority.provide, provide)]
-    calls += [functools.partial(issue_leaf, openssl, store.staging, authority.get, spec)
-              for spec in leaves]
+    calls += [functools.partial(issue_leaf, openssl, store.staging, authority.get, spec,
+                                templates) for spec in leaves]
     run_all(calls, _workers(), on_interrupt=stop_children)
     signer = authority.get()
     for spec in leaves:
@@ -139,7 +141,8 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Au
 
 
 def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | None = None,
-             progress: Progress = lambda _: None) -> list[Path]:
+             templates: Templates = SHIPPED, progress: Progress = lambda _: None
+             ) -> list[Path]:
     """Carry out ``plan`` in ``out``: a new CA and/or leaves signed by it.
 
     A new CA key is encrypted with ``passphrase`` if given; an existing encrypted
@@ -178,8 +181,9 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
                      f" and certificate for CN={ca.common_name}, valid {ca.days} days")
             ca_key = NewKey(openssl, store.staged(CA_KEY), ca.key, passphrase)
             provide = functools.partial(create_ca, openssl, store.staging, ca.common_name,
-                                        ca.key, ca.days, passphrase, not leaves, ca_key)
-        _make_all(openssl, store, provide, leaves, progress)
+                                        ca.key, ca.days, passphrase, not leaves, ca_key,
+                                        templates)
+        _make_all(openssl, store, provide, leaves, templates, progress)
         if store.write_new(GITIGNORE, GITIGNORE_TEXT, CERT_MODE):
             placement.files[GITIGNORE] = CERT_MODE
         written, backup = store.commit(placement.files, placement.bundles,
@@ -232,7 +236,7 @@ def _plan_ca_copy(store: OutputDirectory, ca_pem: bytes, origin: Path, force: bo
 def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
           extra_sans: Sequence[str] = (), days: int, key: KeySpec | None = None,
           ca_dir: Path | None = None, passphrase: bytes | None = None,
-          progress: Progress = lambda _: None) -> list[Path]:
+          templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> list[Path]:
     """Re-issue a server or client pair with the current certificate's CN and SANs.
 
     The values are read from the certificate itself, so a renewal keeps what the
@@ -252,4 +256,4 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
     progress(f"Renewing {current_path} (CN={spec.common_name}"
              + (f", SANs {', '.join(map(str, spec.sans))}" if spec.sans else "") + ")")
     return generate(openssl, out, Plan(leaves=(spec,), ca_dir=ca_dir, renewing=True),
-                    passphrase=passphrase, progress=progress)
+                    passphrase=passphrase, templates=templates, progress=progress)

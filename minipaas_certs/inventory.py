@@ -15,7 +15,7 @@ from . import interrupts
 from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH, Certificate, read_certificates
 from .errors import OpenSSLFailed, OutputError, printable
 from .files import read_limited, write_private
-from .issue import VerifyFailed, is_encrypted, public_key_of, verify_leaf
+from .issue import VerifyFailed, is_encrypted, passin, public_key_of, verify_leaf
 from .layout import (
     CA_CERT,
     CA_KEY,
@@ -366,7 +366,7 @@ def _openssl_findings(openssl: OpenSSL, directory: Path, ca_copy: Path, cert_fil
     if not encrypted or passphrase is not None:  # an encrypted CA key: only with its passphrase
         try:
             public = public_key_of(openssl, key_pem,
-                                   {"-passin": passphrase} if encrypted and passphrase else None)
+                                   passin(passphrase if encrypted else None))
         except OpenSSLFailed:
             message = "cannot be decrypted (wrong passphrase?)" if encrypted else \
                 "is not a readable private key"

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import render
 from .certinfo import (
     OID_CLIENT_AUTH,
     OID_SERVER_AUTH,
@@ -28,6 +27,7 @@ from .layout import CA_CERT, CA_KEY, CERT_MODE, DIR_MODE, KEY_MODE
 from .openssl import Argument, OpenSSL
 from .parallel import run_all
 from .plan import CLOCK_MARGIN, EC_CURVES, KeySpec, LeafSpec
+from .render import SHIPPED, Templates
 
 _PURPOSES = {"server": ("sslserver", OID_SERVER_AUTH), "client": ("sslclient", OID_CLIENT_AUTH)}
 # A fresh certificate starts this long before it is issued, so that a peer whose
@@ -76,6 +76,12 @@ def newkey_args(key: KeySpec) -> list[str]:
     return ["-newkey", "ed25519"]
 
 
+def passin(passphrase: bytes | None) -> dict[str, bytes]:
+    """The ``secrets`` that let openssl read an encrypted key: ``-passin`` through a pipe
+    (see ``OpenSSL.start``), or nothing for a key in clear."""
+    return {"-passin": passphrase} if passphrase else {}
+
+
 def digest_name(key_type: str, key_bits: int) -> str:
     """The digest a key signs with: SHA-384 for P-384, none for Ed25519, else SHA-256."""
     if key_type == "ed25519":
@@ -89,9 +95,9 @@ def digest_args(key_type: str, key_bits: int = 0) -> list[str]:
     return [] if digest == "null" else [f"-{digest}"]
 
 
-def leaf_config(spec: LeafSpec) -> str:
+def leaf_config(spec: LeafSpec, templates: Templates) -> str:
     """The OpenSSL config of a leaf, rendered from its role's template."""
-    return render.render(
+    return templates.render(
         f"{spec.role}.cnf.j2",
         common_name=spec.common_name,
         key_type=spec.key.kind,
@@ -125,7 +131,7 @@ class Authority:
     @property
     def secrets(self) -> dict[str, bytes]:
         """What openssl needs to read the key: ``-passin`` through a pipe, if encrypted."""
-        return {"-passin": self.passphrase} if self.passphrase else {}
+        return passin(self.passphrase)
 
     @property
     def shown_path(self) -> Path:
@@ -209,7 +215,7 @@ class NewKey:
 
     @property
     def secrets(self) -> dict[str, bytes]:
-        return {"-passin": self.passphrase} if self.passphrase else {}
+        return passin(self.passphrase)
 
     def req_args(self) -> list[Argument]:
         """The ``req`` options that use (or make) the key."""
@@ -271,7 +277,7 @@ def _make_work_folder(staging: Path, name: str) -> Path:
 
 def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
               days: int, passphrase: bytes | None = None, check_key: bool = True,
-              new_key: NewKey | None = None) -> Authority:
+              new_key: NewKey | None = None, templates: Templates = SHIPPED) -> Authority:
     """Make a self-signed CA from its key (``new_key``, or a new one) and check it.
 
     It starts ``BACKDATE`` before now.  ``check_key=False`` is for callers that
@@ -282,7 +288,7 @@ def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
     new_key = new_key or NewKey(openssl, staging / CA_KEY, key, passphrase)
     work = _make_work_folder(staging, "work-ca")
     config = work / "ca.cnf"
-    write_private(config, render.render("ca.cnf.j2", common_name=common_name).encode(), 0o600)
+    write_private(config, templates.render("ca.cnf.j2", common_name=common_name).encode(), 0o600)
     now = datetime.datetime.now(datetime.timezone.utc)
     _sign(openssl, work, new_key, config, cert_path, now - BACKDATE,
           now + datetime.timedelta(days=days), None)
@@ -290,7 +296,7 @@ def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
     certificate = read_certificate(cert_path)
     if not (certificate.is_ca and "keyCertSign" in certificate.key_usage):
         raise OutputError(f"openssl made {cert_path} without CA:TRUE and keyCertSign"
-                          + render.blame())
+                          + templates.blame())
     if check_key:
         check_key_matches(openssl, new_key.path, certificate, cert_path,
                           secrets=new_key.secrets)
@@ -299,7 +305,7 @@ def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
 
 
 def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authority],
-               spec: LeafSpec) -> Certificate:
+               spec: LeafSpec, templates: Templates = SHIPPED) -> Certificate:
     """Generate a key and a certificate signed by ``authority()``, then check both.
 
     An RSA key is started before ``authority()`` is asked for, so that it is
@@ -314,7 +320,7 @@ def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authorit
     new_key = NewKey(openssl, key_path, spec.key)
     work = _make_work_folder(staging, work_folder(spec))
     config = work / f"{spec.role}.cnf"
-    write_private(config, leaf_config(spec).encode(), 0o600)
+    write_private(config, leaf_config(spec, templates).encode(), 0o600)
     signer = authority()
     now = datetime.datetime.now(datetime.timezone.utc)
     _sign(openssl, work, new_key, config, cert_path,
@@ -322,13 +328,15 @@ def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authorit
           now + datetime.timedelta(days=spec.days), signer)
     shutil.rmtree(work)
     certificate = read_certificate(cert_path)
-    check_issued(certificate, spec, cert_path)
+    check_issued(certificate, spec, cert_path, templates.blame())
     run_all([lambda: check_key_matches(openssl, key_path, certificate, cert_path),
-             lambda: verify_leaf(openssl, signer.cert_path, cert_path, spec.role)], 2)
+             lambda: verify_leaf(openssl, signer.cert_path, cert_path, spec.role,
+                                 hint=templates.blame())], 2)
     return certificate
 
 
-def check_issued(certificate: Certificate, spec: LeafSpec, cert_path: Path) -> None:
+def check_issued(certificate: Certificate, spec: LeafSpec, cert_path: Path,
+                 hint: str = "") -> None:
     """Compare what openssl issued with what was asked: names, CA flag, purpose."""
     asked_dns = {san.value for san in spec.sans if san.kind == "DNS"}
     asked_ip = {san.value for san in spec.sans if san.kind == "IP"}
@@ -342,8 +350,7 @@ def check_issued(certificate: Certificate, spec: LeafSpec, cert_path: Path) -> N
     if certificate.subject_cn != spec.common_name:
         problems.append("its common name differs from the one asked")
     if problems:
-        raise OutputError(f"openssl made {cert_path} wrongly: {'; '.join(problems)}"
-                          + render.blame())
+        raise OutputError(f"openssl made {cert_path} wrongly: {'; '.join(problems)}" + hint)
 
 
 class VerifyFailed(OutputError):
@@ -355,7 +362,7 @@ class VerifyFailed(OutputError):
 
 
 def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str,
-                check_time: bool = True) -> None:
+                check_time: bool = True, hint: str = "") -> None:
     """``openssl verify -x509_strict`` with the leaf's TLS purpose against the CA.
 
     ``cert`` is a file, or PEM bytes given on stdin.  ``check_time=False`` leaves
@@ -375,7 +382,7 @@ def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str,
         detail = next((line for line in reason.splitlines() if line.startswith("error ")),
                       reason.strip()[:200])
         raise VerifyFailed(f"{shown} fails `openssl verify -x509_strict -purpose "
-                           f"{purpose}` against {ca_path.name}: {detail}{render.blame()}",
+                           f"{purpose}` against {ca_path.name}: {detail}{hint}",
                            detail)
 
 

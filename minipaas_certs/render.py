@@ -1,8 +1,8 @@
 """OpenSSL config files rendered from Jinja templates: the shipped ones, or an
 organisation's own (``--templates DIR``).
 
-One strict environment, built on first use: jinja2 is imported only when a command
-renders, so ``--help`` and ``--version`` stay fast.
+A ``Templates`` object holds one strict environment, built on first use: jinja2 is
+imported only when a command renders, so ``--help`` and ``--version`` stay fast.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ _REQUIRED = (
     (re.compile(r"^\s*distinguished_name\s*=", re.M), "a distinguished_name"),
     (re.compile(r"^\s*\[\s*extensions\s*\]", re.M), "an [ extensions ] section"),
 )
-_environment: jinja2.Environment | None = None
-_custom: Path | None = None
 
 
 def _refuse_unsafe(value: Any) -> Any:
@@ -89,82 +87,92 @@ def _confined_loader(folder: Path) -> jinja2.BaseLoader:
     return ConfinedLoader()
 
 
-def use_templates(folder: Path | None) -> None:
-    """Render from ``folder`` instead of the shipped templates (None: the shipped ones).
+class Templates:
+    """The templates a run renders from: the shipped ones (``folder`` None) or an
+    organisation's own folder, in one strict, sandboxed Jinja environment built on
+    first use."""
 
-    The folder must hold ca.cnf.j2, server.cnf.j2 and client.cnf.j2; it may hold
-    others that these include or extend.
-    """
-    global _custom, _environment
-    if folder is not None:
-        if not folder.is_dir():
-            raise InvalidInput(f"--templates {folder} is not a directory")
-        missing = [name for name in TEMPLATES if not (folder / name).is_file()]
-        if missing:
-            raise InvalidInput(f"--templates {folder} lacks {', '.join(missing)} (it needs "
-                               f"{', '.join(TEMPLATES)})")
-    _custom, _environment = folder, None
-    if folder is not None:  # find a broken template now, before any work is done
-        for name in TEMPLATES:
-            render(name, common_name="example", key_type="ecdsa",
-                   dns_names=["example.com"], ip_addresses=["192.0.2.1"])
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder
+        self._environment: jinja2.Environment | None = None
 
+    @classmethod
+    def load(cls, folder: Path | None) -> Templates:
+        """The templates of ``folder`` (None: the shipped ones), each tried at once.
 
-def blame() -> str:
-    """A hint to add when a certificate comes out wrong: custom templates may be why."""
-    return f" (check the templates in {_custom})" if _custom else ""
+        The folder must hold ca.cnf.j2, server.cnf.j2 and client.cnf.j2; it may hold
+        others that these include or extend.  A broken template is found before any
+        work is done.
+        """
+        if folder is not None:
+            if not folder.is_dir():
+                raise InvalidInput(f"--templates {folder} is not a directory")
+            missing = [name for name in TEMPLATES if not (folder / name).is_file()]
+            if missing:
+                raise InvalidInput(f"--templates {folder} lacks {', '.join(missing)} (it needs "
+                                   f"{', '.join(TEMPLATES)})")
+        templates = cls(folder)
+        if folder is not None:
+            for name in TEMPLATES:
+                templates.render(name, common_name="example", key_type="ecdsa",
+                                 dns_names=["example.com"], ip_addresses=["192.0.2.1"])
+        return templates
 
+    def blame(self) -> str:
+        """A hint to add when a certificate comes out wrong: custom templates may be why."""
+        return f" (check the templates in {self.folder})" if self.folder else ""
 
-def environment() -> jinja2.Environment:
-    """The package's Jinja environment: strict undefined, no autoescape, inert values."""
-    global _environment
-    if _environment is None:
+    def environment(self) -> jinja2.Environment:
+        """Strict undefined, no autoescape, inert values, sandboxed."""
+        if self._environment is None:
+            import jinja2
+            from jinja2.sandbox import SandboxedEnvironment
+
+            loader: jinja2.BaseLoader
+            if self.folder is not None:
+                loader = _confined_loader(self.folder)
+            else:
+                loader = jinja2.FunctionLoader(_shipped)
+            # Sandboxed: a template cannot reach Python internals (lipsum.__globals__...).
+            self._environment = SandboxedEnvironment(
+                loader=loader,
+                undefined=jinja2.StrictUndefined,
+                autoescape=False,  # these are OpenSSL configs, not HTML
+                keep_trailing_newline=True,
+                finalize=_refuse_unsafe,
+            )
+        return self._environment
+
+    def render(self, template: str, **context: Any) -> str:
+        """Render one template with the given values; a broken template is a clear error."""
         import jinja2
-        from jinja2.sandbox import SandboxedEnvironment
 
-        loader: jinja2.BaseLoader
-        if _custom is not None:
-            loader = _confined_loader(_custom)
-        else:
-            loader = jinja2.FunctionLoader(_shipped)
-        # Sandboxed: a template cannot reach Python internals (lipsum.__globals__...).
-        _environment = SandboxedEnvironment(
-            loader=loader,
-            undefined=jinja2.StrictUndefined,
-            autoescape=False,  # these are OpenSSL configs, not HTML
-            keep_trailing_newline=True,
-            finalize=_refuse_unsafe,
-        )
-    return _environment
+        where = f"{self.folder / template}" if self.folder else f"the shipped {template}"
+
+        def fail(why: str) -> InvalidInput:
+            return InvalidInput(f"{where}: {why}")
+
+        try:
+            text = self.environment().get_template(template).render(**context)
+        except jinja2.TemplateSyntaxError as error:
+            raise fail(f"line {error.lineno}: {error.message}") from None
+        except jinja2.UndefinedError as error:
+            raise fail(f"{error.message} (the values are {VALUES})") from None
+        except jinja2.TemplateNotFound as error:
+            raise fail(f"it includes {error.name}, which is not there") from None
+        except jinja2.exceptions.SecurityError as error:
+            raise fail(f"refused by the sandbox: {error}") from None
+        for pattern, what in _REQUIRED:
+            if not pattern.search(text):
+                raise fail(f"the rendered config lacks {what}")
+        problem = _outside_reach(text)
+        if problem:
+            raise fail(f"the rendered config {problem}; a config may hold only sections, "
+                       "settings and comments that stay within it")
+        return text
 
 
-def render(template: str, **context: Any) -> str:
-    """Render one template with the given values; a broken template is a clear error."""
-    import jinja2
-
-    where = f"{_custom / template}" if _custom else f"the shipped {template}"
-
-    def fail(why: str) -> InvalidInput:
-        return InvalidInput(f"{where}: {why}")
-
-    try:
-        text = environment().get_template(template).render(**context)
-    except jinja2.TemplateSyntaxError as error:
-        raise fail(f"line {error.lineno}: {error.message}") from None
-    except jinja2.UndefinedError as error:
-        raise fail(f"{error.message} (the values are {VALUES})") from None
-    except jinja2.TemplateNotFound as error:
-        raise fail(f"it includes {error.name}, which is not there") from None
-    except jinja2.exceptions.SecurityError as error:
-        raise fail(f"refused by the sandbox: {error}") from None
-    for pattern, what in _REQUIRED:
-        if not pattern.search(text):
-            raise fail(f"the rendered config lacks {what}")
-    problem = _outside_reach(text)
-    if problem:
-        raise fail(f"the rendered config {problem}; a config may hold only sections, "
-                   "settings and comments that stay within it")
-    return text
+SHIPPED = Templates()
 
 
 def _outside_reach(text: str) -> str | None:

@@ -33,6 +33,7 @@ from .layout import (
 from .names import parse_common_name
 from .openssl import OpenSSL
 from .plan import KeySpec, Progress
+from .render import SHIPPED, Templates
 from .store import OutputDirectory
 
 
@@ -51,7 +52,7 @@ def _bundle_copies(out: Path) -> list[str]:
 
 
 def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec | None,
-          days: int, passphrase: bytes | None = None,
+          days: int, passphrase: bytes | None = None, templates: Templates = SHIPPED,
           progress: Progress = lambda _: None) -> list[Path]:
     """Step 1: a new CA; ca.pem becomes the bundle [new, old]; the old CA is kept aside."""
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old
@@ -73,7 +74,8 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
                                    "this tool makes: choose --key-type and --key-size") from None
         progress(f"Generating the new CA key ({key}) and certificate for CN={name}, "
                  f"valid {days} days")
-        new = create_ca(openssl, store.staging, name, key, days, passphrase)
+        new = create_ca(openssl, store.staging, name, key, days, passphrase,
+                        templates=templates)
         bundle = new.cert_pem + old_pem
         # create_ca wrote ca.pem alone; the bundle takes its place.
         os.unlink(store.staged(CA_CERT))

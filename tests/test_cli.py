@@ -387,3 +387,34 @@ def test_console_script_is_installed() -> None:
 def test_unknown_option_is_one_error_line(cli) -> None:
     result = cli("certs", "all", "--no-such-option")
     assert result.code == 2 and "--no-such-option" in result.error_line
+
+
+# --- the command table ---------------------------------------------------------------
+
+def test_every_command_is_listed_and_resolves() -> None:
+    """`certs --help` lists commands from a table, without importing them: keep it true."""
+    import click
+
+    from minipaas_certs import cli, commands
+
+    commands_of_groups = {id(sub) for value in vars(commands).values()
+                          if isinstance(value, click.Group) for sub in value.commands.values()}
+    defined = {name for name, value in vars(commands).items()
+               if isinstance(value, click.Command) and id(value) not in commands_of_groups}
+    assert {attribute for attribute, _ in cli.COMMANDS.values()} == defined
+    for name in cli.COMMANDS:
+        command = cli.certs.get_command(click.Context(cli.certs), name)
+        assert command is not None and command.name == name
+
+
+def test_help_does_not_import_the_commands_or_the_core() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from minipaas_certs.cli import main; main(['certs', '--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith(('minipaas_certs.', 'jinja2'))), "
+            "file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stderr.strip() == "['minipaas_certs.cli', 'minipaas_certs.errors', " \
+                                  "'minipaas_certs.output']"

@@ -169,10 +169,6 @@ def test_values_stay_inert_in_own_templates(tmp_path: Path) -> None:
     from minipaas_certs import render
     from minipaas_certs.errors import InvalidInput
 
-    own = shipped_templates(tmp_path / "tpl")
-    render.use_templates(own)
-    try:
-        with pytest.raises(InvalidInput, match="refusing to render"):
-            render.render("client.cnf.j2", common_name="x\n[ extensions ]", key_type="rsa")
-    finally:
-        render.use_templates(None)
+    own = render.Templates.load(shipped_templates(tmp_path / "tpl"))
+    with pytest.raises(InvalidInput, match="refusing to render"):
+        own.render("client.cnf.j2", common_name="x\n[ extensions ]", key_type="rsa")

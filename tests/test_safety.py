@@ -618,20 +618,6 @@ def test_weak_rsa_pss_ca_is_refused(tmp_path: Path, options: list[str], reason: 
     assert reason in one_error(done.stderr)
 
 
-def test_interrupted_cooperative_block_never_ends_normally() -> None:
-    import signal as signals
-
-    from minipaas_certs import interrupts
-    from minipaas_certs.errors import Interrupted
-
-    try:
-        with pytest.raises(Interrupted), interrupts.cooperative():
-            interrupts.deliver(signals.SIGTERM)  # as the handler would: no exception here
-            # ... the block's work goes on to its end (a `check` that had printed OK)
-    finally:
-        interrupts.reset()
-
-
 def test_doctor_refuses_an_encrypted_bundle_key_without_prompting(tmp_path: Path) -> None:
     out = _set(tmp_path)
     subprocess.run(["openssl", "pkcs8", "-topk8", "-in", str(out / "key.pem"), "-passout",

@@ -1,0 +1,111 @@
+"""certinfo.py: the DER reader, against cryptography and against hostile input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import load_cert
+from cryptography import x509
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from minipaas_certs.certinfo import DERError, _oid, parse_certificate, pem_to_der
+
+
+def test_der_reader_agrees_with_cryptography(certs_dir: Path) -> None:
+    for name in ("ca.pem", "server-cert.pem", "client-cert.pem"):
+        (der,) = pem_to_der((certs_dir / name).read_bytes())
+        ours, theirs = parse_certificate(der), load_cert(certs_dir / name)
+        assert ours.serial == theirs.serial_number
+        assert ours.not_after == theirs.not_valid_after_utc
+        assert ours.not_before == theirs.not_valid_before_utc
+        assert ours.is_ca == theirs.extensions.get_extension_for_class(
+            x509.BasicConstraints).value.ca
+        assert ours.key_type == "ecdsa" and ours.key_bits == 256
+        for extension in theirs.extensions:
+            assert ours.extensions[extension.oid.dotted_string] == extension.critical
+    server = parse_certificate(pem_to_der((certs_dir / "server-cert.pem").read_bytes())[0])
+    assert set(server.dns_names) == {"manager.example.com", "localhost"}
+    assert set(server.ip_addresses) == {"10.0.0.5", "127.0.0.1"}
+    assert server.key_usage == frozenset({"digitalSignature"})
+
+
+@pytest.mark.parametrize("encoded,dotted", [
+    (bytes([0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D]), "1.2.840.113549"),
+    (bytes([0x88, 0x37]), "2.999"),  # the first subidentifier spans two bytes
+    (bytes([0x88, 0x37, 0x03]), "2.999.3"),
+    (bytes([0x00]), "0.0"),
+])
+def test_oid_arcs(encoded: bytes, dotted: str) -> None:
+    assert _oid(encoded) == dotted
+
+
+@pytest.mark.parametrize("encoded", [b"", b"\x2a\x86", b"\x2a\x80\x01"])
+def test_truncated_or_padded_oid_is_refused(encoded: bytes) -> None:
+    with pytest.raises(DERError):
+        _oid(encoded)
+
+
+def _self_signed(subject: x509.Name, extension: x509.ExtensionType | None = None) -> bytes:
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+               .public_key(key.public_key()).serial_number(7).not_valid_before(now)
+               .not_valid_after(now + datetime.timedelta(days=1)))
+    if extension is not None:
+        builder = builder.add_extension(extension, critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
+
+
+@pytest.mark.parametrize("string_type", [_ASN1Type.BMPString, _ASN1Type.UniversalString,
+                                         _ASN1Type.UTF8String, _ASN1Type.PrintableString])
+def test_common_name_is_decoded_by_its_string_type(string_type: _ASN1Type) -> None:
+    value = "Zürich CA" if string_type != _ASN1Type.PrintableString else "Zurich CA"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, value, string_type)])
+    assert parse_certificate(_self_signed(name)).subject_cn == value
+
+
+def test_extension_value_must_fill_its_octet_string() -> None:
+    der = bytearray(_self_signed(x509.Name([]), x509.SubjectKeyIdentifier(b"\x01" * 20)))
+    marker = bytes([0x04, 22, 0x04, 20]) + b"\x01" * 20  # OCTET STRING { OCTET STRING }
+    at = bytes(der).index(marker)
+    der[at + 3] = 19  # the inner value now ends one byte before its wrapper
+    with pytest.raises(DERError):
+        parse_certificate(bytes(der))
+
+
+@given(data=st.data())
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_mutated_certificates_parse_or_raise_der_error(certs_dir: Path, data) -> None:
+    """Whatever the bytes, the reader returns a certificate or raises DERError, fast."""
+    import time
+
+    (der,) = pem_to_der((certs_dir / "server-cert.pem").read_bytes())
+    mutated = bytearray(der)
+    for _ in range(data.draw(st.integers(1, 8))):
+        kind = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        at = data.draw(st.integers(0, len(mutated) - 1))
+        if kind == "flip":
+            mutated[at] = data.draw(st.integers(0, 255))
+        elif kind == "cut":
+            del mutated[at:at + data.draw(st.integers(1, 40))]
+        else:
+            mutated[at:at] = data.draw(st.binary(min_size=1, max_size=40))
+        if not mutated:
+            mutated = bytearray(b"\x30")
+    started = time.monotonic()
+    try:
+        parsed = parse_certificate(bytes(mutated))
+    except DERError:  # the one way to refuse: anything else would be a crash
+        parsed = None
+    assert time.monotonic() - started < 0.5
+    assert parsed is None or parsed.der == bytes(mutated)

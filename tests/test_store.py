@@ -1,0 +1,152 @@
+"""store.py on its own: the lock, staging, commits, the journal, undo and recovery.
+
+The scenario tests (test_faults.py, test_safety.py) drive the same code through the
+CLI with real crashes; these pin each rule down where it is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from minipaas_certs import store as store_module
+from minipaas_certs.errors import Conflict, OutputError
+from minipaas_certs.store import JOURNAL, STAGING_PREFIX, OutputDirectory
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_second_holder_is_refused_at_once(tmp_path: Path) -> None:
+    with OutputDirectory(tmp_path / "d"), pytest.raises(Conflict, match="another"):
+        OutputDirectory(tmp_path / "d").__enter__()
+
+
+def test_entering_creates_private_folders_and_a_failure_removes_them(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b"
+    old = os.umask(0)
+    try:
+        with pytest.raises(RuntimeError), OutputDirectory(target) as held:
+            assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o700
+            assert stat.S_IMODE(held.staging.stat().st_mode) == 0o700
+            raise RuntimeError("the run fails")
+    finally:
+        os.umask(old)
+    assert not (tmp_path / "a").exists()
+
+
+def test_commit_moves_files_keeps_backups_and_writes_sums(tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "ca.pem").write_text("old ca")
+    (out / "server-cert.pem").write_text("old server")
+    with OutputDirectory(out) as held:
+        held.stage("ca.pem", b"new ca", 0o644)
+        held.stage("server-cert.pem", b"new server", 0o644)
+        written, backup = held.commit({"ca.pem": 0o644, "server-cert.pem": 0o644},
+                                      keep=["ca.pem"])
+    assert (out / "ca.pem").read_text() == "new ca"
+    assert backup is not None and (backup / "ca.pem").read_text() == "old ca"
+    assert not (backup / "server-cert.pem").exists()  # not kept: dropped with staging
+    assert "ca.pem" in (out / "SHA256SUMS").read_text()
+    assert out / "SHA256SUMS" in written
+    assert not list(out.glob(STAGING_PREFIX + "*"))
+
+
+def test_journal_names_are_relative_and_carry_digests(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "ca.pem").write_text("old")
+    seen: list[dict[str, object]] = []
+    real_rename = os.rename
+
+    def spy(source, target):  # type: ignore[no-untyped-def]
+        if str(target).endswith(JOURNAL):
+            seen.append(json.loads(Path(source).read_text()))
+        return real_rename(source, target)
+
+    monkeypatch.setattr(store_module.os, "rename", spy)
+    with OutputDirectory(out) as held:
+        held.stage("ca.pem", b"new", 0o644)
+        held.commit({"ca.pem": 0o644})
+    (journal,) = seen
+    moves = {move["name"]: move for move in journal["moves"]}  # type: ignore[union-attr]
+    assert moves["ca.pem"]["aside"] == "replaced" and moves["ca.pem"]["old"] is True
+    assert len(moves["ca.pem"]["digest"]) == 64  # type: ignore[arg-type]
+    assert not any(str(tmp_path) in json.dumps(move) for move in moves.values())
+
+
+def test_a_failed_move_is_undone(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "ca.pem").write_text("old ca")
+    (out / "ca-key.pem").write_text("old key")
+    before = _files(out)
+    calls = []
+    real_replace = os.replace
+
+    def failing(source, target):  # type: ignore[no-untyped-def]
+        calls.append(target)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(store_module.os, "replace", failing)
+    with OutputDirectory(out) as held:
+        held.stage("ca.pem", b"new ca", 0o644)
+        held.stage("ca-key.pem", b"new key", 0o600)
+        with pytest.raises(OutputError, match="holds the previous files"):
+            held.commit({"ca.pem": 0o644, "ca-key.pem": 0o600})
+    assert _files(out) == before
+
+
+def test_staged_keys_have_their_mode_from_the_start(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        with OutputDirectory(tmp_path / "d") as held:
+            path = held.stage("clients/ci/key.pem", b"key", 0o600)
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    finally:
+        os.umask(old)
+
+
+def test_staging_refuses_to_write_through_a_symlink(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    with OutputDirectory(tmp_path / "d") as held:
+        (held.staging / "ca-key.pem").symlink_to(victim)
+        with pytest.raises(OSError):
+            held.stage("ca-key.pem", b"key", 0o600)
+    assert victim.read_text() == "keep"
+
+
+def test_leftover_without_a_journal_is_removed_and_a_foreign_one_kept(tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    out.mkdir()
+    ours = out / f"{STAGING_PREFIX}ours"
+    ours.mkdir(mode=0o700)
+    (ours / "server-key.pem").write_text("half")
+    with OutputDirectory(out):
+        pass
+    assert not ours.exists()
+    foreign = out / f"{STAGING_PREFIX}foreign"
+    foreign.mkdir(mode=0o755)
+    with pytest.raises(OutputError, match="not a staging folder of this tool"):
+        OutputDirectory(out).__enter__()
+    assert foreign.exists()
+
+
+def test_write_new_leaves_an_existing_file_alone(tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / ".gitignore").write_text("mine")
+    with OutputDirectory(out) as held:
+        assert held.write_new(".gitignore", "theirs", 0o644) is False
+        assert held.write_new("notes", "x", 0o644) is True
