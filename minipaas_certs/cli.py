@@ -14,6 +14,18 @@ import click
 
 from . import __version__
 from .errors import EXIT_CODES_HELP, CertsError, exit_code, printable
+from .layout import (
+    CA_CERT,
+    CA_KEY,
+    CERT_MODE,
+    CLI_CERT,
+    CLI_KEY,
+    CLIENT_CERT,
+    CLIENT_KEY,
+    KEY_MODE,
+    SERVER_CERT,
+    SERVER_KEY,
+)
 from .output import flush_stdout, progress
 
 CERTS_HELP = f"""Create the TLS files that secure a remote Docker API (dockerd --tlsverify).
@@ -26,9 +38,9 @@ Examples:
   export DOCKER_HOST=tcp://10.0.0.5:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=.certs
 
 \b
-Files in --out: ca.pem, ca-key.pem, server-cert.pem, server-key.pem,
-client-cert.pem, client-key.pem, and cert.pem/key.pem (copies of the client
-pair, the names the docker CLI reads). Keys are 0600, certificates 0644.
+Files in --out: {CA_CERT}, {CA_KEY}, {SERVER_CERT}, {SERVER_KEY},
+{CLIENT_CERT}, {CLIENT_KEY}, and {CLI_CERT}/{CLI_KEY} (copies of the client
+pair, the names the docker CLI reads). Keys are {KEY_MODE:04o}, certificates {CERT_MODE:04o}.
 
 {EXIT_CODES_HELP}"""
 

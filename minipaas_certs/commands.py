@@ -17,6 +17,15 @@ from .errors import EXIT_CODES_HELP as EXIT_CODES
 from .errors import InvalidInput
 from .names import parse_common_name, parse_identity_name, parse_passphrase, parse_san
 from .output import progress, say
+from .plan import (
+    DEFAULT_CA_CN,
+    DEFAULT_CA_DAYS,
+    DEFAULT_CLIENT_CN,
+    DEFAULT_DAYS,
+    DEFAULT_KEY_TYPE,
+    KEY_SIZES,
+    MAX_DAYS,
+)
 
 
 def _check(parse: Callable[[str], Any]) -> Callable[..., Any]:
@@ -43,7 +52,7 @@ def _sans_with_environment(ctx: click.Context, param: click.Parameter,
 
 
 CHECK_CN = _check(parse_common_name)
-DAYS = click.IntRange(1, 36500)
+DAYS = click.IntRange(1, MAX_DAYS)
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
@@ -82,19 +91,20 @@ force_option = click.option(
     "--force", is_flag=True,
     help="Replace files that would be refused; old ones go to a backup folder.")
 key_options = _options(
-    click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]),
-                 default="ecdsa", show_default=True, help="Key algorithm."),
+    click.option("--key-type", type=click.Choice(list(KEY_SIZES)),
+                 default=DEFAULT_KEY_TYPE, show_default=True, help="Key algorithm."),
     click.option("--key-size", type=int, default=None,
                  help="ecdsa: 256 (default) or 384; rsa: 2048, 3072 (default) or 4096."),
 )
 keep_key_options = _options(
-    click.option("--key-type", type=click.Choice(["ecdsa", "rsa", "ed25519"]), default=None,
+    click.option("--key-type", type=click.Choice(list(KEY_SIZES)), default=None,
                  help="Key algorithm [default: the current certificate's]."),
     click.option("--key-size", type=int, default=None, help="Key size (see `certs all`)."),
 )
-days_option = click.option("--days", type=DAYS, default=365, show_default=True,
+days_option = click.option("--days", type=DAYS, default=DEFAULT_DAYS, show_default=True,
                            help="Validity of server and client certificates.")
-ca_days_option = click.option("--ca-days", type=DAYS, default=3650, show_default=True,
+ca_days_option = click.option("--ca-days", type=DAYS, default=DEFAULT_CA_DAYS,
+                              show_default=True,
                               help="Validity of the CA certificate.")
 san_options = _options(
     click.option("--san", "sans", multiple=True, callback=_sans_with_environment,
@@ -180,12 +190,13 @@ def _key(key_type: str, key_size: int | None) -> Any:
 @click.command("all", epilog=EXIT_CODES)
 @out_option
 @san_options
-@click.option("--ca-cn", callback=CHECK_CN, default="minipaas-ca", show_default=True,
+@click.option("--ca-cn", callback=CHECK_CN, default=DEFAULT_CA_CN, show_default=True,
               help="Common name of the CA.")
 @click.option("--server-cn", callback=CHECK_CN, default=None,
               help="Common name of the server certificate [default: the first SAN, if it "
                    "is a valid CN, else server].")
-@click.option("--client-cn", callback=CHECK_CN, default="client", show_default=True,
+@click.option("--client-cn", callback=CHECK_CN, default=DEFAULT_CLIENT_CN,
+              show_default=True,
               help="Common name of the client certificate.")
 @key_options
 @days_option
@@ -209,7 +220,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
 
 @click.command("ca", epilog=EXIT_CODES)
 @out_option
-@click.option("--cn", callback=CHECK_CN, default="minipaas-ca", show_default=True,
+@click.option("--cn", callback=CHECK_CN, default=DEFAULT_CA_CN, show_default=True,
               help="Common name of the CA.")
 @key_options
 @ca_days_option

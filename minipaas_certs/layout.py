@@ -11,7 +11,10 @@ cannot make it touch anything else.
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only annotations: `certs --help` imports this module
+    from pathlib import Path
 
 KEY_MODE = 0o600
 CERT_MODE = 0o644

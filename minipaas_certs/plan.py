@@ -22,6 +22,8 @@ from .names import SubjectAltName, parse_common_name, parse_sans
 Progress = Callable[[str], None]  # how an operation reports what it is doing
 
 KEY_SIZES = {"ecdsa": (256, 384), "rsa": (2048, 3072, 4096), "ed25519": (256,)}
+DEFAULT_KEY_TYPE = "ecdsa"
+DEFAULT_DAYS, DEFAULT_CA_DAYS, MAX_DAYS = 365, 3650, 36500
 DEFAULT_KEY_SIZE = {"ecdsa": 256, "rsa": 3072, "ed25519": 256}
 EC_CURVES = {256: "P-256", 384: "P-384"}
 DEFAULT_SANS = ("localhost", "127.0.0.1")

@@ -417,4 +417,4 @@ def test_help_does_not_import_the_commands_or_the_core() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0
     assert done.stderr.strip() == "['minipaas_certs.cli', 'minipaas_certs.errors', " \
-                                  "'minipaas_certs.output']"
+                                  "'minipaas_certs.layout', 'minipaas_certs.output']"
