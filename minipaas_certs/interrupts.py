@@ -31,6 +31,7 @@ HANDLED = (signal.SIGINT, signal.SIGTERM)
 _received: int | None = None
 _depth = 0
 _stoppers: list[Callable[[int], None]] = []
+_finishers: list[Callable[[], None]] = []
 _lock = threading.Lock()
 
 
@@ -44,6 +45,9 @@ def _handler(signal_number: int, frame: FrameType | None) -> None:
     if _depth == 0:
         name = signal.Signals(_received).name
         try:
+            for finish in list(_finishers):  # wait for the killed children to be gone
+                with suppress(Exception):
+                    finish()
             os.write(2, f"Error: interrupted by {name}\n".encode())
         finally:
             os._exit(128 + _received)
@@ -64,6 +68,12 @@ def on_signal(stop: Callable[[int], None]) -> None:
     """Run ``stop(signal_number)`` from the handler (it must be quick and re-entrant)."""
     with _lock:
         _stoppers.append(stop)
+
+
+def before_exit(finish: Callable[[], None]) -> None:
+    """Run ``finish()`` before the handler ends the process (outside ``cooperative``)."""
+    with _lock:
+        _finishers.append(finish)
 
 
 def received() -> int | None:

@@ -209,7 +209,13 @@ def _cancel_all(signal_number: int) -> None:
         instance.cancel(signal_number)
 
 
+def _reap_all() -> None:
+    for instance in list(_instances):
+        instance.reap()
+
+
 interrupts.on_signal(_cancel_all)
+interrupts.before_exit(_reap_all)
 
 
 class Running:

@@ -111,7 +111,9 @@ def test_signals_at_random_moments(tmp_path: Path) -> None:
                 f"Error: interrupted by {signal.Signals(number).name}"), (where, stderr)
             counts["interrupted"] += 1
         pids = [int(line) for line in log.read_text().split()]
-        assert not [pid for pid in pids if openssl_alive(pid)], where
+        alive = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids
+                 if openssl_alive(pid)}
+        assert not alive, (where, alive)
         if out.exists():
             assert not list(out.glob(STAGING_PREFIX + "*")), where
             unchanged = before is not None and snapshot(out) == before
