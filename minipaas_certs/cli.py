@@ -121,10 +121,3 @@ def _fail(message: str, code: int) -> int:
     """One ``Error:`` line; control characters from file names or openssl are escaped."""
     progress(f"Error: {printable(' '.join(message.split()))}")
     return code
-
-
-def entry_point() -> None:
-    """The ``minipaas`` command (see ``launcher``, which handles signals first)."""
-    from .launcher import main as launch
-
-    launch()
