@@ -662,3 +662,56 @@ def test_control_characters_from_files_are_escaped(tmp_path: Path) -> None:
     done = run_tool("certs", "verify-sums", str(out))
     assert done.returncode == 8
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+
+
+# --- a peer that is not a Docker daemon -------------------------------------------------------
+
+def _hostile_daemon(out: Path, behaviour: str) -> tuple[int, threading.Event]:
+    """A TLS server with the set's server pair that floods or trickles after the request."""
+    import socket
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(out / "server-cert.pem", out / "server-key.pem")
+    context.load_verify_locations(out / "ca.pem")
+    context.verify_mode = ssl.CERT_REQUIRED
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        with listener:
+            raw, _ = listener.accept()
+            try:
+                with context.wrap_socket(raw, server_side=True) as tls:
+                    tls.recv(4096)
+                    tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+                    while not stop.is_set():
+                        tls.sendall(b"x" * 65536 if behaviour == "flood" else b"x")
+                        if behaviour == "trickle":
+                            time.sleep(0.2)
+            except OSError:
+                pass  # the client hung up: what it should do
+
+    threading.Thread(target=serve, daemon=True).start()
+    return port, stop
+
+
+@pytest.mark.parametrize("behaviour,message", [("flood", "passed 256 KiB"),
+                                               ("trickle", "no answer")])
+def test_doctor_ends_against_a_peer_that_floods_or_trickles(
+        tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch, behaviour: str,
+        message: str) -> None:
+    from minipaas_certs import doctor
+
+    out = _set(tmp_path)
+    monkeypatch.setattr(doctor, "TIMEOUT", 3.0)
+    port, stop = _hostile_daemon(out, behaviour)
+    started = time.monotonic()
+    try:
+        result = cli("certs", "doctor", "--host", f"127.0.0.1:{port}", str(out))
+    finally:
+        stop.set()
+    assert time.monotonic() - started < 6
+    assert result.code == 8
+    assert message in result.out
