@@ -1,7 +1,8 @@
-"""The tool's operations: plan, generate in staging, check, move into place.
+"""``certs all``, ``ca``, ``server``, ``client`` and ``renew``: carry out a ``Plan``.
 
-Nothing here prints or exits: progress goes to a callback, failures are
-``CertsError`` subclasses, and each operation returns the paths it wrote.
+Read the CA once, generate in the staging folder, check, move into place.  Nothing
+here prints or exits: progress goes to a callback, failures are ``CertsError``
+subclasses, and each operation returns the paths it wrote.
 """
 
 from __future__ import annotations
