@@ -146,15 +146,22 @@ def _reporter(quiet: bool) -> Callable[[str], None]:
     return (lambda _: None) if quiet else progress
 
 
-def with_run(*, quiet: bool = True, templates: bool = True) -> Decorator:
+def with_run(*, quiet: bool = True, templates: bool = True,
+             usage: Callable[..., None] | None = None) -> Decorator:
     """Add the options of a command that runs openssl (--openssl, --ca-passphrase-file,
-    and -q and --templates unless told not) and hand it a ``Run`` made from them."""
+    and -q and --templates unless told not) and hand it a ``Run`` made from them.
+
+    ``usage(**options)`` checks how the options combine first, so that a usage
+    error is reported before the passphrase or templates are read.
+    """
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
         def command(*args: Any, quiet: bool = True, openssl_path: str | None = None,
                     passphrase_file: str | None = None, templates: str | None = None,
                     **kwargs: Any) -> Any:
+            if usage is not None:
+                usage(**kwargs)
             run = Run(openssl_path, quiet, passphrase_file, templates)
             return function(*args, run=run, **kwargs)
 
@@ -179,6 +186,19 @@ def _passphrase(file: str | None) -> bytes | None:
     if value is None:
         return None
     return parse_passphrase(os.fsencode(value), "MINIPAAS_CA_PASSPHRASE")
+
+
+def _exclusive(names: Sequence[str], cn: str | None) -> None:
+    if names and cn:
+        raise click.UsageError("--cn and --name cannot be combined: a bundle's CN is its name")
+
+
+def _renew_usage(role: str, name: str | None, key_type: str | None, key_size: int | None,
+                 **_: Any) -> None:
+    if name and role == "server":
+        raise click.UsageError("--name is for client bundles")
+    if key_size and not key_type:
+        raise click.UsageError("--key-size needs --key-type")
 
 
 def _key(key_type: str, key_size: int | None) -> Any:
@@ -272,7 +292,7 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
 @key_options
 @days_option
 @force_option
-@with_run()
+@with_run(usage=lambda names, cn, **_: _exclusive(names, cn))
 def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence[str],
                    key_type: str, key_size: int | None, days: int, force: bool,
                    run: Run) -> None:
@@ -287,8 +307,6 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
     from .generate import generate
     from .plan import Plan, client_leaves
 
-    if names and cn:
-        raise click.UsageError("--cn and --name cannot be combined: a bundle's CN is its name")
     plan = Plan(leaves=client_leaves(cn, names, _key(key_type, key_size), days),
                 ca_dir=Path(ca_dir) if ca_dir else None, force=force)
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
@@ -468,10 +486,13 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
               help="A name to add to the server's current SANs (repeatable).")
 @keep_key_options
 @days_option
-@with_run()
+@click.option("--force", is_flag=True,
+              help="With --ca-dir: replace a ca.pem in --out that is another CA's (the old "
+                   "one goes to a backup folder).")
+@with_run(usage=_renew_usage)
 def renew_command(role: str, out: str, ca_dir: str | None, name: str | None,
                   sans: Sequence[str], key_type: str | None, key_size: int | None, days: int,
-                  run: Run) -> None:
+                  force: bool, run: Run) -> None:
     """Re-issue the server or a client pair, keeping its CN and SANs.
 
     \b
@@ -484,13 +505,9 @@ def renew_command(role: str, out: str, ca_dir: str | None, name: str | None,
     """
     from .generate import renew
 
-    if name and role == "server":
-        raise click.UsageError("--name is for client bundles")
     key = _key(key_type, key_size) if key_type else None
-    if key_size and not key_type:
-        raise click.UsageError("--key-size needs --key-type")
     run.written(renew(run.openssl, Path(out), role, name=name, extra_sans=sans, days=days,
-                      key=key, ca_dir=Path(ca_dir) if ca_dir else None,
+                      key=key, ca_dir=Path(ca_dir) if ca_dir else None, force=force,
                       passphrase=run.passphrase, templates=run.templates,
                       progress=run.progress))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .certinfo import Certificate, read_certificate
-from .errors import CAProblem, InvalidInput, OutputError
+from .errors import CAProblem, InvalidInput, OutputError, quote
 from .layout import BUNDLE_FILES, CA_CERT, CLI_CERT, CLI_KEY, SERVER_CERT, SERVER_KEY, bundle_folder
 from .names import parse_identity_name, parse_san
 
@@ -104,7 +104,7 @@ def bundle_dir(out: Path, name: str | None) -> Path:
     folder = out / bundle_folder(parse_identity_name(name)) if name else out
     missing = [file for file in BUNDLE_FILES if not (folder / file).is_file()]
     if missing:
-        command = f"minipaas certs client --out {out}" + (f" --name {name}" if name else "")
+        command = f"minipaas certs client --out {quote(out)}" + (f" --name {name}" if name else "")
         raise CAProblem(f"{folder} lacks {', '.join(missing)}: create them with `{command}`")
     resolved = folder.resolve()
     if not str(resolved).isprintable():

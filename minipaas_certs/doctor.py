@@ -27,7 +27,7 @@ from .certinfo import (
     read_certificates,
 )
 from .docker_config import DockerHost, name_matches
-from .errors import OutputError
+from .errors import OutputError, quote
 from .files import read_limited
 from .layout import CA_CERT, CLI_CERT, CLI_KEY
 
@@ -165,10 +165,10 @@ def _client_problem(client: Certificate, cas: list[Certificate], out: Path) -> s
     now = datetime.datetime.now(datetime.timezone.utc)
     if client.not_after <= now:
         return (f"the client certificate expired on {client.not_after:%Y-%m-%d}: renew it "
-                f"with `minipaas certs renew client --out {out}`")
+                f"with `minipaas certs renew client --out {quote(out)}`")
     if OID_CLIENT_AUTH not in client.extended_key_usage:
         return (f"{CLI_CERT} is not a client certificate (its extendedKeyUsage lacks "
-                f"clientAuth): issue one with `minipaas certs client --out {out}`")
+                f"clientAuth): issue one with `minipaas certs client --out {quote(out)}`")
     if not any(client.issued_by(ca) for ca in cas):
         return (f"{CLI_CERT} was issued by CN={client.issuer_cn}, which {CA_CERT} does not hold: "
                 "the bundle mixes two CAs; use one made by `minipaas certs client`")
@@ -191,7 +191,7 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     now = datetime.datetime.now(datetime.timezone.utc)
     if server.not_after <= now:
         return (f"the daemon's certificate expired on {server.not_after:%Y-%m-%d}: renew it "
-                f"with `minipaas certs renew server --out {out}` {restart}")
+                f"with `minipaas certs renew server --out {quote(out)}` {restart}")
     if server.not_before > now:
         start = f"{server.not_before:%Y-%m-%d %H:%M} UTC"
         return (f"the daemon's certificate is valid only from {start}: a clock is wrong, "
@@ -203,10 +203,11 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
                 "another cluster")
     if OID_SERVER_AUTH not in server.extended_key_usage:
         return ("the daemon's certificate is not a server certificate (its extendedKeyUsage "
-                f"lacks serverAuth): issue one with `minipaas certs server --out {out}` {restart}")
+                f"lacks serverAuth): issue one with `minipaas certs server --out {quote(out)}` "
+                f"{restart}")
     if not name_matches(server, host):
         names = ", ".join(server.names) or "none"
         return (f"{host.name} is not among the daemon certificate's names ({names}): connect "
-                f"by one of them, or re-issue it with `minipaas certs server --out {out} "
+                f"by one of them, or re-issue it with `minipaas certs server --out {quote(out)} "
                 f"--san {host.name}` {restart}")
     return f"the daemon's certificate was not accepted: {error.verify_message}"

@@ -12,6 +12,13 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def quote(value: object) -> str:
+    """A path or value as it can be pasted into a shell, for the commands messages print."""
+    import shlex
+
+    return shlex.quote(str(value))
+
+
 # `certs check` and `certs doctor` report through these (they are findings, not errors).
 EXIT_WARNINGS = 7  # check: only warnings (something expires within --warn-days)
 EXIT_PROBLEMS = 8  # check: something is wrong now; doctor: mutual TLS does not work

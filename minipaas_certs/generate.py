@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from .certinfo import read_certificate
-from .errors import CAProblem, Conflict, OutputError
+from .errors import CAProblem, Conflict, OutputError, quote
 from .files import read_limited, write_private
 from .issue import Authority, NewKey, create_ca, issue_leaf, load_authority
 from .layout import (
@@ -32,7 +32,16 @@ from .layout import (
 )
 from .openssl import OpenSSL
 from .parallel import Deferred, run_all
-from .plan import KeySpec, LeafSpec, Placement, Plan, Progress, leaf_end, renewal
+from .plan import (
+    KeySpec,
+    LeafSpec,
+    Placement,
+    Plan,
+    Progress,
+    check_renewal,
+    leaf_end,
+    renewal,
+)
 from .render import SHIPPED, Templates
 from .store import JOURNAL, OutputDirectory, same_directory, shared_lock
 
@@ -91,13 +100,6 @@ def _unfinished(folder: Path) -> bool:
     """Whether a crashed run left a journal (a change half-made) in ``folder``."""
     return any(os.path.lexists(leftover / JOURNAL)
                for leftover in folder.glob(STAGING_PREFIX + "*"))
-
-
-def quote(path: Path | str) -> str:
-    """A path as it can be pasted into a shell."""
-    import shlex
-
-    return shlex.quote(str(path))
 
 
 def _workers() -> int:
@@ -236,14 +238,16 @@ def _plan_ca_copy(store: OutputDirectory, ca_pem: bytes, origin: Path, force: bo
 
 def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
           extra_sans: Sequence[str] = (), days: int, key: KeySpec | None = None,
-          ca_dir: Path | None = None, passphrase: bytes | None = None,
+          ca_dir: Path | None = None, force: bool = False, passphrase: bytes | None = None,
           templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> list[Path]:
     """Re-issue a server or client pair with the current certificate's CN and SANs.
 
     The values are read from the certificate itself, so a renewal keeps what the
     last issue had (see ``plan.renewal``).  The new pair replaces the old one in
-    one step.
+    one step.  ``force``: with ``ca_dir``, replace a ca.pem in ``out`` that is
+    another CA's (it goes into a backup folder).
     """
+    check_renewal(role, extra_sans)
     current_path = out / pair_files(role, name)[0]
     if not current_path.is_file():
         command = f"minipaas certs {role} --out {quote(out)}" + (
@@ -256,5 +260,6 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
     spec = renewal(current, current_path, role, name, extra_sans, days, key)
     progress(f"Renewing {current_path} (CN={spec.common_name}"
              + (f", SANs {', '.join(map(str, spec.sans))}" if spec.sans else "") + ")")
-    return generate(openssl, out, Plan(leaves=(spec,), ca_dir=ca_dir, renewing=True),
+    return generate(openssl, out, Plan(leaves=(spec,), ca_dir=ca_dir, force=force,
+                                       renewing=True),
                     passphrase=passphrase, templates=templates, progress=progress)

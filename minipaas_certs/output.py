@@ -27,9 +27,9 @@ def say(text: str) -> None:
 
 
 def progress(text: str) -> None:
-    """One progress line on stderr."""
+    """Progress (or a warning) on stderr, control characters escaped."""
     with contextlib.suppress(OSError):
-        click.echo(text, err=True)
+        click.echo("\n".join(printable(line) for line in text.split("\n")), err=True)
 
 
 def drop_stdout() -> None:

@@ -183,12 +183,17 @@ def client_leaves(cn: str | None, bundles: Sequence[str], key: KeySpec,
             or (LeafSpec("client", cn or DEFAULT_CLIENT_CN, key, days),))
 
 
+def check_renewal(role: str, extra_sans: Sequence[str]) -> None:
+    """What a renewal may change, checked before anything is read."""
+    if role == "client" and extra_sans:
+        raise InvalidInput("--san is for server certificates; a client is named by its CN")
+
+
 def renewal(current: Certificate, where: Path, role: str, bundle: str | None,
             extra_sans: Sequence[str], days: int, key: KeySpec | None) -> LeafSpec:
     """What a renewal keeps: the current certificate's CN and SANs (plus ``extra_sans``)
     and its key type and size unless ``key`` says otherwise."""
-    if role == "client" and extra_sans:
-        raise InvalidInput("--san is for server certificates; a client is named by its CN")
+    check_renewal(role, extra_sans)
     try:
         common_name = parse_common_name(current.subject_cn or "", "current common name")
         sans = parse_sans([*current.names, *extra_sans]) if role == "server" else []

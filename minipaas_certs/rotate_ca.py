@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 
 from .certinfo import pem_blocks
-from .errors import CAProblem, Conflict, InvalidInput
+from .errors import CAProblem, Conflict, InvalidInput, quote
 from .files import read_limited
-from .generate import children_reaped, quote, read_ca
+from .generate import children_reaped, read_ca
 from .inventory import inventory, rollover_state
 from .issue import create_ca, load_authority
 from .layout import (

@@ -715,3 +715,72 @@ def test_doctor_ends_against_a_peer_that_floods_or_trickles(
     assert time.monotonic() - started < 6
     assert result.code == 8
     assert message in result.out
+
+
+# --- found by a second review -----------------------------------------------------------------
+
+def test_warnings_escape_control_characters_from_a_certificate(tmp_path: Path) -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from cryptography.x509.oid import NameOID
+
+    out = _set(tmp_path)
+    ca = load_cert(out / "ca.pem")
+    ca_key = load_pem_private_key((out / "ca-key.pem").read_bytes(), password=None)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    evil = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "evil")]))
+            .issuer_name(ca.subject).public_key(key.public_key()).serial_number(9)
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("x\x1b]0;PWNED\x07.io")]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    (out / "server-cert.pem").write_bytes(evil.public_bytes(serialization.Encoding.PEM))
+    done = run_tool("certs", "env", "--out", str(out), "--host", "10.0.0.5")
+    assert done.returncode == 0
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr
+    assert "\\x1b]0;PWNED\\x07" in done.stderr
+
+
+def test_printed_commands_quote_the_folder(tmp_path: Path) -> None:
+    out = tmp_path / "a b"
+    assert run_tool("certs", "all", "--out", str(out), "-q").returncode == 0
+    done = run_tool("certs", "env", "--out", str(out), "--host", "10.0.0.5", "--name", "nobody")
+    assert done.returncode == 5
+    assert f"--out '{out}' --name nobody" in one_error(done.stderr)
+
+
+def test_renew_from_a_ca_dir_whose_ca_changed_can_be_forced(tmp_path: Path) -> None:
+    ca_dir, out = tmp_path / "ca", tmp_path / "srv"
+    assert run_tool("certs", "ca", "--out", str(ca_dir), "-q").returncode == 0
+    assert run_tool("certs", "server", "--out", str(out), "--ca-dir", str(ca_dir),
+                    "-q").returncode == 0
+    old_ca = (out / "ca.pem").read_bytes()
+    assert run_tool("certs", "ca", "--out", str(ca_dir), "--force", "-q").returncode == 0
+    refused = run_tool("certs", "renew", "server", "--out", str(out), "--ca-dir", str(ca_dir),
+                       "-q")
+    assert refused.returncode == 4 and "--force" in one_error(refused.stderr)
+    done = run_tool("certs", "renew", "server", "--out", str(out), "--ca-dir", str(ca_dir),
+                    "--force", "-q")
+    assert done.returncode == 0, done.stderr
+    assert (next(out.glob("backup-*")) / "ca.pem").read_bytes() == old_ca
+    assert system_verify(out / "ca.pem", out / "server-cert.pem", "sslserver").returncode == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["renew", "client", "--san", "10.0.0.9"], "--san is for server certificates"),
+    (["client", "--cn", "a", "--name", "b", "--ca-passphrase-file", "/nonexistent"],
+     "--cn and --name cannot be combined"),
+    (["renew", "server", "--name", "x", "--templates", "/nonexistent"],
+     "--name is for client bundles"),
+])
+def test_usage_errors_come_before_files_are_read(tmp_path: Path, args: list[str],
+                                                 message: str) -> None:
+    done = run_tool("certs", *args, "--out", str(tmp_path / "none"))
+    assert done.returncode == 2
+    assert message in one_error(done.stderr)
