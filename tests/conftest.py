@@ -175,3 +175,16 @@ def write_ca(folder: Path, key: object, common_name: str, not_before: object,
     (folder / "ca-key.pem").write_bytes(key.private_bytes(  # type: ignore[attr-defined]
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
+
+
+def plant(path: Path, kind: str, content: bytes = b"") -> None:
+    """Put something hostile where the tool reads a file: a FIFO (reading would block),
+    /dev/zero (reading never ends), a folder, or ``content`` (too large, say)."""
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "/dev/zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(content)

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TOOL_OPENSSL, load_cert, run_tool, system_verify, write_ca
+from conftest import TOOL_OPENSSL, load_cert, plant, run_tool, system_verify, write_ca
 
 from minipaas_certs.store import STAGING_PREFIX
 
@@ -311,12 +311,8 @@ def test_hostile_ca_file_ends_in_one_error_at_once(tmp_path: Path, what: str, co
     target = out / ("SHA256SUMS" if command == "verify-sums" else
                     "server-cert.pem" if command == "env" else "ca.pem")
     target.unlink()
-    if what == "fifo":
-        os.mkfifo(target)
-    elif what == "/dev/zero":
-        target.symlink_to("/dev/zero")
-    else:  # a megabyte of BEGIN lines: quadratic parsing took minutes
-        target.write_bytes(b"-----BEGIN CERTIFICATE-----\n" * (1024 * 1024 // 28))
+    # headers: a megabyte of BEGIN lines, which quadratic parsing took minutes over
+    plant(target, what, b"-----BEGIN CERTIFICATE-----\n" * (1024 * 1024 // 28))
     args = {"server": ["certs", "server", "--out", str(out)],
             "check": ["certs", "check", str(out)], "show": ["certs", "show", str(out)],
             "env": ["certs", "env", "--out", str(out), "--host", "10.0.0.5"],
@@ -338,12 +334,7 @@ def test_hostile_ca_file_ends_in_one_error_at_once(tmp_path: Path, what: str, co
 @pytest.mark.parametrize("what", ["fifo", "/dev/zero", "huge"])
 def test_hostile_passphrase_file_ends_in_one_error(tmp_path: Path, what: str) -> None:
     source = tmp_path / "passphrase"
-    if what == "fifo":
-        os.mkfifo(source)
-    elif what == "/dev/zero":
-        source.symlink_to("/dev/zero")
-    else:
-        source.write_bytes(b"x" * (1024 * 1024))
+    plant(source, what, b"x" * (1024 * 1024))
     done, seconds = _timed("certs", "ca", "--out", str(tmp_path / "certs"),
                            "--ca-passphrase-file", str(source))
     assert seconds < 5 and done.returncode == 2
