@@ -13,7 +13,7 @@ from typing import Sequence
 import click
 
 from . import __version__
-from .errors import EXIT_CODES_HELP, CertsError, exit_code, printable
+from .errors import EXIT_CODES_HELP, CertsError, exit_code
 from .layout import (
     CA_CERT,
     CA_KEY,
@@ -119,5 +119,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _fail(message: str, code: int) -> int:
     """One ``Error:`` line; control characters from file names or openssl are escaped."""
-    progress(f"Error: {printable(' '.join(message.split()))}")
+    progress(f"Error: {' '.join(message.split())}")  # progress escapes control characters
     return code

@@ -29,6 +29,7 @@ from .certinfo import (
 from .docker_config import DockerHost, name_matches
 from .errors import OutputError, quote
 from .files import read_limited
+from .issue import is_encrypted
 from .layout import CA_CERT, CLI_CERT, CLI_KEY
 
 TIMEOUT = 10.0  # seconds for the whole exchange, not per read: a slow trickle cannot stall it
@@ -43,12 +44,12 @@ class Diagnosis:
     message: str
 
 
-def _context(cert_path: Path, verify: bool) -> ssl.SSLContext:
+def _context(cert_path: Path, cas: list[Certificate] | None) -> ssl.SSLContext:
+    """A client context with the bundle's pair; it verifies the daemon against ``cas``
+    (the CA certificates as already read), or not at all when None."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if verify:
-        # The CA as already read (and size-checked), not the file again.
-        context.load_verify_locations(cadata=read_limited(cert_path / CA_CERT).decode("ascii",
-                                                                                     "replace"))
+    if cas is not None:
+        context.load_verify_locations(cadata="".join(ca.pem.decode("ascii") for ca in cas))
         context.verify_flags |= ssl.VERIFY_X509_STRICT
     else:
         context.check_hostname = False
@@ -103,7 +104,7 @@ def _server_certificate(host: DockerHost, cert_path: Path) -> Certificate | None
     """The daemon's certificate, read without verifying it (None if it cannot be had)."""
     try:
         with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw, \
-                _context(cert_path, verify=False).wrap_socket(raw) as tls:
+                _context(cert_path, None).wrap_socket(raw) as tls:
             der = tls.getpeercert(binary_form=True)
     except (OSError, ssl.SSLError):
         return None
@@ -122,13 +123,13 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
         key_pem = read_limited(cert_path / CLI_KEY)  # a regular file: ssl would block on a FIFO
     except OutputError as error:
         return Diagnosis(False, f"{error}: re-create the bundle with `minipaas certs client`")
-    if b"ENCRYPTED" in key_pem[:4096]:
+    if is_encrypted(key_pem):
         return Diagnosis(False, f"{cert_path / CLI_KEY} is encrypted: the docker CLI refuses "
                                 "encrypted keys; re-create the bundle with `minipaas certs "
                                 "client`")
     local = _client_problem(client, cas, out)
     try:
-        context = _context(cert_path, verify=True)
+        context = _context(cert_path, cas)
     except ssl.SSLError as error:
         return Diagnosis(False, f"{CLI_CERT} and {CLI_KEY} in {cert_path} do not go together "
                                 f"({error.reason}): re-issue them with `minipaas certs client`")

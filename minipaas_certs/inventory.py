@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from . import interrupts
 from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH, Certificate, read_certificates
-from .errors import OpenSSLFailed, OutputError, printable
+from .errors import OpenSSLFailed, OutputError
 from .files import read_limited, write_private
 from .issue import VerifyFailed, is_encrypted, passin, public_key_of, verify_leaf
 from .layout import (
@@ -105,9 +105,8 @@ class Rollover:
         waiting = ", ".join(self.old_leaves)
         next_step = (f"re-issue {waiting} from the new CA, then `minipaas certs rotate-ca "
                      "finish`" if waiting else "`minipaas certs rotate-ca finish`")
-        return printable(
-            f"CA rollover in progress: ca.pem trusts the new CA (CN={self.new_ca.subject_cn}) "
-            f"and the old one (CN={self.old_ca.subject_cn}); next: {next_step}")
+        return (f"CA rollover in progress: ca.pem trusts the new CA (CN={self.new_ca.subject_cn}) "
+                f"and the old one (CN={self.old_ca.subject_cn}); next: {next_step}")
 
 
 def rollover_state(directory: Path, entries: list[Entry] | None = None) -> Rollover | None:
@@ -148,7 +147,7 @@ def show_text(directory: Path, entries: list[Entry], now: datetime.datetime) -> 
     rollover = rollover_state(directory, entries)
     if rollover:
         lines += ["", rollover.describe()]
-    return "\n".join(printable(line) for line in lines)
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -161,7 +160,7 @@ class Finding:
     fix: str
 
     def line(self) -> str:
-        return printable(f"{self.severity}: {self.file}: {self.message}; fix: {self.fix}")
+        return f"{self.severity}: {self.file}: {self.message}; fix: {self.fix}"
 
     def as_json(self) -> dict[str, str]:
         return {"severity": self.severity, "file": self.file, "message": self.message,

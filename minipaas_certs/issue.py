@@ -293,15 +293,15 @@ def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
     _sign(openssl, work, new_key, config, cert_path, now - BACKDATE,
           now + datetime.timedelta(days=days), None)
     shutil.rmtree(work)  # the request and the throw-away database are of no further use
-    certificate = read_certificate(cert_path)
+    cert_pem = read_limited(cert_path)
+    certificate = parse_pem(cert_pem, cert_path)[0]
     if not (certificate.is_ca and "keyCertSign" in certificate.key_usage):
         raise OutputError(f"openssl made {cert_path} without CA:TRUE and keyCertSign"
                           + templates.blame())
     if check_key:
         check_key_matches(openssl, new_key.path, certificate, cert_path,
                           secrets=new_key.secrets)
-    return Authority(cert_path, new_key.path, certificate, passphrase,
-                     cert_pem=cert_path.read_bytes())
+    return Authority(cert_path, new_key.path, certificate, passphrase, cert_pem=cert_pem)
 
 
 def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authority],

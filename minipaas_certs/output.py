@@ -1,4 +1,4 @@
-"""What the commands print: results on stdout, progress on stderr.
+"""What the commands print: results on stdout, progress and errors on stderr.
 
 Neither stream's loss turns a run into a failure: a closed stdout (a pipe whose
 reader has gone) drops the rest of the output and the exit code stands; a closed
