@@ -227,7 +227,10 @@ def test_failed_move_is_undone(tmp_path: Path, cli, monkeypatch, fail_at: int) -
         return real_replace(source, target)
 
     monkeypatch.setattr(store_module.os, "replace", failing_replace)
-    result = cli("certs", "all", "--out", str(out), "--force", "-q")
+    elsewhere = tmp_path / "elsewhere"  # and with a relative --out, from another folder
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = cli("certs", "all", "--out", "../certs", "--force", "-q")
     assert result.code == 6
     assert "holds the previous files, unchanged" in result.error_line
     assert snapshot(out) == before

@@ -736,6 +736,9 @@ def test_warnings_escape_control_characters_from_a_certificate(tmp_path: Path) -
     assert done.returncode == 0
     assert "\x1b" not in done.stderr and "\x07" not in done.stderr
     assert "\\x1b]0;PWNED\\x07" in done.stderr
+    shown = run_tool("certs", "show", str(out))
+    assert shown.returncode == 0
+    assert "\x1b" not in shown.stdout and "\\x1b]0;PWNED\\x07" in shown.stdout
 
 
 def test_printed_commands_quote_the_folder(tmp_path: Path) -> None:

@@ -75,6 +75,8 @@ def test_signals_at_random_moments(tmp_path: Path) -> None:
     base = tmp_path / "base"
     assert subprocess.run([*command(), "certs", "all", "--out", str(base), "-q", "--openssl",
                            str(spy)], capture_output=True).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     counts = {"interrupted": 0, "finished first": 0}
     for run in range(RUNS):
         scenario = rng.choice(["all", "all rsa", "server", "clients"])
@@ -87,10 +89,11 @@ def test_signals_at_random_moments(tmp_path: Path) -> None:
                 "clients": ["client", "--name", "a", "--name", "b", "--name", "c"]}[scenario]
         number = rng.choice([signal.SIGINT, signal.SIGTERM])
         log.write_text("")
-        process = subprocess.Popen([*command(), "certs", *args, "--out", str(out), "-q",
-                                    "--openssl", str(spy)], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True,
-                                   preexec_fn=lambda: os.umask(0))
+        # From another folder, with a relative --out: nothing may depend on the cwd.
+        process = subprocess.Popen([*command(), "certs", *args, "--out",
+                                    os.path.relpath(out, elsewhere), "-q", "--openssl",
+                                    str(spy)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, cwd=elsewhere, preexec_fn=lambda: os.umask(0))
         while not handlers_installed(process.pid):
             time.sleep(0.0005)
         time.sleep(rng.uniform(0, 0.4 if scenario == "all rsa" else 0.25))
