@@ -34,13 +34,16 @@ CERTS_HELP = f"""Create the TLS files that secure a remote Docker API (dockerd -
 Examples:
   minipaas certs all --out .certs --san 10.0.0.5 --san manager.example.com
   minipaas certs server --out .certs --san 10.0.0.5     # rotate the server pair
+  minipaas certs server --out .certs --name m1 --san 10.0.0.11  # a manager's bundle
   minipaas certs client --out .certs --cn ci            # a new client pair
   export DOCKER_HOST=tcp://10.0.0.5:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=.certs
 
 \b
 Files in --out: {CA_CERT}, {CA_KEY}, {SERVER_CERT}, {SERVER_KEY},
 {CLIENT_CERT}, {CLIENT_KEY}, and {CLI_CERT}/{CLI_KEY} (copies of the client
-pair, the names the docker CLI reads). Keys are {KEY_MODE:04o}, certificates {CERT_MODE:04o}.
+pair, the names the docker CLI reads). Bundles: servers/NAME/ (one Swarm manager's
+/etc/docker) and clients/NAME/ (one identity's DOCKER_CERT_PATH). Keys are
+{KEY_MODE:04o}, certificates {CERT_MODE:04o}.
 
 {EXIT_CODES_HELP}"""
 
@@ -49,14 +52,15 @@ pair, the names the docker CLI reads). Keys are {KEY_MODE:04o}, certificates {CE
 COMMANDS = {
     "all": ("all_command", "A new CA, a server pair and a client pair: the set for a new cluster."),
     "ca": ("ca_command", "A new CA alone; never replaces one without --force."),
-    "server": ("server_command", "A new server pair from the existing CA (rotation)."),
+    "server": ("server_command", "A new server pair, or a manager's bundle, from the existing CA."),
     "client": ("client_command", "A new client pair, or named bundles, from the existing CA."),
     "env": ("env_command", "Print the DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH exports."),
     "daemon-json": ("daemon_json_command", "Print the daemon.json that turns on TLS verification."),
     "context": ("context_command", "Print the `docker context create` command for a bundle."),
     "show": ("show_command", "Every certificate in DIR and its bundles."),
     "check": ("check_command", "Exit 0 if DIR's certificates are sound; for cron and CI."),
-    "renew": ("renew_command", "Re-issue the server or a client pair, keeping its CN and SANs."),
+    "renew": ("renew_command", "Re-issue a pair, or --all, keeping CN, SANs and key type."),
+    "revoke": ("revoke_command", "Cut identities off: a new CA, every other one re-issued."),
     "rotate-ca": ("rotate_ca", "Replace the CA without downtime: start, re-issue, finish."),
     "doctor": ("doctor_command", "Try mutual TLS with a daemon; say why it fails, and the fix."),
     "verify-sums": ("verify_sums_command", "Check DIR's certificates against its SHA256SUMS."),

@@ -113,6 +113,10 @@ san_options = _options(
     click.option("--no-default-san", is_flag=True,
                  help="Leave localhost and 127.0.0.1 out of the server's names."),
 )
+reissue_option = click.option(
+    "--reissue", is_flag=True,
+    help="With --force: re-issue every certificate of the previous CA (pairs, servers/*, "
+         "clients/*) from the new one, keeping CN, SANs and key type.")
 ca_dir_option = click.option(
     "--ca-dir", type=click.Path(), default=None, callback=_not_empty,
     help="Folder holding ca.pem and ca-key.pem [default: --out].")
@@ -193,10 +197,13 @@ def _exclusive(names: Sequence[str], cn: str | None) -> None:
         raise click.UsageError("--cn and --name cannot be combined: a bundle's CN is its name")
 
 
-def _renew_usage(role: str, name: str | None, key_type: str | None, key_size: int | None,
-                 **_: Any) -> None:
-    if name and role == "server":
-        raise click.UsageError("--name is for client bundles")
+def _renew_usage(role: str | None, every: bool, name: str | None, sans: Sequence[str],
+                 key_type: str | None, key_size: int | None, **_: Any) -> None:
+    if every and (role or name or sans or key_type):
+        raise click.UsageError("--all renews every pair as it is: it takes no ROLE, --name, "
+                               "--san or --key-type")
+    if not every and not role:
+        raise click.UsageError("say what to renew: server, client, or --all")
     if key_size and not key_type:
         raise click.UsageError("--key-size needs --key-type")
 
@@ -222,16 +229,22 @@ def _key(key_type: str, key_size: int | None) -> Any:
 @days_option
 @ca_days_option
 @force_option
+@reissue_option
 @with_run()
 def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                 server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
-                days: int, ca_days: int, force: bool, run: Run) -> None:
-    """A new CA, a server pair and a client pair: the set for a new cluster."""
+                days: int, ca_days: int, force: bool, reissue: bool, run: Run) -> None:
+    """A new CA, a server pair and a client pair: the set for a new cluster.
+
+    With --force over an existing set, the bundles of the previous CA
+    (servers/*, clients/*) no longer verify: add --reissue to re-issue them from
+    the new CA in the same step, each keeping its CN, SANs and key type.
+    """
     from .generate import generate
     from .plan import CASpec, Plan, client_leaves, server_leaf
 
     key = _key(key_type, key_size)
-    plan = Plan(ca=CASpec(ca_cn, key, ca_days), force=force,
+    plan = Plan(ca=CASpec(ca_cn, key, ca_days), force=force, reissue=reissue,
                 leaves=(server_leaf(server_cn, sans, not no_default_san, key, days),
                         *client_leaves(client_cn, (), key, days)))
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
@@ -245,14 +258,20 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
 @key_options
 @ca_days_option
 @force_option
+@reissue_option
 @with_run()
 def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: int,
-               force: bool, run: Run) -> None:
-    """A new CA alone (ca.pem, ca-key.pem); never replaces one without --force."""
+               force: bool, reissue: bool, run: Run) -> None:
+    """A new CA alone (ca.pem, ca-key.pem); never replaces one without --force.
+
+    With --force --reissue, every server and client certificate of the previous CA
+    is re-issued from the new one in the same step.
+    """
     from .generate import generate
     from .plan import CASpec, Plan
 
-    plan = Plan(ca=CASpec(cn, _key(key_type, key_size), ca_days), force=force)
+    plan = Plan(ca=CASpec(cn, _key(key_type, key_size), ca_days), force=force,
+                reissue=reissue)
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
 
@@ -264,18 +283,28 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 @click.option("--cn", callback=CHECK_CN, default=None,
               help="Common name [default: the first SAN, if it is a valid CN, else server]; "
                    "Go ignores it, SANs count.")
+@click.option("--name", default=None, callback=_check(parse_identity_name),
+              help="Write the manager's bundle servers/NAME/{ca.pem,server-cert.pem,"
+                   "server-key.pem} instead of the top-level pair.")
 @key_options
 @days_option
 @force_option
 @with_run()
 def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default_san: bool,
-                   cn: str | None, key_type: str, key_size: int | None, days: int,
-                   force: bool, run: Run) -> None:
-    """A new server pair from the existing CA (rotation): server-cert.pem, server-key.pem."""
+                   cn: str | None, name: str | None, key_type: str, key_size: int | None,
+                   days: int, force: bool, run: Run) -> None:
+    """A new server pair from the existing CA: server-cert.pem, server-key.pem.
+
+    \b
+    One per Swarm manager, each in its own bundle (the three files its
+    /etc/docker needs, under the names daemon.json uses):
+      minipaas certs server --out .certs --name m1 --san 10.0.0.11
+    Running it again is rotation: the previous pair goes to a backup folder.
+    """
     from .generate import generate
     from .plan import Plan, server_leaf
 
-    leaf = server_leaf(cn, sans, not no_default_san, _key(key_type, key_size), days)
+    leaf = server_leaf(cn, sans, not no_default_san, _key(key_type, key_size), days, name)
     plan = Plan(leaves=(leaf,), ca_dir=Path(ca_dir) if ca_dir else None, force=force)
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
@@ -412,25 +441,29 @@ def show_command(directory: str, as_json: bool) -> None:
     """Every certificate in DIR (default .certs or MINIPAAS_CERTS_OUT) and its bundles.
 
     Role, subject, SANs, usage, key, serial, validity and days left, issuer and
-    SHA-256 fingerprint; and where a CA rollover stands.
+    SHA-256 fingerprint; where a CA rollover stands; and the identities revoked.
     """
     import datetime
     import json
+    from dataclasses import asdict
 
     from .inventory import inventory, rollover_state, show_text
+    from .revocations import read as read_revocations
 
     folder = Path(directory)
     now = datetime.datetime.now(datetime.timezone.utc)
     entries = inventory(folder)
+    revoked = read_revocations(folder)
     if as_json:
         rollover = rollover_state(folder, entries)
         say(json.dumps({
             "directory": str(folder),
             "certificates": [entry.as_json(now) for entry in entries],
             "rollover": rollover.describe() if rollover else None,
+            "revoked": [asdict(entry) for entry in revoked],
         }, indent=2))
     else:
-        say(show_text(folder, entries, now))
+        say(show_text(folder, entries, now, revoked))
 
 
 @click.command("check", epilog=EXIT_CODES)
@@ -477,39 +510,94 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 
 
 @click.command("renew", epilog=EXIT_CODES)
-@click.argument("role", type=click.Choice(["server", "client"]))
+@click.argument("role", type=click.Choice(["server", "client"]), required=False)
 @out_option
 @ca_dir_option
+@click.option("--all", "every", is_flag=True,
+              help="Renew every pair in --out (top-level, servers/*, clients/*) in one step.")
 @click.option("--name", default=None, callback=_check(parse_identity_name),
-              help="Renew the client bundle clients/NAME.")
+              help="Renew the bundle servers/NAME (server) or clients/NAME (client).")
 @click.option("--san", "sans", multiple=True, callback=_check(parse_san),
               help="A name to add to the server's current SANs (repeatable).")
 @keep_key_options
-@days_option
+@click.option("--days", type=DAYS, default=None,
+              help="Validity [default: the current certificate's].")
 @click.option("--force", is_flag=True,
               help="With --ca-dir: replace a ca.pem in --out that is another CA's (the old "
                    "one goes to a backup folder).")
 @with_run(usage=_renew_usage)
-def renew_command(role: str, out: str, ca_dir: str | None, name: str | None,
-                  sans: Sequence[str], key_type: str | None, key_size: int | None, days: int,
-                  force: bool, run: Run) -> None:
-    """Re-issue the server or a client pair, keeping its CN and SANs.
+def renew_command(role: str | None, out: str, ca_dir: str | None, every: bool,
+                  name: str | None, sans: Sequence[str], key_type: str | None,
+                  key_size: int | None, days: int | None, force: bool, run: Run) -> None:
+    """Re-issue a pair, keeping its CN, SANs, key type and validity.
 
     \b
     minipaas certs renew server --out .certs              # same names, new dates
     minipaas certs renew server --out .certs --san 10.0.0.9
+    minipaas certs renew server --out .certs --name m1    # the manager servers/m1
     minipaas certs renew client --out .certs --name ci
+    minipaas certs renew --all --out .certs               # every pair, one step
 
-    The values come from the current certificate; the new pair replaces the old
-    one in a single step, signed by the CA in --out (or --ca-dir).
+    The values come from the current certificates; the new pairs replace the old
+    ones in a single step (the old ones go to a backup folder), signed by the CA
+    in --out (or --ca-dir).
     """
-    from .generate import renew
+    from .generate import renew, renew_all
 
+    ca_folder = Path(ca_dir) if ca_dir else None
+    if every:
+        run.written(renew_all(run.openssl, Path(out), days=days, ca_dir=ca_folder,
+                              force=force, passphrase=run.passphrase,
+                              templates=run.templates, progress=run.progress))
+        return
     key = _key(key_type, key_size) if key_type else None
-    run.written(renew(run.openssl, Path(out), role, name=name, extra_sans=sans, days=days,
-                      key=key, ca_dir=Path(ca_dir) if ca_dir else None, force=force,
+    run.written(renew(run.openssl, Path(out), role or "", name=name, extra_sans=sans,
+                      days=days, key=key, ca_dir=ca_folder, force=force,
                       passphrase=run.passphrase, templates=run.templates,
                       progress=run.progress))
+
+
+def _revoke_usage(names: Sequence[str], servers: Sequence[str], **_: Any) -> None:
+    if not names and not servers:
+        raise click.UsageError("name what to revoke: --name CLIENT or --server MANAGER")
+
+
+@click.command("revoke", epilog=EXIT_CODES)
+@out_option
+@click.option("--name", "names", multiple=True, callback=_check(parse_identity_name),
+              help="Revoke the client bundle clients/NAME (repeatable).")
+@click.option("--server", "servers", multiple=True, callback=_check(parse_identity_name),
+              help="Revoke the manager's bundle servers/NAME, e.g. a decommissioned one "
+                   "(repeatable).")
+@click.option("--ca-days", type=DAYS, default=DEFAULT_CA_DAYS, show_default=True,
+              help="Validity of the new CA.")
+@click.option("--days", type=DAYS, default=None,
+              help="Validity of the re-issued certificates [default: each one's current].")
+@with_run(usage=_revoke_usage)
+def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_days: int,
+                   days: int | None, run: Run) -> None:
+    """Cut identities off, although dockerd checks no CRL: a new CA, every other
+    identity re-issued from it, in one step.
+
+    \b
+    minipaas certs revoke --out .certs --name alice
+    minipaas certs revoke --out .certs --server m3
+
+    The new CA has the old one's key type; ca.pem and every bundle's ca.pem hold
+    it alone. The top-level pairs, every servers/* and every remaining clients/*
+    are re-issued with their CN, SANs and key type. The revoked bundles and the
+    old CA go to a backup folder, and revoked.json records who was cut off.
+    Revocation takes effect when each manager runs with its new files (copy
+    them, restart dockerd); the remaining clients need their new bundles.
+    """
+    from .generate import revoke
+    from .layout import Bundle
+
+    cut_off = [*(Bundle("client", name) for name in names),
+               *(Bundle("server", name) for name in servers)]
+    run.written(revoke(run.openssl, Path(out), cut_off, ca_days=ca_days, days=days,
+                       passphrase=run.passphrase, templates=run.templates,
+                       progress=run.progress))
 
 
 @click.group("rotate-ca")

@@ -13,7 +13,16 @@ from typing import Sequence
 
 from .certinfo import Certificate, read_certificate
 from .errors import CAProblem, InvalidInput, OutputError, quote
-from .layout import BUNDLE_FILES, CA_CERT, CLI_CERT, CLI_KEY, SERVER_CERT, SERVER_KEY, bundle_folder
+from .layout import (
+    BUNDLE_FILES,
+    CA_CERT,
+    CLI_CERT,
+    CLI_KEY,
+    SERVER_CERT,
+    SERVER_KEY,
+    Bundle,
+    bundles,
+)
 from .names import parse_identity_name, parse_san
 
 DOCKER_TLS_PORT = 2376
@@ -79,29 +88,39 @@ def name_matches(certificate: Certificate, host: DockerHost) -> bool:
 
 
 def server_names_warning(out: Path, host: DockerHost) -> str | None:
-    """A warning when ``host`` is not among the server certificate's SANs, else None."""
-    path = out / SERVER_CERT
-    if not os.path.lexists(path):
-        return f"Note: no {path} to check {host.name} against the server's names"
-    try:
-        certificate = read_certificate(path)
-    except OutputError as error:
-        return f"Warning: {error}"
-    if name_matches(certificate, host):
+    """A warning when ``host`` is among the SANs of no server certificate in ``out`` (the
+    top-level pair and every manager's bundle), else None."""
+    paths = [out / SERVER_CERT, *(out / bundle.cert for bundle in bundles(out, "server"))]
+    certificates = []
+    for path in paths:
+        if os.path.lexists(path):
+            try:
+                certificates.append((path, read_certificate(path)))
+            except OutputError as error:
+                return f"Warning: {error}"
+    if not certificates:
+        return f"Note: no server certificate in {out} to check {host.name} against"
+    if any(name_matches(certificate, host) for _, certificate in certificates):
         return None
-    current = certificate.names
+    current = certificates[0][1].names
     wanted = [name for name in current if name not in ("DNS:localhost", "IP:127.0.0.1")]
     wanted.append(f"{host.kind}:{host.name}")
     sans = " ".join(f"--san {shlex.quote(name)}" for name in wanted)
-    return (f"Warning: {host.name} is not among the server certificate's names "
-            f"({', '.join(current)}); the docker CLI will fail with \"certificate is valid "
-            f"for ..., not {host.name}\". Re-issue it with: minipaas certs server "
-            f"--out {shlex.quote(str(out))} {sans}")
+    if len(certificates) == 1 and certificates[0][0] == out / SERVER_CERT:
+        which, command = (f"the server certificate's names ({', '.join(current)})",
+                          f"minipaas certs server --out {shlex.quote(str(out))} {sans}")
+    else:
+        which = "the names of any server certificate in " + shlex.quote(str(out))
+        command = (f"minipaas certs server --out {shlex.quote(str(out))} --name MANAGER "
+                   f"--san {shlex.quote(f'{host.kind}:{host.name}')}")
+    return (f"Warning: {host.name} is not among {which}; the docker CLI will fail with "
+            f"\"certificate is valid for ..., not {host.name}\". Issue the daemon's with: "
+            f"{command}")
 
 
 def bundle_dir(out: Path, name: str | None) -> Path:
     """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle."""
-    folder = out / bundle_folder(parse_identity_name(name)) if name else out
+    folder = out / Bundle("client", parse_identity_name(name)).folder if name else out
     missing = [file for file in BUNDLE_FILES if not (folder / file).is_file()]
     if missing:
         command = f"minipaas certs client --out {quote(out)}" + (f" --name {name}" if name else "")

@@ -7,6 +7,7 @@ subclasses, and each operation returns the paths it wrote.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import os
 import signal
@@ -14,25 +15,34 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .certinfo import read_certificate
-from .errors import CAProblem, Conflict, OutputError, quote
+from .certinfo import Certificate, read_certificate
+from .errors import CAProblem, Conflict, InvalidInput, OutputError, quote
 from .files import read_limited, write_private
-from .issue import Authority, NewKey, create_ca, issue_leaf, load_authority
+from .issue import Authority, NewKey, create_ca, is_encrypted, issue_leaf, load_authority
 from .layout import (
     CA_CERT,
     CA_KEY,
     CERT_MODE,
+    CLI_CERT,
+    CLI_KEY,
     DOCKER_CLI_COPIES,
     GITIGNORE,
     GITIGNORE_TEXT,
     KEY_MODE,
-    LEAF_FILES,
+    REVOKED_FILE,
+    SERVER_CERT,
+    SERVER_KEY,
     STAGING_PREFIX,
+    Bundle,
+    bundles,
+    identities,
     pair_files,
 )
 from .openssl import OpenSSL
 from .parallel import Deferred, run_all
 from .plan import (
+    DEFAULT_KEY_TYPE,
+    CASpec,
     KeySpec,
     LeafSpec,
     Placement,
@@ -41,8 +51,13 @@ from .plan import (
     check_renewal,
     leaf_end,
     renewal,
+    span_days,
+    successor_cn,
 )
 from .render import SHIPPED, Templates
+from .revocations import Revocation
+from .revocations import read as read_revocations
+from .revocations import render as render_revocations
 from .store import JOURNAL, OutputDirectory, same_directory, shared_lock
 
 
@@ -149,16 +164,22 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
     """Carry out ``plan`` in ``out``: a new CA and/or leaves signed by it.
 
     A new CA key is encrypted with ``passphrase`` if given; an existing encrypted
-    one needs it.  Returns the files written.
+    one needs it.  What the plan re-issues or revokes is read under the lock, so
+    no identity made meanwhile by another run is left behind.  Returns the files
+    written.
     """
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
-    ca, leaves, placement = plan.ca, plan.leaves, plan.placement()
+    ca = plan.ca
     with OutputDirectory(out) as store, children_reaped(openssl):
+        leaves = (*plan.leaves, *_reissues(out, plan))
+        revoked = _revocations(out, plan)
+        placement = plan.placement(leaves)
         provide: Callable[[], Authority]
         if ca is None:
             source = plan.ca_dir or out
-            if not plan.renewing:
-                _plan_bundle_replacements(store, placement, plan.force)
+            if not (plan.renewing or plan.reissue):
+                _refuse_bundle_replacements(store, placement, plan.force)
+            placement.keep = store.existing([*placement.files, *placement.bundles])
             cert_pem, key_pem = read_ca(store, source)
             loaded = load_authority(openssl, store.staging, source, cert_pem, key_pem,
                                     passphrase)
@@ -173,13 +194,18 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
             def provide() -> Authority:
                 return loaded
         else:
-            placement.keep = store.existing(placement.files)
+            placement.keep = store.existing([*placement.files, *placement.bundles])
             if placement.keep and not plan.force:
                 raise Conflict(
                     f"{out} already holds {', '.join(placement.keep)}: a new CA never replaces "
                     "them; use `minipaas certs server` or `client` to issue from the "
                     "existing CA, or --force to move the old files into a backup folder"
                 )
+            if plan.reissue and passphrase is None and _encrypted_key(out):
+                raise InvalidInput(
+                    f"{out / CA_KEY} is encrypted: give its passphrase with "
+                    "--ca-passphrase-file (or MINIPAAS_CA_PASSPHRASE) so that the new CA key "
+                    "is encrypted with it too")
             progress(f"Generating CA key ({ca.key}{', AES-256 encrypted' if passphrase else ''})"
                      f" and certificate for CN={ca.common_name}, valid {ca.days} days")
             ca_key = NewKey(openssl, store.staged(CA_KEY), ca.key, passphrase)
@@ -189,26 +215,111 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
         _make_all(openssl, store, provide, leaves, templates, progress)
         if store.write_new(GITIGNORE, GITIGNORE_TEXT, CERT_MODE):
             placement.files[GITIGNORE] = CERT_MODE
+        if revoked:
+            store.stage(REVOKED_FILE, render_revocations([*read_revocations(out), *revoked]),
+                        CERT_MODE)
+            placement.files[REVOKED_FILE] = CERT_MODE
         written, backup = store.commit(placement.files, placement.bundles,
-                                       keep=placement.keep)
+                                       keep=placement.keep, archive=plan.archive())
         if backup is not None:
             progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
-        orphans = store.existing(name for name in LEAF_FILES if name not in placement.files)
-        if ca is not None and orphans:
-            progress(f"Warning: {', '.join(orphans)} in {out} were issued by the previous CA; "
-                     "re-issue them with `minipaas certs server` / `client`")
+        if ca is not None and plan.force:
+            _report_new_ca(out, plan, leaves, revoked, progress)
         return written
 
 
-def _plan_bundle_replacements(store: OutputDirectory, plan: Placement, force: bool) -> None:
-    """An existing client bundle is someone's credentials: replace it only with ``force``."""
-    existing = store.existing(plan.bundles)
+def _reissues(out: Path, plan: Plan) -> list[LeafSpec]:
+    """The identities ``plan.reissue`` re-issues: every leaf present that the plan does
+    not already issue or revoke, read as it is now."""
+    if not plan.reissue:
+        return []
+    taken = {spec.cert_file for spec in plan.leaves}
+    taken.update(bundle.cert for bundle in plan.revoke)
+    specs = []
+    for role, bundle in identities(out):
+        cert_file = pair_files(role, bundle)[0]
+        if cert_file in taken:
+            continue
+        current = read_certificate(out / cert_file)
+        if current.role != role:
+            raise CAProblem(f"{out / cert_file} is not a {role} certificate: re-issue it "
+                            "by hand, or move it away")
+        specs.append(plan.reissued(current, out / cert_file, role, bundle))
+    return specs
+
+
+def _revocations(out: Path, plan: Plan) -> list[Revocation]:
+    """What ``plan.revoke`` cuts off, as the record will list it."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    found = []
+    for bundle in plan.revoke:
+        path = out / bundle.cert
+        if not os.path.lexists(out / bundle.folder):
+            present = ", ".join(b.folder for b in bundles(out, bundle.role)) or "none"
+            raise InvalidInput(f"no bundle {out / bundle.folder} to revoke (present: "
+                               f"{present})")
+        if not path.is_file():
+            raise CAProblem(f"{path} is missing: revoking records the certificate it "
+                            "cuts off; move the broken bundle away by hand instead")
+        found.append(Revocation.of(bundle, read_certificate(path), now))
+    if found:
+        read_revocations(out)  # refuse a damaged record before anything is made
+    return found
+
+
+def _encrypted_key(out: Path) -> bool:
+    key = out / CA_KEY
+    return os.path.lexists(key) and is_encrypted(read_limited(key, error=CAProblem))
+
+
+def _report_new_ca(out: Path, plan: Plan, leaves: Sequence[LeafSpec],
+                   revoked: Sequence[Revocation], progress: Progress) -> None:
+    """After a new CA: what still holds the old CA's certificates, or what to deploy."""
+    issued = {spec.cert_file for spec in leaves}
+    orphans = []
+    for role, name in identities(out):
+        if pair_files(role, name)[0] not in issued:
+            orphans.append(Bundle(role, name).folder if name else pair_files(role)[0])
+    if orphans:
+        progress(f"Warning: {', '.join(orphans)} in {out} still hold certificates of the "
+                 "previous CA, which the new ca.pem does not trust: re-issue them all with "
+                 f"`minipaas certs renew --all --out {quote(out)}`")
+    for entry in revoked:
+        progress(f"Revoked {entry.line()}")
+    if plan.reissue:
+        progress("Deploy the new files: until a daemon restarts with them it trusts the "
+                 "previous CA, and once it does, only the new one:")
+        for line in deployment(leaves):
+            progress(f"  {line}")
+
+
+def deployment(leaves: Sequence[LeafSpec]) -> list[str]:
+    """Where each re-issued identity's files must go."""
+    lines = []
+    for spec in leaves:
+        place = spec.place
+        if spec.role == "server":
+            files = ", ".join(place.files if place else (CA_CERT, SERVER_CERT, SERVER_KEY))
+            who = f"manager {place.name}" if place else "the daemon of the top-level pair"
+            lines.append(f"{who}: {files} into its /etc/docker, then restart dockerd")
+        elif place:
+            lines.append(f"client {place.name}: the folder {place.folder} "
+                         "(its DOCKER_CERT_PATH)")
+        else:
+            lines.append(f"the default client: {CA_CERT}, {CLI_CERT}, {CLI_KEY}")
+    return lines
+
+
+def _refuse_bundle_replacements(store: OutputDirectory, plan: Placement, force: bool) -> None:
+    """An existing client bundle is someone's credentials: replace it only with ``force``.
+    A manager's bundle is replaced as the top-level pairs are: that is rotation."""
+    existing = [name for name in store.existing(plan.bundles)
+                if (Bundle.of(name) or Bundle("", "")).role == "client"]
     if existing and not force:
         raise Conflict(
             f"{', '.join(str(store.path / name) for name in existing)} already exists; "
             "use --force to replace it (the old bundle is kept in a backup folder)"
         )
-    plan.keep.extend(existing)
 
 
 def _plan_ca_copy(store: OutputDirectory, ca_pem: bytes, origin: Path, force: bool,
@@ -237,15 +348,17 @@ def _plan_ca_copy(store: OutputDirectory, ca_pem: bytes, origin: Path, force: bo
 
 
 def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
-          extra_sans: Sequence[str] = (), days: int, key: KeySpec | None = None,
+          extra_sans: Sequence[str] = (), days: int | None = None, key: KeySpec | None = None,
           ca_dir: Path | None = None, force: bool = False, passphrase: bytes | None = None,
           templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> list[Path]:
-    """Re-issue a server or client pair with the current certificate's CN and SANs.
+    """Re-issue a server or client pair (top-level, or the bundle ``name`` of that role)
+    with the current certificate's CN, SANs, key type and span.
 
     The values are read from the certificate itself, so a renewal keeps what the
-    last issue had (see ``plan.renewal``).  The new pair replaces the old one in
-    one step.  ``force``: with ``ca_dir``, replace a ca.pem in ``out`` that is
-    another CA's (it goes into a backup folder).
+    last issue had (see ``plan.renewal``); ``days`` and ``key`` override.  The new
+    pair replaces the old one in a single step; the old one goes into a backup
+    folder.  ``force``: with ``ca_dir``, replace a ca.pem in ``out`` that is another
+    CA's (it goes into a backup folder too).
     """
     check_renewal(role, extra_sans)
     current_path = out / pair_files(role, name)[0]
@@ -257,9 +370,54 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
     current = read_certificate(current_path)
     if current.role != role:
         raise CAProblem(f"{current_path} is not a {role} certificate")
-    spec = renewal(current, current_path, role, name, extra_sans, days, key)
+    spec = renewal(current, current_path, role, name, extra_sans, days or span_days(current),
+                   key)
     progress(f"Renewing {current_path} (CN={spec.common_name}"
              + (f", SANs {', '.join(map(str, spec.sans))}" if spec.sans else "") + ")")
     return generate(openssl, out, Plan(leaves=(spec,), ca_dir=ca_dir, force=force,
                                        renewing=True),
                     passphrase=passphrase, templates=templates, progress=progress)
+
+
+def renew_all(openssl: OpenSSL, out: Path, *, days: int | None = None,
+              ca_dir: Path | None = None, force: bool = False,
+              passphrase: bytes | None = None, templates: Templates = SHIPPED,
+              progress: Progress = lambda _: None) -> list[Path]:
+    """Re-issue every leaf in ``out`` (top-level pairs, managers, clients) in one commit,
+    each keeping its CN, SANs, key type and span (``days`` overrides the span)."""
+    if out.is_dir() and not identities(out):
+        raise CAProblem(f"nothing to renew in {out}: it holds no server or client "
+                        "certificate")
+    return generate(openssl, out, Plan(ca_dir=ca_dir, force=force, renewing=True,
+                                       reissue=True, reissue_days=days),
+                    passphrase=passphrase, templates=templates, progress=progress)
+
+
+def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Bundle], *, ca_days: int,
+           days: int | None = None, passphrase: bytes | None = None,
+           templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> list[Path]:
+    """Cut the bundles ``cut_off`` off: a new CA of the old one's key type, every other
+    identity re-issued from it, the old CA and the revoked bundles moved into a
+    backup, the revocation recorded; one all-or-nothing commit.
+
+    Docker daemons check no CRL: only a CA file that no longer holds the CA that
+    signed a certificate stops it.
+    """
+    old = _current_ca(out)
+    try:
+        key = KeySpec.parse(old.key_type, old.key_bits)
+    except InvalidInput:
+        key = KeySpec.parse(DEFAULT_KEY_TYPE)
+    today = datetime.date.today().isoformat()
+    plan = Plan(ca=CASpec(successor_cn(old.subject_cn, today), key, ca_days), force=True,
+                reissue=True, reissue_days=days, revoke=tuple(dict.fromkeys(cut_off)))
+    return generate(openssl, out, plan, passphrase=passphrase, templates=templates,
+                    progress=progress)
+
+
+def _current_ca(out: Path) -> Certificate:
+    """The CA a revocation replaces: the first certificate of ca.pem beside its key."""
+    if not os.path.lexists(out / CA_KEY):
+        raise CAProblem(f"{out} holds no {CA_KEY}: revoke in the folder that holds the CA "
+                        "(its --ca-dir), where the new CA must be made")
+    return read_certificate(out / CA_CERT)

@@ -9,7 +9,7 @@ import shlex
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
 from . import interrupts
 from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH, Certificate, read_certificates
@@ -20,16 +20,15 @@ from .layout import (
     CA_CERT,
     CA_KEY,
     OLD_CA_CERT,
-    SERVER_CERT,
+    REVOKED_FILE,
     STAGING_PREFIX,
     TOP_LEVEL_PAIRS,
-    bundle_file,
-    bundle_names,
-    bundle_of,
-    pair_files,
+    Bundle,
+    bundles,
 )
 from .openssl import OpenSSL
 from .parallel import run_all
+from .revocations import Revocation
 
 _USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
 
@@ -74,7 +73,8 @@ def _read(directory: Path, name: str, unreadable: list[str] | None) -> list[Cert
 
 
 def inventory(directory: Path, unreadable: list[str] | None = None) -> list[Entry]:
-    """Every certificate in the directory and its client bundles, in a fixed order.
+    """Every certificate in the directory and its bundles (managers', then clients'),
+    in a fixed order.
 
     A file that holds no valid certificate raises OutputError, or, when a list is
     given as ``unreadable``, is named there and left out.
@@ -87,7 +87,7 @@ def inventory(directory: Path, unreadable: list[str] | None = None) -> list[Entr
     for cert in _read(directory, OLD_CA_CERT, unreadable):
         entries.append(Entry(OLD_CA_CERT, "ca (old, kept aside)", cert))
     for name in (*(cert for cert, _, _ in TOP_LEVEL_PAIRS),
-                 *(pair_files("client", bundle)[0] for bundle in bundle_names(directory))):
+                 *(bundle.cert for bundle in bundles(directory))):
         entries.extend(Entry(name, cert.role, cert)
                        for cert in _read(directory, name, unreadable))
     return entries
@@ -121,7 +121,8 @@ def rollover_state(directory: Path, entries: list[Entry] | None = None) -> Rollo
     return Rollover(cas[0], old[0], leaves)
 
 
-def show_text(directory: Path, entries: list[Entry], now: datetime.datetime) -> str:
+def show_text(directory: Path, entries: list[Entry], now: datetime.datetime,
+              revoked: Sequence[Revocation] = ()) -> str:
     """The human-readable listing of ``certs show``."""
     lines = [f"{directory}:"]
     if not entries:
@@ -147,6 +148,9 @@ def show_text(directory: Path, entries: list[Entry], now: datetime.datetime) -> 
     rollover = rollover_state(directory, entries)
     if rollover:
         lines += ["", rollover.describe()]
+    if revoked:
+        lines += ["", f"revoked ({len(revoked)}, recorded in {REVOKED_FILE}):"]
+        lines += [f"  {entry.line()}" for entry in revoked]
     return "\n".join(lines)
 
 
@@ -168,22 +172,27 @@ class Finding:
 
 
 def _pairs(directory: Path) -> list[tuple[str, str, str]]:
-    """The leaf pairs present: (certificate, key, role), client bundles included."""
+    """The leaf pairs present: (certificate, key, role), bundles included."""
     present = [pair for pair in TOP_LEVEL_PAIRS
                if os.path.lexists(directory / pair[0]) or os.path.lexists(directory / pair[1])]
-    # A bundle folder is a DOCKER_CERT_PATH: it needs its pair even if both are gone.
-    return present + [(*pair_files("client", b), "client") for b in bundle_names(directory)]
+    # A bundle folder is a DOCKER_CERT_PATH or a manager's /etc/docker: it needs its
+    # pair even if both are gone.
+    return present + [(b.cert, b.key, b.role) for b in bundles(directory)]
 
 
 def _renew_command(out: str, file: str, role: str) -> str:
-    bundle = bundle_of(file)
-    name = f" --name {shlex.quote(bundle)}" if bundle else ""
+    bundle = Bundle.of(file)
+    name = f" --name {shlex.quote(bundle.name)}" if bundle else ""
     return f"minipaas certs renew {role} --out {out}{name}"
 
 
 def _bundle_command(out: str, file: str) -> str:
-    """The command that re-creates the client bundle holding ``file``."""
-    return f"minipaas certs client --out {out} --name {shlex.quote(bundle_of(file) or '')} --force"
+    """The command that re-creates the bundle holding ``file``."""
+    bundle = Bundle.of(file) or Bundle("client", "")
+    name = shlex.quote(bundle.name)
+    if bundle.role == "server":
+        return f"minipaas certs server --out {out} --name {name} --san <its addresses>"
+    return f"minipaas certs client --out {out} --name {name} --force"
 
 
 @dataclass(frozen=True)
@@ -244,7 +253,7 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
         fix = _renew_command(out, cert_file, role)
         missing = [name for name in (cert_file, key_file) if not os.path.exists(directory / name)]
         if missing:
-            fix = _bundle_command(out, cert_file) if bundle_of(cert_file) else \
+            fix = _bundle_command(out, cert_file) if Bundle.of(cert_file) else \
                 f"minipaas certs {role} --out {out}"
             findings += [Finding("problem", name, "missing: its pair is incomplete", fix)
                          for name in missing]
@@ -254,66 +263,67 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
                          fix))
     checks: list[Callable[[], list[Finding]]] = [
         functools.partial(_openssl_findings, openssl, directory, ca_copy, *job) for job in jobs]
-    bundle_findings, bundle_checks = _bundle_cas(openssl, directory, cas, by_file, work, out)
-    findings += bundle_findings + _key_modes(directory)
+    findings += _bundle_trust(directory, cas, out) + _key_modes(directory)
     rollover = rollover_state(directory, entries)
     for leaf in rollover.old_leaves if rollover else []:
         findings.append(Finding("warning", leaf, "still issued by the old CA during a rollover",
                                 "re-issue it, then `minipaas certs rotate-ca finish`"))
-    for result in run_all([*checks, *bundle_checks], os.cpu_count() or 1):
+    for result in run_all(checks, os.cpu_count() or 1):
         findings.extend(result)
     order = {"problem": 0, "warning": 1}
     findings.sort(key=lambda f: (order[f.severity], f.file, f.message))
     return Report(findings, entries, rollover)
 
 
-def _bundle_cas(openssl: OpenSSL, directory: Path, cas: list[Certificate],
-                by_file: dict[str, Certificate], work: Path, out: str
-                ) -> tuple[list[Finding], list[Callable[[], list[Finding]]]]:
-    """Each client bundle as the docker CLI uses it: its own ca.pem must be there,
-    readable, and trust the CA that signs the daemon's certificate."""
+def _bundle_trust(directory: Path, cas: list[Certificate], out: str) -> list[Finding]:
+    """Each bundle's ca.pem as its user reads it: the docker CLI (a client bundle)
+    verifies daemons with it, dockerd (a manager's bundle) verifies clients with it.
+
+    It must trust exactly the CAs of ca.pem, which every leaf is verified against
+    (see ``_openssl_findings``): one missing and that peer is refused; one more
+    (an old or replaced CA) and what it signed, a revoked certificate included,
+    is still accepted.
+    """
     findings: list[Finding] = []
-    checks: list[Callable[[], list[Finding]]] = []
-    server = by_file.get(SERVER_CERT)
-    for index, bundle in enumerate(bundle_names(directory)):
-        name = bundle_file(bundle, CA_CERT)
-        fix = _bundle_command(out, name)
+    top = {ca.der: ca for ca in cas}
+    for bundle in bundles(directory):
+        name = bundle.ca
+        fix = _bundle_command(out, name) if bundle.role == "client" else \
+            _renew_command(out, bundle.cert, "server")
+        user = "the docker CLI" if bundle.role == "client" else "dockerd on this manager"
         if not os.path.exists(directory / name):
-            findings.append(Finding("problem", name, "missing: the docker CLI cannot verify "
-                                    "the daemon with this bundle", fix))
+            findings.append(Finding("problem", name, f"missing: {user} cannot verify its peers "
+                                    "with this bundle", fix))
             continue
         try:
-            bundle_cas = read_certificates(directory / name)
+            held = {ca.der: ca for ca in read_certificates(directory / name)}
         except OutputError as error:
             findings.append(Finding("problem", name, f"unusable ({error})", fix))
             continue
-        if cas and not any(c.der == cas[0].der for c in bundle_cas):
-            findings.append(Finding("problem", name, "does not hold the CA of ca.pem: the "
-                                    "docker CLI would refuse the daemon", fix))
+        if not top:
             continue
-        if server is not None and cas and server.issued_by(cas[0]):
-            copy = work / f"bundle-{index}.pem"
-            write_private(copy, b"".join(c.pem for c in bundle_cas), 0o600)
-            checks.append(functools.partial(_trusts_server, openssl, copy, server, name, fix))
-    return findings, checks
+        lacking = _names(ca for der, ca in top.items() if der not in held)
+        extra = _names(ca for der, ca in held.items() if der not in top)
+        peers = "daemons" if bundle.role == "client" else "clients"
+        if lacking:
+            findings.append(Finding("problem", name, f"lacks the CA {lacking} of ca.pem: "
+                                    f"{user} would refuse {peers} it signed", fix))
+        if extra:
+            findings.append(Finding("problem", name, f"still trusts {extra}, which ca.pem does "
+                                    f"not: {user} would accept {peers} it signed, revoked "
+                                    "ones included", fix))
+    return findings
 
 
-def _trusts_server(openssl: OpenSSL, ca_copy: Path, server: Certificate, name: str,
-                   fix: str) -> list[Finding]:
-    try:
-        verify_leaf(openssl, ca_copy, server.pem, "server", check_time=False)
-    except VerifyFailed as failure:
-        return [Finding("problem", name, "the docker CLI would refuse the daemon's "
-                        f"{SERVER_CERT} with it ({failure.detail})", fix)]
-    return []
+def _names(cas: Iterable[Certificate]) -> str:
+    return ", ".join(f"CN={ca.subject_cn}" for ca in cas)
 
 
 def _key_modes(directory: Path) -> list[Finding]:
     """Keys readable by others; a symlink (to a key, or to a bundle folder) is judged by
     the file it leads to."""
     found = []
-    keys = {*directory.rglob("*key.pem"),
-            *(directory / pair_files("client", name)[1] for name in bundle_names(directory))}
+    keys = {*directory.rglob("*key.pem"), *(directory / b.key for b in bundles(directory))}
     for path in sorted(keys):
         relative = path.relative_to(directory)
         if relative.parts[0].startswith(STAGING_PREFIX):

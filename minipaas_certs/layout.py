@@ -1,8 +1,9 @@
 """The output directory's layout: every name the tool writes, its mode, its role.
 
 The one place that knows where things go in ``--out``: the CA pair, the leaf
-pairs, the docker CLI's copies, client bundles (``clients/NAME/``), the
-rollover's old CA, SHA256SUMS, .gitignore, and how staging and backup folders
+pairs, the docker CLI's copies, client bundles (``clients/NAME/``), server
+bundles (``servers/NAME/``, one per Swarm manager), the rollover's old CA, the
+revocation record, SHA256SUMS, .gitignore, and how staging and backup folders
 are named.  Recovery after a crash moves files back by the names its journal
 lists; it acts only on names ``is_tool_path`` recognises, so a planted journal
 cannot make it touch anything else.
@@ -11,6 +12,7 @@ cannot make it touch anything else.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only annotations: `certs --help` imports this module
@@ -27,8 +29,11 @@ CLIENT_CERT, CLIENT_KEY = "client-cert.pem", "client-key.pem"
 CLI_CERT, CLI_KEY = "cert.pem", "key.pem"  # the only names the docker CLI reads
 SUMS_FILE = "SHA256SUMS"
 GITIGNORE = ".gitignore"
-CLIENTS_DIR = "clients"
-BUNDLE_FILES = (CA_CERT, CLI_CERT, CLI_KEY)  # a bundle is a ready DOCKER_CERT_PATH
+REVOKED_FILE = "revoked.json"  # who was cut off, and when: written by `certs revoke`
+CLIENTS_DIR, SERVERS_DIR = "clients", "servers"
+BUNDLE_FILES = (CA_CERT, CLI_CERT, CLI_KEY)  # a client bundle is a ready DOCKER_CERT_PATH
+# A server bundle holds what a manager's /etc/docker needs, under daemon.json's names.
+SERVER_BUNDLE_FILES = (CA_CERT, SERVER_CERT, SERVER_KEY)
 
 CA_FILES = {CA_CERT: CERT_MODE, CA_KEY: KEY_MODE}
 # The docker CLI reads only ca.pem, cert.pem and key.pem from DOCKER_CERT_PATH, so the
@@ -51,45 +56,92 @@ GITIGNORE_TEXT = f"""\
 """
 
 TOP_LEVEL_FILES = frozenset({*CA_FILES, OLD_CA_CERT, OLD_CA_KEY, *LEAF_FILES, SUMS_FILE,
-                             GITIGNORE})
+                             GITIGNORE, REVOKED_FILE})
+_FOLDERS = {"client": CLIENTS_DIR, "server": SERVERS_DIR}
+_ROLES = {folder: role for role, folder in _FOLDERS.items()}
+_FILES = {"client": BUNDLE_FILES, "server": SERVER_BUNDLE_FILES}
 # A bundle name as `names.parse_identity_name` accepts it.
-_BUNDLE = r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9_-])?"
-_BUNDLE_FILE = "|".join(map(re.escape, BUNDLE_FILES))
-_BUNDLE_PATH = re.compile(rf"{CLIENTS_DIR}/(?!.*\.\.){_BUNDLE}(?:/(?:{_BUNDLE_FILE}))?\Z")
+_NAME = r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9_-])?"
+_BUNDLE_PATH = re.compile("|".join(
+    rf"{_FOLDERS[role]}/(?!.*\.\.){_NAME}(?:/(?:{'|'.join(map(re.escape, _FILES[role]))}))?\Z"
+    for role in _FOLDERS))
 
 
-def bundle_folder(name: str) -> str:
-    """A client bundle's folder, relative to the output directory."""
-    return f"{CLIENTS_DIR}/{name}"
+@dataclass(frozen=True, order=True)
+class Bundle:
+    """A named identity's folder: ``clients/NAME/`` (ca.pem, cert.pem, key.pem: a ready
+    DOCKER_CERT_PATH) or ``servers/NAME/`` (ca.pem, server-cert.pem, server-key.pem:
+    what one manager's /etc/docker holds)."""
 
+    role: str  # "client" or "server"
+    name: str
 
-def bundle_file(name: str, file: str) -> str:
-    return f"{CLIENTS_DIR}/{name}/{file}"
+    @property
+    def folder(self) -> str:
+        return f"{_FOLDERS[self.role]}/{self.name}"
 
+    def file(self, file: str) -> str:
+        return f"{self.folder}/{file}"
 
-def bundle_of(relative: str) -> str | None:
-    """The bundle a relative name belongs to (``clients/ci/cert.pem`` -> ``ci``), or None."""
-    parts = relative.split("/")
-    return parts[1] if len(parts) >= 2 and parts[0] == CLIENTS_DIR else None
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(self.file(name) for name in _FILES[self.role])
+
+    @property
+    def ca(self) -> str:
+        return self.file(CA_CERT)
+
+    @property
+    def cert(self) -> str:
+        return self.files[1]
+
+    @property
+    def key(self) -> str:
+        return self.files[2]
+
+    @property
+    def option(self) -> str:
+        """How commands name it: ``--name NAME`` (a client) or ``--server NAME``."""
+        return f"--{'name' if self.role == 'client' else 'server'} {self.name}"
+
+    @classmethod
+    def of(cls, relative: str) -> Bundle | None:
+        """The bundle a relative name belongs to (``servers/m1/ca.pem``), or None."""
+        parts = relative.split("/")
+        if len(parts) >= 2 and parts[0] in _ROLES:
+            return cls(_ROLES[parts[0]], parts[1])
+        return None
 
 
 def pair_files(role: str, bundle: str | None = None) -> tuple[str, str]:
-    """The certificate and key of a leaf: top-level ``ROLE-cert.pem``/``ROLE-key.pem``, or a
-    bundle's ``cert.pem``/``key.pem``."""
+    """The certificate and key of a leaf: top-level ``ROLE-cert.pem``/``ROLE-key.pem``, or
+    those of the bundle ``bundle`` of that role."""
     if bundle:
-        return bundle_file(bundle, CLI_CERT), bundle_file(bundle, CLI_KEY)
+        place = Bundle(role, bundle)
+        return place.cert, place.key
     return (SERVER_CERT, SERVER_KEY) if role == "server" else (CLIENT_CERT, CLIENT_KEY)
 
 
-def bundle_names(directory: Path) -> list[str]:
-    """The client bundles present, by name."""
-    folder = directory / CLIENTS_DIR
-    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+def bundles(directory: Path, role: str | None = None) -> list[Bundle]:
+    """The bundles present (folders), servers first, each sorted by name."""
+    found = []
+    for kind in ("server", "client") if role is None else (role,):
+        folder = directory / _FOLDERS[kind]
+        if folder.is_dir():
+            found += sorted(Bundle(kind, p.name) for p in folder.iterdir() if p.is_dir())
+    return found
+
+
+def identities(directory: Path) -> list[tuple[str, str | None]]:
+    """The leaves present, as (role, bundle name or None): the top-level server and
+    client pairs (by their certificates), then every bundle."""
+    top = [(role, None) for cert, _, role in TOP_LEVEL_PAIRS[:2] if (directory / cert).exists()]
+    return [*top, *((bundle.role, bundle.name) for bundle in bundles(directory))]
 
 
 def is_tool_path(name: str) -> bool:
     """Whether ``name`` (relative to the output directory) is one the tool writes:
-    a top-level file, a client bundle folder, or a file of one."""
+    a top-level file, a bundle folder, or a file of one."""
     return name in TOP_LEVEL_FILES or bool(_BUNDLE_PATH.match(name))
 
 
@@ -99,15 +151,18 @@ def is_key(name: str) -> bool:
 
 
 def is_public(name: str) -> bool:
-    """A certificate file at the top or in a client bundle, never a key: what
-    SHA256SUMS lists."""
+    """A certificate file at the top or in a bundle, or the revocation record; never a
+    key: what SHA256SUMS lists."""
+    if name == REVOKED_FILE:
+        return True
     parts = name.split("/")
-    placed = len(parts) == 1 or (len(parts) == 3 and parts[0] == CLIENTS_DIR)
+    placed = len(parts) == 1 or (len(parts) == 3 and parts[0] in _ROLES)
     return placed and name.endswith(".pem") and not is_key(name)
 
 
 def public_files(directory: Path) -> list[str]:
     """The public files in ``directory``, relative, sorted."""
-    candidates = [*directory.glob("*.pem"), *directory.glob(f"{CLIENTS_DIR}/*/*.pem")]
+    candidates = [*directory.glob("*.pem"), directory / REVOKED_FILE,
+                  *(path for folder in _ROLES for path in directory.glob(f"{folder}/*/*.pem"))]
     names = (str(path.relative_to(directory)) for path in candidates if path.is_file())
     return sorted(name for name in names if is_public(name))

@@ -2,21 +2,32 @@
 
 Keys (``KeySpec``), a new CA (``CASpec``), leaves (``LeafSpec``), the defaults
 (server SANs, common names), the day rules (a leaf never outlives its CA), what a
-renewal keeps, and which files a run puts in place and which it keeps in a
-backup.  ``generate.generate`` carries a ``Plan`` out; the Click layer only parses
-options into one with the builders at the end of this module.
+renewal keeps, what a new CA re-issues or a revocation cuts off, and which
+files a run puts in place and which it keeps in a backup.  ``generate.generate``
+carries a ``Plan`` out; the Click layer only parses options into one with the
+builders at the end of this module.
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 from .certinfo import Certificate
 from .errors import InvalidInput
-from .layout import CA_FILES, CERT_MODE, DOCKER_CLI_COPIES, KEY_MODE, bundle_folder, pair_files
+from .layout import (
+    CA_FILES,
+    CERT_MODE,
+    DOCKER_CLI_COPIES,
+    KEY_MODE,
+    OLD_CA_CERT,
+    OLD_CA_KEY,
+    Bundle,
+    pair_files,
+)
 from .names import SubjectAltName, parse_common_name, parse_sans
 
 Progress = Callable[[str], None]  # how an operation reports what it is doing
@@ -28,6 +39,7 @@ DEFAULT_KEY_SIZE = {"ecdsa": 256, "rsa": 3072, "ed25519": 256}
 EC_CURVES = {256: "P-256", 384: "P-384"}
 DEFAULT_SANS = ("localhost", "127.0.0.1")
 DEFAULT_CA_CN, DEFAULT_SERVER_CN, DEFAULT_CLIENT_CN = "minipaas-ca", "server", "client"
+_DATED = re.compile(r" [0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 # Margin for the moments between our reading of the clock and openssl's.
 CLOCK_MARGIN = datetime.timedelta(minutes=5)
 
@@ -69,8 +81,9 @@ class CASpec:
 class LeafSpec:
     """What a server or client certificate must contain, and where its pair goes.
 
-    A client with a ``bundle`` name is written into its bundle folder (see
-    ``layout``), a ready DOCKER_CERT_PATH for that identity.
+    A leaf with a ``bundle`` name is written into its bundle folder with a copy of
+    ca.pem (see ``layout.Bundle``): a client's ready DOCKER_CERT_PATH, or the three
+    files of one Swarm manager's /etc/docker.
     """
 
     role: str  # "server" or "client"
@@ -85,12 +98,22 @@ class LeafSpec:
             raise InvalidInput("a server certificate needs at least one --san")
 
     @property
+    def place(self) -> Bundle | None:
+        return Bundle(self.role, self.bundle) if self.bundle else None
+
+    @property
     def cert_file(self) -> str:
         return pair_files(self.role, self.bundle)[0]
 
     @property
     def key_file(self) -> str:
         return pair_files(self.role, self.bundle)[1]
+
+
+def span_days(certificate: Certificate) -> int:
+    """A leaf's validity in whole days, as it was asked for (the backdating left out)."""
+    span = certificate.not_after - certificate.not_before - CLOCK_MARGIN
+    return max(1, round(span / datetime.timedelta(days=1)))
 
 
 def leaf_end(days: int) -> datetime.datetime:
@@ -108,8 +131,8 @@ class Placement:
     keep: list[str] = field(default_factory=list)  # if replaced, moved into a backup
 
     def add_leaf(self, spec: LeafSpec) -> None:
-        if spec.bundle:
-            self.bundles.append(bundle_folder(spec.bundle))
+        if spec.place:
+            self.bundles.append(spec.place.folder)
             return
         self.files.update({spec.cert_file: CERT_MODE, spec.key_file: KEY_MODE})
         if spec.role == "client":
@@ -124,9 +147,15 @@ class Plan:
 
     A new CA never replaces an existing one, nor any file a new CA would orphan,
     unless ``force``: then the old files go into a dated backup folder.  Leaves
-    from an existing CA replace the previous pair (that is rotation); a named
-    client bundle is replaced only with ``force`` or when ``renewing`` (then it is
-    not kept).
+    from an existing CA replace the previous pair (that is rotation), which goes
+    into a backup folder too; a named client bundle is someone's credentials, so
+    it is replaced only with ``force`` or when ``renewing``.
+
+    ``reissue``: every other identity in the directory (top-level pairs and
+    bundles) is re-issued too, keeping its CN, SANs and key type, and its span
+    unless ``reissue_days`` says otherwise; with a new CA, nothing it orphans is
+    left behind.  ``revoke``: those bundles are not re-issued but moved into the
+    backup with the old CA, and recorded in revoked.json.
     """
 
     ca: CASpec | None = None
@@ -134,8 +163,13 @@ class Plan:
     ca_dir: Path | None = None
     force: bool = False
     renewing: bool = False
+    reissue: bool = False
+    reissue_days: int | None = None
+    revoke: tuple[Bundle, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.revoke and not (self.ca and self.reissue and self.force):
+            raise ValueError("a revocation is a new CA that re-issues every other identity")
         if self.ca is None:
             return
         for spec in self.leaves:
@@ -145,11 +179,25 @@ class Plan:
                     "a certificate must not outlive its CA"
                 )
 
-    def placement(self) -> Placement:
+    def placement(self, leaves: Sequence[LeafSpec]) -> Placement:
+        """Where the new CA (if any) and ``leaves`` go."""
         placement = Placement(files=dict(CA_FILES) if self.ca is not None else {})
-        for spec in self.leaves:
+        for spec in leaves:
             placement.add_leaf(spec)
         return placement
+
+    def archive(self) -> list[str]:
+        """What the run moves into the backup with nothing in its place."""
+        old_ca = [OLD_CA_CERT, OLD_CA_KEY] if self.ca is not None and self.force else []
+        return [*old_ca, *(bundle.folder for bundle in self.revoke)]
+
+    def reissued(self, current: Certificate, where: Path, role: str,
+                 bundle: str | None) -> LeafSpec:
+        """The re-issue of an identity the directory holds (``reissue``)."""
+        days = self.reissue_days or span_days(current)
+        if self.ca is not None:
+            days = min(days, self.ca.days - 1)
+        return renewal(current, where, role, bundle, (), days, None)
 
 
 # --- builders: from parsed options to a plan ----------------------------------------------
@@ -170,9 +218,10 @@ def default_server_cn(names: Sequence[SubjectAltName]) -> str:
 
 
 def server_leaf(cn: str | None, sans: Sequence[str], with_default_sans: bool, key: KeySpec,
-                days: int) -> LeafSpec:
+                days: int, bundle: str | None = None) -> LeafSpec:
+    """The top-level server pair, or with ``bundle`` the manager ``servers/BUNDLE``."""
     names = server_names(sans, with_defaults=with_default_sans)
-    return LeafSpec("server", cn or default_server_cn(names), key, days, names)
+    return LeafSpec("server", cn or default_server_cn(names), key, days, names, bundle)
 
 
 def client_leaves(cn: str | None, bundles: Sequence[str], key: KeySpec,
@@ -201,3 +250,12 @@ def renewal(current: Certificate, where: Path, role: str, bundle: str | None,
     except InvalidInput as error:
         raise InvalidInput(f"cannot renew {where} as it is: {error}") from None
     return LeafSpec(role, common_name, key, days, tuple(sans), bundle=bundle)
+
+
+def successor_cn(old: str | None, today: str) -> str:
+    """A replacement CA's default CN: the old one's, dated (minipaas-ca if unusable)."""
+    base = _DATED.sub("", old or DEFAULT_CA_CN)  # one date, not one per replacement
+    try:
+        return parse_common_name(f"{base[:53]} {today}")
+    except InvalidInput:
+        return f"{DEFAULT_CA_CN} {today}"

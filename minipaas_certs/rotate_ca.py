@@ -1,7 +1,7 @@
 """CA rollover without downtime: ``certs rotate-ca start`` and ``finish``.
 
 Docker accepts several CA certificates in its CA file.  ``start`` makes a new CA
-and turns ca.pem (and each client bundle's copy) into a bundle of the new and
+and turns ca.pem (and each bundle's copy, managers' included) into a bundle of the new and
 the old CA, keeping the old CA as ca-old.pem / ca-old-key.pem; from then on
 ``certs server`` and ``certs client`` sign with the new CA, and peers holding
 the bundle accept certificates from either.  ``finish`` drops the old CA from
@@ -27,28 +27,17 @@ from .layout import (
     KEY_MODE,
     OLD_CA_CERT,
     OLD_CA_KEY,
-    bundle_file,
-    bundle_names,
+    bundles,
 )
-from .names import parse_common_name
 from .openssl import OpenSSL
-from .plan import KeySpec, Progress
+from .plan import KeySpec, Progress, successor_cn
 from .render import SHIPPED, Templates
 from .store import OutputDirectory
 
 
-def _dated_name(old: str | None, today: str) -> str:
-    """The new CA's default CN: the old one's, dated (or minipaas-ca if it is unusable)."""
-    try:
-        return parse_common_name(f"{(old or 'minipaas-ca')[:53]} {today}")
-    except InvalidInput:
-        return f"minipaas-ca {today}"
-
-
 def _bundle_copies(out: Path) -> list[str]:
-    """The client bundles' ca.pem copies, which must follow ca.pem."""
-    return [bundle_file(name, CA_CERT) for name in bundle_names(out)
-            if (out / bundle_file(name, CA_CERT)).is_file()]
+    """The bundles' ca.pem copies (clients' and managers'), which must follow ca.pem."""
+    return [bundle.ca for bundle in bundles(out) if (out / bundle.ca).is_file()]
 
 
 def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec | None,
@@ -65,7 +54,7 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         if len(pem_blocks(old_pem)) > 1:
             raise Conflict(f"{old.cert_path} already holds several CA certificates")
         today = datetime.date.today().isoformat()
-        name = common_name or _dated_name(old.certificate.subject_cn, today)
+        name = common_name or successor_cn(old.certificate.subject_cn, today)
         if key is None:
             try:
                 key = KeySpec.parse(old.certificate.key_type, old.certificate.key_bits)

@@ -336,7 +336,7 @@ class OutputDirectory:
                     archive: set[str]) -> str:
         """SHA256SUMS of the public files as they will be once the commit is done."""
         final = {name: self.path / name for name in public_files(self.path)
-                 if name not in archive and name.rsplit("/", 1)[0] not in folders}
+                 if name not in archive and name.rsplit("/", 1)[0] not in {*folders, *archive}}
         final.update((name, self.staged(name)) for name in files if is_public(name))
         for folder in folders:
             final.update((f"{folder}/{path.name}", path)

@@ -226,11 +226,17 @@ def test_server_rotation_keeps_the_ca_and_replaces_the_pair(tmp_path: Path, cli)
     assert cli("certs", "all", "--out", str(tmp_path), "-q").code == 0
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert cli("certs", "server", "--out", str(tmp_path), "-q", "--san", "10.0.0.8").code == 0
-    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    (backup,) = tmp_path.glob("backup-*")
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p != backup}
     assert set(after) == ALL_FILES
     changed = {name for name in after if after[name] != before[name]}
     assert changed == {"server-cert.pem", "server-key.pem", "SHA256SUMS"}
     assert "IP:10.0.0.8" in sans(load_cert(tmp_path / "server-cert.pem"))
+    # rotation keeps the previous pair: a typo in --san loses nothing
+    assert {p.name: p.read_bytes() for p in backup.iterdir()} == {
+        name: before[name] for name in ("server-cert.pem", "server-key.pem")}
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o700
+    assert stat.S_IMODE((backup / "server-key.pem").stat().st_mode) == 0o600
 
 
 def test_leaves_from_a_ca_in_another_folder(tmp_path: Path, cli) -> None:
@@ -264,4 +270,5 @@ def test_nothing_but_the_files_stays_behind(tmp_path: Path, cli) -> None:
     assert cli("certs", "server", "--out", str(tmp_path), "-q").code == 0
     assert cli("certs", "client", "--out", str(tmp_path), "-q").code == 0
     leftovers = {p.name for p in tmp_path.iterdir()} - ALL_FILES
-    assert leftovers == set()
+    assert len(leftovers) == 2 and all(name.startswith("backup-") for name in leftovers)
+    assert not list(tmp_path.rglob("*.srl")) and not list(tmp_path.rglob("*.cnf"))

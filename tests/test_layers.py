@@ -14,7 +14,8 @@ import minipaas_certs
 LAYERS = {
     "cli": ["launcher", "__main__", "cli", "commands", "output"],
     "operations": ["generate", "rotate_ca", "inventory", "docker_config", "doctor"],
-    "core": ["plan", "issue", "store", "sums", "render", "openssl", "parallel", "interrupts"],
+    "core": ["plan", "issue", "store", "sums", "render", "openssl", "parallel", "interrupts",
+             "revocations"],
     "base": ["layout", "files", "certinfo", "names", "errors", "__init__"],
 }
 RANK = {module: rank for rank, layer in enumerate(LAYERS.values()) for module in layer}

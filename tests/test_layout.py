@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from minipaas_certs.layout import bundle_of, is_public, is_tool_path, pair_files
+from minipaas_certs.layout import Bundle, is_public, is_tool_path, pair_files
 
 
 @pytest.mark.parametrize("name", ["ca.pem", "ca-key.pem", "cert.pem", "SHA256SUMS", ".gitignore",
-                                  "ca-old-key.pem", "clients/ci", "clients/ci/key.pem"])
+                                  "ca-old-key.pem", "clients/ci", "clients/ci/key.pem",
+                                  "revoked.json", "servers/m1", "servers/m1/server-key.pem",
+                                  "servers/m1/ca.pem"])
 def test_names_the_tool_writes(name: str) -> None:
     assert is_tool_path(name)
 
 
 @pytest.mark.parametrize("name", ["../ca.pem", "/etc/passwd", "notes.txt", "clients/../x",
                                   "clients/ci/notes", "clients/CI", "clients/a/b/c.pem",
-                                  "backup-20260101T000000", "clients/..", ""])
+                                  "backup-20260101T000000", "clients/..", "",
+                                  "servers/m1/key.pem", "clients/ci/server-key.pem",
+                                  "servers/../ca-key.pem", "servers/M1", "servers/m1/x/ca.pem"])
 def test_names_it_never_writes(name: str) -> None:
     assert not is_tool_path(name)
 
@@ -24,11 +28,19 @@ def test_pairs_and_bundles() -> None:
     assert pair_files("server") == ("server-cert.pem", "server-key.pem")
     assert pair_files("client") == ("client-cert.pem", "client-key.pem")
     assert pair_files("client", "ci") == ("clients/ci/cert.pem", "clients/ci/key.pem")
-    assert bundle_of("clients/ci/cert.pem") == "ci" and bundle_of("cert.pem") is None
+    assert pair_files("server", "m1") == ("servers/m1/server-cert.pem",
+                                          "servers/m1/server-key.pem")
+    assert Bundle.of("clients/ci/cert.pem") == Bundle("client", "ci")
+    assert Bundle.of("servers/m1/ca.pem") == Bundle("server", "m1") and Bundle.of("cert.pem") is None
+    assert Bundle("server", "m1").files == ("servers/m1/ca.pem", "servers/m1/server-cert.pem",
+                                            "servers/m1/server-key.pem")
 
 
 @pytest.mark.parametrize("name,public", [("ca.pem", True), ("key.pem", False),
                                          ("clients/ci/ca.pem", True), ("clients/ci/key.pem", False),
-                                         ("backup-x/ca.pem", False), ("SHA256SUMS", False)])
+                                         ("backup-x/ca.pem", False), ("SHA256SUMS", False),
+                                         ("servers/m1/server-cert.pem", True),
+                                         ("servers/m1/server-key.pem", False),
+                                         ("revoked.json", True)])
 def test_what_sha256sums_lists(name: str, public: bool) -> None:
     assert is_public(name) is public

@@ -211,11 +211,14 @@ def test_renew_a_bundle(out: Path, cli) -> None:
     assert cli("certs", "renew", "client", "--out", str(out), "--name", "ci", "-q").code == 0
     assert (out / "clients" / "ci" / "cert.pem").read_bytes() != before
     assert cn(out / "clients" / "ci" / "cert.pem") == "ci"
-    assert not list(out.glob("backup-*"))
+    (backup,) = out.glob("backup-*")  # the previous pair is kept
+    assert (backup / "clients" / "ci" / "cert.pem").read_bytes() == before
 
 
 @pytest.mark.parametrize("args,code,text", [
-    (["server", "--name", "ci"], 2, "--name is for client bundles"),
+    (["server", "--name", "m9"], 5, "nothing to renew"),
+    ([], 2, "say what to renew: server, client, or --all"),
+    (["--all", "--name", "ci"], 2, "--all renews every pair as it is"),
     (["client", "--san", "x.example"], 2, "--san is for server"),
     (["client", "--name", "nobody"], 5, "nothing to renew"),
     (["client", "--key-size", "2048"], 2, "--key-size needs --key-type"),
@@ -265,7 +268,7 @@ def test_rollover_sequence(out: Path, cli) -> None:
     # finish: the new CA alone; the old one archived
     assert cli("certs", "rotate-ca", "finish", "--out", str(out), "-q").code == 0
     assert ca_blocks(out / "ca.pem") == 1 and ca_blocks(out / "clients" / "ci" / "ca.pem") == 1
-    (backup,) = out.glob("backup-*")
+    (backup,) = (folder for folder in out.glob("backup-*") if (folder / "ca-old-key.pem").exists())
     assert (backup / "ca-old-key.pem").read_bytes() == old_key
     assert not (out / "ca-old.pem").exists() and not (out / "ca-old-key.pem").exists()
     assert cli("certs", "check", str(out)).code == 0

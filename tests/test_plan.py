@@ -58,7 +58,7 @@ def test_client_bundles_or_the_default_pair() -> None:
 def test_placement_of_a_new_set() -> None:
     plan = Plan(ca=CASpec("ca", KEY, 100), leaves=(
         server_leaf(None, ["a.example"], True, KEY, 30), *client_leaves(None, ["ci"], KEY, 30)))
-    placement = plan.placement()
+    placement = plan.placement(plan.leaves)
     assert set(placement.files) == {"ca.pem", "ca-key.pem", "server-cert.pem", "server-key.pem"}
     assert placement.files["server-key.pem"] == 0o600 and placement.bundles == ["clients/ci"]
 

@@ -247,7 +247,7 @@ def test_old_file_missing_after_a_crash_keeps_the_staging_folder(tmp_path: Path)
     crashed = crash_run(work, 3, "certs", "server", "--out", str(out), "-q")  # journal, 2 aside
     assert crashed.returncode == 99
     staging = next(out.glob(STAGING_PREFIX + "*"))
-    aside = staging / "replaced"
+    (aside,) = out.glob("backup-*")  # rotation keeps the previous pair there
     lost = sorted(p.name for p in aside.iterdir())
     assert lost  # something was set aside before the crash
     (aside / lost[0]).unlink()  # a disk fault, a person tidying up
@@ -770,8 +770,8 @@ def test_renew_from_a_ca_dir_whose_ca_changed_can_be_forced(tmp_path: Path) -> N
     (["renew", "client", "--san", "10.0.0.9"], "--san is for server certificates"),
     (["client", "--cn", "a", "--name", "b", "--ca-passphrase-file", "/nonexistent"],
      "--cn and --name cannot be combined"),
-    (["renew", "server", "--name", "x", "--templates", "/nonexistent"],
-     "--name is for client bundles"),
+    (["renew", "server", "--all", "--templates", "/nonexistent"],
+     "--all renews every pair as it is"),
 ])
 def test_usage_errors_come_before_files_are_read(tmp_path: Path, args: list[str],
                                                  message: str) -> None:

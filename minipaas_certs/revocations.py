@@ -1,0 +1,76 @@
+"""The record of revoked identities: ``revoked.json`` in the output directory.
+
+No Docker daemon checks a CRL, so revocation is a new CA (see ``generate``); this
+record keeps what the backups alone would not say at a glance: who was cut off,
+which certificate they held, and when.  It is plain JSON, written by the same
+journaled commit as the certificates, and listed in SHA256SUMS.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .certinfo import Certificate
+from .errors import OutputError
+from .files import read_limited
+from .layout import REVOKED_FILE, Bundle
+
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """One identity cut off: its bundle, the certificate it held, and when."""
+
+    role: str
+    name: str
+    common_name: str
+    serial: str  # hexadecimal, as `openssl x509 -serial` and `certs show` print it
+    sha256: str
+    issuer: str
+    not_after: str  # ISO 8601: until when it would have been valid
+    revoked_at: str
+
+    @classmethod
+    def of(cls, bundle: Bundle, certificate: Certificate,
+           now: datetime.datetime) -> Revocation:
+        return cls(bundle.role, bundle.name, certificate.subject_cn or "",
+                   f"{certificate.serial:x}", certificate.fingerprint,
+                   certificate.issuer_cn or "", certificate.not_after.isoformat(),
+                   now.replace(microsecond=0).isoformat())
+
+    def line(self) -> str:
+        return (f"{Bundle(self.role, self.name).folder}  CN={self.common_name}  serial "
+                f"{self.serial}  issuer CN={self.issuer}  revoked {self.revoked_at}")
+
+
+def read(directory: Path) -> list[Revocation]:
+    """The revocations recorded in ``directory`` (none if it has no record).
+
+    A record that is not one this tool wrote is an error, never silently
+    replaced: it is an audit trail.
+    """
+    path = directory / REVOKED_FILE
+    if not os.path.lexists(path):
+        return []
+    try:
+        content = json.loads(read_limited(path))
+        if content.get("version") != RECORD_VERSION:
+            raise ValueError("unknown version")
+        entries = [Revocation(**{key: str(value) for key, value in item.items()})
+                   for item in content["revoked"]]
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise OutputError(f"{path} is not a revocation record this tool wrote ({error}): "
+                          "restore it from a backup, or move it away to start a new one"
+                          ) from None
+    return entries
+
+
+def render(entries: list[Revocation]) -> bytes:
+    return (json.dumps({"version": RECORD_VERSION,
+                        "revoked": [asdict(entry) for entry in entries]}, indent=2)
+            + "\n").encode()
