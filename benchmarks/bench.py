@@ -94,6 +94,39 @@ def fifty_separate_runs(work: Path) -> None:
         run([*tool_command(), "certs", "client", "--out", "c", "-q", "--name", f"u{index}"], work)
 
 
+def swarm_ready(work: Path) -> None:
+    """A set, three managers and fifty client bundles: what `revoke` re-issues."""
+    run([*tool_command(), "certs", "all", "--out", "c", "-q"], work)
+    for index in range(1, 4):
+        run([*tool_command(), "certs", "server", "--out", "c", "-q", "--name", f"m{index}",
+             "--san", f"10.0.0.{10 + index}"], work)
+    run([*tool_command(), "certs", "client", "--out", "c", "-q",
+         *[arg for i in range(1, 51) for arg in ("--name", f"u{i}")]], work)
+
+
+def bare_reissue(count: int) -> Step:
+    """Bare openssl: a new ECDSA CA, then ``count`` leaves, each one `req -x509 -CA`
+    (key, request and signature in one process), two at a time."""
+    def steps(work: Path) -> None:
+        run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-subj", "/CN=ca",
+             "-days", "3650"], work)
+        pending: list[subprocess.Popen[bytes]] = []
+        for index in range(count):
+            if len(pending) == 2:
+                pending.pop(0).wait()
+            pending.append(subprocess.Popen(
+                [OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{index}-key.pem",
+                 "-out", f"{index}.pem", "-subj", f"/CN=u{index}", "-days", "365",
+                 "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                 "-addext", "extendedKeyUsage=clientAuth"], cwd=work,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for process in pending:
+            process.wait()
+    return steps
+
+
 def ecdsa_key(path: str) -> list[str]:
     return ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path]
 
@@ -114,6 +147,9 @@ CASES = [
     Case("clients-50", "<= 0.50", fifty_separate_runs,
          tool("certs", "client", "--out", "c", "-q",
               *[arg for i in range(1, 51) for arg in ("--name", f"u{i}")]), 5, ca_ready),
+    # 3 managers + 49 remaining clients + the top-level server and client pairs.
+    Case("revoke-54", "<= 1.30", bare_reissue(54),
+         tool("certs", "revoke", "--out", "c", "-q", "--name", "u1"), 7, swarm_ready),
 ]
 SCALING = [
     ("1 client", ["--name", "u1"]),

@@ -89,6 +89,12 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert run_tool("certs", "client", "--out", str(rolling), "-q").returncode == 0
     assert run_tool("certs", "client", "--out", str(rolling), "--name", "ci", "--force",
                     "-q").returncode == 0
+    swarm = base / "swarm"
+    shutil.copytree(steady, swarm, symlinks=True)
+    assert run_tool("certs", "server", "--out", str(swarm), "--name", "m1", "--san", "10.0.0.11",
+                    "-q").returncode == 0
+    assert run_tool("certs", "client", "--out", str(swarm), "--name", "alice",
+                    "-q").returncode == 0
     return base
 
 
@@ -99,6 +105,9 @@ COMMANDS = {
     "renew": ("steady", ["certs", "renew", "server"]),
     "rotate-ca start": ("steady", ["certs", "rotate-ca", "start"]),
     "rotate-ca finish": ("rolling", ["certs", "rotate-ca", "finish"]),
+    "server --name": ("swarm", ["certs", "server", "--name", "m1", "--san", "10.0.0.12"]),
+    "renew --all": ("swarm", ["certs", "renew", "--all"]),
+    "revoke": ("swarm", ["certs", "revoke", "--name", "alice"]),
 }
 
 
