@@ -31,7 +31,8 @@ def test_pairs_and_bundles() -> None:
     assert pair_files("server", "m1") == ("servers/m1/server-cert.pem",
                                           "servers/m1/server-key.pem")
     assert Bundle.of("clients/ci/cert.pem") == Bundle("client", "ci")
-    assert Bundle.of("servers/m1/ca.pem") == Bundle("server", "m1") and Bundle.of("cert.pem") is None
+    assert Bundle.of("servers/m1/ca.pem") == Bundle("server", "m1")
+    assert Bundle.of("cert.pem") is None
     assert Bundle("server", "m1").files == ("servers/m1/ca.pem", "servers/m1/server-cert.pem",
                                             "servers/m1/server-key.pem")
 
