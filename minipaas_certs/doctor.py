@@ -30,7 +30,8 @@ from .docker_config import DockerHost, name_matches
 from .errors import OutputError, quote
 from .files import read_limited
 from .issue import is_encrypted
-from .layout import CA_CERT, CLI_CERT, CLI_KEY
+from .layout import CA_CERT, CLI_CERT, CLI_KEY, bundles
+from .revocations import read as read_revocations
 
 TIMEOUT = 10.0  # seconds for the whole exchange, not per read: a slow trickle cannot stall it
 MAX_REPLY = 256 * 1024  # a /version answer is under 2 KiB
@@ -163,6 +164,9 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
 
 def _client_problem(client: Certificate, cas: list[Certificate], out: Path) -> str | None:
     """What is wrong with the client certificate itself, seen without the daemon."""
+    revoked = _revoked(client, out)
+    if revoked:
+        return revoked
     now = datetime.datetime.now(datetime.timezone.utc)
     if client.not_after <= now:
         return (f"the client certificate expired on {client.not_after:%Y-%m-%d}: renew it "
@@ -176,10 +180,34 @@ def _client_problem(client: Certificate, cas: list[Certificate], out: Path) -> s
     return None
 
 
+def _revoked(client: Certificate, out: Path) -> str | None:
+    """Whether revoked.json in ``out`` lists the client certificate (an auditor's question
+    as much as a cause: a revoked identity is refused once the daemons restart)."""
+    try:
+        entries = [e for e in read_revocations(out) if e.sha256 == client.fingerprint]
+    except OutputError:
+        return None
+    if not entries:
+        return None
+    return (f"{CLI_CERT} was revoked ({entries[0].line()}): daemons running with the new CA "
+            "refuse it; this identity needs no bundle any more")
+
+
 def _refused(cert_path: Path, error: Exception) -> str:
     return (f"the daemon refused the client certificate {cert_path / CLI_CERT} ({error}): "
             "dockerd's tlscacert is not the CA that issued it; give the daemon this ca.pem "
             "(and restart it), or use a client bundle from the daemon's CA")
+
+
+def _manager_option(out: Path, server: Certificate) -> str:
+    """`` --name NAME`` when the daemon presents the certificate of a manager's bundle."""
+    for bundle in bundles(out, "server"):
+        try:
+            if read_certificate(out / bundle.cert).der == server.der:
+                return f" --name {bundle.name}"
+        except OutputError:
+            continue
+    return ""
 
 
 def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], out: Path,
@@ -190,9 +218,10 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     if server is None:
         return f"the daemon's certificate was not accepted: {error.verify_message}"
     now = datetime.datetime.now(datetime.timezone.utc)
+    manager = _manager_option(out, server)
     if server.not_after <= now:
         return (f"the daemon's certificate expired on {server.not_after:%Y-%m-%d}: renew it "
-                f"with `minipaas certs renew server --out {quote(out)}` {restart}")
+                f"with `minipaas certs renew server --out {quote(out)}{manager}` {restart}")
     if server.not_before > now:
         start = f"{server.not_before:%Y-%m-%d %H:%M} UTC"
         return (f"the daemon's certificate is valid only from {start}: a clock is wrong, "
@@ -204,11 +233,11 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
                 "another cluster")
     if OID_SERVER_AUTH not in server.extended_key_usage:
         return ("the daemon's certificate is not a server certificate (its extendedKeyUsage "
-                f"lacks serverAuth): issue one with `minipaas certs server --out {quote(out)}` "
-                f"{restart}")
+                f"lacks serverAuth): issue one with `minipaas certs server --out {quote(out)}"
+                f"{manager}` {restart}")
     if not name_matches(server, host):
         names = ", ".join(server.names) or "none"
         return (f"{host.name} is not among the daemon certificate's names ({names}): connect "
-                f"by one of them, or re-issue it with `minipaas certs server --out {quote(out)} "
-                f"--san {host.name}` {restart}")
+                f"by one of them, or re-issue it with `minipaas certs renew server --out "
+                f"{quote(out)}{manager} --san {host.name}` {restart}")
     return f"the daemon's certificate was not accepted: {error.verify_message}"

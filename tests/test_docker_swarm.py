@@ -26,10 +26,11 @@ from minipaas_certs.cli import main
 pytestmark = pytest.mark.docker
 
 Managers = Dict[str, Dockerd]
+Make = Callable[[], Dockerd]
 
 
 @pytest.fixture
-def daemons() -> Iterator[Callable[[], Dockerd]]:
+def daemons() -> Iterator[Make]:
     """Make dockerd instances on free loopback ports; all are stopped afterwards."""
     require_docker()
     started: list[Dockerd] = []
@@ -57,7 +58,7 @@ def cluster(out: Path, names: tuple[str, ...], *clients: str) -> None:
         certs("client", "--out", str(out), *(arg for c in clients for arg in ("--name", c)))
 
 
-def start(daemons: Callable[[], Dockerd], out: Path, names: tuple[str, ...]) -> Managers:
+def start(daemons: Make, out: Path, names: tuple[str, ...]) -> Managers:
     return {name: daemons().start_with_files(out / "servers" / name) for name in names}
 
 
@@ -103,7 +104,7 @@ def refused_by_daemon(daemon: Dockerd, bundle: Path) -> None:
     assert "unknown authority" in log or "didn't provide a certificate" in log
 
 
-def test_one_ca_for_three_managers_and_their_clients(tmp_path: Path, daemons: Callable[[], Dockerd]) -> None:
+def test_one_ca_for_three_managers_and_their_clients(tmp_path: Path, daemons: Make) -> None:
     out, names = tmp_path / "certs", ("m1", "m2", "m3")
     cluster(out, names, "alice", "bob")
     for number, name in enumerate(names, 1):
@@ -118,8 +119,8 @@ def test_one_ca_for_three_managers_and_their_clients(tmp_path: Path, daemons: Ca
     works(managers, out, out / "clients" / "alice", out / "clients" / "bob")
 
 
-def test_revoked_client_is_refused_by_every_manager_after_restart(
-        tmp_path: Path, daemons: Callable[[], Dockerd]) -> None:
+def test_revoked_client_is_refused_by_every_manager_after_restart(tmp_path: Path,
+                                                                  daemons: Make) -> None:
     out, names = tmp_path / "certs", ("m1", "m2", "m3")
     cluster(out, names, "alice", "bob")
     managers = start(daemons, out, names)
@@ -134,9 +135,37 @@ def test_revoked_client_is_refused_by_every_manager_after_restart(
     for daemon in managers.values():
         distrusts_server(daemon, alice)
     works(managers, out, out / "clients" / "bob")
+    # Even given the new ca.pem (she trusts the daemons), her certificate is refused; and
+    # doctor, with the record at hand, says why, as the docker CLI fails.
+    shutil.copy(out / "ca.pem", alice / "ca.pem")
+    shutil.copy(out / "revoked.json", alice / "revoked.json")
+    for daemon in managers.values():
+        refused_by_daemon(daemon, alice)
+        doctor = run_tool("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(alice))
+        assert doctor.returncode == 8, doctor.stdout
+        assert "cert.pem was revoked (clients/alice  CN=alice" in doctor.stdout, doctor.stdout
 
 
-def test_decommissioned_manager_is_no_longer_trusted(tmp_path: Path, daemons: Callable[[], Dockerd]) -> None:
+def test_doctor_names_the_manager_whose_certificate_lacks_the_address(
+        tmp_path: Path, daemons: Make) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    certs("server", "--out", str(out), "--name", "m1", "--san", "10.0.0.11",
+          "--no-default-san")
+    daemon = daemons().start_with_files(out / "servers" / "m1")
+    cli = daemon.client(out)
+    assert cli.returncode != 0 and "valid for 10.0.0.11, not 127.0.0.1" in cli.stderr
+    doctor = run_tool("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    assert doctor.returncode == 8
+    assert f"renew server --out {out} --name m1 --san 127.0.0.1" in doctor.stdout, doctor.stdout
+    certs("renew", "server", "--out", str(out), "--name", "m1", "--san", "127.0.0.1")
+    daemon.restart_with_files(out / "servers" / "m1")
+    assert daemon.client(out).returncode == 0
+    assert run_tool("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}",
+                    str(out)).returncode == 0
+
+
+def test_decommissioned_manager_is_no_longer_trusted(tmp_path: Path, daemons: Make) -> None:
     out, names = tmp_path / "certs", ("m1", "m2", "m3")
     cluster(out, names, "bob")
     old_m3 = stash(out / "servers" / "m3", tmp_path / "old-m3")
@@ -152,7 +181,7 @@ def test_decommissioned_manager_is_no_longer_trusted(tmp_path: Path, daemons: Ca
     distrusts_server(rogue, out)
 
 
-def test_ca_rotation_across_managers(tmp_path: Path, daemons: Callable[[], Dockerd]) -> None:
+def test_ca_rotation_across_managers(tmp_path: Path, daemons: Make) -> None:
     out, names = tmp_path / "certs", ("m1", "m2")
     cluster(out, names, "alice", "bob")
     managers = start(daemons, out, names)
