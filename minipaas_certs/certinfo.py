@@ -338,6 +338,50 @@ def parse_certificate(der: bytes) -> Certificate:
         raise DERError(f"not a valid certificate ({error})") from None
 
 
+def _der(tag: int, contents: bytes) -> bytes:
+    """One DER element (definite length)."""
+    size = len(contents)
+    if size < 0x80:
+        return bytes([tag, size]) + contents
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + contents
+
+
+def public_key_of_private(pem: bytes) -> bytes | None:
+    """The DER SubjectPublicKeyInfo of an unencrypted PKCS#8 ``PRIVATE KEY``, where the
+    key holds its public half: an EC key its point, an RSA key its modulus and
+    exponent.  None for anything else (Ed25519 keys hold only their seed; other
+    formats): the caller then asks openssl.  Compared with a certificate's
+    ``public_key_der``, it shows that a key file belongs to it without a process.
+    """
+    lines = pem.strip().splitlines()
+    if len(lines) < 3 or lines[0] != b"-----BEGIN PRIVATE KEY-----" \
+            or lines[-1] != b"-----END PRIVATE KEY-----":
+        return None
+    try:
+        der = base64.b64decode(b"".join(lines[1:-1]), validate=True)
+        info = _read(der, 0)
+        if info.end != len(der):
+            return None
+        _, algorithm, private = _children(der, info)[:3]
+        name = _children(der, algorithm)[0]
+        oid = _oid(der[name.start:name.end])
+        algorithm_der = der[algorithm.head:algorithm.end]
+        inner = _children(der, _inside(der, private))
+        if KEY_ALGORITHMS.get(oid) == "rsa":  # RSAPrivateKey: version, n, e, ...
+            public = _der(0x30, b"".join(der[i.head:i.end] for i in inner[1:3]))
+            return _der(0x30, algorithm_der + _der(0x03, b"\x00" + public))
+        if KEY_ALGORITHMS.get(oid) == "ecdsa":  # ECPrivateKey: ..., [1] publicKey
+            point = next((i for i in inner if i.tag == 0xA1), None)
+            if point is None:
+                return None
+            bits = _inside(der, point)
+            return _der(0x30, algorithm_der + der[bits.head:bits.end])
+    except (binascii.Error, ValueError, IndexError):
+        return None
+    return None
+
+
 def _pem_bodies(data: bytes) -> list[list[bytes]]:
     """The base64 lines of each CERTIFICATE block, in one pass over the lines.
 

@@ -13,12 +13,21 @@ import os
 import signal
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, cast
 
 from .certinfo import Certificate, read_certificate
 from .errors import CAProblem, Conflict, InvalidInput, OutputError, quote
 from .files import read_limited, write_private
-from .issue import Authority, NewKey, create_ca, is_encrypted, issue_leaf, load_authority
+from .issue import (
+    Authority,
+    LeafRequest,
+    NewKey,
+    create_ca,
+    is_encrypted,
+    load_authority,
+    request_leaf,
+    sign_leaves,
+)
 from .layout import (
     CA_CERT,
     CA_KEY,
@@ -126,11 +135,11 @@ def _workers() -> int:
 def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Authority],
               leaves: Sequence[LeafSpec], templates: Templates, progress: Progress
               ) -> Authority:
-    """Provide the authority and issue the leaves, as one pipeline.
+    """Provide the authority and issue the leaves.
 
-    The leaves' keys are generated while the CA is made (or loaded and checked);
-    each leaf waits for the CA only to be signed.  Key generation is CPU-bound work
-    in openssl children, run on ``_workers()`` threads.
+    The leaves' keys and requests are made while the CA is made (or loaded and
+    checked): CPU-bound work in openssl children, run on ``_workers()`` threads.
+    Then one ``openssl ca`` call signs them all (see ``issue.sign_leaves``).
     """
     authority: Deferred[Authority] = Deferred()
     for spec in leaves:
@@ -142,9 +151,13 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Au
         openssl.cancel(getattr(interrupt, "signal_number", signal.SIGINT))
 
     calls: list[Callable[[], object]] = [functools.partial(authority.provide, provide)]
-    calls += [functools.partial(issue_leaf, openssl, store.staging, authority.get, spec,
-                                templates) for spec in leaves]
-    run_all(calls, _workers(), on_interrupt=stop_children)
+    calls += [functools.partial(request_leaf, openssl, store.staging, spec, templates)
+              for spec in leaves]
+    requests = cast("list[LeafRequest]", run_all(calls, _workers(),
+                                                 on_interrupt=stop_children)[1:])
+    if requests:
+        run_all([functools.partial(sign_leaves, openssl, store.staging, authority.get(),
+                                   requests, templates)], 1, on_interrupt=stop_children)
     signer = authority.get()
     for spec in leaves:
         if spec.bundle:

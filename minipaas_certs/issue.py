@@ -7,11 +7,13 @@ module decides where files end up (see ``generate``).
 from __future__ import annotations
 
 import datetime
+import functools
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from .certinfo import (
     OID_CLIENT_AUTH,
@@ -19,6 +21,7 @@ from .certinfo import (
     OID_SUBJECT_KEY_ID,
     Certificate,
     parse_pem,
+    public_key_of_private,
     read_certificate,
 )
 from .errors import CAProblem, OpenSSLFailed, OutputError
@@ -39,7 +42,10 @@ PBKDF2_ITERATIONS = 600_000
 MIN_CA_RSA_BITS = 2048
 # `openssl ca` needs a database; each certificate gets a throw-away one, so that
 # the dates can be set (`req -x509` and `x509 -req` take only -days before 3.4).
-_SIGNING_CONFIG = """\
+def _signing_config(copy: bool = False) -> str:
+    """The throw-away CA database's config.  ``copy``: the certificates take the
+    extensions their requests carry, plus the CA's key identifier."""
+    return f"""\
 [ ca ]
 default_ca = signing
 
@@ -50,10 +56,13 @@ serial          = serial
 policy          = any_subject
 unique_subject  = no
 email_in_dn     = no
-copy_extensions = none
+copy_extensions = {"copy" if copy else "none"}
 
 [ any_subject ]
 commonName = optional
+
+[ signing_extensions ]
+authorityKeyIdentifier = keyid, issuer
 """
 
 
@@ -106,9 +115,12 @@ def leaf_config(spec: LeafSpec, templates: Templates) -> str:
     )
 
 
-def work_folder(spec: LeafSpec) -> str:
-    """Where a leaf's config, request and signing database live in the staging folder."""
-    return f"work-{spec.role}-{spec.bundle}" if spec.bundle else f"work-{spec.role}"
+REQUESTS, SIGNING = "requests", "signing"  # work folders in the staging folder
+
+
+def request_name(spec: LeafSpec) -> str:
+    """A leaf's request and config name, unique within a run."""
+    return f"{spec.role}-{spec.bundle}" if spec.bundle else spec.role
 
 
 @dataclass(frozen=True)
@@ -250,7 +262,7 @@ def _sign(openssl: OpenSSL, work: Path, own_key: NewKey, config: Path, cert_path
     into a config file (openssl runs there).
     """
     request = work / "request.pem"
-    write_private(work / "signing.cnf", _SIGNING_CONFIG.encode(), 0o600)
+    write_private(work / "signing.cnf", _signing_config().encode(), 0o600)
     write_private(work / "index.txt", b"", 0o600)
     write_private(work / "serial", random_serial().encode() + b"\n", 0o600)
     openssl.run(["req", "-new", *own_key.req_args(), "-config", config, "-out", request,
@@ -304,35 +316,123 @@ def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
     return Authority(cert_path, new_key.path, certificate, passphrase, cert_pem=cert_pem)
 
 
-def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authority],
-               spec: LeafSpec, templates: Templates = SHIPPED) -> Certificate:
-    """Generate a key and a certificate signed by ``authority()``, then check both.
+@dataclass(frozen=True)
+class LeafRequest:
+    """A leaf's key and signing request, made before its CA is needed."""
 
-    An RSA key is started before ``authority()`` is asked for, so that it is
-    generated while a new CA is still being made.  The certificate starts
-    ``BACKDATE`` before now, but never before its CA.
-    """
+    spec: LeafSpec
+    cert_path: Path
+    key_path: Path
+    request: Path
+
+
+# A request cannot name its issuer: the key identifier of the CA is added at signing,
+# and every other extension of the template travels in the request.
+_ISSUER_BOUND = re.compile(r"(?m)^[ \t]*authorityKeyIdentifier[ \t]*=.*\n?")
+
+
+def request_leaf(openssl: OpenSSL, staging: Path, spec: LeafSpec,
+                 templates: Templates = SHIPPED) -> LeafRequest:
+    """Make a leaf's key and a request carrying its template's extensions (one
+    ``req`` process for ECDSA and Ed25519 keys)."""
     cert_path, key_path = staging / spec.cert_file, staging / spec.key_file
     if spec.bundle:
         for folder in (cert_path.parent.parent, cert_path.parent):
             if not folder.is_dir():
                 folder.mkdir(mode=DIR_MODE, exist_ok=True)
     new_key = NewKey(openssl, key_path, spec.key)
-    work = _make_work_folder(staging, work_folder(spec))
-    config = work / f"{spec.role}.cnf"
-    write_private(config, leaf_config(spec, templates).encode(), 0o600)
-    signer = authority()
+    work = staging / REQUESTS
+    work.mkdir(mode=DIR_MODE, exist_ok=True)
+    config, request = work / f"{request_name(spec)}.cnf", work / f"{request_name(spec)}.csr"
+    write_private(config, _ISSUER_BOUND.sub("", leaf_config(spec, templates)).encode(), 0o600)
+    openssl.run(["req", "-new", *new_key.req_args(), "-config", config,
+                 "-reqexts", "extensions", "-out", request,
+                 *digest_args(spec.key.kind, spec.key.bits)])
+    _check_not_empty(request)
+    _check_not_empty(key_path)
+    return LeafRequest(spec, cert_path, key_path, request)
+
+
+def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
+                requests: Sequence[LeafRequest], templates: Templates = SHIPPED
+                ) -> list[Certificate]:
+    """Sign every request with ``signer``, then check what openssl made.
+
+    One ``openssl ca`` call signs all the leaves of one validity, with exact dates
+    and random serials; each certificate goes to the leaf whose key it holds.
+    Then each is compared with what was asked, and all of one role are checked
+    by one ``openssl verify -x509_strict -purpose`` call.  A leaf starts
+    ``BACKDATE`` before now, but never before its CA.
+    """
+    work = staging / SIGNING
+    work.mkdir(mode=DIR_MODE)
     now = datetime.datetime.now(datetime.timezone.utc)
-    _sign(openssl, work, new_key, config, cert_path,
-          max(now - BACKDATE, signer.certificate.not_before),
-          now + datetime.timedelta(days=spec.days), signer)
+    not_before = max(now - BACKDATE, signer.certificate.not_before)
+    groups: dict[int, list[LeafRequest]] = {}
+    for request in requests:
+        groups.setdefault(request.spec.days, []).append(request)
+    keys = run_all([functools.partial(_public_key_of_file, openssl, r.key_path)
+                    for r in requests], 2)
+    owner = dict(zip(keys, requests))
+    if len(owner) != len(requests):
+        raise OutputError("openssl made the same key twice")
+    issued: dict[Path, Certificate] = {}
+    for index, (days, group) in enumerate(sorted(groups.items())):
+        folder = work / str(index)
+        folder.mkdir(mode=DIR_MODE)
+        write_private(folder / "signing.cnf", _signing_config(copy=True).encode(), 0o600)
+        write_private(folder / "index.txt", b"", 0o600)
+        write_private(folder / "serial", random_serial().encode() + b"\n", 0o600)
+        digest = digest_name(signer.certificate.key_type, signer.certificate.key_bits)
+        openssl.run(["ca", "-batch", "-config", folder / "signing.cnf", "-cert", signer.cert_path,
+                     "-keyfile", signer.key_path, "-outdir", folder,
+                     "-extensions", "signing_extensions", "-startdate", _utc(not_before),
+                     "-enddate", _utc(now + datetime.timedelta(days=days)), "-md", digest,
+                     "-notext", "-preserveDN", "-rand_serial",
+                     "-infiles", *(r.request for r in group)],
+                    cwd=folder, secrets=signer.secrets)
+        for path in folder.glob("*.pem"):
+            certificate = read_certificate(path)
+            signed = owner.get(certificate.public_key_der)
+            if signed is None or signed not in group:
+                raise OutputError(f"openssl signed a certificate for no key it was asked for "
+                                  f"({path.name})")
+            issued[signed.cert_path] = certificate
+    for request in requests:
+        if request.cert_path not in issued:
+            raise OutputError(f"openssl signed no certificate for {request.key_path.name}, or "
+                              "one that does not match it" + templates.blame())
+        write_private(request.cert_path, issued[request.cert_path].pem, CERT_MODE)
+        check_issued(issued[request.cert_path], request.spec, request.cert_path,
+                     templates.blame())
+    for role in ("server", "client"):
+        paths = [r.cert_path for r in requests if r.spec.role == role]
+        if paths:
+            verify_leaves(openssl, signer.cert_path, paths, role, hint=templates.blame())
     shutil.rmtree(work)
-    certificate = read_certificate(cert_path)
-    check_issued(certificate, spec, cert_path, templates.blame())
-    run_all([lambda: check_key_matches(openssl, key_path, certificate, cert_path),
-             lambda: verify_leaf(openssl, signer.cert_path, cert_path, spec.role,
-                                 hint=templates.blame())], 2)
-    return certificate
+    shutil.rmtree(staging / REQUESTS, ignore_errors=True)
+    return [issued[r.cert_path] for r in requests]
+
+
+def _public_key_of_file(openssl: OpenSSL, key_path: Path) -> bytes:
+    """A new key's public half: read from the PKCS#8 file where it is stored there,
+    else (Ed25519) asked of openssl."""
+    key_pem = read_limited(key_path)
+    public = public_key_of_private(key_pem)
+    if public is not None:
+        return public
+    try:
+        return public_key_of(openssl, key_pem)
+    except OpenSSLFailed as failure:
+        raise OutputError(f"{key_path.name} is not a readable private key "
+                          f"({failure.stderr.strip()[:200]})") from None
+
+
+def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authority],
+               spec: LeafSpec, templates: Templates = SHIPPED) -> Certificate:
+    """One leaf: its request, then its signature by ``authority()`` and the checks."""
+    request = request_leaf(openssl, staging, spec, templates)
+    return sign_leaves(openssl, staging, authority(), [request], templates)[0]
 
 
 def check_issued(certificate: Certificate, spec: LeafSpec, cert_path: Path,
@@ -359,6 +459,23 @@ class VerifyFailed(OutputError):
     def __init__(self, message: str, detail: str) -> None:
         super().__init__(message)
         self.detail = detail
+
+
+def verify_leaves(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: str,
+                  hint: str = "") -> None:
+    """``verify_leaf`` for many certificates of one role, in one openssl call; on a
+    failure, each is verified alone so that the message names the one at fault."""
+    purpose = _PURPOSES[role][0]
+    try:
+        output = openssl.run(["verify", "-x509_strict", "-purpose", purpose, "-CAfile", ca_path,
+                              *paths]).decode("utf-8", "replace")
+        if sum(line.endswith(": OK") for line in output.splitlines()) == len(paths):
+            return
+    except OpenSSLFailed:
+        pass
+    for path in paths:
+        verify_leaf(openssl, ca_path, path, role, hint=hint)
+    raise OutputError(f"`openssl verify` failed on the certificates of {ca_path.name}" + hint)
 
 
 def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str,

@@ -150,8 +150,10 @@ class OpenSSL:
         """
         argv = self.argv(args)
         pipes = [_secret_pipe(secret) for secret in (secrets or {}).values()]
-        for option, descriptor in zip(secrets or {}, pipes):
-            argv += [option, f"fd:{descriptor}"]
+        # After the other options: `ca -infiles` takes every argument after it as a file.
+        end = argv.index("-infiles") if "-infiles" in argv else len(argv)
+        argv[end:end] = [part for option, descriptor in zip(secrets or {}, pipes)
+                         for part in (option, f"fd:{descriptor}")]
         try:
             # Under the lock, so that `cancel` either stops this child or sees it refused.
             with self._lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -95,6 +96,8 @@ class Templates:
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder
         self._environment: jinja2.Environment | None = None
+        # Worker threads render at once: one compiles a template, the others reuse it.
+        self._loading = threading.Lock()
 
     @classmethod
     def load(cls, folder: Path | None) -> Templates:
@@ -153,7 +156,9 @@ class Templates:
             return InvalidInput(f"{where}: {why}")
 
         try:
-            text = self.environment().get_template(template).render(**context)
+            with self._loading:
+                compiled = self.environment().get_template(template)
+            text = compiled.render(**context)
         except jinja2.TemplateSyntaxError as error:
             raise fail(f"line {error.lineno}: {error.message}") from None
         except jinja2.UndefinedError as error:

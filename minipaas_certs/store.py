@@ -22,6 +22,7 @@ complete new one, never a mix, and nothing is ever lost to a recovery.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import shutil
@@ -55,8 +56,10 @@ from .layout import (
     is_tool_path,
     public_files,
 )
+from .parallel import run_all
 from .sums import render as render_sums
 
+_SYNC_THREADS = 8
 JOURNAL = "journal.json"
 JOURNAL_VERSION = 2
 REPLACED = "replaced"  # inside the staging folder: old files nobody needs to keep
@@ -279,13 +282,15 @@ class OutputDirectory:
                  if name in old or name not in archive]
         journal = self.staging / JOURNAL
         try:
+            durable = []
             for name, mode in files.items():
                 os.chmod(self.staged(name), mode)
-                fsync_path(self.staged(name))
+                durable.append(self.staged(name))
             for name in folders:
                 os.chmod(self.staged(name), DIR_MODE)
-                for path in self.staged(name).iterdir():
-                    fsync_path(path)
+                durable += [*self.staged(name).iterdir(), self.staged(name)]
+            # On threads, the filesystem can make many files durable in one journal commit.
+            run_all([functools.partial(fsync_path, path) for path in durable], _SYNC_THREADS)
             # Written aside and renamed: a journal is complete, or absent.
             pending = self.staging / f"{JOURNAL}.part"
             write_private(pending, json.dumps({

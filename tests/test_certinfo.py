@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,26 @@ def test_mutated_certificates_parse_or_raise_der_error(certs_dir: Path, data) ->
         parsed = None
     assert time.monotonic() - started < 0.5
     assert parsed is None or parsed.der == bytes(mutated)
+
+
+@pytest.mark.parametrize("newkey", [["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                                    ["ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
+                                    ["rsa:2048"], ["ed25519"]])
+def test_public_half_of_a_private_key_as_openssl_gives_it(tmp_path: Path,
+                                                          newkey: list[str]) -> None:
+    """A PKCS#8 key's own public half (EC point, RSA n and e) equals what `openssl pkey
+    -pubout` derives; an Ed25519 key holds only its seed: None, openssl is asked."""
+    from conftest import TOOL_OPENSSL
+
+    from minipaas_certs.certinfo import public_key_of_private
+
+    key = tmp_path / "key.pem"
+    subprocess.run([TOOL_OPENSSL, "req", "-x509", "-newkey", *newkey, "-nodes", "-keyout",
+                    str(key), "-out", str(tmp_path / "cert.pem"), "-subj", "/CN=x"],
+                   check=True, capture_output=True)
+    expected = subprocess.run([TOOL_OPENSSL, "pkey", "-in", str(key), "-pubout", "-outform",
+                               "DER"], check=True, capture_output=True).stdout
+    found = public_key_of_private(key.read_bytes())
+    assert found == (None if newkey == ["ed25519"] else expected)
+    assert public_key_of_private(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----")\
+        is None

@@ -137,7 +137,7 @@ def test_two_real_processes_on_one_directory(tmp_path: Path) -> None:
 # --- openssl that claims success ----------------------------------------------------------
 
 @pytest.mark.parametrize("command,code,message", [
-    ("req", 6, "left request.pem empty (is the disk full?)"),  # the request
+    ("req", 6, "left server.csr empty (is the disk full?)"),  # the request
     ("ca", 6, "holds no PEM certificate"),  # the certificate
     ("genpkey", 6, "left server-key.pem empty (is the disk full?)"),  # the key
 ])
@@ -149,8 +149,10 @@ def test_empty_outputs_from_a_successful_openssl_are_caught(
     # As on a full disk: openssl exits 0 but the file it wrote is empty.
     truncating = wrapper(tmp_path, f'"$REAL" "$@" || exit $?\ncase "$1" in {command}) ;; '
                                    '*) exit 0;; esac\nprev=\nfor arg; do\n'
-                                   '  [ "$prev" = "-out" ] && : > "$arg"\n  prev=$arg\ndone\n'
-                                   'exit 0')
+                                   '  [ "$prev" = "-out" ] && : > "$arg"\n'
+                                   '  if [ "$prev" = "-outdir" ]; then\n'
+                                   '    for made in "$arg"/*.pem; do : > "$made"; done\n'
+                                   '  fi\n  prev=$arg\ndone\nexit 0')
     # RSA keys come from genpkey; ECDSA ones from the signing call itself.
     key = ["--key-type", "rsa", "--key-size", "2048"] if command == "genpkey" else []
     done = run_tool("certs", "server", "--out", str(out), "--openssl", str(truncating), *key)

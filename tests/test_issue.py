@@ -38,70 +38,131 @@ class RecordingOpenSSL:
 
 
 @pytest.mark.parametrize("version", ["OpenSSL 3.0.2", "OpenSSL 1.1.1w", "LibreSSL 3.8.2"])
-def test_leaf_argv_request_then_ca_with_exact_dates(
+def test_leaf_request_argv_carries_the_extensions_but_the_issuers(
         tmp_path: Path, version: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import datetime
-
     recorder = RecordingOpenSSL(version)
-    monkeypatch.setattr(issue, "read_certificate", lambda path: None)
-    monkeypatch.setattr(issue, "check_issued", lambda *args: None)
-    monkeypatch.setattr(issue, "check_key_matches", lambda *args, **kw: None)
-    monkeypatch.setattr(issue, "verify_leaf", lambda *args, **kw: None)
     monkeypatch.setattr(issue, "_check_not_empty", lambda path: None)
-    ca_start = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+    spec = plan.LeafSpec("server", "node", plan.KeySpec.parse("rsa", 2048), 30,
+                          (SubjectAltName("DNS", "node"),), bundle="m1")
+    request = issue.request_leaf(recorder, tmp_path, spec)  # type: ignore[arg-type]
+    work = tmp_path / "requests"
+    key = tmp_path / "servers" / "m1" / "server-key.pem"
+    assert [" ".join(call) for call in recorder.calls] == [  # the same calls on every version
+        f"genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out {key}",
+        f"req -new -key {key} -config {work / 'server-m1.cnf'} -reqexts extensions "
+        f"-out {work / 'server-m1.csr'} -sha256"]
+    assert request.cert_path == tmp_path / "servers" / "m1" / "server-cert.pem"
+    config = (work / "server-m1.cnf").read_text()
+    assert "authorityKeyIdentifier" not in config  # a request cannot name its issuer
+    assert "extendedKeyUsage       = serverAuth" in config and "DNS.1 = node" in config
+
+
+def _signer(tmp_path: Path, key_type: str, bits: int, not_before: object) -> mock.Mock:
     authority = mock.Mock(cert_path=tmp_path / "ca.pem", key_path=tmp_path / "ca-key.pem",
                           secrets={"-passin": b"s3cret-phrase"})
-    authority.certificate.key_type = "ecdsa"
-    authority.certificate.key_bits = 384
-    authority.certificate.not_before = ca_start
-    spec = plan.LeafSpec("server", "node", plan.KeySpec.parse("rsa", 2048), 30,
-                          (SubjectAltName("DNS", "node"),))
+    authority.certificate.key_type, authority.certificate.key_bits = key_type, bits
+    authority.certificate.not_before = not_before
+    return authority
+
+
+class SigningOpenSSL(RecordingOpenSSL):
+    """Records argv; `ca` "signs" by writing one file per request into -outdir."""
+
+    def start(self, args: list[object], **kw: object) -> mock.Mock:
+        running = super().start(args, **kw)  # type: ignore[arg-type]
+        call = self.calls[-1]
+        if call[0] == "ca":
+            outdir = Path(call[call.index("-outdir") + 1])
+            for number, request in enumerate(call[call.index("-infiles") + 1:]):
+                (outdir / f"{number:02X}.pem").write_text(Path(request).name)
+        return running
+
+
+def _signing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, specs: list[plan.LeafSpec],
+             authority: mock.Mock) -> SigningOpenSSL:
+    """sign_leaves on recorded argv: a certificate holds the key of the request it was
+    made from (what the real code reads from the files)."""
+    recorder = SigningOpenSSL("OpenSSL 3.0.2")
+    requests = []
+    for spec in specs:
+        name = issue.request_name(spec)
+        key, csr = tmp_path / f"{name}-key.pem", tmp_path / f"{name}.csr"
+        key.write_text(name)
+        requests.append(issue.LeafRequest(spec, tmp_path / f"{name}-cert.pem", key, csr))
+    monkeypatch.setattr(issue, "_public_key_of_file",
+                        lambda openssl, path: path.read_bytes().replace(b"-key.pem", b""))
+    monkeypatch.setattr(issue, "read_certificate", lambda path: mock.Mock(
+        public_key_der=path.read_bytes().replace(b".csr", b""), pem=b"PEM"))
+    for name in ("check_issued", "verify_leaves"):
+        monkeypatch.setattr(issue, name, lambda *args, **kw: None)
+    issue.sign_leaves(recorder, tmp_path, authority, requests)  # type: ignore[arg-type]
+    return recorder
+
+
+def test_one_ca_call_signs_every_leaf_of_a_validity_with_exact_dates(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime
+
+    authority = _signer(tmp_path, "ecdsa", 384, datetime.datetime(2020, 1, 1,
+                                                                   tzinfo=datetime.timezone.utc))
+    key = plan.KeySpec.parse("ecdsa")
+    specs = [plan.LeafSpec("client", name, key, 30, bundle=name) for name in ("a", "b")]
+    specs.append(plan.LeafSpec("server", "s", key, 7, (SubjectAltName("DNS", "s"),)))
     before = datetime.datetime.now(datetime.timezone.utc)
-    issue.issue_leaf(recorder, tmp_path, lambda: authority, spec)  # type: ignore[arg-type]
-    work = tmp_path / "work-server"
-    joined = [" ".join(call) for call in recorder.calls]
-    assert len(joined) == 3  # the same calls on every version
-    assert joined[0] == f"genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " \
-                        f"{tmp_path / 'server-key.pem'}"
-    assert joined[1] == (f"req -new -key {tmp_path / 'server-key.pem'} -config "
-                         f"{work / 'server.cnf'} -out {work / 'request.pem'} -sha256")
-    assert joined[2].startswith(f"ca -batch -config {work / 'signing.cnf'} -in "
-                                f"{work / 'request.pem'} -out {tmp_path / 'server-cert.pem'} "
-                                f"-extfile {work / 'server.cnf'} -extensions extensions ")
-    assert joined[2].endswith(f"-md sha384 -notext -preserveDN -cert {tmp_path / 'ca.pem'} "
-                              f"-keyfile {tmp_path / 'ca-key.pem'}")  # the signer's digest
-    args = recorder.calls[2]
-    start = datetime.datetime.strptime(args[args.index("-startdate") + 1], "%Y%m%d%H%M%SZ")
-    end = datetime.datetime.strptime(args[args.index("-enddate") + 1], "%Y%m%d%H%M%SZ")
-    start, end = (t.replace(tzinfo=datetime.timezone.utc) for t in (start, end))
-    # Backdated by five minutes, never before the CA; exactly --days from now.
-    assert datetime.timedelta(minutes=4) < before - start <= datetime.timedelta(minutes=5,
-                                                                                seconds=1)
-    assert abs(end - before - datetime.timedelta(days=30)) < datetime.timedelta(seconds=5)
+    recorder = _signing(tmp_path, monkeypatch, specs, authority)
+    (seven, thirty) = recorder.calls  # one per validity, the shorter first
+    work = tmp_path / "signing"
+    assert " ".join(thirty).startswith(
+        f"ca -batch -config {work / '1' / 'signing.cnf'} -cert {tmp_path / 'ca.pem'} "
+        f"-keyfile {tmp_path / 'ca-key.pem'} -outdir {work / '1'} -extensions "
+        "signing_extensions -startdate ")
+    assert thirty[thirty.index("-md") + 1] == "sha384"  # the signer's digest
+    assert thirty[-5:] == ["-preserveDN", "-rand_serial", "-infiles",
+                           str(tmp_path / "client-a.csr"), str(tmp_path / "client-b.csr")]
+    assert seven[-1] == str(tmp_path / "server.csr")
+    for call, days in ((seven, 7), (thirty, 30)):
+        start, end = (datetime.datetime.strptime(call[call.index(option) + 1], "%Y%m%d%H%M%SZ")
+                      .replace(tzinfo=datetime.timezone.utc)
+                      for option in ("-startdate", "-enddate"))
+        # Backdated by five minutes, never before the CA; exactly --days from now.
+        assert datetime.timedelta(minutes=4) < before - start <= datetime.timedelta(
+            minutes=5, seconds=1)
+        assert abs(end - before - datetime.timedelta(days=days)) < datetime.timedelta(seconds=5)
     # The CA passphrase goes to the signing call through a pipe, never into argv.
-    assert recorder.secrets[-1] == {"-passin": b"s3cret-phrase"}
+    assert recorder.secrets == [{"-passin": b"s3cret-phrase"}] * 2
     assert not any("s3cret" in arg or "pass" in arg for call in recorder.calls for arg in call)
-    assert not work.exists()  # the throw-away database is gone
+    assert (tmp_path / "client-b-cert.pem").read_bytes() == b"PEM"
+    assert not work.exists()  # the throw-away databases are gone
 
 
 def test_leaf_never_starts_before_its_ca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import datetime
 
-    recorder = RecordingOpenSSL("OpenSSL 3.0.2")
-    for name in ("read_certificate", "check_issued", "check_key_matches", "verify_leaf",
-                 "_check_not_empty"):
-        monkeypatch.setattr(issue, name, lambda *args, **kw: None)
     ca_start = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) \
         - datetime.timedelta(seconds=30)
-    authority = mock.Mock(cert_path=tmp_path / "ca.pem", key_path=tmp_path / "ca-key.pem",
-                          secrets={})
-    authority.certificate.key_type, authority.certificate.key_bits = "ed25519", 256
-    authority.certificate.not_before = ca_start
+    authority = _signer(tmp_path, "ed25519", 256, ca_start)
     spec = plan.LeafSpec("client", "ci", plan.KeySpec.parse("ed25519"), 1)
-    issue.issue_leaf(recorder, tmp_path, lambda: authority, spec)  # type: ignore[arg-type]
-    args = recorder.calls[-1]
+    (args,) = _signing(tmp_path, monkeypatch, [spec], authority).calls
     assert args[args.index("-startdate") + 1] == ca_start.strftime("%Y%m%d%H%M%SZ")
     assert args[args.index("-md") + 1] == "null"  # Ed25519 signs without a digest
+
+
+def test_a_certificate_for_a_key_not_asked_for_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime
+
+    authority = _signer(tmp_path, "ecdsa", 256, datetime.datetime(2020, 1, 1,
+                                                                  tzinfo=datetime.timezone.utc))
+    spec = plan.LeafSpec("client", "ci", plan.KeySpec.parse("ecdsa"), 1)
+    original = issue.LeafRequest
+
+    def mismatched(spec: plan.LeafSpec, cert: Path, key: Path, csr: Path) -> object:
+        key.write_text("someone else")  # the key file is not the one the request came from
+        return original(spec, cert, key, csr)
+
+    monkeypatch.setattr(issue, "LeafRequest", mismatched)
+    with pytest.raises(issue.OutputError, match="signed a certificate for no key it was asked"):
+        _signing(tmp_path, monkeypatch, [spec], authority)
 
 
 def test_digest_follows_the_signing_key() -> None:
