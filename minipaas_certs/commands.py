@@ -115,8 +115,9 @@ san_options = _options(
 )
 reissue_option = click.option(
     "--reissue", is_flag=True,
-    help="With --force: re-issue every certificate of the previous CA (pairs, servers/*, "
-         "clients/*) from the new one, keeping CN, SANs and key type.")
+    help="With --force: re-issue every other certificate of the previous CA (servers/*, "
+         "clients/*, and the top-level pairs this command does not make) from the new "
+         "one, keeping CN, SANs and key type.")
 ca_dir_option = click.option(
     "--ca-dir", type=click.Path(), default=None, callback=_not_empty,
     help="Folder holding ca.pem and ca-key.pem [default: --out].")

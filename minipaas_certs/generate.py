@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence, cast
 
 from .certinfo import Certificate, read_certificate
-from .errors import CAProblem, Conflict, InvalidInput, OutputError, quote
+from .errors import CAProblem, Conflict, InvalidInput, OpenSSLFailed, OutputError, quote
 from .files import read_limited, write_private
 from .issue import (
     Authority,
@@ -25,6 +25,8 @@ from .issue import (
     create_ca,
     is_encrypted,
     load_authority,
+    passin,
+    public_key_of,
     request_leaf,
     sign_leaves,
 )
@@ -42,6 +44,7 @@ from .layout import (
     SERVER_CERT,
     SERVER_KEY,
     STAGING_PREFIX,
+    TOP_LEVEL_PAIRS,
     Bundle,
     bundles,
     identities,
@@ -214,11 +217,8 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
                     "them; use `minipaas certs server` or `client` to issue from the "
                     "existing CA, or --force to move the old files into a backup folder"
                 )
-            if plan.reissue and passphrase is None and _encrypted_key(out):
-                raise InvalidInput(
-                    f"{out / CA_KEY} is encrypted: give its passphrase with "
-                    "--ca-passphrase-file (or MINIPAAS_CA_PASSPHRASE) so that the new CA key "
-                    "is encrypted with it too")
+            if plan.reissue:
+                _check_old_passphrase(openssl, out, passphrase)
             progress(f"Generating CA key ({ca.key}{', AES-256 encrypted' if passphrase else ''})"
                      f" and certificate for CN={ca.common_name}, valid {ca.days} days")
             ca_key = NewKey(openssl, store.staged(CA_KEY), ca.key, passphrase)
@@ -248,6 +248,12 @@ def _reissues(out: Path, plan: Plan) -> list[LeafSpec]:
         return []
     taken = {spec.cert_file for spec in plan.leaves}
     taken.update(bundle.cert for bundle in plan.revoke)
+    for cert_file, key_file, role in TOP_LEVEL_PAIRS[:2]:
+        if cert_file not in taken and os.path.lexists(out / key_file) \
+                and not os.path.lexists(out / cert_file):
+            raise CAProblem(f"{out / cert_file} is missing, so its pair cannot be re-issued "
+                            f"as it was: issue it with `minipaas certs {role} --out "
+                            f"{quote(out)}`, or move {key_file} away")
     specs = []
     for role, bundle in identities(out):
         cert_file = pair_files(role, bundle)[0]
@@ -269,20 +275,42 @@ def _revocations(out: Path, plan: Plan) -> list[Revocation]:
         path = out / bundle.cert
         if not os.path.lexists(out / bundle.folder):
             present = ", ".join(b.folder for b in bundles(out, bundle.role)) or "none"
+            other = Bundle("server" if bundle.role == "client" else "client", bundle.name)
+            hint = f"; did you mean {other.option}?" if os.path.isdir(out / other.folder) else ""
             raise InvalidInput(f"no bundle {out / bundle.folder} to revoke (present: "
-                               f"{present})")
+                               f"{present}){hint}")
         if not path.is_file():
             raise CAProblem(f"{path} is missing: revoking records the certificate it "
                             "cuts off; move the broken bundle away by hand instead")
-        found.append(Revocation.of(bundle, read_certificate(path), now))
+        certificate = read_certificate(path)
+        if certificate.role != bundle.role:
+            raise CAProblem(f"{path} is not a {bundle.role} certificate: move the broken "
+                            "bundle away by hand instead")
+        found.append(Revocation.of(bundle, certificate, now))
     if found:
         read_revocations(out)  # refuse a damaged record before anything is made
     return found
 
 
-def _encrypted_key(out: Path) -> bool:
+def _check_old_passphrase(openssl: OpenSSL, out: Path, passphrase: bytes | None) -> None:
+    """A new CA that carries on the old one's identities takes its protection: an
+    encrypted old key needs its passphrase, which then encrypts the new key (a typo
+    would lock the new CA away)."""
     key = out / CA_KEY
-    return os.path.lexists(key) and is_encrypted(read_limited(key, error=CAProblem))
+    if not os.path.lexists(key):
+        return
+    key_pem = read_limited(key, error=CAProblem)
+    if not is_encrypted(key_pem):
+        return
+    if passphrase is None:
+        raise InvalidInput(
+            f"{key} is encrypted: give its passphrase with --ca-passphrase-file (or "
+            "MINIPAAS_CA_PASSPHRASE) so that the new CA key is encrypted with it too")
+    try:
+        public_key_of(openssl, key_pem, passin(passphrase))
+    except OpenSSLFailed:
+        raise CAProblem(f"cannot decrypt {key} with the passphrase given: the new CA key "
+                        "would be encrypted with a passphrase that is not the CA's") from None
 
 
 def _report_new_ca(out: Path, plan: Plan, leaves: Sequence[LeafSpec],
@@ -433,4 +461,7 @@ def _current_ca(out: Path) -> Certificate:
     if not os.path.lexists(out / CA_KEY):
         raise CAProblem(f"{out} holds no {CA_KEY}: revoke in the folder that holds the CA "
                         "(its --ca-dir), where the new CA must be made")
-    return read_certificate(out / CA_CERT)
+    try:
+        return read_certificate(out / CA_CERT)
+    except OutputError as error:
+        raise CAProblem(str(error)) from None

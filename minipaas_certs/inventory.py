@@ -25,10 +25,12 @@ from .layout import (
     TOP_LEVEL_PAIRS,
     Bundle,
     bundles,
+    strangers,
 )
 from .openssl import OpenSSL
 from .parallel import run_all
 from .revocations import Revocation
+from .revocations import read as read_revocations
 
 _USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
 
@@ -264,6 +266,14 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     checks: list[Callable[[], list[Finding]]] = [
         functools.partial(_openssl_findings, openssl, directory, ca_copy, *job) for job in jobs]
     findings += _bundle_trust(directory, cas, out) + _key_modes(directory)
+    findings += [Finding("warning", name, "not a bundle this tool writes (a name `--name` "
+                         "refuses, or not a folder): every command leaves it alone",
+                         "move it out of the directory") for name in strangers(directory)]
+    try:
+        read_revocations(directory)
+    except OutputError as error:
+        findings.append(Finding("problem", REVOKED_FILE, str(error).split(": ", 1)[-1],
+                                "restore it from a backup"))
     rollover = rollover_state(directory, entries)
     for leaf in rollover.old_leaves if rollover else []:
         findings.append(Finding("warning", leaf, "still issued by the old CA during a rollover",
@@ -316,7 +326,8 @@ def _bundle_trust(directory: Path, cas: list[Certificate], out: str) -> list[Fin
 
 
 def _names(cas: Iterable[Certificate]) -> str:
-    return ", ".join(f"CN={ca.subject_cn}" for ca in cas)
+    # Two CAs often share a CN (a replaced CA keeps it): the fingerprint tells them apart.
+    return ", ".join(f"CN={ca.subject_cn} (SHA-256 {ca.fingerprint[:11]})" for ca in cas)
 
 
 def _key_modes(directory: Path) -> list[Finding]:

@@ -62,6 +62,7 @@ _ROLES = {folder: role for role, folder in _FOLDERS.items()}
 _FILES = {"client": BUNDLE_FILES, "server": SERVER_BUNDLE_FILES}
 # A bundle name as `names.parse_identity_name` accepts it.
 _NAME = r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9_-])?"
+_NAME_ONLY = re.compile(rf"{_NAME}\Z")
 _BUNDLE_PATH = re.compile("|".join(
     rf"{_FOLDERS[role]}/(?!.*\.\.){_NAME}(?:/(?:{'|'.join(map(re.escape, _FILES[role]))}))?\Z"
     for role in _FOLDERS))
@@ -122,13 +123,31 @@ def pair_files(role: str, bundle: str | None = None) -> tuple[str, str]:
     return (SERVER_CERT, SERVER_KEY) if role == "server" else (CLIENT_CERT, CLIENT_KEY)
 
 
+def is_bundle_name(name: str) -> bool:
+    """A name `--name` accepts (``names.parse_identity_name``): the only bundles the tool
+    writes, and the only ones it reads."""
+    return bool(_NAME_ONLY.match(name)) and ".." not in name
+
+
 def bundles(directory: Path, role: str | None = None) -> list[Bundle]:
-    """The bundles present (folders), servers first, each sorted by name."""
+    """The bundles present (folders with a bundle name), servers first, each by name."""
     found = []
     for kind in ("server", "client") if role is None else (role,):
         folder = directory / _FOLDERS[kind]
         if folder.is_dir():
-            found += sorted(Bundle(kind, p.name) for p in folder.iterdir() if p.is_dir())
+            found += sorted(Bundle(kind, p.name) for p in folder.iterdir()
+                            if is_bundle_name(p.name) and p.is_dir())
+    return found
+
+
+def strangers(directory: Path) -> list[str]:
+    """What lies in ``servers/`` or ``clients/`` that is not a bundle the tool writes
+    (another name, a file): left alone by every command, reported by ``check``."""
+    found = []
+    for folder in _ROLES:
+        if (directory / folder).is_dir():
+            found += sorted(f"{folder}/{p.name}" for p in (directory / folder).iterdir()
+                            if not (is_bundle_name(p.name) and p.is_dir()))
     return found
 
 
@@ -156,7 +175,8 @@ def is_public(name: str) -> bool:
     if name == REVOKED_FILE:
         return True
     parts = name.split("/")
-    placed = len(parts) == 1 or (len(parts) == 3 and parts[0] in _ROLES)
+    placed = len(parts) == 1 or (len(parts) == 3 and parts[0] in _ROLES
+                                 and is_bundle_name(parts[1]))
     return placed and name.endswith(".pem") and not is_key(name)
 
 

@@ -145,7 +145,7 @@ def parse_identity_name(value: str) -> str:
     """Return a client identity name: safe as a directory name and as a CN."""
     if not _IDENTITY_NAME.match(value) or ".." in value:
         raise InvalidInput(
-            f"invalid client name {value!r}: use 1-64 lower-case letters, digits, "
+            f"invalid bundle name {value!r}: use 1-64 lower-case letters, digits, "
             "'.', '_' or '-', starting with a letter or digit"
         )
     return value

@@ -172,6 +172,13 @@ class Plan:
             raise ValueError("a revocation is a new CA that re-issues every other identity")
         if self.ca is None:
             return
+        if self.reissue and self.ca.days < 2:
+            raise InvalidInput(f"--ca-days {self.ca.days} leaves no time for the certificates "
+                               "re-issued from the new CA: use 2 or more")
+        if self.reissue_days is not None and self.reissue_days >= self.ca.days:
+            raise InvalidInput(
+                f"--days {self.reissue_days} must be shorter than --ca-days {self.ca.days}: "
+                "a certificate must not outlive its CA")
         for spec in self.leaves:
             if spec.days >= self.ca.days:  # signed after the CA, an equal span ends later
                 raise InvalidInput(

@@ -17,7 +17,7 @@ from pathlib import Path
 from .certinfo import Certificate
 from .errors import OutputError
 from .files import read_limited
-from .layout import REVOKED_FILE, Bundle
+from .layout import REVOKED_FILE, Bundle, is_bundle_name
 
 RECORD_VERSION = 1
 
@@ -63,11 +63,22 @@ def read(directory: Path) -> list[Revocation]:
             raise ValueError("unknown version")
         entries = [Revocation(**{key: str(value) for key, value in item.items()})
                    for item in content["revoked"]]
+        for entry in entries:
+            _check(entry)
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise OutputError(f"{path} is not a revocation record this tool wrote ({error}): "
                           "restore it from a backup, or move it away to start a new one"
                           ) from None
     return entries
+
+
+def _check(entry: Revocation) -> None:
+    """Only what the tool writes: a record is printed, so nothing in it may be hostile."""
+    if entry.role not in ("client", "server") or not is_bundle_name(entry.name):
+        raise ValueError(f"an entry names no bundle ({entry.role!r}, {entry.name!r})")
+    for value in asdict(entry).values():
+        if not (value.isascii() and value.isprintable()) or len(value) > 200:
+            raise ValueError("an entry holds a value that is not plain text")
 
 
 def render(entries: list[Revocation]) -> bytes:

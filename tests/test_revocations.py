@@ -32,6 +32,12 @@ def test_a_record_reads_back_as_written(tmp_path: Path) -> None:
     '{"version": 1, "revoked": [{"role": "client", "name": "x", "common_name": "x", '
     '"serial": "1", "sha256": "", "issuer": "", "not_after": "", "revoked_at": "", '
     '"extra": 1}]}',
+    '{"version": 1, "revoked": [{"role": "bogus", "name": "x", "common_name": "x", '
+    '"serial": "1", "sha256": "", "issuer": "", "not_after": "", "revoked_at": ""}]}',
+    '{"version": 1, "revoked": [{"role": "client", "name": "a\\nb", "common_name": "x", '
+    '"serial": "1", "sha256": "", "issuer": "", "not_after": "", "revoked_at": ""}]}',
+    '{"version": 1, "revoked": [{"role": "client", "name": "a", "common_name": "\\u001b[2J", '
+    '"serial": "1", "sha256": "", "issuer": "", "not_after": "", "revoked_at": ""}]}',
 ])
 def test_a_record_this_tool_did_not_write_is_refused(tmp_path: Path, text: str) -> None:
     (tmp_path / "revoked.json").write_text(text)
