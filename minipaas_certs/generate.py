@@ -13,7 +13,7 @@ import os
 import signal
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, cast
+from typing import Callable, Iterator, Sequence
 
 from .certinfo import Certificate, read_certificate
 from .errors import CAProblem, Conflict, InvalidInput, OpenSSLFailed, OutputError, quote
@@ -129,6 +129,9 @@ def _unfinished(folder: Path) -> bool:
                for leftover in folder.glob(STAGING_PREFIX + "*"))
 
 
+_PIPELINE_FROM = 16  # leaves
+
+
 def _workers() -> int:
     # One more than the cores: three keys on two cores finish in about 1.5 key
     # times instead of 2, and a core is never idle while a child starts up.
@@ -153,14 +156,20 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Au
     def stop_children(interrupt: BaseException) -> None:
         openssl.cancel(getattr(interrupt, "signal_number", signal.SIGINT))
 
+    def sign(batch: int, parts: list[Deferred[LeafRequest]]) -> None:
+        sign_leaves(openssl, store.staging, authority.get(), [part.get() for part in parts],
+                    templates, batch)
+
+    # Many leaves are signed in two parts: the first while the second's keys are made.
+    size = max(1, len(leaves) if len(leaves) < _PIPELINE_FROM else (len(leaves) + 1) // 2)
     calls: list[Callable[[], object]] = [functools.partial(authority.provide, provide)]
-    calls += [functools.partial(request_leaf, openssl, store.staging, spec, templates)
-              for spec in leaves]
-    requests = cast("list[LeafRequest]", run_all(calls, _workers(),
-                                                 on_interrupt=stop_children)[1:])
-    if requests:
-        run_all([functools.partial(sign_leaves, openssl, store.staging, authority.get(),
-                                   requests, templates)], 1, on_interrupt=stop_children)
+    for batch, start in enumerate(range(0, len(leaves), size)):
+        parts: list[Deferred[LeafRequest]] = [Deferred() for _ in leaves[start:start + size]]
+        calls += [functools.partial(part.provide, functools.partial(
+            request_leaf, openssl, store.staging, spec, templates))
+            for part, spec in zip(parts, leaves[start:start + size])]
+        calls.append(functools.partial(sign, batch, parts))  # after its requests: no deadlock
+    run_all(calls, _workers(), on_interrupt=stop_children)
     signer = authority.get()
     for spec in leaves:
         if spec.bundle:

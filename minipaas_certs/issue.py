@@ -354,17 +354,18 @@ def request_leaf(openssl: OpenSSL, staging: Path, spec: LeafSpec,
 
 
 def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
-                requests: Sequence[LeafRequest], templates: Templates = SHIPPED
-                ) -> list[Certificate]:
+                requests: Sequence[LeafRequest], templates: Templates = SHIPPED,
+                batch: int = 0) -> list[Certificate]:
     """Sign every request with ``signer``, then check what openssl made.
 
     One ``openssl ca`` call signs all the leaves of one validity, with exact dates
     and random serials; each certificate goes to the leaf whose key it holds.
     Then each is compared with what was asked, and all of one role are checked
     by one ``openssl verify -x509_strict -purpose`` call.  A leaf starts
-    ``BACKDATE`` before now, but never before its CA.
+    ``BACKDATE`` before now, but never before its CA.  ``batch`` numbers the call
+    when several sign parts of one run.
     """
-    work = staging / SIGNING
+    work = staging / f"{SIGNING}-{batch}"
     work.mkdir(mode=DIR_MODE)
     now = datetime.datetime.now(datetime.timezone.utc)
     not_before = max(now - BACKDATE, signer.certificate.not_before)
@@ -410,7 +411,9 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
         if paths:
             verify_leaves(openssl, signer.cert_path, paths, role, hint=templates.blame())
     shutil.rmtree(work)
-    shutil.rmtree(staging / REQUESTS, ignore_errors=True)
+    for request in requests:  # the request and its config are of no further use
+        os.unlink(request.request)
+        os.unlink(request.request.with_suffix(".cnf"))
     return [issued[r.cert_path] for r in requests]
 
 

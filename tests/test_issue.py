@@ -88,6 +88,8 @@ def _signing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, specs: list[plan.L
         name = issue.request_name(spec)
         key, csr = tmp_path / f"{name}-key.pem", tmp_path / f"{name}.csr"
         key.write_text(name)
+        csr.write_text("request")
+        csr.with_suffix(".cnf").write_text("config")
         requests.append(issue.LeafRequest(spec, tmp_path / f"{name}-cert.pem", key, csr))
     monkeypatch.setattr(issue, "_public_key_of_file",
                         lambda openssl, path: path.read_bytes().replace(b"-key.pem", b""))
@@ -111,7 +113,7 @@ def test_one_ca_call_signs_every_leaf_of_a_validity_with_exact_dates(
     before = datetime.datetime.now(datetime.timezone.utc)
     recorder = _signing(tmp_path, monkeypatch, specs, authority)
     (seven, thirty) = recorder.calls  # one per validity, the shorter first
-    work = tmp_path / "signing"
+    work = tmp_path / "signing-0"
     assert " ".join(thirty).startswith(
         f"ca -batch -config {work / '1' / 'signing.cnf'} -cert {tmp_path / 'ca.pem'} "
         f"-keyfile {tmp_path / 'ca-key.pem'} -outdir {work / '1'} -extensions "
