@@ -132,10 +132,14 @@ def _unfinished(folder: Path) -> bool:
 _PIPELINE_FROM = 16  # leaves
 
 
-def _workers() -> int:
-    # One more than the cores: three keys on two cores finish in about 1.5 key
-    # times instead of 2, and a core is never idle while a child starts up.
-    return (os.cpu_count() or 1) + 1
+def _workers(leaves: Sequence[LeafSpec]) -> int:
+    # One more than the cores for RSA keys (three keys on two cores finish in about
+    # 1.5 key times instead of 2) and for a few leaves beside a new CA.  Many cheap
+    # keys: one per core, as each request is then mostly process start-up (54 ECDSA
+    # requests on two cores: 220 ms on two threads, 255 ms on three).
+    cores = os.cpu_count() or 1
+    few = len(leaves) <= cores
+    return cores + 1 if few or any(spec.key.kind == "rsa" for spec in leaves) else cores
 
 
 def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Authority],
@@ -144,7 +148,7 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Au
     """Provide the authority and issue the leaves.
 
     The leaves' keys and requests are made while the CA is made (or loaded and
-    checked): CPU-bound work in openssl children, run on ``_workers()`` threads.
+    checked): CPU-bound work in openssl children, run on ``_workers`` threads.
     Then one ``openssl ca`` call signs them all (see ``issue.sign_leaves``).
     """
     authority: Deferred[Authority] = Deferred()
@@ -169,7 +173,7 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Au
             request_leaf, openssl, store.staging, spec, templates))
             for part, spec in zip(parts, leaves[start:start + size])]
         calls.append(functools.partial(sign, batch, parts))  # after its requests: no deadlock
-    run_all(calls, _workers(), on_interrupt=stop_children)
+    run_all(calls, _workers(leaves), on_interrupt=stop_children)
     signer = authority.get()
     for spec in leaves:
         if spec.bundle:
