@@ -23,6 +23,10 @@ _BEGIN, _END = b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"
 _MAX_ARC_BYTES = 20
 
 OID_COMMON_NAME = "2.5.4.3"
+# Short names of the attributes a subject usually holds, as openssl prints them.
+_ATTRIBUTE_NAMES = {"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST",
+                    "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.5": "serialNumber",
+                    "1.2.840.113549.1.9.1": "emailAddress", "0.9.2342.19200300.100.1.25": "DC"}
 OID_BASIC_CONSTRAINTS = "2.5.29.19"
 OID_KEY_USAGE = "2.5.29.15"
 OID_EXTENDED_KEY_USAGE = "2.5.29.37"
@@ -160,6 +164,13 @@ class Certificate:
     ip_addresses: tuple[str, ...] = ()
     subject_key_id: bytes | None = None
     authority_key_id: bytes | None = None
+    subject: str = ""  # the whole name, as ``O=Example, OU=Ops, CN=ci``
+    issuer: str = ""
+
+    @property
+    def self_issued(self) -> bool:
+        """Subject and issuer are the same name: a root (or a self-signed leaf)."""
+        return self.subject_der == self.issuer_der
 
     def issued_by(self, issuer: Certificate) -> bool:
         """Whether ``issuer`` is this certificate's CA (by name, and key id when present)."""
@@ -215,6 +226,22 @@ class Certificate:
 # DirectoryString types (RFC 5280) and how their bytes decode.
 _STRING_CODECS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii", 0x14: "latin-1",
                   0x1E: "utf-16-be", 0x1C: "utf-32-be"}
+
+
+def _distinguished_name(data: bytes, name: _TLV) -> str:
+    """The whole name in its DER order, ``O=Example, OU=Ops, CN=ci``; control characters
+    and separators in values are escaped, as the name is printed."""
+    parts = []
+    for rdn in _children(data, name):
+        for attribute in _children(data, rdn):
+            oid, value = _children(data, attribute)
+            dotted = _oid(data[oid.start:oid.end])
+            text = data[value.start:value.end].decode(_STRING_CODECS.get(value.tag, "utf-8"),
+                                                     "replace")
+            text = "".join(c if c.isprintable() and c not in ",\\" else f"\\x{ord(c):02x}"
+                           for c in text)
+            parts.append(f"{_ATTRIBUTE_NAMES.get(dotted, dotted)}={text}")
+    return ", ".join(parts)
 
 
 def _common_name(data: bytes, name: _TLV) -> str | None:
@@ -323,6 +350,8 @@ def parse_certificate(der: bytes) -> Certificate:
             serial=int.from_bytes(der[serial.start:serial.end], "big", signed=True),
             subject_cn=_common_name(der, subject),
             issuer_cn=_common_name(der, issuer),
+            subject=_distinguished_name(der, subject),
+            issuer=_distinguished_name(der, issuer),
             subject_der=der[subject.head:subject.end],
             issuer_der=der[issuer.head:issuer.end],
             not_before=_time(der, not_before),

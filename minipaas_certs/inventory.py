@@ -42,6 +42,7 @@ class Entry:
     file: str  # relative to the directory
     role: str
     certificate: Certificate
+    chain: tuple[Certificate, ...] = ()  # the intermediates after a leaf in its file
 
     def as_json(self, now: datetime.datetime) -> dict[str, Any]:
         cert = self.certificate
@@ -50,6 +51,9 @@ class Entry:
             "role": self.role,
             "subject": cert.subject_cn,
             "issuer": cert.issuer_cn,
+            "subject_dn": cert.subject,
+            "issuer_dn": cert.issuer,
+            "chain": [link.subject for link in self.chain],
             "sans": cert.names,
             "extended_key_usage": [_USAGE_NAMES.get(o, o) for o in cert.extended_key_usage],
             "key": {"type": cert.key_type, "bits": cert.key_bits},
@@ -84,15 +88,26 @@ def inventory(directory: Path, unreadable: list[str] | None = None) -> list[Entr
     if not directory.is_dir():
         raise OutputError(f"{directory} is not a directory")
     entries = []
-    for index, cert in enumerate(_read(directory, CA_CERT, unreadable)):
-        entries.append(Entry(CA_CERT, "ca" if index == 0 else "ca (old, in rollover)", cert))
+    cas = _read(directory, CA_CERT, unreadable)
+    for index, cert in enumerate(cas):
+        entries.append(Entry(CA_CERT, _ca_role(cert, index, cas), cert))
     for cert in _read(directory, OLD_CA_CERT, unreadable):
         entries.append(Entry(OLD_CA_CERT, "ca (old, kept aside)", cert))
     for name in (*(cert for cert, _, _ in TOP_LEVEL_PAIRS),
                  *(bundle.cert for bundle in bundles(directory))):
-        entries.extend(Entry(name, cert.role, cert)
-                       for cert in _read(directory, name, unreadable))
+        found = _read(directory, name, unreadable)
+        if found:  # a leaf, then the intermediates its peers need
+            entries.append(Entry(name, found[0].role, found[0], tuple(found[1:])))
     return entries
+
+
+def _ca_role(cert: Certificate, index: int, cas: list[Certificate]) -> str:
+    """A CA file holds the CA, a rollover's two roots, or an intermediate and its issuers."""
+    if not cert.self_issued:
+        return "ca (intermediate)"
+    if any(other is not cert and other.issued_by(cert) for other in cas):
+        return "ca (root)"
+    return "ca" if index == 0 else "ca (old, in rollover)"
 
 
 @dataclass(frozen=True)
@@ -137,8 +152,10 @@ def show_text(directory: Path, entries: list[Entry], now: datetime.datetime,
         lines += [
             "",
             f"{entry.file}  ({entry.role})",
-            f"  subject   CN={cert.subject_cn}",
-            f"  issuer    CN={cert.issuer_cn}",
+            f"  subject   {cert.subject}",
+            f"  issuer    {cert.issuer}",
+            *([f"  chain     {' <- '.join(link.subject for link in entry.chain)}"]
+              if entry.chain else []),
             *([f"  SANs      {', '.join(cert.names)}"] if cert.names else []),
             f"  usage     {usage}",
             f"  key       {cert.key_label}",
@@ -247,10 +264,15 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
         write_private(ca_copy, b"".join(c.pem for c in cas), 0o600)
     for entry in entries:
         findings.extend(_date_findings(entry, cas, warn_days, now, out))
-    jobs: list[tuple[str, str, Certificate, bytes | None, str | None, str]] = []
+    jobs: list[tuple[str, str, Certificate, bytes | None, str | None, str, Path | None]] = []
     if cas and os.path.lexists(directory / CA_KEY):
-        jobs.append((CA_CERT, CA_KEY, cas[0], passphrase, None,
-                     f"put back the key of {out}/{CA_CERT}"))
+        # With an intermediate, ca.pem also holds its issuers: the key is the lowest one's.
+        signer = next((ca for ca in cas if not ca.self_issued
+                       and not any(other.issued_by(ca) for other in cas if other is not ca)),
+                      cas[0])
+        jobs.append((CA_CERT, CA_KEY, signer, passphrase, None,
+                     f"put back the key of {out}/{CA_CERT}", None))
+    chains = {entry.file: entry.chain for entry in entries if entry.chain}
     for cert_file, key_file, role in _pairs(directory):
         fix = _renew_command(out, cert_file, role)
         missing = [name for name in (cert_file, key_file) if not os.path.exists(directory / name)]
@@ -261,8 +283,12 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
                          for name in missing]
             continue
         if cert_file in by_file:
+            chain = None
+            if cert_file in chains:
+                chain = work / f"chain-{len(jobs)}.pem"
+                write_private(chain, b"".join(link.pem for link in chains[cert_file]), 0o600)
             jobs.append((cert_file, key_file, by_file[cert_file], None, role if cas else None,
-                         fix))
+                         fix, chain))
     checks: list[Callable[[], list[Finding]]] = [
         functools.partial(_openssl_findings, openssl, directory, ca_copy, *job) for job in jobs]
     findings += _bundle_trust(directory, cas, out) + _key_modes(directory)
@@ -365,17 +391,22 @@ def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
     elif days <= warn_days:
         found.append(Finding("warning", entry.file,
                              f"expires on {cert.not_after:%Y-%m-%d}, in {int(days)} days", fix))
-    issuer = next((ca for ca in cas if cert.issued_by(ca)), None)
+    issuer = next((ca for ca in (*entry.chain, *cas) if cert.issued_by(ca)), None)
     if not cert.is_ca and issuer is not None and cert.not_after > issuer.not_after:
         found.append(Finding("problem", entry.file,
                              f"outlives its CA (it expires {cert.not_after:%Y-%m-%d}, the CA "
                              f"{issuer.not_after:%Y-%m-%d})", fix + " --days <fewer>"))
+    for link in entry.chain:  # an intermediate's end is the end of every leaf below it
+        if link.days_left(now) <= 0:
+            found.append(Finding("problem", entry.file, f"its chain's CN={link.subject_cn} "
+                                 f"expired on {link.not_after:%Y-%m-%d}",
+                                 "ask the organisation for a new intermediate, then " + fix))
     return found
 
 
 def _openssl_findings(openssl: OpenSSL, directory: Path, ca_copy: Path, cert_file: str,
                       key_file: str, certificate: Certificate, passphrase: bytes | None,
-                      role: str | None, fix: str) -> list[Finding]:
+                      role: str | None, fix: str, chain: Path | None) -> list[Finding]:
     """Does the key match the certificate, and (for a leaf) does it verify as ``role``?"""
     found = []
     try:
@@ -396,7 +427,7 @@ def _openssl_findings(openssl: OpenSSL, directory: Path, ca_copy: Path, cert_fil
                 found.append(Finding("problem", key_file, f"does not match {cert_file}", fix))
     if role is not None:
         try:
-            verify_leaf(openssl, ca_copy, certificate.pem, role,
+            verify_leaf(openssl, ca_copy, certificate.pem, role, untrusted=chain,
                         check_time=False)  # dates are findings of their own
         except VerifyFailed as failure:
             found.append(Finding("problem", cert_file,

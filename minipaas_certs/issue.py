@@ -116,6 +116,7 @@ def leaf_config(spec: LeafSpec, templates: Templates) -> str:
 
 
 REQUESTS, SIGNING = "requests", "signing"  # work folders in the staging folder
+SIGNER_FILE, CHAIN_FILE = "signer.pem", "chain.pem"  # in the CA's snapshot
 
 
 def request_name(spec: LeafSpec) -> str:
@@ -129,8 +130,13 @@ class Authority:
 
     ``cert_path`` and ``key_path`` are the snapshot openssl signs with; ``origin``
     is the folder it was read from (for messages); ``cert_pem`` is what the run
-    copies beside the new files, so that signing, copying and checking all use
-    the same CA even if its folder changes meanwhile.
+    copies beside the new files as ca.pem (the trust anchors: the root, or during
+    a rollover both roots), so that signing, copying and checking all use the same
+    CA even if its folder changes meanwhile.
+
+    An intermediate CA signs with ``chain``: itself and the CAs above it up to,
+    not including, the root.  Every leaf file carries it after the leaf, since a
+    peer that trusts only the root needs it to build the path.
     """
 
     cert_path: Path
@@ -139,6 +145,22 @@ class Authority:
     passphrase: bytes | None = None  # set when the key is encrypted
     origin: Path | None = None
     cert_pem: bytes = b""
+    chain: tuple[Certificate, ...] = ()
+    anchors_path: Path | None = None  # cert_pem as a file, for `openssl verify -CAfile`
+    root: Certificate | None = None  # the root above ``chain``
+
+    @property
+    def chain_pem(self) -> bytes:
+        return b"".join(certificate.pem for certificate in self.chain)
+
+    @property
+    def trust_path(self) -> Path:
+        return self.anchors_path or self.cert_path
+
+    @property
+    def chain_path(self) -> Path | None:
+        """The intermediates as a file, for `openssl verify -untrusted` (None if none)."""
+        return self.cert_path.with_name(CHAIN_FILE) if self.chain else None
 
     @property
     def secrets(self) -> dict[str, bytes]:
@@ -150,14 +172,18 @@ class Authority:
         return (self.origin / CA_CERT) if self.origin else self.cert_path
 
     def check_can_sign_until(self, not_after: datetime.datetime) -> None:
-        """Refuse to issue a leaf that would outlive the CA (Go then rejects it)."""
-        if not_after <= self.certificate.not_after:
+        """Refuse to issue a leaf that would outlive its CA or a CA above it (Go then
+        rejects it)."""
+        path = (self.certificate, *self.chain, *([self.root] if self.root else []))
+        first = min(path, key=lambda cert: cert.not_after)
+        if not_after <= first.not_after:
             return
         now = datetime.datetime.now(datetime.timezone.utc)
-        days_left = int((self.certificate.not_after - now - CLOCK_MARGIN).days)
+        days_left = int((first.not_after - now - CLOCK_MARGIN).days)
         raise CAProblem(
-            f"the CA in {self.shown_path} expires on {self.certificate.not_after:%Y-%m-%d}, "
-            f"before the new certificate would; use --days {days_left} or less"
+            f"the CA CN={first.subject_cn} in {self.shown_path} expires on "
+            f"{first.not_after:%Y-%m-%d}, before the new certificate would; use --days "
+            f"{days_left} or less"
         )
 
 
@@ -403,13 +429,16 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
         if request.cert_path not in issued:
             raise OutputError(f"openssl signed no certificate for {request.key_path.name}, or "
                               "one that does not match it" + templates.blame())
-        write_private(request.cert_path, issued[request.cert_path].pem, CERT_MODE)
+        # The leaf, then the intermediates a peer trusting only the root needs.
+        write_private(request.cert_path, issued[request.cert_path].pem + signer.chain_pem,
+                      CERT_MODE)
         check_issued(issued[request.cert_path], request.spec, request.cert_path,
                      templates.blame())
     for role in ("server", "client"):
         paths = [r.cert_path for r in requests if r.spec.role == role]
         if paths:
-            verify_leaves(openssl, signer.cert_path, paths, role, hint=templates.blame())
+            verify_leaves(openssl, signer.trust_path, paths, role, hint=templates.blame(),
+                          untrusted=signer.chain_path)
     shutil.rmtree(work)
     for request in requests:  # the request and its config are of no further use
         os.unlink(request.request)
@@ -465,24 +494,29 @@ class VerifyFailed(OutputError):
 
 
 def verify_leaves(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: str,
-                  hint: str = "") -> None:
+                  hint: str = "", untrusted: Path | None = None) -> None:
     """``verify_leaf`` for many certificates of one role, in one openssl call; on a
     failure, each is verified alone so that the message names the one at fault."""
     purpose = _PURPOSES[role][0]
     try:
         output = openssl.run(["verify", "-x509_strict", "-purpose", purpose, "-CAfile", ca_path,
-                              *paths]).decode("utf-8", "replace")
+                              *_untrusted(untrusted), *paths]).decode("utf-8", "replace")
         if sum(line.endswith(": OK") for line in output.splitlines()) == len(paths):
             return
     except OpenSSLFailed:
         pass
     for path in paths:
-        verify_leaf(openssl, ca_path, path, role, hint=hint)
+        verify_leaf(openssl, ca_path, path, role, hint=hint, untrusted=untrusted)
     raise OutputError(f"`openssl verify` failed on the certificates of {ca_path.name}" + hint)
 
 
+def _untrusted(path: Path | None) -> list[Argument]:
+    """The intermediates openssl may use to build a path, never as trust anchors."""
+    return ["-untrusted", path] if path else []
+
+
 def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str,
-                check_time: bool = True, hint: str = "") -> None:
+                check_time: bool = True, hint: str = "", untrusted: Path | None = None) -> None:
     """``openssl verify -x509_strict`` with the leaf's TLS purpose against the CA.
 
     ``cert`` is a file, or PEM bytes given on stdin.  ``check_time=False`` leaves
@@ -493,7 +527,8 @@ def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str,
     try:
         output = openssl.run(["verify", "-x509_strict", "-purpose", purpose,
                               *([] if check_time else ["-no_check_time"]),
-                              "-CAfile", ca_path, *([cert] if isinstance(cert, Path) else [])],
+                              "-CAfile", ca_path, *_untrusted(untrusted),
+                              *([cert] if isinstance(cert, Path) else [])],
                              stdin=cert if isinstance(cert, bytes) else None)
         reason = "" if output.rstrip().endswith(b": OK") else output.decode("utf-8", "replace")
     except OpenSSLFailed as failure:
@@ -511,16 +546,77 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
     """The CA read from ``origin`` (its bytes, read once), checked fit to sign, and
     copied into ``staging/signer/`` for openssl to use.
 
+    ca.pem holds the signing CA, or an organisation's intermediate with the CAs
+    above it up to the root, in any order: the certificate that matches ca-key.pem
+    signs, its issuers are found by name and key id.  What leaves carry is the
+    chain without the root; what ca.pem copies hold is the roots (see ``Authority``).
+
     Fit: a CA certificate with keyCertSign and a subjectKeyIdentifier, valid now,
     not signed with SHA-1 or MD5, an RSA key of at least 2048 bits, and a key that
-    matches it.  An encrypted CA key needs ``passphrase``; an unencrypted one
-    ignores it.
+    matches it; the CAs above it valid now.  An encrypted CA key needs
+    ``passphrase``; an unencrypted one ignores it.
     """
     cert_path, key_path = origin / CA_CERT, origin / CA_KEY
     try:
-        certificate = parse_pem(cert_pem, cert_path)[0]
+        certificates = parse_pem(cert_pem, cert_path)
     except OutputError as error:
         raise CAProblem(str(error)) from None
+    encrypted = is_encrypted(key_pem)
+    if encrypted and passphrase is None:
+        raise CAProblem(
+            f"{key_path} is encrypted: give its passphrase with --ca-passphrase-file FILE "
+            "or the MINIPAAS_CA_PASSPHRASE environment variable"
+        )
+    snapshot = staging / "signer"
+    snapshot.mkdir(mode=DIR_MODE)
+    write_private(snapshot / CA_KEY, key_pem, KEY_MODE)
+    secrets = passin(passphrase if encrypted else None)
+    if len(certificates) == 1:
+        certificate = certificates[0]
+        check_key_matches(openssl, snapshot / CA_KEY, certificate, cert_path, error=CAProblem,
+                          secrets=secrets, shown_key=key_path)
+    else:
+        public = _ca_public_key(openssl, key_pem, key_path, secrets)
+        matching = [cert for cert in certificates if cert.public_key_der == public]
+        if not matching:
+            raise CAProblem(f"{key_path} matches none of the {len(certificates)} certificates "
+                            f"in {cert_path}")
+        certificate = matching[0]
+    _check_fit(certificate, cert_path)
+    chain, root = _path_to_root(certificate, certificates, cert_path)
+    anchors = [cert for cert in certificates if cert.self_issued]
+    strangers = [cert for cert in certificates
+                 if cert is not certificate and cert not in chain and not cert.self_issued]
+    if strangers:
+        raise CAProblem(f"{cert_path} holds CN={strangers[0].subject_cn}, which is neither on "
+                        f"the path from CN={certificate.subject_cn} to its root nor a root")
+    anchors_pem = b"".join(cert.pem for cert in anchors) if chain else cert_pem
+    write_private(snapshot / SIGNER_FILE, certificate.pem, CERT_MODE)
+    write_private(snapshot / CA_CERT, anchors_pem, CERT_MODE)
+    authority = Authority(snapshot / SIGNER_FILE, snapshot / CA_KEY, certificate,
+                          passphrase if encrypted else None, origin, anchors_pem,
+                          tuple(chain), snapshot / CA_CERT, root)
+    if chain:
+        write_private(snapshot / CHAIN_FILE, authority.chain_pem, CERT_MODE)
+    return authority
+
+
+def _ca_public_key(openssl: OpenSSL, key_pem: bytes, key_path: Path,
+                   secrets: dict[str, bytes]) -> bytes:
+    public = None if secrets else public_key_of_private(key_pem)
+    if public is not None:
+        return public
+    try:
+        return public_key_of(openssl, key_pem, secrets)
+    except OpenSSLFailed as failure:
+        if secrets:
+            raise CAProblem(f"cannot decrypt {key_path}: wrong passphrase?") from None
+        raise CAProblem(f"{key_path} is not a readable private key "
+                        f"({failure.stderr.strip()[:200]})") from None
+
+
+def _check_fit(certificate: Certificate, cert_path: Path) -> None:
+    """A certificate fit to sign what Go (dockerd, the docker CLI) will accept."""
     if not certificate.is_ca or "keyCertSign" not in certificate.key_usage:
         raise CAProblem(f"{cert_path} is not a CA certificate (CA:TRUE and keyCertSign)")
     if OID_SUBJECT_KEY_ID not in certificate.extensions:
@@ -536,27 +632,40 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
         raise CAProblem(f"{cert_path} has an RSA key of {certificate.key_bits} bits: a CA needs "
                         f"at least {MIN_CA_RSA_BITS}; make a new one with "
                         "`minipaas certs rotate-ca start --key-type ecdsa`")
+    _check_valid_now(certificate, cert_path)
+
+
+def _check_valid_now(certificate: Certificate, cert_path: Path) -> None:
     now = datetime.datetime.now(datetime.timezone.utc)
     if certificate.not_after <= now:
         raise CAProblem(
-            f"the CA in {cert_path} expired on {certificate.not_after:%Y-%m-%d}: "
-            "create a new one with `minipaas certs all --force`"
+            f"the CA CN={certificate.subject_cn} in {cert_path} expired on "
+            f"{certificate.not_after:%Y-%m-%d}: create a new one with `minipaas certs all "
+            "--force`, or ask for a new one"
         )
     if certificate.not_before > now:
-        raise CAProblem(f"the CA in {cert_path} is valid only from "
+        raise CAProblem(f"the CA CN={certificate.subject_cn} in {cert_path} is valid only from "
                         f"{certificate.not_before:%Y-%m-%d %H:%M} UTC: is a clock wrong?")
-    encrypted = is_encrypted(key_pem)
-    if encrypted and passphrase is None:
-        raise CAProblem(
-            f"{key_path} is encrypted: give its passphrase with --ca-passphrase-file FILE "
-            "or the MINIPAAS_CA_PASSPHRASE environment variable"
-        )
-    snapshot = staging / "signer"
-    snapshot.mkdir(mode=DIR_MODE)
-    write_private(snapshot / CA_CERT, cert_pem, CERT_MODE)
-    write_private(snapshot / CA_KEY, key_pem, KEY_MODE)
-    authority = Authority(snapshot / CA_CERT, snapshot / CA_KEY, certificate,
-                          passphrase if encrypted else None, origin, cert_pem)
-    check_key_matches(openssl, authority.key_path, certificate, cert_path, error=CAProblem,
-                      secrets=authority.secrets, shown_key=key_path)
-    return authority
+
+
+def _path_to_root(signer: Certificate, certificates: Sequence[Certificate], cert_path: Path
+                  ) -> tuple[list[Certificate], Certificate | None]:
+    """The intermediates from ``signer`` (included) up to its root (excluded), and the
+    root; ([], None) when the signer is itself a root."""
+    chain, current = [], signer
+    while not current.self_issued:
+        chain.append(current)
+        issuer = next((cert for cert in certificates
+                       if cert is not current and current.issued_by(cert)), None)
+        if issuer is None:
+            raise CAProblem(
+                f"{cert_path} holds CN={current.subject_cn} but not its issuer "
+                f"({current.issuer}): put the CAs above it up to the root into {CA_CERT}, "
+                f"in any order (for example `cat intermediate.pem root.pem > {CA_CERT}`)")
+        if issuer in chain or len(chain) > len(certificates):
+            raise CAProblem(f"{cert_path} holds a loop of CAs issuing each other")
+        if not issuer.is_ca or "keyCertSign" not in issuer.key_usage:
+            raise CAProblem(f"CN={issuer.subject_cn} in {cert_path} is not a CA certificate")
+        _check_valid_now(issuer, cert_path)
+        current = issuer
+    return chain, (current if chain else None)

@@ -218,3 +218,22 @@ def test_ca_rotation_across_managers(tmp_path: Path, daemons: Make) -> None:
     works(managers, new_client, out)
     for daemon in managers.values():
         refused_by_daemon(daemon, old_client)
+
+
+def test_daemon_json_configures_each_manager_from_its_bundle(tmp_path: Path,
+                                                            daemons: Make) -> None:
+    """A manager's bundle is what its /etc/docker holds: copied as it is, it serves
+    the daemon.json that `certs daemon-json` prints."""
+    out, names = tmp_path / "certs", ("m1", "m2")
+    cluster(out, names, "ci")
+    for name in names:
+        etc_docker = tmp_path / f"etc-{name}"
+        shutil.copytree(out / "servers" / name, etc_docker)  # the provisioning role's copy
+        daemon = daemons()
+        done = run_tool("certs", "daemon-json", "--cert-dir", str(etc_docker), "-q",
+                        "--listen", f"tcp://127.0.0.1:{daemon.port}")
+        assert done.returncode == 0, done.stderr
+        config = tmp_path / f"daemon-{name}.json"
+        config.write_text(done.stdout)
+        daemon.start_with_config(config)
+        works({name: daemon}, out, out / "clients" / "ci")

@@ -59,7 +59,8 @@ def test_leaf_request_argv_carries_the_extensions_but_the_issuers(
 
 def _signer(tmp_path: Path, key_type: str, bits: int, not_before: object) -> mock.Mock:
     authority = mock.Mock(cert_path=tmp_path / "ca.pem", key_path=tmp_path / "ca-key.pem",
-                          secrets={"-passin": b"s3cret-phrase"})
+                          secrets={"-passin": b"s3cret-phrase"}, chain_pem=b"", chain_path=None,
+                          trust_path=tmp_path / "ca.pem")
     authority.certificate.key_type, authority.certificate.key_bits = key_type, bits
     authority.certificate.not_before = not_before
     return authority

@@ -1,0 +1,174 @@
+"""An organisation's intermediate CA as the signer: chains in the leaf files, the root
+as ca.pem.  The root and intermediate are made here by openssl, as an organisation's
+PKI team would; every result is checked with ``cryptography``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import TOOL_OPENSSL, load_cert
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+ORG_CONFIG = """\
+[ req ]
+prompt = no
+distinguished_name = dn
+[ dn ]
+O = Example Corp
+OU = Security
+CN = Example Root CA
+[ root ]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[ intermediate ]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+"""
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run([TOOL_OPENSSL, *args], cwd=cwd, check=True, capture_output=True)
+
+
+def organisation(folder: Path) -> Path:
+    """An organisation root and an intermediate under it; returns the folder."""
+    folder.mkdir(parents=True)
+    (folder / "org.cnf").write_text(ORG_CONFIG)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes",
+            "-keyout", "root-key.pem", "-out", "root.pem", "-config", "org.cnf",
+            "-extensions", "root", "-days", "3650", cwd=folder)
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "intermediate-key.pem", "-out", "intermediate.csr", "-subj",
+            "/O=Example Corp/OU=Platform/CN=Example Docker Intermediate", cwd=folder)
+    openssl("x509", "-req", "-in", "intermediate.csr", "-CA", "root.pem", "-CAkey",
+            "root-key.pem", "-set_serial", "4660", "-out", "intermediate.pem", "-days", "1800",
+            "-sha384", "-extfile", "org.cnf", "-extensions", "intermediate", cwd=folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def org(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return organisation(tmp_path_factory.mktemp("org") / "pki")
+
+
+def ca_dir(org: Path, to: Path, *parts: str) -> Path:
+    """A --ca-dir: ca.pem from ``parts`` in that order, ca-key.pem the intermediate's."""
+    to.mkdir()
+    (to / "ca.pem").write_bytes(b"".join((org / part).read_bytes() for part in parts))
+    shutil.copy(org / "intermediate-key.pem", to / "ca-key.pem")
+    return to
+
+
+def certificates(path: Path) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(path.read_bytes())
+
+
+@pytest.mark.parametrize("order", [("intermediate.pem", "root.pem"),
+                                   ("root.pem", "intermediate.pem")])
+def test_leaves_carry_the_intermediate_and_ca_pem_is_the_root(
+        org: Path, tmp_path: Path, cli, order: tuple[str, str]) -> None:
+    signer, out = ca_dir(org, tmp_path / "ca", *order), tmp_path / "certs"
+    for args in (["server", "--san", "10.0.0.5"], ["client"], ["client", "--name", "ci"],
+                 ["server", "--name", "m1", "--san", "10.0.0.11"]):
+        result = cli("certs", *args, "--out", str(out), "--ca-dir", str(signer), "-q")
+        assert result.code == 0, result.err
+    root, intermediate = load_cert(org / "root.pem"), load_cert(org / "intermediate.pem")
+    for name in ("ca.pem", "clients/ci/ca.pem", "servers/m1/ca.pem"):
+        assert certificates(out / name) == [root], name  # the trust anchor alone
+    for name in ("server-cert.pem", "client-cert.pem", "cert.pem", "clients/ci/cert.pem",
+                 "servers/m1/server-cert.pem"):
+        leaf, *chain = certificates(out / name)
+        assert chain == [intermediate], name  # what a peer trusting only the root needs
+        leaf.verify_directly_issued_by(intermediate)
+    intermediate.verify_directly_issued_by(root)
+    assert not (out / "ca-key.pem").exists()
+    checked = cli("certs", "check", str(out))
+    assert checked.code == 0, checked.out  # no false problems on chains
+    assert cli("certs", "verify-sums", str(out)).code == 0
+    shown = cli("certs", "show", str(out)).out
+    assert "subject   O=Example Corp, OU=Security, CN=Example Root CA" in shown
+    assert "chain     O=Example Corp, OU=Platform, CN=Example Docker Intermediate" in shown
+    assert "rollover" not in shown
+    entries = json.loads(cli("certs", "show", str(out), "--json").out)["certificates"]
+    server = next(e for e in entries if e["file"] == "server-cert.pem")
+    assert server["chain"] == ["O=Example Corp, OU=Platform, CN=Example Docker Intermediate"]
+    assert server["issuer_dn"].endswith("CN=Example Docker Intermediate")
+    # renew keeps the names and the chain
+    assert cli("certs", "renew", "server", "--out", str(out), "--ca-dir", str(signer),
+               "-q").code == 0
+    assert certificates(out / "server-cert.pem")[1:] == [intermediate]
+    assert "IP:10.0.0.5" in cli("certs", "show", str(out)).out
+    assert cli("certs", "check", str(out)).code == 0
+
+
+def test_the_ca_folder_itself_checks_and_shows_the_chain(org: Path, tmp_path: Path,
+                                                         cli) -> None:
+    signer = ca_dir(org, tmp_path / "ca", "root.pem", "intermediate.pem")
+    assert cli("certs", "check", str(signer)).code == 0  # the key is the intermediate's
+    shown = cli("certs", "show", str(signer)).out
+    assert "ca.pem  (ca (root))" in shown and "ca.pem  (ca (intermediate))" in shown
+
+
+def test_an_intermediate_without_its_issuers_is_refused_with_the_fix(
+        org: Path, tmp_path: Path, cli) -> None:
+    signer, out = ca_dir(org, tmp_path / "ca", "intermediate.pem"), tmp_path / "certs"
+    result = cli("certs", "server", "--out", str(out), "--ca-dir", str(signer))
+    assert result.code == 5
+    assert "holds CN=Example Docker Intermediate but not its issuer" in result.error_line
+    assert "cat intermediate.pem root.pem > ca.pem" in result.error_line
+    assert not out.exists()
+
+
+def test_a_key_that_matches_no_certificate_of_the_chain(org: Path, tmp_path: Path,
+                                                        cli) -> None:
+    signer = ca_dir(org, tmp_path / "ca", "intermediate.pem", "root.pem")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+            str(signer / "ca-key.pem"), cwd=tmp_path)
+    result = cli("certs", "client", "--out", str(tmp_path / "certs"), "--ca-dir", str(signer))
+    assert result.code == 5 and "matches none of the 2 certificates" in result.error_line
+
+
+def test_a_leaf_never_outlives_the_intermediate(org: Path, tmp_path: Path, cli) -> None:
+    signer = ca_dir(org, tmp_path / "ca", "intermediate.pem", "root.pem")
+    result = cli("certs", "client", "--out", str(tmp_path / "certs"), "--ca-dir", str(signer),
+                 "--days", "2000")
+    assert result.code == 5
+    assert "CN=Example Docker Intermediate" in result.error_line and "--days 17" in \
+        result.error_line
+
+
+@pytest.mark.docker
+def test_dockerd_trusting_only_the_root_accepts_the_cli(org: Path, tmp_path: Path) -> None:
+    """The usual organisation set-up, end to end: dockerd and the docker CLI each trust
+    only the organisation root; the intermediate travels in the certificate files."""
+    from conftest import run_tool
+    from dockerd import Dockerd
+
+    signer, out = ca_dir(org, tmp_path / "ca", "intermediate.pem", "root.pem"), tmp_path / "c"
+    for args in (["server"], ["client"], ["client", "--name", "ci"]):
+        done = run_tool("certs", *args, "--out", str(out), "--ca-dir", str(signer), "-q")
+        assert done.returncode == 0, done.stderr
+    assert (out / "ca.pem").read_bytes() == (org / "root.pem").read_bytes()
+    daemon = Dockerd()
+    try:
+        daemon.start_with_files(out)  # tlscacert: the root alone
+        for cert_path in (out, out / "clients" / "ci"):
+            done = daemon.client(cert_path, "version", "--format", "{{.Server.Version}}")
+            assert done.returncode == 0, (cert_path, done.stderr)
+        # Without the intermediate in cert.pem, the same daemon refuses the client, as Go
+        # sends exactly what cert.pem holds: the chain in the files is what makes it work.
+        bare = tmp_path / "bare"
+        shutil.copytree(out / "clients" / "ci", bare)
+        (bare / "cert.pem").write_bytes(certificates(bare / "cert.pem")[0].public_bytes(
+            serialization.Encoding.PEM))
+        assert daemon.client(bare).returncode != 0
+    finally:
+        daemon.close()
