@@ -45,6 +45,33 @@ class Diagnosis:
     message: str
 
 
+# OpenSSL's X509_V_FLAG_PARTIAL_CHAIN (ssl.VERIFY_X509_PARTIAL_CHAIN from Python 3.10).
+_PARTIAL_CHAIN = getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0x80000)
+
+
+def _daemon_context(cas: list[Certificate]) -> ssl.SSLContext:
+    """Verify the daemon as Go's client does: every certificate of ca.pem is a trust
+    anchor (an intermediate too), the daemon's own chain supplies the links between.
+    It presents no client certificate: this handshake judges the daemon only."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cadata="".join(ca.pem.decode("ascii") for ca in cas))
+    context.verify_flags |= ssl.VERIFY_X509_STRICT | _PARTIAL_CHAIN
+    return context
+
+
+def _client_context(cert_path: Path) -> ssl.SSLContext:
+    """Present exactly what cert.pem holds, as Go's client does.  The trust store stays
+    empty: OpenSSL would otherwise complete the client's chain from it, and a daemon
+    would accept here what it refuses from the docker CLI.  The daemon was verified
+    by the handshake before (see ``diagnose``)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    # A password callback, so that an encrypted key fails instead of prompting.
+    context.load_cert_chain(cert_path / CLI_CERT, cert_path / CLI_KEY, password=lambda: b"")
+    return context
+
+
 def _context(cert_path: Path, cas: list[Certificate] | None) -> ssl.SSLContext:
     """A client context with the bundle's pair; it verifies the daemon against ``cas``
     (the CA certificates as already read), or not at all when None."""
@@ -120,7 +147,7 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
     address = f"{host.url} using {cert_path}"
     try:
         cas = read_certificates(cert_path / CA_CERT)
-        client = read_certificate(cert_path / CLI_CERT)
+        client, *chain = read_certificates(cert_path / CLI_CERT)
         key_pem = read_limited(cert_path / CLI_KEY)  # a regular file: ssl would block on a FIFO
     except OutputError as error:
         return Diagnosis(False, f"{error}: re-create the bundle with `minipaas certs client`")
@@ -128,13 +155,16 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
         return Diagnosis(False, f"{cert_path / CLI_KEY} is encrypted: the docker CLI refuses "
                                 "encrypted keys; re-create the bundle with `minipaas certs "
                                 "client`")
-    local = _client_problem(client, cas, out)
+    local = _client_problem(client, chain, cas, out)
     try:
-        context = _context(cert_path, cas)
+        context = _client_context(cert_path)
     except ssl.SSLError as error:
         return Diagnosis(False, f"{CLI_CERT} and {CLI_KEY} in {cert_path} do not go together "
                                 f"({error.reason}): re-issue them with `minipaas certs client`")
+    # Two handshakes, as Go's client judges two things apart: the daemon's chain
+    # against ca.pem, then the daemon's verdict on exactly the chain cert.pem holds.
     try:
+        _judge_daemon(host, cas)
         version = _version_request(host, context)
     except ssl.SSLCertVerificationError as error:
         return Diagnosis(False, _server_problem(host, cert_path, cas, out, error))
@@ -142,9 +172,11 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
         if "WRONG_VERSION_NUMBER" in str(error) or "record layer failure" in str(error):
             return Diagnosis(False, f"{host.name}:{host.port} does not speak TLS: dockerd "
                                     "listens there without --tlsverify (plain HTTP)")
-        return Diagnosis(False, local or _refused(cert_path, error))
+        return Diagnosis(False, local or _missing_link(client, chain, cas)
+                         or _refused(cert_path, error))
     except ConnectionResetError as error:
-        return Diagnosis(False, local or _refused(cert_path, error))
+        return Diagnosis(False, local or _missing_link(client, chain, cas)
+                         or _refused(cert_path, error))
     except ConnectionRefusedError:
         return Diagnosis(False, f"nothing listens on {host.name}:{host.port}: is dockerd "
                                 f"running with -H tcp://0.0.0.0:{host.port} (or hosts in "
@@ -162,7 +194,41 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
     return Diagnosis(True, f"OK: mutual TLS works with {address} ({engine})")
 
 
-def _client_problem(client: Certificate, cas: list[Certificate], out: Path) -> str | None:
+def _judge_daemon(host: DockerHost, cas: list[Certificate]) -> None:
+    """Handshake without a client certificate: raises SSLCertVerificationError if Go
+    would refuse the daemon's chain; the daemon's own refusal of a client that
+    presents nothing is expected here, and ignored."""
+    with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw:
+        try:
+            with _daemon_context(cas).wrap_socket(raw, server_hostname=host.name):
+                pass
+        except ssl.SSLCertVerificationError:
+            raise
+        except ssl.SSLError as error:
+            if "WRONG_VERSION_NUMBER" in str(error) or "record layer failure" in str(error):
+                raise
+        except ConnectionResetError:
+            pass
+
+
+def _missing_link(client: Certificate, chain: list[Certificate],
+                  cas: list[Certificate]) -> str | None:
+    """When the daemon refused cert.pem: the intermediate it lacks, if ca.pem shows one."""
+    top = chain[-1] if chain else client
+    if top.self_issued or any(top.issued_by(ca) and ca.self_issued for ca in cas):
+        return None
+    issuer = next((ca for ca in cas if top.issued_by(ca)), None)
+    if issuer is None:
+        return None
+    roots = ", ".join(f"CN={ca.subject_cn}" for ca in cas if ca.self_issued) or "its root"
+    return (f"{CLI_CERT} lacks the intermediate that issued it (CN={issuer.subject_cn}): the "
+            f"docker CLI sends exactly what {CLI_CERT} holds, and a daemon that trusts only "
+            f"{roots} cannot build the chain; put the intermediate after the leaf in "
+            f"{CLI_CERT} (`minipaas certs client --ca-dir` writes it so)")
+
+
+def _client_problem(client: Certificate, chain: list[Certificate], cas: list[Certificate],
+                    out: Path) -> str | None:
     """What is wrong with the client certificate itself, seen without the daemon."""
     revoked = _revoked(client, out)
     if revoked:
@@ -174,9 +240,14 @@ def _client_problem(client: Certificate, cas: list[Certificate], out: Path) -> s
     if OID_CLIENT_AUTH not in client.extended_key_usage:
         return (f"{CLI_CERT} is not a client certificate (its extendedKeyUsage lacks "
                 f"clientAuth): issue one with `minipaas certs client --out {quote(out)}`")
-    if not any(client.issued_by(ca) for ca in cas):
-        return (f"{CLI_CERT} was issued by CN={client.issuer_cn}, which {CA_CERT} does not hold: "
-                "the bundle mixes two CAs; use one made by `minipaas certs client`")
+    top = chain[-1] if chain else client
+    if not any(top.issued_by(ca) or top.der == ca.der for ca in cas):
+        roots = ", ".join(f"CN={ca.subject_cn}" for ca in cas)
+        return (f"{CLI_CERT} ends with CN={top.subject_cn}, issued by CN={top.issuer_cn}, which "
+                f"{CA_CERT} ({roots}) does not hold: if CN={top.issuer_cn} is an intermediate "
+                f"under it, put it after the leaf in {CLI_CERT} (the docker CLI sends exactly "
+                f"what {CLI_CERT} holds; `minipaas certs client --ca-dir` writes it so); "
+                "otherwise the bundle mixes two CAs")
     return None
 
 

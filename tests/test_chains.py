@@ -169,6 +169,25 @@ def test_dockerd_trusting_only_the_root_accepts_the_cli(org: Path, tmp_path: Pat
         shutil.copytree(out / "clients" / "ci", bare)
         (bare / "cert.pem").write_bytes(certificates(bare / "cert.pem")[0].public_bytes(
             serialization.Encoding.PEM))
-        assert daemon.client(bare).returncode != 0
+        # ... also when ca.pem holds the intermediate (Python's ssl would complete the
+        # chain from it; Go does not, and neither may doctor).
+        completing = tmp_path / "completing"
+        shutil.copytree(bare, completing)
+        (completing / "ca.pem").write_bytes((org / "intermediate.pem").read_bytes()
+                                            + (org / "root.pem").read_bytes())
+        verdicts = {}
+        for folder in (out, out / "clients" / "ci", bare, completing):
+            cli = daemon.client(folder)
+            done = run_tool("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(folder))
+            assert (cli.returncode == 0) == (done.returncode == 0), (folder, done.stdout,
+                                                                    cli.stderr)
+            verdicts[folder.name] = done.stdout
+        assert verdicts["c"].startswith("OK: mutual TLS works")
+        assert verdicts["ci"].startswith("OK: mutual TLS works")
+        assert "issued by CN=Example Docker Intermediate, which ca.pem (CN=Example Root CA) " \
+               "does not hold: if CN=Example Docker Intermediate is an intermediate" \
+               in verdicts["bare"]
+        assert verdicts["completing"].startswith(
+            "cert.pem lacks the intermediate that issued it (CN=Example Docker Intermediate)")
     finally:
         daemon.close()

@@ -251,8 +251,14 @@ def test_ca_rollover_without_downtime(tmp_path: Path, daemons) -> None:
 
 
 def doctor(daemon: Dockerd, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_tool("certs", "doctor", "--host", f"{args[0] if args else '127.0.0.1'}:"
-                    f"{daemon.port}", str(folder), *args[1:])
+    """`certs doctor`, cross-checked: the docker CLI on the same files and address must
+    reach the same verdict."""
+    host = f"{args[0] if args else '127.0.0.1'}:{daemon.port}"
+    done = run_tool("certs", "doctor", "--host", host, str(folder), *args[1:])
+    bundle = folder / "clients" / args[args.index("--name") + 1] if "--name" in args else folder
+    cli = daemon.client(bundle, env={"DOCKER_HOST": f"tcp://{host}"})
+    assert (done.returncode == 0) == (cli.returncode == 0), (done.stdout, cli.stderr)
+    return done
 
 
 def test_doctor_on_a_working_daemon(tmp_path: Path, daemons) -> None:
