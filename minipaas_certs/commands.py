@@ -123,6 +123,45 @@ ca_dir_option = click.option(
     help="Folder holding ca.pem and ca-key.pem [default: --out].")
 
 
+engine_options = _options(
+    click.option("--vault-role", "vault_role", metavar="ROLE", default=None,
+                 help="Sign through the OpenBao/Vault PKI engine's role ROLE instead of a "
+                      "CA key: the key is made here and never leaves."),
+    click.option("--vault-addr", "vault_addr", metavar="URL",
+                 envvar=["VAULT_ADDR", "BAO_ADDR"], default=None,
+                 help="The engine's address [env VAULT_ADDR, BAO_ADDR]."),
+    click.option("--vault-mount", "vault_mount", default="pki", show_default=True,
+                 help="The PKI engine's mount path."),
+    click.option("--vault-token-file", "vault_token_file", metavar="FILE", default=None,
+                 help="A file holding the token [default: env VAULT_TOKEN or BAO_TOKEN]."),
+    click.option("--vault-cacert", "vault_cacert", metavar="FILE", envvar="VAULT_CACERT",
+                 default=None, help="The CA of the engine's own HTTPS [env VAULT_CACERT]."),
+)
+
+
+def _engine(vault_role: str | None, vault_addr: str | None, vault_mount: str,
+            vault_token_file: str | None, vault_cacert: str | None,
+            ca_dir: str | None = None) -> Any:
+    """The PKI engine the options name, or None (sign with a CA key)."""
+    if vault_role is None:
+        return None
+    if ca_dir:
+        raise click.UsageError("--vault-role and --ca-dir cannot be combined: the engine signs")
+    if not vault_addr:
+        raise click.UsageError("--vault-role needs --vault-addr (or VAULT_ADDR / BAO_ADDR)")
+    from .vault import Engine
+
+    if vault_token_file is not None:
+        from .files import MAX_SMALL_BYTES, read_limited
+
+        raw = read_limited(Path(vault_token_file), MAX_SMALL_BYTES, error=InvalidInput)
+        token = raw.decode("utf-8", "replace").strip()
+    else:
+        token = os.environ.get("VAULT_TOKEN") or os.environ.get("BAO_TOKEN") or ""
+    return Engine(vault_addr, vault_mount.strip("/"), vault_role, token,
+                  Path(vault_cacert) if vault_cacert else None)
+
+
 class Run:
     """What every command that runs openssl needs: openssl, the CA passphrase, output."""
 
@@ -290,10 +329,11 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 @key_options
 @days_option
 @force_option
+@engine_options
 @with_run()
 def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default_san: bool,
                    cn: str | None, name: str | None, key_type: str, key_size: int | None,
-                   days: int, force: bool, run: Run) -> None:
+                   days: int, force: bool, run: Run, **engine: Any) -> None:
     """A new server pair from the existing CA: server-cert.pem, server-key.pem.
 
     \b
@@ -306,7 +346,8 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
     from .plan import Plan, server_leaf
 
     leaf = server_leaf(cn, sans, not no_default_san, _key(key_type, key_size), days, name)
-    plan = Plan(leaves=(leaf,), ca_dir=Path(ca_dir) if ca_dir else None, force=force)
+    plan = Plan(leaves=(leaf,), ca_dir=Path(ca_dir) if ca_dir else None, force=force,
+                engine=_engine(ca_dir=ca_dir, **engine))
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
 
@@ -322,10 +363,11 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
 @key_options
 @days_option
 @force_option
+@engine_options
 @with_run(usage=lambda names, cn, **_: _exclusive(names, cn))
 def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence[str],
                    key_type: str, key_size: int | None, days: int, force: bool,
-                   run: Run) -> None:
+                   run: Run, **engine: Any) -> None:
     """A new client pair from the existing CA (client-*.pem, and cert.pem/key.pem).
 
     \b
@@ -338,7 +380,8 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
     from .plan import Plan, client_leaves
 
     plan = Plan(leaves=client_leaves(cn, names, _key(key_type, key_size), days),
-                ca_dir=Path(ca_dir) if ca_dir else None, force=force)
+                ca_dir=Path(ca_dir) if ca_dir else None, force=force,
+                engine=_engine(ca_dir=ca_dir, **engine))
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
 
@@ -526,10 +569,12 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 @click.option("--force", is_flag=True,
               help="With --ca-dir: replace a ca.pem in --out that is another CA's (the old "
                    "one goes to a backup folder).")
+@engine_options
 @with_run(usage=_renew_usage)
 def renew_command(role: str | None, out: str, ca_dir: str | None, every: bool,
                   name: str | None, sans: Sequence[str], key_type: str | None,
-                  key_size: int | None, days: int | None, force: bool, run: Run) -> None:
+                  key_size: int | None, days: int | None, force: bool, run: Run,
+                  **engine_values: Any) -> None:
     """Re-issue a pair, keeping its CN, SANs, key type and validity.
 
     \b
@@ -546,16 +591,17 @@ def renew_command(role: str | None, out: str, ca_dir: str | None, every: bool,
     from .generate import renew, renew_all
 
     ca_folder = Path(ca_dir) if ca_dir else None
+    engine = _engine(ca_dir=ca_dir, **engine_values)
     if every:
         run.written(renew_all(run.openssl, Path(out), days=days, ca_dir=ca_folder,
                               force=force, passphrase=run.passphrase,
-                              templates=run.templates, progress=run.progress))
+                              templates=run.templates, progress=run.progress, engine=engine))
         return
     key = _key(key_type, key_size) if key_type else None
     run.written(renew(run.openssl, Path(out), role or "", name=name, extra_sans=sans,
                       days=days, key=key, ca_dir=ca_folder, force=force,
                       passphrase=run.passphrase, templates=run.templates,
-                      progress=run.progress))
+                      progress=run.progress, engine=engine))
 
 
 def _revoke_usage(names: Sequence[str], servers: Sequence[str], **_: Any) -> None:

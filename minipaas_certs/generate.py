@@ -29,6 +29,7 @@ from .issue import (
     public_key_of,
     request_leaf,
     sign_leaves,
+    sign_with_engine,
 )
 from .layout import (
     CA_CERT,
@@ -71,6 +72,7 @@ from .revocations import Revocation
 from .revocations import read as read_revocations
 from .revocations import render as render_revocations
 from .store import JOURNAL, OutputDirectory, same_directory, shared_lock
+from .vault import Engine
 
 
 @contextmanager
@@ -142,9 +144,10 @@ def _workers(leaves: Sequence[LeafSpec]) -> int:
     return cores + 1 if few or any(spec.key.kind == "rsa" for spec in leaves) else cores
 
 
-def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Authority],
-              leaves: Sequence[LeafSpec], templates: Templates, progress: Progress
-              ) -> Authority:
+def _make_all(openssl: OpenSSL, store: OutputDirectory,
+              provide: Callable[[], Authority] | None, leaves: Sequence[LeafSpec],
+              templates: Templates, progress: Progress, engine: Engine | None = None
+              ) -> bytes:
     """Provide the authority and issue the leaves.
 
     The leaves' keys and requests are made while the CA is made (or loaded and
@@ -164,6 +167,14 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Au
         sign_leaves(openssl, store.staging, authority.get(), [part.get() for part in parts],
                     templates, batch)
 
+    if engine is not None:  # the engine signs once every key and request is made
+        requests = run_all([functools.partial(request_leaf, openssl, store.staging, spec,
+                                              templates) for spec in leaves],
+                           _workers(leaves), on_interrupt=stop_children)
+        ca_pem = sign_with_engine(openssl, store.staging, engine, requests, templates)
+        _copy_into_bundles(store, leaves, ca_pem)
+        return ca_pem
+    assert provide is not None
     # Many leaves are signed in two parts: the first while the second's keys are made.
     size = max(1, len(leaves) if len(leaves) < _PIPELINE_FROM else (len(leaves) + 1) // 2)
     calls: list[Callable[[], object]] = [functools.partial(authority.provide, provide)]
@@ -174,17 +185,23 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory, provide: Callable[[], Au
             for part, spec in zip(parts, leaves[start:start + size])]
         calls.append(functools.partial(sign, batch, parts))  # after its requests: no deadlock
     run_all(calls, _workers(leaves), on_interrupt=stop_children)
-    signer = authority.get()
+    ca_pem = authority.get().cert_pem
+    _copy_into_bundles(store, leaves, ca_pem)
+    return ca_pem
+
+
+def _copy_into_bundles(store: OutputDirectory, leaves: Sequence[LeafSpec],
+                       ca_pem: bytes) -> None:
+    """Each bundle gets its ca.pem; the default client pair its docker CLI names."""
     for spec in leaves:
         if spec.bundle:
             folder = store.staged(spec.cert_file).parent
-            write_private(folder / CA_CERT, signer.cert_pem, CERT_MODE)
+            write_private(folder / CA_CERT, ca_pem, CERT_MODE)
             os.chmod(store.staged(spec.cert_file), CERT_MODE)
             os.chmod(store.staged(spec.key_file), KEY_MODE)
         elif spec.role == "client":
             for source, copy in DOCKER_CLI_COPIES.items():
                 write_private(store.staged(copy), read_limited(store.staged(source)), KEY_MODE)
-    return signer
 
 
 def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | None = None,
@@ -204,7 +221,14 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
         revoked = _revocations(out, plan)
         placement = plan.placement(leaves)
         provide: Callable[[], Authority]
-        if ca is None:
+        if plan.engine is not None:
+            if not plan.renewing:
+                _refuse_bundle_replacements(store, placement, plan.force)
+            placement.keep = store.existing([*placement.files, *placement.bundles])
+            anchors = _make_all(openssl, store, None, leaves, templates, progress, plan.engine)
+            _plan_ca_copy(store, anchors, f"the PKI engine at {plan.engine.address}",
+                          plan.force, placement)
+        elif ca is None:
             source = plan.ca_dir or out
             if not (plan.renewing or plan.reissue):
                 _refuse_bundle_replacements(store, placement, plan.force)
@@ -238,7 +262,8 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
             provide = functools.partial(create_ca, openssl, store.staging, ca.common_name,
                                         ca.key, ca.days, passphrase, not leaves, ca_key,
                                         templates)
-        _make_all(openssl, store, provide, leaves, templates, progress)
+        if plan.engine is None:
+            _make_all(openssl, store, provide, leaves, templates, progress)
         if store.write_new(GITIGNORE, GITIGNORE_TEXT, CERT_MODE):
             placement.files[GITIGNORE] = CERT_MODE
         if revoked:
@@ -376,7 +401,7 @@ def _refuse_bundle_replacements(store: OutputDirectory, plan: Placement, force: 
         )
 
 
-def _plan_ca_copy(store: OutputDirectory, ca_pem: bytes, origin: Path, force: bool,
+def _plan_ca_copy(store: OutputDirectory, ca_pem: bytes, origin: Path | str, force: bool,
                   plan: Placement) -> None:
     """With ``--ca-dir`` elsewhere, put the CA certificate beside the new files.
 
@@ -404,7 +429,8 @@ def _plan_ca_copy(store: OutputDirectory, ca_pem: bytes, origin: Path, force: bo
 def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
           extra_sans: Sequence[str] = (), days: int | None = None, key: KeySpec | None = None,
           ca_dir: Path | None = None, force: bool = False, passphrase: bytes | None = None,
-          templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> list[Path]:
+          templates: Templates = SHIPPED, progress: Progress = lambda _: None,
+          engine: Engine | None = None) -> list[Path]:
     """Re-issue a server or client pair (top-level, or the bundle ``name`` of that role)
     with the current certificate's CN, SANs, key type and span.
 
@@ -429,21 +455,21 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
     progress(f"Renewing {current_path} (CN={spec.common_name}"
              + (f", SANs {', '.join(map(str, spec.sans))}" if spec.sans else "") + ")")
     return generate(openssl, out, Plan(leaves=(spec,), ca_dir=ca_dir, force=force,
-                                       renewing=True),
+                                       renewing=True, engine=engine),
                     passphrase=passphrase, templates=templates, progress=progress)
 
 
 def renew_all(openssl: OpenSSL, out: Path, *, days: int | None = None,
               ca_dir: Path | None = None, force: bool = False,
               passphrase: bytes | None = None, templates: Templates = SHIPPED,
-              progress: Progress = lambda _: None) -> list[Path]:
+              progress: Progress = lambda _: None, engine: Engine | None = None) -> list[Path]:
     """Re-issue every leaf in ``out`` (top-level pairs, managers, clients) in one commit,
     each keeping its CN, SANs, key type and span (``days`` overrides the span)."""
     if out.is_dir() and not identities(out):
         raise CAProblem(f"nothing to renew in {out}: it holds no server or client "
                         "certificate")
     return generate(openssl, out, Plan(ca_dir=ca_dir, force=force, renewing=True,
-                                       reissue=True, reissue_days=days),
+                                       reissue=True, reissue_days=days, engine=engine),
                     passphrase=passphrase, templates=templates, progress=progress)
 
 

@@ -31,6 +31,8 @@ from .openssl import Argument, OpenSSL
 from .parallel import run_all
 from .plan import CLOCK_MARGIN, EC_CURVES, KeySpec, LeafSpec
 from .render import SHIPPED, Templates
+from .vault import Engine, EngineRefused
+from .vault import sign as engine_sign
 
 _PURPOSES = {"server": ("sslserver", OID_SERVER_AUTH), "client": ("sslclient", OID_CLIENT_AUTH)}
 # A fresh certificate starts this long before it is issued, so that a peer whose
@@ -425,25 +427,75 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
                 raise OutputError(f"openssl signed a certificate for no key it was asked for "
                                   f"({path.name})")
             issued[signed.cert_path] = certificate
+    _place_and_check(openssl, requests, issued, signer.chain_pem, signer.trust_path,
+                     signer.chain_path, templates)
+    shutil.rmtree(work)
+    return [issued[r.cert_path] for r in requests]
+
+
+def _place_and_check(openssl: OpenSSL, requests: Sequence[LeafRequest],
+                     issued: dict[Path, Certificate], chain_pem: bytes, trust_path: Path,
+                     chain_path: Path | None, templates: Templates) -> None:
+    """Write each leaf with the intermediates a peer trusting only the root needs,
+    compare it with what was asked, and verify all of one role in one call."""
     for request in requests:
         if request.cert_path not in issued:
-            raise OutputError(f"openssl signed no certificate for {request.key_path.name}, or "
+            raise OutputError(f"no certificate was signed for {request.key_path.name}, or "
                               "one that does not match it" + templates.blame())
-        # The leaf, then the intermediates a peer trusting only the root needs.
-        write_private(request.cert_path, issued[request.cert_path].pem + signer.chain_pem,
-                      CERT_MODE)
+        write_private(request.cert_path, issued[request.cert_path].pem + chain_pem, CERT_MODE)
         check_issued(issued[request.cert_path], request.spec, request.cert_path,
                      templates.blame())
     for role in ("server", "client"):
         paths = [r.cert_path for r in requests if r.spec.role == role]
         if paths:
-            verify_leaves(openssl, signer.trust_path, paths, role, hint=templates.blame(),
-                          untrusted=signer.chain_path)
-    shutil.rmtree(work)
+            verify_leaves(openssl, trust_path, paths, role, hint=templates.blame(),
+                          untrusted=chain_path)
     for request in requests:  # the request and its config are of no further use
         os.unlink(request.request)
         os.unlink(request.request.with_suffix(".cnf"))
-    return [issued[r.cert_path] for r in requests]
+
+
+def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
+                     requests: Sequence[LeafRequest], templates: Templates = SHIPPED
+                     ) -> bytes:
+    """Have a PKI engine sign every request (see ``vault``), then check as for a local
+    CA.  Returns the trust anchor, the engine's root, as ca.pem copies hold it."""
+    work = staging / f"{SIGNING}-engine"
+    work.mkdir(mode=DIR_MODE)
+    issued: dict[Path, Certificate] = {}
+    anchors: list[Certificate] = []
+    intermediates: list[Certificate] = []
+    for request in requests:
+        signed = engine_sign(engine, read_limited(request.request), request.spec.days * 24)
+        try:
+            leaf = parse_pem(signed.certificate, request.cert_path)[0]
+            above = [parse_pem(pem, request.cert_path)[0] for pem in signed.chain]
+        except OutputError as error:
+            raise CAProblem(f"the PKI engine answered with a damaged certificate ({error})"
+                            ) from None
+        roots = [cert for cert in above if cert.self_issued] or above[-1:]
+        if anchors and roots[:1] != anchors:
+            raise CAProblem("the PKI engine signed with two different CAs in one run")
+        anchors, intermediates = roots[:1], [cert for cert in above if not cert.self_issued]
+        if _public_key_of_file(openssl, request.key_path) != leaf.public_key_der:
+            raise CAProblem(f"the PKI engine signed a key other than {request.key_path.name}")
+        wanted = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+            days=request.spec.days) - CLOCK_MARGIN
+        if leaf.not_after < wanted:
+            raise EngineRefused(f"the PKI engine signed {request.spec.common_name} only until "
+                                f"{leaf.not_after:%Y-%m-%d %H:%M} UTC, not for "
+                                f"{request.spec.days} days: ask for less with --days")
+        issued[request.cert_path] = leaf
+    anchors_pem = b"".join(cert.pem for cert in anchors)
+    chain_pem = b"".join(cert.pem for cert in intermediates)
+    write_private(work / CA_CERT, anchors_pem, CERT_MODE)
+    chain_path = work / CHAIN_FILE if intermediates else None
+    if chain_path:
+        write_private(chain_path, chain_pem, CERT_MODE)
+    _place_and_check(openssl, requests, issued, chain_pem, work / CA_CERT, chain_path,
+                     templates)
+    shutil.rmtree(work)
+    return anchors_pem
 
 
 def _public_key_of_file(openssl: OpenSSL, key_path: Path) -> bytes:

@@ -14,7 +14,7 @@ import datetime
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .certinfo import Certificate
 from .errors import InvalidInput
@@ -29,6 +29,9 @@ from .layout import (
     pair_files,
 )
 from .names import SubjectAltName, parse_common_name, parse_sans
+
+if TYPE_CHECKING:
+    from .vault import Engine
 
 Progress = Callable[[str], None]  # how an operation reports what it is doing
 
@@ -166,6 +169,7 @@ class Plan:
     reissue: bool = False
     reissue_days: int | None = None
     revoke: tuple[Bundle, ...] = ()
+    engine: Engine | None = None  # sign through a PKI engine instead of a CA key
 
     def __post_init__(self) -> None:
         if self.revoke and not (self.ca and self.reissue and self.force):

@@ -680,18 +680,25 @@ def _hostile_daemon(out: Path, behaviour: str) -> tuple[int, threading.Event]:
     stop = threading.Event()
 
     def serve() -> None:
+        # doctor connects twice: once to judge the daemon, once as the client.
         with listener:
-            raw, _ = listener.accept()
-            try:
-                with context.wrap_socket(raw, server_side=True) as tls:
-                    tls.recv(4096)
-                    tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
-                    while not stop.is_set():
-                        tls.sendall(b"x" * 65536 if behaviour == "flood" else b"x")
-                        if behaviour == "trickle":
-                            time.sleep(0.2)
-            except OSError:
-                pass  # the client hung up: what it should do
+            listener.settimeout(10)
+            while not stop.is_set():
+                try:
+                    raw, _ = listener.accept()
+                except OSError:
+                    return
+                try:
+                    with context.wrap_socket(raw, server_side=True) as tls:
+                        tls.recv(4096)
+                        tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json"
+                                    b"\r\n\r\n")
+                        while not stop.is_set():
+                            tls.sendall(b"x" * 65536 if behaviour == "flood" else b"x")
+                            if behaviour == "trickle":
+                                time.sleep(0.2)
+                except OSError:
+                    pass  # no client certificate, or the client hung up: what it should do
 
     threading.Thread(target=serve, daemon=True).start()
     return port, stop

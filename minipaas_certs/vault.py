@@ -1,0 +1,114 @@
+"""Signing through an OpenBao or HashiCorp Vault PKI secrets engine.
+
+The key and the request are made locally (the key never leaves the machine);
+the engine signs the request by its role's policy, through
+``POST /v1/<mount>/sign/<role>``.  Standard library only.  The token travels in
+the ``X-Vault-Token`` header, never in argv; what the engine refuses, or
+changes (a TTL capped to the role's maximum), is one error quoting the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CAProblem, InvalidInput
+
+TIMEOUT = 30.0  # seconds per request to the engine
+MAX_ANSWER = 1024 * 1024
+_MOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*\Z")
+_ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
+
+
+class EngineRefused(CAProblem):
+    """The PKI engine refused to sign, or signed other than asked."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where and how to ask: the engine's address, PKI mount, role and token."""
+
+    address: str
+    mount: str
+    role: str
+    token: str
+    cacert: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not re.match(r"https?://[^\s/?#]+\Z", self.address.rstrip("/")):
+            raise InvalidInput(f"--vault-addr {self.address!r}: use http(s)://HOST:PORT")
+        if not _MOUNT.match(self.mount):
+            raise InvalidInput(f"--vault-mount {self.mount!r} is not a mount path")
+        if not _ROLE.match(self.role):
+            raise InvalidInput(f"--vault-role {self.role!r} is not a role name")
+        if not self.token or not self.token.isprintable() or len(self.token) > 4096:
+            raise InvalidInput("the engine token (VAULT_TOKEN, BAO_TOKEN or --vault-token-file) "
+                               "is missing or not one line of text")
+
+    @property
+    def sign_url(self) -> str:
+        return f"{self.address.rstrip('/')}/v1/{self.mount}/sign/{self.role}"
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What the engine returned: the certificate and its CA chain (PEM texts)."""
+
+    certificate: bytes
+    chain: list[bytes]  # from the issuing CA up, as the engine lists them
+    serial: str
+
+
+def sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
+    """Have ``engine`` sign the request for ``hours``; names come from the request."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    # The engine would add the CN to the SANs; the names asked are the request's alone.
+    body = json.dumps({"csr": request_pem.decode("ascii"), "ttl": f"{hours}h",
+                       "format": "pem", "exclude_cn_from_sans": True}).encode()
+    call = urllib.request.Request(engine.sign_url, data=body, method="POST", headers={
+        "X-Vault-Token": engine.token, "Content-Type": "application/json"})
+    context = None
+    if engine.sign_url.startswith("https:"):
+        context = ssl.create_default_context(cafile=str(engine.cacert) if engine.cacert else None)
+    where = f"the PKI engine at {engine.address} (role {engine.role})"
+    try:
+        with urllib.request.urlopen(call, timeout=TIMEOUT, context=context) as answer:
+            data = json.loads(answer.read(MAX_ANSWER + 1)[:MAX_ANSWER])
+    except urllib.error.HTTPError as error:
+        raise EngineRefused(f"{where} refused to sign: {_errors(error)}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise CAProblem(f"cannot reach {where}: {reason}") from None
+    except ValueError:
+        raise CAProblem(f"{where} answered with something that is not JSON") from None
+    try:
+        result = data["data"]
+        certificate = result["certificate"].encode("ascii")
+        chain = [item.encode("ascii") for item in result.get("ca_chain") or
+                 [result["issuing_ca"]]]
+        serial = str(result.get("serial_number", ""))
+    except (KeyError, TypeError, AttributeError, UnicodeEncodeError):
+        raise CAProblem(f"{where} answered without a certificate") from None
+    capped = [w for w in data.get("warnings") or [] if isinstance(w, str) and "TTL" in w]
+    if capped:  # the engine shortened the certificate: not what was asked
+        raise EngineRefused(f"{where} would not sign for {hours} hours: {capped[0]}; ask for "
+                            "less with --days")
+    return Signed(certificate, chain, serial)
+
+
+def _errors(error: object) -> str:
+    """The engine's own words from an error answer."""
+    try:
+        data = json.loads(error.read(MAX_ANSWER))  # type: ignore[attr-defined]
+        errors = [str(item) for item in data.get("errors", [])]
+    except (ValueError, AttributeError, OSError):
+        errors = []
+    status = f"HTTP {getattr(error, 'code', '?')}"
+    text = "; ".join(errors) or status
+    return "".join(c if c.isprintable() else " " for c in text)[:500] + (
+        f" ({status})" if errors else "")

