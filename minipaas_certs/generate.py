@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .certinfo import Certificate, read_certificate
+from .certinfo import Certificate, read_certificate, read_certificates
 from .errors import CAProblem, Conflict, InvalidInput, OpenSSLFailed, OutputError, quote
 from .files import read_limited, write_private
 from .issue import (
@@ -501,6 +501,12 @@ def _current_ca(out: Path) -> Certificate:
         raise CAProblem(f"{out} holds no {CA_KEY}: revoke in the folder that holds the CA "
                         "(its --ca-dir), where the new CA must be made")
     try:
-        return read_certificate(out / CA_CERT)
+        certificates = read_certificates(out / CA_CERT)
     except OutputError as error:
         raise CAProblem(str(error)) from None
+    if not all(certificate.self_issued for certificate in certificates):
+        raise CAProblem(f"{out / CA_CERT} holds an intermediate CA: revoking makes a new CA, "
+                        "and a new intermediate comes from your organisation; put it in place "
+                        f"(ca.pem and ca-key.pem), then `minipaas certs renew --all --out "
+                        f"{quote(out)}` for each folder it signs")
+    return certificates[0]

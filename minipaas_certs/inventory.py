@@ -321,7 +321,8 @@ def _bundle_trust(directory: Path, cas: list[Certificate], out: str) -> list[Fin
     is still accepted.
     """
     findings: list[Finding] = []
-    top = {ca.der: ca for ca in cas}
+    # A CA folder's ca.pem may hold an intermediate and its root: bundles hold the root.
+    top = {ca.der: ca for ca in cas if ca.self_issued} or {ca.der: ca for ca in cas}
     for bundle in bundles(directory):
         name = bundle.ca
         fix = _bundle_command(out, name) if bundle.role == "client" else \

@@ -51,8 +51,12 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
                            f"`minipaas certs rotate-ca finish --out {quote(out)}`")
         old_pem, old_key_pem = read_ca(store, out)
         old = load_authority(openssl, store.staging, out, old_pem, old_key_pem, passphrase)
+        if old.chain:
+            raise Conflict(f"{out / CA_CERT} holds an intermediate CA of your organisation: "
+                           "its successor comes from the organisation; put it in place, then "
+                           f"`minipaas certs renew --all --out FOLDER --ca-dir {quote(out)}`")
         if len(pem_blocks(old_pem)) > 1:
-            raise Conflict(f"{old.cert_path} already holds several CA certificates")
+            raise Conflict(f"{out / CA_CERT} already holds several CA certificates")
         today = datetime.date.today().isoformat()
         name = common_name or successor_cn(old.certificate.subject_cn, today)
         if key is None:

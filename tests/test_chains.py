@@ -191,3 +191,20 @@ def test_dockerd_trusting_only_the_root_accepts_the_cli(org: Path, tmp_path: Pat
             "cert.pem lacks the intermediate that issued it (CN=Example Docker Intermediate)")
     finally:
         daemon.close()
+
+
+def test_an_organisations_intermediate_is_not_replaced_by_a_local_ca(
+        org: Path, tmp_path: Path, cli) -> None:
+    """rotate-ca and revoke make a new CA: never in place of the organisation's."""
+    signer = ca_dir(org, tmp_path / "ca", "intermediate.pem", "root.pem")
+    assert cli("certs", "client", "--out", str(signer), "--name", "ci", "-q").code == 0
+    assert certificates(signer / "clients" / "ci" / "ca.pem") == [load_cert(org / "root.pem")]
+    before = {p: p.read_bytes() for p in signer.rglob("*") if p.is_file()}
+    result = cli("certs", "rotate-ca", "start", "--out", str(signer))
+    assert result.code == 4 and "holds an intermediate CA of your organisation" in \
+        result.error_line
+    result = cli("certs", "revoke", "--out", str(signer), "--name", "ci")
+    assert result.code == 5 and "a new intermediate comes from your organisation" in \
+        result.error_line
+    assert {p: p.read_bytes() for p in signer.rglob("*") if p.is_file()} == before
+    assert cli("certs", "check", str(signer)).code == 0  # bundles hold the root alone
