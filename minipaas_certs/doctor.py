@@ -301,7 +301,9 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
         ours = ", ".join(f"CN={ca.subject_cn}" for ca in cas)
         return (f"the daemon's certificate comes from another CA (issuer CN={server.issuer_cn};"
                 f" ca.pem holds {ours}): dockerd uses other files, or this bundle belongs to "
-                "another cluster")
+                f"another cluster; or CN={server.issuer_cn} is an intermediate under it, and "
+                "the daemon's server-cert.pem lacks it after the leaf (dockerd sends exactly "
+                "that file; `minipaas certs server --ca-dir` writes it so)")
     if OID_SERVER_AUTH not in server.extended_key_usage:
         return ("the daemon's certificate is not a server certificate (its extendedKeyUsage "
                 f"lacks serverAuth): issue one with `minipaas certs server --out {quote(out)}"

@@ -189,6 +189,18 @@ def test_dockerd_trusting_only_the_root_accepts_the_cli(org: Path, tmp_path: Pat
                in verdicts["bare"]
         assert verdicts["completing"].startswith(
             "cert.pem lacks the intermediate that issued it (CN=Example Docker Intermediate)")
+        # A daemon whose server-cert.pem lacks the intermediate: refused by Go's client
+        # trusting the root, and doctor says so.
+        stripped = tmp_path / "stripped"
+        shutil.copytree(out, stripped)
+        (stripped / "server-cert.pem").write_bytes(certificates(
+            stripped / "server-cert.pem")[0].public_bytes(serialization.Encoding.PEM))
+        daemon.restart_with_files(stripped)
+        cli = daemon.client(out)
+        assert cli.returncode != 0 and "unknown authority" in cli.stderr, cli.stderr
+        done = run_tool("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+        assert done.returncode == 8
+        assert "the daemon's server-cert.pem lacks it after the leaf" in done.stdout
     finally:
         daemon.close()
 
