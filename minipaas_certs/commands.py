@@ -157,7 +157,7 @@ def _engine(vault_role: str | None, vault_addr: str | None, vault_mount: str,
         raw = read_limited(Path(vault_token_file), MAX_SMALL_BYTES, error=InvalidInput)
         token = raw.decode("utf-8", "replace").strip()
     else:
-        token = os.environ.get("VAULT_TOKEN") or os.environ.get("BAO_TOKEN") or ""
+        token = (os.environ.get("VAULT_TOKEN") or os.environ.get("BAO_TOKEN") or "").strip()
     return Engine(vault_addr, vault_mount.strip("/"), vault_role, token,
                   Path(vault_cacert) if vault_cacert else None)
 

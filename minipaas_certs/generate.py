@@ -222,6 +222,10 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
         placement = plan.placement(leaves)
         provide: Callable[[], Authority]
         if plan.engine is not None:
+            if len({spec.role for spec in leaves}) > 1:
+                raise InvalidInput("one --vault-role signs for servers or for clients, not "
+                                   "both: renew the servers and the clients in two runs "
+                                   "(`renew server ...`, `renew client ...`)")
             if not plan.renewing:
                 _refuse_bundle_replacements(store, placement, plan.force)
             placement.keep = store.existing([*placement.files, *placement.bundles])
@@ -236,7 +240,7 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
             cert_pem, key_pem = read_ca(store, source)
             loaded = load_authority(openssl, store.staging, source, cert_pem, key_pem,
                                     passphrase)
-            if not same_directory(source, out) and placement.files:
+            if not same_directory(source, out):
                 _plan_ca_copy(store, loaded.cert_pem, source / CA_CERT, plan.force, placement)
             if passphrase is not None and loaded.passphrase is None:
                 progress(f"Note: {source / CA_KEY} is not encrypted; the passphrase "
@@ -416,6 +420,9 @@ def _plan_ca_copy(store: OutputDirectory, ca_pem: bytes, origin: Path | str, for
             same = False
         if same:
             return
+        if os.path.lexists(store.path / CA_KEY):
+            raise Conflict(f"{store.path} holds its own CA ({CA_KEY}), and {target} is not "
+                           f"{origin}'s: write these certificates into another --out")
         if not force:
             raise Conflict(
                 f"{target} is a different CA certificate from {origin}; "

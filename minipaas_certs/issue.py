@@ -473,12 +473,24 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
         except OutputError as error:
             raise CAProblem(f"the PKI engine answered with a damaged certificate ({error})"
                             ) from None
-        roots = [cert for cert in above if cert.self_issued] or above[-1:]
+        roots = [cert for cert in above if cert.self_issued]
+        if not roots:
+            raise EngineRefused(
+                f"the PKI engine's CA chain for role {engine.role} ends at "
+                f"CN={above[-1].subject_cn if above else '?'}, not at a root: give its issuer "
+                "the whole chain up to the root (the ca_chain of the engine's issuer), so "
+                "that ca.pem can hold the root")
         if anchors and roots[:1] != anchors:
             raise CAProblem("the PKI engine signed with two different CAs in one run")
         anchors, intermediates = roots[:1], [cert for cert in above if not cert.self_issued]
         if _public_key_of_file(openssl, request.key_path) != leaf.public_key_der:
             raise CAProblem(f"the PKI engine signed a key other than {request.key_path.name}")
+        purpose = _PURPOSES[request.spec.role][1]
+        if leaf.extended_key_usage != (purpose,):
+            raise EngineRefused(
+                f"the PKI engine's role {engine.role} signed CN={request.spec.common_name} "
+                f"for other purposes than {request.spec.role} authentication alone: use a "
+                f"role with {request.spec.role}_flag=true and the other flag false")
         wanted = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
             days=request.spec.days) - CLOCK_MARGIN
         if leaf.not_after < wanted:
@@ -636,9 +648,15 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
         certificate = matching[0]
     _check_fit(certificate, cert_path)
     chain, root = _path_to_root(certificate, certificates, cert_path)
-    anchors = [cert for cert in certificates if cert.self_issued]
-    strangers = [cert for cert in certificates
-                 if cert is not certificate and cert not in chain and not cert.self_issued]
+    # With an intermediate, the trust anchor is its root alone: another root in the
+    # file would widen what every daemon and client accepts.
+    anchors = [root] if root else [cert for cert in certificates if cert.self_issued]
+    strangers = [cert for cert in certificates if cert.der not in
+                 {c.der for c in (certificate, *chain, *anchors)}]
+    if strangers and chain:
+        raise CAProblem(f"{cert_path} holds CN={strangers[0].subject_cn}, which is not on "
+                        f"the path from CN={certificate.subject_cn} to its root: keep only "
+                        "that path in it")
     if strangers:
         raise CAProblem(f"{cert_path} holds CN={strangers[0].subject_cn}, which is neither on "
                         f"the path from CN={certificate.subject_cn} to its root nor a root")

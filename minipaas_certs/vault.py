@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import CAProblem, InvalidInput
 
-TIMEOUT = 30.0  # seconds per request to the engine
+TIMEOUT = 30.0  # seconds for a whole request to the engine, however slowly it answers
 MAX_ANSWER = 1024 * 1024
 _MOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*\Z")
 _ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
@@ -62,7 +62,42 @@ class Signed:
 
 
 def sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
-    """Have ``engine`` sign the request for ``hours``; names come from the request."""
+    """Have ``engine`` sign the request for ``hours``; names come from the request.
+
+    The exchange runs on a thread of its own, so that SIGINT/SIGTERM and the
+    deadline end the wait at once, however the engine answers.
+    """
+    import threading
+    import time
+
+    from . import interrupts
+
+    outcome: list[Signed | BaseException] = []
+
+    def exchange() -> None:
+        try:
+            outcome.append(_sign(engine, request_pem, hours))
+        except BaseException as error:  # handed to the waiting thread
+            outcome.append(error)
+
+    worker = threading.Thread(target=exchange, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + TIMEOUT
+    while worker.is_alive():
+        interrupts.check()
+        if time.monotonic() > deadline:
+            raise CAProblem(f"no answer from the PKI engine at {engine.address} within "
+                            f"{TIMEOUT:g} s")
+        worker.join(0.05)
+    interrupts.check()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
+    import http.client
     import ssl
     import urllib.error
     import urllib.request
@@ -72,20 +107,34 @@ def sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
                        "format": "pem", "exclude_cn_from_sans": True}).encode()
     call = urllib.request.Request(engine.sign_url, data=body, method="POST", headers={
         "X-Vault-Token": engine.token, "Content-Type": "application/json"})
-    context = None
-    if engine.sign_url.startswith("https:"):
-        context = ssl.create_default_context(cafile=str(engine.cacert) if engine.cacert else None)
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        """A redirect would carry the token to wherever it points: refused."""
+
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
     where = f"the PKI engine at {engine.address} (role {engine.role})"
+    handlers: list[urllib.request.BaseHandler] = [NoRedirect()]
+    if engine.sign_url.startswith("https:"):
+        try:
+            context = ssl.create_default_context(
+                cafile=str(engine.cacert) if engine.cacert else None)
+        except (OSError, ssl.SSLError) as error:
+            raise InvalidInput(f"--vault-cacert {engine.cacert}: {error}") from None
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(*handlers)
     try:
-        with urllib.request.urlopen(call, timeout=TIMEOUT, context=context) as answer:
+        with opener.open(call, timeout=TIMEOUT) as answer:
             data = json.loads(answer.read(MAX_ANSWER + 1)[:MAX_ANSWER])
     except urllib.error.HTTPError as error:
         raise EngineRefused(f"{where} refused to sign: {_errors(error)}") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise CAProblem(f"cannot reach {where}: {reason}") from None
-    except ValueError:
-        raise CAProblem(f"{where} answered with something that is not JSON") from None
+    except (ValueError, RecursionError, http.client.HTTPException):
+        raise CAProblem(f"{where} answered with something that is not its JSON") from None
+    if not isinstance(data, dict):
+        raise CAProblem(f"{where} answered with something that is not its JSON")
     try:
         result = data["data"]
         certificate = result["certificate"].encode("ascii")

@@ -220,3 +220,20 @@ def test_an_organisations_intermediate_is_not_replaced_by_a_local_ca(
         result.error_line
     assert {p: p.read_bytes() for p in signer.rglob("*") if p.is_file()} == before
     assert cli("certs", "check", str(signer)).code == 0  # bundles hold the root alone
+
+
+def test_another_root_in_the_ca_file_is_refused(org: Path, tmp_path: Path, cli) -> None:
+    """Beside an intermediate, ca.pem copies hold its root alone: another root there would
+    make every daemon and client trust what it signs."""
+    other = organisation(tmp_path / "other")
+    signer = ca_dir(org, tmp_path / "ca", "intermediate.pem", "root.pem")
+    with (signer / "ca.pem").open("ab") as bundle:
+        bundle.write((other / "root.pem").read_bytes())
+    result = cli("certs", "client", "--out", str(tmp_path / "c"), "--ca-dir", str(signer))
+    assert result.code == 5 and "is not on the path from CN=Example Docker Intermediate" in \
+        result.error_line
+    twice = ca_dir(org, tmp_path / "twice", "intermediate.pem", "root.pem", "root.pem",
+                   "intermediate.pem")
+    assert cli("certs", "client", "--out", str(tmp_path / "d"), "--ca-dir", str(twice),
+               "-q").code == 0
+    assert certificates(tmp_path / "d" / "ca.pem") == [load_cert(org / "root.pem")]

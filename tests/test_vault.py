@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -204,3 +205,106 @@ def test_engine_signed_files_work_on_a_real_dockerd(bao: OpenBao, tmp_path: Path
             assert doctor.returncode == 0, doctor.stdout  # doctor agrees with the CLI
     finally:
         daemon.close()
+
+
+def test_a_role_of_the_other_purpose_is_named(bao: OpenBao, tmp_path: Path) -> None:
+    out = tmp_path / "certs"
+    done = tool(bao, "server", "--out", str(out), "--vault-role", "docker-client")
+    assert done.returncode == 5 and "role docker-client signed CN=localhost for other " \
+        "purposes than server authentication alone" in done.stderr
+    assert not out.exists()
+    assert tool(bao, "server", "--out", str(out), "-q", "--vault-role",
+                "docker-server").returncode == 0
+    assert tool(bao, "client", "--out", str(out), "-q", "--vault-role",
+                "docker-client").returncode == 0
+    done = tool(bao, "renew", "--all", "--out", str(out), "--vault-role", "docker-client")
+    assert done.returncode == 2 and "in two runs" in done.stderr
+
+
+class _Hostile:
+    """An HTTP server that answers the sign call as ``mode`` says."""
+
+    def __init__(self, mode: str) -> None:
+        import http.server
+        import threading
+
+        outer = self
+        self.seen: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.seen.append(self.path)
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if mode == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", f"http://127.0.0.1:{outer.port}/steal")
+                    self.end_headers()
+                elif mode == "garbage":
+                    self.wfile.write(b"this is not HTTP\r\n\r\n")
+                elif mode == "slow":
+                    time.sleep(30)
+                elif mode == "rootless":
+                    body = json.dumps({"data": {"certificate": outer.leaf,
+                                                "ca_chain": [outer.leaf]}}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+            do_GET = do_POST  # a followed redirect would arrive here
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.leaf = ""
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.mark.parametrize("mode,text", [
+    ("redirect", "refused to sign: HTTP 302"),
+    ("garbage", "answered with something that is not its JSON"),
+    ("rootless", "not at a root"),
+])
+def test_a_hostile_engine_is_one_clean_error(tmp_path: Path, mode: str, text: str) -> None:
+    engine = _Hostile(mode)
+    if mode == "rootless":  # a certificate that is no root: a leaf made by openssl
+        assert run_tool("certs", "all", "--out", str(tmp_path / "other"), "-q").returncode == 0
+        engine.leaf = (tmp_path / "other" / "client-cert.pem").read_text()
+    try:
+        done = run_tool("certs", "client", "--out", str(tmp_path / "c"), "--vault-role", "r",
+                        env={"VAULT_ADDR": f"http://127.0.0.1:{engine.port}",
+                             "VAULT_TOKEN": "secret-token"})
+    finally:
+        engine.server.shutdown()
+    assert done.returncode == 5, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error: ") and text in lines[-1] and "Traceback" not in \
+        done.stderr
+    assert "/steal" not in engine.seen  # the token never followed the redirect
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_signal_ends_the_wait_for_a_silent_engine(tmp_path: Path) -> None:
+    engine = _Hostile("slow")
+    try:
+        script = Path(sys.executable).parent / "minipaas"
+        command = [str(script)] if script.exists() else [sys.executable, "-m",
+                                                         "minipaas_certs"]
+        process = subprocess.Popen(
+            [*command, "certs", "client", "--out", str(tmp_path / "c"), "--vault-role", "r"],
+            env={**os.environ, "VAULT_ADDR": f"http://127.0.0.1:{engine.port}",
+                 "VAULT_TOKEN": "t"}, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 20
+        while not engine.seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert engine.seen, "the tool never called the engine"
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+        assert time.monotonic() - started < 3  # not at the end of the engine's 30 s
+        assert process.returncode == 130 and "interrupted by SIGINT" in stderr
+        assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
+    finally:
+        engine.server.shutdown()
