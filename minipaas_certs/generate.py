@@ -228,6 +228,9 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
                                    "(`renew server ...`, `renew client ...`)")
             if not plan.renewing:
                 _refuse_bundle_replacements(store, placement, plan.force)
+            if plan.engine.in_clear:
+                progress(f"Warning: {plan.engine.address} is plain HTTP: the token crosses "
+                         "the network in clear; use https:// (and --vault-cacert)")
             placement.keep = store.existing([*placement.files, *placement.bundles])
             anchors = _make_all(openssl, store, None, leaves, templates, progress, plan.engine)
             _plan_ca_copy(store, anchors, f"the PKI engine at {plan.engine.address}",

@@ -48,6 +48,13 @@ class Engine:
                                "is missing or not one line of text")
 
     @property
+    def in_clear(self) -> bool:
+        """Plain HTTP to another machine than this one."""
+        host = self.address.split("://", 1)[1].rsplit(":", 1)[0].strip("[]").rstrip("/")
+        return self.address.startswith("http:") and host not in ("127.0.0.1", "localhost",
+                                                                 "::1")
+
+    @property
     def sign_url(self) -> str:
         return f"{self.address.rstrip('/')}/v1/{self.mount}/sign/{self.role}"
 
