@@ -56,7 +56,7 @@ COMMANDS = {
     "client": ("client_command", "A new client pair, or named bundles, from the existing CA."),
     "env": ("env_command", "Print the DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH exports."),
     "daemon-json": ("daemon_json_command", "Print the daemon.json that turns on TLS verification."),
-    "context": ("context_command", "Print the `docker context create` command for a bundle."),
+    "context": ("context_command", "Print the line that creates or updates a docker context."),
     "show": ("show_command", "Every certificate in DIR and its bundles."),
     "check": ("check_command", "Exit 0 if DIR's certificates are sound; for cron and CI."),
     "renew": ("renew_command", "Re-issue a pair, or --all, keeping CN, SANs and key type."),

@@ -446,17 +446,17 @@ def daemon_json_command(cert_dir: str, listen: Sequence[str], quiet: bool) -> No
 @click.option("--context", "context_name", default=None,
               help="The context's name [default: minipaas, or minipaas-NAME].")
 def context_command(out: str, host: str, name: str | None, context_name: str | None) -> None:
-    """Print the `docker context create` command for a client bundle.
+    """Print the line that creates a docker context for a client bundle, or updates it.
+
+    Run it again after a renewal: the context then copies the current files in.
 
     \b
     minipaas certs context --out .certs --host 10.0.0.5 --name ci | sh
     docker --context minipaas-ci version
     """
-    import shlex
-
     from .docker_config import (
         bundle_dir,
-        context_create_argv,
+        context_line,
         default_context_name,
         parse_host,
         server_names_warning,
@@ -464,12 +464,11 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
 
     target = parse_host(host)
     cert_path = bundle_dir(Path(out), name)
-    argv = context_create_argv(context_name or default_context_name(name),
-                               target, cert_path)
+    line = context_line(context_name or default_context_name(name), target, cert_path)
     warning = server_names_warning(Path(out), target)
     if warning:
         progress(warning)
-    say(" ".join(shlex.quote(arg) for arg in argv))
+    say(line)
 
 
 directory_argument = click.argument("directory", required=False, metavar="[DIR]",

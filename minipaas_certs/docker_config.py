@@ -200,3 +200,16 @@ def context_create_argv(context: str, host: DockerHost, cert_path: Path) -> list
     endpoint = ",".join([f"host={host.url}", f"ca={cert_path / CA_CERT}",
                          f"cert={cert_path / CLI_CERT}", f"key={cert_path / CLI_KEY}"])
     return ["docker", "context", "create", context, "--docker", endpoint]
+
+
+def context_line(context: str, host: DockerHost, cert_path: Path) -> str:
+    """A shell line that creates the context, or updates it if it exists.
+
+    A context keeps its own copies of the TLS files, so after a renewal it still
+    holds the old ones: running the same line again copies the current files in.
+    """
+    create = context_create_argv(context, host, cert_path)
+    update = ["docker", "context", "update", *create[3:]]
+    quoted = [" ".join(shlex.quote(arg) for arg in argv) for argv in (update, create)]
+    return (f"if docker context inspect {shlex.quote(context)} >/dev/null 2>&1; "
+            f"then {quoted[0]}; else {quoted[1]}; fi")

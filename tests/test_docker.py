@@ -190,16 +190,26 @@ def test_context_command_creates_a_working_context(tmp_path: Path, daemons) -> N
                     f"127.0.0.1:{daemon.port}", "--name", "ci")
     assert done.returncode == 0, done.stderr
     command = done.stdout.strip()
-    assert command.startswith("docker context create minipaas-ci --docker ")
+    assert command.startswith("if docker context inspect minipaas-ci ")
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
            "DOCKER_CONFIG": str(tmp_path / "docker-config")}
-    created = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env,
-                             timeout=60)
-    assert created.returncode == 0, created.stderr
-    used = subprocess.run([daemon.docker, "--context", "minipaas-ci", "version"],
-                          capture_output=True, text=True, env=env, timeout=60)
-    assert used.returncode == 0, used.stderr
-    assert "Server:" in used.stdout
+
+    def stored_cert() -> bytes:
+        (path,) = (tmp_path / "docker-config" / "contexts" / "tls").rglob("cert.pem")
+        return path.read_bytes()
+
+    for run in ("create", "update after a renewal"):
+        if run != "create":
+            certs("renew", "client", "--out", str(out), "--name", "ci")
+        made = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env,
+                              timeout=60)
+        assert made.returncode == 0, (run, made.stderr)
+        # The context keeps its own copy of the files: the current ones, after each run.
+        assert stored_cert() == (out / "clients" / "ci" / "cert.pem").read_bytes(), run
+        used = subprocess.run([daemon.docker, "--context", "minipaas-ci", "version"],
+                              capture_output=True, text=True, env=env, timeout=60)
+        assert used.returncode == 0, used.stderr
+        assert "Server:" in used.stdout
 
 
 def test_missing_ip_san_fails_as_the_env_warning_says(tmp_path: Path, daemons) -> None:

@@ -183,13 +183,17 @@ def test_context_command_line(out: Path, cli) -> None:
     assert cli("certs", "client", "--out", str(out), "--name", "ci", "-q").code == 0
     result = cli("certs", "context", "--out", str(out), "--host", "10.0.0.5", "--name", "ci")
     assert result.code == 0 and result.err == ""
-    argv = shlex.split(result.out)
+    words = shlex.split(result.out)
     bundle = out.resolve() / "clients" / "ci"
-    assert argv == ["docker", "context", "create", "minipaas-ci", "--docker",
-                    f"host=tcp://10.0.0.5:2376,ca={bundle}/ca.pem,cert={bundle}/cert.pem,"
-                    f"key={bundle}/key.pem"]
+    endpoint = (f"host=tcp://10.0.0.5:2376,ca={bundle}/ca.pem,cert={bundle}/cert.pem,"
+                f"key={bundle}/key.pem")
+    # Created if absent, updated from the current files if present: it can run again.
+    assert words == ["if", "docker", "context", "inspect", "minipaas-ci", ">/dev/null",
+                     "2>&1;", "then", "docker", "context", "update", "minipaas-ci", "--docker",
+                     endpoint + ";", "else", "docker", "context", "create", "minipaas-ci",
+                     "--docker", endpoint + ";", "fi"]
     named = cli("certs", "context", "--out", str(out), "--host", "10.0.0.5", "--context", "prod")
-    assert shlex.split(named.out)[3] == "prod"
+    assert shlex.split(named.out)[4] == "prod"
 
 
 def test_context_refuses_paths_docker_cannot_parse(tmp_path: Path, cli) -> None:
