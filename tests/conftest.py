@@ -14,12 +14,15 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NoReturn
+from typing import TYPE_CHECKING, Callable, Iterator, NoReturn
 
 import pytest
 from cryptography import x509
 
 from minipaas_certs.cli import main
+
+if TYPE_CHECKING:
+    from dockerd import Dockerd
 
 TOOL_OPENSSL = os.environ.get("MINIPAAS_TEST_OPENSSL") or shutil.which("openssl") or "openssl"
 SYSTEM_OPENSSL = shutil.which("openssl") or "openssl"
@@ -188,3 +191,26 @@ def plant(path: Path, kind: str, content: bytes = b"") -> None:
         path.mkdir()
     else:
         path.write_bytes(content)
+
+
+@pytest.fixture
+def daemons() -> Iterator[Callable[[], Dockerd]]:
+    """Make dockerd instances on free loopback ports; all are stopped afterwards."""
+    from dockerd import Dockerd, require_docker  # dockerd imports this module
+
+    require_docker()
+    started: list[Dockerd] = []
+
+    def make() -> Dockerd:
+        daemon = Dockerd()
+        started.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in started:
+        daemon.close()
+
+
+def certs(*args: str) -> None:
+    """``minipaas certs ARGS -q`` in-process; it must succeed."""
+    assert main(["certs", *args, "-q"]) == 0  # MINIPAAS_OPENSSL names the openssl under test

@@ -15,13 +15,10 @@ import ssl
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
-from conftest import REQUIRED, TOOL_OPENSSL, reissue, run_tool, unavailable
-from dockerd import Dockerd, require_docker
-
-from minipaas_certs.cli import main
+from conftest import REQUIRED, TOOL_OPENSSL, certs, reissue, run_tool, unavailable
+from dockerd import Dockerd
 
 pytestmark = pytest.mark.docker
 
@@ -33,26 +30,6 @@ tls = docker.tls.TLSConfig(client_cert=(cert_dir + "/cert.pem", cert_dir + "/key
 client = docker.DockerClient(base_url=host, tls=tls, timeout=30)
 print(sys.version_info[:2], client.version()["ApiVersion"])
 """
-
-
-@pytest.fixture
-def daemons() -> Iterator[Callable[[], Dockerd]]:
-    """Make dockerd instances on free loopback ports; all are stopped afterwards."""
-    require_docker()
-    started: list[Dockerd] = []
-
-    def make() -> Dockerd:
-        daemon = Dockerd()
-        started.append(daemon)
-        return daemon
-
-    yield make
-    for daemon in started:
-        daemon.close()
-
-
-def certs(*args: str) -> None:
-    assert main(["certs", *args, "-q"]) == 0  # MINIPAAS_OPENSSL names the openssl under test
 
 
 def peer_certificate(daemon: Dockerd, cert_dir: Path) -> bytes:

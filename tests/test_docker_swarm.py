@@ -14,39 +14,17 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, Iterator
+from typing import Callable, Dict
 
 import pytest
-from conftest import load_cert, run_tool
+from conftest import certs, load_cert, run_tool
 from cryptography import x509
-from dockerd import Dockerd, require_docker
-
-from minipaas_certs.cli import main
+from dockerd import Dockerd
 
 pytestmark = pytest.mark.docker
 
 Managers = Dict[str, Dockerd]
 Make = Callable[[], Dockerd]
-
-
-@pytest.fixture
-def daemons() -> Iterator[Make]:
-    """Make dockerd instances on free loopback ports; all are stopped afterwards."""
-    require_docker()
-    started: list[Dockerd] = []
-
-    def make() -> Dockerd:
-        daemon = Dockerd()
-        started.append(daemon)
-        return daemon
-
-    yield make
-    for daemon in started:
-        daemon.close()
-
-
-def certs(*args: str) -> None:
-    assert main(["certs", *args, "-q"]) == 0  # MINIPAAS_OPENSSL names the openssl under test
 
 
 def cluster(out: Path, names: tuple[str, ...], *clients: str) -> None:

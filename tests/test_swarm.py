@@ -319,13 +319,19 @@ def test_revoke_refuses_a_damaged_record_and_a_folder_without_the_ca_key(
     assert result.code == 5 and "holds no ca-key.pem" in result.error_line
 
 
-def test_revoke_keeps_an_encrypted_ca_key_encrypted(tmp_path: Path, cli) -> None:
+def encrypted_set(tmp_path: Path, cli) -> tuple[Path, Path]:
+    """A set whose CA key is encrypted, with the client bundle ``ci``; and its passphrase."""
     out, secret = tmp_path / "certs", tmp_path / "secret"
     secret.write_text("correct horse\n")
     assert cli("certs", "all", "--out", str(out), "-q", "--ca-passphrase-file",
                str(secret)).code == 0
     assert cli("certs", "client", "--out", str(out), "-q", "--name", "ci",
                "--ca-passphrase-file", str(secret)).code == 0
+    return out, secret
+
+
+def test_revoke_keeps_an_encrypted_ca_key_encrypted(tmp_path: Path, cli) -> None:
+    out, secret = encrypted_set(tmp_path, cli)
     before = snapshot(out)
     result = cli("certs", "revoke", "--out", str(out), "--name", "ci")
     assert result.code == 2 and "is encrypted" in result.error_line
@@ -394,13 +400,9 @@ def test_renew_all_refuses_a_pair_without_its_certificate(swarm: Path, cli) -> N
 
 
 def test_revoke_refuses_a_wrong_passphrase(tmp_path: Path, cli) -> None:
-    out, secret, wrong = tmp_path / "certs", tmp_path / "secret", tmp_path / "wrong"
-    secret.write_text("correct horse\n")
+    out, _ = encrypted_set(tmp_path, cli)
+    wrong = tmp_path / "wrong"
     wrong.write_text("correct h0rse\n")
-    assert cli("certs", "all", "--out", str(out), "-q", "--ca-passphrase-file",
-               str(secret)).code == 0
-    assert cli("certs", "client", "--out", str(out), "-q", "--name", "ci",
-               "--ca-passphrase-file", str(secret)).code == 0
     before = snapshot(out)
     result = cli("certs", "revoke", "--out", str(out), "--name", "ci",
                  "--ca-passphrase-file", str(wrong))
