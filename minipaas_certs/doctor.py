@@ -73,21 +73,6 @@ def _client_context(cert_path: Path) -> ssl.SSLContext:
     return context
 
 
-def _context(cert_path: Path, cas: list[Certificate] | None) -> ssl.SSLContext:
-    """A client context with the bundle's pair; it verifies the daemon against ``cas``
-    (the CA certificates as already read), or not at all when None."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if cas is not None:
-        context.load_verify_locations(cadata="".join(ca.pem.decode("ascii") for ca in cas))
-        context.verify_flags |= ssl.VERIFY_X509_STRICT
-    else:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    # A password callback, so that an encrypted key fails instead of prompting.
-    context.load_cert_chain(cert_path / CLI_CERT, cert_path / CLI_KEY, password=lambda: b"")
-    return context
-
-
 class ReplyTooLarge(OSError):
     """The peer sent more than any Docker daemon answers to GET /version."""
 
@@ -133,7 +118,7 @@ def _server_certificate(host: DockerHost, cert_path: Path) -> Certificate | None
     """The daemon's certificate, read without verifying it (None if it cannot be had)."""
     try:
         with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw, \
-                _context(cert_path, None).wrap_socket(raw) as tls:
+                _client_context(cert_path).wrap_socket(raw) as tls:
             der = tls.getpeercert(binary_form=True)
     except (OSError, ssl.SSLError):
         return None

@@ -24,7 +24,7 @@ from .certinfo import (
     public_key_of_private,
     read_certificate,
 )
-from .errors import CAProblem, OpenSSLFailed, OutputError
+from .errors import CAProblem, CertsError, OpenSSLFailed, OutputError
 from .files import read_limited, write_private
 from .layout import CA_CERT, CA_KEY, CERT_MODE, DIR_MODE, KEY_MODE
 from .openssl import Argument, OpenSSL
@@ -511,17 +511,8 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
 
 
 def _public_key_of_file(openssl: OpenSSL, key_path: Path) -> bytes:
-    """A new key's public half: read from the PKCS#8 file where it is stored there,
-    else (Ed25519) asked of openssl."""
-    key_pem = read_limited(key_path)
-    public = public_key_of_private(key_pem)
-    if public is not None:
-        return public
-    try:
-        return public_key_of(openssl, key_pem)
-    except OpenSSLFailed as failure:
-        raise OutputError(f"{key_path.name} is not a readable private key "
-                          f"({failure.stderr.strip()[:200]})") from None
+    """A new key's public half (see ``_public_half``)."""
+    return _public_half(openssl, read_limited(key_path), key_path.name)
 
 
 def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authority],
@@ -640,7 +631,7 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
         check_key_matches(openssl, snapshot / CA_KEY, certificate, cert_path, error=CAProblem,
                           secrets=secrets, shown_key=key_path)
     else:
-        public = _ca_public_key(openssl, key_pem, key_path, secrets)
+        public = _public_half(openssl, key_pem, key_path, secrets, CAProblem)
         matching = [cert for cert in certificates if cert.public_key_der == public]
         if not matching:
             raise CAProblem(f"{key_path} matches none of the {len(certificates)} certificates "
@@ -671,8 +662,11 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
     return authority
 
 
-def _ca_public_key(openssl: OpenSSL, key_pem: bytes, key_path: Path,
-                   secrets: dict[str, bytes]) -> bytes:
+def _public_half(openssl: OpenSSL, key_pem: bytes, shown: Path | str,
+                 secrets: dict[str, bytes] | None = None,
+                 error: type[CertsError] = OutputError) -> bytes:
+    """A private key's public half: read from its PKCS#8 form where it is stored there
+    (EC, RSA, in clear), else asked of openssl (Ed25519, encrypted keys)."""
     public = None if secrets else public_key_of_private(key_pem)
     if public is not None:
         return public
@@ -680,9 +674,9 @@ def _ca_public_key(openssl: OpenSSL, key_pem: bytes, key_path: Path,
         return public_key_of(openssl, key_pem, secrets)
     except OpenSSLFailed as failure:
         if secrets:
-            raise CAProblem(f"cannot decrypt {key_path}: wrong passphrase?") from None
-        raise CAProblem(f"{key_path} is not a readable private key "
-                        f"({failure.stderr.strip()[:200]})") from None
+            raise error(f"cannot decrypt {shown}: wrong passphrase?") from None
+        raise error(f"{shown} is not a readable private key "
+                    f"({failure.stderr.strip()[:200]})") from None
 
 
 def _check_fit(certificate: Certificate, cert_path: Path) -> None:
