@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import click
 
@@ -25,7 +25,12 @@ from .plan import (
     DEFAULT_KEY_TYPE,
     KEY_SIZES,
     MAX_DAYS,
+    MAX_HOURS,
+    chosen_lifetime,
 )
+
+if TYPE_CHECKING:  # commands import the core only when they run
+    from .generate import Renewal
 
 
 def _check(parse: Callable[[str], Any]) -> Callable[..., Any]:
@@ -103,6 +108,12 @@ keep_key_options = _options(
 )
 days_option = click.option("--days", type=DAYS, default=DEFAULT_DAYS, show_default=True,
                            help="Validity of server and client certificates.")
+leaf_validity_options = _options(
+    click.option("--days", type=DAYS, default=None,
+                 help=f"Validity in days [default: {DEFAULT_DAYS}]."),
+    click.option("--hours", type=click.IntRange(1, MAX_HOURS), default=None,
+                 help="Validity in hours instead, for short-lived credentials (CI jobs)."),
+)
 ca_days_option = click.option("--ca-days", type=DAYS, default=DEFAULT_CA_DAYS,
                               show_default=True,
                               help="Validity of the CA certificate.")
@@ -191,7 +202,7 @@ def _reporter(quiet: bool) -> Callable[[str], None]:
 
 
 def with_run(*, quiet: bool = True, templates: bool = True,
-             usage: Callable[..., None] | None = None) -> Decorator:
+             usage: Callable[..., object] | None = None) -> Decorator:
     """Add the options of a command that runs openssl (--openssl, --ca-passphrase-file,
     and -q and --templates unless told not) and hand it a ``Run`` made from them.
 
@@ -232,16 +243,22 @@ def _passphrase(file: str | None) -> bytes | None:
     return parse_passphrase(os.fsencode(value), "MINIPAAS_CA_PASSPHRASE")
 
 
-def _exclusive(names: Sequence[str], cn: str | None) -> None:
+def _client_usage(names: Sequence[str], cn: str | None, days: int | None, hours: int | None,
+                  **_: Any) -> None:
     if names and cn:
         raise click.UsageError("--cn and --name cannot be combined: a bundle's CN is its name")
+    chosen_lifetime(days, hours)
 
 
 def _renew_usage(role: str | None, every: bool, name: str | None, sans: Sequence[str],
-                 key_type: str | None, key_size: int | None, **_: Any) -> None:
+                 key_type: str | None, key_size: int | None, within: int | None,
+                 as_json: bool, days: int | None, hours: int | None, **_: Any) -> None:
     if every and (role or name or sans or key_type):
         raise click.UsageError("--all renews every pair as it is: it takes no ROLE, --name, "
                                "--san or --key-type")
+    if not every and (within is not None or as_json):
+        raise click.UsageError("--within and --json go with --all")
+    chosen_lifetime(days, hours)
     if not every and not role:
         raise click.UsageError("say what to renew: server, client, or --all")
     if key_size and not key_type:
@@ -283,10 +300,10 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
     from .generate import generate
     from .plan import CASpec, Plan, client_leaves, server_leaf
 
-    key = _key(key_type, key_size)
+    key, lifetime = _key(key_type, key_size), chosen_lifetime(days)
     plan = Plan(ca=CASpec(ca_cn, key, ca_days), force=force, reissue=reissue,
-                leaves=(server_leaf(server_cn, sans, not no_default_san, key, days),
-                        *client_leaves(client_cn, (), key, days)))
+                leaves=(server_leaf(server_cn, sans, not no_default_san, key, lifetime),
+                        *client_leaves(client_cn, (), key, lifetime)))
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
 
@@ -327,13 +344,14 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
               help="Write the manager's bundle servers/NAME/{ca.pem,server-cert.pem,"
                    "server-key.pem} instead of the top-level pair.")
 @key_options
-@days_option
+@leaf_validity_options
 @force_option
 @engine_options
-@with_run()
+@with_run(usage=lambda days, hours, **_: chosen_lifetime(days, hours))
 def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default_san: bool,
                    cn: str | None, name: str | None, key_type: str, key_size: int | None,
-                   days: int, force: bool, run: Run, **engine: Any) -> None:
+                   days: int | None, hours: int | None, force: bool, run: Run,
+                   **engine: Any) -> None:
     """A new server pair from the existing CA: server-cert.pem, server-key.pem.
 
     \b
@@ -345,7 +363,8 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
     from .generate import generate
     from .plan import Plan, server_leaf
 
-    leaf = server_leaf(cn, sans, not no_default_san, _key(key_type, key_size), days, name)
+    leaf = server_leaf(cn, sans, not no_default_san, _key(key_type, key_size),
+                       chosen_lifetime(days, hours), name)
     plan = Plan(leaves=(leaf,), ca_dir=Path(ca_dir) if ca_dir else None, force=force,
                 engine=_engine(ca_dir=ca_dir, **engine))
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
@@ -361,13 +380,13 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
               help="Write the bundle clients/NAME/{ca,cert,key}.pem, CN=NAME, instead of "
                    "the default pair (repeatable: one run issues them all).")
 @key_options
-@days_option
+@leaf_validity_options
 @force_option
 @engine_options
-@with_run(usage=lambda names, cn, **_: _exclusive(names, cn))
+@with_run(usage=_client_usage)
 def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence[str],
-                   key_type: str, key_size: int | None, days: int, force: bool,
-                   run: Run, **engine: Any) -> None:
+                   key_type: str, key_size: int | None, days: int | None, hours: int | None,
+                   force: bool, run: Run, **engine: Any) -> None:
     """A new client pair from the existing CA (client-*.pem, and cert.pem/key.pem).
 
     \b
@@ -375,11 +394,13 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
       minipaas certs client --out .certs --name alice --name ci
       export DOCKER_CERT_PATH=.certs/clients/ci
     A bundle never holds the CA key; an existing one is replaced only with --force.
+    A CI job's credentials can expire the same day: --hours 8.
     """
     from .generate import generate
     from .plan import Plan, client_leaves
 
-    plan = Plan(leaves=client_leaves(cn, names, _key(key_type, key_size), days),
+    plan = Plan(leaves=client_leaves(cn, names, _key(key_type, key_size),
+                                     chosen_lifetime(days, hours)),
                 ca_dir=Path(ca_dir) if ca_dir else None, force=force,
                 engine=_engine(ca_dir=ca_dir, **engine))
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
@@ -558,6 +579,9 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 @ca_dir_option
 @click.option("--all", "every", is_flag=True,
               help="Renew every pair in --out (top-level, servers/*, clients/*) in one step.")
+@click.option("--within", type=click.IntRange(0, MAX_DAYS), default=None, metavar="DAYS",
+              help="With --all: only the pairs that expire within DAYS; when none does, "
+                   "no file changes (for a daily timer).")
 @click.option("--name", default=None, callback=_check(parse_identity_name),
               help="Renew the bundle servers/NAME (server) or clients/NAME (client).")
 @click.option("--san", "sans", multiple=True, callback=_check(parse_san),
@@ -565,14 +589,19 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 @keep_key_options
 @click.option("--days", type=DAYS, default=None,
               help="Validity [default: the current certificate's].")
+@click.option("--hours", type=click.IntRange(1, MAX_HOURS), default=None,
+              help="Validity in hours instead.")
 @click.option("--force", is_flag=True,
               help="With --ca-dir: replace a ca.pem in --out that is another CA's (the old "
                    "one goes to a backup folder).")
+@click.option("--json", "as_json", is_flag=True,
+              help="With --all: say what changed as JSON on stdout.")
 @engine_options
 @with_run(usage=_renew_usage)
 def renew_command(role: str | None, out: str, ca_dir: str | None, every: bool,
-                  name: str | None, sans: Sequence[str], key_type: str | None,
-                  key_size: int | None, days: int | None, force: bool, run: Run,
+                  within: int | None, name: str | None, sans: Sequence[str],
+                  key_type: str | None, key_size: int | None, days: int | None,
+                  hours: int | None, force: bool, as_json: bool, run: Run,
                   **engine_values: Any) -> None:
     """Re-issue a pair, keeping its CN, SANs, key type and validity.
 
@@ -582,25 +611,59 @@ def renew_command(role: str | None, out: str, ca_dir: str | None, every: bool,
     minipaas certs renew server --out .certs --name m1    # the manager servers/m1
     minipaas certs renew client --out .certs --name ci
     minipaas certs renew --all --out .certs               # every pair, one step
+    minipaas certs renew --all --within 30 --out .certs   # daily, from a timer
 
     The values come from the current certificates; the new pairs replace the old
     ones in a single step (the old ones go to a backup folder), signed by the CA
-    in --out (or --ca-dir).
+    in --out (or --ca-dir).  --all then says which daemons need their new files.
     """
+    import datetime
+
     from .generate import renew, renew_all
 
     ca_folder = Path(ca_dir) if ca_dir else None
     engine = _engine(ca_dir=ca_dir, **engine_values)
+    lifetime = None if days is None and hours is None else chosen_lifetime(days, hours)
     if every:
-        run.written(renew_all(run.openssl, Path(out), days=days, ca_dir=ca_folder,
-                              force=force, passphrase=run.passphrase,
-                              templates=run.templates, progress=run.progress, engine=engine))
+        renewal = renew_all(run.openssl, Path(out), lifetime=lifetime,
+                            within=None if within is None else datetime.timedelta(days=within),
+                            ca_dir=ca_folder, force=force, passphrase=run.passphrase,
+                            templates=run.templates, progress=run.progress, engine=engine)
+        _report_renewal(Path(out), renewal, within, as_json, run)
         return
     key = _key(key_type, key_size) if key_type else None
     run.written(renew(run.openssl, Path(out), role or "", name=name, extra_sans=sans,
-                      days=days, key=key, ca_dir=ca_folder, force=force,
+                      lifetime=lifetime, key=key, ca_dir=ca_folder, force=force,
                       passphrase=run.passphrase, templates=run.templates,
                       progress=run.progress, engine=engine))
+
+
+def _report_renewal(out: Path, renewal: Renewal, within: int | None, as_json: bool,
+                    run: Run) -> None:
+    """What `renew --all` changed: JSON on stdout, or the files written on stdout and
+    what was renewed and where it must go on stderr (even with -q: it needs a human)."""
+    if as_json:
+        import json
+
+        say(json.dumps({
+            "directory": str(out),
+            "changed": bool(renewal.written),
+            "within_days": within,
+            "renewed": [reissue.as_json() for reissue in renewal.renewed],
+            "deploy": renewal.deployment(),
+            "written": [str(path) for path in renewal.written],
+        }, indent=2))
+        return
+    if not renewal.renewed:
+        run.progress(f"Nothing to renew in {out}: no certificate expires within {within} days")
+        return
+    run.written(renewal.written)
+    for reissue in renewal.renewed:
+        progress(f"Renewed {out / reissue.spec.cert_file} (CN={reissue.spec.common_name}, "
+                 f"was to expire {reissue.current.not_after:%Y-%m-%d %H:%M} UTC)")
+    progress("Deploy the new files (dockerd reads them only when it starts):")
+    for line in renewal.deployment():
+        progress(f"  {line}")
 
 
 def _revoke_usage(names: Sequence[str], servers: Sequence[str], **_: Any) -> None:
@@ -641,7 +704,8 @@ def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_da
 
     cut_off = [*(Bundle("client", name) for name in names),
                *(Bundle("server", name) for name in servers)]
-    run.written(revoke(run.openssl, Path(out), cut_off, ca_days=ca_days, days=days,
+    run.written(revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
+                       lifetime=None if days is None else chosen_lifetime(days),
                        passphrase=run.passphrase, templates=run.templates,
                        progress=run.progress))
 

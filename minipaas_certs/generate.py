@@ -12,6 +12,7 @@ import functools
 import os
 import signal
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -62,9 +63,10 @@ from .plan import (
     Plan,
     Progress,
     check_renewal,
+    describe,
     leaf_end,
     renewal,
-    span_days,
+    span,
     successor_cn,
 )
 from .render import SHIPPED, Templates
@@ -214,10 +216,20 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
     no identity made meanwhile by another run is left behind.  Returns the files
     written.
     """
+    return _generate(openssl, out, plan, passphrase, templates, progress)[0]
+
+
+def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
+              templates: Templates, progress: Progress
+              ) -> tuple[list[Path], list[Reissue]]:
+    """``generate``, which also returns what ``plan.reissue`` re-issued."""
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
     ca = plan.ca
     with OutputDirectory(out) as store, children_reaped(openssl):
-        leaves = (*plan.leaves, *_reissues(out, plan))
+        reissues = _reissues(out, plan)
+        if plan.reissue and ca is None and not plan.leaves and not reissues:
+            return [], []  # nothing was due after all: not a file changes
+        leaves = (*plan.leaves, *(reissue.spec for reissue in reissues))
         revoked = _revocations(out, plan)
         placement = plan.placement(leaves)
         provide: Callable[[], Authority]
@@ -249,7 +261,7 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
                 progress(f"Note: {source / CA_KEY} is not encrypted; the passphrase "
                          "was not needed")
             for spec in leaves:
-                loaded.check_can_sign_until(leaf_end(spec.days))
+                loaded.check_can_sign_until(leaf_end(spec.lifetime))
 
             def provide() -> Authority:
                 return loaded
@@ -283,12 +295,26 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
             progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
         if ca is not None and plan.force:
             _report_new_ca(out, plan, leaves, revoked, progress)
-        return written
+        return written, reissues
 
 
-def _reissues(out: Path, plan: Plan) -> list[LeafSpec]:
-    """The identities ``plan.reissue`` re-issues: every leaf present that the plan does
-    not already issue or revoke, read as it is now."""
+@dataclass(frozen=True)
+class Reissue:
+    """An identity the directory holds, and what re-issuing it makes."""
+
+    spec: LeafSpec
+    current: Certificate
+
+    def as_json(self) -> dict[str, object]:
+        return {"file": self.spec.cert_file, "role": self.spec.role,
+                "bundle": self.spec.bundle, "common_name": self.spec.common_name,
+                "previous_not_after": self.current.not_after.isoformat(),
+                "validity": describe(self.spec.lifetime)}
+
+
+def _reissues(out: Path, plan: Plan) -> list[Reissue]:
+    """The identities ``plan.reissue`` re-issues: every leaf present (that is due) which
+    the plan does not already issue or revoke, read as it is now."""
     if not plan.reissue:
         return []
     taken = {spec.cert_file for spec in plan.leaves}
@@ -299,7 +325,8 @@ def _reissues(out: Path, plan: Plan) -> list[LeafSpec]:
             raise CAProblem(f"{out / cert_file} is missing, so its pair cannot be re-issued "
                             f"as it was: issue it with `minipaas certs {role} --out "
                             f"{quote(out)}`, or move {key_file} away")
-    specs = []
+    now = datetime.datetime.now(datetime.timezone.utc)
+    found = []
     for role, bundle in identities(out):
         cert_file = pair_files(role, bundle)[0]
         if cert_file in taken:
@@ -308,8 +335,10 @@ def _reissues(out: Path, plan: Plan) -> list[LeafSpec]:
         if current.role != role:
             raise CAProblem(f"{out / cert_file} is not a {role} certificate: re-issue it "
                             "by hand, or move it away")
-        specs.append(plan.reissued(current, out / cert_file, role, bundle))
-    return specs
+        if plan.is_due(current, now):
+            found.append(Reissue(plan.reissued(current, out / cert_file, role, bundle),
+                                 current))
+    return found
 
 
 def _revocations(out: Path, plan: Plan) -> list[Revocation]:
@@ -437,7 +466,8 @@ def _plan_ca_copy(store: OutputDirectory, ca_pem: bytes, origin: Path | str, for
 
 
 def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
-          extra_sans: Sequence[str] = (), days: int | None = None, key: KeySpec | None = None,
+          extra_sans: Sequence[str] = (), lifetime: datetime.timedelta | None = None,
+          key: KeySpec | None = None,
           ca_dir: Path | None = None, force: bool = False, passphrase: bytes | None = None,
           templates: Templates = SHIPPED, progress: Progress = lambda _: None,
           engine: Engine | None = None) -> list[Path]:
@@ -445,7 +475,7 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
     with the current certificate's CN, SANs, key type and span.
 
     The values are read from the certificate itself, so a renewal keeps what the
-    last issue had (see ``plan.renewal``); ``days`` and ``key`` override.  The new
+    last issue had (see ``plan.renewal``); ``lifetime`` and ``key`` override.  The new
     pair replaces the old one in a single step; the old one goes into a backup
     folder.  ``force``: with ``ca_dir``, replace a ca.pem in ``out`` that is another
     CA's (it goes into a backup folder too).
@@ -460,8 +490,8 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
     current = read_certificate(current_path)
     if current.role != role:
         raise CAProblem(f"{current_path} is not a {role} certificate")
-    spec = renewal(current, current_path, role, name, extra_sans, days or span_days(current),
-                   key)
+    spec = renewal(current, current_path, role, name, extra_sans,
+                   lifetime or span(current), key)
     progress(f"Renewing {current_path} (CN={spec.common_name}"
              + (f", SANs {', '.join(map(str, spec.sans))}" if spec.sans else "") + ")")
     return generate(openssl, out, Plan(leaves=(spec,), ca_dir=ca_dir, force=force,
@@ -469,22 +499,46 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
                     passphrase=passphrase, templates=templates, progress=progress)
 
 
-def renew_all(openssl: OpenSSL, out: Path, *, days: int | None = None,
-              ca_dir: Path | None = None, force: bool = False,
-              passphrase: bytes | None = None, templates: Templates = SHIPPED,
-              progress: Progress = lambda _: None, engine: Engine | None = None) -> list[Path]:
+@dataclass(frozen=True)
+class Renewal:
+    """What ``renew_all`` did: the files written and the identities renewed."""
+
+    written: list[Path]
+    renewed: list[Reissue]
+
+    def deployment(self) -> list[str]:
+        return deployment([reissue.spec for reissue in self.renewed])
+
+
+def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | None = None,
+              within: datetime.timedelta | None = None, ca_dir: Path | None = None,
+              force: bool = False, passphrase: bytes | None = None,
+              templates: Templates = SHIPPED, progress: Progress = lambda _: None,
+              engine: Engine | None = None) -> Renewal:
     """Re-issue every leaf in ``out`` (top-level pairs, managers, clients) in one commit,
-    each keeping its CN, SANs, key type and span (``days`` overrides the span)."""
-    if out.is_dir() and not identities(out):
+    each keeping its CN, SANs, key type and span (``lifetime`` overrides the span).
+
+    ``within``: only those that expire within that time.  When none does, nothing
+    is written, nor locked exclusively: a daily timer changes no file (not even
+    SHA256SUMS) until a renewal is due.
+    """
+    if not out.is_dir():
+        raise CAProblem(f"nothing to renew: {out} is not a directory")
+    if not identities(out):
         raise CAProblem(f"nothing to renew in {out}: it holds no server or client "
                         "certificate")
-    return generate(openssl, out, Plan(ca_dir=ca_dir, force=force, renewing=True,
-                                       reissue=True, reissue_days=days, engine=engine),
-                    passphrase=passphrase, templates=templates, progress=progress)
+    plan = Plan(ca_dir=ca_dir, force=force, renewing=True, reissue=True,
+                reissue_lifetime=lifetime, due_within=within, engine=engine)
+    if within is not None:
+        with shared_lock(out):  # read as no other run is changing it, and change nothing
+            if not _unfinished(out) and not _reissues(out, plan):
+                return Renewal([], [])
+    written, renewed = _generate(openssl, out, plan, passphrase, templates, progress)
+    return Renewal(written, renewed)
 
 
 def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Bundle], *, ca_days: int,
-           days: int | None = None, passphrase: bytes | None = None,
+           lifetime: datetime.timedelta | None = None, passphrase: bytes | None = None,
            templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> list[Path]:
     """Cut the bundles ``cut_off`` off: a new CA of the old one's key type, every other
     identity re-issued from it, the old CA and the revoked bundles moved into a
@@ -500,7 +554,7 @@ def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Bundle], *, ca_days: i
         key = KeySpec.parse(DEFAULT_KEY_TYPE)
     today = datetime.date.today().isoformat()
     plan = Plan(ca=CASpec(successor_cn(old.subject_cn, today), key, ca_days), force=True,
-                reissue=True, reissue_days=days, revoke=tuple(dict.fromkeys(cut_off)))
+                reissue=True, reissue_lifetime=lifetime, revoke=tuple(dict.fromkeys(cut_off)))
     return generate(openssl, out, plan, passphrase=passphrase, templates=templates,
                     progress=progress)
 

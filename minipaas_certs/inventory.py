@@ -29,6 +29,7 @@ from .layout import (
 )
 from .openssl import OpenSSL
 from .parallel import run_all
+from .plan import time_left
 from .revocations import Revocation
 from .revocations import read as read_revocations
 
@@ -61,6 +62,7 @@ class Entry:
             "not_before": cert.not_before.isoformat(),
             "not_after": cert.not_after.isoformat(),
             "days_left": int(cert.days_left(now) // 1),
+            "hours_left": int(cert.days_left(now) * 24 // 1),
             "sha256": cert.fingerprint,
         }
 
@@ -147,8 +149,8 @@ def show_text(directory: Path, entries: list[Entry], now: datetime.datetime,
     for entry in entries:
         cert = entry.certificate
         usage = ", ".join(_USAGE_NAMES.get(o, o) for o in cert.extended_key_usage) or "-"
-        days = int(cert.days_left(now) // 1)
-        state = f"{days} days left" if days >= 0 else f"EXPIRED {-days} days ago"
+        state = (f"{time_left(cert.not_after - now)} left" if cert.not_after > now
+                 else f"EXPIRED {time_left(now - cert.not_after)} ago")
         lines += [
             "",
             f"{entry.file}  ({entry.role})",
@@ -390,8 +392,9 @@ def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
     if days <= 0:
         found.append(Finding("problem", entry.file, f"expired on {cert.not_after:%Y-%m-%d}", fix))
     elif days <= warn_days:
-        found.append(Finding("warning", entry.file,
-                             f"expires on {cert.not_after:%Y-%m-%d}, in {int(days)} days", fix))
+        when = f"{cert.not_after:%Y-%m-%d}" + (f" {cert.not_after:%H:%M} UTC" if days < 1 else "")
+        found.append(Finding("warning", entry.file, f"expires on {when}, in "
+                             f"{time_left(cert.not_after - now)}", fix))
     issuer = next((ca for ca in (*entry.chain, *cas) if cert.issued_by(ca)), None)
     if not cert.is_ca and issuer is not None and cert.not_after > issuer.not_after:
         found.append(Finding("problem", entry.file,

@@ -29,15 +29,12 @@ from .files import read_limited, write_private
 from .layout import CA_CERT, CA_KEY, CERT_MODE, DIR_MODE, KEY_MODE
 from .openssl import Argument, OpenSSL
 from .parallel import run_all
-from .plan import CLOCK_MARGIN, EC_CURVES, KeySpec, LeafSpec
+from .plan import BACKDATE, CLOCK_MARGIN, DAY, EC_CURVES, KeySpec, LeafSpec, as_option, describe
 from .render import SHIPPED, Templates
 from .vault import Engine, EngineRefused
 from .vault import sign as engine_sign
 
 _PURPOSES = {"server": ("sslserver", OID_SERVER_AUTH), "client": ("sslclient", OID_CLIENT_AUTH)}
-# A fresh certificate starts this long before it is issued, so that a peer whose
-# clock is a few minutes behind still accepts it (common CA practice).
-BACKDATE = datetime.timedelta(minutes=5)
 # The CA key's passphrase protection: PBKDF2-HMAC-SHA256 with OWASP's 2023 count
 # (OpenSSL's default is 2048, cheap to guess offline).
 PBKDF2_ITERATIONS = 600_000
@@ -181,12 +178,13 @@ class Authority:
         if not_after <= first.not_after:
             return
         now = datetime.datetime.now(datetime.timezone.utc)
-        days_left = int((first.not_after - now - CLOCK_MARGIN).days)
+        left = first.not_after - now - CLOCK_MARGIN
+        shorter = (f"use {as_option(left // DAY * DAY if left >= DAY else left)} or less"
+                   if left >= datetime.timedelta(hours=1) else "renew the CA first")
         raise CAProblem(
             f"the CA CN={first.subject_cn} in {self.shown_path} expires on "
-            f"{first.not_after:%Y-%m-%d}, before the new certificate would; use --days "
-            f"{days_left} or less"
-        )
+            f"{first.not_after:%Y-%m-%d %H:%M} UTC, before the new certificate would; "
+            + shorter)
 
 
 def random_serial() -> str:
@@ -397,16 +395,16 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
     work.mkdir(mode=DIR_MODE)
     now = datetime.datetime.now(datetime.timezone.utc)
     not_before = max(now - BACKDATE, signer.certificate.not_before)
-    groups: dict[int, list[LeafRequest]] = {}
+    groups: dict[datetime.timedelta, list[LeafRequest]] = {}
     for request in requests:
-        groups.setdefault(request.spec.days, []).append(request)
+        groups.setdefault(request.spec.lifetime, []).append(request)
     keys = run_all([functools.partial(_public_key_of_file, openssl, r.key_path)
                     for r in requests], 2)
     owner = dict(zip(keys, requests))
     if len(owner) != len(requests):
         raise OutputError("openssl made the same key twice")
     issued: dict[Path, Certificate] = {}
-    for index, (days, group) in enumerate(sorted(groups.items())):
+    for index, (lifetime, group) in enumerate(sorted(groups.items())):
         folder = work / str(index)
         folder.mkdir(mode=DIR_MODE)
         write_private(folder / "signing.cnf", _signing_config(copy=True).encode(), 0o600)
@@ -416,7 +414,7 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
         openssl.run(["ca", "-batch", "-config", folder / "signing.cnf", "-cert", signer.cert_path,
                      "-keyfile", signer.key_path, "-outdir", folder,
                      "-extensions", "signing_extensions", "-startdate", _utc(not_before),
-                     "-enddate", _utc(now + datetime.timedelta(days=days)), "-md", digest,
+                     "-enddate", _utc(now + lifetime), "-md", digest,
                      "-notext", "-preserveDN", "-rand_serial",
                      "-infiles", *(r.request for r in group)],
                     cwd=folder, secrets=signer.secrets)
@@ -466,7 +464,8 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
     anchors: list[Certificate] = []
     intermediates: list[Certificate] = []
     for request in requests:
-        signed = engine_sign(engine, read_limited(request.request), request.spec.days * 24)
+        signed = engine_sign(engine, read_limited(request.request),
+                             request.spec.lifetime // datetime.timedelta(hours=1))
         try:
             leaf = parse_pem(signed.certificate, request.cert_path)[0]
             above = [parse_pem(pem, request.cert_path)[0] for pem in signed.chain]
@@ -491,12 +490,13 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
                 f"the PKI engine's role {engine.role} signed CN={request.spec.common_name} "
                 f"for other purposes than {request.spec.role} authentication alone: use a "
                 f"role with {request.spec.role}_flag=true and the other flag false")
-        wanted = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
-            days=request.spec.days) - CLOCK_MARGIN
+        wanted = datetime.datetime.now(datetime.timezone.utc) + request.spec.lifetime \
+            - CLOCK_MARGIN
         if leaf.not_after < wanted:
             raise EngineRefused(f"the PKI engine signed {request.spec.common_name} only until "
                                 f"{leaf.not_after:%Y-%m-%d %H:%M} UTC, not for "
-                                f"{request.spec.days} days: ask for less with --days")
+                                f"{describe(request.spec.lifetime)}: ask for less with "
+                                "--days or --hours")
         issued[request.cert_path] = leaf
     anchors_pem = b"".join(cert.pem for cert in anchors)
     chain_pem = b"".join(cert.pem for cert in intermediates)

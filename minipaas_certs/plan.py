@@ -38,6 +38,7 @@ Progress = Callable[[str], None]  # how an operation reports what it is doing
 KEY_SIZES = {"ecdsa": (256, 384), "rsa": (2048, 3072, 4096), "ed25519": (256,)}
 DEFAULT_KEY_TYPE = "ecdsa"
 DEFAULT_DAYS, DEFAULT_CA_DAYS, MAX_DAYS = 365, 3650, 36500
+MAX_HOURS = 8760  # --hours is for short-lived credentials: up to a year
 DEFAULT_KEY_SIZE = {"ecdsa": 256, "rsa": 3072, "ed25519": 256}
 EC_CURVES = {256: "P-256", 384: "P-384"}
 DEFAULT_SANS = ("localhost", "127.0.0.1")
@@ -45,6 +46,10 @@ DEFAULT_CA_CN, DEFAULT_SERVER_CN, DEFAULT_CLIENT_CN = "minipaas-ca", "server", "
 _DATED = re.compile(r" [0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 # Margin for the moments between our reading of the clock and openssl's.
 CLOCK_MARGIN = datetime.timedelta(minutes=5)
+# How long before now a certificate starts: a peer whose clock is behind still accepts
+# it.  Its validity is then exactly its lifetime plus this.
+BACKDATE = datetime.timedelta(minutes=5)
+DAY, HOUR = datetime.timedelta(days=1), datetime.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ class LeafSpec:
     role: str  # "server" or "client"
     common_name: str
     key: KeySpec
-    days: int
+    lifetime: datetime.timedelta  # whole hours; notAfter is this after now
     sans: tuple[SubjectAltName, ...] = ()
     bundle: str | None = None
 
@@ -113,16 +118,49 @@ class LeafSpec:
         return pair_files(self.role, self.bundle)[1]
 
 
-def span_days(certificate: Certificate) -> int:
-    """A leaf's validity in whole days, as it was asked for (the backdating left out)."""
-    span = certificate.not_after - certificate.not_before - CLOCK_MARGIN
-    return max(1, round(span / datetime.timedelta(days=1)))
+def chosen_lifetime(days: int | None = None, hours: int | None = None
+                    ) -> datetime.timedelta:
+    """A leaf's lifetime from ``--days`` or ``--hours`` (365 days if neither)."""
+    if days is not None and hours is not None:
+        raise InvalidInput("--days and --hours cannot be combined: give one validity")
+    if hours is not None:
+        return hours * HOUR
+    return (DEFAULT_DAYS if days is None else days) * DAY
 
 
-def leaf_end(days: int) -> datetime.datetime:
-    """The latest a leaf of ``days`` issued now can end (with the clock margin)."""
-    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days) \
-        + CLOCK_MARGIN
+def span(certificate: Certificate) -> datetime.timedelta:
+    """A leaf's lifetime as it was asked for (the backdating left out), in whole hours;
+    whole days when it is within an hour of them (another issuer's backdating)."""
+    asked = certificate.not_after - certificate.not_before - BACKDATE
+    days = round(asked / DAY)
+    if days and abs(asked - days * DAY) <= HOUR:
+        return days * DAY
+    return max(1, round(asked / HOUR)) * HOUR
+
+
+def describe(lifetime: datetime.timedelta) -> str:
+    """``400 days``, or ``8 hours`` when not whole days (and ``1 day``, ``1 hour``)."""
+    count, unit = ((lifetime // DAY, "day") if lifetime >= DAY and not lifetime % DAY
+                   else (max(0, lifetime // HOUR), "hour"))
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+def time_left(left: datetime.timedelta) -> str:
+    """How long a certificate has left, in whole days, or hours when under a day."""
+    if left >= DAY:
+        return describe(left // DAY * DAY)
+    return describe(left // HOUR * HOUR) if left >= HOUR else "less than an hour"
+
+
+def as_option(lifetime: datetime.timedelta) -> str:
+    """The option that asks for ``lifetime``: ``--days 400`` or ``--hours 8``."""
+    count, unit = describe(lifetime).split()
+    return f"--{unit.rstrip('s')}s {count}"
+
+
+def leaf_end(lifetime: datetime.timedelta) -> datetime.datetime:
+    """The latest a leaf of ``lifetime`` issued now can end (with the clock margin)."""
+    return datetime.datetime.now(datetime.timezone.utc) + lifetime + CLOCK_MARGIN
 
 
 @dataclass
@@ -156,9 +194,10 @@ class Plan:
 
     ``reissue``: every other identity in the directory (top-level pairs and
     bundles) is re-issued too, keeping its CN, SANs and key type, and its span
-    unless ``reissue_days`` says otherwise; with a new CA, nothing it orphans is
-    left behind.  ``revoke``: those bundles are not re-issued but moved into the
-    backup with the old CA, and recorded in revoked.json.
+    unless ``reissue_lifetime`` says otherwise; with a new CA, nothing it orphans
+    is left behind.  ``due_within``: only those that expire within that time.
+    ``revoke``: those bundles are not re-issued but moved into the backup with the
+    old CA, and recorded in revoked.json.
     """
 
     ca: CASpec | None = None
@@ -167,7 +206,8 @@ class Plan:
     force: bool = False
     renewing: bool = False
     reissue: bool = False
-    reissue_days: int | None = None
+    reissue_lifetime: datetime.timedelta | None = None
+    due_within: datetime.timedelta | None = None
     revoke: tuple[Bundle, ...] = ()
     engine: Engine | None = None  # sign through a PKI engine instead of a CA key
 
@@ -179,16 +219,12 @@ class Plan:
         if self.reissue and self.ca.days < 2:
             raise InvalidInput(f"--ca-days {self.ca.days} leaves no time for the certificates "
                                "re-issued from the new CA: use 2 or more")
-        if self.reissue_days is not None and self.reissue_days >= self.ca.days:
-            raise InvalidInput(
-                f"--days {self.reissue_days} must be shorter than --ca-days {self.ca.days}: "
-                "a certificate must not outlive its CA")
-        for spec in self.leaves:
-            if spec.days >= self.ca.days:  # signed after the CA, an equal span ends later
+        # Signed after the CA, a leaf of an equal span would end later.
+        for asked in (self.reissue_lifetime, *(spec.lifetime for spec in self.leaves)):
+            if asked is not None and asked >= self.ca.days * DAY:
                 raise InvalidInput(
-                    f"--days {spec.days} must be shorter than --ca-days {self.ca.days}: "
-                    "a certificate must not outlive its CA"
-                )
+                    f"{as_option(asked)} must be shorter than --ca-days {self.ca.days}: "
+                    "a certificate must not outlive its CA")
 
     def placement(self, leaves: Sequence[LeafSpec]) -> Placement:
         """Where the new CA (if any) and ``leaves`` go."""
@@ -205,10 +241,14 @@ class Plan:
     def reissued(self, current: Certificate, where: Path, role: str,
                  bundle: str | None) -> LeafSpec:
         """The re-issue of an identity the directory holds (``reissue``)."""
-        days = self.reissue_days or span_days(current)
+        asked = self.reissue_lifetime or span(current)
         if self.ca is not None:
-            days = min(days, self.ca.days - 1)
-        return renewal(current, where, role, bundle, (), days, None)
+            asked = min(asked, (self.ca.days - 1) * DAY)
+        return renewal(current, where, role, bundle, (), asked, None)
+
+    def is_due(self, current: Certificate, now: datetime.datetime) -> bool:
+        """Whether ``reissue`` renews ``current`` (``due_within`` picks those ending soon)."""
+        return self.due_within is None or current.not_after - now <= self.due_within
 
 
 # --- builders: from parsed options to a plan ----------------------------------------------
@@ -229,18 +269,18 @@ def default_server_cn(names: Sequence[SubjectAltName]) -> str:
 
 
 def server_leaf(cn: str | None, sans: Sequence[str], with_default_sans: bool, key: KeySpec,
-                days: int, bundle: str | None = None) -> LeafSpec:
+                lifetime: datetime.timedelta, bundle: str | None = None) -> LeafSpec:
     """The top-level server pair, or with ``bundle`` the manager ``servers/BUNDLE``."""
     names = server_names(sans, with_defaults=with_default_sans)
-    return LeafSpec("server", cn or default_server_cn(names), key, days, names, bundle)
+    return LeafSpec("server", cn or default_server_cn(names), key, lifetime, names, bundle)
 
 
 def client_leaves(cn: str | None, bundles: Sequence[str], key: KeySpec,
-                  days: int) -> tuple[LeafSpec, ...]:
+                  lifetime: datetime.timedelta) -> tuple[LeafSpec, ...]:
     """One bundle per name (its CN is its name), or else the default client pair."""
     unique = list(dict.fromkeys(bundles))
-    return (tuple(LeafSpec("client", name, key, days, bundle=name) for name in unique)
-            or (LeafSpec("client", cn or DEFAULT_CLIENT_CN, key, days),))
+    return (tuple(LeafSpec("client", name, key, lifetime, bundle=name) for name in unique)
+            or (LeafSpec("client", cn or DEFAULT_CLIENT_CN, key, lifetime),))
 
 
 def check_renewal(role: str, extra_sans: Sequence[str]) -> None:
@@ -250,7 +290,8 @@ def check_renewal(role: str, extra_sans: Sequence[str]) -> None:
 
 
 def renewal(current: Certificate, where: Path, role: str, bundle: str | None,
-            extra_sans: Sequence[str], days: int, key: KeySpec | None) -> LeafSpec:
+            extra_sans: Sequence[str], lifetime: datetime.timedelta,
+            key: KeySpec | None) -> LeafSpec:
     """What a renewal keeps: the current certificate's CN and SANs (plus ``extra_sans``)
     and its key type and size unless ``key`` says otherwise."""
     check_renewal(role, extra_sans)
@@ -260,7 +301,7 @@ def renewal(current: Certificate, where: Path, role: str, bundle: str | None,
         key = key or KeySpec.parse(current.key_type, current.key_bits)
     except InvalidInput as error:
         raise InvalidInput(f"cannot renew {where} as it is: {error}") from None
-    return LeafSpec(role, common_name, key, days, tuple(sans), bundle=bundle)
+    return LeafSpec(role, common_name, key, lifetime, tuple(sans), bundle=bundle)
 
 
 def successor_cn(old: str | None, today: str) -> str:

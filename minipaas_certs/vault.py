@@ -153,7 +153,7 @@ def _sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
     capped = [w for w in data.get("warnings") or [] if isinstance(w, str) and "TTL" in w]
     if capped:  # the engine shortened the certificate: not what was asked
         raise EngineRefused(f"{where} would not sign for {hours} hours: {capped[0]}; ask for "
-                            "less with --days")
+                            "less with --days or --hours")
     return Signed(certificate, chain, serial)
 
 

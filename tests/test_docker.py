@@ -85,6 +85,24 @@ def test_server_rotation_keeps_existing_clients(tmp_path: Path, daemons) -> None
     assert done.returncode == 0, done.stderr
 
 
+def test_short_lived_client_and_a_renewal_from_a_timer(tmp_path: Path, daemons) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    certs("client", "--out", str(out), "--name", "ci", "--hours", "1")
+    reissue(out / "server-cert.pem", out, days_ago=360)  # five days left
+    daemon = daemons().start_with_files(out)
+    done = daemon.client(out / "clients" / "ci")
+    assert done.returncode == 0, done.stderr  # a one-hour CI credential works
+    old_server = (out / "server-cert.pem").read_bytes()
+    certs("renew", "--all", "--within", "7", "--out", str(out))  # the server and ci are due
+    assert (out / "server-cert.pem").read_bytes() != old_server
+    daemon.restart_with_files(out)  # the deploy step the renewal prints
+    assert peer_certificate(daemon, out) == pem_to_der(out / "server-cert.pem")
+    for folder in (out, out / "clients" / "ci"):
+        done = daemon.client(folder)
+        assert done.returncode == 0, done.stderr
+
+
 def sdk_python() -> str:
     """The newest Python with the docker SDK: MINIPAAS_TEST_SDK_PYTHON, else this one."""
     chosen = os.environ.get("MINIPAAS_TEST_SDK_PYTHON") or sys.executable

@@ -42,7 +42,7 @@ def test_leaf_request_argv_carries_the_extensions_but_the_issuers(
         tmp_path: Path, version: str, monkeypatch: pytest.MonkeyPatch) -> None:
     recorder = RecordingOpenSSL(version)
     monkeypatch.setattr(issue, "_check_not_empty", lambda path: None)
-    spec = plan.LeafSpec("server", "node", plan.KeySpec.parse("rsa", 2048), 30,
+    spec = plan.LeafSpec("server", "node", plan.KeySpec.parse("rsa", 2048), 30 * plan.DAY,
                           (SubjectAltName("DNS", "node"),), bundle="m1")
     request = issue.request_leaf(recorder, tmp_path, spec)  # type: ignore[arg-type]
     work = tmp_path / "requests"
@@ -109,8 +109,8 @@ def test_one_ca_call_signs_every_leaf_of_a_validity_with_exact_dates(
     authority = _signer(tmp_path, "ecdsa", 384, datetime.datetime(2020, 1, 1,
                                                                    tzinfo=datetime.timezone.utc))
     key = plan.KeySpec.parse("ecdsa")
-    specs = [plan.LeafSpec("client", name, key, 30, bundle=name) for name in ("a", "b")]
-    specs.append(plan.LeafSpec("server", "s", key, 7, (SubjectAltName("DNS", "s"),)))
+    specs = [plan.LeafSpec("client", name, key, 30 * plan.DAY, bundle=name) for name in ("a", "b")]
+    specs.append(plan.LeafSpec("server", "s", key, 7 * plan.DAY, (SubjectAltName("DNS", "s"),)))
     before = datetime.datetime.now(datetime.timezone.utc)
     recorder = _signing(tmp_path, monkeypatch, specs, authority)
     (seven, thirty) = recorder.calls  # one per validity, the shorter first
@@ -144,7 +144,7 @@ def test_leaf_never_starts_before_its_ca(tmp_path: Path, monkeypatch: pytest.Mon
     ca_start = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) \
         - datetime.timedelta(seconds=30)
     authority = _signer(tmp_path, "ed25519", 256, ca_start)
-    spec = plan.LeafSpec("client", "ci", plan.KeySpec.parse("ed25519"), 1)
+    spec = plan.LeafSpec("client", "ci", plan.KeySpec.parse("ed25519"), plan.DAY)
     (args,) = _signing(tmp_path, monkeypatch, [spec], authority).calls
     assert args[args.index("-startdate") + 1] == ca_start.strftime("%Y%m%d%H%M%SZ")
     assert args[args.index("-md") + 1] == "null"  # Ed25519 signs without a digest
@@ -156,7 +156,7 @@ def test_a_certificate_for_a_key_not_asked_for_is_refused(
 
     authority = _signer(tmp_path, "ecdsa", 256, datetime.datetime(2020, 1, 1,
                                                                   tzinfo=datetime.timezone.utc))
-    spec = plan.LeafSpec("client", "ci", plan.KeySpec.parse("ecdsa"), 1)
+    spec = plan.LeafSpec("client", "ci", plan.KeySpec.parse("ecdsa"), plan.DAY)
     original = issue.LeafRequest
 
     def mismatched(spec: plan.LeafSpec, cert: Path, key: Path, csr: Path) -> object:

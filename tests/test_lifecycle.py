@@ -50,8 +50,8 @@ def test_show_json_is_stable(out: Path, cli) -> None:
     assert files == ["ca.pem", "server-cert.pem", "client-cert.pem", "cert.pem"]
     server = data["certificates"][1]
     assert set(server) == {"file", "role", "subject", "issuer", "sans", "extended_key_usage",
-                           "key", "serial", "not_before", "not_after", "days_left", "sha256",
-                           "subject_dn", "issuer_dn", "chain"}
+                           "key", "serial", "not_before", "not_after", "days_left",
+                           "hours_left", "sha256", "subject_dn", "issuer_dn", "chain"}
     assert (server["subject_dn"], server["chain"]) == ("CN=10.0.0.5", [])
     assert server["role"] == "server" and server["extended_key_usage"] == ["serverAuth"]
     assert server["key"] == {"type": "ecdsa", "bits": 256}

@@ -10,13 +10,21 @@ import pytest
 from minipaas_certs.errors import InvalidInput
 from minipaas_certs.names import SubjectAltName
 from minipaas_certs.plan import (
+    BACKDATE,
+    DAY,
+    HOUR,
     CASpec,
     KeySpec,
     LeafSpec,
     Plan,
+    as_option,
+    chosen_lifetime,
     client_leaves,
+    describe,
     renewal,
     server_leaf,
+    span,
+    time_left,
 )
 
 KEY = KeySpec.parse("ecdsa")
@@ -36,28 +44,29 @@ def test_keys_refused(kind: str, bits: int | None) -> None:
 
 
 def test_a_leaf_never_outlives_a_new_ca() -> None:
-    leaf = LeafSpec("client", "ci", KEY, 3650)
+    leaf = LeafSpec("client", "ci", KEY, 3650 * DAY)
     with pytest.raises(InvalidInput, match="--days 3650 must be shorter than --ca-days 3650"):
         Plan(ca=CASpec("ca", KEY, 3650), leaves=(leaf,))
 
 
 def test_server_defaults() -> None:
-    leaf = server_leaf(None, ["10.0.0.5"], True, KEY, 30)
+    leaf = server_leaf(None, ["10.0.0.5"], True, KEY, 30 * DAY)
     assert leaf.common_name == "10.0.0.5"
     assert [str(san) for san in leaf.sans] == ["IP:10.0.0.5", "DNS:localhost", "IP:127.0.0.1"]
-    assert server_leaf(None, ["*.swarm.example.com"], False, KEY, 30).common_name == "server"
+    assert server_leaf(None, ["*.swarm.example.com"], False, KEY, 30 * DAY).common_name == "server"
 
 
 def test_client_bundles_or_the_default_pair() -> None:
-    assert [leaf.cert_file for leaf in client_leaves(None, ["ci", "ci", "a"], KEY, 30)] == [
+    assert [leaf.cert_file for leaf in client_leaves(None, ["ci", "ci", "a"], KEY, 30 * DAY)] == [
         "clients/ci/cert.pem", "clients/a/cert.pem"]
-    (default,) = client_leaves(None, [], KEY, 30)
+    (default,) = client_leaves(None, [], KEY, 30 * DAY)
     assert (default.common_name, default.cert_file) == ("client", "client-cert.pem")
 
 
 def test_placement_of_a_new_set() -> None:
     plan = Plan(ca=CASpec("ca", KEY, 100), leaves=(
-        server_leaf(None, ["a.example"], True, KEY, 30), *client_leaves(None, ["ci"], KEY, 30)))
+        server_leaf(None, ["a.example"], True, KEY, 30 * DAY),
+        *client_leaves(None, ["ci"], KEY, 30 * DAY)))
     placement = plan.placement(plan.leaves)
     assert set(placement.files) == {"ca.pem", "ca-key.pem", "server-cert.pem", "server-key.pem"}
     assert placement.files["server-key.pem"] == 0o600 and placement.bundles == ["clients/ci"]
@@ -66,8 +75,58 @@ def test_placement_of_a_new_set() -> None:
 def test_a_renewal_keeps_names_and_key() -> None:
     current = mock.Mock(subject_cn="node", names=["DNS:node.example", "IP:10.0.0.5"],
                         key_type="rsa", key_bits=2048)
-    leaf = renewal(current, Path("server-cert.pem"), "server", None, ["10.0.0.9"], 30, None)
+    leaf = renewal(current, Path("server-cert.pem"), "server", None, ["10.0.0.9"], 30 * DAY, None)
     assert leaf.common_name == "node" and leaf.key == KeySpec("rsa", 2048)
     assert SubjectAltName("IP", "10.0.0.9") in leaf.sans and len(leaf.sans) == 3
     with pytest.raises(InvalidInput, match="--san is for server"):
-        renewal(current, Path("x"), "client", None, ["10.0.0.9"], 30, None)
+        renewal(current, Path("x"), "client", None, ["10.0.0.9"], 30 * DAY, None)
+
+
+def test_lifetimes_from_days_or_hours() -> None:
+    assert chosen_lifetime() == 365 * DAY
+    assert chosen_lifetime(days=30) == 30 * DAY and chosen_lifetime(hours=8) == 8 * HOUR
+    with pytest.raises(InvalidInput, match="--days and --hours cannot be combined"):
+        chosen_lifetime(days=1, hours=1)
+
+
+@pytest.mark.parametrize("lifetime, text, option", [
+    (365 * DAY, "365 days", "--days 365"), (DAY, "1 day", "--days 1"),
+    (HOUR, "1 hour", "--hours 1"), (36 * HOUR, "36 hours", "--hours 36"),
+    (24 * HOUR, "1 day", "--days 1"),
+])
+def test_lifetimes_are_described_as_they_are_asked_for(lifetime, text: str, option: str) -> None:
+    assert (describe(lifetime), as_option(lifetime)) == (text, option)
+
+
+def test_time_left_is_in_hours_under_a_day() -> None:
+    assert time_left(DAY * 3 + HOUR * 20) == "3 days"
+    assert time_left(HOUR * 23 + HOUR / 2) == "23 hours"
+    assert time_left(HOUR / 2) == "less than an hour"
+
+
+def certificate_spanning(length):  # type: ignore[no-untyped-def]
+    import datetime
+
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    return mock.Mock(not_before=start, not_after=start + length)
+
+
+@pytest.mark.parametrize("length, kept", [
+    (8 * HOUR + BACKDATE, 8 * HOUR),                    # ours: backdated 5 minutes
+    (365 * DAY + BACKDATE, 365 * DAY),
+    (90 * DAY + HOUR / 120, 90 * DAY),                  # another issuer's 30 s backdating
+    (2 * HOUR - HOUR / 4, 2 * HOUR),
+    (BACKDATE, HOUR),                                   # never zero
+])
+def test_a_renewal_keeps_the_span_asked_for(length, kept) -> None:  # type: ignore[no-untyped-def]
+    assert span(certificate_spanning(length)) == kept
+
+
+def test_only_what_expires_within_the_window_is_due() -> None:
+    import datetime
+
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    plan = Plan(reissue=True, due_within=30 * DAY)
+    assert plan.is_due(mock.Mock(not_after=now + 30 * DAY), now)
+    assert not plan.is_due(mock.Mock(not_after=now + 30 * DAY + HOUR), now)
+    assert Plan(reissue=True).is_due(mock.Mock(not_after=now + 3000 * DAY), now)

@@ -18,7 +18,7 @@ from minipaas_certs.errors import InvalidInput
 from minipaas_certs.issue import create_ca, issue_leaf
 from minipaas_certs.names import parse_common_name, parse_identity_name, parse_san, parse_sans
 from minipaas_certs.openssl import OpenSSL
-from minipaas_certs.plan import KeySpec, LeafSpec
+from minipaas_certs.plan import DAY, KeySpec, LeafSpec
 
 # Characters with a meaning in OpenSSL config files, inline lists or -subj.
 INJECTION = "\n\r\x00#$,\"'\\=[]{}/+;% \t"
@@ -52,7 +52,7 @@ def test_accepted_sans_are_issued_exactly(signer, values: list[str]) -> None:
         return
     openssl, _, authority = signer
     with tempfile.TemporaryDirectory() as staging:
-        spec = LeafSpec("server", "property", KeySpec.parse("ecdsa"), 5, tuple(sans))
+        spec = LeafSpec("server", "property", KeySpec.parse("ecdsa"), 5 * DAY, tuple(sans))
         issue_leaf(openssl, Path(staging), lambda: authority, spec)  # type: ignore[arg-type,return-value]
         cert = x509.load_pem_x509_certificate((Path(staging) / "server-cert.pem").read_bytes())
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
