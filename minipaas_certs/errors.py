@@ -50,10 +50,12 @@ class OpenSSLFailed(CertsError):
 
     exit_code = 3
 
-    def __init__(self, argv: list[str], returncode: int | None, stderr: str) -> None:
+    def __init__(self, argv: list[str], returncode: int | None, stderr: str,
+                 stdout: bytes = b"") -> None:
         self.argv = argv
         self.returncode = returncode
         self.stderr = stderr
+        self.stdout = stdout  # what it said before failing: verify names what passed
         detail = " ".join(line.strip() for line in stderr.strip().splitlines()[-3:])
         outcome = "timed out" if returncode is None else f"exited {returncode}"
         super().__init__(

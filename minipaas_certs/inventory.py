@@ -12,10 +12,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from . import interrupts
-from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH, Certificate, read_certificates
+from .certinfo import (
+    OID_CLIENT_AUTH,
+    OID_SERVER_AUTH,
+    Certificate,
+    public_key_of_private,
+    read_certificates,
+)
 from .errors import OpenSSLFailed, OutputError
 from .files import read_limited, write_private
-from .issue import VerifyFailed, is_encrypted, passin, public_key_of, verify_leaf
+from .issue import VerifyFailed, is_encrypted, passin, public_key_of, unverified, verify_leaf
 from .layout import (
     CA_CERT,
     CA_KEY,
@@ -262,19 +268,20 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
         findings.append(Finding("problem", CA_CERT, "missing",
                                 f"minipaas certs ca --out {out}, or copy the CA's ca.pem here"))
     ca_copy = work / CA_CERT
+    chains = {entry.file: entry.chain for entry in entries if entry.chain}
     if cas:
         write_private(ca_copy, b"".join(c.pem for c in cas), 0o600)
     for entry in entries:
         findings.extend(_date_findings(entry, cas, warn_days, now, out))
-    jobs: list[tuple[str, str, Certificate, bytes | None, str | None, str, Path | None]] = []
+    pairs: list[tuple[str, str, Certificate, bytes | None, str]] = []
     if cas and os.path.lexists(directory / CA_KEY):
         # With an intermediate, ca.pem also holds its issuers: the key is the lowest one's.
         signer = next((ca for ca in cas if not ca.self_issued
                        and not any(other.issued_by(ca) for other in cas if other is not ca)),
                       cas[0])
-        jobs.append((CA_CERT, CA_KEY, signer, passphrase, None,
-                     f"put back the key of {out}/{CA_CERT}", None))
-    chains = {entry.file: entry.chain for entry in entries if entry.chain}
+        pairs.append((CA_CERT, CA_KEY, signer, passphrase, f"put back the key of {out}/{CA_CERT}"))
+    # Leaves to verify, by role and the intermediates their file carries.
+    leaves: dict[tuple[str, bytes], list[tuple[str, Certificate, str]]] = {}
     for cert_file, key_file, role in _pairs(directory):
         fix = _renew_command(out, cert_file, role)
         missing = [name for name in (cert_file, key_file) if not os.path.exists(directory / name)]
@@ -285,14 +292,15 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
                          for name in missing]
             continue
         if cert_file in by_file:
-            chain = None
-            if cert_file in chains:
-                chain = work / f"chain-{len(jobs)}.pem"
-                write_private(chain, b"".join(link.pem for link in chains[cert_file]), 0o600)
-            jobs.append((cert_file, key_file, by_file[cert_file], None, role if cas else None,
-                         fix, chain))
+            pairs.append((cert_file, key_file, by_file[cert_file], None, fix))
+            if cas:
+                chain = b"".join(link.pem for link in chains.get(cert_file, ()))
+                leaves.setdefault((role, chain), []).append((cert_file, by_file[cert_file], fix))
     checks: list[Callable[[], list[Finding]]] = [
-        functools.partial(_openssl_findings, openssl, directory, ca_copy, *job) for job in jobs]
+        functools.partial(_key_findings, openssl, directory, *pair) for pair in pairs]
+    checks += [functools.partial(_verify_findings, openssl, ca_copy, work / str(index), role,
+                                 chain, group)
+               for index, ((role, chain), group) in enumerate(leaves.items())]
     findings += _bundle_trust(directory, cas, out) + _key_modes(directory)
     findings += [Finding("warning", name, "not a bundle this tool writes (a name `--name` "
                          "refuses, or not a folder): every command leaves it alone",
@@ -408,31 +416,48 @@ def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
     return found
 
 
-def _openssl_findings(openssl: OpenSSL, directory: Path, ca_copy: Path, cert_file: str,
-                      key_file: str, certificate: Certificate, passphrase: bytes | None,
-                      role: str | None, fix: str, chain: Path | None) -> list[Finding]:
-    """Does the key match the certificate, and (for a leaf) does it verify as ``role``?"""
-    found = []
+def _key_findings(openssl: OpenSSL, directory: Path, cert_file: str, key_file: str,
+                  certificate: Certificate, passphrase: bytes | None, fix: str
+                  ) -> list[Finding]:
+    """Does the key match the certificate?  Read from the PKCS#8 file where the public
+    key is stored in it, else asked of openssl (Ed25519, encrypted and other forms)."""
     try:
         key_pem = read_limited(directory / key_file)
     except OutputError as error:
         return [Finding("problem", key_file, f"cannot be read ({error})", fix)]
     encrypted = is_encrypted(key_pem)
-    if not encrypted or passphrase is not None:  # an encrypted CA key: only with its passphrase
+    public = None if encrypted else public_key_of_private(key_pem)
+    if public is None and (not encrypted or passphrase is not None):
+        # An encrypted CA key is checked only with its passphrase.
         try:
-            public = public_key_of(openssl, key_pem,
-                                   passin(passphrase if encrypted else None))
+            public = public_key_of(openssl, key_pem, passin(passphrase if encrypted else None))
         except OpenSSLFailed:
             message = "cannot be decrypted (wrong passphrase?)" if encrypted else \
                 "is not a readable private key"
-            found.append(Finding("problem", key_file, message, fix))
-        else:
-            if public != certificate.public_key_der:
-                found.append(Finding("problem", key_file, f"does not match {cert_file}", fix))
-    if role is not None:
-        try:
-            verify_leaf(openssl, ca_copy, certificate.pem, role, untrusted=chain,
-                        check_time=False)  # dates are findings of their own
+            return [Finding("problem", key_file, message, fix)]
+    if public is not None and public != certificate.public_key_der:
+        return [Finding("problem", key_file, f"does not match {cert_file}", fix)]
+    return []
+
+
+def _verify_findings(openssl: OpenSSL, ca_copy: Path, work: Path, role: str, chain: bytes,
+                     leaves: Sequence[tuple[str, Certificate, str]]) -> list[Finding]:
+    """Do these leaves verify as ``role`` against ca.pem?  One openssl call for all, on
+    copies; each that fails is verified again alone, for its reason."""
+    work.mkdir(mode=0o700)
+    untrusted = work / "chain.pem" if chain else None
+    if untrusted:
+        write_private(untrusted, chain, 0o600)
+    copies = [work / f"{index}.pem" for index in range(len(leaves))]
+    for copy, (_, certificate, _) in zip(copies, leaves):
+        write_private(copy, certificate.pem, 0o600)
+    found = []
+    failed = set(unverified(openssl, ca_copy, copies, role, untrusted, check_time=False))
+    for copy, (cert_file, _, fix) in zip(copies, leaves):
+        if copy not in failed:
+            continue
+        try:  # dates are findings of their own
+            verify_leaf(openssl, ca_copy, copy, role, untrusted=untrusted, check_time=False)
         except VerifyFailed as failure:
             found.append(Finding("problem", cert_file,
                                  f"does not verify as a {role} certificate against ca.pem "

@@ -552,17 +552,28 @@ def verify_leaves(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: 
                   hint: str = "", untrusted: Path | None = None) -> None:
     """``verify_leaf`` for many certificates of one role, in one openssl call; on a
     failure, each is verified alone so that the message names the one at fault."""
+    failed = unverified(openssl, ca_path, paths, role, untrusted)
+    for path in failed:
+        verify_leaf(openssl, ca_path, path, role, hint=hint, untrusted=untrusted)
+    if failed:
+        raise OutputError(f"`openssl verify` failed on the certificates of {ca_path.name}"
+                          + hint)
+
+
+def unverified(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: str,
+               untrusted: Path | None = None, check_time: bool = True) -> list[Path]:
+    """The certificates among ``paths`` that one ``openssl verify -x509_strict`` call
+    (with the role's purpose) does not report OK: a process for all, not one each."""
     purpose = _PURPOSES[role][0]
     try:
-        output = openssl.run(["verify", "-x509_strict", "-purpose", purpose, "-CAfile", ca_path,
-                              *_untrusted(untrusted), *paths]).decode("utf-8", "replace")
-        if sum(line.endswith(": OK") for line in output.splitlines()) == len(paths):
-            return
-    except OpenSSLFailed:
-        pass
-    for path in paths:
-        verify_leaf(openssl, ca_path, path, role, hint=hint, untrusted=untrusted)
-    raise OutputError(f"`openssl verify` failed on the certificates of {ca_path.name}" + hint)
+        output = openssl.run(["verify", "-x509_strict", "-purpose", purpose,
+                              *([] if check_time else ["-no_check_time"]), "-CAfile", ca_path,
+                              *_untrusted(untrusted), *paths])
+    except OpenSSLFailed as failure:  # one failed: its stdout still names those that passed
+        output = failure.stdout
+    passed = {line[:-len(": OK")] for line in output.decode("utf-8", "replace").splitlines()
+              if line.endswith(": OK")}
+    return [path for path in paths if str(path) not in passed]
 
 
 def _untrusted(path: Path | None) -> list[Argument]:

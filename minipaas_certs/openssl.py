@@ -247,7 +247,8 @@ class Running:
         if self.owner._cancelled is not None:
             raise Interrupted(self.owner._cancelled)
         if process.returncode != 0:
-            raise OpenSSLFailed(self.argv, process.returncode, stderr.decode("utf-8", "replace"))
+            raise OpenSSLFailed(self.argv, process.returncode, stderr.decode("utf-8", "replace"),
+                                stdout)
         return stdout
 
 

@@ -359,3 +359,31 @@ def test_check_leaves_another_runs_staging_alone(out: Path, cli) -> None:
     os.chmod(staging / "server-key.pem", 0o644)
     result = cli("certs", "check", str(out))
     assert result.code == 0, result.out
+
+
+def test_check_of_many_bundles_runs_a_handful_of_openssl_processes(tmp_path: Path, cli) -> None:
+    """Keys are matched in Python from their PKCS#8 form and each role's leaves are
+    verified in one call, so 30 bundles cost 2 verify processes, not 60 processes;
+    a bundle from another CA among them is still found, and only it."""
+    from conftest import TOOL_OPENSSL
+
+    out, other = tmp_path / "certs", tmp_path / "other"
+    names = [f"u{index}" for index in range(30)]
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    assert cli("certs", "client", "--out", str(out), "-q",
+               *[arg for name in names for arg in ("--name", name)]).code == 0
+    assert cli("certs", "all", "--out", str(other), "-q").code == 0
+    log = tmp_path / "argv.log"
+    spy = tmp_path / "openssl-spy"
+    spy.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> {log}\nexec {TOOL_OPENSSL} "$@"\n')
+    spy.chmod(0o755)
+    result = cli("certs", "check", str(out), "--warn-days", "0", "--openssl", str(spy))
+    assert result.code == 0, result.out
+    assert sorted(log.read_text().split()) == ["verify", "verify", "version"]
+    shutil.copy(other / "cert.pem", out / "clients/u7/cert.pem")
+    shutil.copy(other / "key.pem", out / "clients/u7/key.pem")
+    result = cli("certs", "check", str(out), "--warn-days", "0")
+    problems = [line for line in result.out.splitlines() if line.startswith("problem:")]
+    assert result.code == 8 and len(problems) == 1, result.out
+    assert problems[0].startswith("problem: clients/u7/cert.pem: does not verify as a client "
+                                  "certificate against ca.pem (error 20 at 0 depth lookup")
