@@ -507,7 +507,7 @@ def p12_command(out: str, name: str | None, password_file: str | None, run: Run)
     for Java and other clients that take a keystore.
 
     \b
-    (umask 077; openssl rand -base64 24 > p12-password)
+    (umask 077 && openssl rand -base64 24 > p12-password)
     minipaas certs p12 --out .certs --name ci --password-file p12-password
     keytool -list -storetype PKCS12 -keystore .certs/clients/ci/client.p12 \\
         -storepass:file p12-password

@@ -116,7 +116,7 @@ def export(openssl: OpenSSL, out: Path, name: str | None, password: bytes, *,
 
 def _refuse_missing_folder(out: Path, pair: ClientPair) -> None:
     """Before the lock, which would create ``out``: say what is missing, change nothing."""
-    folder = out / pair.cert.rsplit("/", 1)[0] if pair.name else out
+    folder = out / Bundle("client", pair.name).folder if pair.name else out
     if folder.is_dir():
         return
     if pair.name and out.is_dir():

@@ -18,7 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import SYSTEM_OPENSSL, TOOL_OPENSSL, certs, load_cert, unavailable
+from conftest import SYSTEM_OPENSSL, TOOL_OPENSSL, certs, load_cert, reissue, unavailable
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
 from test_chains import ca_dir, organisation
 from test_safety import snapshot
@@ -241,6 +241,8 @@ def _break(out: Path, how: str) -> None:
         shutil.copy(out / "server-key.pem", out / "client-key.pem")
     elif how == "server cert":
         shutil.copy(out / "server-cert.pem", out / "client-cert.pem")
+    elif how == "expired":
+        reissue(out / "client-cert.pem", out, days_ago=400, days=30)
     elif how == "other CA":
         certs("ca", "--out", str(out / "elsewhere"))
         shutil.copy(out / "elsewhere" / "ca.pem", out / "ca.pem")
@@ -264,6 +266,7 @@ BAD = {  # case -> (arguments, password file content or None, environment, exit 
     "wrong key": ([], b"secret-1\n", None, 5, "does not match the certificate"),
     "server cert": ([], b"secret-1\n", None, 5, "is not a client certificate"),
     "other CA": ([], b"secret-1\n", None, 5, "was not issued by a CA in"),
+    "expired": ([], b"secret-1\n", None, 5, "expired on"),
 }
 
 
