@@ -54,6 +54,7 @@ COMMANDS = {
     "ca": ("ca_command", "A new CA alone; never replaces one without --force."),
     "server": ("server_command", "A new server pair, or a manager's bundle, from the existing CA."),
     "client": ("client_command", "A new client pair, or named bundles, from the existing CA."),
+    "p12": ("p12_command", "A client's pair and chain as a password-protected client.p12."),
     "env": ("env_command", "Print the DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH exports."),
     "daemon-json": ("daemon_json_command", "Print the daemon.json that turns on TLS verification."),
     "context": ("context_command", "Print the line that creates or updates a docker context."),

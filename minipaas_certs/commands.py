@@ -177,7 +177,8 @@ class Run:
     """What every command that runs openssl needs: openssl, the CA passphrase, output."""
 
     def __init__(self, openssl_path: str | None, quiet: bool,
-                 passphrase_file: str | None, templates: str | None = None) -> None:
+                 passphrase_file: str | None, templates: str | None = None,
+                 ca_passphrase: bool = True) -> None:
         from .openssl import OpenSSL
         from .render import Templates
 
@@ -185,7 +186,7 @@ class Run:
         self.openssl = OpenSSL(openssl_path)
         self.openssl.start_detection()  # overlaps the imports and rendering still to come
         self.quiet = quiet
-        self.passphrase = _passphrase(passphrase_file)
+        self.passphrase = _passphrase(passphrase_file) if ca_passphrase else None
 
     def progress(self, message: str) -> None:
         _reporter(self.quiet)(message)
@@ -201,10 +202,10 @@ def _reporter(quiet: bool) -> Callable[[str], None]:
     return (lambda _: None) if quiet else progress
 
 
-def with_run(*, quiet: bool = True, templates: bool = True,
+def with_run(*, quiet: bool = True, templates: bool = True, ca_passphrase: bool = True,
              usage: Callable[..., object] | None = None) -> Decorator:
-    """Add the options of a command that runs openssl (--openssl, --ca-passphrase-file,
-    and -q and --templates unless told not) and hand it a ``Run`` made from them.
+    """Add the options of a command that runs openssl (--openssl, and -q, --templates
+    and --ca-passphrase-file unless told not) and hand it a ``Run`` made from them.
 
     ``usage(**options)`` checks how the options combine first, so that a usage
     error is reported before the passphrase or templates are read.
@@ -217,12 +218,13 @@ def with_run(*, quiet: bool = True, templates: bool = True,
                     **kwargs: Any) -> Any:
             if usage is not None:
                 usage(**kwargs)
-            run = Run(openssl_path, quiet, passphrase_file, templates)
+            run = Run(openssl_path, quiet, passphrase_file, templates, ca_passphrase)
             return function(*args, run=run, **kwargs)
 
         extra = [quiet_option] if quiet else []
         extra += [templates_option] if templates else []
-        return _options(*extra, openssl_option, passphrase_option)(command)
+        extra += [passphrase_option] if ca_passphrase else []
+        return _options(*extra, openssl_option)(command)
 
     return decorate
 
@@ -241,6 +243,28 @@ def _passphrase(file: str | None) -> bytes | None:
     if value is None:
         return None
     return parse_passphrase(os.fsencode(value), "MINIPAAS_CA_PASSPHRASE")
+
+
+P12_PASSWORD_VARIABLE = "MINIPAAS_P12_PASSWORD"
+
+
+def _p12_password(file: str | None) -> bytes:
+    """The PKCS#12 password from --password-file, else MINIPAAS_P12_PASSWORD; required."""
+    from .names import parse_p12_password
+
+    if file is not None:
+        from .files import MAX_SMALL_BYTES, read_limited
+
+        try:
+            return parse_p12_password(read_limited(Path(file), MAX_SMALL_BYTES,
+                                                   error=InvalidInput), file)
+        except InvalidInput as error:
+            raise InvalidInput(f"--password-file: {error}") from None
+    value = os.environ.get(P12_PASSWORD_VARIABLE)
+    if value is None:
+        raise InvalidInput(f"give the PKCS#12 password with --password-file FILE or the "
+                           f"{P12_PASSWORD_VARIABLE} environment variable")
+    return parse_p12_password(os.fsencode(value), P12_PASSWORD_VARIABLE)
 
 
 def _client_usage(names: Sequence[str], cn: str | None, days: int | None, hours: int | None,
@@ -490,6 +514,33 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
     if warning:
         progress(warning)
     say(line)
+
+
+@click.command("p12", epilog=EXIT_CODES)
+@out_option
+@name_option
+@click.option("--password-file", "password_file", metavar="FILE", default=None,
+              help=f"Protect the file with the first line of FILE (6 or more printable ASCII "
+                   f"characters) [env {P12_PASSWORD_VARIABLE}].")
+@with_run(templates=False, ca_passphrase=False)
+def p12_command(out: str, name: str | None, password_file: str | None, run: Run) -> None:
+    """Write a client's certificate, its chain and its key as client.p12 (PKCS#12),
+    for Java and other clients that take a keystore.
+
+    \b
+    (umask 077 && openssl rand -base64 24 > p12-password)
+    minipaas certs p12 --out .certs --name ci --password-file p12-password
+    keytool -list -storetype PKCS12 -keystore .certs/clients/ci/client.p12 \\
+        -storepass:file p12-password
+
+    In clients/NAME/ with --name, else in --out for the default client pair;
+    mode 0600.  AES-256-CBC (PBES2) and a SHA-256 MAC on OpenSSL 1.1.1 and 3.x.
+    The password reaches openssl through a pipe, never its command line.
+    """
+    from .pkcs12 import export
+
+    password = _p12_password(password_file)
+    run.written(export(run.openssl, Path(out), name, password, progress=run.progress))
 
 
 directory_argument = click.argument("directory", required=False, metavar="[DIR]",

@@ -38,6 +38,8 @@ from .layout import (
     CERT_MODE,
     CLI_CERT,
     CLI_KEY,
+    CLIENT_CERT,
+    CLIENT_P12,
     DOCKER_CLI_COPIES,
     GITIGNORE,
     GITIGNORE_TEXT,
@@ -289,8 +291,11 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             store.stage(REVOKED_FILE, render_revocations([*read_revocations(out), *revoked]),
                         CERT_MODE)
             placement.files[REVOKED_FILE] = CERT_MODE
+        # A client.p12 beside a replaced default client pair holds the old pair: it goes
+        # with it into the backup (a bundle's goes with its folder).
+        stale = [CLIENT_P12] if CLIENT_CERT in placement.files else []
         written, backup = store.commit(placement.files, placement.bundles,
-                                       keep=placement.keep, archive=plan.archive())
+                                       keep=placement.keep, archive=[*plan.archive(), *stale])
         if backup is not None:
             progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
         if ca is not None and plan.force:

@@ -368,10 +368,11 @@ def _names(cas: Iterable[Certificate]) -> str:
 
 
 def _key_modes(directory: Path) -> list[Finding]:
-    """Keys readable by others; a symlink (to a key, or to a bundle folder) is judged by
-    the file it leads to."""
+    """Keys (and client.p12 files, which hold one) readable by others; a symlink (to a
+    key, or to a bundle folder) is judged by the file it leads to."""
     found = []
-    keys = {*directory.rglob("*key.pem"), *(directory / b.key for b in bundles(directory))}
+    keys = {*directory.rglob("*key.pem"), *directory.rglob("*.p12"),
+            *(directory / b.key for b in bundles(directory))}
     for path in sorted(keys):
         relative = path.relative_to(directory)
         if relative.parts[0].startswith(STAGING_PREFIX):

@@ -511,8 +511,8 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
 
 
 def _public_key_of_file(openssl: OpenSSL, key_path: Path) -> bytes:
-    """A new key's public half (see ``_public_half``)."""
-    return _public_half(openssl, read_limited(key_path), key_path.name)
+    """A new key's public half (see ``public_half``)."""
+    return public_half(openssl, read_limited(key_path), key_path.name)
 
 
 def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authority],
@@ -642,7 +642,7 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
         check_key_matches(openssl, snapshot / CA_KEY, certificate, cert_path, error=CAProblem,
                           secrets=secrets, shown_key=key_path)
     else:
-        public = _public_half(openssl, key_pem, key_path, secrets, CAProblem)
+        public = public_half(openssl, key_pem, key_path, secrets, CAProblem)
         matching = [cert for cert in certificates if cert.public_key_der == public]
         if not matching:
             raise CAProblem(f"{key_path} matches none of the {len(certificates)} certificates "
@@ -673,7 +673,7 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
     return authority
 
 
-def _public_half(openssl: OpenSSL, key_pem: bytes, shown: Path | str,
+def public_half(openssl: OpenSSL, key_pem: bytes, shown: Path | str,
                  secrets: dict[str, bytes] | None = None,
                  error: type[CertsError] = OutputError) -> bytes:
     """A private key's public half: read from its PKCS#8 form where it is stored there

@@ -27,6 +27,9 @@ OLD_CA_CERT, OLD_CA_KEY = "ca-old.pem", "ca-old-key.pem"  # kept during a CA rol
 SERVER_CERT, SERVER_KEY = "server-cert.pem", "server-key.pem"
 CLIENT_CERT, CLIENT_KEY = "client-cert.pem", "client-key.pem"
 CLI_CERT, CLI_KEY = "cert.pem", "key.pem"  # the only names the docker CLI reads
+# A client's pair and chain as PKCS#12 (`certs p12`), for Java and other clients that
+# take a keystore: top-level for the default client pair, or in a client bundle.
+CLIENT_P12 = "client.p12"
 SUMS_FILE = "SHA256SUMS"
 GITIGNORE = ".gitignore"
 REVOKED_FILE = "revoked.json"  # who was cut off, and when: written by `certs revoke`
@@ -51,20 +54,23 @@ BACKUP_NAME = re.compile(r"backup-[0-9]{8}T[0-9]{6}(?:-[0-9]{1,4})?\Z")
 GITIGNORE_TEXT = f"""\
 # Written by minipaas certs: private keys and their backups stay out of version control.
 *key.pem
+*.p12
 {BACKUP_PREFIX}*/
 {STAGING_PREFIX}*/
 """
 
 TOP_LEVEL_FILES = frozenset({*CA_FILES, OLD_CA_CERT, OLD_CA_KEY, *LEAF_FILES, SUMS_FILE,
-                             GITIGNORE, REVOKED_FILE})
+                             GITIGNORE, REVOKED_FILE, CLIENT_P12})
 _FOLDERS = {"client": CLIENTS_DIR, "server": SERVERS_DIR}
 _ROLES = {folder: role for role, folder in _FOLDERS.items()}
 _FILES = {"client": BUNDLE_FILES, "server": SERVER_BUNDLE_FILES}
+# What may be journaled in a bundle: its files, and a client's client.p12.
+_JOURNALED = {"client": (*BUNDLE_FILES, CLIENT_P12), "server": SERVER_BUNDLE_FILES}
 # A bundle name as `names.parse_identity_name` accepts it.
 _NAME = r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9_-])?"
 _NAME_ONLY = re.compile(rf"{_NAME}\Z")
 _BUNDLE_PATH = re.compile("|".join(
-    rf"{_FOLDERS[role]}/(?!.*\.\.){_NAME}(?:/(?:{'|'.join(map(re.escape, _FILES[role]))}))?\Z"
+    rf"{_FOLDERS[role]}/(?!.*\.\.){_NAME}(?:/(?:{'|'.join(map(re.escape, _JOURNALED[role]))}))?\Z"
     for role in _FOLDERS))
 
 
@@ -165,8 +171,9 @@ def is_tool_path(name: str) -> bool:
 
 
 def is_key(name: str) -> bool:
-    """Private keys: never readable by others, never in SHA256SUMS."""
-    return name.endswith("key.pem")
+    """Private keys, and the PKCS#12 files that carry one: never readable by others,
+    never in SHA256SUMS."""
+    return name.endswith(("key.pem", ".p12"))
 
 
 def is_public(name: str) -> bool:

@@ -151,11 +151,45 @@ def parse_identity_name(value: str) -> str:
     return value
 
 
+def _one_line(raw: bytes) -> bytes:
+    """A secret file's content without its line end (openssl reads ``fd:`` a line at a time)."""
+    return raw[:-2] if raw.endswith(b"\r\n") else raw[:-1] if raw.endswith(b"\n") else raw
+
+
 def parse_passphrase(raw: bytes, source: str) -> bytes:
-    """A CA key passphrase: one line of 4-1023 bytes (openssl reads ``fd:`` a line at a time)."""
-    value = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1] if raw.endswith(b"\n") else raw
+    """A CA key passphrase: one line of 4-1023 bytes."""
+    value = _one_line(raw)
     if not 4 <= len(value) <= 1023:
         raise InvalidInput(f"the CA passphrase from {source} must be 4 to 1023 bytes long")
     if any(byte in value for byte in b"\0\r\n"):
         raise InvalidInput(f"the CA passphrase from {source} must be a single line")
+    return value
+
+
+MIN_P12_PASSWORD = 6  # Java's keytool refuses to open a PKCS#12 file with a shorter one
+_P12_PASSWORD = re.compile(rb"[\x20-\x7e]*\Z")
+
+
+def parse_p12_password(raw: bytes, source: str) -> bytes:
+    """A PKCS#12 export password: one line of 6-1023 printable ASCII characters.
+
+    Java's keytool reads a password file in the platform's charset, and neither
+    its file nor OpenSSL's opened here with a non-ASCII password: such a file
+    would be locked for the clients it is made for.
+    """
+    value = _one_line(raw)
+    if not value:
+        raise InvalidInput(f"the PKCS#12 password from {source} is empty")
+    if any(byte in value for byte in b"\0\r\n"):
+        raise InvalidInput(f"the PKCS#12 password from {source} must be a single line")
+    if not _P12_PASSWORD.match(value):
+        raise InvalidInput(f"the PKCS#12 password from {source} must be printable ASCII: "
+                           "Java's keytool cannot open a file protected by other characters")
+    if len(value) < MIN_P12_PASSWORD:
+        raise InvalidInput(f"the PKCS#12 password from {source} is shorter than "
+                           f"{MIN_P12_PASSWORD} characters, which Java's keytool refuses to "
+                           "open a store with")
+    if len(value) > 1023:
+        raise InvalidInput(f"the PKCS#12 password from {source} is longer than 1023 "
+                           "characters, more than openssl reads")
     return value

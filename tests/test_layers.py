@@ -13,7 +13,8 @@ import minipaas_certs
 
 LAYERS = {
     "cli": ["launcher", "__main__", "cli", "commands", "output"],
-    "operations": ["generate", "rotate_ca", "inventory", "docker_config", "doctor"],
+    "operations": ["generate", "rotate_ca", "inventory", "docker_config", "doctor",
+                   "pkcs12"],
     "core": ["plan", "issue", "store", "sums", "render", "openssl", "parallel", "interrupts",
              "revocations", "vault"],
     "base": ["layout", "files", "certinfo", "names", "errors", "__init__"],

@@ -61,3 +61,20 @@ def test_identity_name_accepted(value: str) -> None:
 def test_identity_name_refused(value: str) -> None:
     with pytest.raises(InvalidInput):
         parse_identity_name(value)
+
+
+@pytest.mark.parametrize("raw,value", [(b"abcdef", b"abcdef"), (b"abcdef\n", b"abcdef"),
+                                       (b"abc def\r\n", b"abc def"), (b"x" * 1023, b"x" * 1023)])
+def test_p12_passwords_accepted(raw: bytes, value: bytes) -> None:
+    from minipaas_certs.names import parse_p12_password
+
+    assert parse_p12_password(raw, "FILE") == value
+
+
+@pytest.mark.parametrize("raw", [b"", b"\n", b"abcde", b"abcde\n", b"abc\0def", b"abcdef\nx",
+                                 "pässwörd".encode(), b"tab\there", b"x" * 1024])
+def test_p12_passwords_refused(raw: bytes) -> None:
+    from minipaas_certs.names import parse_p12_password
+
+    with pytest.raises(InvalidInput, match="PKCS#12 password from FILE"):
+        parse_p12_password(raw, "FILE")

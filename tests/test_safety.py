@@ -89,6 +89,10 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert run_tool("certs", "client", "--out", str(rolling), "-q").returncode == 0
     assert run_tool("certs", "client", "--out", str(rolling), "--name", "ci", "--force",
                     "-q").returncode == 0
+    keystore = base / "p12"  # with a client.p12 to replace
+    shutil.copytree(steady, keystore, symlinks=True)
+    assert run_tool("certs", "p12", "--out", str(keystore), "-q",
+                    env={P12_VARIABLE: P12_PASSWORD}).returncode == 0
     swarm = base / "swarm"
     shutil.copytree(steady, swarm, symlinks=True)
     assert run_tool("certs", "server", "--out", str(swarm), "--name", "m1", "--san", "10.0.0.11",
@@ -108,7 +112,10 @@ COMMANDS = {
     "server --name": ("swarm", ["certs", "server", "--name", "m1", "--san", "10.0.0.12"]),
     "renew --all": ("swarm", ["certs", "renew", "--all"]),
     "revoke": ("swarm", ["certs", "revoke", "--name", "alice"]),
+    "p12": ("p12", ["certs", "p12"]),
+    "p12 --name": ("p12", ["certs", "p12", "--name", "ci"]),
 }
+P12_VARIABLE, P12_PASSWORD = "MINIPAAS_P12_PASSWORD", "p12-password"
 
 
 def _renames(prepared: Path, tmp_path: Path, source: str, args: list[str]) -> int:
@@ -122,8 +129,9 @@ def _renames(prepared: Path, tmp_path: Path, source: str, args: list[str]) -> in
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_crash_at_every_rename_then_recovery_elsewhere_restores_the_set(
-        prepared: Path, tmp_path: Path, command: str) -> None:
+        prepared: Path, tmp_path: Path, command: str, monkeypatch: pytest.MonkeyPatch) -> None:
     source, args = COMMANDS[command]
+    monkeypatch.setenv(P12_VARIABLE, P12_PASSWORD)  # for `certs p12`
     renames = _renames(prepared, tmp_path, source, args)
     assert renames >= 4  # the journal, then at least an old file aside and a new one in
     before = snapshot(prepared / source)
