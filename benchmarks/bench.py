@@ -104,13 +104,15 @@ def swarm_ready(work: Path) -> None:
          *[arg for i in range(1, 51) for arg in ("--name", f"u{i}")]], work)
 
 
-def bare_reissue(count: int) -> Step:
-    """Bare openssl: a new ECDSA CA, then ``count`` leaves, each one `req -x509 -CA`
-    (key, request and signature in one process), two at a time."""
+def bare_reissue(count: int, new_ca: bool = True) -> Step:
+    """Bare openssl: a new ECDSA CA (or the one in ``c/``), then ``count`` leaves, each
+    one `req -x509 -CA` (key, request and signature in one process), two at a time."""
     def steps(work: Path) -> None:
-        run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-subj", "/CN=ca",
-             "-days", "3650"], work)
+        ca, ca_key = ("ca.pem", "ca-key.pem") if new_ca else ("c/ca.pem", "c/ca-key.pem")
+        if new_ca:
+            run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", ca_key, "-out", ca,
+                 "-subj", "/CN=ca", "-days", "3650"], work)
         pending: list[subprocess.Popen[bytes]] = []
         for index in range(count):
             if len(pending) == 2:
@@ -119,12 +121,30 @@ def bare_reissue(count: int) -> Step:
                 [OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
                  "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{index}-key.pem",
                  "-out", f"{index}.pem", "-subj", f"/CN=u{index}", "-days", "365",
-                 "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                 "-CA", ca, "-CAkey", ca_key,
                  "-addext", "extendedKeyUsage=clientAuth"], cwd=work,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for process in pending:
             process.wait()
     return steps
+
+
+def names(count: int) -> list[str]:
+    return [arg for index in range(1, count + 1) for arg in ("--name", f"u{index}")]
+
+
+def bundles_ready(count: int) -> Step:
+    def steps(work: Path) -> None:
+        run([*tool_command(), "certs", "all", "--out", "c", "-q"], work)
+        run([*tool_command(), "certs", "client", "--out", "c", "-q", *names(count)], work)
+    return steps
+
+
+def verify_all(work: Path) -> None:
+    """One `openssl verify` of every leaf certificate a `check` of ``c/`` verifies."""
+    leaves = sorted(str(p.relative_to(work)) for p in (work / "c").rglob("*.pem")
+                    if p.name in ("cert.pem", "server-cert.pem", "client-cert.pem"))
+    run([OPENSSL, "verify", "-CAfile", "c/ca.pem", *leaves], work)
 
 
 def ecdsa_key(path: str) -> list[str]:
@@ -145,17 +165,16 @@ CASES = [
     Case("help", "<= 1.25", command([sys.executable, "-c", "import click"]),
          tool("certs", "--help"), 41),
     Case("clients-50", "<= 0.50", fifty_separate_runs,
-         tool("certs", "client", "--out", "c", "-q",
-              *[arg for i in range(1, 51) for arg in ("--name", f"u{i}")]), 5, ca_ready),
+         tool("certs", "client", "--out", "c", "-q", *names(50)), 5, ca_ready),
+    Case("clients-200", "<= 1.30", bare_reissue(200, new_ca=False),
+         tool("certs", "client", "--out", "c", "-q", *names(200)), 7, ca_ready),
+    Case("check-200", "<= 3.00", verify_all, tool("certs", "check", "c", "--warn-days", "0"),
+         7, bundles_ready(200)),
     # 3 managers + 49 remaining clients + the top-level server and client pairs.
     Case("revoke-54", "<= 1.30", bare_reissue(54),
          tool("certs", "revoke", "--out", "c", "-q", "--name", "u1"), 7, swarm_ready),
 ]
-SCALING = [
-    ("1 client", ["--name", "u1"]),
-    ("10 clients", [a for i in range(1, 11) for a in ("--name", f"u{i}")]),
-    ("50 clients", [a for i in range(1, 51) for a in ("--name", f"u{i}")]),
-]
+SCALING = (1, 10, 100, 500)  # client bundles in one run
 
 
 def timed(step: Step, prepare: Step) -> float:
@@ -192,12 +211,31 @@ def measure(case: Case, runs: int, warmup: int) -> None:
           flush=True)
 
 
+def peak_memory(argv: list[str], cwd: Path) -> int:
+    """Run ``argv``; its peak resident memory in KiB (the tool's process, not openssl's)."""
+    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, argv)
+    return usage.ru_maxrss
+
+
 def scaling(runs: int) -> None:
     """How one run's cost grows with the number of clients, and with key size."""
-    for label, names in SCALING:
-        step = tool("certs", "client", "--out", "c", "-q", *names)
-        values = [timed(step, ca_ready) for _ in range(runs)]
-        print(f"  clients: {label:<11} {statistics.median(values) * 1000:7.1f} ms", flush=True)
+    for count in SCALING:
+        values, peaks = [], []
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+                ca_ready(Path(folder))
+                start = time.perf_counter()
+                peaks.append(peak_memory([*tool_command(), "certs", "client", "--out", "c",
+                                          "-q", *names(count)], Path(folder)))
+                values.append(time.perf_counter() - start)
+        print(f"  clients: {count:>3} bundles {statistics.median(values) * 1000:7.1f} ms, "
+              f"{statistics.median(values) / count * 1000:5.1f} ms each, peak memory "
+              f"{max(peaks) / 1024:.1f} MB", flush=True)
     for kind, size in (("ecdsa", "256"), ("ecdsa", "384"), ("ed25519", None), ("rsa", "2048"),
                        ("rsa", "3072"), ("rsa", "4096")):
         args = ["certs", "all", "--out", "c", "-q", "--key-type", kind]

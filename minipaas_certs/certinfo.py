@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -445,11 +446,18 @@ def pem_to_der(data: bytes) -> list[bytes]:
         raise DERError(f"bad base64 ({error})") from None
 
 
+@functools.lru_cache(maxsize=16)
+def _parse_known(der: bytes) -> Certificate:
+    """``parse_certificate``, once for the same bytes: every bundle holds a copy of the CA
+    (200 bundles, 200 identical ca.pem files).  Certificates are immutable."""
+    return parse_certificate(der)
+
+
 def parse_pem(data: bytes, path: Path) -> list[Certificate]:
     """Every certificate in PEM ``data`` read from ``path``; OutputError if there is none
     or one is broken."""
     try:
-        certificates = [parse_certificate(der) for der in pem_to_der(data)]
+        certificates = [_parse_known(der) for der in pem_to_der(data)]
     except DERError as error:
         raise OutputError(f"{path} is not a valid certificate: {error}") from None
     if not certificates:

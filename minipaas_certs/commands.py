@@ -182,9 +182,9 @@ class Run:
         from .openssl import OpenSSL
         from .render import Templates
 
-        self.templates = Templates.load(Path(templates) if templates else None)
         self.openssl = OpenSSL(openssl_path)
         self.openssl.start_detection()  # overlaps the imports and rendering still to come
+        self.templates = Templates.load(Path(templates) if templates else None)
         self.quiet = quiet
         self.passphrase = _passphrase(passphrase_file) if ca_passphrase else None
 

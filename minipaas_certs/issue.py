@@ -435,7 +435,8 @@ def _place_and_check(openssl: OpenSSL, requests: Sequence[LeafRequest],
                      issued: dict[Path, Certificate], chain_pem: bytes, trust_path: Path,
                      chain_path: Path | None, templates: Templates) -> None:
     """Write each leaf with the intermediates a peer trusting only the root needs,
-    compare it with what was asked, and verify all of one role in one call."""
+    compare it with what was asked, and verify all of one role in one call (the two
+    roles at once)."""
     for request in requests:
         if request.cert_path not in issued:
             raise OutputError(f"no certificate was signed for {request.key_path.name}, or "
@@ -443,11 +444,11 @@ def _place_and_check(openssl: OpenSSL, requests: Sequence[LeafRequest],
         write_private(request.cert_path, issued[request.cert_path].pem + chain_pem, CERT_MODE)
         check_issued(issued[request.cert_path], request.spec, request.cert_path,
                      templates.blame())
-    for role in ("server", "client"):
-        paths = [r.cert_path for r in requests if r.spec.role == role]
-        if paths:
-            verify_leaves(openssl, trust_path, paths, role, hint=templates.blame(),
-                          untrusted=chain_path)
+    by_role = {role: [r.cert_path for r in requests if r.spec.role == role]
+               for role in ("server", "client")}
+    run_all([functools.partial(verify_leaves, openssl, trust_path, paths, role,
+                               hint=templates.blame(), untrusted=chain_path)
+             for role, paths in by_role.items() if paths], 2)  # the roles side by side
     for request in requests:  # the request and its config are of no further use
         os.unlink(request.request)
         os.unlink(request.request.with_suffix(".cnf"))
@@ -561,14 +562,16 @@ def verify_leaves(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: 
 
 
 def unverified(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: str,
-               untrusted: Path | None = None, check_time: bool = True) -> list[Path]:
+               untrusted: Path | None = None, check_time: bool = True,
+               inherit: Sequence[int] = ()) -> list[Path]:
     """The certificates among ``paths`` that one ``openssl verify -x509_strict`` call
-    (with the role's purpose) does not report OK: a process for all, not one each."""
+    (with the role's purpose) does not report OK: a process for all, not one each.
+    ``inherit``: the descriptors behind ``/dev/fd/N`` paths."""
     purpose = _PURPOSES[role][0]
     try:
         output = openssl.run(["verify", "-x509_strict", "-purpose", purpose,
                               *([] if check_time else ["-no_check_time"]), "-CAfile", ca_path,
-                              *_untrusted(untrusted), *paths])
+                              *_untrusted(untrusted), *paths], inherit=inherit)
     except OpenSSLFailed as failure:  # one failed: its stdout still names those that passed
         output = failure.stdout
     passed = {line[:-len(": OK")] for line in output.decode("utf-8", "replace").splitlines()

@@ -135,18 +135,22 @@ class OpenSSL:
         return [self.executable, *[os.fspath(arg) for arg in args]]
 
     def run(self, args: Sequence[Argument], *, stdin: bytes | None = None,
-            cwd: Path | None = None, secrets: Mapping[str, bytes] | None = None) -> bytes:
+            cwd: Path | None = None, secrets: Mapping[str, bytes] | None = None,
+            inherit: Sequence[int] = ()) -> bytes:
         """Run ``openssl ARGS`` and wait; return its stdout, or raise OpenSSLFailed."""
-        return self.start(args, stdin=stdin, cwd=cwd, secrets=secrets).wait()
+        return self.start(args, stdin=stdin, cwd=cwd, secrets=secrets, inherit=inherit).wait()
 
     def start(self, args: Sequence[Argument], *, stdin: bytes | None = None,
-              cwd: Path | None = None, secrets: Mapping[str, bytes] | None = None) -> Running:
+              cwd: Path | None = None, secrets: Mapping[str, bytes] | None = None,
+              inherit: Sequence[int] = ()) -> Running:
         """Start ``openssl ARGS`` without waiting (``wait()`` on the result).
 
         Never through a shell; stdin is closed unless bytes are given, so openssl
         can never stop to prompt.  ``secrets`` maps an option (``-passin``,
         ``-pass``) to a passphrase, handed over through a pipe as ``fd:N``:
         never in argv or the environment, which other users can read.
+        ``inherit``: descriptors the child gets (files opened and checked by the
+        caller, named ``/dev/fd/N`` in ``args``).
         """
         argv = self.argv(args)
         pipes = [_secret_pipe(secret) for secret in (secrets or {}).values()]
@@ -161,7 +165,8 @@ class OpenSSL:
                     raise Interrupted(self._cancelled)
                 process = subprocess.Popen(
                     argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, env=self._env, cwd=cwd, pass_fds=pipes,
+                    stderr=subprocess.PIPE, env=self._env, cwd=cwd,
+                    pass_fds=[*pipes, *inherit],
                 )
                 self._running.add(process)
                 if self._cancelled is not None:  # a signal arrived during Popen

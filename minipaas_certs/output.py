@@ -46,3 +46,10 @@ def flush_stdout() -> None:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):
         drop_stdout()
+
+
+def flush_all() -> None:
+    """Flush both streams: the process may end without the interpreter's final flush."""
+    flush_stdout()
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # closed, or None
+        sys.stderr.flush()

@@ -47,6 +47,9 @@ def _refuse_unsafe(value: Any) -> Any:
 
 
 def _shipped(name: str) -> str:
+    beside = Path(__file__).with_name("templates") / name
+    if beside.is_file():  # an installed package: a plain read, without importlib.resources
+        return beside.read_text(encoding="utf-8")
     if sys.version_info >= (3, 9):
         from importlib.resources import files
 

@@ -363,7 +363,7 @@ def test_check_leaves_another_runs_staging_alone(out: Path, cli) -> None:
 
 def test_check_of_many_bundles_runs_a_handful_of_openssl_processes(tmp_path: Path, cli) -> None:
     """Keys are matched in Python from their PKCS#8 form and each role's leaves are
-    verified in one call, so 30 bundles cost 2 verify processes, not 60 processes;
+    verified in one call per core, so 30 bundles cost 3 processes on 2 cores, not 62;
     a bundle from another CA among them is still found, and only it."""
     from conftest import TOOL_OPENSSL
 
@@ -379,7 +379,10 @@ def test_check_of_many_bundles_runs_a_handful_of_openssl_processes(tmp_path: Pat
     spy.chmod(0o755)
     result = cli("certs", "check", str(out), "--warn-days", "0", "--openssl", str(spy))
     assert result.code == 0, result.out
-    assert sorted(log.read_text().split()) == ["verify", "verify", "version"]
+    calls = log.read_text().split()
+    # version, the server's verify, and the 32 client leaves split over the cores.
+    assert set(calls) == {"version", "verify"}
+    assert 2 <= calls.count("verify") <= 1 + (os.cpu_count() or 1), calls
     shutil.copy(other / "cert.pem", out / "clients/u7/cert.pem")
     shutil.copy(other / "key.pem", out / "clients/u7/key.pem")
     result = cli("certs", "check", str(out), "--warn-days", "0")
