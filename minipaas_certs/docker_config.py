@@ -72,7 +72,8 @@ def parse_host(value: str, *, listening: bool = False) -> DockerHost:
             address = None
         if address is not None and address.is_unspecified:
             return DockerHost("IP", str(address), port)
-    san = parse_san(f"IP:{name}" if bracketed else name)
+    # option=None: its advice names the bare value, not `--san VALUE`
+    san = parse_san(f"IP:{name}" if bracketed else name, option=None)
     if san.value.startswith("*"):
         raise InvalidInput(f"invalid --host {value!r}: a wildcard is not a host")
     return DockerHost(san.kind, san.value, port)

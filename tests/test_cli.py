@@ -73,6 +73,45 @@ def test_hostile_san_in_the_environment_is_refused(tmp_path: Path, cli, monkeypa
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("value,advice", [
+    ("https://manager.example.com", "use --san manager.example.com"),
+    ("tcp://10.0.0.5:2376", "use --san 10.0.0.5"),
+    ("10.0.0.5:2376", "use --san 10.0.0.5"),
+    ("URI:https://manager.example.com", "use --san manager.example.com"),
+    ("[::1]:2376", "use --san ::1"),
+    ("fe80::1%eth0", "use --san fe80::1"),
+    ("10.0.0.5/24", "use --san 10.0.0.5"),
+    ("10.0.0.5,10.0.0.6", "use --san 10.0.0.5 --san 10.0.0.6"),
+])
+def test_a_pasted_san_gets_the_bare_value_to_give(tmp_path: Path, cli, value: str,
+                                                  advice: str) -> None:
+    out = tmp_path / "certs"
+    result = cli("certs", "all", "--out", str(out), "--san", value)
+    assert result.code == 2
+    assert result.error_line.startswith(f"Error: Invalid value for '--san': {value!r}")
+    assert result.error_line.endswith(advice)
+    assert not out.exists()
+    fixed = advice[len("use "):].split()  # the advice, taken, works
+    assert cli("certs", "all", "--out", str(out), "-q", *fixed).code == 0
+
+
+def test_the_san_environment_variable_stays_a_comma_list(tmp_path: Path, cli,
+                                                         monkeypatch) -> None:
+    monkeypatch.setenv("MINIPAAS_CERTS_SAN", "10.0.0.5,10.0.0.6")
+    assert cli("certs", "all", "--out", str(tmp_path / "c"), "-q").code == 0
+    names = load_cert_names(tmp_path / "c" / "server-cert.pem")
+    assert {"10.0.0.5", "10.0.0.6"} <= names
+    monkeypatch.setenv("MINIPAAS_CERTS_SAN", "10.0.0.5,https://manager.example.com")
+    result = cli("certs", "all", "--out", str(tmp_path / "d"))
+    assert result.code == 2 and result.error_line.endswith("use --san manager.example.com")
+
+
+def load_cert_names(path: Path) -> set[str]:
+    extensions = x509.load_pem_x509_certificate(path.read_bytes()).extensions
+    return {str(name.value) for name in
+            extensions.get_extension_for_class(x509.SubjectAlternativeName).value}
+
+
 HOSTILE_CNS = ["", "x" * 65, "ops\nCN = evil", "a,b", "a#b", "a/b", "$HOME", "a+b", "é",
                "a\tb", ' "q"', "trailing "]
 
