@@ -423,19 +423,32 @@ def env_command(out: str, host: str, name: str | None) -> None:
               help="Where ca.pem, server-cert.pem and server-key.pem are on the daemon's host.")
 @click.option("--listen", multiple=True, metavar="URL",
               help="A daemon `hosts` entry, repeatable [default: unix:///var/run/docker.sock "
-                   "and tcp://0.0.0.0:2376].")
+                   "and tcp://0.0.0.0:2376]. The local socket is kept beside tcp:// values; "
+                   "a unix:// value replaces it.")
+@click.option("--no-local-socket", is_flag=True,
+              help="Leave unix:///var/run/docker.sock out of \"hosts\" (docker on the "
+                   "daemon's host then needs TLS too).")
 @click.option("-q", "--quiet", is_flag=True, help="Print the JSON only, no advice on stderr.")
-def daemon_json_command(cert_dir: str, listen: Sequence[str], quiet: bool) -> None:
+def daemon_json_command(cert_dir: str, listen: Sequence[str], no_local_socket: bool,
+                        quiet: bool) -> None:
     """Print the daemon.json that turns on TLS verification with the server files.
 
-    The advice on stderr explains the systemd drop-in that the stock docker.service
-    needs (its -H fd:// conflicts with "hosts"), and that dockerd must be restarted
-    to read rotated certificates.
-    """
-    from .docker_config import DEFAULT_LISTEN, SYSTEMD_ADVICE, daemon_json
+    \b
+    minipaas certs daemon-json --cert-dir /etc/docker --listen tcp://0.0.0.0:2376
 
-    say(daemon_json(cert_dir, listen or DEFAULT_LISTEN))
+    "hosts" replaces dockerd's default socket, so unix:///var/run/docker.sock stays
+    in it (a note on stderr says so when it is added to --listen): docker on the
+    daemon's host keeps working.  The advice on stderr explains the systemd drop-in
+    that the stock docker.service needs (its -H fd:// conflicts with "hosts"), and
+    that dockerd must be restarted to read rotated certificates.
+    """
+    from .docker_config import LOCAL_SOCKET_NOTE, SYSTEMD_ADVICE, daemon_hosts, daemon_json
+
+    hosts, added = daemon_hosts(listen, local_socket=not no_local_socket)
+    say(daemon_json(cert_dir, hosts))
     if not quiet:
+        if added:
+            progress(LOCAL_SOCKET_NOTE)
         progress(SYSTEMD_ADVICE)
 
 

@@ -26,8 +26,12 @@ from .layout import (
 from .names import parse_identity_name, parse_san
 
 DOCKER_TLS_PORT = 2376
+# dockerd's own socket, which `docker` on the daemon's host uses.  A `hosts` list in
+# daemon.json replaces dockerd's defaults, this socket included, so it is kept unless
+# told otherwise.
+LOCAL_SOCKET = "unix:///var/run/docker.sock"
 # daemon.json `hosts` when no --listen is given: the local socket, and TLS on every address.
-DEFAULT_LISTEN = ("unix:///var/run/docker.sock", f"tcp://0.0.0.0:{DOCKER_TLS_PORT}")
+DEFAULT_LISTEN = (LOCAL_SOCKET, f"tcp://0.0.0.0:{DOCKER_TLS_PORT}")
 _CONTEXT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,63}\Z")
 # `docker context create --docker` parses its value as CSV of key=value pairs.
 _CSV_SPECIAL = re.compile(r'[,"\x00-\x1f\x7f]')
@@ -152,6 +156,22 @@ def parse_listen(value: str) -> str:
     return parse_host(value, listening=True).url
 
 
+def daemon_hosts(listen: Sequence[str], local_socket: bool = True) -> tuple[list[str], bool]:
+    """daemon.json's ``hosts`` for the --listen values, and whether the local socket was
+    added to them.
+
+    Without --listen: ``DEFAULT_LISTEN``.  With it, the local socket comes first unless
+    ``local_socket`` is False or a unix:// value is given (it takes the socket's place):
+    ``--listen tcp://0.0.0.0:2376`` alone would leave `docker` on the daemon's host with
+    nothing to connect to.
+    """
+    if not listen:
+        return [host for host in DEFAULT_LISTEN if local_socket or host != LOCAL_SOCKET], False
+    if local_socket and not any(host.startswith("unix://") for host in listen):
+        return [LOCAL_SOCKET, *listen], True
+    return list(listen), False
+
+
 def daemon_json(cert_dir: str, listen: Sequence[str]) -> str:
     """The daemon.json fragment that turns on TLS verification with the server files."""
     if not cert_dir.startswith("/"):
@@ -168,6 +188,10 @@ def daemon_json(cert_dir: str, listen: Sequence[str]) -> str:
     }
     return json.dumps(settings, indent=2)
 
+
+LOCAL_SOCKET_NOTE = (f"Note: \"hosts\" keeps {LOCAL_SOCKET}, so docker on the daemon's host "
+                     "still works (a \"hosts\" list replaces dockerd's default socket); "
+                     "--no-local-socket leaves it out.")
 
 SYSTEMD_ADVICE = f"""\
 Install it as /etc/docker/daemon.json, with {CA_CERT}, {SERVER_CERT} and {SERVER_KEY}

@@ -1,7 +1,8 @@
 """README.rst's walk-through, run as written against a real dockerd.
 
 Only two things change: 2376 becomes a free port, and the ``dockerd`` line is run
-by the test (same config file, plus the sandbox flags a container needs).
+by the test (same config file, plus the sandbox flags a container needs, and its
+unix socket moved into the sandbox).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ def test_the_walkthrough_reaches_docker_version_over_tls(tmp_path: Path) -> None
     daemon = Dockerd()
     port = str(daemon.port)
     bin_dir = Path(sys.executable).parent
+    # PYTHONPATH: the installed `minipaas` runs this checkout's package, as in test_docker.
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path),
-           "MINIPAAS_OPENSSL": TOOL_OPENSSL}
+           "MINIPAAS_OPENSSL": TOOL_OPENSSL, "PYTHONPATH": str(README.parent)}
 
     def shell(script: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(["bash", "-euo", "pipefail", "-c", script.replace("2376", port)],
@@ -59,5 +61,7 @@ def test_the_walkthrough_reaches_docker_version_over_tls(tmp_path: Path) -> None
         daemon.start_with_config(tmp_path / "daemon.json")
         done = shell(client)
         assert "Server:" in done.stdout and "Engine:" in done.stdout
+        # daemon-json kept the local socket: docker on the machine itself still works.
+        assert daemon.local().returncode == 0
     finally:
         daemon.close()
