@@ -410,7 +410,7 @@ def env_command(out: str, host: str, name: str | None) -> None:
     from .docker_config import bundle_dir, env_lines, parse_host, server_names_warning
 
     target = parse_host(host)
-    cert_path = bundle_dir(Path(out), name)
+    cert_path = bundle_dir(Path(out), name, target)
     warning = server_names_warning(Path(out), target)
     if warning:
         progress(warning)
@@ -476,7 +476,7 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
     )
 
     target = parse_host(host)
-    cert_path = bundle_dir(Path(out), name)
+    cert_path = bundle_dir(Path(out), name, target)
     line = context_line(context_name or default_context_name(name), target, cert_path)
     warning = server_names_warning(Path(out), target)
     if warning:
@@ -726,7 +726,7 @@ def doctor_command(host: str, directory: str, name: str | None) -> int:
 
     folder = Path(directory)
     target = parse_host(host)
-    diagnosis = diagnose(target, bundle_dir(folder, name), folder)
+    diagnosis = diagnose(target, bundle_dir(folder, name, target), folder)
     say(diagnosis.message)
     return 0 if diagnosis.ok else EXIT_PROBLEMS
 

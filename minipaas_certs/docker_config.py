@@ -16,6 +16,7 @@ from .errors import CAProblem, InvalidInput, OutputError, quote
 from .layout import (
     BUNDLE_FILES,
     CA_CERT,
+    CA_KEY,
     CLI_CERT,
     CLI_KEY,
     SERVER_CERT,
@@ -123,13 +124,24 @@ def server_names_warning(out: Path, host: DockerHost) -> str | None:
             f"{command}")
 
 
-def bundle_dir(out: Path, name: str | None) -> Path:
-    """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle."""
+def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> Path:
+    """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle.
+
+    When its files are missing, the message gives the command that makes them: `certs
+    client` needs a CA in ``out``, so a folder with none gets `certs all` (naming
+    ``host``, if given, among the server's SANs).
+    """
     folder = out / Bundle("client", parse_identity_name(name)).folder if name else out
     missing = [file for file in BUNDLE_FILES if not (folder / file).is_file()]
     if missing:
-        command = f"minipaas certs client --out {quote(out)}" + (f" --name {name}" if name else "")
-        raise CAProblem(f"{folder} lacks {', '.join(missing)}: create them with `{command}`")
+        client = f"minipaas certs client --out {quote(out)}" + (f" --name {name}" if name else "")
+        if os.path.lexists(out / CA_CERT) or os.path.lexists(out / CA_KEY):
+            fix = f"create them with `{client}`"
+        else:
+            san = f" --san {shlex.quote(host.name)}" if host else ""
+            fix = (f"{out} holds no CA: create the set with `minipaas certs all --out "
+                   f"{quote(out)}{san}`" + (f", then `{client}`" if name else ""))
+        raise CAProblem(f"{folder} lacks {', '.join(missing)}: {fix}")
     resolved = folder.resolve()
     if not str(resolved).isprintable():
         raise InvalidInput(f"{resolved!r} holds control characters: DOCKER_CERT_PATH could not "

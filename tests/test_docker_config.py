@@ -138,6 +138,26 @@ def test_env_without_a_client_says_what_to_run(tmp_path: Path, cli) -> None:
     assert result.out == ""
 
 
+@pytest.mark.parametrize("command", ["env", "context"])
+def test_a_folder_without_a_ca_gets_certs_all(tmp_path: Path, cli, command: str) -> None:
+    """`certs client` cannot work where there is no CA: the first-day fix is `certs all`,
+    naming the host among the server's SANs; it works as printed."""
+    out = tmp_path / "certs"
+    result = cli("certs", command, "--out", str(out), "--host", "manager.example.com:2376")
+    assert result.code == 5 and result.out == ""
+    assert result.error_line == (
+        f"Error: {out} lacks ca.pem, cert.pem, key.pem: {out} holds no CA: create the set "
+        f"with `minipaas certs all --out {out} --san manager.example.com`")
+    named = cli("certs", command, "--out", str(out), "--host", "10.0.0.5", "--name", "ci")
+    assert named.code == 5 and named.error_line.endswith(
+        f"`minipaas certs all --out {out} --san 10.0.0.5`, then "
+        f"`minipaas certs client --out {out} --name ci`")
+    fix = result.error_line.split("`")[1].split()[1:]
+    assert cli(*fix, "-q").code == 0
+    done = cli("certs", command, "--out", str(out), "--host", "manager.example.com:2376")
+    assert done.code == 0 and done.err == ""
+
+
 @pytest.mark.parametrize("args", [["--host", "bad host"], ["--host", "10.0.0.5", "--name", "../x"],
                                   []])
 def test_env_refusals(out: Path, cli, args: list[str]) -> None:
