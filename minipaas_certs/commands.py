@@ -534,8 +534,9 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
     Exit 7 if one expires within --warn-days, 8 if something is wrong now: an
     expired certificate, a key that does not match, a leaf that does not verify
     against ca.pem or outlives the CA, a key readable by others, cert.pem/key.pem
-    not a valid client pair, a missing file.  One line per finding, naming the
-    file and the command that fixes it.
+    not a valid client pair or not copies of client-cert.pem/client-key.pem, a
+    missing file.  One line per finding, naming the file and the command that
+    fixes it (a finding about the client pair names its copy too).
     """
     import json
 
@@ -560,9 +561,14 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
     if rollover:
         say(rollover.describe())
     if code == 0:
-        say(f"OK: {folder}: {len(report.entries)} certificates, none expires within "
-                   f"{warn_days} days")
+        say(f"OK: {folder}: {_count(report.certificates, 'certificate')}, none expires "
+            f"within {_count(warn_days, 'day')}")
     return code
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 certificate``, ``2 certificates``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @click.command("renew", epilog=EXIT_CODES)
@@ -749,5 +755,6 @@ def verify_sums_command(directory: str) -> int:
         say(f"problem: {mismatch.file}: {mismatch.message}")
     if mismatches:
         return EXIT_PROBLEMS
-    say(f"OK: {folder}: {matched} files match SHA256SUMS")
+    say(f"OK: {folder}: {_count(matched, 'file')} {'matches' if matched == 1 else 'match'} "
+        "SHA256SUMS")
     return 0

@@ -7,7 +7,7 @@ import functools
 import os
 import shlex
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -19,6 +19,7 @@ from .issue import VerifyFailed, is_encrypted, passin, public_key_of, verify_lea
 from .layout import (
     CA_CERT,
     CA_KEY,
+    DOCKER_CLI_COPIES,
     OLD_CA_CERT,
     REVOKED_FILE,
     STAGING_PREFIX,
@@ -221,6 +222,51 @@ class Report:
     findings: list[Finding]
     entries: list[Entry]
     rollover: Rollover | None
+    copies: dict[str, str]  # the docker CLI's copies found true: client-cert.pem -> cert.pem
+
+    @property
+    def certificates(self) -> int:
+        """How many certificates were checked: a true copy is the same certificate."""
+        return len(self.entries) - sum(1 for e in self.entries if e.file in
+                                       self.copies.values())
+
+
+def _cli_copies(directory: Path, entries: dict[str, Entry], out: str
+                ) -> tuple[dict[str, str], list[Finding]]:
+    """``DOCKER_CLI_COPIES`` when cert.pem and key.pem are the copies of the client pair
+    the tool writes (then the pair is checked, and reported, once), else nothing and a
+    problem if they differ: the docker CLI reads cert.pem and key.pem, so it would not
+    use the pair that renew, revoke and the rest of check see."""
+    (cert, cli_cert), (key, cli_key) = DOCKER_CLI_COPIES.items()
+    if not all(name in entries for name in (cert, cli_cert)) \
+            or not all(os.path.isfile(directory / name) for name in (key, cli_key)):
+        return {}, []  # a missing half is reported as such, by the pair checks
+    try:
+        keys = [read_limited(directory / name).strip() for name in (key, cli_key)]
+    except OutputError:
+        return {}, []  # reported by the key checks
+    same_key = keys[0] == keys[1]
+    first, second = entries[cert], entries[cli_cert]
+    same_cert = (first.certificate.der, [c.der for c in first.chain]) == \
+        (second.certificate.der, [c.der for c in second.chain])
+    if same_cert and same_key:
+        return dict(DOCKER_CLI_COPIES), []
+    if same_cert:
+        file, message = cli_key, f"differs from {key}"
+    else:
+        file, message = cli_cert, f"differs from {cert}" + (
+            "" if same_key else f" (and {cli_key} from {key})")
+    return {}, [Finding("problem", file, f"{message}, of which the tool writes a plain copy: "
+                        f"the docker CLI reads {cli_cert} and {cli_key}, not the pair the other "
+                        "commands see", f"minipaas certs renew client --out {out} (writes "
+                        "both from the client pair)")]
+
+
+def _with_copies(found: list[Finding], copies: dict[str, str]) -> list[Finding]:
+    """Findings about client-cert.pem or client-key.pem hold for their copies too: one
+    finding says so, rather than a second line for the same certificate."""
+    return [replace(f, message=f"{f.message} (its copy {copies[f.file]} too)")
+            if f.file in copies else f for f in found]
 
 
 def check(openssl: OpenSSL, directory: Path, warn_days: int,
@@ -255,6 +301,8 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
                                 f"restore it, or re-issue it with `minipaas certs` (see "
                                 f"`minipaas certs show {out}`)"))
     by_file = {entry.file: entry.certificate for entry in entries}
+    copies, copy_findings = _cli_copies(directory, {e.file: e for e in entries}, out)
+    findings += copy_findings
     cas = [e.certificate for e in entries if e.file == CA_CERT]
     if not cas and CA_CERT not in unreadable:
         findings.append(Finding("problem", CA_CERT, "missing",
@@ -263,7 +311,9 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     if cas:
         write_private(ca_copy, b"".join(c.pem for c in cas), 0o600)
     for entry in entries:
-        findings.extend(_date_findings(entry, cas, warn_days, now, out))
+        if entry.file not in copies.values():
+            findings.extend(_with_copies(_date_findings(entry, cas, warn_days, now, out),
+                                         copies))
     jobs: list[tuple[str, str, Certificate, bytes | None, str | None, str, Path | None]] = []
     if cas and os.path.lexists(directory / CA_KEY):
         # With an intermediate, ca.pem also holds its issuers: the key is the lowest one's.
@@ -274,6 +324,8 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
                      f"put back the key of {out}/{CA_CERT}", None))
     chains = {entry.file: entry.chain for entry in entries if entry.chain}
     for cert_file, key_file, role in _pairs(directory):
+        if cert_file in copies.values():
+            continue  # checked as the pair it copies
         fix = _renew_command(out, cert_file, role)
         missing = [name for name in (cert_file, key_file) if not os.path.exists(directory / name)]
         if missing:
@@ -301,14 +353,16 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
         findings.append(Finding("problem", REVOKED_FILE, str(error).split(": ", 1)[-1],
                                 "restore it from a backup"))
     rollover = rollover_state(directory, entries)
-    for leaf in rollover.old_leaves if rollover else []:
-        findings.append(Finding("warning", leaf, "still issued by the old CA during a rollover",
-                                "re-issue it, then `minipaas certs rotate-ca finish`"))
+    findings += _with_copies([
+        Finding("warning", leaf, "still issued by the old CA during a rollover",
+                "re-issue it, then `minipaas certs rotate-ca finish`")
+        for leaf in (rollover.old_leaves if rollover else []) if leaf not in copies.values()],
+        copies)
     for result in run_all(checks, os.cpu_count() or 1):
-        findings.extend(result)
+        findings.extend(_with_copies(result, copies))
     order = {"problem": 0, "warning": 1}
     findings.sort(key=lambda f: (order[f.severity], f.file, f.message))
-    return Report(findings, entries, rollover)
+    return Report(findings, entries, rollover, copies)
 
 
 def _bundle_trust(directory: Path, cas: list[Certificate], out: str) -> list[Finding]:
