@@ -13,7 +13,6 @@ from typing import Any, Callable, Sequence
 
 import click
 
-from .errors import EXIT_CODES_HELP as EXIT_CODES
 from .errors import InvalidInput
 from .names import parse_common_name, parse_identity_name, parse_passphrase, parse_san
 from .output import progress, say
@@ -51,6 +50,8 @@ def _sans_with_environment(ctx: click.Context, param: click.Parameter,
     return _check(parse_san)(ctx, param, value)
 
 
+# The exit-code table is shown once, under `minipaas certs --help`; each command points there.
+EXIT_CODES = "Exit codes: see `minipaas certs --help`."
 CHECK_CN = _check(parse_common_name)
 DAYS = click.IntRange(1, MAX_DAYS)
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -79,10 +80,20 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress lin
 openssl_option = click.option(
     "--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
     help="The openssl binary [env MINIPAAS_OPENSSL; default: from PATH].")
-passphrase_option = click.option(
-    "--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
-    help="Encrypt a new CA key (AES-256), or unlock an encrypted one, with the first line "
-         "of FILE [env MINIPAAS_CA_PASSPHRASE].")
+# What --ca-passphrase-file does depends on the command: commands that never make a CA
+# key must not promise to encrypt one.
+PASSPHRASE_NEW_CA = "Encrypt a new CA key (AES-256), or unlock an encrypted one, with"
+PASSPHRASE_UNLOCK = "Unlock an encrypted CA key with"
+PASSPHRASE_NEXT_CA = ("Unlock the encrypted CA key, and encrypt the new one (AES-256), "
+                      "with")
+
+
+def passphrase_option(does: str) -> Decorator:
+    """--ca-passphrase-file, with help that says what it ``does`` for this command."""
+    return click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE",
+                        default=None, help=f"{does} the first line of FILE "
+                                           "[env MINIPAAS_CA_PASSPHRASE].")
+
 templates_option = click.option(
     "--templates", "templates", metavar="DIR", envvar="MINIPAAS_TEMPLATES", default=None,
     help="Render configs from your own ca/server/client.cnf.j2 [env MINIPAAS_TEMPLATES; "
@@ -191,9 +202,13 @@ def _reporter(quiet: bool) -> Callable[[str], None]:
 
 
 def with_run(*, quiet: bool = True, templates: bool = True,
+             passphrase: str = PASSPHRASE_UNLOCK,
              usage: Callable[..., None] | None = None) -> Decorator:
     """Add the options of a command that runs openssl (--openssl, --ca-passphrase-file,
     and -q and --templates unless told not) and hand it a ``Run`` made from them.
+
+    ``passphrase`` begins the help of --ca-passphrase-file: what the command does with
+    it (``PASSPHRASE_UNLOCK`` for commands that only sign or check with the CA key).
 
     ``usage(**options)`` checks how the options combine first, so that a usage
     error is reported before the passphrase or templates are read.
@@ -211,7 +226,7 @@ def with_run(*, quiet: bool = True, templates: bool = True,
 
         extra = [quiet_option] if quiet else []
         extra += [templates_option] if templates else []
-        return _options(*extra, openssl_option, passphrase_option)(command)
+        return _options(*extra, openssl_option, passphrase_option(passphrase))(command)
 
     return decorate
 
@@ -270,7 +285,7 @@ def _key(key_type: str, key_size: int | None) -> Any:
 @ca_days_option
 @force_option
 @reissue_option
-@with_run()
+@with_run(passphrase=PASSPHRASE_NEW_CA)
 def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                 server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
                 days: int, ca_days: int, force: bool, reissue: bool, run: Run) -> None:
@@ -299,7 +314,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
 @ca_days_option
 @force_option
 @reissue_option
-@with_run()
+@with_run(passphrase=PASSPHRASE_NEW_CA)
 def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: int,
                force: bool, reissue: bool, run: Run) -> None:
     """A new CA alone (ca.pem, ca-key.pem); never replaces one without --force.
@@ -638,7 +653,7 @@ def _revoke_usage(names: Sequence[str], servers: Sequence[str], **_: Any) -> Non
               help="Validity of the new CA.")
 @click.option("--days", type=DAYS, default=None,
               help="Validity of the re-issued certificates [default: each one's current].")
-@with_run(usage=_revoke_usage)
+@with_run(passphrase=PASSPHRASE_NEXT_CA, usage=_revoke_usage)
 def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_days: int,
                    days: int | None, run: Run) -> None:
     """Cut identities off, although dockerd checks no CRL: a new CA, every other
@@ -665,7 +680,15 @@ def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_da
                        progress=run.progress))
 
 
-@click.group("rotate-ca")
+class _InOrder(click.Group):
+    """A group that lists its commands in the order they are defined (click sorts them):
+    rotate-ca's steps read start, then finish."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group("rotate-ca", cls=_InOrder, epilog=EXIT_CODES)
 def rotate_ca() -> None:
     """Replace the CA without downtime: start, re-issue, finish.
 
@@ -680,13 +703,14 @@ def rotate_ca() -> None:
     """
 
 
-@rotate_ca.command("start", epilog=EXIT_CODES)
+@rotate_ca.command("start", epilog=EXIT_CODES,
+                   short_help="Step 1: a new CA, which ca.pem trusts beside the old one.")
 @out_option
 @click.option("--cn", callback=CHECK_CN, default=None,
               help="Common name of the new CA [default: the old one's, dated].")
 @keep_key_options
 @ca_days_option
-@with_run()
+@with_run(passphrase=PASSPHRASE_NEXT_CA)
 def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_size: int | None,
                          ca_days: int, run: Run) -> None:
     """Step 1: a new CA; ca.pem trusts both; the old CA is kept as ca-old*.pem."""
@@ -698,7 +722,8 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
                       progress=run.progress))
 
 
-@rotate_ca.command("finish", epilog=EXIT_CODES)
+@rotate_ca.command("finish", epilog=EXIT_CODES,
+                   short_help="Step 3: ca.pem trusts the new CA alone; the old is archived.")
 @out_option
 @click.option("--force", is_flag=True,
               help="Finish even though certificates from the old CA remain.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -405,6 +406,71 @@ def test_certs_help_has_examples_and_exit_codes(cli) -> None:
     assert "DOCKER_CERT_PATH" in result.out and "Exit codes" in result.out
     for command in ("all", "ca", "server", "client"):
         assert command in result.out
+
+
+def command_paths() -> list[list[str]]:
+    """Every command as it is typed: ``certs all`` ... ``certs rotate-ca start``."""
+    import click
+
+    from minipaas_certs import cli as cli_module
+
+    paths = []
+    for name in cli_module.COMMANDS:
+        command = cli_module.certs.get_command(click.Context(cli_module.certs), name)
+        paths.append(["certs", name])
+        if isinstance(command, click.Group):
+            paths += [["certs", name, sub] for sub in command.commands]
+    return paths
+
+
+def test_the_exit_codes_are_shown_once(cli) -> None:
+    """The table is under `certs --help` (and in README.rst), each command points there."""
+    assert cli("certs", "--help").out.count("Exit codes:") == 1
+    for path in command_paths():
+        text = cli(*path, "--help").out
+        assert "130  interrupted" not in text, path
+        assert "Exit codes: see `minipaas certs --help`." in text, path
+
+
+PASSPHRASE = {
+    "new": "Encrypt a new CA key (AES-256), or unlock an encrypted one, with the first line",
+    "unlock": "Unlock an encrypted CA key with the first line of FILE",
+    "next": "Unlock the encrypted CA key, and encrypt the new one (AES-256), with the first",
+}
+
+
+@pytest.mark.parametrize("path,does", [
+    (["all"], "new"), (["ca"], "new"), (["server"], "unlock"), (["client"], "unlock"),
+    (["check"], "unlock"), (["renew"], "unlock"), (["revoke"], "next"),
+    (["rotate-ca", "start"], "next"),
+])
+def test_the_passphrase_help_says_what_each_command_does(cli, path: list[str],
+                                                         does: str) -> None:
+    text = " ".join(cli("certs", *path, "--help").out.split())
+    option = text.split("--ca-passphrase-file FILE ", 1)[1].split(" -h, --help", 1)[0]
+    assert option.startswith(PASSPHRASE[does])
+    if does == "unlock":  # these commands never make a CA key: no promise to encrypt one
+        assert "AES" not in option and "new" not in option
+
+
+def test_rotate_ca_lists_its_steps_in_order(cli) -> None:
+    listing = cli("certs", "rotate-ca", "--help").out.split("Commands:\n", 1)[1]
+    assert [line.split()[0] for line in listing.splitlines()] == ["start", "finish"]
+
+
+@pytest.mark.parametrize("path", [[], ["certs"], ["certs", "rotate-ca"]])
+@pytest.mark.parametrize("columns", ["80", "50"])
+def test_no_listing_line_is_cut_mid_sentence(cli, monkeypatch, path: list[str],
+                                             columns: str) -> None:
+    """click cuts a command's first sentence to fit a listing ('...'): every listed
+    command has a short help that fits, or wraps."""
+    monkeypatch.setenv("COLUMNS", columns)
+    listing = cli(*path, "--help").out.split("Commands:\n", 1)[1]
+    entries = re.split(r"\n(?=  \S)", listing.rstrip("\n"))
+    assert len(entries) >= 1
+    for entry in entries:
+        text = " ".join(entry.split()[1:])
+        assert text.endswith(".") and not text.endswith("..."), entry
 
 
 def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
