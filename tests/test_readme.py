@@ -65,3 +65,21 @@ def test_the_walkthrough_reaches_docker_version_over_tls(tmp_path: Path) -> None
         assert daemon.local().returncode == 0
     finally:
         daemon.close()
+
+
+def test_the_development_section_says_how_to_run_every_skippable_test() -> None:
+    """A README-only reader can run what skips: every setting the tests read and CI sets
+    is explained there, and the CI paragraph names each one .ci/run exports."""
+    root = README.parent
+    section = README.read_text().split("Tests that need more than Python and openssl\n", 1)[1]
+    used = set()
+    for path in [*root.glob("tests/*.py"), root / ".ci" / "run"]:
+        used |= set(re.findall(r"MINIPAAS_(?:TEST|REQUIRE)_[A-Z_]+", path.read_text()))
+    used.discard("MINIPAAS_TEST_SEED")  # explained beside test_signals, above
+    assert used and all(f"``{name}" in section for name in used), used
+    ci = section.split("CI (``.ci/run``", 1)[1]
+    exported = re.findall(r"export (MINIPAAS_[A-Z_]+)", (root / ".ci" / "run").read_text())
+    assert exported and all(f"``{name}" in ci for name in exported), exported
+    assert "``MINIPAAS_REQUIRE_SYSTEM_TESTS=1``: a test whose system part is missing then " \
+           "fails instead of skipping" in " ".join(ci.split())
+
