@@ -119,8 +119,8 @@ ca_days_option = click.option("--ca-days", type=DAYS, default=DEFAULT_CA_DAYS,
                               help="Validity of the CA certificate.")
 san_options = _options(
     click.option("--san", "sans", multiple=True, callback=_sans_with_environment,
-                 help="Server name or IP (repeatable; IP:/DNS: prefix optional) "
-                      "[env MINIPAAS_CERTS_SAN, comma-separated]."),
+                 help="Server name or IP, bare: no scheme, no port (repeatable; IP:/DNS: "
+                      "prefix optional) [env MINIPAAS_CERTS_SAN, comma-separated]."),
     click.option("--no-default-san", is_flag=True,
                  help="Leave localhost and 127.0.0.1 out of the server's names."),
 )
