@@ -44,6 +44,20 @@ KEY_ALGORITHMS = {
     "1.3.101.112": "ed25519",
 }
 EC_CURVE_BITS = {"1.2.840.10045.3.1.7": 256, "1.3.132.0.34": 384, "1.3.132.0.35": 521}
+# An EC private key's scalar, as openssl writes it: padded to the curve's byte size.
+_EC_SCALAR_BYTES = {oid: (bits + 7) // 8 for oid, bits in EC_CURVE_BITS.items()}
+# Each curve's p and b (y^2 = x^3 - 3x + b mod p, FIPS 186-4 D.1.2): openssl refuses to
+# load a key whose stored point is not on its curve, and so must this reader.
+_EC_CURVES = {
+    "1.2.840.10045.3.1.7": (2**256 - 2**224 + 2**192 + 2**96 - 1, int(
+        "5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b", 16)),
+    "1.3.132.0.34": (2**384 - 2**128 - 2**96 + 2**32 - 1, int(
+        "b3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875a"
+        "c656398d8a2ed19d2a85c8edd3ec2aef", 16)),
+    "1.3.132.0.35": (2**521 - 1, int(
+        "0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef1"
+        "09e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00", 16)),
+}
 # Signature algorithms Go rejects (and nobody should sign a CA with).
 WEAK_SIGNATURES = {
     "1.2.840.113549.1.1.4": "MD5", "1.2.840.113549.1.1.5": "SHA-1",
@@ -381,8 +395,10 @@ def public_key_of_private(pem: bytes) -> bytes | None:
     """The DER SubjectPublicKeyInfo of an unencrypted PKCS#8 ``PRIVATE KEY``, where the
     key holds its public half: an EC key its point, an RSA key its modulus and
     exponent.  None for anything else (Ed25519 keys hold only their seed; other
-    formats): the caller then asks openssl.  Compared with a certificate's
-    ``public_key_der``, it shows that a key file belongs to it without a process.
+    formats), or for a key whose structure is not exactly what openssl writes (a
+    key openssl might refuse to load must be judged by openssl): the caller then
+    asks openssl.  Compared with a certificate's ``public_key_der``, it shows that
+    a key file belongs to it without a process.
     """
     lines = pem.strip().splitlines()
     if len(lines) < 3 or lines[0] != b"-----BEGIN PRIVATE KEY-----" \
@@ -391,25 +407,62 @@ def public_key_of_private(pem: bytes) -> bytes | None:
     try:
         der = base64.b64decode(b"".join(lines[1:-1]), validate=True)
         info = _read(der, 0)
-        if info.end != len(der):
+        fields = _children(der, info)
+        if info.end != len(der) or info.tag != 0x30 or len(fields) != 3 \
+                or [f.tag for f in fields] != [0x02, 0x30, 0x04] \
+                or der[fields[0].start:fields[0].end] != b"\x00":
             return None
-        _, algorithm, private = _children(der, info)[:3]
-        name = _children(der, algorithm)[0]
+        _, algorithm, private = fields
+        name, *parameters = _children(der, algorithm)
+        if name.tag != 0x06:
+            return None
         oid = _oid(der[name.start:name.end])
         algorithm_der = der[algorithm.head:algorithm.end]
-        inner = _children(der, _inside(der, private))
-        if KEY_ALGORITHMS.get(oid) == "rsa":  # RSAPrivateKey: version, n, e, ...
+        key = _inside(der, private)
+        inner = _children(der, key)
+        if key.tag != 0x30 or not inner or inner[0].tag != 0x02:
+            return None
+        version = der[inner[0].start:inner[0].end]
+        if KEY_ALGORITHMS.get(oid) == "rsa":  # RSAPrivateKey: version 0, n, e, d, p, q, ...
+            if version != b"\x00" or [i.tag for i in inner] != [0x02] * 9 \
+                    or [(i.tag, i.end - i.start) for i in parameters] != [(0x05, 0)] \
+                    or not all(_positive(der[i.start:i.end]) for i in inner[1:3]):
+                return None
             public = _der(0x30, b"".join(der[i.head:i.end] for i in inner[1:3]))
             return _der(0x30, algorithm_der + _der(0x03, b"\x00" + public))
-        if KEY_ALGORITHMS.get(oid) == "ecdsa":  # ECPrivateKey: ..., [1] publicKey
-            point = next((i for i in inner if i.tag == 0xA1), None)
-            if point is None:
+        if KEY_ALGORITHMS.get(oid) == "ecdsa":  # ECPrivateKey: 1, key, [0] curve, [1] point
+            curve = _oid(der[parameters[0].start:parameters[0].end]) \
+                if len(parameters) == 1 and parameters[0].tag == 0x06 else ""
+            size = _EC_SCALAR_BYTES.get(curve)
+            tags = [i.tag for i in inner]
+            if version != b"\x01" or size is None or tags not in ([0x02, 0x04, 0xA1],
+                                                                  [0x02, 0x04, 0xA0, 0xA1]) \
+                    or inner[1].end - inner[1].start != size:
                 return None
-            bits = _inside(der, point)
+            bits = _inside(der, inner[-1])
+            if bits.tag != 0x03 or not _on_curve(curve, der[bits.start:bits.end], size):
+                return None
             return _der(0x30, algorithm_der + der[bits.head:bits.end])
     except (binascii.Error, ValueError, IndexError):
         return None
     return None
+
+
+def _positive(integer: bytes) -> bool:
+    """Whether an INTEGER's contents are a positive number in its shortest form (what
+    openssl writes, and would write again when it re-encodes the public key)."""
+    return bool(integer) and integer[0] < 0x80 and not (
+        integer[0] == 0 and (len(integer) == 1 or integer[1] < 0x80))
+
+
+def _on_curve(curve: str, bits: bytes, size: int) -> bool:
+    """Whether a BIT STRING's contents are an uncompressed point on ``curve``, as
+    openssl checks when it loads the key (a compressed one it would expand)."""
+    if len(bits) != 2 + 2 * size or bits[:2] != b"\x00\x04":
+        return False
+    p, b = _EC_CURVES[curve]
+    x, y = int.from_bytes(bits[2:2 + size], "big"), int.from_bytes(bits[2 + size:], "big")
+    return x < p and y < p and (y * y - (x * x * x - 3 * x + b)) % p == 0
 
 
 def _pem_bodies(data: bytes) -> list[list[bytes]]:

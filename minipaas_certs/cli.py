@@ -90,10 +90,12 @@ class _LazyGroup(click.Group):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="minipaas-certs")
 def cli() -> None:
-    """MiniPaaS command line."""
+    """MiniPaaS command line: `minipaas certs --help` lists what it does."""
 
 
-@cli.group(cls=_LazyGroup, help=CERTS_HELP)
+# short_help: a listing cuts a longer first sentence mid-way (to fit the terminal).
+@cli.group(cls=_LazyGroup, help=CERTS_HELP,
+           short_help="The TLS files that secure a remote Docker API.")
 def certs() -> None:
     pass
 

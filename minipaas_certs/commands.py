@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import click
 
-from .errors import EXIT_CODES_HELP as EXIT_CODES
 from .errors import InvalidInput
 from .names import parse_common_name, parse_identity_name, parse_passphrase, parse_san
 from .output import progress, say
@@ -56,6 +55,8 @@ def _sans_with_environment(ctx: click.Context, param: click.Parameter,
     return _check(parse_san)(ctx, param, value)
 
 
+# The exit-code table is shown once, under `minipaas certs --help`; each command points there.
+EXIT_CODES = "Exit codes: see `minipaas certs --help`."
 CHECK_CN = _check(parse_common_name)
 DAYS = click.IntRange(1, MAX_DAYS)
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -84,10 +85,20 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress lin
 openssl_option = click.option(
     "--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
     help="The openssl binary [env MINIPAAS_OPENSSL; default: from PATH].")
-passphrase_option = click.option(
-    "--ca-passphrase-file", "passphrase_file", metavar="FILE", default=None,
-    help="Encrypt a new CA key (AES-256), or unlock an encrypted one, with the first line "
-         "of FILE [env MINIPAAS_CA_PASSPHRASE].")
+# What --ca-passphrase-file does depends on the command: commands that never make a CA
+# key must not promise to encrypt one.
+PASSPHRASE_NEW_CA = "Encrypt a new CA key (AES-256), or unlock an encrypted one, with"
+PASSPHRASE_UNLOCK = "Unlock an encrypted CA key with"
+PASSPHRASE_NEXT_CA = ("Unlock the encrypted CA key, and encrypt the new one (AES-256), "
+                      "with")
+
+
+def passphrase_option(does: str) -> Decorator:
+    """--ca-passphrase-file, with help that says what it ``does`` for this command."""
+    return click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE",
+                        default=None, help=f"{does} the first line of FILE "
+                                           "[env MINIPAAS_CA_PASSPHRASE].")
+
 templates_option = click.option(
     "--templates", "templates", metavar="DIR", envvar="MINIPAAS_TEMPLATES", default=None,
     help="Render configs from your own ca/server/client.cnf.j2 [env MINIPAAS_TEMPLATES; "
@@ -108,19 +119,25 @@ keep_key_options = _options(
 )
 days_option = click.option("--days", type=DAYS, default=DEFAULT_DAYS, show_default=True,
                            help="Validity of server and client certificates.")
-leaf_validity_options = _options(
-    click.option("--days", type=DAYS, default=None,
-                 help=f"Validity in days [default: {DEFAULT_DAYS}]."),
-    click.option("--hours", type=click.IntRange(1, MAX_HOURS), default=None,
-                 help="Validity in hours instead, for short-lived credentials (CI jobs)."),
-)
+
+
+def leaf_validity_options(default: str = str(DEFAULT_DAYS)) -> Decorator:
+    """--days, or --hours for short-lived credentials; ``default`` says what neither means."""
+    return _options(
+        click.option("--days", type=DAYS, default=None,
+                     help=f"Validity in days [default: {default}]."),
+        click.option("--hours", type=click.IntRange(1, MAX_HOURS), default=None,
+                     help="Validity in hours instead, for short-lived credentials (CI jobs)."),
+    )
+
+
 ca_days_option = click.option("--ca-days", type=DAYS, default=DEFAULT_CA_DAYS,
                               show_default=True,
                               help="Validity of the CA certificate.")
 san_options = _options(
     click.option("--san", "sans", multiple=True, callback=_sans_with_environment,
-                 help="Server name or IP (repeatable; IP:/DNS: prefix optional) "
-                      "[env MINIPAAS_CERTS_SAN, comma-separated]."),
+                 help="Server name or IP, bare: no scheme, no port (repeatable; IP:/DNS: "
+                      "prefix optional) [env MINIPAAS_CERTS_SAN, comma-separated]."),
     click.option("--no-default-san", is_flag=True,
                  help="Leave localhost and 127.0.0.1 out of the server's names."),
 )
@@ -178,7 +195,7 @@ class Run:
 
     def __init__(self, openssl_path: str | None, quiet: bool,
                  passphrase_file: str | None, templates: str | None = None,
-                 ca_passphrase: bool = True) -> None:
+                 reads_ca_key: bool = True) -> None:
         from .openssl import OpenSSL
         from .render import Templates
 
@@ -186,7 +203,7 @@ class Run:
         self.openssl.start_detection()  # overlaps the imports and rendering still to come
         self.templates = Templates.load(Path(templates) if templates else None)
         self.quiet = quiet
-        self.passphrase = _passphrase(passphrase_file) if ca_passphrase else None
+        self.passphrase = _passphrase(passphrase_file) if reads_ca_key else None
 
     def progress(self, message: str) -> None:
         _reporter(self.quiet)(message)
@@ -202,10 +219,15 @@ def _reporter(quiet: bool) -> Callable[[str], None]:
     return (lambda _: None) if quiet else progress
 
 
-def with_run(*, quiet: bool = True, templates: bool = True, ca_passphrase: bool = True,
+def with_run(*, quiet: bool = True, templates: bool = True,
+             passphrase: str | None = PASSPHRASE_UNLOCK,
              usage: Callable[..., object] | None = None) -> Decorator:
     """Add the options of a command that runs openssl (--openssl, and -q, --templates
     and --ca-passphrase-file unless told not) and hand it a ``Run`` made from them.
+
+    ``passphrase`` begins the help of --ca-passphrase-file: what the command does with
+    it (``PASSPHRASE_UNLOCK`` for commands that only sign or check with the CA key;
+    None for a command that never reads the CA key, which then has no such option).
 
     ``usage(**options)`` checks how the options combine first, so that a usage
     error is reported before the passphrase or templates are read.
@@ -218,12 +240,12 @@ def with_run(*, quiet: bool = True, templates: bool = True, ca_passphrase: bool 
                     **kwargs: Any) -> Any:
             if usage is not None:
                 usage(**kwargs)
-            run = Run(openssl_path, quiet, passphrase_file, templates, ca_passphrase)
+            run = Run(openssl_path, quiet, passphrase_file, templates, passphrase is not None)
             return function(*args, run=run, **kwargs)
 
-        extra = [quiet_option] if quiet else []
+        extra: list[Decorator] = [quiet_option] if quiet else []
         extra += [templates_option] if templates else []
-        extra += [passphrase_option] if ca_passphrase else []
+        extra += [passphrase_option(passphrase)] if passphrase is not None else []
         return _options(*extra, openssl_option)(command)
 
     return decorate
@@ -311,7 +333,7 @@ def _key(key_type: str, key_size: int | None) -> Any:
 @ca_days_option
 @force_option
 @reissue_option
-@with_run()
+@with_run(passphrase=PASSPHRASE_NEW_CA)
 def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                 server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
                 days: int, ca_days: int, force: bool, reissue: bool, run: Run) -> None:
@@ -340,7 +362,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
 @ca_days_option
 @force_option
 @reissue_option
-@with_run()
+@with_run(passphrase=PASSPHRASE_NEW_CA)
 def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: int,
                force: bool, reissue: bool, run: Run) -> None:
     """A new CA alone (ca.pem, ca-key.pem); never replaces one without --force.
@@ -368,7 +390,7 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
               help="Write the manager's bundle servers/NAME/{ca.pem,server-cert.pem,"
                    "server-key.pem} instead of the top-level pair.")
 @key_options
-@leaf_validity_options
+@leaf_validity_options()
 @force_option
 @engine_options
 @with_run(usage=lambda days, hours, **_: chosen_lifetime(days, hours))
@@ -404,7 +426,7 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
               help="Write the bundle clients/NAME/{ca,cert,key}.pem, CN=NAME, instead of "
                    "the default pair (repeatable: one run issues them all).")
 @key_options
-@leaf_validity_options
+@leaf_validity_options()
 @force_option
 @engine_options
 @with_run(usage=_client_usage)
@@ -455,7 +477,7 @@ def env_command(out: str, host: str, name: str | None) -> None:
     from .docker_config import bundle_dir, env_lines, parse_host, server_names_warning
 
     target = parse_host(host)
-    cert_path = bundle_dir(Path(out), name)
+    cert_path = bundle_dir(Path(out), name, target)
     warning = server_names_warning(Path(out), target)
     if warning:
         progress(warning)
@@ -468,19 +490,32 @@ def env_command(out: str, host: str, name: str | None) -> None:
               help="Where ca.pem, server-cert.pem and server-key.pem are on the daemon's host.")
 @click.option("--listen", multiple=True, metavar="URL",
               help="A daemon `hosts` entry, repeatable [default: unix:///var/run/docker.sock "
-                   "and tcp://0.0.0.0:2376].")
+                   "and tcp://0.0.0.0:2376]. The local socket is kept beside tcp:// values; "
+                   "a unix:// value replaces it.")
+@click.option("--no-local-socket", is_flag=True,
+              help="Leave unix:///var/run/docker.sock out of \"hosts\" (docker on the "
+                   "daemon's host then needs TLS too).")
 @click.option("-q", "--quiet", is_flag=True, help="Print the JSON only, no advice on stderr.")
-def daemon_json_command(cert_dir: str, listen: Sequence[str], quiet: bool) -> None:
+def daemon_json_command(cert_dir: str, listen: Sequence[str], no_local_socket: bool,
+                        quiet: bool) -> None:
     """Print the daemon.json that turns on TLS verification with the server files.
 
-    The advice on stderr explains the systemd drop-in that the stock docker.service
-    needs (its -H fd:// conflicts with "hosts"), and that dockerd must be restarted
-    to read rotated certificates.
-    """
-    from .docker_config import DEFAULT_LISTEN, SYSTEMD_ADVICE, daemon_json
+    \b
+    minipaas certs daemon-json --cert-dir /etc/docker --listen tcp://0.0.0.0:2376
 
-    say(daemon_json(cert_dir, listen or DEFAULT_LISTEN))
+    "hosts" replaces dockerd's default socket, so unix:///var/run/docker.sock stays
+    in it (a note on stderr says so when it is added to --listen): docker on the
+    daemon's host keeps working.  The advice on stderr explains the systemd drop-in
+    that the stock docker.service needs (its -H fd:// conflicts with "hosts"), and
+    that dockerd must be restarted to read rotated certificates.
+    """
+    from .docker_config import LOCAL_SOCKET_NOTE, SYSTEMD_ADVICE, daemon_hosts, daemon_json
+
+    hosts, added = daemon_hosts(listen, local_socket=not no_local_socket)
+    say(daemon_json(cert_dir, hosts))
     if not quiet:
+        if added:
+            progress(LOCAL_SOCKET_NOTE)
         progress(SYSTEMD_ADVICE)
 
 
@@ -508,7 +543,7 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
     )
 
     target = parse_host(host)
-    cert_path = bundle_dir(Path(out), name)
+    cert_path = bundle_dir(Path(out), name, target)
     line = context_line(context_name or default_context_name(name), target, cert_path)
     warning = server_names_warning(Path(out), target)
     if warning:
@@ -522,7 +557,7 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
 @click.option("--password-file", "password_file", metavar="FILE", default=None,
               help=f"Protect the file with the first line of FILE (6 or more printable ASCII "
                    f"characters) [env {P12_PASSWORD_VARIABLE}].")
-@with_run(templates=False, ca_passphrase=False)
+@with_run(templates=False, passphrase=None)
 def p12_command(out: str, name: str | None, password_file: str | None, run: Run) -> None:
     """Write a client's certificate, its chain and its key as client.p12 (PKCS#12),
     for Java and other clients that take a keystore.
@@ -593,8 +628,9 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
     Exit 7 if one expires within --warn-days, 8 if something is wrong now: an
     expired certificate, a key that does not match, a leaf that does not verify
     against ca.pem or outlives the CA, a key readable by others, cert.pem/key.pem
-    not a valid client pair, a missing file.  One line per finding, naming the
-    file and the command that fixes it.
+    not a valid client pair or not copies of client-cert.pem/client-key.pem, a
+    missing file.  One line per finding, naming the file and the command that
+    fixes it (a finding about the client pair names its copy too).
     """
     import json
 
@@ -619,9 +655,14 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
     if rollover:
         say(rollover.describe())
     if code == 0:
-        say(f"OK: {folder}: {len(report.entries)} certificates, none expires within "
-                   f"{warn_days} days")
+        say(f"OK: {folder}: {_count(report.certificates, 'certificate')}, none expires "
+            f"within {_count(warn_days, 'day')}")
     return code
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 certificate``, ``2 certificates``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @click.command("renew", epilog=EXIT_CODES)
@@ -638,10 +679,7 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 @click.option("--san", "sans", multiple=True, callback=_check(parse_san),
               help="A name to add to the server's current SANs (repeatable).")
 @keep_key_options
-@click.option("--days", type=DAYS, default=None,
-              help="Validity [default: the current certificate's].")
-@click.option("--hours", type=click.IntRange(1, MAX_HOURS), default=None,
-              help="Validity in hours instead.")
+@leaf_validity_options(default="the current certificate's")
 @click.option("--force", is_flag=True,
               help="With --ca-dir: replace a ca.pem in --out that is another CA's (the old "
                    "one goes to a backup folder).")
@@ -698,7 +736,7 @@ def _report_renewal(out: Path, renewal: Renewal, within: int | None, as_json: bo
 
         say(json.dumps({
             "directory": str(out),
-            "changed": bool(renewal.written),
+            "changed": renewal.changed,
             "within_days": within,
             "renewed": [reissue.as_json() for reissue in renewal.renewed],
             "deploy": renewal.deployment(),
@@ -706,7 +744,8 @@ def _report_renewal(out: Path, renewal: Renewal, within: int | None, as_json: bo
         }, indent=2))
         return
     if not renewal.renewed:
-        run.progress(f"Nothing to renew in {out}: no certificate expires within {within} days")
+        run.progress(f"Nothing to renew in {out}: no certificate expires within "
+                     f"{within} day{'' if within == 1 else 's'}")
         return
     run.written(renewal.written)
     for reissue in renewal.renewed:
@@ -733,7 +772,7 @@ def _revoke_usage(names: Sequence[str], servers: Sequence[str], **_: Any) -> Non
               help="Validity of the new CA.")
 @click.option("--days", type=DAYS, default=None,
               help="Validity of the re-issued certificates [default: each one's current].")
-@with_run(usage=_revoke_usage)
+@with_run(passphrase=PASSPHRASE_NEXT_CA, usage=_revoke_usage)
 def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_days: int,
                    days: int | None, run: Run) -> None:
     """Cut identities off, although dockerd checks no CRL: a new CA, every other
@@ -761,7 +800,15 @@ def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_da
                        progress=run.progress))
 
 
-@click.group("rotate-ca")
+class _InOrder(click.Group):
+    """A group that lists its commands in the order they are defined (click sorts them):
+    rotate-ca's steps read start, then finish."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group("rotate-ca", cls=_InOrder, epilog=EXIT_CODES)
 def rotate_ca() -> None:
     """Replace the CA without downtime: start, re-issue, finish.
 
@@ -776,13 +823,14 @@ def rotate_ca() -> None:
     """
 
 
-@rotate_ca.command("start", epilog=EXIT_CODES)
+@rotate_ca.command("start", epilog=EXIT_CODES,
+                   short_help="Step 1: a new CA, which ca.pem trusts beside the old one.")
 @out_option
 @click.option("--cn", callback=CHECK_CN, default=None,
               help="Common name of the new CA [default: the old one's, dated].")
 @keep_key_options
 @ca_days_option
-@with_run()
+@with_run(passphrase=PASSPHRASE_NEXT_CA)
 def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_size: int | None,
                          ca_days: int, run: Run) -> None:
     """Step 1: a new CA; ca.pem trusts both; the old CA is kept as ca-old*.pem."""
@@ -794,7 +842,8 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
                       progress=run.progress))
 
 
-@rotate_ca.command("finish", epilog=EXIT_CODES)
+@rotate_ca.command("finish", epilog=EXIT_CODES,
+                   short_help="Step 3: ca.pem trusts the new CA alone; the old is archived.")
 @out_option
 @click.option("--force", is_flag=True,
               help="Finish even though certificates from the old CA remain.")
@@ -828,7 +877,7 @@ def doctor_command(host: str, directory: str, name: str | None) -> int:
 
     folder = Path(directory)
     target = parse_host(host)
-    diagnosis = diagnose(target, bundle_dir(folder, name), folder)
+    diagnosis = diagnose(target, bundle_dir(folder, name, target), folder)
     say(diagnosis.message)
     return 0 if diagnosis.ok else EXIT_PROBLEMS
 
@@ -851,5 +900,6 @@ def verify_sums_command(directory: str) -> int:
         say(f"problem: {mismatch.file}: {mismatch.message}")
     if mismatches:
         return EXIT_PROBLEMS
-    say(f"OK: {folder}: {matched} files match SHA256SUMS")
+    say(f"OK: {folder}: {_count(matched, 'file')} {'matches' if matched == 1 else 'match'} "
+        "SHA256SUMS")
     return 0

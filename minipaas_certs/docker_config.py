@@ -16,6 +16,7 @@ from .errors import CAProblem, InvalidInput, OutputError, quote
 from .layout import (
     BUNDLE_FILES,
     CA_CERT,
+    CA_KEY,
     CLI_CERT,
     CLI_KEY,
     SERVER_CERT,
@@ -26,8 +27,12 @@ from .layout import (
 from .names import parse_identity_name, parse_san
 
 DOCKER_TLS_PORT = 2376
+# dockerd's own socket, which `docker` on the daemon's host uses.  A `hosts` list in
+# daemon.json replaces dockerd's defaults, this socket included, so it is kept unless
+# told otherwise.
+LOCAL_SOCKET = "unix:///var/run/docker.sock"
 # daemon.json `hosts` when no --listen is given: the local socket, and TLS on every address.
-DEFAULT_LISTEN = ("unix:///var/run/docker.sock", f"tcp://0.0.0.0:{DOCKER_TLS_PORT}")
+DEFAULT_LISTEN = (LOCAL_SOCKET, f"tcp://0.0.0.0:{DOCKER_TLS_PORT}")
 _CONTEXT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,63}\Z")
 # `docker context create --docker` parses its value as CSV of key=value pairs.
 _CSV_SPECIAL = re.compile(r'[,"\x00-\x1f\x7f]')
@@ -72,7 +77,8 @@ def parse_host(value: str, *, listening: bool = False) -> DockerHost:
             address = None
         if address is not None and address.is_unspecified:
             return DockerHost("IP", str(address), port)
-    san = parse_san(f"IP:{name}" if bracketed else name)
+    # option=None: its advice names the bare value, not `--san VALUE`
+    san = parse_san(f"IP:{name}" if bracketed else name, option=None)
     if san.value.startswith("*"):
         raise InvalidInput(f"invalid --host {value!r}: a wildcard is not a host")
     return DockerHost(san.kind, san.value, port)
@@ -118,13 +124,24 @@ def server_names_warning(out: Path, host: DockerHost) -> str | None:
             f"{command}")
 
 
-def bundle_dir(out: Path, name: str | None) -> Path:
-    """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle."""
+def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> Path:
+    """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle.
+
+    When its files are missing, the message gives the command that makes them: `certs
+    client` needs a CA in ``out``, so a folder with none gets `certs all` (naming
+    ``host``, if given, among the server's SANs).
+    """
     folder = out / Bundle("client", parse_identity_name(name)).folder if name else out
     missing = [file for file in BUNDLE_FILES if not (folder / file).is_file()]
     if missing:
-        command = f"minipaas certs client --out {quote(out)}" + (f" --name {name}" if name else "")
-        raise CAProblem(f"{folder} lacks {', '.join(missing)}: create them with `{command}`")
+        client = f"minipaas certs client --out {quote(out)}" + (f" --name {name}" if name else "")
+        if os.path.lexists(out / CA_CERT) or os.path.lexists(out / CA_KEY):
+            fix = f"create them with `{client}`"
+        else:
+            san = f" --san {shlex.quote(host.name)}" if host else ""
+            fix = (f"{out} holds no CA: create the set with `minipaas certs all --out "
+                   f"{quote(out)}{san}`" + (f", then `{client}`" if name else ""))
+        raise CAProblem(f"{folder} lacks {', '.join(missing)}: {fix}")
     resolved = folder.resolve()
     if not str(resolved).isprintable():
         raise InvalidInput(f"{resolved!r} holds control characters: DOCKER_CERT_PATH could not "
@@ -151,6 +168,22 @@ def parse_listen(value: str) -> str:
     return parse_host(value, listening=True).url
 
 
+def daemon_hosts(listen: Sequence[str], local_socket: bool = True) -> tuple[list[str], bool]:
+    """daemon.json's ``hosts`` for the --listen values, and whether the local socket was
+    added to them.
+
+    Without --listen: ``DEFAULT_LISTEN``.  With it, the local socket comes first unless
+    ``local_socket`` is False or a unix:// value is given (it takes the socket's place):
+    ``--listen tcp://0.0.0.0:2376`` alone would leave `docker` on the daemon's host with
+    nothing to connect to.
+    """
+    if not listen:
+        return [host for host in DEFAULT_LISTEN if local_socket or host != LOCAL_SOCKET], False
+    if local_socket and not any(host.startswith("unix://") for host in listen):
+        return [LOCAL_SOCKET, *listen], True
+    return list(listen), False
+
+
 def daemon_json(cert_dir: str, listen: Sequence[str]) -> str:
     """The daemon.json fragment that turns on TLS verification with the server files."""
     if not cert_dir.startswith("/"):
@@ -167,6 +200,10 @@ def daemon_json(cert_dir: str, listen: Sequence[str]) -> str:
     }
     return json.dumps(settings, indent=2)
 
+
+LOCAL_SOCKET_NOTE = (f"Note: \"hosts\" keeps {LOCAL_SOCKET}, so docker on the daemon's host "
+                     "still works (a \"hosts\" list replaces dockerd's default socket); "
+                     "--no-local-socket leaves it out.")
 
 SYSTEMD_ADVICE = f"""\
 Install it as /etc/docker/daemon.json, with {CA_CERT}, {SERVER_CERT} and {SERVER_KEY}

@@ -58,6 +58,7 @@ from .openssl import OpenSSL
 from .parallel import Deferred, run_all
 from .plan import (
     DEFAULT_KEY_TYPE,
+    HOUR,
     CASpec,
     KeySpec,
     LeafSpec,
@@ -218,19 +219,37 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
     no identity made meanwhile by another run is left behind.  Returns the files
     written.
     """
-    return _generate(openssl, out, plan, passphrase, templates, progress)[0]
+    return _generate(openssl, out, plan, passphrase, templates, progress).written
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """What a run wrote, what ``plan.reissue`` renewed, and whether entering the
+    directory undid a crashed run's change (which changed files too)."""
+
+    written: list[Path]
+    renewed: list[Reissue]
+    recovered: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.written) or self.recovered
+
+    def deployment(self) -> list[str]:
+        return deployment([reissue.spec for reissue in self.renewed])
 
 
 def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
-              templates: Templates, progress: Progress
-              ) -> tuple[list[Path], list[Reissue]]:
-    """``generate``, which also returns what ``plan.reissue`` re-issued."""
+              templates: Templates, progress: Progress) -> Renewal:
+    """``generate``, which also says what ``plan.reissue`` re-issued."""
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
     ca = plan.ca
     with OutputDirectory(out) as store, children_reaped(openssl):
+        for leftover in store.undone:
+            progress(f"Undid the change of an interrupted run ({leftover.name}) in {out}")
         reissues = _reissues(out, plan)
         if plan.reissue and ca is None and not plan.leaves and not reissues:
-            return [], []  # nothing was due after all: not a file changes
+            return Renewal([], [], bool(store.undone))  # nothing was due after all
         leaves = (*plan.leaves, *(reissue.spec for reissue in reissues))
         revoked = _revocations(out, plan)
         placement = plan.placement(leaves)
@@ -300,7 +319,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
         if ca is not None and plan.force:
             _report_new_ca(out, plan, leaves, revoked, progress)
-        return written, reissues
+        return Renewal(written, reissues, bool(store.undone))
 
 
 @dataclass(frozen=True)
@@ -314,7 +333,8 @@ class Reissue:
         return {"file": self.spec.cert_file, "role": self.spec.role,
                 "bundle": self.spec.bundle, "common_name": self.spec.common_name,
                 "previous_not_after": self.current.not_after.isoformat(),
-                "validity": describe(self.spec.lifetime)}
+                "validity": describe(self.spec.lifetime),
+                "validity_hours": self.spec.lifetime // HOUR}
 
 
 def _reissues(out: Path, plan: Plan) -> list[Reissue]:
@@ -413,6 +433,10 @@ def _report_new_ca(out: Path, plan: Plan, leaves: Sequence[LeafSpec],
             progress(f"  {line}")
 
 
+# A client.p12 is made from a pair: a re-issued pair leaves it in the backup.
+_KEYSTORE_AGAIN = f"; where a {CLIENT_P12} was used, make it again with `minipaas certs p12`"
+
+
 def deployment(leaves: Sequence[LeafSpec]) -> list[str]:
     """Where each re-issued identity's files must go."""
     lines = []
@@ -424,9 +448,10 @@ def deployment(leaves: Sequence[LeafSpec]) -> list[str]:
             lines.append(f"{who}: {files} into its /etc/docker, then restart dockerd")
         elif place:
             lines.append(f"client {place.name}: the folder {place.folder} "
-                         "(its DOCKER_CERT_PATH)")
+                         f"(its DOCKER_CERT_PATH){_KEYSTORE_AGAIN}")
         else:
-            lines.append(f"the default client: {CA_CERT}, {CLI_CERT}, {CLI_KEY}")
+            lines.append(f"the default client: {CA_CERT}, {CLI_CERT}, {CLI_KEY}"
+                         + _KEYSTORE_AGAIN)
     return lines
 
 
@@ -504,17 +529,6 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
                     passphrase=passphrase, templates=templates, progress=progress)
 
 
-@dataclass(frozen=True)
-class Renewal:
-    """What ``renew_all`` did: the files written and the identities renewed."""
-
-    written: list[Path]
-    renewed: list[Reissue]
-
-    def deployment(self) -> list[str]:
-        return deployment([reissue.spec for reissue in self.renewed])
-
-
 def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | None = None,
               within: datetime.timedelta | None = None, ca_dir: Path | None = None,
               force: bool = False, passphrase: bytes | None = None,
@@ -538,8 +552,7 @@ def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | Non
         with shared_lock(out):  # read as no other run is changing it, and change nothing
             if not _unfinished(out) and not _reissues(out, plan):
                 return Renewal([], [])
-    written, renewed = _generate(openssl, out, plan, passphrase, templates, progress)
-    return Renewal(written, renewed)
+    return _generate(openssl, out, plan, passphrase, templates, progress)
 
 
 def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Bundle], *, ca_days: int,

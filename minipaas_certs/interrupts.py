@@ -45,17 +45,17 @@ def _handler(signal_number: int, frame: FrameType | None) -> None:
     if _depth == 0:
         name = signal.Signals(_received).name
         try:
-            finish()  # wait for the killed children to be gone
+            run_finishers()  # wait for the killed children to be gone
             os.write(2, f"Error: interrupted by {name}\n".encode())
         finally:
             os._exit(128 + _received)
 
 
-def finish() -> None:
+def run_finishers() -> None:
     """Run the ``before_exit`` finishers: no openssl child outlives the process."""
-    for finish_one in list(_finishers):
+    for finish in list(_finishers):
         with suppress(Exception):
-            finish_one()
+            finish()
 
 
 def install() -> None:

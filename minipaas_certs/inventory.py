@@ -7,7 +7,7 @@ import functools
 import os
 import shlex
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -25,6 +25,7 @@ from .issue import VerifyFailed, is_encrypted, passin, public_key_of, unverified
 from .layout import (
     CA_CERT,
     CA_KEY,
+    DOCKER_CLI_COPIES,
     OLD_CA_CERT,
     REVOKED_FILE,
     STAGING_PREFIX,
@@ -35,7 +36,7 @@ from .layout import (
 )
 from .openssl import OpenSSL
 from .parallel import run_all
-from .plan import time_left
+from .plan import DAY, HOUR, time_left
 from .revocations import Revocation
 from .revocations import read as read_revocations
 
@@ -68,7 +69,7 @@ class Entry:
             "not_before": cert.not_before.isoformat(),
             "not_after": cert.not_after.isoformat(),
             "days_left": int(cert.days_left(now) // 1),
-            "hours_left": int(cert.days_left(now) * 24 // 1),
+            "hours_left": (cert.not_after - now) // HOUR,
             "sha256": cert.fingerprint,
         }
 
@@ -229,6 +230,51 @@ class Report:
     findings: list[Finding]
     entries: list[Entry]
     rollover: Rollover | None
+    copies: dict[str, str]  # the docker CLI's copies found true: client-cert.pem -> cert.pem
+
+    @property
+    def certificates(self) -> int:
+        """How many certificates were checked: a true copy is the same certificate."""
+        return len(self.entries) - sum(1 for e in self.entries if e.file in
+                                       self.copies.values())
+
+
+def _cli_copies(directory: Path, entries: dict[str, Entry], out: str
+                ) -> tuple[dict[str, str], list[Finding]]:
+    """``DOCKER_CLI_COPIES`` when cert.pem and key.pem are the copies of the client pair
+    the tool writes (then the pair is checked, and reported, once), else nothing and a
+    problem if they differ: the docker CLI reads cert.pem and key.pem, so it would not
+    use the pair that renew, revoke and the rest of check see."""
+    (cert, cli_cert), (key, cli_key) = DOCKER_CLI_COPIES.items()
+    if not all(name in entries for name in (cert, cli_cert)) \
+            or not all(os.path.isfile(directory / name) for name in (key, cli_key)):
+        return {}, []  # a missing half is reported as such, by the pair checks
+    try:
+        keys = [read_limited(directory / name).strip() for name in (key, cli_key)]
+    except OutputError:
+        return {}, []  # reported by the key checks
+    same_key = keys[0] == keys[1]
+    first, second = entries[cert], entries[cli_cert]
+    same_cert = (first.certificate.der, [c.der for c in first.chain]) == \
+        (second.certificate.der, [c.der for c in second.chain])
+    if same_cert and same_key:
+        return dict(DOCKER_CLI_COPIES), []
+    if same_cert:
+        file, message = cli_key, f"differs from {key}"
+    else:
+        file, message = cli_cert, f"differs from {cert}" + (
+            "" if same_key else f" (and {cli_key} from {key})")
+    return {}, [Finding("problem", file, f"{message}, of which the tool writes a plain copy: "
+                        f"the docker CLI reads {cli_cert} and {cli_key}, not the pair the other "
+                        "commands see", f"minipaas certs renew client --out {out} (writes "
+                        "both from the client pair)")]
+
+
+def _with_copies(found: list[Finding], copies: dict[str, str]) -> list[Finding]:
+    """Findings about client-cert.pem or client-key.pem hold for their copies too: one
+    finding says so, rather than a second line for the same certificate."""
+    return [replace(f, message=f"{f.message} (its copy {copies[f.file]} too)")
+            if f.file in copies else f for f in found]
 
 
 def check(openssl: OpenSSL, directory: Path, warn_days: int,
@@ -242,8 +288,9 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
     is judged by its target), a client bundle that the docker CLI could not use
     (its own ca.pem missing, unreadable, or not trusting the daemon's CA).
     Warnings: a certificate expiring within ``warn_days``, a leaf still from the
-    old CA during a rollover.  The openssl checks run concurrently, on copies of
-    what was read (openssl never opens the directory's files itself).
+    old CA during a rollover.  The openssl checks run concurrently with the
+    Python ones; openssl opens none of the directory's files by name (see
+    ``_verify_findings``).
     """
     import tempfile
 
@@ -263,6 +310,8 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
                                 f"restore it, or re-issue it with `minipaas certs` (see "
                                 f"`minipaas certs show {out}`)"))
     by_file = {entry.file: entry.certificate for entry in entries}
+    copies, copy_findings = _cli_copies(directory, {e.file: e for e in entries}, out)
+    findings += copy_findings
     cas = [e.certificate for e in entries if e.file == CA_CERT]
     if not cas and CA_CERT not in unreadable:
         findings.append(Finding("problem", CA_CERT, "missing",
@@ -272,7 +321,9 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     if cas:
         write_private(ca_copy, b"".join(c.pem for c in cas), 0o600)
     for entry in entries:
-        findings.extend(_date_findings(entry, cas, warn_days, now, out))
+        if entry.file not in copies.values():
+            findings.extend(_with_copies(_date_findings(entry, cas, warn_days, now, out),
+                                         copies))
     pairs: list[tuple[str, str, Certificate, bytes | None, str]] = []
     if cas and os.path.lexists(directory / CA_KEY):
         # With an intermediate, ca.pem also holds its issuers: the key is the lowest one's.
@@ -283,6 +334,8 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     # Leaves to verify, by role and the intermediates their file carries.
     leaves: dict[tuple[str, bytes], list[tuple[str, Certificate, str]]] = {}
     for cert_file, key_file, role in _pairs(directory):
+        if cert_file in copies.values():
+            continue  # checked as the pair it copies
         fix = _renew_command(out, cert_file, role)
         missing = [name for name in (cert_file, key_file) if not os.path.exists(directory / name)]
         if missing:
@@ -302,6 +355,7 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     parts = []
     for (role, chain), group in leaves.items():
         size = len(group) if len(group) < 32 else -(-len(group) // cores)
+        size = min(size, _descriptor_budget(cores + 1))
         parts += [(role, chain, group[start:start + size])
                   for start in range(0, len(group), size)]
     checks: list[Callable[[], list[Finding]]] = [
@@ -311,14 +365,16 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     checks += [functools.partial(_key_findings, openssl, directory, *pair) for pair in pairs]
     checks.append(functools.partial(_directory_findings, directory, cas, out))
     rollover = rollover_state(directory, entries)
-    for leaf in rollover.old_leaves if rollover else []:
-        findings.append(Finding("warning", leaf, "still issued by the old CA during a rollover",
-                                "re-issue it, then `minipaas certs rotate-ca finish`"))
+    findings += _with_copies([
+        Finding("warning", leaf, "still issued by the old CA during a rollover",
+                "re-issue it, then `minipaas certs rotate-ca finish`")
+        for leaf in (rollover.old_leaves if rollover else []) if leaf not in copies.values()],
+        copies)
     for result in run_all(checks, min(len(parts), cores) + 1):  # openssl, and Python
-        findings.extend(result)
+        findings.extend(_with_copies(result, copies))
     order = {"problem": 0, "warning": 1}
     findings.sort(key=lambda f: (order[f.severity], f.file, f.message))
-    return Report(findings, entries, rollover)
+    return Report(findings, entries, rollover, copies)
 
 
 def _directory_findings(directory: Path, cas: list[Certificate], out: str) -> list[Finding]:
@@ -341,7 +397,7 @@ def _bundle_trust(directory: Path, cas: list[Certificate], out: str) -> list[Fin
     verifies daemons with it, dockerd (a manager's bundle) verifies clients with it.
 
     It must trust exactly the CAs of ca.pem, which every leaf is verified against
-    (see ``_openssl_findings``): one missing and that peer is refused; one more
+    (see ``_verify_findings``): one missing and that peer is refused; one more
     (an old or replaced CA) and what it signed, a revoked certificate included,
     is still accepted.
     """
@@ -413,10 +469,12 @@ def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
            else _renew_command(out, entry.file, cert.role))
     found = []
     days = cert.days_left(now)
+    # The time of day too when it is near: a short-lived certificate's end is an hour.
+    when = f"{cert.not_after:%Y-%m-%d}" + (
+        f" {cert.not_after:%H:%M} UTC" if abs(cert.not_after - now) < DAY else "")
     if days <= 0:
-        found.append(Finding("problem", entry.file, f"expired on {cert.not_after:%Y-%m-%d}", fix))
+        found.append(Finding("problem", entry.file, f"expired on {when}", fix))
     elif days <= warn_days:
-        when = f"{cert.not_after:%Y-%m-%d}" + (f" {cert.not_after:%H:%M} UTC" if days < 1 else "")
         found.append(Finding("warning", entry.file, f"expires on {when}, in "
                              f"{time_left(cert.not_after - now)}", fix))
     issuer = next((ca for ca in (*entry.chain, *cas) if cert.issued_by(ca)), None)
@@ -496,6 +554,17 @@ def _verify_findings(openssl: OpenSSL, directory: Path, ca_copy: Path, work: Pat
                                  f"does not verify as a {role} certificate against ca.pem "
                                  f"({failure.detail})", fix))
     return found
+
+
+def _descriptor_budget(workers: int) -> int:
+    """How many leaves one verify call may hold open, so that ``workers`` of them at
+    once stay well inside the open-file limit (1024 by default; often less)."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        soft = 4096
+    return max(1, min(256, (soft - 64) // (2 * workers)))
 
 
 def _open_regular(path: Path) -> int | None:

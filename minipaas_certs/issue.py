@@ -29,7 +29,17 @@ from .files import read_limited, write_private
 from .layout import CA_CERT, CA_KEY, CERT_MODE, DIR_MODE, KEY_MODE
 from .openssl import Argument, OpenSSL
 from .parallel import run_all
-from .plan import BACKDATE, CLOCK_MARGIN, DAY, EC_CURVES, KeySpec, LeafSpec, as_option, describe
+from .plan import (
+    BACKDATE,
+    CLOCK_MARGIN,
+    DAY,
+    EC_CURVES,
+    HOUR,
+    KeySpec,
+    LeafSpec,
+    as_option,
+    describe,
+)
 from .render import SHIPPED, Templates
 from .vault import Engine, EngineRefused
 from .vault import sign as engine_sign
@@ -179,8 +189,8 @@ class Authority:
             return
         now = datetime.datetime.now(datetime.timezone.utc)
         left = first.not_after - now - CLOCK_MARGIN
-        shorter = (f"use {as_option(left // DAY * DAY if left >= DAY else left)} or less"
-                   if left >= datetime.timedelta(hours=1) else "renew the CA first")
+        fits = left // DAY * DAY if left >= 2 * DAY else left // HOUR * HOUR
+        shorter = f"use {as_option(fits)} or less" if left >= HOUR else "renew the CA first"
         raise CAProblem(
             f"the CA CN={first.subject_cn} in {self.shown_path} expires on "
             f"{first.not_after:%Y-%m-%d %H:%M} UTC, before the new certificate would; "
@@ -466,7 +476,7 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
     intermediates: list[Certificate] = []
     for request in requests:
         signed = engine_sign(engine, read_limited(request.request),
-                             request.spec.lifetime // datetime.timedelta(hours=1))
+                             request.spec.lifetime // HOUR)
         try:
             leaf = parse_pem(signed.certificate, request.cert_path)[0]
             above = [parse_pem(pem, request.cert_path)[0] for pem in signed.chain]

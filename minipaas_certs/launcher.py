@@ -44,5 +44,5 @@ def main() -> None:
     from .output import flush_all
 
     flush_all()
-    interrupts.finish()
+    interrupts.run_finishers()
     os._exit(code)

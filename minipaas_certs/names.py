@@ -25,6 +25,13 @@ _IDENTITY_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9_-])?\Z")
 
 MAX_CN_LENGTH = 64  # RFC 5280 ub-common-name; openssl refuses longer values
 
+_BARE = "a SAN is a bare name or address (no scheme, no port)"
+# openssl's other subjectAltName kinds: Go checks only DNS and IP ones against the host.
+_OTHER_SAN_TYPES = ("URI", "EMAIL", "RID", "DIRNAME", "OTHERNAME")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# HOST:PORT with one colon (an IPv6 address has several), or [IPv6] with or without a port.
+_WITH_PORT = re.compile(r"(?:\[(?P<v6>[^\]]*)\]|(?P<host>[^:\[\]]*))(?::(?P<port>[0-9]+))?\Z")
+
 
 @dataclass(frozen=True)
 class SubjectAltName:
@@ -99,21 +106,101 @@ def parse_dns_name(value: str) -> str:
     return name
 
 
-def parse_san(value: str) -> SubjectAltName:
+def parse_san(value: str, option: str | None = "--san") -> SubjectAltName:
     """Parse one ``--san`` value: ``IP:``/``DNS:`` prefixed, or decided by its form.
 
-    An IP address parse is tried first so that ``10.0.0.5`` is never taken for a
-    DNS name; a value made only of digits and dots that is not a valid IPv4 address
-    is refused rather than silently becoming a DNS name.
+    Forms pasted from elsewhere (a URL, HOST:PORT, ``[v6]``, a network, a list) are
+    refused first, with the bare value to give instead (as ``option VALUE``; the
+    option is left out of the advice when None): the strict parsers below would
+    only say "invalid IP address" of them.  Then an IP address parse is tried
+    so that ``10.0.0.5`` is never taken for a DNS name; a value made only of digits
+    and dots that is not a valid IPv4 address is refused rather than silently
+    becoming a DNS name.
     """
     prefix, sep, rest = value.partition(":")
-    if sep and prefix.upper() == "IP":
+    kind = prefix.upper() if sep and prefix.upper() in ("IP", "DNS") else None
+    if sep and prefix.upper() in _OTHER_SAN_TYPES:
+        raise InvalidInput(_other_type(value, prefix, rest, option))
+    misuse = _misuse(rest if kind else value, option)
+    if misuse:
+        raise InvalidInput(misuse)
+    if kind == "IP":
         return SubjectAltName("IP", parse_ip(rest))
-    if sep and prefix.upper() == "DNS":
+    if kind == "DNS":
         return SubjectAltName("DNS", parse_dns_name(rest))
     if ":" in value or _LOOKS_NUMERIC.match(value):
         return SubjectAltName("IP", parse_ip(value))
     return SubjectAltName("DNS", parse_dns_name(value))
+
+
+def _misuse(value: str, option: str | None) -> str | None:
+    """Why ``value`` is not a bare name or address, when it is a form people paste from
+    elsewhere, with the bare value to give instead; None otherwise (the strict parsers
+    then judge it).  Every value suggested has itself been parsed, so the advice never
+    carries what the allowlists refuse."""
+    if "," in value:  # MINIPAAS_CERTS_SAN is split on commas before it gets here
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        return f"{value!r} is a list: give one value per {option or 'SAN'}, repeated" + \
+            _use(parts, option)
+    if _SCHEME.match(value):
+        return f"{value!r} is a URL: {_BARE}" + _use([_url_host(value)], option)
+    if "%" in value:  # fe80::1%eth0: a zone names an interface of one machine
+        address, _, zone = value.partition("%")
+        return f"{value!r} has a zone id (%{zone}), which names an interface of one " \
+            "machine and has no place in a certificate" + _use([address], option)
+    if "/" in value:
+        return _network(value, option)
+    match = _WITH_PORT.match(value)
+    if match and match.group("v6") is not None:
+        what = "has a port" if match.group("port") is not None else "is in brackets"
+        return f"{value!r} {what}: {_BARE}" + _use([match.group("v6")], option)
+    if match and match.group("port") is not None:
+        return f"{value!r} has a port: {_BARE}" + _use([match.group("host")], option)
+    return None
+
+
+def _url_host(url: str) -> str:
+    """The host of ``scheme://[user@]host[:port][/path]``, brackets removed."""
+    authority = re.split(r"[/?#]", url.split("://", 1)[1], maxsplit=1)[0].rpartition("@")[2]
+    match = _WITH_PORT.match(authority)
+    return (match.group("v6") or match.group("host") or "") if match else authority
+
+
+def _network(value: str, option: str | None) -> str:
+    """``10.0.0.5/24`` (an address with its prefix, as `ip addr` shows it), a network, or
+    a path: a SAN names single addresses, never a range."""
+    try:
+        interface = ipaddress.ip_interface(value)
+    except ValueError:
+        return f"{value!r} has a '/': {_BARE}, without a path" + \
+            _use([_url_host("x://" + value)], option)
+    network = interface.network
+    single = network.num_addresses == 1 or interface.ip != network.network_address
+    return (f"{value!r} is a network prefix, not an address: a SAN names single addresses "
+            "(there are no ranges)" + (_use([str(interface.ip)], option) if single else
+                                        ": give each address clients connect to"))
+
+
+def _other_type(value: str, prefix: str, rest: str, option: str | None) -> str:
+    """``URI:...``, ``email:...``: kinds of SAN that Docker's TLS never checks."""
+    # Only a URL that reaches a daemon names a host worth suggesting (not spiffe://...).
+    web = re.match(r"(?:https?|tcp)://", rest, re.IGNORECASE)
+    return (f"{value!r}: only DNS and IP names are made, not {prefix.upper()}: ones (Docker's "
+            f"clients check no other kind); {_BARE}") + \
+        (_use([_url_host(rest)], option) if web else "")
+
+
+def _use(values: list[str], option: str | None) -> str:
+    """``; use --san A --san B`` when every value is a valid SAN; else nothing, or for a
+    single value, why even the bare value is refused (``tcp://0.0.0.0:2376``)."""
+    try:
+        sans = [parse_san(value, option) for value in values]
+    except InvalidInput as error:
+        return f"; even bare: {error}" if len(values) == 1 and values[0] else ""
+    if not sans:
+        return ""
+    return "; use " + " ".join(f"{option} {san.value}" if option else san.value
+                               for san in sans)
 
 
 def parse_sans(values: Iterable[str]) -> list[SubjectAltName]:

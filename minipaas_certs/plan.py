@@ -130,18 +130,24 @@ def chosen_lifetime(days: int | None = None, hours: int | None = None
 
 def span(certificate: Certificate) -> datetime.timedelta:
     """A leaf's lifetime as it was asked for (the backdating left out), in whole hours;
-    whole days when it is within an hour of them (another issuer's backdating)."""
+    whole days when within a quarter hour of them (another issuer's backdating: 30 s
+    for OpenBao), so that 23 or 25 hours stay 23 or 25 hours."""
     asked = certificate.not_after - certificate.not_before - BACKDATE
     days = round(asked / DAY)
-    if days and abs(asked - days * DAY) <= HOUR:
+    if days and abs(asked - days * DAY) <= HOUR / 4:
         return days * DAY
     return max(1, round(asked / HOUR)) * HOUR
 
 
+def _count_and_unit(lifetime: datetime.timedelta) -> tuple[int, str]:
+    if lifetime >= DAY and not lifetime % DAY:
+        return lifetime // DAY, "day"
+    return max(0, lifetime // HOUR), "hour"
+
+
 def describe(lifetime: datetime.timedelta) -> str:
     """``400 days``, or ``8 hours`` when not whole days (and ``1 day``, ``1 hour``)."""
-    count, unit = ((lifetime // DAY, "day") if lifetime >= DAY and not lifetime % DAY
-                   else (max(0, lifetime // HOUR), "hour"))
+    count, unit = _count_and_unit(lifetime)
     return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
@@ -154,8 +160,8 @@ def time_left(left: datetime.timedelta) -> str:
 
 def as_option(lifetime: datetime.timedelta) -> str:
     """The option that asks for ``lifetime``: ``--days 400`` or ``--hours 8``."""
-    count, unit = describe(lifetime).split()
-    return f"--{unit.rstrip('s')}s {count}"
+    count, unit = _count_and_unit(lifetime)
+    return f"--{unit}s {count}"
 
 
 def leaf_end(lifetime: datetime.timedelta) -> datetime.datetime:

@@ -172,6 +172,7 @@ class OutputDirectory:
         self._fd: int | None = None
         self._created: list[Path] = []
         self._keep_staging = False  # an undo failed: the next run needs its journal
+        self.undone: list[Path] = []  # crashed runs whose changes entering undid
         self._scope = interrupts.cooperative()
 
     def __enter__(self) -> OutputDirectory:
@@ -443,6 +444,7 @@ class OutputDirectory:
                 "in a backup folder): put them back by hand, then remove it"
             )
         shutil.rmtree(leftover)
+        self.undone.append(leftover)
 
     @staticmethod
     def existing_in(folder: Path) -> list[str]:
@@ -459,10 +461,12 @@ class OutputDirectory:
 
 @contextmanager
 def shared_lock(folder: Path) -> Iterator[None]:
-    """Hold a shared lock on another run's output directory while reading its CA.
+    """Hold a shared lock on an output directory while reading it: another run's CA
+    (``--ca-dir``), or what ``renew --all --within`` finds due before it changes
+    anything.
 
     A run that is changing that directory holds its exclusive lock: then this
-    fails at once (exit 4) instead of reading a CA that is being replaced.
+    fails at once (exit 4) instead of reading files that are being replaced.
     """
     import fcntl
 

@@ -72,8 +72,23 @@ class Dockerd:
             "tlskey": str(cert_dir / "server-key.pem"), "hosts": [self.host]}))
         return self.start_with_config(config)
 
+    @property
+    def socket(self) -> Path:
+        """Where a unix socket of daemon.json's hosts is moved (see start_with_config)."""
+        return self.workdir / "docker.sock"
+
     def start_with_config(self, config: Path) -> Dockerd:
-        """Start from a daemon.json (its TLS settings and hosts), plus the sandbox flags."""
+        """Start from a daemon.json (its TLS settings and hosts), plus the sandbox flags.
+
+        A unix socket among its hosts (`certs daemon-json` keeps /var/run/docker.sock)
+        is moved into the sandbox: the machine's own socket belongs to its own dockerd,
+        and several test daemons run at once.
+        """
+        settings = json.loads(config.read_text())
+        settings["hosts"] = [f"unix://{self.socket}" if host.startswith("unix://") else host
+                             for host in settings.get("hosts", [])]
+        config = self.workdir / "daemon-sandboxed.json"
+        config.write_text(json.dumps(settings))
         argv = [self.binary, "--config-file", str(config),
                 "--data-root", str(self.workdir / "root"),
                 "--exec-root", str(self.workdir / "exec"),
@@ -114,6 +129,14 @@ class Dockerd:
     def restart_with_files(self, cert_dir: Path) -> None:
         self.stop()
         self.start_with_files(cert_dir)
+
+    def local(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the docker CLI over the daemon's (sandboxed) unix socket, as root on the
+        manager would: no TLS."""
+        return subprocess.run([self.docker, "-H", f"unix://{self.socket}", *(args or ("version",))],
+                              capture_output=True, text=True, timeout=60,
+                              env={"PATH": os.environ.get("PATH", ""),
+                                   "HOME": str(self.workdir / "home")})
 
     def client(self, cert_path: Path, *args: str,
                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -133,3 +133,39 @@ def test_public_half_of_a_private_key_as_openssl_gives_it(tmp_path: Path,
     assert found == (None if newkey == ["ed25519"] else expected)
     assert public_key_of_private(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----")\
         is None
+
+
+@pytest.mark.parametrize("newkey, span", [(["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], None),
+                                          (["rsa:1024"], 64)])
+def test_a_public_half_is_read_only_from_a_key_openssl_reads_alike(tmp_path: Path, newkey,
+                                                                   span) -> None:
+    """Every one-bit change of a key (its first ``span`` bytes for RSA, where the header,
+    the algorithm and the modulus's start lie): where the reader still finds a public
+    half, openssl loads the key and derives the same one; else openssl is asked, as for
+    a key whose point is off its curve, a changed tag, a non-minimal INTEGER."""
+    import base64
+
+    from conftest import TOOL_OPENSSL
+
+    from minipaas_certs.certinfo import public_key_of_private
+
+    key = tmp_path / "key.pem"
+    subprocess.run([TOOL_OPENSSL, "req", "-x509", "-newkey", *newkey, "-nodes", "-keyout",
+                    str(key), "-out", str(tmp_path / "cert.pem"), "-subj", "/CN=x"],
+                   check=True, capture_output=True)
+    lines = key.read_bytes().strip().splitlines()
+    der = base64.b64decode(b"".join(lines[1:-1]))
+    compared = 0
+    for index in range(span or len(der)):
+        for flip in (0x01, 0x80):
+            changed = bytearray(der)
+            changed[index] ^= flip
+            pem = b"%s\n%s\n%s\n" % (lines[0], base64.b64encode(changed), lines[-1])
+            found = public_key_of_private(pem)
+            if found is None:
+                continue
+            derived = subprocess.run([TOOL_OPENSSL, "pkey", "-pubout", "-outform", "DER"],
+                                     input=pem, capture_output=True)
+            assert (derived.returncode, derived.stdout) == (0, found), (index, flip)
+            compared += 1
+    assert compared > 20  # the private scalar or exponent: changed, still a loadable key

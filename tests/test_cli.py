@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,45 @@ def test_hostile_san_in_the_environment_is_refused(tmp_path: Path, cli, monkeypa
     result = cli("certs", "all", "--out", str(tmp_path / "c"))
     assert result.code == 2 and "evil#x" in result.error_line
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("value,advice", [
+    ("https://manager.example.com", "use --san manager.example.com"),
+    ("tcp://10.0.0.5:2376", "use --san 10.0.0.5"),
+    ("10.0.0.5:2376", "use --san 10.0.0.5"),
+    ("URI:https://manager.example.com", "use --san manager.example.com"),
+    ("[::1]:2376", "use --san ::1"),
+    ("fe80::1%eth0", "use --san fe80::1"),
+    ("10.0.0.5/24", "use --san 10.0.0.5"),
+    ("10.0.0.5,10.0.0.6", "use --san 10.0.0.5 --san 10.0.0.6"),
+])
+def test_a_pasted_san_gets_the_bare_value_to_give(tmp_path: Path, cli, value: str,
+                                                  advice: str) -> None:
+    out = tmp_path / "certs"
+    result = cli("certs", "all", "--out", str(out), "--san", value)
+    assert result.code == 2
+    assert result.error_line.startswith(f"Error: Invalid value for '--san': {value!r}")
+    assert result.error_line.endswith(advice)
+    assert not out.exists()
+    fixed = advice[len("use "):].split()  # the advice, taken, works
+    assert cli("certs", "all", "--out", str(out), "-q", *fixed).code == 0
+
+
+def test_the_san_environment_variable_stays_a_comma_list(tmp_path: Path, cli,
+                                                         monkeypatch) -> None:
+    monkeypatch.setenv("MINIPAAS_CERTS_SAN", "10.0.0.5,10.0.0.6")
+    assert cli("certs", "all", "--out", str(tmp_path / "c"), "-q").code == 0
+    names = load_cert_names(tmp_path / "c" / "server-cert.pem")
+    assert {"10.0.0.5", "10.0.0.6"} <= names
+    monkeypatch.setenv("MINIPAAS_CERTS_SAN", "10.0.0.5,https://manager.example.com")
+    result = cli("certs", "all", "--out", str(tmp_path / "d"))
+    assert result.code == 2 and result.error_line.endswith("use --san manager.example.com")
+
+
+def load_cert_names(path: Path) -> set[str]:
+    extensions = x509.load_pem_x509_certificate(path.read_bytes()).extensions
+    return {str(name.value) for name in
+            extensions.get_extension_for_class(x509.SubjectAlternativeName).value}
 
 
 HOSTILE_CNS = ["", "x" * 65, "ops\nCN = evil", "a,b", "a#b", "a/b", "$HOME", "a+b", "é",
@@ -366,6 +406,72 @@ def test_certs_help_has_examples_and_exit_codes(cli) -> None:
     assert "DOCKER_CERT_PATH" in result.out and "Exit codes" in result.out
     for command in ("all", "ca", "server", "client"):
         assert command in result.out
+
+
+def command_paths() -> list[list[str]]:
+    """Every command as it is typed: ``certs all`` ... ``certs rotate-ca start``."""
+    import click
+
+    from minipaas_certs import cli as cli_module
+
+    paths = []
+    for name in cli_module.COMMANDS:
+        command = cli_module.certs.get_command(click.Context(cli_module.certs), name)
+        paths.append(["certs", name])
+        if isinstance(command, click.Group):
+            paths += [["certs", name, sub] for sub in command.commands]
+    return paths
+
+
+def test_the_exit_codes_are_shown_once(cli) -> None:
+    """The table is under `certs --help` (and in README.rst), each command points there."""
+    assert cli("certs", "--help").out.count("Exit codes:") == 1
+    for path in command_paths():
+        text = cli(*path, "--help").out
+        assert "130  interrupted" not in text, path
+        assert "Exit codes: see `minipaas certs --help`." in text, path
+
+
+PASSPHRASE = {
+    "new": "Encrypt a new CA key (AES-256), or unlock an encrypted one, with the first line",
+    "unlock": "Unlock an encrypted CA key with the first line of FILE",
+    "next": "Unlock the encrypted CA key, and encrypt the new one (AES-256), with the first",
+}
+
+
+@pytest.mark.parametrize("path,does", [
+    (["all"], "new"), (["ca"], "new"), (["server"], "unlock"), (["client"], "unlock"),
+    (["check"], "unlock"), (["renew"], "unlock"), (["revoke"], "next"),
+    (["rotate-ca", "start"], "next"),
+])
+def test_the_passphrase_help_says_what_each_command_does(cli, path: list[str],
+                                                         does: str) -> None:
+    text = " ".join(cli("certs", *path, "--help").out.split())
+    option = text.split("--ca-passphrase-file FILE ", 1)[1].split(" -h, --help", 1)[0]
+    assert option.startswith(PASSPHRASE[does])
+    if does == "unlock":  # these commands never make a CA key: no promise to encrypt one
+        assert "AES" not in option and "new" not in option
+
+
+def test_rotate_ca_lists_its_steps_in_order(cli) -> None:
+    listing = cli("certs", "rotate-ca", "--help").out.split("Commands:\n", 1)[1]
+    lines = listing.split("\n\n", 1)[0].splitlines()  # up to the epilog
+    assert [line.split()[0] for line in lines] == ["start", "finish"]
+
+
+@pytest.mark.parametrize("path", [[], ["certs"], ["certs", "rotate-ca"]])
+@pytest.mark.parametrize("columns", ["80", "50"])
+def test_no_listing_line_is_cut_mid_sentence(cli, monkeypatch, path: list[str],
+                                             columns: str) -> None:
+    """click cuts a command's first sentence to fit a listing ('...'): every listed
+    command has a short help that fits, or wraps."""
+    monkeypatch.setenv("COLUMNS", columns)
+    listing = cli(*path, "--help").out.split("Commands:\n", 1)[1].split("\n\n", 1)[0]
+    entries = re.split(r"\n(?=  \S)", listing.rstrip("\n"))
+    assert len(entries) >= 1
+    for entry in entries:
+        text = " ".join(entry.split()[1:])
+        assert text.endswith(".") and not text.endswith("..."), entry
 
 
 def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:

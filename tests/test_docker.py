@@ -170,10 +170,14 @@ def test_daemon_json_output_configures_a_real_dockerd(tmp_path: Path, daemons) -
                     "--listen", f"tcp://127.0.0.1:{daemon.port}")
     assert done.returncode == 0, done.stderr
     assert "ExecStart=" in done.stderr and "restart" in done.stderr
+    assert "keeps unix:///var/run/docker.sock" in done.stderr
     config = tmp_path / "daemon.json"
     config.write_text(done.stdout)
     daemon.start_with_config(config)
     assert daemon.client(out).returncode == 0
+    # The local socket it kept (moved into the sandbox) serves docker on the manager.
+    local = daemon.local()
+    assert local.returncode == 0 and "Server:" in local.stdout, local.stderr
 
 
 def test_context_command_creates_a_working_context(tmp_path: Path, daemons) -> None:

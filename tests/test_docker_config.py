@@ -138,6 +138,26 @@ def test_env_without_a_client_says_what_to_run(tmp_path: Path, cli) -> None:
     assert result.out == ""
 
 
+@pytest.mark.parametrize("command", ["env", "context"])
+def test_a_folder_without_a_ca_gets_certs_all(tmp_path: Path, cli, command: str) -> None:
+    """`certs client` cannot work where there is no CA: the first-day fix is `certs all`,
+    naming the host among the server's SANs; it works as printed."""
+    out = tmp_path / "certs"
+    result = cli("certs", command, "--out", str(out), "--host", "manager.example.com:2376")
+    assert result.code == 5 and result.out == ""
+    assert result.error_line == (
+        f"Error: {out} lacks ca.pem, cert.pem, key.pem: {out} holds no CA: create the set "
+        f"with `minipaas certs all --out {out} --san manager.example.com`")
+    named = cli("certs", command, "--out", str(out), "--host", "10.0.0.5", "--name", "ci")
+    assert named.code == 5 and named.error_line.endswith(
+        f"`minipaas certs all --out {out} --san 10.0.0.5`, then "
+        f"`minipaas certs client --out {out} --name ci`")
+    fix = result.error_line.split("`")[1].split()[1:]
+    assert cli(*fix, "-q").code == 0
+    done = cli("certs", command, "--out", str(out), "--host", "manager.example.com:2376")
+    assert done.code == 0 and done.err == ""
+
+
 @pytest.mark.parametrize("args", [["--host", "bad host"], ["--host", "10.0.0.5", "--name", "../x"],
                                   []])
 def test_env_refusals(out: Path, cli, args: list[str]) -> None:
@@ -164,7 +184,41 @@ def test_daemon_json_options(cli) -> None:
     assert result.code == 0 and result.err == ""
     settings = json.loads(result.out)
     assert settings["tlscert"] == "/srv/tls/server-cert.pem"
-    assert settings["hosts"] == ["tcp://[::]:2376", "tcp://10.0.0.5:2376"]
+    assert settings["hosts"] == ["unix:///var/run/docker.sock", "tcp://[::]:2376",
+                                 "tcp://10.0.0.5:2376"]
+
+
+def test_daemon_json_keeps_the_local_socket_and_says_so(cli) -> None:
+    """`hosts` replaces dockerd's default socket: --listen tcp://... alone would leave
+    `docker` on the manager itself with nothing to connect to."""
+    result = cli("certs", "daemon-json", "--listen", "tcp://0.0.0.0:2376")
+    assert result.code == 0
+    assert json.loads(result.out)["hosts"] == ["unix:///var/run/docker.sock",
+                                               "tcp://0.0.0.0:2376"]
+    assert result.err.splitlines()[0] == (
+        'Note: "hosts" keeps unix:///var/run/docker.sock, so docker on the daemon\'s host '
+        'still works (a "hosts" list replaces dockerd\'s default socket); --no-local-socket '
+        "leaves it out.")
+    assert "Note:" not in cli("certs", "daemon-json").err  # the default holds it anyway
+
+
+@pytest.mark.parametrize("args,hosts", [
+    (["--no-local-socket", "--listen", "tcp://0.0.0.0:2376"], ["tcp://0.0.0.0:2376"]),
+    (["--no-local-socket"], ["tcp://0.0.0.0:2376"]),
+    # An explicit unix:// value takes the local socket's place.
+    (["--listen", "unix:///run/docker-tls.sock", "--listen", "tcp://10.0.0.5:2376"],
+     ["unix:///run/docker-tls.sock", "tcp://10.0.0.5:2376"]),
+])
+def test_daemon_json_without_the_added_socket(cli, args: list[str], hosts: list[str]) -> None:
+    result = cli("certs", "daemon-json", *args)
+    assert result.code == 0 and "Note:" not in result.err
+    assert json.loads(result.out)["hosts"] == hosts
+
+
+def test_daemon_json_help_says_the_socket_is_kept(cli) -> None:
+    text = " ".join(cli("certs", "daemon-json", "--help").out.split())
+    assert "unix:///var/run/docker.sock stays in it" in text
+    assert "--no-local-socket Leave unix:///var/run/docker.sock out" in text
 
 
 @pytest.mark.parametrize("args", [["--cert-dir", "relative/dir"], ["--cert-dir", '/a"b'],

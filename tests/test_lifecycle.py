@@ -74,7 +74,14 @@ def test_show_of_a_missing_directory(tmp_path: Path, cli) -> None:
 def test_check_passes_on_a_fresh_set(out: Path, cli) -> None:
     result = cli("certs", "check", str(out))
     assert result.code == 0
-    assert result.out.strip() == f"OK: {out}: 4 certificates, none expires within 30 days"
+    # ca.pem, server-cert.pem, client-cert.pem: cert.pem is client-cert.pem's copy.
+    assert result.out.strip() == f"OK: {out}: 3 certificates, none expires within 30 days"
+
+
+def test_check_counts_in_the_singular(tmp_path: Path, cli) -> None:
+    assert cli("certs", "ca", "--out", str(tmp_path), "-q").code == 0
+    result = cli("certs", "check", str(tmp_path), "--warn-days", "1")
+    assert result.out.strip() == f"OK: {tmp_path}: 1 certificate, none expires within 1 day"
 
 
 def test_check_warns_before_expiry(tmp_path: Path, cli) -> None:
@@ -84,9 +91,48 @@ def test_check_warns_before_expiry(tmp_path: Path, cli) -> None:
     result = cli("certs", "check", str(folder), "--warn-days", "5")
     assert result.code == 0
     lines = cli("certs", "check", str(folder)).out.splitlines()
-    assert len(lines) == 3
-    assert lines[2].startswith("warning: server-cert.pem: expires on ")
-    assert lines[2].endswith(f"fix: minipaas certs renew server --out {folder}")
+    # One warning per pair: cert.pem, a true copy of client-cert.pem, is named in its line.
+    assert len(lines) == 2
+    assert lines[0].startswith("warning: client-cert.pem: expires on ")
+    assert lines[0].endswith(f"(its copy cert.pem too); fix: minipaas certs renew client "
+                             f"--out {folder}")
+    assert lines[1].startswith("warning: server-cert.pem: expires on ")
+    assert lines[1].endswith(f"fix: minipaas certs renew server --out {folder}")
+
+
+def test_check_reports_a_cert_pem_that_is_no_copy(out: Path, tmp_path: Path, cli) -> None:
+    """The docker CLI reads cert.pem: one that is not client-cert.pem's copy (an older
+    pair put back, say) is a problem of its own, and checked on its own."""
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    assert cli("certs", "renew", "client", "--out", str(out), "-q").code == 0
+    for name in ("cert.pem", "key.pem"):
+        shutil.copy(old / name, out / name)
+    reissue(out / "cert.pem", out, days_ago=40, days=30)  # and expired: reported too
+    result = cli("certs", "check", str(out))
+    assert result.code == 8
+    assert f"problem: cert.pem: differs from client-cert.pem (and key.pem from client-key.pem), " \
+           "of which the tool writes a plain copy: the docker CLI reads cert.pem and key.pem, " \
+           "not the pair the other commands see; fix: minipaas certs renew client --out " \
+           f"{out} (writes both from the client pair)" in result.out.splitlines()
+    assert any(line.startswith("problem: cert.pem: expired on ")
+               for line in result.out.splitlines())
+    assert "its copy" not in result.out
+    shutil.copy(out / "client-key.pem", out / "key.pem")
+    shutil.copy(out / "client-cert.pem", out / "cert.pem")
+    os.chmod(out / "key.pem", 0o600)
+    assert cli("certs", "check", str(out)).code == 0
+
+
+def test_check_reports_a_key_pem_that_is_no_copy(out: Path, cli) -> None:
+    (out / "key.pem").write_bytes((out / "server-key.pem").read_bytes())
+    result = cli("certs", "check", str(out))
+    assert result.code == 8
+    lines = result.out.splitlines()
+    assert any(line.startswith("problem: key.pem: differs from client-key.pem, of which ")
+               for line in lines)
+    assert "problem: key.pem: does not match cert.pem; fix: minipaas certs renew client " \
+           f"--out {out}" in lines
 
 
 def test_check_reports_an_expired_leaf(out: Path, cli) -> None:
@@ -317,7 +363,13 @@ def test_doctor_when_nothing_listens(out: Path, cli) -> None:
 
 def test_doctor_needs_a_bundle(tmp_path: Path, cli) -> None:
     result = cli("certs", "doctor", "--host", "127.0.0.1", str(tmp_path))
-    assert result.code == 5 and "minipaas certs client" in result.error_line
+    # No CA there either: `certs client` could not work, `certs all` does.
+    assert result.code == 5 and result.error_line.endswith(
+        f"holds no CA: create the set with `minipaas certs all --out {tmp_path} --san 127.0.0.1`")
+    assert cli("certs", "ca", "--out", str(tmp_path), "-q").code == 0
+    result = cli("certs", "doctor", "--host", "127.0.0.1", str(tmp_path))
+    assert result.code == 5 and result.error_line.endswith(
+        f"create them with `minipaas certs client --out {tmp_path}`")
 
 
 @pytest.mark.parametrize("broken", ["server-cert.pem", "ca.pem"])
@@ -390,3 +442,27 @@ def test_check_of_many_bundles_runs_a_handful_of_openssl_processes(tmp_path: Pat
     assert result.code == 8 and len(problems) == 1, result.out
     assert problems[0].startswith("problem: clients/u7/cert.pem: does not verify as a client "
                                   "certificate against ca.pem (error 20 at 0 depth lookup")
+
+
+def test_check_of_many_bundles_stays_inside_a_low_open_file_limit(tmp_path: Path) -> None:
+    """Each verify call holds its leaves open: with 120 bundles and a limit of 96 open
+    files, the calls are made smaller, and the check still passes."""
+    import resource
+    import subprocess
+    import sys
+
+    from conftest import certs
+
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    certs("client", "--out", str(out), *[arg for index in range(120)
+                                          for arg in ("--name", f"u{index}")])
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (96, 96))
+
+    done = subprocess.run([sys.executable, "-m", "minipaas_certs", "certs", "check", str(out),
+                           "--warn-days", "0"], capture_output=True, text=True,
+                          preexec_fn=low_limit, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "123 certificates" in done.stdout

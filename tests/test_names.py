@@ -78,3 +78,57 @@ def test_p12_passwords_refused(raw: bytes) -> None:
 
     with pytest.raises(InvalidInput, match="PKCS#12 password from FILE"):
         parse_p12_password(raw, "FILE")
+
+
+# What people paste from elsewhere gets a message that says what a SAN is, and the bare
+# value to give (itself parsed before it is suggested).
+BARE = "a SAN is a bare name or address (no scheme, no port)"
+
+
+@pytest.mark.parametrize("value,message", [
+    ("https://manager.example.com", f"is a URL: {BARE}; use --san manager.example.com"),
+    ("tcp://10.0.0.5:2376", f"is a URL: {BARE}; use --san 10.0.0.5"),
+    ("https://user@[2001:db8::5]:2376/v1.45", f"is a URL: {BARE}; use --san 2001:db8::5"),
+    ("10.0.0.5:2376", f"has a port: {BARE}; use --san 10.0.0.5"),
+    ("Manager.example.com:2376", f"has a port: {BARE}; use --san manager.example.com"),
+    ("IP:10.0.0.5:2376", f"has a port: {BARE}; use --san 10.0.0.5"),
+    ("[::1]:2376", f"has a port: {BARE}; use --san ::1"),
+    ("[::1]", f"is in brackets: {BARE}; use --san ::1"),
+    ("URI:https://manager.example.com", "only DNS and IP names are made, not URI: ones "
+     f"(Docker's clients check no other kind); {BARE}; use --san manager.example.com"),
+    ("URI:spiffe://example.org/ci", f"not URI: ones (Docker's clients check no other kind); "
+     f"{BARE}"),
+    ("email:ops@example.com", "not EMAIL: ones"),
+    ("10.0.0.5/24", "is a network prefix, not an address: a SAN names single addresses (there "
+     "are no ranges); use --san 10.0.0.5"),
+    ("10.0.0.0/24", "is a network prefix, not an address: a SAN names single addresses (there "
+     "are no ranges): give each address clients connect to"),
+    ("2001:db8::5/64", "is a network prefix, not an address"),
+    ("10.0.0.5,10.0.0.6", "is a list: give one value per --san, repeated; use --san 10.0.0.5 "
+     "--san 10.0.0.6"),
+    ("fe80::1%eth0", "has a zone id (%eth0), which names an interface of one machine and has "
+     "no place in a certificate; use --san fe80::1"),
+    ("tcp://0.0.0.0:2376", f"is a URL: {BARE}; even bare: IP address '0.0.0.0' is a listen"),
+])
+def test_pasted_forms_say_what_a_san_is(value: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_san(value)
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize("value", [
+    "https://evil.example.com\nIP.9 = 10.6.6.6", "https://do$cker.example.com", "https://$HOME",
+    "ok.example.com,evil#x", "[::1\n]:2376", "10.0.0.5:2376\n[ext]", "URI:https://x$y",
+])
+def test_pasted_forms_never_suggest_what_the_allowlists_refuse(value: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_san(value)
+    assert "; use " not in str(refused.value)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("::1", "IP:::1"), ("fe80::1", "IP:fe80::1"), ("IP:2001:db8::5", "IP:2001:db8::5"),
+    ("::1:2376", "IP:::1:2376"),  # a whole IPv6 address, not ::1 with a port
+])
+def test_ipv6_addresses_still_parse(value: str, expected: str) -> None:
+    assert str(parse_san(value)) == expected

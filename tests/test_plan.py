@@ -116,6 +116,8 @@ def certificate_spanning(length):  # type: ignore[no-untyped-def]
     (365 * DAY + BACKDATE, 365 * DAY),
     (90 * DAY + HOUR / 120, 90 * DAY),                  # another issuer's 30 s backdating
     (2 * HOUR - HOUR / 4, 2 * HOUR),
+    (23 * HOUR + BACKDATE, 23 * HOUR), (25 * HOUR + BACKDATE, 25 * HOUR),
+    (47 * HOUR + BACKDATE, 47 * HOUR), (DAY + HOUR / 120, DAY),
     (BACKDATE, HOUR),                                   # never zero
 ])
 def test_a_renewal_keeps_the_span_asked_for(length, kept) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
 """README.rst's walk-through, run as written against a real dockerd.
 
 Only two things change: 2376 becomes a free port, and the ``dockerd`` line is run
-by the test (same config file, plus the sandbox flags a container needs).
+by the test (same config file, plus the sandbox flags a container needs, and its
+unix socket moved into the sandbox).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ def test_the_walkthrough_reaches_docker_version_over_tls(tmp_path: Path) -> None
     daemon = Dockerd()
     port = str(daemon.port)
     bin_dir = Path(sys.executable).parent
+    # PYTHONPATH: the installed `minipaas` runs this checkout's package, as in test_docker.
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path),
-           "MINIPAAS_OPENSSL": TOOL_OPENSSL}
+           "MINIPAAS_OPENSSL": TOOL_OPENSSL, "PYTHONPATH": str(README.parent)}
 
     def shell(script: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(["bash", "-euo", "pipefail", "-c", script.replace("2376", port)],
@@ -59,5 +61,25 @@ def test_the_walkthrough_reaches_docker_version_over_tls(tmp_path: Path) -> None
         daemon.start_with_config(tmp_path / "daemon.json")
         done = shell(client)
         assert "Server:" in done.stdout and "Engine:" in done.stdout
+        # daemon-json kept the local socket: docker on the machine itself still works.
+        assert daemon.local().returncode == 0
     finally:
         daemon.close()
+
+
+def test_the_development_section_says_how_to_run_every_skippable_test() -> None:
+    """A README-only reader can run what skips: every setting the tests read and CI sets
+    is explained there, and the CI paragraph names each one .ci/run exports."""
+    root = README.parent
+    section = README.read_text().split("Tests that need more than Python and openssl\n", 1)[1]
+    used = set()
+    for path in [*root.glob("tests/*.py"), root / ".ci" / "run"]:
+        used |= set(re.findall(r"MINIPAAS_(?:TEST|REQUIRE)_[A-Z_]+", path.read_text()))
+    used.discard("MINIPAAS_TEST_SEED")  # explained beside test_signals, above
+    assert used and all(f"``{name}" in section for name in used), used
+    ci = section.split("CI (``.ci/run``", 1)[1]
+    exported = re.findall(r"export (MINIPAAS_[A-Z_]+)", (root / ".ci" / "run").read_text())
+    assert exported and all(f"``{name}" in ci for name in exported), exported
+    assert "``MINIPAAS_REQUIRE_SYSTEM_TESTS=1``: a test whose system part is missing then " \
+           "fails instead of skipping" in " ".join(ci.split())
+

@@ -553,7 +553,8 @@ def test_listen_addresses_still_work_in_daemon_json() -> None:
     done = run_tool("certs", "daemon-json", "--listen", "tcp://0.0.0.0:2376", "--listen",
                     "tcp://[::]:2376", "-q")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["hosts"] == ["tcp://0.0.0.0:2376", "tcp://[::]:2376"]
+    assert json.loads(done.stdout)["hosts"] == ["unix:///var/run/docker.sock",
+                                                "tcp://0.0.0.0:2376", "tcp://[::]:2376"]
 
 
 # --- found by an adversarial review -----------------------------------------------------------

@@ -212,3 +212,30 @@ def test_the_documented_daily_renewal_runs_as_written(tmp_path: Path) -> None:
     again = run_tool(*arguments)
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
     assert snapshot(out) == after
+
+
+def test_renew_within_after_a_crash_says_it_changed_files(cluster: Path, cli) -> None:
+    """A crashed run's change is undone first, which changes files: never "changed":
+    false then, although nothing was due."""
+    import subprocess
+    import sys
+
+    from conftest import TOOL_OPENSSL
+    from test_faults import CRASHING_RUN
+
+    crashed = subprocess.run([sys.executable, "-c", CRASHING_RUN, "4", str(cluster),
+                              TOOL_OPENSSL], capture_output=True, text=True)
+    assert crashed.returncode == 99, crashed.stderr
+    result = cli("certs", "renew", "--all", "--within", "0", "--out", str(cluster), "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert (report["changed"], report["renewed"]) == (True, [])
+    assert "Undid the change of an interrupted run" in result.err
+    assert not list(cluster.glob(".minipaas-staging-*"))
+    assert cli("certs", "check", str(cluster), "--warn-days", "0").code == 0
+
+
+def test_renewed_json_gives_the_validity_in_hours_too(cluster: Path, cli) -> None:
+    result = cli("certs", "renew", "--all", "--within", "1", "--out", str(cluster), "--json")
+    (ci,) = json.loads(result.out)["renewed"]
+    assert (ci["validity"], ci["validity_hours"]) == ("8 hours", 8)
