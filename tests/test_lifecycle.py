@@ -466,3 +466,21 @@ def test_check_of_many_bundles_stays_inside_a_low_open_file_limit(tmp_path: Path
                           preexec_fn=low_limit, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "123 certificates" in done.stdout
+
+
+def test_check_reports_a_key_openssl_cannot_read_though_its_public_half_matches(
+        out: Path, cli) -> None:
+    """The key's public point is intact, but its private scalar is an INTEGER where
+    an OCTET STRING belongs: the docker CLI could not load it, and check says so."""
+    import base64
+
+    lines = (out / "client-key.pem").read_bytes().strip().splitlines()
+    der = base64.b64decode(b"".join(lines[1:-1]))
+    marker = b"\x02\x01\x01\x04\x20"  # ECPrivateKey: version 1, then the 32-byte scalar
+    assert der.count(marker) == 1
+    broken = der.replace(marker, b"\x02\x01\x01\x02\x20")
+    (out / "client-key.pem").write_bytes(b"%s\n%s\n%s\n" % (lines[0], base64.b64encode(broken),
+                                                             lines[-1]))
+    result = cli("certs", "check", str(out))
+    assert result.code == 8
+    assert "problem: client-key.pem: is not a readable private key" in result.out
