@@ -29,7 +29,7 @@ from .plan import (
 )
 
 if TYPE_CHECKING:  # commands import the core only when they run
-    from .generate import Renewal
+    from .generate import Outcome
 
 
 def _check(parse: Callable[[str], Any]) -> Callable[..., Any]:
@@ -727,7 +727,7 @@ def renew_command(role: str | None, out: str, ca_dir: str | None, every: bool,
                       progress=run.progress, engine=engine))
 
 
-def _report_renewal(out: Path, renewal: Renewal, within: int | None, as_json: bool,
+def _report_renewal(out: Path, renewal: Outcome, within: int | None, as_json: bool,
                     run: Run) -> None:
     """What `renew --all` changed: JSON on stdout, or the files written on stdout and
     what was renewed and where it must go on stderr (even with -q: it needs a human)."""
@@ -738,17 +738,17 @@ def _report_renewal(out: Path, renewal: Renewal, within: int | None, as_json: bo
             "directory": str(out),
             "changed": renewal.changed,
             "within_days": within,
-            "renewed": [reissue.as_json() for reissue in renewal.renewed],
+            "renewed": [reissue.as_json() for reissue in renewal.reissued],
             "deploy": renewal.deployment(),
             "written": [str(path) for path in renewal.written],
         }, indent=2))
         return
-    if not renewal.renewed:
+    if not renewal.reissued:
         run.progress(f"Nothing to renew in {out}: no certificate expires within "
                      f"{within} day{'' if within == 1 else 's'}")
         return
     run.written(renewal.written)
-    for reissue in renewal.renewed:
+    for reissue in renewal.reissued:
         progress(f"Renewed {out / reissue.spec.cert_file} (CN={reissue.spec.common_name}, "
                  f"was to expire {reissue.current.not_after:%Y-%m-%d %H:%M} UTC)")
     progress("Deploy the new files (dockerd reads them only when it starts):")

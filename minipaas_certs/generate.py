@@ -223,12 +223,12 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
 
 
 @dataclass(frozen=True)
-class Renewal:
-    """What a run wrote, what ``plan.reissue`` renewed, and whether entering the
+class Outcome:
+    """What a run wrote, what ``plan.reissue`` re-issued, and whether entering the
     directory undid a crashed run's change (which changed files too)."""
 
     written: list[Path]
-    renewed: list[Reissue]
+    reissued: list[Reissue]
     recovered: bool = False
 
     @property
@@ -236,11 +236,11 @@ class Renewal:
         return bool(self.written) or self.recovered
 
     def deployment(self) -> list[str]:
-        return deployment([reissue.spec for reissue in self.renewed])
+        return deployment([reissue.spec for reissue in self.reissued])
 
 
 def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
-              templates: Templates, progress: Progress) -> Renewal:
+              templates: Templates, progress: Progress) -> Outcome:
     """``generate``, which also says what ``plan.reissue`` re-issued."""
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
     ca = plan.ca
@@ -249,7 +249,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             progress(f"Undid the change of an interrupted run ({leftover.name}) in {out}")
         reissues = _reissues(out, plan)
         if plan.reissue and ca is None and not plan.leaves and not reissues:
-            return Renewal([], [], bool(store.undone))  # nothing was due after all
+            return Outcome([], [], bool(store.undone))  # nothing was due after all
         leaves = (*plan.leaves, *(reissue.spec for reissue in reissues))
         revoked = _revocations(out, plan)
         placement = plan.placement(leaves)
@@ -319,7 +319,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
         if ca is not None and plan.force:
             _report_new_ca(out, plan, leaves, revoked, progress)
-        return Renewal(written, reissues, bool(store.undone))
+        return Outcome(written, reissues, bool(store.undone))
 
 
 @dataclass(frozen=True)
@@ -533,7 +533,7 @@ def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | Non
               within: datetime.timedelta | None = None, ca_dir: Path | None = None,
               force: bool = False, passphrase: bytes | None = None,
               templates: Templates = SHIPPED, progress: Progress = lambda _: None,
-              engine: Engine | None = None) -> Renewal:
+              engine: Engine | None = None) -> Outcome:
     """Re-issue every leaf in ``out`` (top-level pairs, managers, clients) in one commit,
     each keeping its CN, SANs, key type and span (``lifetime`` overrides the span).
 
@@ -551,7 +551,7 @@ def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | Non
     if within is not None:
         with shared_lock(out):  # read as no other run is changing it, and change nothing
             if not _unfinished(out) and not _reissues(out, plan):
-                return Renewal([], [])
+                return Outcome([], [])
     return _generate(openssl, out, plan, passphrase, templates, progress)
 
 
