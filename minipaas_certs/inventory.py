@@ -9,7 +9,7 @@ import shlex
 import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, Tuple
 
 from . import interrupts
 from .certinfo import (
@@ -332,7 +332,7 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
                       cas[0])
         pairs.append((CA_CERT, CA_KEY, signer, passphrase, f"put back the key of {out}/{CA_CERT}"))
     # Leaves to verify, by role and the intermediates their file carries.
-    leaves: dict[tuple[str, bytes], list[tuple[str, Certificate, str]]] = {}
+    leaves: dict[tuple[str, bytes], list[Leaf]] = {}
     for cert_file, key_file, role in _pairs(directory):
         if cert_file in copies.values():
             continue  # checked as the pair it copies
@@ -349,15 +349,9 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
             if cas:
                 chain = b"".join(link.pem for link in chains.get(cert_file, ()))
                 leaves.setdefault((role, chain), []).append((cert_file, by_file[cert_file], fix))
-    # The verify processes first, many leaves split over the cores; the checks done in
-    # Python run while they work.
+    # The verify processes first; the checks done in Python run while they work.
     cores = os.cpu_count() or 1
-    parts = []
-    for (role, chain), group in leaves.items():
-        size = len(group) if len(group) < 32 else -(-len(group) // cores)
-        size = min(size, _descriptor_budget(cores + 1))
-        parts += [(role, chain, group[start:start + size])
-                  for start in range(0, len(group), size)]
+    parts = _verify_parts(leaves, cores)
     checks: list[Callable[[], list[Finding]]] = [
         functools.partial(_verify_findings, openssl, directory, ca_copy, work / str(index),
                           role, chain, part)
@@ -375,6 +369,22 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     order = {"problem": 0, "warning": 1}
     findings.sort(key=lambda f: (order[f.severity], f.file, f.message))
     return Report(findings, entries, rollover, copies)
+
+
+Leaf = Tuple[str, Certificate, str]  # file, certificate, the command that fixes it
+
+
+def _verify_parts(leaves: dict[tuple[str, bytes], list[Leaf]], cores: int
+                  ) -> list[tuple[str, bytes, list[Leaf]]]:
+    """The verify calls: one per role and chain, split over the cores when there are many
+    leaves (32 or more), each holding few enough open files (see ``_verify_findings``)."""
+    parts = []
+    for (role, chain), group in leaves.items():
+        size = len(group) if len(group) < 32 else -(-len(group) // cores)  # rounded up
+        size = min(size, _descriptor_budget(cores + 1))
+        parts += [(role, chain, group[start:start + size])
+                  for start in range(0, len(group), size)]
+    return parts
 
 
 def _directory_findings(directory: Path, cas: list[Certificate], out: str) -> list[Finding]:
@@ -515,8 +525,7 @@ def _key_findings(openssl: OpenSSL, directory: Path, cert_file: str, key_file: s
 
 
 def _verify_findings(openssl: OpenSSL, directory: Path, ca_copy: Path, work: Path, role: str,
-                     chain: bytes, leaves: Sequence[tuple[str, Certificate, str]]
-                     ) -> list[Finding]:
+                     chain: bytes, leaves: Sequence[Leaf]) -> list[Finding]:
     """Do these leaves verify as ``role`` against ca.pem?  One openssl call for all; each
     that fails is verified again alone, from the bytes read before, for its reason.
 
