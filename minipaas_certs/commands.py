@@ -96,7 +96,7 @@ PASSPHRASE_NEXT_CA = ("Unlock the encrypted CA key, and encrypt the new one (AES
 def passphrase_option(does: str) -> Decorator:
     """--ca-passphrase-file, with help that says what it ``does`` for this command."""
     return click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE",
-                        default=None, help=f"{does} the first line of FILE "
+                        default=None, help=f"{does} the one line of FILE "
                                            "[env MINIPAAS_CA_PASSPHRASE].")
 
 templates_option = click.option(
@@ -555,7 +555,7 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
 @out_option
 @name_option
 @click.option("--password-file", "password_file", metavar="FILE", default=None,
-              help=f"Protect the file with the first line of FILE (6 or more printable ASCII "
+              help=f"Protect the file with the one line of FILE (6 or more printable ASCII "
                    f"characters) [env {P12_PASSWORD_VARIABLE}].")
 @with_run(templates=False, passphrase=None)
 def p12_command(out: str, name: str | None, password_file: str | None, run: Run) -> None:

@@ -128,15 +128,18 @@ def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> P
     """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle.
 
     When its files are missing, the message gives the command that makes them: `certs
-    client` needs a CA in ``out``, so a folder with none gets `certs all` (naming
-    ``host``, if given, among the server's SANs).
+    client` needs the CA key (in ``out``, or named with --ca-dir), so a folder with no
+    CA at all gets `certs all` (naming ``host``, if given, among the server's SANs).
     """
     folder = out / Bundle("client", parse_identity_name(name)).folder if name else out
     missing = [file for file in BUNDLE_FILES if not (folder / file).is_file()]
     if missing:
         client = f"minipaas certs client --out {quote(out)}" + (f" --name {name}" if name else "")
-        if os.path.lexists(out / CA_CERT) or os.path.lexists(out / CA_KEY):
+        if os.path.lexists(out / CA_KEY):
             fix = f"create them with `{client}`"
+        elif os.path.lexists(out / CA_CERT):  # a copied client folder: the CA key is elsewhere
+            fix = (f"create them where the CA key is, with `{client} --ca-dir CA_FOLDER` "
+                   f"({out} holds {CA_CERT} but not {CA_KEY})")
         else:
             san = f" --san {shlex.quote(host.name)}" if host else ""
             fix = (f"{out} holds no CA: create the set with `minipaas certs all --out "
@@ -196,7 +199,8 @@ def daemon_json(cert_dir: str, listen: Sequence[str]) -> str:
         "tlscacert": f"{folder}/{CA_CERT}",
         "tlscert": f"{folder}/{SERVER_CERT}",
         "tlskey": f"{folder}/{SERVER_KEY}",
-        "hosts": [parse_listen(entry) for entry in listen],
+        # One entry per address: dockerd would bind a repeated one twice and fail.
+        "hosts": list(dict.fromkeys(parse_listen(entry) for entry in listen)),
     }
     return json.dumps(settings, indent=2)
 

@@ -264,6 +264,10 @@ def parse_p12_password(raw: bytes, source: str) -> bytes:
     its file nor OpenSSL's opened here with a non-ASCII password: such a file
     would be locked for the clients it is made for.
     """
+    if raw.endswith(b"\r\n"):  # keytool would drop the CR, `openssl -passin file:` not
+        raise InvalidInput(f"the PKCS#12 password from {source} ends with CR LF: save it "
+                           "with a plain LF line end, so that every tool reads the same "
+                           "password")
     value = _one_line(raw)
     if not value:
         raise InvalidInput(f"the PKCS#12 password from {source} is empty")

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Callable
 
 from .certinfo import OID_CLIENT_AUTH, Certificate, parse_pem
-from .errors import CAProblem, OutputError, quote
+from .errors import CAProblem, Conflict, OutputError, quote
 from .files import MAX_SMALL_BYTES, read_limited, write_private
 from .issue import VerifyFailed, is_encrypted, public_half, verify_leaf
 from .layout import (
     CA_CERT,
+    CA_KEY,
     CERT_MODE,
     CLIENT_CERT,
     CLIENT_KEY,
@@ -63,9 +64,14 @@ class ClientPair:
         return cls(bundle.cert, bundle.key, bundle.ca, bundle.file(CLIENT_P12), name)
 
     def command(self, out: Path, verb: str = "client") -> str:
-        """The command that (re-)issues this pair."""
-        return (f"minipaas certs {verb} --out {quote(out)}"
-                + (f" --name {self.name}" if self.name else ""))
+        """The command that (re-)issues this pair (after `certs all` where ``out`` holds
+        no CA key, without which `certs client` cannot work)."""
+        command = (f"minipaas certs {verb} --out {quote(out)}"
+                   + (f" --name {self.name}" if self.name else ""))
+        if verb != "client" or os.path.lexists(out / CA_KEY):
+            return command
+        first = f"minipaas certs all --out {quote(out)}"
+        return f"{first}`, then `{command}" if self.name else first
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,10 @@ def export(openssl: OpenSSL, out: Path, name: str | None, password: bytes, *,
     """
     pair = ClientPair.of(name)
     _refuse_missing_folder(out, pair)
+    target = out / pair.target
+    if os.path.lexists(target) and not (target.is_symlink() or target.is_file()):
+        raise Conflict(f"{target} exists and is not a file: move it away (the keystore "
+                       "replaces only a file of that name)")
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
     with OutputDirectory(out) as store:
         try:

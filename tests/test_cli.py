@@ -433,9 +433,9 @@ def test_the_exit_codes_are_shown_once(cli) -> None:
 
 
 PASSPHRASE = {
-    "new": "Encrypt a new CA key (AES-256), or unlock an encrypted one, with the first line",
-    "unlock": "Unlock an encrypted CA key with the first line of FILE",
-    "next": "Unlock the encrypted CA key, and encrypt the new one (AES-256), with the first",
+    "new": "Encrypt a new CA key (AES-256), or unlock an encrypted one, with the one line",
+    "unlock": "Unlock an encrypted CA key with the one line of FILE",
+    "next": "Unlock the encrypted CA key, and encrypt the new one (AES-256), with the one",
 }
 
 

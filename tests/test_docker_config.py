@@ -261,3 +261,21 @@ def test_context_refuses_a_bad_name(out: Path, cli) -> None:
     result = cli("certs", "context", "--out", str(out), "--host", "10.0.0.5",
                  "--context", "bad name")
     assert result.code == 2 and "context name" in result.error_line
+
+
+def test_daemon_json_lists_each_address_once(cli) -> None:
+    """dockerd binds each "hosts" entry: a repeated address would fail to bind."""
+    result = cli("certs", "daemon-json", "-q", "--listen", "tcp://0.0.0.0:2376",
+                 "--listen", "tcp://0.0.0.0", "--listen", "unix:///var/run/docker.sock",
+                 "--listen", "unix:///var/run/docker.sock")
+    assert json.loads(result.out)["hosts"] == ["tcp://0.0.0.0:2376",
+                                               "unix:///var/run/docker.sock"]
+
+
+def test_env_in_a_copied_client_folder_names_the_ca_folder(tmp_path: Path, cli) -> None:
+    """ca.pem without ca-key.pem: `certs client` needs the CA key, so --ca-dir."""
+    (tmp_path / "ca.pem").write_text("copied from the admin\n")
+    result = cli("certs", "env", "--out", str(tmp_path), "--host", "10.0.0.5")
+    assert result.code == 5
+    assert f"`minipaas certs client --out {tmp_path} --ca-dir CA_FOLDER` ({tmp_path} holds " \
+        "ca.pem but not ca-key.pem)" in result.err

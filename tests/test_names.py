@@ -64,7 +64,8 @@ def test_identity_name_refused(value: str) -> None:
 
 
 @pytest.mark.parametrize("raw,value", [(b"abcdef", b"abcdef"), (b"abcdef\n", b"abcdef"),
-                                       (b"abc def\r\n", b"abc def"), (b"x" * 1023, b"x" * 1023)])
+                                       (b"abc def\n", b"abc def"), (b" spaced ", b" spaced "),
+                                       (b"x" * 1023, b"x" * 1023)])
 def test_p12_passwords_accepted(raw: bytes, value: bytes) -> None:
     from minipaas_certs.names import parse_p12_password
 
@@ -72,7 +73,8 @@ def test_p12_passwords_accepted(raw: bytes, value: bytes) -> None:
 
 
 @pytest.mark.parametrize("raw", [b"", b"\n", b"abcde", b"abcde\n", b"abc\0def", b"abcdef\nx",
-                                 "pässwörd".encode(), b"tab\there", b"x" * 1024])
+                                 "pässwörd".encode(), b"tab\there", b"x" * 1024,
+                                 b"abc def\r\n"])
 def test_p12_passwords_refused(raw: bytes) -> None:
     from minipaas_certs.names import parse_p12_password
 

@@ -247,6 +247,9 @@ def _break(out: Path, how: str) -> None:
         certs("ca", "--out", str(out / "elsewhere"))
         shutil.copy(out / "elsewhere" / "ca.pem", out / "ca.pem")
         shutil.rmtree(out / "elsewhere")
+    elif how == "folder in its place":  # not replaced: the keystore replaces only a file
+        (out / "client.p12").mkdir()
+        (out / "client.p12" / "notes.txt").write_text("someone's files\n")
 
 
 BAD = {  # case -> (arguments, password file content or None, environment, exit code, says)
@@ -267,6 +270,8 @@ BAD = {  # case -> (arguments, password file content or None, environment, exit 
     "server cert": ([], b"secret-1\n", None, 5, "is not a client certificate"),
     "other CA": ([], b"secret-1\n", None, 5, "was not issued by a CA in"),
     "expired": ([], b"secret-1\n", None, 5, "expired on"),
+    "CR LF": ([], b"secret-1\r\n", None, 2, "ends with CR LF"),
+    "folder in its place": ([], b"secret-1\n", None, 4, "exists and is not a file"),
 }
 
 
@@ -298,7 +303,7 @@ def test_a_missing_out_is_not_created(tmp_path: Path, password_file: Path, cli) 
     result = cli("certs", "p12", "--out", str(tmp_path / "none"), "--password-file",
                  str(password_file))
     assert result.code == 5
-    assert "minipaas certs client --out" in result.error_line
+    assert "create one with `minipaas certs all --out" in result.error_line  # no CA there
     assert not (tmp_path / "none").exists()
 
 
@@ -333,3 +338,13 @@ def test_the_readme_example_runs_as_written(prepared: Path, tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     assert "PrivateKeyEntry" in done.stdout
     assert stat.S_IMODE((tmp_path / "p12-password").stat().st_mode) == 0o600
+
+
+def test_without_a_ca_it_says_to_make_the_set_first(tmp_path: Path, password_file: Path,
+                                                    cli) -> None:
+    (tmp_path / "empty").mkdir()
+    result = cli("certs", "p12", "--out", str(tmp_path / "empty"), "--name", "ci",
+                 "--password-file", str(password_file))
+    assert result.code == 5
+    assert f"`minipaas certs all --out {tmp_path / 'empty'}`, then `minipaas certs client " \
+        f"--out {tmp_path / 'empty'} --name ci`" in result.error_line
