@@ -251,20 +251,24 @@ def with_run(*, quiet: bool = True, templates: bool = True,
     return decorate
 
 
-def _passphrase(file: str | None) -> bytes | None:
-    """The CA passphrase from --ca-passphrase-file, else MINIPAAS_CA_PASSPHRASE, else None."""
+def _secret(file: str | None, option: str, variable: str,
+            parse: Callable[[bytes, str], bytes]) -> bytes | None:
+    """A secret from the file ``option`` names (a regular file of bounded size), else
+    from the environment ``variable``, else None; ``parse`` checks it."""
     if file is not None:
         from .files import MAX_SMALL_BYTES, read_limited
 
         try:
-            return parse_passphrase(read_limited(Path(file), MAX_SMALL_BYTES,
-                                                 error=InvalidInput), file)
+            return parse(read_limited(Path(file), MAX_SMALL_BYTES, error=InvalidInput), file)
         except InvalidInput as error:
-            raise InvalidInput(f"--ca-passphrase-file: {error}") from None
-    value = os.environ.get("MINIPAAS_CA_PASSPHRASE")
-    if value is None:
-        return None
-    return parse_passphrase(os.fsencode(value), "MINIPAAS_CA_PASSPHRASE")
+            raise InvalidInput(f"{option}: {error}") from None
+    value = os.environ.get(variable)
+    return None if value is None else parse(os.fsencode(value), variable)
+
+
+def _passphrase(file: str | None) -> bytes | None:
+    """The CA passphrase from --ca-passphrase-file, else MINIPAAS_CA_PASSPHRASE, else None."""
+    return _secret(file, "--ca-passphrase-file", "MINIPAAS_CA_PASSPHRASE", parse_passphrase)
 
 
 P12_PASSWORD_VARIABLE = "MINIPAAS_P12_PASSWORD"
@@ -274,19 +278,11 @@ def _p12_password(file: str | None) -> bytes:
     """The PKCS#12 password from --password-file, else MINIPAAS_P12_PASSWORD; required."""
     from .names import parse_p12_password
 
-    if file is not None:
-        from .files import MAX_SMALL_BYTES, read_limited
-
-        try:
-            return parse_p12_password(read_limited(Path(file), MAX_SMALL_BYTES,
-                                                   error=InvalidInput), file)
-        except InvalidInput as error:
-            raise InvalidInput(f"--password-file: {error}") from None
-    value = os.environ.get(P12_PASSWORD_VARIABLE)
-    if value is None:
+    password = _secret(file, "--password-file", P12_PASSWORD_VARIABLE, parse_p12_password)
+    if password is None:
         raise InvalidInput(f"give the PKCS#12 password with --password-file FILE or the "
                            f"{P12_PASSWORD_VARIABLE} environment variable")
-    return parse_p12_password(os.fsencode(value), P12_PASSWORD_VARIABLE)
+    return password
 
 
 def _client_usage(names: Sequence[str], cn: str | None, days: int | None, hours: int | None,
