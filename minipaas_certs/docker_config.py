@@ -124,27 +124,32 @@ def server_names_warning(out: Path, host: DockerHost) -> str | None:
             f"{command}")
 
 
-def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> Path:
-    """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle.
+def client_commands(out: Path, name: str | None, host: DockerHost | None = None) -> str:
+    """The command(s) that make the client pair (or the bundle ``name``) in ``out``, each
+    in backticks.  `certs client` needs the CA key: a folder with ca.pem alone (a copied
+    client folder) gets --ca-dir, one with no CA at all `certs all` first (naming
+    ``host``, if given, among the server's SANs)."""
+    client = f"minipaas certs client --out {quote(out)}" + (f" --name {name}" if name else "")
+    if os.path.lexists(out / CA_KEY):
+        return f"`{client}`"
+    if os.path.lexists(out / CA_CERT):
+        return f"`{client} --ca-dir CA_FOLDER` ({out} holds {CA_CERT} but not {CA_KEY})"
+    san = f" --san {shlex.quote(host.name)}" if host else ""
+    return f"`minipaas certs all --out {quote(out)}{san}`" + (f", then `{client}`" if name
+                                                              else "")
 
-    When its files are missing, the message gives the command that makes them: `certs
-    client` needs the CA key (in ``out``, or named with --ca-dir), so a folder with no
-    CA at all gets `certs all` (naming ``host``, if given, among the server's SANs).
-    """
+
+def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> Path:
+    """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle; when its
+    files are missing, the message gives the commands that make them."""
     folder = out / Bundle("client", parse_identity_name(name)).folder if name else out
     missing = [file for file in BUNDLE_FILES if not (folder / file).is_file()]
     if missing:
-        client = f"minipaas certs client --out {quote(out)}" + (f" --name {name}" if name else "")
-        if os.path.lexists(out / CA_KEY):
-            fix = f"create them with `{client}`"
-        elif os.path.lexists(out / CA_CERT):  # a copied client folder: the CA key is elsewhere
-            fix = (f"create them where the CA key is, with `{client} --ca-dir CA_FOLDER` "
-                   f"({out} holds {CA_CERT} but not {CA_KEY})")
-        else:
-            san = f" --san {shlex.quote(host.name)}" if host else ""
-            fix = (f"{out} holds no CA: create the set with `minipaas certs all --out "
-                   f"{quote(out)}{san}`" + (f", then `{client}`" if name else ""))
-        raise CAProblem(f"{folder} lacks {', '.join(missing)}: {fix}")
+        lead = ("create them with" if os.path.lexists(out / CA_KEY) else
+                "create them where the CA key is, with" if os.path.lexists(out / CA_CERT)
+                else f"{out} holds no CA: create the set with")
+        raise CAProblem(f"{folder} lacks {', '.join(missing)}: {lead} "
+                        f"{client_commands(out, name, host)}")
     resolved = folder.resolve()
     if not str(resolved).isprintable():
         raise InvalidInput(f"{resolved!r} holds control characters: DOCKER_CERT_PATH could not "

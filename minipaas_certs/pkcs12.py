@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Callable
 
 from .certinfo import OID_CLIENT_AUTH, Certificate, parse_pem
+from .docker_config import client_commands
 from .errors import CAProblem, Conflict, OutputError, quote
 from .files import MAX_SMALL_BYTES, read_limited, write_private
 from .issue import VerifyFailed, is_encrypted, public_half, verify_leaf
 from .layout import (
     CA_CERT,
-    CA_KEY,
     CERT_MODE,
     CLIENT_CERT,
     CLIENT_KEY,
@@ -64,14 +64,12 @@ class ClientPair:
         return cls(bundle.cert, bundle.key, bundle.ca, bundle.file(CLIENT_P12), name)
 
     def command(self, out: Path, verb: str = "client") -> str:
-        """The command that (re-)issues this pair (after `certs all` where ``out`` holds
-        no CA key, without which `certs client` cannot work)."""
-        command = (f"minipaas certs {verb} --out {quote(out)}"
-                   + (f" --name {self.name}" if self.name else ""))
-        if verb != "client" or os.path.lexists(out / CA_KEY):
-            return command
-        first = f"minipaas certs all --out {quote(out)}"
-        return f"{first}`, then `{command}" if self.name else first
+        """The command(s) that issue this pair (``client``, see ``client_commands``) or
+        renew it, in backticks."""
+        if verb == "client":
+            return client_commands(out, self.name)
+        return (f"`minipaas certs {verb} --out {quote(out)}"
+                + (f" --name {self.name}" if self.name else "") + "`")
 
 
 @dataclass(frozen=True)
@@ -132,15 +130,15 @@ def _refuse_missing_folder(out: Path, pair: ClientPair) -> None:
     if pair.name and out.is_dir():
         present = ", ".join(bundle.name for bundle in bundles(out, "client")) or "none"
         raise CAProblem(f"no client bundle {folder} (present: {present}): create it with "
-                        f"`{pair.command(out)}`")
+                        f"{pair.command(out)}")
     raise CAProblem(f"no client pair in {out} (no such folder): create one with "
-                    f"`{pair.command(out)}`")
+                    f"{pair.command(out)}")
 
 
 def _read(out: Path, relative: str, pair: ClientPair) -> bytes:
     path = out / relative
     if not os.path.lexists(path):
-        raise CAProblem(f"{path} is missing: create the pair with `{pair.command(out)}`")
+        raise CAProblem(f"{path} is missing: create the pair with {pair.command(out)}")
     return read_limited(path, error=CAProblem)
 
 
@@ -157,21 +155,21 @@ def _read_pair(openssl: OpenSSL, out: Path, pair: ClientPair) -> Contents:
         raise CAProblem(str(error)) from None
     if leaf.is_ca or OID_CLIENT_AUTH not in leaf.extended_key_usage:
         raise CAProblem(f"{cert_path} is not a client certificate (extendedKeyUsage "
-                        f"clientAuth): issue one with `{pair.command(out)}`")
+                        f"clientAuth): issue one with {pair.command(out)}")
     if leaf.not_after <= datetime.datetime.now(datetime.timezone.utc):
         raise CAProblem(f"{cert_path} expired on {leaf.not_after:%Y-%m-%d}: renew it with "
-                        f"`{pair.command(out, 'renew client')}`")
+                        f"{pair.command(out, 'renew client')}")
     if is_encrypted(key_pem):
         raise CAProblem(f"{key_path} is encrypted; the docker CLI and this tool use client "
-                        f"keys in clear: issue a new pair with `{pair.command(out)}`")
+                        f"keys in clear: issue a new pair with {pair.command(out)}")
     if public_half(openssl, key_pem, key_path, error=CAProblem) != leaf.public_key_der:
         raise CAProblem(f"{key_path} does not match the certificate {cert_path}: issue a "
-                        f"new pair with `{pair.command(out)}`")
+                        f"new pair with {pair.command(out)}")
     top = intermediates[-1] if intermediates else leaf
     root = next((anchor for anchor in anchors if top.issued_by(anchor)), None)
     if root is None:
         raise CAProblem(f"{cert_path} was not issued by a CA in {ca_path} (a replaced CA?): "
-                        f"renew it with `{pair.command(out, 'renew client')}`")
+                        f"renew it with {pair.command(out, 'renew client')}")
     return Contents(leaf, (*intermediates, root), key_pem, pair.name or leaf.subject_cn
                     or "client")
 
@@ -195,7 +193,7 @@ def _verify(openssl: OpenSSL, work: Path, out: Path, pair: ClientPair,
     except VerifyFailed as failure:
         raise CAProblem(f"{out / pair.cert} does not verify against {out / pair.ca} as a "
                         f"client certificate ({failure.detail}): renew it with "
-                        f"`{pair.command(out, 'renew client')}`") from None
+                        f"{pair.command(out, 'renew client')}") from None
 
 
 def _pkcs12(openssl: OpenSSL, work: Path, contents: Contents, password: bytes) -> bytes:
