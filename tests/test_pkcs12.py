@@ -81,13 +81,20 @@ def test_the_default_pair_is_encrypted_with_aes_and_a_sha256_mac(out: Path, pass
     assert "Shrouded Keybag: PBES2" in info(SYSTEM_OPENSSL, p12, password_file)
 
 
-def test_it_holds_the_key_the_leaf_and_the_root(out: Path, password_file: Path, cli) -> None:
+def export_default_pair(out: Path, password_file: Path, cli):  # type: ignore[no-untyped-def]
+    """`certs p12` for the default client pair; the file must hold its key and leaf.
+    Returns the chain and the friendly name it holds."""
     assert cli("certs", "p12", "--out", str(out), "--password-file", str(password_file),
                "-q").code == 0
     key, cert, chain, name = loaded(out / "client.p12")
     own_key = load_pem_private_key((out / "client-key.pem").read_bytes(), None)
     assert key.public_key() == own_key.public_key()  # type: ignore[attr-defined]
     assert cert == load_cert(out / "client-cert.pem")
+    return chain, name
+
+
+def test_it_holds_the_key_the_leaf_and_the_root(out: Path, password_file: Path, cli) -> None:
+    chain, name = export_default_pair(out, password_file, cli)
     assert chain == [load_cert(out / "ca.pem")]
     assert name == b"client"
 
@@ -312,12 +319,7 @@ def test_other_key_types(key_type: str, tmp_path: Path, password_file: Path, cli
     out = tmp_path / "certs"
     certs("all", "--out", str(out), "--key-type", key_type,
           *(["--key-size", "2048"] if key_type == "rsa" else []))
-    assert cli("certs", "p12", "--out", str(out), "--password-file", str(password_file),
-               "-q").code == 0
-    key, cert, _, _ = loaded(out / "client.p12")
-    own_key = load_pem_private_key((out / "client-key.pem").read_bytes(), None)
-    assert key.public_key() == own_key.public_key()  # type: ignore[attr-defined]
-    assert cert == load_cert(out / "client-cert.pem")
+    export_default_pair(out, password_file, cli)
     if shutil.which("keytool") or os.environ.get("MINIPAAS_REQUIRE_SYSTEM_TESTS") == "1":
         assert "Entry type: PrivateKeyEntry" in keytool_list(out / "client.p12", password_file)
 
