@@ -220,17 +220,20 @@ def test_renew_within_after_a_crash_says_it_changed_files(cluster: Path, cli) ->
     import subprocess
     import sys
 
-    from conftest import TOOL_OPENSSL
+    from conftest import TOOL_OPENSSL, run_tool
     from test_faults import CRASHING_RUN
 
     crashed = subprocess.run([sys.executable, "-c", CRASHING_RUN, "4", str(cluster),
                               TOOL_OPENSSL], capture_output=True, text=True)
     assert crashed.returncode == 99, crashed.stderr
-    result = cli("certs", "renew", "--all", "--within", "0", "--out", str(cluster), "--json")
-    assert result.code == 0, result.err
-    report = json.loads(result.out)
+    elsewhere = cluster.parent / "elsewhere"  # the timer runs from another folder
+    elsewhere.mkdir()
+    result = run_tool("certs", "renew", "--all", "--within", "0", "--out",
+                      os.path.relpath(cluster, elsewhere), "--json", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
     assert (report["changed"], report["renewed"]) == (True, [])
-    assert "Undid the change of an interrupted run" in result.err
+    assert "Undid the change of an interrupted run" in result.stderr
     assert not list(cluster.glob(".minipaas-staging-*"))
     assert cli("certs", "check", str(cluster), "--warn-days", "0").code == 0
 
