@@ -34,7 +34,7 @@ from .layout import (
     bundles,
     strangers,
 )
-from .openssl import OpenSSL
+from .openssl import OpenSSL, descriptor_budget
 from .parallel import run_all
 from .plan import DAY, HOUR, time_left
 from .revocations import Revocation
@@ -381,7 +381,7 @@ def _verify_parts(leaves: dict[tuple[str, bytes], list[Leaf]], cores: int
     parts = []
     for (role, chain), group in leaves.items():
         size = len(group) if len(group) < 32 else -(-len(group) // cores)  # rounded up
-        size = min(size, _descriptor_budget(cores + 1))
+        size = min(size, descriptor_budget(cores + 1))
         parts += [(role, chain, group[start:start + size])
                   for start in range(0, len(group), size)]
     return parts
@@ -563,17 +563,6 @@ def _verify_findings(openssl: OpenSSL, directory: Path, ca_copy: Path, work: Pat
                                  f"does not verify as a {role} certificate against ca.pem "
                                  f"({failure.detail})", fix))
     return found
-
-
-def _descriptor_budget(workers: int) -> int:
-    """How many leaves one verify call may hold open, so that ``workers`` of them at
-    once stay well inside the open-file limit (1024 by default; often less)."""
-    import resource
-
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft == resource.RLIM_INFINITY:
-        soft = 4096
-    return max(1, min(256, (soft - 64) // (2 * workers)))
 
 
 def _open_regular(path: Path) -> int | None:

@@ -11,9 +11,10 @@ import functools
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from .certinfo import (
     OID_CLIENT_AUTH,
@@ -22,12 +23,11 @@ from .certinfo import (
     Certificate,
     parse_pem,
     public_key_of_private,
-    read_certificate,
 )
 from .errors import CAProblem, CertsError, OpenSSLFailed, OutputError
 from .files import read_limited, write_private
 from .layout import CA_CERT, CA_KEY, CERT_MODE, DIR_MODE, KEY_MODE
-from .openssl import Argument, OpenSSL
+from .openssl import Argument, OpenSSL, descriptor_budget, input_pipe
 from .parallel import run_all
 from .plan import (
     BACKDATE,
@@ -124,7 +124,7 @@ def leaf_config(spec: LeafSpec, templates: Templates) -> str:
     )
 
 
-REQUESTS, SIGNING = "requests", "signing"  # work folders in the staging folder
+SIGNING = "signing"  # work folders in the staging folder
 SIGNER_FILE, CHAIN_FILE = "signer.pem", "chain.pem"  # in the CA's snapshot
 
 
@@ -359,7 +359,7 @@ class LeafRequest:
     spec: LeafSpec
     cert_path: Path
     key_path: Path
-    request: Path
+    request: bytes  # PEM
 
 
 # A request cannot name its issuer: the key identifier of the CA is added at signing,
@@ -370,21 +370,24 @@ _ISSUER_BOUND = re.compile(r"(?m)^[ \t]*authorityKeyIdentifier[ \t]*=.*\n?")
 def request_leaf(openssl: OpenSSL, staging: Path, spec: LeafSpec,
                  templates: Templates = SHIPPED) -> LeafRequest:
     """Make a leaf's key and a request carrying its template's extensions (one
-    ``req`` process for ECDSA and Ed25519 keys)."""
+    ``req`` process for ECDSA and Ed25519 keys).
+
+    The config goes in on stdin and the request comes back on stdout: of the
+    files, only the key is written (creating files is a good part of a leaf's
+    cost when a run makes hundreds).
+    """
     cert_path, key_path = staging / spec.cert_file, staging / spec.key_file
     if spec.bundle:
         for folder in (cert_path.parent.parent, cert_path.parent):
             if not folder.is_dir():
                 folder.mkdir(mode=DIR_MODE, exist_ok=True)
     new_key = NewKey(openssl, key_path, spec.key)
-    work = staging / REQUESTS
-    work.mkdir(mode=DIR_MODE, exist_ok=True)
-    config, request = work / f"{request_name(spec)}.cnf", work / f"{request_name(spec)}.csr"
-    write_private(config, _ISSUER_BOUND.sub("", leaf_config(spec, templates)).encode(), 0o600)
-    openssl.run(["req", "-new", *new_key.req_args(), "-config", config,
-                 "-reqexts", "extensions", "-out", request,
-                 *digest_args(spec.key.kind, spec.key.bits)])
-    _check_not_empty(request)
+    config = _ISSUER_BOUND.sub("", leaf_config(spec, templates)).encode()
+    request = openssl.run(["req", "-new", *new_key.req_args(), "-config", "/dev/stdin",
+                           "-reqexts", "extensions",
+                           *digest_args(spec.key.kind, spec.key.bits)], stdin=config)
+    if b"-----BEGIN CERTIFICATE REQUEST-----" not in request:
+        raise OutputError(f"openssl exited 0 but wrote no request for {key_path.name}")
     _check_not_empty(key_path)
     return LeafRequest(spec, cert_path, key_path, request)
 
@@ -413,45 +416,85 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
     owner = dict(zip(keys, requests))
     if len(owner) != len(requests):
         raise OutputError("openssl made the same key twice")
+    size = descriptor_budget((os.cpu_count() or 1) + 1)  # each request is a descriptor
+    calls = [(lifetime, group[start:start + size]) for lifetime, group in sorted(groups.items())
+             for start in range(0, len(group), size)]
     issued: dict[Path, Certificate] = {}
-    for index, (lifetime, group) in enumerate(sorted(groups.items())):
+    made: dict[Path, Path] = {}  # the file openssl wrote, when it holds just the leaf
+    for index, (lifetime, group) in enumerate(calls):
         folder = work / str(index)
         folder.mkdir(mode=DIR_MODE)
         write_private(folder / "signing.cnf", _signing_config(copy=True).encode(), 0o600)
         write_private(folder / "index.txt", b"", 0o600)
         write_private(folder / "serial", random_serial().encode() + b"\n", 0o600)
         digest = digest_name(signer.certificate.key_type, signer.certificate.key_bits)
-        openssl.run(["ca", "-batch", "-config", folder / "signing.cnf", "-cert", signer.cert_path,
-                     "-keyfile", signer.key_path, "-outdir", folder,
-                     "-extensions", "signing_extensions", "-startdate", _utc(not_before),
-                     "-enddate", _utc(now + lifetime), "-md", digest,
-                     "-notext", "-preserveDN", "-rand_serial",
-                     "-infiles", *(r.request for r in group)],
-                    cwd=folder, secrets=signer.secrets)
+        with _request_inputs(folder, group) as (inputs, inherit):
+            openssl.run(["ca", "-batch", "-config", folder / "signing.cnf",
+                         "-cert", signer.cert_path, "-keyfile", signer.key_path,
+                         "-outdir", folder, "-extensions", "signing_extensions",
+                         "-startdate", _utc(not_before), "-enddate", _utc(now + lifetime),
+                         "-md", digest, "-notext", "-preserveDN", "-rand_serial",
+                         "-infiles", *inputs],
+                        cwd=folder, secrets=signer.secrets, inherit=inherit)
         for path in folder.glob("*.pem"):
-            certificate = read_certificate(path)
+            pem = read_limited(path)
+            certificate = parse_pem(pem, path)[0]
             signed = owner.get(certificate.public_key_der)
             if signed is None or signed not in group:
                 raise OutputError(f"openssl signed a certificate for no key it was asked for "
                                   f"({path.name})")
             issued[signed.cert_path] = certificate
+            if pem == certificate.pem:
+                made[signed.cert_path] = path
     _place_and_check(openssl, requests, issued, signer.chain_pem, signer.trust_path,
-                     signer.chain_path, templates)
+                     signer.chain_path, templates, made)
     shutil.rmtree(work)
     return [issued[r.cert_path] for r in requests]
 
 
+@contextmanager
+def _request_inputs(folder: Path, requests: Sequence[LeafRequest]
+                    ) -> Iterator[tuple[list[Argument], list[int]]]:
+    """The ``-infiles`` arguments for ``requests`` and the descriptors behind them:
+    each request in a pipe (``/dev/fd/N``), or, larger than a pipe holds, in a file
+    in ``folder``."""
+    inputs: list[Argument] = []
+    inherit: list[int] = []
+    try:
+        for number, request in enumerate(requests):
+            descriptor = input_pipe(request.request)
+            if descriptor is None:
+                spilled = folder / f"request-{number}.csr"
+                write_private(spilled, request.request, 0o600)
+                inputs.append(spilled)
+            else:
+                inherit.append(descriptor)
+                inputs.append(f"/dev/fd/{descriptor}")
+        yield inputs, inherit
+    finally:
+        for descriptor in inherit:
+            os.close(descriptor)
+
+
 def _place_and_check(openssl: OpenSSL, requests: Sequence[LeafRequest],
                      issued: dict[Path, Certificate], chain_pem: bytes, trust_path: Path,
-                     chain_path: Path | None, templates: Templates) -> None:
+                     chain_path: Path | None, templates: Templates,
+                     made: dict[Path, Path] | None = None) -> None:
     """Write each leaf with the intermediates a peer trusting only the root needs,
     compare it with what was asked, and verify all of one role in one call (the two
-    roles at once)."""
+    roles at once).  ``made``: files openssl wrote that hold exactly a leaf, renamed
+    into place rather than copied when there are no intermediates."""
     for request in requests:
         if request.cert_path not in issued:
             raise OutputError(f"no certificate was signed for {request.key_path.name}, or "
                               "one that does not match it" + templates.blame())
-        write_private(request.cert_path, issued[request.cert_path].pem + chain_pem, CERT_MODE)
+        source = (made or {}).get(request.cert_path)
+        if source is not None and not chain_pem:
+            os.chmod(source, CERT_MODE)
+            os.rename(source, request.cert_path)
+        else:
+            write_private(request.cert_path, issued[request.cert_path].pem + chain_pem,
+                          CERT_MODE)
         check_issued(issued[request.cert_path], request.spec, request.cert_path,
                      templates.blame())
     by_role = {role: [r.cert_path for r in requests if r.spec.role == role]
@@ -459,9 +502,6 @@ def _place_and_check(openssl: OpenSSL, requests: Sequence[LeafRequest],
     run_all([functools.partial(verify_leaves, openssl, trust_path, paths, role,
                                hint=templates.blame(), untrusted=chain_path)
              for role, paths in by_role.items() if paths], 2)  # the roles side by side
-    for request in requests:  # the request and its config are of no further use
-        os.unlink(request.request)
-        os.unlink(request.request.with_suffix(".cnf"))
 
 
 def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
@@ -475,7 +515,7 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
     anchors: list[Certificate] = []
     intermediates: list[Certificate] = []
     for request in requests:
-        signed = engine_sign(engine, read_limited(request.request),
+        signed = engine_sign(engine, request.request,
                              request.spec.lifetime // HOUR)
         try:
             leaf = parse_pem(signed.certificate, request.cert_path)[0]

@@ -259,9 +259,38 @@ class Running:
 
 def _secret_pipe(secret: bytes) -> int:
     """A pipe's read end that yields ``secret`` and a newline, then end of file."""
+    descriptor = input_pipe(secret + b"\n")
+    assert descriptor is not None  # far below a pipe's buffer
+    return descriptor
+
+
+def input_pipe(data: bytes) -> int | None:
+    """A pipe's read end that yields ``data``, then end of file; None if ``data`` does
+    not fit in the pipe's buffer (writing it would wait for a reader).
+
+    A child reads it as ``/dev/fd/N`` (see ``OpenSSL.start``'s ``inherit``): an
+    input without a file created and removed for it.
+    """
     read_end, write_end = os.pipe()
     try:
-        os.write(write_end, secret + b"\n")  # far below the pipe buffer: never blocks
+        os.set_blocking(write_end, False)
+        written = os.write(write_end, data) if data else 0
+    except BlockingIOError:
+        written = -1
     finally:
         os.close(write_end)
+    if written != len(data):
+        os.close(read_end)
+        return None
     return read_end
+
+
+def descriptor_budget(workers: int) -> int:
+    """How many descriptors one openssl call may be handed, so that ``workers`` such
+    calls at once stay well inside the open-file limit (1024 by default; often less)."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        soft = 4096
+    return max(1, min(256, (soft - 64) // (2 * workers)))

@@ -22,19 +22,25 @@ class RecordingOpenSSL:
         self.version = parse_version(version)
         self.calls: list[list[str]] = []
         self.secrets: list[dict[str, bytes]] = []
+        self.stdin: list[bytes | None] = []
 
     def start(self, args: list[object], *, stdin: bytes | None = None,
-              secrets: dict[str, bytes] | None = None, cwd: Path | None = None) -> mock.Mock:
+              secrets: dict[str, bytes] | None = None, cwd: Path | None = None,
+              inherit: tuple[int, ...] = ()) -> mock.Mock:
         call = [os.fspath(a) if isinstance(a, Path) else str(a) for a in args]
         self.calls.append(call)
         self.secrets.append(secrets or {})
+        self.stdin.append(stdin)
         if call[0] == "genpkey":
             Path(call[call.index("-out") + 1]).write_text("key")
-        return mock.Mock(wait=lambda: b"CSR" if call[:2] == ["req", "-new"] else b"")
+        request = b"-----BEGIN CERTIFICATE REQUEST-----\n"
+        return mock.Mock(wait=lambda: request if call[:2] == ["req", "-new"] else b"")
 
     def run(self, args: list[object], *, stdin: bytes | None = None,
-            secrets: dict[str, bytes] | None = None, cwd: Path | None = None) -> bytes:
-        return self.start(args, stdin=stdin, secrets=secrets).wait()  # type: ignore[no-any-return]
+            secrets: dict[str, bytes] | None = None, cwd: Path | None = None,
+            inherit: tuple[int, ...] = ()) -> bytes:
+        return self.start(args, stdin=stdin, secrets=secrets,  # type: ignore[no-any-return]
+                          inherit=inherit).wait()
 
 
 @pytest.mark.parametrize("version", ["OpenSSL 3.0.2", "OpenSSL 1.1.1w", "LibreSSL 3.8.2"])
@@ -45,16 +51,17 @@ def test_leaf_request_argv_carries_the_extensions_but_the_issuers(
     spec = plan.LeafSpec("server", "node", plan.KeySpec.parse("rsa", 2048), 30 * plan.DAY,
                           (SubjectAltName("DNS", "node"),), bundle="m1")
     request = issue.request_leaf(recorder, tmp_path, spec)  # type: ignore[arg-type]
-    work = tmp_path / "requests"
     key = tmp_path / "servers" / "m1" / "server-key.pem"
     assert [" ".join(call) for call in recorder.calls] == [  # the same calls on every version
         f"genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out {key}",
-        f"req -new -key {key} -config {work / 'server-m1.cnf'} -reqexts extensions "
-        f"-out {work / 'server-m1.csr'} -sha256"]
+        f"req -new -key {key} -config /dev/stdin -reqexts extensions -sha256"]
     assert request.cert_path == tmp_path / "servers" / "m1" / "server-cert.pem"
-    config = (work / "server-m1.cnf").read_text()
+    assert request.request.startswith(b"-----BEGIN CERTIFICATE REQUEST-----")  # its stdout
+    config = (recorder.stdin[1] or b"").decode()  # the config goes in on stdin
     assert "authorityKeyIdentifier" not in config  # a request cannot name its issuer
     assert "extendedKeyUsage       = serverAuth" in config and "DNS.1 = node" in config
+    # Of the files, only the key was written: no config or request on disk.
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["server-key.pem"]
 
 
 def _signer(tmp_path: Path, key_type: str, bits: int, not_before: object) -> mock.Mock:
@@ -67,7 +74,8 @@ def _signer(tmp_path: Path, key_type: str, bits: int, not_before: object) -> moc
 
 
 class SigningOpenSSL(RecordingOpenSSL):
-    """Records argv; `ca` "signs" by writing one file per request into -outdir."""
+    """Records argv; `ca` "signs" by writing one file per request into -outdir, holding
+    what it read from the request's descriptor."""
 
     def start(self, args: list[object], **kw: object) -> mock.Mock:
         running = super().start(args, **kw)  # type: ignore[arg-type]
@@ -75,7 +83,7 @@ class SigningOpenSSL(RecordingOpenSSL):
         if call[0] == "ca":
             outdir = Path(call[call.index("-outdir") + 1])
             for number, request in enumerate(call[call.index("-infiles") + 1:]):
-                (outdir / f"{number:02X}.pem").write_text(Path(request).name)
+                (outdir / f"{number:02X}.pem").write_bytes(Path(request).read_bytes())
         return running
 
 
@@ -87,15 +95,14 @@ def _signing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, specs: list[plan.L
     requests = []
     for spec in specs:
         name = issue.request_name(spec)
-        key, csr = tmp_path / f"{name}-key.pem", tmp_path / f"{name}.csr"
+        key = tmp_path / f"{name}-key.pem"
         key.write_text(name)
-        csr.write_text("request")
-        csr.with_suffix(".cnf").write_text("config")
-        requests.append(issue.LeafRequest(spec, tmp_path / f"{name}-cert.pem", key, csr))
+        requests.append(issue.LeafRequest(spec, tmp_path / f"{name}-cert.pem", key,
+                                          name.encode()))
     monkeypatch.setattr(issue, "_public_key_of_file",
                         lambda openssl, path: path.read_bytes().replace(b"-key.pem", b""))
-    monkeypatch.setattr(issue, "read_certificate", lambda path: mock.Mock(
-        public_key_der=path.read_bytes().replace(b".csr", b""), pem=b"PEM"))
+    monkeypatch.setattr(issue, "parse_pem", lambda pem, path: [mock.Mock(
+        public_key_der=pem, pem=b"PEM")])
     for name in ("check_issued", "verify_leaves"):
         monkeypatch.setattr(issue, name, lambda *args, **kw: None)
     issue.sign_leaves(recorder, tmp_path, authority, requests)  # type: ignore[arg-type]
@@ -120,9 +127,9 @@ def test_one_ca_call_signs_every_leaf_of_a_validity_with_exact_dates(
         f"-keyfile {tmp_path / 'ca-key.pem'} -outdir {work / '1'} -extensions "
         "signing_extensions -startdate ")
     assert thirty[thirty.index("-md") + 1] == "sha384"  # the signer's digest
-    assert thirty[-5:] == ["-preserveDN", "-rand_serial", "-infiles",
-                           str(tmp_path / "client-a.csr"), str(tmp_path / "client-b.csr")]
-    assert seven[-1] == str(tmp_path / "server.csr")
+    # Each request reaches openssl through a pipe: no file is created for it.
+    assert thirty[-5:-2] == ["-preserveDN", "-rand_serial", "-infiles"]
+    assert all(arg.startswith("/dev/fd/") for arg in [*thirty[-2:], seven[-1]])
     for call, days in ((seven, 7), (thirty, 30)):
         start, end = (datetime.datetime.strptime(call[call.index(option) + 1], "%Y%m%d%H%M%SZ")
                       .replace(tzinfo=datetime.timezone.utc)
@@ -136,6 +143,33 @@ def test_one_ca_call_signs_every_leaf_of_a_validity_with_exact_dates(
     assert not any("s3cret" in arg or "pass" in arg for call in recorder.calls for arg in call)
     assert (tmp_path / "client-b-cert.pem").read_bytes() == b"PEM"
     assert not work.exists()  # the throw-away databases are gone
+
+
+def test_a_request_larger_than_a_pipe_holds_goes_through_a_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime
+
+    authority = _signer(tmp_path, "ecdsa", 256, datetime.datetime(2020, 1, 1,
+                                                                  tzinfo=datetime.timezone.utc))
+    monkeypatch.setattr(issue, "input_pipe", lambda data: None)  # as if it did not fit
+    specs = [plan.LeafSpec("client", name, plan.KeySpec.parse("ecdsa"), plan.DAY, bundle=name)
+             for name in ("a", "b")]
+    (call,) = _signing(tmp_path, monkeypatch, specs, authority).calls
+    folder = tmp_path / "signing-0" / "0"
+    assert call[-2:] == [str(folder / "request-0.csr"), str(folder / "request-1.csr")]
+    assert (tmp_path / "client-b-cert.pem").read_bytes() == b"PEM"
+
+
+def test_input_pipe_holds_what_fits_and_refuses_what_would_block() -> None:
+    from minipaas_certs.openssl import input_pipe
+
+    descriptor = input_pipe(b"request")
+    assert descriptor is not None
+    try:
+        assert os.read(descriptor, 100) == b"request" and os.read(descriptor, 100) == b""
+    finally:
+        os.close(descriptor)
+    assert input_pipe(b"x" * (16 * 1024 * 1024)) is None  # far above any pipe buffer
 
 
 def test_leaf_never_starts_before_its_ca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,7 +193,7 @@ def test_a_certificate_for_a_key_not_asked_for_is_refused(
     spec = plan.LeafSpec("client", "ci", plan.KeySpec.parse("ecdsa"), plan.DAY)
     original = issue.LeafRequest
 
-    def mismatched(spec: plan.LeafSpec, cert: Path, key: Path, csr: Path) -> object:
+    def mismatched(spec: plan.LeafSpec, cert: Path, key: Path, csr: bytes) -> object:
         key.write_text("someone else")  # the key file is not the one the request came from
         return original(spec, cert, key, csr)
 
