@@ -149,6 +149,18 @@ def _workers(leaves: Sequence[LeafSpec]) -> int:
     return cores + 1 if few or any(spec.key.kind == "rsa" for spec in leaves) else cores
 
 
+def _batch_sizes(count: int) -> list[int]:
+    """How many leaves each ``openssl ca`` call signs: many leaves in parts of half
+    what is left, so that each part is signed and checked while the next ones' keys
+    are made, and the last, which nothing overlaps, is small (200 leaves: 100, 50,
+    25, 13, 12)."""
+    sizes = []
+    while count >= _PIPELINE_FROM:
+        sizes.append((count + 1) // 2)
+        count -= sizes[-1]
+    return [*sizes, count] if count else sizes
+
+
 def _make_all(openssl: OpenSSL, store: OutputDirectory,
               provide: Callable[[], Authority] | None, leaves: Sequence[LeafSpec],
               templates: Templates, progress: Progress, engine: Engine | None = None
@@ -180,15 +192,15 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
         _copy_into_bundles(store, leaves, ca_pem)
         return ca_pem
     assert provide is not None
-    # Many leaves are signed in two parts: the first while the second's keys are made.
-    size = max(1, len(leaves) if len(leaves) < _PIPELINE_FROM else (len(leaves) + 1) // 2)
     calls: list[Callable[[], object]] = [functools.partial(authority.provide, provide)]
-    for batch, start in enumerate(range(0, len(leaves), size)):
+    start = 0
+    for batch, size in enumerate(_batch_sizes(len(leaves))):
         parts: list[Deferred[LeafRequest]] = [Deferred() for _ in leaves[start:start + size]]
         calls += [functools.partial(part.provide, functools.partial(
             request_leaf, openssl, store.staging, spec, templates))
             for part, spec in zip(parts, leaves[start:start + size])]
         calls.append(functools.partial(sign, batch, parts))  # after its requests: no deadlock
+        start += size
     run_all(calls, _workers(leaves), on_interrupt=stop_children)
     ca_pem = authority.get().cert_pem
     _copy_into_bundles(store, leaves, ca_pem)

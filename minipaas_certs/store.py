@@ -30,7 +30,7 @@ import stat
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 from . import interrupts
 from .errors import Conflict, Interrupted, OutputError
@@ -76,20 +76,22 @@ class Move:
     digest: str = ""  # of the new file or folder: recovery moves back only what it wrote
 
 
-def _digest(path: Path) -> str | None:
+def _digest(path: Path, known: Mapping[Path, bytes] | None = None) -> str | None:
     """SHA-256 of a regular file, or of a folder's regular files by name; None for
-    anything else (a symlink, a FIFO, a file that cannot be read)."""
+    anything else (a symlink, a FIFO, a file that cannot be read).  ``known``: the
+    contents of files already read (the commit reads each staged file once)."""
     import hashlib
 
     try:
         info = os.lstat(path)
         if stat.S_ISREG(info.st_mode):
-            return hashlib.sha256(read_limited(path)).hexdigest()
+            data = known.get(path) if known else None
+            return hashlib.sha256(read_limited(path) if data is None else data).hexdigest()
         if not stat.S_ISDIR(info.st_mode):
             return None
         entries = []
         for child in sorted(path.iterdir()):
-            digest = _digest(child)
+            digest = _digest(child, known)
             if digest is None:
                 return None
             entries.append(f"{child.name}\0{digest}\n")
@@ -267,8 +269,10 @@ class OutputDirectory:
         folder (if one was made).
         """
         folders, keep, archive = list(folders), set(keep), set(archive)
+        contents: dict[Path, bytes] = {}  # of the public files, read once
         try:
-            self.stage(SUMS_FILE, self._sums_after(files, folders, archive).encode(), CERT_MODE)
+            self.stage(SUMS_FILE, self._sums_after(files, folders, archive, contents).encode(),
+                       CERT_MODE)
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {describe(error)}") from None
         files = {**files, SUMS_FILE: CERT_MODE}
@@ -278,7 +282,8 @@ class OutputDirectory:
         backup = self._new_backup_name() if kept else None
         moves = [Move(name, backup if backup and name in kept else REPLACED, name in old,
                       name not in archive,
-                      (_digest(self.staged(name)) or "") if name not in archive else "")
+                      (_digest(self.staged(name), contents) or "") if name not in archive
+                      else "")
                  for name in dict.fromkeys([*names, *sorted(archive)])
                  if name in old or name not in archive]
         journal = self.staging / JOURNAL
@@ -338,9 +343,10 @@ class OutputDirectory:
             raise Interrupted(interrupts.received() or 0, completed=True)
         return written, backup_path
 
-    def _sums_after(self, files: Iterable[str], folders: list[str],
-                    archive: set[str]) -> str:
-        """SHA256SUMS of the public files as they will be once the commit is done."""
+    def _sums_after(self, files: Iterable[str], folders: list[str], archive: set[str],
+                    contents: dict[Path, bytes]) -> str:
+        """SHA256SUMS of the public files as they will be once the commit is done;
+        ``contents`` gets what was read, by path."""
         final = {name: self.path / name for name in public_files(self.path)
                  if name not in archive and name.rsplit("/", 1)[0] not in {*folders, *archive}}
         final.update((name, self.staged(name)) for name in files if is_public(name))
@@ -348,7 +354,8 @@ class OutputDirectory:
             final.update((f"{folder}/{path.name}", path)
                          for path in self.staged(folder).iterdir()
                          if is_public(f"{folder}/{path.name}"))
-        return render_sums({name: read_limited(path) for name, path in final.items()})
+        contents.update((path, read_limited(path)) for path in final.values())
+        return render_sums({name: contents[path] for name, path in final.items()})
 
     def _undo(self, moves: list[Move], staging: Path) -> None:
         """Put back what the moves took away; send back what they brought in.

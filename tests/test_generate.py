@@ -272,3 +272,14 @@ def test_nothing_but_the_files_stays_behind(tmp_path: Path, cli) -> None:
     leftovers = {p.name for p in tmp_path.iterdir()} - ALL_FILES
     assert len(leftovers) == 2 and all(name.startswith("backup-") for name in leftovers)
     assert not list(tmp_path.rglob("*.srl")) and not list(tmp_path.rglob("*.cnf"))
+
+
+@pytest.mark.parametrize("count, sizes", [
+    (0, []), (1, [1]), (15, [15]), (16, [8, 8]), (54, [27, 14, 13]),
+    (200, [100, 50, 25, 13, 12]),
+])
+def test_many_leaves_are_signed_in_shrinking_parts(count: int, sizes: list[int]) -> None:
+    from minipaas_certs.generate import _batch_sizes
+
+    assert _batch_sizes(count) == sizes
+    assert sum(_batch_sizes(count)) == count
