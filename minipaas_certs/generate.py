@@ -14,7 +14,7 @@ import signal
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .certinfo import Certificate, read_certificate, read_certificates
 from .errors import CAProblem, Conflict, InvalidInput, OpenSSLFailed, OutputError, quote
@@ -23,7 +23,7 @@ from .issue import (
     Authority,
     LeafRequest,
     NewKey,
-    create_ca,
+    finish_ca,
     is_encrypted,
     load_authority,
     passin,
@@ -31,6 +31,7 @@ from .issue import (
     request_leaf,
     sign_leaves,
     sign_with_engine,
+    start_ca,
 )
 from .layout import (
     CA_CERT,
@@ -73,11 +74,11 @@ from .plan import (
     successor_cn,
 )
 from .render import SHIPPED, Templates
-from .revocations import Revocation
-from .revocations import read as read_revocations
-from .revocations import render as render_revocations
 from .store import JOURNAL, OutputDirectory, same_directory, shared_lock
-from .vault import Engine
+
+if TYPE_CHECKING:  # revoking and PKI engines load only in the runs that use them
+    from .revocations import Revocation
+    from .vault import Engine
 
 
 @contextmanager
@@ -163,15 +164,18 @@ def _batch_sizes(count: int) -> list[int]:
 
 def _make_all(openssl: OpenSSL, store: OutputDirectory,
               provide: Callable[[], Authority] | None, leaves: Sequence[LeafSpec],
-              templates: Templates, progress: Progress, engine: Engine | None = None
-              ) -> bytes:
+              templates: Templates, progress: Progress, engine: Engine | None = None,
+              finish: Callable[[Authority], Authority] | None = None) -> bytes:
     """Provide the authority and issue the leaves.
 
     The leaves' keys and requests are made while the CA is made (or loaded and
     checked): CPU-bound work in openssl children, run on ``_workers`` threads.
-    Then one ``openssl ca`` call signs them all (see ``issue.sign_leaves``).
+    Then one ``openssl ca`` call signs them all (see ``issue.sign_leaves``).  A new
+    CA is ``provide``d as a provisional one, which signs while ``finish`` makes
+    its ca.pem (see ``issue.start_ca``).
     """
-    authority: Deferred[Authority] = Deferred()
+    signer: Deferred[Authority] = Deferred()
+    authority: Deferred[Authority] = Deferred() if finish is not None else signer
     for spec in leaves:
         names = ", ".join(map(str, spec.sans))
         progress(f"Generating {spec.role} key ({spec.key}) and certificate for "
@@ -180,9 +184,15 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
     def stop_children(interrupt: BaseException) -> None:
         openssl.cancel(getattr(interrupt, "signal_number", signal.SIGINT))
 
+    def make_ca() -> None:
+        assert provide is not None
+        signer.provide(provide)
+        if finish is not None:  # ca.pem, while the leaves are signed by the provisional CA
+            authority.provide(lambda: finish(signer.get()))
+
     def sign(batch: int, parts: list[Deferred[LeafRequest]]) -> None:
-        sign_leaves(openssl, store.staging, authority.get(), [part.get() for part in parts],
-                    templates, batch)
+        sign_leaves(openssl, store.staging, signer.get(), [part.get() for part in parts],
+                    templates, batch, trust=authority.get)
 
     if engine is not None:  # the engine signs once every key and request is made
         requests = run_all([functools.partial(request_leaf, openssl, store.staging, spec,
@@ -192,7 +202,7 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
         _copy_into_bundles(store, leaves, ca_pem)
         return ca_pem
     assert provide is not None
-    calls: list[Callable[[], object]] = [functools.partial(authority.provide, provide)]
+    calls: list[Callable[[], object]] = [make_ca]
     start = 0
     for batch, size in enumerate(_batch_sizes(len(leaves))):
         parts: list[Deferred[LeafRequest]] = [Deferred() for _ in leaves[start:start + size]]
@@ -266,6 +276,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         revoked = _revocations(out, plan)
         placement = plan.placement(leaves)
         provide: Callable[[], Authority]
+        finish: Callable[[Authority], Authority] | None = None  # a new CA's ca.pem
         if plan.engine is not None:
             if len({spec.role for spec in leaves}) > 1:
                 raise InvalidInput("one --vault-role signs for servers or for clients, not "
@@ -311,14 +322,18 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             progress(f"Generating CA key ({ca.key}{', AES-256 encrypted' if passphrase else ''})"
                      f" and certificate for CN={ca.common_name}, valid {ca.days} days")
             ca_key = NewKey(openssl, store.staged(CA_KEY), ca.key, passphrase)
-            provide = functools.partial(create_ca, openssl, store.staging, ca.common_name,
-                                        ca.key, ca.days, passphrase, not leaves, ca_key,
-                                        templates)
+            provide = functools.partial(start_ca, openssl, store.staging, ca.common_name,
+                                        ca.key, ca.days, passphrase, ca_key, templates)
+            finish = functools.partial(finish_ca, openssl, days=ca.days,
+                                       check_key=not leaves, templates=templates)
         if plan.engine is None:
-            _make_all(openssl, store, provide, leaves, templates, progress)
+            _make_all(openssl, store, provide, leaves, templates, progress, finish=finish)
         if store.write_new(GITIGNORE, GITIGNORE_TEXT, CERT_MODE):
             placement.files[GITIGNORE] = CERT_MODE
         if revoked:
+            from .revocations import read as read_revocations
+            from .revocations import render as render_revocations
+
             store.stage(REVOKED_FILE, render_revocations([*read_revocations(out), *revoked]),
                         CERT_MODE)
             placement.files[REVOKED_FILE] = CERT_MODE
@@ -380,6 +395,11 @@ def _reissues(out: Path, plan: Plan) -> list[Reissue]:
 
 def _revocations(out: Path, plan: Plan) -> list[Revocation]:
     """What ``plan.revoke`` cuts off, as the record will list it."""
+    if not plan.revoke:
+        return []
+    from .revocations import Revocation
+    from .revocations import read as read_revocations
+
     now = datetime.datetime.now(datetime.timezone.utc)
     found = []
     for bundle in plan.revoke:

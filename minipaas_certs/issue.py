@@ -14,7 +14,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .certinfo import (
     OID_CLIENT_AUTH,
@@ -41,8 +41,9 @@ from .plan import (
     describe,
 )
 from .render import SHIPPED, Templates
-from .vault import Engine, EngineRefused
-from .vault import sign as engine_sign
+
+if TYPE_CHECKING:  # a PKI engine's code loads only in the runs that use one
+    from .vault import Engine
 
 _PURPOSES = {"server": ("sslserver", OID_SERVER_AUTH), "client": ("sslclient", OID_CLIENT_AUTH)}
 # The CA key's passphrase protection: PBKDF2-HMAC-SHA256 with OWASP's 2023 count
@@ -157,6 +158,12 @@ class Authority:
     chain: tuple[Certificate, ...] = ()
     anchors_path: Path | None = None  # cert_pem as a file, for `openssl verify -CAfile`
     root: Certificate | None = None  # the root above ``chain``
+    valid_from: datetime.datetime | None = None  # a provisional CA's: the final one's start
+
+    @property
+    def starts(self) -> datetime.datetime:
+        """When the CA's validity starts (no leaf it signs may start earlier)."""
+        return self.valid_from or self.certificate.not_before
 
     @property
     def chain_pem(self) -> bytes:
@@ -288,68 +295,89 @@ def _utc(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.timezone.utc).strftime("%Y%m%d%H%M%SZ")
 
 
-def _sign(openssl: OpenSSL, work: Path, own_key: NewKey, config: Path, cert_path: Path,
-          not_before: datetime.datetime, not_after: datetime.datetime,
-          signer: Authority | None) -> None:
-    """A request from ``own_key``, then ``openssl ca`` signing it with exact dates.
-
-    ``signer`` None: self-signed with ``own_key`` (a new CA).  The request and the
-    throw-away database live in ``work``; nothing of ``--out``'s path is written
-    into a config file (openssl runs there).
-    """
-    request = work / "request.pem"
-    write_private(work / "signing.cnf", _signing_config().encode(), 0o600)
-    write_private(work / "index.txt", b"", 0o600)
-    write_private(work / "serial", random_serial().encode() + b"\n", 0o600)
-    openssl.run(["req", "-new", *own_key.req_args(), "-config", config, "-out", request,
-                 *digest_args(own_key.key.kind, own_key.key.bits)], secrets=own_key.secrets)
-    _check_not_empty(request)
-    if signer is None:
-        signing: list[Argument] = ["-selfsign", "-keyfile", own_key.path]
-        digest, secrets = digest_name(own_key.key.kind, own_key.key.bits), own_key.secrets
-    else:
-        signing = ["-cert", signer.cert_path, "-keyfile", signer.key_path]
-        digest = digest_name(signer.certificate.key_type, signer.certificate.key_bits)
-        secrets = signer.secrets
-    openssl.run(["ca", "-batch", "-config", work / "signing.cnf", "-in", request,
-                 "-out", cert_path, "-extfile", config, "-extensions", "extensions",
-                 "-startdate", _utc(not_before), "-enddate", _utc(not_after), "-md", digest,
-                 "-notext", "-preserveDN", *signing], cwd=work, secrets=secrets)
-
-
 def _make_work_folder(staging: Path, name: str) -> Path:
     folder = staging / name
     folder.mkdir(mode=DIR_MODE)
     return folder
 
 
-def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
-              days: int, passphrase: bytes | None = None, check_key: bool = True,
-              new_key: NewKey | None = None, templates: Templates = SHIPPED) -> Authority:
-    """Make a self-signed CA from its key (``new_key``, or a new one) and check it.
+CA_WORK, PROVISIONAL_CA = "work-ca", "ca-provisional.pem"  # in the staging folder
 
-    It starts ``BACKDATE`` before now.  ``check_key=False`` is for callers that
-    sign leaves with the new key file and verify them against ca.pem, which
-    proves the key file matches as well.
+
+def start_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec, days: int,
+             passphrase: bytes | None = None, new_key: NewKey | None = None,
+             templates: Templates = SHIPPED) -> Authority:
+    """A new CA's key (``new_key``, or a new one) and a provisional certificate, made by
+    one ``req -x509``: an authority that can sign at once.
+
+    The provisional certificate has the final one's name, key and extensions, so a
+    leaf it signs names the same issuer and key identifier; only its dates differ
+    (``req`` cannot backdate before OpenSSL 3.4).  ``finish_ca`` makes ca.pem from
+    it, with exact dates, while the leaves are signed: one openssl call less before
+    a new set is checked.  Every leaf is then checked against that ca.pem.
     """
-    cert_path = staging / CA_CERT
     new_key = new_key or NewKey(openssl, staging / CA_KEY, key, passphrase)
-    work = _make_work_folder(staging, "work-ca")
+    work = _make_work_folder(staging, CA_WORK)
     config = work / "ca.cnf"
     write_private(config, templates.render("ca.cnf.j2", common_name=common_name).encode(), 0o600)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    _sign(openssl, work, new_key, config, cert_path, now - BACKDATE,
-          now + datetime.timedelta(days=days), None)
-    shutil.rmtree(work)  # the request and the throw-away database are of no further use
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)  # as written
+    provisional = staging / PROVISIONAL_CA
+    openssl.run(["req", "-x509", "-new", *new_key.req_args(), "-config", config,
+                 "-extensions", "extensions", "-days", str(days), "-out", provisional,
+                 *digest_args(key.kind, key.bits)], secrets=new_key.secrets)
+    cert_pem = read_limited(provisional)
+    return Authority(provisional, new_key.path, parse_pem(cert_pem, provisional)[0], passphrase,
+                     cert_pem=cert_pem, valid_from=now - BACKDATE)
+
+
+def finish_ca(openssl: OpenSSL, provisional: Authority, days: int, check_key: bool = True,
+              templates: Templates = SHIPPED) -> Authority:
+    """The new CA's ca.pem: ``provisional`` signed again by its own key with exact dates
+    (``openssl ca -selfsign``), from ``BACKDATE`` before the start for ``days``.
+
+    ``check_key=False`` is for callers that sign leaves with the new key file and
+    verify them against ca.pem, which proves the key file matches as well.
+    """
+    staging = provisional.cert_path.parent
+    work, cert_path = staging / CA_WORK, staging / CA_CERT
+    write_private(work / "signing.cnf", _signing_config().encode(), 0o600)
+    write_private(work / "index.txt", b"", 0o600)
+    write_private(work / "serial", random_serial().encode() + b"\n", 0o600)
+    made = provisional.certificate
+    not_before = provisional.starts
+    openssl.run(["ca", "-batch", "-config", work / "signing.cnf", "-selfsign",
+                 "-keyfile", provisional.key_path, "-cert", provisional.cert_path,
+                 "-ss_cert", provisional.cert_path, "-out", cert_path,
+                 "-extfile", work / "ca.cnf", "-extensions", "extensions",
+                 "-startdate", _utc(not_before),
+                 "-enddate", _utc(not_before + BACKDATE + datetime.timedelta(days=days)),
+                 "-md", digest_name(made.key_type, made.key_bits), "-notext", "-preserveDN"],
+                cwd=work, secrets=provisional.secrets)
+    shutil.rmtree(work)  # the throw-away database is of no further use
     cert_pem = read_limited(cert_path)
     certificate = parse_pem(cert_pem, cert_path)[0]
     if not (certificate.is_ca and "keyCertSign" in certificate.key_usage):
         raise OutputError(f"openssl made {cert_path} without CA:TRUE and keyCertSign"
                           + templates.blame())
+    if (certificate.subject_der, certificate.subject_key_id, certificate.public_key_der) != (
+            made.subject_der, made.subject_key_id, made.public_key_der):
+        raise OutputError(f"openssl made {cert_path} with another name or key than the "
+                          "certificate it re-signed" + templates.blame())
     if check_key:
-        check_key_matches(openssl, new_key.path, certificate, cert_path,
-                          secrets=new_key.secrets)
-    return Authority(cert_path, new_key.path, certificate, passphrase, cert_pem=cert_pem)
+        check_key_matches(openssl, provisional.key_path, certificate, cert_path,
+                          secrets=provisional.secrets)
+    return Authority(cert_path, provisional.key_path, certificate, provisional.passphrase,
+                     cert_pem=cert_pem)
+
+
+def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
+              days: int, passphrase: bytes | None = None, check_key: bool = True,
+              new_key: NewKey | None = None, templates: Templates = SHIPPED) -> Authority:
+    """Make a self-signed CA from its key (``new_key``, or a new one) and check it:
+    ``start_ca``, then ``finish_ca``."""
+    provisional = start_ca(openssl, staging, common_name, key, days, passphrase, new_key,
+                           templates)
+    return finish_ca(openssl, provisional, days, check_key, templates)
 
 
 @dataclass(frozen=True)
@@ -394,7 +422,8 @@ def request_leaf(openssl: OpenSSL, staging: Path, spec: LeafSpec,
 
 def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
                 requests: Sequence[LeafRequest], templates: Templates = SHIPPED,
-                batch: int = 0) -> list[Certificate]:
+                batch: int = 0, trust: Callable[[], Authority] | None = None
+                ) -> list[Certificate]:
     """Sign every request with ``signer``, then check what openssl made.
 
     One ``openssl ca`` call signs all the leaves of one validity, with exact dates
@@ -402,12 +431,13 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
     Then each is compared with what was asked, and all of one role are checked
     by one ``openssl verify -x509_strict -purpose`` call.  A leaf starts
     ``BACKDATE`` before now, but never before its CA.  ``batch`` numbers the call
-    when several sign parts of one run.
+    when several sign parts of one run.  ``trust`` gives the CA the leaves are
+    checked against, when ``signer`` is a provisional one (see ``start_ca``).
     """
     work = staging / f"{SIGNING}-{batch}"
     work.mkdir(mode=DIR_MODE)
     now = datetime.datetime.now(datetime.timezone.utc)
-    not_before = max(now - BACKDATE, signer.certificate.not_before)
+    not_before = max(now - BACKDATE, signer.starts)
     groups: dict[datetime.timedelta, list[LeafRequest]] = {}
     for request in requests:
         groups.setdefault(request.spec.lifetime, []).append(request)
@@ -446,8 +476,14 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
             issued[signed.cert_path] = certificate
             if pem == certificate.pem:
                 made[signed.cert_path] = path
-    _place_and_check(openssl, requests, issued, signer.chain_pem, signer.trust_path,
-                     signer.chain_path, templates, made)
+    authority = trust() if trust is not None else signer
+    for cert_path, certificate in issued.items():
+        # As Go finds a leaf's CA: by the exact bytes of its name, and its key identifier.
+        if not certificate.issued_by(authority.certificate):
+            raise OutputError(f"openssl made {cert_path.name} with an issuer name or key "
+                              f"identifier other than {CA_CERT}'s" + templates.blame())
+    _place_and_check(openssl, requests, issued, authority.chain_pem, authority.trust_path,
+                     authority.chain_path, templates, made)
     shutil.rmtree(work)
     return [issued[r.cert_path] for r in requests]
 
@@ -509,6 +545,9 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
                      ) -> bytes:
     """Have a PKI engine sign every request (see ``vault``), then check as for a local
     CA.  Returns the trust anchor, the engine's root, as ca.pem copies hold it."""
+    from .vault import EngineRefused
+    from .vault import sign as engine_sign
+
     work = staging / f"{SIGNING}-engine"
     work.mkdir(mode=DIR_MODE)
     issued: dict[Path, Certificate] = {}

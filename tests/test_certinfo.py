@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minipaas_certs.certinfo import DERError, _oid, parse_certificate, pem_to_der
+from minipaas_certs.certinfo import _TLV, DERError, _oid, _time, parse_certificate, pem_to_der
 
 
 def test_der_reader_agrees_with_cryptography(certs_dir: Path) -> None:
@@ -169,3 +169,25 @@ def test_a_public_half_is_read_only_from_a_key_openssl_reads_alike(tmp_path: Pat
             assert (derived.returncode, derived.stdout) == (0, found), (index, flip)
             compared += 1
     assert compared > 20  # the private scalar or exponent: changed, still a loadable key
+
+
+@pytest.mark.parametrize("tag, text, expected", [
+    (0x17, b"261127211500Z", "2026-11-27 21:15:00+00:00"),  # UTCTime, 20xx
+    (0x17, b"500101000000Z", "1950-01-01 00:00:00+00:00"),  # UTCTime, 19xx from 50
+    (0x18, b"20991231235959Z", "2099-12-31 23:59:59+00:00"),  # GeneralizedTime
+    (0x17, b"2611272115Z", None),  # no seconds
+    (0x18, b"20261127211500", None),  # no Z
+    (0x18, b"2026112721150 Z", None),  # a space for a digit
+    (0x18, b"20261327211500Z", None),  # month 13
+    (0x18, b"20261127211560Z", None),  # second 60
+    (0x18, b"2026112721150\xb2Z", None),  # not ASCII
+    (0x04, b"20261127211500Z", None),  # not a time at all
+])
+def test_times_are_read_exactly_as_rfc_5280_writes_them(
+        tag: int, text: bytes, expected: str | None) -> None:
+    item = _TLV(tag, 0, 0, len(text))
+    if expected is None:  # parse_certificate turns a ValueError into a DERError
+        with pytest.raises((DERError, ValueError)):
+            _time(text, item)
+    else:
+        assert str(_time(text, item)) == expected

@@ -524,3 +524,18 @@ def test_help_does_not_import_the_commands_or_the_core() -> None:
     assert done.returncode == 0
     assert done.stderr.strip() == "['minipaas_certs.cli', 'minipaas_certs.errors', " \
                                   "'minipaas_certs.layout', 'minipaas_certs.output']"
+
+
+def test_a_new_set_loads_no_code_for_revoking_engines_or_parsing_dates(tmp_path: Path) -> None:
+    """What `certs all` does not need is not imported: each module costs start-up time."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from minipaas_certs.cli import main; "
+            f"code = main(['certs', 'all', '--out', {str(tmp_path / 'c')!r}, '-q']); "
+            "print(sorted(m for m in sys.modules if m in ('minipaas_certs.vault', "
+            "'minipaas_certs.revocations', '_strptime')), file=sys.stderr); "
+            "sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]"

@@ -69,7 +69,7 @@ def _signer(tmp_path: Path, key_type: str, bits: int, not_before: object) -> moc
                           secrets={"-passin": b"s3cret-phrase"}, chain_pem=b"", chain_path=None,
                           trust_path=tmp_path / "ca.pem")
     authority.certificate.key_type, authority.certificate.key_bits = key_type, bits
-    authority.certificate.not_before = not_before
+    authority.starts = not_before  # when the CA starts
     return authority
 
 

@@ -261,7 +261,8 @@ def test_old_file_missing_after_a_crash_keeps_the_staging_folder(tmp_path: Path)
     """The undo cannot find a file its journal set aside: it keeps everything and says so."""
     out = _set(tmp_path)
     work = tmp_path
-    crashed = crash_run(work, 3, "certs", "server", "--out", str(out), "-q")  # journal, 2 aside
+    # Renames: the new certificate into its place in staging, the journal, one file aside.
+    crashed = crash_run(work, 4, "certs", "server", "--out", str(out), "-q")
     assert crashed.returncode == 99
     staging = next(out.glob(STAGING_PREFIX + "*"))
     (aside,) = out.glob("backup-*")  # rotation keeps the previous pair there
