@@ -190,9 +190,15 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
         if finish is not None:  # ca.pem, while the leaves are signed by the provisional CA
             authority.provide(lambda: finish(signer.get()))
 
+    sizes = _batch_sizes(len(leaves))
+
     def sign(batch: int, parts: list[Deferred[LeafRequest]]) -> None:
-        sign_leaves(openssl, store.staging, signer.get(), [part.get() for part in parts],
-                    templates, batch, trust=authority.get)
+        requests = [part.get() for part in parts]
+        sign_leaves(openssl, store.staging, signer.get(), requests, templates, batch,
+                    trust=authority.get)
+        written = _copy_into_bundles(store, [r.spec for r in requests], authority.get().cert_pem)
+        if batch < len(sizes) - 1:  # while later parts' keys are made: less left to commit
+            store.sync(written)
 
     if engine is not None:  # the engine signs once every key and request is made
         requests = run_all([functools.partial(request_leaf, openssl, store.staging, spec,
@@ -204,7 +210,7 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
     assert provide is not None
     calls: list[Callable[[], object]] = [make_ca]
     start = 0
-    for batch, size in enumerate(_batch_sizes(len(leaves))):
+    for batch, size in enumerate(sizes):
         parts: list[Deferred[LeafRequest]] = [Deferred() for _ in leaves[start:start + size]]
         calls += [functools.partial(part.provide, functools.partial(
             request_leaf, openssl, store.staging, spec, templates))
@@ -212,23 +218,27 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
         calls.append(functools.partial(sign, batch, parts))  # after its requests: no deadlock
         start += size
     run_all(calls, _workers(leaves), on_interrupt=stop_children)
-    ca_pem = authority.get().cert_pem
-    _copy_into_bundles(store, leaves, ca_pem)
-    return ca_pem
+    return authority.get().cert_pem
 
 
 def _copy_into_bundles(store: OutputDirectory, leaves: Sequence[LeafSpec],
-                       ca_pem: bytes) -> None:
-    """Each bundle gets its ca.pem; the default client pair its docker CLI names."""
+                       ca_pem: bytes) -> list[Path]:
+    """Each bundle gets its ca.pem; the default client pair its docker CLI names.
+    Returns every staged file of these leaves."""
+    written = []
     for spec in leaves:
+        cert, key = store.staged(spec.cert_file), store.staged(spec.key_file)
+        written += [cert, key]
         if spec.bundle:
-            folder = store.staged(spec.cert_file).parent
-            write_private(folder / CA_CERT, ca_pem, CERT_MODE)
-            os.chmod(store.staged(spec.cert_file), CERT_MODE)
-            os.chmod(store.staged(spec.key_file), KEY_MODE)
+            write_private(cert.parent / CA_CERT, ca_pem, CERT_MODE)
+            os.chmod(cert, CERT_MODE)
+            os.chmod(key, KEY_MODE)
+            written.append(cert.parent / CA_CERT)
         elif spec.role == "client":
             for source, copy in DOCKER_CLI_COPIES.items():
                 write_private(store.staged(copy), read_limited(store.staged(source)), KEY_MODE)
+                written.append(store.staged(copy))
+    return written
 
 
 def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | None = None,

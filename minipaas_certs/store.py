@@ -245,6 +245,14 @@ class OutputDirectory:
         write_private(self.staged(name), data, mode)
         return self.staged(name)
 
+    def sync(self, paths: Iterable[Path]) -> None:
+        """Make staged files durable now, while the run goes on: the commit syncs every
+        file again before its journal, which costs little for a file already synced."""
+        try:
+            run_all([functools.partial(fsync_path, path) for path in paths], _SYNC_THREADS)
+        except OSError as error:
+            raise OutputError(f"cannot write {self.path}: {describe(error)}") from None
+
     def _aside_folder(self, aside: str, staging: Path | None = None) -> Path:
         return (staging or self.staging) / REPLACED if aside == REPLACED else self.path / aside
 
