@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ import stat
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from . import interrupts
 from .errors import Conflict, Interrupted, OutputError
@@ -76,17 +77,14 @@ class Move:
     digest: str = ""  # of the new file or folder: recovery moves back only what it wrote
 
 
-def _digest(path: Path, known: Mapping[Path, bytes] | None = None) -> str | None:
+def _digest(path: Path, known: Mapping[Path, str] | None = None) -> str | None:
     """SHA-256 of a regular file, or of a folder's regular files by name; None for
     anything else (a symlink, a FIFO, a file that cannot be read).  ``known``: the
-    contents of files already read (the commit reads each staged file once)."""
-    import hashlib
-
+    digests of files already read (the commit reads each staged file once)."""
     try:
         info = os.lstat(path)
         if stat.S_ISREG(info.st_mode):
-            data = known.get(path) if known else None
-            return hashlib.sha256(read_limited(path) if data is None else data).hexdigest()
+            return (known or {}).get(path) or _file_digest(path)
         if not stat.S_ISDIR(info.st_mode):
             return None
         entries = []
@@ -95,9 +93,24 @@ def _digest(path: Path, known: Mapping[Path, bytes] | None = None) -> str | None
             if digest is None:
                 return None
             entries.append(f"{child.name}\0{digest}\n")
-        return hashlib.sha256("".join(entries).encode()).hexdigest()
+        return _sha256("".join(entries).encode())
     except (OSError, OutputError):
         return None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    return _sha256(read_limited(path))
+
+
+def _synced_digest(path: Path) -> str:
+    """Make ``path`` durable; return its SHA-256."""
+    digest = _file_digest(path)
+    fsync_path(path)
+    return digest
 
 
 def _owned_private_dir(path: Path) -> str | None:
@@ -175,6 +188,7 @@ class OutputDirectory:
         self._created: list[Path] = []
         self._keep_staging = False  # an undo failed: the next run needs its journal
         self.undone: list[Path] = []  # crashed runs whose changes entering undid
+        self._digests: dict[Path, str] = {}  # of staged files made durable by `sync`
         self._scope = interrupts.cooperative()
 
     def __enter__(self) -> OutputDirectory:
@@ -245,13 +259,17 @@ class OutputDirectory:
         write_private(self.staged(name), data, mode)
         return self.staged(name)
 
-    def sync(self, paths: Iterable[Path]) -> None:
-        """Make staged files durable now, while the run goes on: the commit syncs every
-        file again before its journal, which costs little for a file already synced."""
+    def sync(self, paths: Sequence[Path]) -> None:
+        """Make staged files durable now, while the run goes on, and note their digests
+        (no staged file changes once synced): the commit syncs every file again before
+        its journal, which costs little for a file already synced, and reads none of
+        these again."""
         try:
-            run_all([functools.partial(fsync_path, path) for path in paths], _SYNC_THREADS)
+            digests = run_all([functools.partial(_synced_digest, path) for path in paths],
+                              _SYNC_THREADS)
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {describe(error)}") from None
+        self._digests.update(zip(paths, digests))
 
     def _aside_folder(self, aside: str, staging: Path | None = None) -> Path:
         return (staging or self.staging) / REPLACED if aside == REPLACED else self.path / aside
@@ -277,9 +295,9 @@ class OutputDirectory:
         folder (if one was made).
         """
         folders, keep, archive = list(folders), set(keep), set(archive)
-        contents: dict[Path, bytes] = {}  # of the public files, read once
+        digests = dict(self._digests)  # each file is read once, here or by `sync`
         try:
-            self.stage(SUMS_FILE, self._sums_after(files, folders, archive, contents).encode(),
+            self.stage(SUMS_FILE, self._sums_after(files, folders, archive, digests).encode(),
                        CERT_MODE)
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {describe(error)}") from None
@@ -290,7 +308,7 @@ class OutputDirectory:
         backup = self._new_backup_name() if kept else None
         moves = [Move(name, backup if backup and name in kept else REPLACED, name in old,
                       name not in archive,
-                      (_digest(self.staged(name), contents) or "") if name not in archive
+                      (_digest(self.staged(name), digests) or "") if name not in archive
                       else "")
                  for name in dict.fromkeys([*names, *sorted(archive)])
                  if name in old or name not in archive]
@@ -352,9 +370,9 @@ class OutputDirectory:
         return written, backup_path
 
     def _sums_after(self, files: Iterable[str], folders: list[str], archive: set[str],
-                    contents: dict[Path, bytes]) -> str:
+                    digests: dict[Path, str]) -> str:
         """SHA256SUMS of the public files as they will be once the commit is done;
-        ``contents`` gets what was read, by path."""
+        ``digests`` holds those known, and gets those read."""
         final = {name: self.path / name for name in public_files(self.path)
                  if name not in archive and name.rsplit("/", 1)[0] not in {*folders, *archive}}
         final.update((name, self.staged(name)) for name in files if is_public(name))
@@ -362,8 +380,10 @@ class OutputDirectory:
             final.update((f"{folder}/{path.name}", path)
                          for path in self.staged(folder).iterdir()
                          if is_public(f"{folder}/{path.name}"))
-        contents.update((path, read_limited(path)) for path in final.values())
-        return render_sums({name: contents[path] for name, path in final.items()})
+        for path in final.values():
+            if path not in digests:
+                digests[path] = _file_digest(path)
+        return render_sums({name: digests[path] for name, path in final.items()})
 
     def _undo(self, moves: list[Move], staging: Path) -> None:
         """Put back what the moves took away; send back what they brought in.

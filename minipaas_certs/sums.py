@@ -21,10 +21,9 @@ from .layout import SUMS_FILE, is_public, public_files
 _LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)\Z")
 
 
-def render(contents: Mapping[str, bytes]) -> str:
-    """The SHA256SUMS text for these files (name -> bytes), sorted by name."""
-    return "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n"
-                   for name, data in sorted(contents.items()))
+def render(digests: Mapping[str, str]) -> str:
+    """The SHA256SUMS text for these files (name -> SHA-256 in hex), sorted by name."""
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(digests.items()))
 
 
 @dataclass(frozen=True)

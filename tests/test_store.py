@@ -150,3 +150,48 @@ def test_write_new_leaves_an_existing_file_alone(tmp_path: Path) -> None:
     with OutputDirectory(out) as held:
         assert held.write_new(".gitignore", "theirs", 0o644) is False
         assert held.write_new("notes", "x", 0o644) is True
+
+
+def test_files_synced_early_commit_with_the_same_sums_and_digests(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sync` (many bundles, part by part) changes nothing in what the commit writes."""
+    import hashlib
+
+    journals: list[dict[str, object]] = []
+    real_rename = os.rename
+
+    def spy(source, target):  # type: ignore[no-untyped-def]
+        if str(target).endswith(JOURNAL):
+            journals.append(json.loads(Path(source).read_text()))
+        return real_rename(source, target)
+
+    monkeypatch.setattr(store_module.os, "rename", spy)
+    sums = []
+    for early in (False, True):
+        out = tmp_path / f"d{early}"
+        out.mkdir()
+        with OutputDirectory(out) as held:
+            held.stage("ca.pem", b"ca", 0o644)
+            bundle = held.staging / "clients" / "ci"
+            bundle.mkdir(parents=True)
+            for name, data in (("ca.pem", b"ca"), ("cert.pem", b"cert"), ("key.pem", b"key")):
+                (bundle / name).write_bytes(data)
+            if early:
+                held.sync([bundle / "ca.pem", bundle / "cert.pem", bundle / "key.pem"])
+                assert held._digests[bundle / "key.pem"] == hashlib.sha256(b"key").hexdigest()
+            held.commit({"ca.pem": 0o644}, ["clients/ci"])
+        sums.append((out / "SHA256SUMS").read_text())
+    assert sums[0] == sums[1] and "clients/ci/cert.pem" in sums[0]
+    assert journals[0]["moves"] == journals[1]["moves"]
+
+
+def test_a_failed_early_sync_is_one_clear_error(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(path: Path) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(store_module, "fsync_path", failing)
+    with OutputDirectory(tmp_path) as held:
+        held.stage("ca.pem", b"ca", 0o644)
+        with pytest.raises(OutputError, match=r"cannot write .*Input/output error"):
+            held.sync([held.staged("ca.pem")])
