@@ -12,9 +12,8 @@ import functools
 import os
 import signal
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
 
 from .certinfo import Certificate, read_certificate, read_certificates
 from .errors import CAProblem, Conflict, InvalidInput, OpenSSLFailed, OutputError, quote
@@ -254,8 +253,7 @@ def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | Non
     return _generate(openssl, out, plan, passphrase, templates, progress).written
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What a run wrote, what ``plan.reissue`` re-issued, and whether entering the
     directory undid a crashed run's change (which changed files too)."""
 
@@ -359,8 +357,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         return Outcome(written, reissues, bool(store.undone))
 
 
-@dataclass(frozen=True)
-class Reissue:
+class Reissue(NamedTuple):
     """An identity the directory holds, and what re-issuing it makes."""
 
     spec: LeafSpec

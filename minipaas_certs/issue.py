@@ -14,7 +14,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
 
 from .certinfo import (
     OID_CLIENT_AUTH,
@@ -380,8 +380,7 @@ def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
     return finish_ca(openssl, provisional, days, check_key, templates)
 
 
-@dataclass(frozen=True)
-class LeafRequest:
+class LeafRequest(NamedTuple):
     """A leaf's key and signing request, made before its CA is needed."""
 
     spec: LeafSpec

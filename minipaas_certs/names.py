@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from .errors import InvalidInput
 
@@ -33,8 +32,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _WITH_PORT = re.compile(r"(?:\[(?P<v6>[^\]]*)\]|(?P<host>[^:\[\]]*))(?::(?P<port>[0-9]+))?\Z")
 
 
-@dataclass(frozen=True)
-class SubjectAltName:
+class SubjectAltName(NamedTuple):
     """One subjectAltName entry: ``kind`` is ``"DNS"`` or ``"IP"``."""
 
     kind: str

@@ -10,9 +10,8 @@ import subprocess
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence, Union
+from typing import Mapping, NamedTuple, Sequence, Union
 
 from . import interrupts
 from .errors import CertsError, Interrupted, InvalidInput, OpenSSLFailed, OpenSSLUnavailable
@@ -27,8 +26,7 @@ _KEPT_ENVIRONMENT = ("PATH", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "SYSTEMROOT
 Argument = Union[str, "os.PathLike[str]"]
 
 
-@dataclass(frozen=True)
-class Version:
+class Version(NamedTuple):
     """What ``openssl version`` reported, reduced to what the tool decides on."""
 
     flavour: str  # "OpenSSL" or "LibreSSL"

@@ -14,7 +14,7 @@ import datetime
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
 from .certinfo import Certificate
 from .errors import InvalidInput
@@ -52,8 +52,7 @@ BACKDATE = datetime.timedelta(minutes=5)
 DAY, HOUR = datetime.timedelta(days=1), datetime.timedelta(hours=1)
 
 
-@dataclass(frozen=True)
-class KeySpec:
+class KeySpec(NamedTuple):
     """A key algorithm and size, validated: ``ecdsa`` 256/384, ``rsa`` 2048+, ``ed25519``."""
 
     kind: str
@@ -76,8 +75,7 @@ class KeySpec:
         return "Ed25519" if self.kind == "ed25519" else f"RSA {self.bits}"
 
 
-@dataclass(frozen=True)
-class CASpec:
+class CASpec(NamedTuple):
     """What a new CA must contain."""
 
     common_name: str

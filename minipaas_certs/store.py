@@ -29,9 +29,8 @@ import os
 import shutil
 import stat
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from . import interrupts
 from .errors import Conflict, Interrupted, OutputError
@@ -66,8 +65,7 @@ JOURNAL_VERSION = 2
 REPLACED = "replaced"  # inside the staging folder: old files nobody needs to keep
 
 
-@dataclass(frozen=True)
-class Move:
+class Move(NamedTuple):
     """One name of a commit: an old file set aside, a new one brought in, or both."""
 
     name: str  # relative to the output directory
@@ -327,7 +325,7 @@ class OutputDirectory:
             pending = self.staging / f"{JOURNAL}.part"
             write_private(pending, json.dumps({
                 "version": JOURNAL_VERSION,
-                "moves": [move.__dict__ for move in moves],
+                "moves": [move._asdict() for move in moves],
             }).encode(), KEY_MODE)
             fsync_path(pending)
             os.rename(pending, journal)
