@@ -12,8 +12,9 @@ import binascii
 import datetime
 import functools
 import ipaddress
-from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping, NamedTuple
 
 from .errors import OutputError
 from .files import read_limited
@@ -158,8 +159,7 @@ def _time(data: bytes, item: _TLV) -> datetime.datetime:
                              int(text[10:12]), int(text[12:14]), tzinfo=datetime.timezone.utc)
 
 
-@dataclass(frozen=True)
-class Certificate:
+class Certificate(NamedTuple):
     """The parts of one certificate the tool reads."""
 
     der: bytes
@@ -175,7 +175,7 @@ class Certificate:
     key_bits: int
     signature_algorithm: str = ""  # the issuer's signature algorithm OID
     weak_signature: str | None = None  # "SHA-1", "MD5"... when the signature uses one
-    extensions: dict[str, bool] = field(default_factory=dict)  # OID -> critical
+    extensions: Mapping[str, bool] = MappingProxyType({})  # OID -> critical
     is_ca: bool = False
     key_usage: frozenset[str] = frozenset()
     extended_key_usage: tuple[str, ...] = ()

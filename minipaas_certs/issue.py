@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
 
@@ -134,8 +133,7 @@ def request_name(spec: LeafSpec) -> str:
     return f"{spec.role}-{spec.bundle}" if spec.bundle else spec.role
 
 
-@dataclass(frozen=True)
-class Authority:
+class Authority(NamedTuple):
     """A CA that can sign: a snapshot of its files in the staging folder, read once.
 
     ``cert_path`` and ``key_path`` are the snapshot openssl signs with; ``origin``

@@ -12,8 +12,7 @@ cannot make it touch anything else.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # only annotations: `certs --help` imports this module
     from pathlib import Path
@@ -74,8 +73,7 @@ _BUNDLE_PATH = re.compile("|".join(
     for role in _FOLDERS))
 
 
-@dataclass(frozen=True, order=True)
-class Bundle:
+class Bundle(NamedTuple):
     """A named identity's folder: ``clients/NAME/`` (ca.pem, cert.pem, key.pem: a ready
     DOCKER_CERT_PATH) or ``servers/NAME/`` (ca.pem, server-cert.pem, server-key.pem:
     what one manager's /etc/docker holds)."""
