@@ -11,6 +11,7 @@ import datetime
 import functools
 import os
 import signal
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
@@ -162,7 +163,7 @@ def _batch_sizes(count: int) -> list[int]:
 
 
 def _make_all(openssl: OpenSSL, store: OutputDirectory,
-              provide: Callable[[], Authority] | None, leaves: Sequence[LeafSpec],
+              provide: Callable[..., Authority] | None, leaves: Sequence[LeafSpec],
               templates: Templates, progress: Progress, engine: Engine | None = None,
               finish: Callable[[Authority], Authority] | None = None) -> bytes:
     """Provide the authority and issue the leaves.
@@ -170,8 +171,9 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
     The leaves' keys and requests are made while the CA is made (or loaded and
     checked): CPU-bound work in openssl children, run on ``_workers`` threads.
     Then one ``openssl ca`` call signs them all (see ``issue.sign_leaves``).  A new
-    CA is ``provide``d as a provisional one, which signs while ``finish`` makes
-    its ca.pem (see ``issue.start_ca``).
+    CA is ``provide``d as a provisional one (``issue.start_ca``, whose
+    ``requested`` the leaves wait for), which signs while ``finish`` makes its
+    ca.pem.
     """
     signer: Deferred[Authority] = Deferred()
     authority: Deferred[Authority] = Deferred() if finish is not None else signer
@@ -183,9 +185,19 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
     def stop_children(interrupt: BaseException) -> None:
         openssl.cancel(getattr(interrupt, "signal_number", signal.SIGINT))
 
+    # A new CA's request is on the way to every signature: the leaves render their
+    # configs (and compete for the interpreter) once it runs.
+    ca_requested = threading.Event()
+    if finish is None:
+        ca_requested.set()
+
     def make_ca() -> None:
         assert provide is not None
-        signer.provide(provide)
+        try:
+            signer.provide(functools.partial(provide, requested=ca_requested.set)
+                           if finish is not None else provide)
+        finally:
+            ca_requested.set()
         if finish is not None:  # ca.pem, while the leaves are signed by the provisional CA
             authority.provide(lambda: finish(signer.get()))
 
@@ -212,7 +224,7 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
     for batch, size in enumerate(sizes):
         parts: list[Deferred[LeafRequest]] = [Deferred() for _ in leaves[start:start + size]]
         calls += [functools.partial(part.provide, functools.partial(
-            request_leaf, openssl, store.staging, spec, templates))
+            request_leaf, openssl, store.staging, spec, templates, ca_requested.wait))
             for part, spec in zip(parts, leaves[start:start + size])]
         calls.append(functools.partial(sign, batch, parts))  # after its requests: no deadlock
         start += size

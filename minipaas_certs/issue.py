@@ -304,7 +304,8 @@ CA_WORK, PROVISIONAL_CA = "work-ca", "ca-provisional.pem"  # in the staging fold
 
 def start_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec, days: int,
              passphrase: bytes | None = None, new_key: NewKey | None = None,
-             templates: Templates = SHIPPED) -> Authority:
+             templates: Templates = SHIPPED, requested: Callable[[], object] = lambda: None
+             ) -> Authority:
     """A new CA's key (``new_key``, or a new one) and a provisional certificate, made by
     one ``req -x509``: an authority that can sign at once.
 
@@ -313,6 +314,7 @@ def start_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec, da
     (``req`` cannot backdate before OpenSSL 3.4).  ``finish_ca`` makes ca.pem from
     it, with exact dates, while the leaves are signed: one openssl call less before
     a new set is checked.  Every leaf is then checked against that ca.pem.
+    ``requested`` is called once its ``req`` runs.
     """
     new_key = new_key or NewKey(openssl, staging / CA_KEY, key, passphrase)
     work = _make_work_folder(staging, CA_WORK)
@@ -320,9 +322,12 @@ def start_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec, da
     write_private(config, templates.render("ca.cnf.j2", common_name=common_name).encode(), 0o600)
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)  # as written
     provisional = staging / PROVISIONAL_CA
-    openssl.run(["req", "-x509", "-new", *new_key.req_args(), "-config", config,
-                 "-extensions", "extensions", "-days", str(days), "-out", provisional,
-                 *digest_args(key.kind, key.bits)], secrets=new_key.secrets)
+    running = openssl.start(["req", "-x509", "-new", *new_key.req_args(), "-config", config,
+                             "-extensions", "extensions", "-days", str(days),
+                             "-out", provisional, *digest_args(key.kind, key.bits)],
+                            secrets=new_key.secrets)
+    requested()
+    running.wait()
     cert_pem = read_limited(provisional)
     return Authority(provisional, new_key.path, parse_pem(cert_pem, provisional)[0], passphrase,
                      cert_pem=cert_pem, valid_from=now - BACKDATE)
@@ -393,13 +398,15 @@ _ISSUER_BOUND = re.compile(r"(?m)^[ \t]*authorityKeyIdentifier[ \t]*=.*\n?")
 
 
 def request_leaf(openssl: OpenSSL, staging: Path, spec: LeafSpec,
-                 templates: Templates = SHIPPED) -> LeafRequest:
+                 templates: Templates = SHIPPED, after: Callable[[], object] = lambda: None
+                 ) -> LeafRequest:
     """Make a leaf's key and a request carrying its template's extensions (one
     ``req`` process for ECDSA and Ed25519 keys).
 
     The config goes in on stdin and the request comes back on stdout: of the
     files, only the key is written (creating files is a good part of a leaf's
-    cost when a run makes hundreds).
+    cost when a run makes hundreds).  ``after`` is waited for once the key is
+    under way, before the config is rendered (see ``start_ca``'s ``requested``).
     """
     cert_path, key_path = staging / spec.cert_file, staging / spec.key_file
     if spec.bundle:
@@ -407,6 +414,7 @@ def request_leaf(openssl: OpenSSL, staging: Path, spec: LeafSpec,
             if not folder.is_dir():
                 folder.mkdir(mode=DIR_MODE, exist_ok=True)
     new_key = NewKey(openssl, key_path, spec.key)
+    after()
     config = _ISSUER_BOUND.sub("", leaf_config(spec, templates)).encode()
     request = openssl.run(["req", "-new", *new_key.req_args(), "-config", "/dev/stdin",
                            "-reqexts", "extensions",
