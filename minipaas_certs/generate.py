@@ -163,17 +163,19 @@ def _batch_sizes(count: int) -> list[int]:
 
 
 def _make_all(openssl: OpenSSL, store: OutputDirectory,
-              provide: Callable[..., Authority] | None, leaves: Sequence[LeafSpec],
+              provide: Callable[[], Authority] | None, leaves: Sequence[LeafSpec],
               templates: Templates, progress: Progress, engine: Engine | None = None,
-              finish: Callable[[Authority], Authority] | None = None) -> bytes:
+              finish: Callable[[Authority], Authority] | None = None,
+              ca_requested: threading.Event | None = None) -> bytes:
     """Provide the authority and issue the leaves.
 
     The leaves' keys and requests are made while the CA is made (or loaded and
     checked): CPU-bound work in openssl children, run on ``_workers`` threads.
     Then one ``openssl ca`` call signs them all (see ``issue.sign_leaves``).  A new
-    CA is ``provide``d as a provisional one (``issue.start_ca``, whose
-    ``requested`` the leaves wait for), which signs while ``finish`` makes its
-    ca.pem.
+    CA is ``provide``d as a provisional one (``issue.start_ca``), which signs
+    while ``finish`` makes its ca.pem; its request is on the way to every
+    signature, so the leaves render their configs (and compete for the
+    interpreter) once ``ca_requested`` is set.
     """
     signer: Deferred[Authority] = Deferred()
     authority: Deferred[Authority] = Deferred() if finish is not None else signer
@@ -185,19 +187,14 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
     def stop_children(interrupt: BaseException) -> None:
         openssl.cancel(getattr(interrupt, "signal_number", signal.SIGINT))
 
-    # A new CA's request is on the way to every signature: the leaves render their
-    # configs (and compete for the interpreter) once it runs.
-    ca_requested = threading.Event()
-    if finish is None:
-        ca_requested.set()
+    gate = ca_requested or threading.Event()
 
     def make_ca() -> None:
         assert provide is not None
         try:
-            signer.provide(functools.partial(provide, requested=ca_requested.set)
-                           if finish is not None else provide)
+            signer.provide(provide)
         finally:
-            ca_requested.set()
+            gate.set()  # a CA that failed before its request lets the leaves fail too
         if finish is not None:  # ca.pem, while the leaves are signed by the provisional CA
             authority.provide(lambda: finish(signer.get()))
 
@@ -224,7 +221,7 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
     for batch, size in enumerate(sizes):
         parts: list[Deferred[LeafRequest]] = [Deferred() for _ in leaves[start:start + size]]
         calls += [functools.partial(part.provide, functools.partial(
-            request_leaf, openssl, store.staging, spec, templates, ca_requested.wait))
+            request_leaf, openssl, store.staging, spec, templates, gate.wait))
             for part, spec in zip(parts, leaves[start:start + size])]
         calls.append(functools.partial(sign, batch, parts))  # after its requests: no deadlock
         start += size
@@ -297,6 +294,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         placement = plan.placement(leaves)
         provide: Callable[[], Authority]
         finish: Callable[[Authority], Authority] | None = None  # a new CA's ca.pem
+        ca_requested: threading.Event | None = None  # set once a new CA's request runs
         if plan.engine is not None:
             if len({spec.role for spec in leaves}) > 1:
                 raise InvalidInput("one --vault-role signs for servers or for clients, not "
@@ -342,12 +340,15 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             progress(f"Generating CA key ({ca.key}{', AES-256 encrypted' if passphrase else ''})"
                      f" and certificate for CN={ca.common_name}, valid {ca.days} days")
             ca_key = NewKey(openssl, store.staged(CA_KEY), ca.key, passphrase)
+            ca_requested = threading.Event()
             provide = functools.partial(start_ca, openssl, store.staging, ca.common_name,
-                                        ca.key, ca.days, passphrase, ca_key, templates)
+                                        ca.key, ca.days, passphrase, ca_key, templates,
+                                        ca_requested.set)
             finish = functools.partial(finish_ca, openssl, days=ca.days,
                                        check_key=not leaves, templates=templates)
         if plan.engine is None:
-            _make_all(openssl, store, provide, leaves, templates, progress, finish=finish)
+            _make_all(openssl, store, provide, leaves, templates, progress, finish=finish,
+                      ca_requested=ca_requested)
         if store.write_new(GITIGNORE, GITIGNORE_TEXT, CERT_MODE):
             placement.files[GITIGNORE] = CERT_MODE
         if revoked:
