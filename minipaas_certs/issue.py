@@ -309,9 +309,11 @@ def start_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec, da
     """A new CA's key (``new_key``, or a new one) and a provisional certificate, made by
     one ``req -x509``: an authority that can sign at once.
 
-    The provisional certificate has the final one's name, key and extensions, so a
-    leaf it signs names the same issuer and key identifier; only its dates differ
-    (``req`` cannot backdate before OpenSSL 3.4).  ``finish_ca`` makes ca.pem from
+    The provisional certificate has the final one's name, key, serial and
+    extensions, so a leaf it signs names the same issuer and key identifier (and
+    serial, where a template asks for ``issuer`` in authorityKeyIdentifier, which
+    ``ca -ss_cert`` copies from it); only its dates differ (``req`` cannot
+    backdate before OpenSSL 3.4).  ``finish_ca`` makes ca.pem from
     it, with exact dates, while the leaves are signed: one openssl call less before
     a new set is checked.  Every leaf is then checked against that ca.pem.
     ``requested`` is called once its ``req`` runs.
@@ -324,8 +326,8 @@ def start_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec, da
     provisional = staging / PROVISIONAL_CA
     running = openssl.start(["req", "-x509", "-new", *new_key.req_args(), "-config", config,
                              "-extensions", "extensions", "-days", str(days),
-                             "-out", provisional, *digest_args(key.kind, key.bits)],
-                            secrets=new_key.secrets)
+                             "-set_serial", f"0x{random_serial()}", "-out", provisional,
+                             *digest_args(key.kind, key.bits)], secrets=new_key.secrets)
     requested()
     running.wait()
     cert_pem = read_limited(provisional)
@@ -343,10 +345,10 @@ def finish_ca(openssl: OpenSSL, provisional: Authority, days: int, check_key: bo
     """
     staging = provisional.cert_path.parent
     work, cert_path = staging / CA_WORK, staging / CA_CERT
+    made = provisional.certificate
     write_private(work / "signing.cnf", _signing_config().encode(), 0o600)
     write_private(work / "index.txt", b"", 0o600)
-    write_private(work / "serial", random_serial().encode() + b"\n", 0o600)
-    made = provisional.certificate
+    write_private(work / "serial", f"{made.serial:032X}\n".encode(), 0o600)  # the same
     not_before = provisional.starts
     openssl.run(["ca", "-batch", "-config", work / "signing.cnf", "-selfsign",
                  "-keyfile", provisional.key_path, "-cert", provisional.cert_path,
@@ -362,15 +364,23 @@ def finish_ca(openssl: OpenSSL, provisional: Authority, days: int, check_key: bo
     if not (certificate.is_ca and "keyCertSign" in certificate.key_usage):
         raise OutputError(f"openssl made {cert_path} without CA:TRUE and keyCertSign"
                           + templates.blame())
-    if (certificate.subject_der, certificate.subject_key_id, certificate.public_key_der) != (
-            made.subject_der, made.subject_key_id, made.public_key_der):
-        raise OutputError(f"openssl made {cert_path} with another name or key than the "
-                          "certificate it re-signed" + templates.blame())
-    if check_key:
+    if (certificate.subject_der, certificate.subject_key_id, certificate.public_key_der,
+            certificate.serial) != (made.subject_der, made.subject_key_id,
+                                    made.public_key_der, made.serial):
+        raise OutputError(f"openssl made {cert_path} with another name, key or serial than "
+                          "the certificate it re-signed" + templates.blame())
+    if check_key:  # no leaf will be verified against it: it must verify as its own anchor
         check_key_matches(openssl, provisional.key_path, certificate, cert_path,
                           secrets=provisional.secrets)
+        _verify_anchor(openssl, cert_path, templates)
     return Authority(cert_path, provisional.key_path, certificate, provisional.passphrase,
                      cert_pem=cert_pem)
+
+
+def _verify_anchor(openssl: OpenSSL, cert_path: Path, templates: Templates) -> None:
+    """A new CA must verify against itself: its name, key identifiers and extensions
+    as a peer building a path to it reads them."""
+    verify_leaf(openssl, cert_path, cert_path, None, hint=templates.blame())
 
 
 def create_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec,
@@ -678,17 +688,18 @@ def _untrusted(path: Path | None) -> list[Argument]:
     return ["-untrusted", path] if path else []
 
 
-def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str,
+def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str | None,
                 check_time: bool = True, hint: str = "", untrusted: Path | None = None) -> None:
-    """``openssl verify -x509_strict`` with the leaf's TLS purpose against the CA.
+    """``openssl verify -x509_strict`` with the leaf's TLS purpose against the CA
+    (``role`` None: no purpose, as for a CA against itself).
 
     ``cert`` is a file, or PEM bytes given on stdin.  ``check_time=False`` leaves
     dates out, for callers that report them separately.
     """
-    purpose = _PURPOSES[role][0]
+    purpose = ["-purpose", _PURPOSES[role][0]] if role else []
     shown = cert.name if isinstance(cert, Path) else "the certificate"
     try:
-        output = openssl.run(["verify", "-x509_strict", "-purpose", purpose,
+        output = openssl.run(["verify", "-x509_strict", *purpose,
                               *([] if check_time else ["-no_check_time"]),
                               "-CAfile", ca_path, *_untrusted(untrusted),
                               *([cert] if isinstance(cert, Path) else [])],
@@ -699,8 +710,8 @@ def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str,
     if reason:
         detail = next((line for line in reason.splitlines() if line.startswith("error ")),
                       reason.strip()[:200])
-        raise VerifyFailed(f"{shown} fails `openssl verify -x509_strict -purpose "
-                           f"{purpose}` against {ca_path.name}: {detail}{hint}",
+        command = " ".join(["openssl verify -x509_strict", *purpose])
+        raise VerifyFailed(f"{shown} fails `{command}` against {ca_path.name}: {detail}{hint}",
                            detail)
 
 

@@ -3,6 +3,7 @@ wheelhouse, and an organisation's own templates."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ALL_FILES, load_cert, system_verify, unavailable
+from conftest import ALL_FILES, TOOL_OPENSSL, load_cert, system_verify, unavailable
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
@@ -112,6 +113,64 @@ def test_offline_install_from_the_wheelhouse(tmp_path: Path, python: str) -> Non
 def shipped_templates(folder: Path) -> Path:
     shutil.copytree(ROOT / "templates", folder, ignore=shutil.ignore_patterns("*.py", "__*"))
     return folder
+
+
+@pytest.mark.parametrize("command", [("ca",), ("all",), ("rotate-ca", "start")])
+def test_a_ca_template_naming_its_issuer_makes_a_ca_that_verifies(
+        tmp_path: Path, cli, monkeypatch, command: tuple[str, ...]) -> None:
+    """authorityKeyIdentifier with ``issuer:always`` puts the issuer's serial in every
+    certificate: a new CA's must be its own (the provisional CA it is made from has
+    the same serial), and a CA that does not verify against itself is never written."""
+    own = shipped_templates(tmp_path / "tpl")
+    ca = (own / "ca.cnf.j2").read_text()
+    (own / "ca.cnf.j2").write_text(ca.replace(
+        "subjectKeyIdentifier = hash",
+        "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always, issuer:always"))
+    out = tmp_path / "c"
+    if command[0] == "rotate-ca":
+        assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    monkeypatch.setenv("MINIPAAS_TEMPLATES", str(own))
+    result = cli("certs", *command, "--out", str(out), "-q")
+    assert result.code == 0, result.err
+    monkeypatch.delenv("MINIPAAS_TEMPLATES")
+    new_ca = load_cert(out / "ca.pem")  # the new CA first (a rollover bundle holds both)
+    key_id = new_ca.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    assert key_id.authority_cert_serial_number == new_ca.serial_number
+    assert cli("certs", "client", "--out", str(out), "--name", "ci", "-q").code == 0
+    assert system_verify(out / "ca.pem", out / "clients" / "ci" / "cert.pem",
+                         "sslclient").returncode == 0
+    rolling = command[0] == "rotate-ca"  # the other pairs still wait for the new CA
+    assert cli("certs", "check", str(out)).code == (7 if rolling else 0)
+
+
+def test_a_ca_that_does_not_verify_against_itself_is_refused(tmp_path: Path) -> None:
+    """As ``ca -selfsign -ss_cert`` makes one when the serials differ: its
+    authorityKeyIdentifier names a certificate that does not exist."""
+    from minipaas_certs import issue
+    from minipaas_certs.openssl import OpenSSL
+    from minipaas_certs.render import SHIPPED
+
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "x.cnf").write_text(
+        "[ req ]\nprompt = no\ndistinguished_name = dn\n[ dn ]\nCN = x\n"
+        "[ extensions ]\nbasicConstraints = critical, CA:TRUE\n"
+        "keyUsage = critical, keyCertSign\nsubjectKeyIdentifier = hash\n"
+        "authorityKeyIdentifier = keyid:always, issuer:always\n"
+        "[ ca ]\ndefault_ca = s\n[ s ]\ndatabase = index.txt\nnew_certs_dir = .\n"
+        "serial = serial\npolicy = p\nunique_subject = no\n[ p ]\ncommonName = optional\n")
+    (work / "index.txt").write_text("")
+    (work / "serial").write_text("1000\n")
+    run = functools.partial(subprocess.run, cwd=work, capture_output=True, check=True)
+    run([TOOL_OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", "k.pem", "-out", "p.pem", "-config", "x.cnf",
+         "-extensions", "extensions", "-set_serial", "7"])
+    run([TOOL_OPENSSL, "ca", "-batch", "-config", "x.cnf", "-selfsign", "-keyfile", "k.pem",
+         "-cert", "p.pem", "-ss_cert", "p.pem", "-out", "ca.pem", "-extfile", "x.cnf",
+         "-extensions", "extensions", "-days", "30", "-md", "sha256", "-notext"])
+    with pytest.raises(issue.OutputError, match=r"ca.pem fails `openssl verify -x509_strict` "
+                                                r"against ca.pem: error 20"):
+        issue._verify_anchor(OpenSSL(TOOL_OPENSSL), work / "ca.pem", SHIPPED)
 
 
 def test_own_templates_add_subject_fields_and_a_policy(tmp_path: Path, cli, monkeypatch) -> None:
