@@ -216,16 +216,32 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
         _copy_into_bundles(store, leaves, ca_pem)
         return ca_pem
     assert provide is not None
-    calls: list[Callable[[], object]] = [make_ca]
-    start = 0
+    making: list[Callable[[], object]] = [make_ca]
+    signing: list[Callable[[], object]] = []
+    requested: list[Deferred[LeafRequest]] = []
     for batch, size in enumerate(sizes):
-        parts: list[Deferred[LeafRequest]] = [Deferred() for _ in leaves[start:start + size]]
-        calls += [functools.partial(part.provide, functools.partial(
+        parts: list[Deferred[LeafRequest]] = [Deferred() for _ in range(size)]
+        making += [functools.partial(part.provide, functools.partial(
             request_leaf, openssl, store.staging, spec, templates, gate.wait))
-            for part, spec in zip(parts, leaves[start:start + size])]
-        calls.append(functools.partial(sign, batch, parts))  # after its requests: no deadlock
-        start += size
-    run_all(calls, _workers(leaves), on_interrupt=stop_children)
+            for part, spec in zip(parts, leaves[len(requested):])]
+        signing.append(functools.partial(sign, batch, parts))
+        requested += parts
+    failed = threading.Event()
+
+    def make() -> None:
+        try:
+            run_all(making, _workers(leaves), failed=failed)
+        except BaseException as error:  # the signing thread may wait for one never made
+            for part in requested:
+                part.fail(error)
+            raise
+
+    # The keys and requests on their workers; each part signed, checked and completed
+    # on a thread of its own as soon as its requests are made, so that no worker
+    # waits for a signature while requests remain.
+    both: list[Callable[[], object]] = [make, functools.partial(run_all, signing, 1,
+                                                                failed=failed)]
+    run_all(both, 2, on_interrupt=stop_children)
     return authority.get().cert_pem
 
 

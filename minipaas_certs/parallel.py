@@ -17,23 +17,27 @@ Result = TypeVar("Result")
 
 
 def run_all(calls: Sequence[Callable[[], Result]], workers: int,
-            on_interrupt: Callable[[BaseException], None] = lambda _: None) -> list[Result]:
+            on_interrupt: Callable[[BaseException], None] = lambda _: None,
+            failed: threading.Event | None = None) -> list[Result]:
     """Run ``calls`` on up to ``workers`` threads; return their results in order.
 
     The first failure is raised once every started call has ended, and no call
-    starts after one failed.  If the waiting thread itself is interrupted (a
-    signal), ``on_interrupt`` runs (to stop the children the calls wait on)
-    before the threads are joined and the interrupt goes on.
+    starts after one failed.  Runs sharing a ``failed`` event stop together: the
+    one whose call failed raises, the others return with None for the calls they
+    did not start (their caller raises the failure).  If the waiting thread
+    itself is interrupted (a signal), ``on_interrupt`` runs (to stop the children
+    the calls wait on) before the threads are joined and the interrupt goes on.
     """
     results: list[Result | None] = [None] * len(calls)
     errors: list[BaseException] = []
     pending: Iterator[int] = iter(range(len(calls)))
     lock = threading.Lock()
+    failed = failed or threading.Event()
 
     def worker() -> None:
         while True:
             with lock:
-                index = None if errors else next(pending, None)
+                index = None if errors or failed.is_set() else next(pending, None)
             if index is None:
                 return
             try:
@@ -41,6 +45,7 @@ def run_all(calls: Sequence[Callable[[], Result]], workers: int,
             except BaseException as error:  # re-raised in the calling thread
                 with lock:
                     errors.append(error)
+                failed.set()
 
     threads = [threading.Thread(target=worker, daemon=True)
                for _ in range(max(1, min(workers, len(calls))))]
@@ -79,6 +84,13 @@ class Deferred(Generic[Result]):
             self._error = error
             raise
         finally:
+            self._ready.set()
+
+    def fail(self, error: BaseException) -> None:
+        """Give the waiters ``error`` if the value was never provided (its call did not
+        start); only once nothing can be providing it."""
+        if not self._ready.is_set():
+            self._error = error
             self._ready.set()
 
     def get(self) -> Result:

@@ -162,6 +162,43 @@ def test_empty_outputs_from_a_successful_openssl_are_caught(
     assert not list(out.glob(STAGING_PREFIX + "*"))
 
 
+def test_a_request_failing_in_a_late_part_ends_the_run_with_its_error(tmp_path: Path) -> None:
+    """Many bundles are signed part by part on a thread of their own: a request that
+    fails in a later part ends the run with openssl's message, never a hang."""
+    out = tmp_path / "certs"
+    assert run_tool("certs", "all", "--out", str(out), "-q").returncode == 0
+    before = snapshot(out)
+    failing = wrapper(tmp_path, 'if [ "$1" = req ]; then\n  config=$(cat)\n'
+                                '  case "$config" in *"= u19"*) echo "no entropy" >&2; exit 1;; '
+                                'esac\n  printf "%s\\n" "$config" | "$REAL" "$@"\n  exit $?\n'
+                                'fi\nexec "$REAL" "$@"')
+    names = [arg for index in range(1, 21) for arg in ("--name", f"u{index}")]  # two parts
+    done = run_tool("certs", "client", "--out", str(out), "-q", "--openssl", str(failing),
+                    *names, timeout=60)
+    assert done.returncode == 3
+    assert "no entropy" in one_error_line(done.stderr)
+    assert snapshot(out) == before
+    assert not list(out.glob(STAGING_PREFIX + "*"))
+
+
+def test_a_new_ca_failing_while_many_leaves_wait_ends_the_run(tmp_path: Path) -> None:
+    """A revocation's new CA fails while most of its leaves' requests have not
+    started: the thread that signs parts waits for none of them forever."""
+    out = tmp_path / "certs"
+    assert run_tool("certs", "all", "--out", str(out), "-q").returncode == 0
+    names = [arg for index in range(1, 21) for arg in ("--name", f"u{index}")]
+    assert run_tool("certs", "client", "--out", str(out), "-q", *names).returncode == 0
+    before = snapshot(out)
+    failing = wrapper(tmp_path, 'case " $* " in *" -x509 "*) echo "no CA today" >&2; '
+                                'exit 1;; esac\nexec "$REAL" "$@"')
+    done = run_tool("certs", "revoke", "--out", str(out), "--name", "u1", "-q",
+                    "--openssl", str(failing), timeout=60)
+    assert done.returncode == 3
+    assert "no CA today" in one_error_line(done.stderr)
+    assert snapshot(out) == before
+    assert not list(out.glob(STAGING_PREFIX + "*"))
+
+
 # --- full disk ----------------------------------------------------------------------------
 
 @pytest.fixture

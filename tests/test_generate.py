@@ -317,7 +317,7 @@ def test_a_ca_re_signed_from_another_certificate_is_refused(tmp_path: Path) -> N
     # The first CA's folder and key, but the second CA's certificate as the one made.
     mixed = issue.Authority(first.cert_path, first.key_path, second.certificate,
                             valid_from=first.starts)
-    with pytest.raises(issue.OutputError, match="another name or key than the certificate"):
+    with pytest.raises(issue.OutputError, match="another name, key or serial than the certificate"):
         issue.finish_ca(openssl, mixed, 30)
 
 

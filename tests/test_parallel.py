@@ -43,3 +43,40 @@ def test_deferred_gives_waiters_the_value_or_the_error() -> None:
         broken.provide(lambda: {}["x"])
     with pytest.raises(KeyError):
         broken.get()
+
+
+def test_runs_sharing_failed_stop_together() -> None:
+    """One run's failure stops the other's next calls; the other returns what it did."""
+    failed = threading.Event()
+    started: list[str] = []
+    first_done = threading.Event()
+
+    def failing() -> None:
+        first_done.wait(2)
+        raise ValueError("boom")
+
+    def other(name: str) -> str:
+        started.append(name)
+        first_done.set()
+        time.sleep(0.05)  # the failure happens meanwhile
+        return name
+
+    outcomes: list[object] = []
+
+    def second() -> None:
+        outcomes.append(run_all([lambda: other("a"), lambda: other("b")], 1, failed=failed))
+
+    with pytest.raises(ValueError, match="boom"):
+        run_all([lambda: run_all([failing], 1, failed=failed), second], 2)
+    assert started == ["a"] and outcomes == [["a", None]] and failed.is_set()
+
+
+def test_a_deferred_never_provided_can_be_failed_once_nothing_provides_it() -> None:
+    never: Deferred[int] = Deferred()
+    never.fail(ValueError("its call never started"))
+    with pytest.raises(ValueError, match="never started"):
+        never.get()
+    provided: Deferred[int] = Deferred()
+    provided.provide(lambda: 3)
+    provided.fail(ValueError("too late"))  # a value already there stays
+    assert provided.get() == 3
