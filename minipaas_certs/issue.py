@@ -128,11 +128,6 @@ SIGNING = "signing"  # work folders in the staging folder
 SIGNER_FILE, CHAIN_FILE = "signer.pem", "chain.pem"  # in the CA's snapshot
 
 
-def request_name(spec: LeafSpec) -> str:
-    """A leaf's request and config name, unique within a run."""
-    return f"{spec.role}-{spec.bundle}" if spec.bundle else spec.role
-
-
 class Authority(NamedTuple):
     """A CA that can sign: a snapshot of its files in the staging folder, read once.
 

@@ -94,7 +94,7 @@ def _signing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, specs: list[plan.L
     recorder = SigningOpenSSL("OpenSSL 3.0.2")
     requests = []
     for spec in specs:
-        name = issue.request_name(spec)
+        name = f"{spec.role}-{spec.bundle}" if spec.bundle else spec.role
         key = tmp_path / f"{name}-key.pem"
         key.write_text(name)
         requests.append(issue.LeafRequest(spec, tmp_path / f"{name}-cert.pem", key,
