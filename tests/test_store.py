@@ -59,10 +59,8 @@ def test_commit_moves_files_keeps_backups_and_writes_sums(tmp_path: Path) -> Non
     assert not list(out.glob(STAGING_PREFIX + "*"))
 
 
-def test_journal_names_are_relative_and_carry_digests(tmp_path: Path, monkeypatch) -> None:
-    out = tmp_path / "d"
-    out.mkdir()
-    (out / "ca.pem").write_text("old")
+def journals_written(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """Every journal a commit writes, as it is renamed into place."""
     seen: list[dict[str, object]] = []
     real_rename = os.rename
 
@@ -72,6 +70,14 @@ def test_journal_names_are_relative_and_carry_digests(tmp_path: Path, monkeypatc
         return real_rename(source, target)
 
     monkeypatch.setattr(store_module.os, "rename", spy)
+    return seen
+
+
+def test_journal_names_are_relative_and_carry_digests(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "ca.pem").write_text("old")
+    seen = journals_written(monkeypatch)
     with OutputDirectory(out) as held:
         held.stage("ca.pem", b"new", 0o644)
         held.commit({"ca.pem": 0o644})
@@ -157,15 +163,7 @@ def test_files_synced_early_commit_with_the_same_sums_and_digests(
     """`sync` (many bundles, part by part) changes nothing in what the commit writes."""
     import hashlib
 
-    journals: list[dict[str, object]] = []
-    real_rename = os.rename
-
-    def spy(source, target):  # type: ignore[no-untyped-def]
-        if str(target).endswith(JOURNAL):
-            journals.append(json.loads(Path(source).read_text()))
-        return real_rename(source, target)
-
-    monkeypatch.setattr(store_module.os, "rename", spy)
+    journals = journals_written(monkeypatch)
     sums = []
     for early in (False, True):
         out = tmp_path / f"d{early}"
