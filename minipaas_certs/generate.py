@@ -255,8 +255,7 @@ def _copy_into_bundles(store: OutputDirectory, leaves: Sequence[LeafSpec],
         written += [cert, key]
         if spec.bundle:
             write_private(cert.parent / CA_CERT, ca_pem, CERT_MODE)
-            os.chmod(cert, CERT_MODE)
-            os.chmod(key, KEY_MODE)
+            os.chmod(key, KEY_MODE)  # the certificate was placed with its mode
             written.append(cert.parent / CA_CERT)
         elif spec.role == "client":
             for source, copy in DOCKER_CLI_COPIES.items():
