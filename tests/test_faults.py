@@ -173,8 +173,9 @@ def test_a_request_failing_in_a_late_part_ends_the_run_with_its_error(tmp_path: 
                                 'esac\n  printf "%s\\n" "$config" | "$REAL" "$@"\n  exit $?\n'
                                 'fi\nexec "$REAL" "$@"')
     names = [arg for index in range(1, 21) for arg in ("--name", f"u{index}")]  # two parts
-    done = run_tool("certs", "client", "--out", str(out), "-q", "--openssl", str(failing),
-                    *names, timeout=60)
+    # From another working directory, with a relative --out.
+    done = run_tool("certs", "client", "--out", out.name, "-q", "--openssl", str(failing),
+                    *names, cwd=tmp_path, timeout=60)
     assert done.returncode == 3
     assert "no entropy" in one_error_line(done.stderr)
     assert snapshot(out) == before
@@ -191,8 +192,8 @@ def test_a_new_ca_failing_while_many_leaves_wait_ends_the_run(tmp_path: Path) ->
     before = snapshot(out)
     failing = wrapper(tmp_path, 'case " $* " in *" -x509 "*) echo "no CA today" >&2; '
                                 'exit 1;; esac\nexec "$REAL" "$@"')
-    done = run_tool("certs", "revoke", "--out", str(out), "--name", "u1", "-q",
-                    "--openssl", str(failing), timeout=60)
+    done = run_tool("certs", "revoke", "--out", out.name, "--name", "u1", "-q",
+                    "--openssl", str(failing), cwd=tmp_path, timeout=60)
     assert done.returncode == 3
     assert "no CA today" in one_error_line(done.stderr)
     assert snapshot(out) == before
