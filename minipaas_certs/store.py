@@ -259,9 +259,8 @@ class OutputDirectory:
 
     def sync(self, paths: Sequence[Path]) -> None:
         """Make staged files durable now, while the run goes on, and note their digests
-        (no staged file changes once synced): the commit syncs every file again before
-        its journal, which costs little for a file already synced, and reads none of
-        these again."""
+        (no staged file changes once synced): the commit neither reads nor syncs
+        these again, only the folders that hold them."""
         try:
             digests = run_all([functools.partial(_synced_digest, path) for path in paths],
                               _SYNC_THREADS)
@@ -316,9 +315,10 @@ class OutputDirectory:
             for name, mode in files.items():
                 os.chmod(self.staged(name), mode)
                 durable.append(self.staged(name))
-            for name in folders:
+            for name in folders:  # a file `sync` made durable is not synced again
                 os.chmod(self.staged(name), DIR_MODE)
-                durable += [*self.staged(name).iterdir(), self.staged(name)]
+                durable += [*(path for path in self.staged(name).iterdir()
+                              if path not in self._digests), self.staged(name)]
             # On threads, the filesystem can make many files durable in one journal commit.
             run_all([functools.partial(fsync_path, path) for path in durable], _SYNC_THREADS)
             # Written aside and renamed: a journal is complete, or absent.

@@ -183,6 +183,43 @@ def test_files_synced_early_commit_with_the_same_sums_and_digests(
     assert journals[0]["moves"] == journals[1]["moves"]
 
 
+@pytest.mark.parametrize("early", [False, True])
+def test_every_file_and_folder_is_durable_before_the_journal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, early: bool) -> None:
+    """Each staged file is synced once (by `sync` or by the commit), and each folder
+    after its entries, all before the journal that makes the change happen."""
+    synced: list[Path] = []
+    real_fsync, real_rename = store_module.fsync_path, os.rename
+    at_journal: list[list[Path]] = []
+
+    def fsync(path: Path) -> None:
+        synced.append(Path(path))
+        real_fsync(path)
+
+    def rename(source: object, target: object) -> None:
+        if Path(str(target)).name == JOURNAL:
+            at_journal.append(list(synced))
+        real_rename(source, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_module, "fsync_path", fsync)
+    monkeypatch.setattr(store_module.os, "rename", rename)
+    with OutputDirectory(tmp_path) as held:
+        top = held.stage("ca.pem", b"ca", 0o644)
+        bundle = held.staging / "clients" / "ci"
+        bundle.mkdir(parents=True)
+        files = [bundle / name for name in ("ca.pem", "cert.pem", "key.pem")]
+        for path in files:
+            path.write_bytes(path.name.encode())
+        if early:
+            held.sync(files)
+        held.commit({"ca.pem": 0o644}, ["clients/ci"])
+    (before,) = at_journal
+    for path in [*files, top]:
+        assert before.count(path) == 1, path
+    assert bundle in before
+    assert before.index(bundle) > max(before.index(path) for path in files)
+
+
 def test_a_failed_early_sync_is_one_clear_error(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     def failing(path: Path) -> None:
