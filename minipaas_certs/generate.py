@@ -204,7 +204,8 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
         requests = [part.get() for part in parts]
         sign_leaves(openssl, store.staging, signer.get(), requests, templates, batch,
                     trust=authority.get)
-        written = _copy_into_bundles(store, [r.spec for r in requests], authority.get().cert_pem)
+        written = _copy_into_bundles(store, [r.spec for r in requests],
+                                     authority.get().cert_pem)
         if batch < len(sizes) - 1:  # while later parts' keys are made: less left to commit
             store.sync(written)
 
@@ -246,21 +247,23 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
 
 
 def _copy_into_bundles(store: OutputDirectory, leaves: Sequence[LeafSpec],
-                       ca_pem: bytes) -> list[Path]:
+                       ca_pem: bytes) -> dict[Path, bytes | None]:
     """Each bundle gets its ca.pem; the default client pair its docker CLI names.
-    Returns every staged file of these leaves."""
-    written = []
+    Returns every staged file of these leaves, with the bytes of those written here
+    (None: written by openssl)."""
+    written: dict[Path, bytes | None] = {}
     for spec in leaves:
         cert, key = store.staged(spec.cert_file), store.staged(spec.key_file)
-        written += [cert, key]
+        written[cert] = written[key] = None
         if spec.bundle:
             write_private(cert.parent / CA_CERT, ca_pem, CERT_MODE)
             os.chmod(key, KEY_MODE)  # the certificate was placed with its mode
-            written.append(cert.parent / CA_CERT)
+            written[cert.parent / CA_CERT] = ca_pem
         elif spec.role == "client":
             for source, copy in DOCKER_CLI_COPIES.items():
-                write_private(store.staged(copy), read_limited(store.staged(source)), KEY_MODE)
-                written.append(store.staged(copy))
+                data = read_limited(store.staged(source))
+                write_private(store.staged(copy), data, KEY_MODE)
+                written[store.staged(copy)] = data
     return written
 
 
@@ -296,6 +299,8 @@ class Outcome(NamedTuple):
 def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
               templates: Templates, progress: Progress) -> Outcome:
     """``generate``, which also says what ``plan.reissue`` re-issued."""
+    if plan.ca is not None or plan.leaves:  # jinja2 loads while `openssl version` runs
+        templates.environment()
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
     ca = plan.ca
     with OutputDirectory(out) as store, children_reaped(openssl):

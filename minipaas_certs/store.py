@@ -30,7 +30,7 @@ import shutil
 import stat
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Iterable, Iterator, Mapping, NamedTuple
 
 from . import interrupts
 from .errors import Conflict, Interrupted, OutputError
@@ -187,6 +187,7 @@ class OutputDirectory:
         self._keep_staging = False  # an undo failed: the next run needs its journal
         self.undone: list[Path] = []  # crashed runs whose changes entering undid
         self._digests: dict[Path, str] = {}  # of staged files made durable by `sync`
+        self._synced_folders: set[Path] = set()  # the folders that hold them
         self._scope = interrupts.cooperative()
 
     def __enter__(self) -> OutputDirectory:
@@ -257,16 +258,30 @@ class OutputDirectory:
         write_private(self.staged(name), data, mode)
         return self.staged(name)
 
-    def sync(self, paths: Sequence[Path]) -> None:
-        """Make staged files durable now, while the run goes on, and note their digests
-        (no staged file changes once synced): the commit neither reads nor syncs
-        these again, only the folders that hold them."""
+    def sync(self, files: Mapping[Path, bytes | None]) -> None:
+        """Make staged files and the folders that hold them durable now, while the run
+        goes on, and note the files' digests: the commit neither reads nor syncs them
+        again.  No staged file changes, and no such folder gains an entry, once
+        synced.  ``files`` maps each file to the bytes the caller wrote into it (its
+        digest needs no read), or to None."""
+        def durable(path: Path) -> str:
+            data = files[path]
+            if data is None:
+                return _synced_digest(path)
+            fsync_path(path)
+            return _sha256(data)
+
+        paths = list(files)
+        folders = list(dict.fromkeys(path.parent for path in paths))
         try:
-            digests = run_all([functools.partial(_synced_digest, path) for path in paths],
+            digests = run_all([functools.partial(durable, path) for path in paths],
                               _SYNC_THREADS)
+            run_all([functools.partial(fsync_path, folder) for folder in folders],
+                    _SYNC_THREADS)  # after their files: each entry names a durable file
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {describe(error)}") from None
         self._digests.update(zip(paths, digests))
+        self._synced_folders.update(folders)
 
     def _aside_folder(self, aside: str, staging: Path | None = None) -> Path:
         return (staging or self.staging) / REPLACED if aside == REPLACED else self.path / aside
@@ -315,10 +330,12 @@ class OutputDirectory:
             for name, mode in files.items():
                 os.chmod(self.staged(name), mode)
                 durable.append(self.staged(name))
-            for name in folders:  # a file `sync` made durable is not synced again
+            for name in folders:  # what `sync` made durable is not synced again
                 os.chmod(self.staged(name), DIR_MODE)
-                durable += [*(path for path in self.staged(name).iterdir()
-                              if path not in self._digests), self.staged(name)]
+                durable += [path for path in self.staged(name).iterdir()
+                            if path not in self._digests]
+                if self.staged(name) not in self._synced_folders:
+                    durable.append(self.staged(name))
             # On threads, the filesystem can make many files durable in one journal commit.
             run_all([functools.partial(fsync_path, path) for path in durable], _SYNC_THREADS)
             # Written aside and renamed: a journal is complete, or absent.
@@ -347,7 +364,13 @@ class OutputDirectory:
                 if move.new:
                     created += _make_subdirs(self.path, move.name)
                     os.replace(self.staged(move.name), self.path / move.name)
-            fsync_path(self.path)
+            # Every folder a rename changed: clients/ as well as the directory, and
+            # where old files went.
+            for folder in dict.fromkeys([
+                    *((self.path / move.name).parent for move in moves),
+                    *((self._aside_folder(move.aside) / move.name).parent
+                      for move in moves if move.old)]):
+                fsync_path(folder)
             journal.unlink()
         except OSError as error:
             self._undo_or_keep(moves)

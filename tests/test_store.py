@@ -175,7 +175,9 @@ def test_files_synced_early_commit_with_the_same_sums_and_digests(
             for name, data in (("ca.pem", b"ca"), ("cert.pem", b"cert"), ("key.pem", b"key")):
                 (bundle / name).write_bytes(data)
             if early:
-                held.sync([bundle / "ca.pem", bundle / "cert.pem", bundle / "key.pem"])
+                # ca.pem as the caller wrote it (no read), the others read back
+                held.sync({bundle / "ca.pem": b"ca", bundle / "cert.pem": None,
+                           bundle / "key.pem": None})
                 assert held._digests[bundle / "key.pem"] == hashlib.sha256(b"key").hexdigest()
             held.commit({"ca.pem": 0o644}, ["clients/ci"])
         sums.append((out / "SHA256SUMS").read_text())
@@ -187,7 +189,7 @@ def test_files_synced_early_commit_with_the_same_sums_and_digests(
 def test_every_file_and_folder_is_durable_before_the_journal(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, early: bool) -> None:
     """Each staged file is synced once (by `sync` or by the commit), and each folder
-    after its entries, all before the journal that makes the change happen."""
+    once, after its entries, all before the journal that makes the change happen."""
     synced: list[Path] = []
     real_fsync, real_rename = store_module.fsync_path, os.rename
     at_journal: list[list[Path]] = []
@@ -211,13 +213,15 @@ def test_every_file_and_folder_is_durable_before_the_journal(
         for path in files:
             path.write_bytes(path.name.encode())
         if early:
-            held.sync(files)
+            held.sync(dict.fromkeys(files))
         held.commit({"ca.pem": 0o644}, ["clients/ci"])
     (before,) = at_journal
     for path in [*files, top]:
         assert before.count(path) == 1, path
-    assert bundle in before
+    assert before.count(bundle) == 1
     assert before.index(bundle) > max(before.index(path) for path in files)
+    after = synced[len(before):]  # the renames: each folder they changed, clients/ too
+    assert tmp_path in after and tmp_path / "clients" in after
 
 
 def test_a_failed_early_sync_is_one_clear_error(tmp_path: Path,
@@ -229,4 +233,4 @@ def test_a_failed_early_sync_is_one_clear_error(tmp_path: Path,
     with OutputDirectory(tmp_path) as held:
         held.stage("ca.pem", b"ca", 0o644)
         with pytest.raises(OutputError, match=r"cannot write .*Input/output error"):
-            held.sync([held.staged("ca.pem")])
+            held.sync({held.staged("ca.pem"): None})
