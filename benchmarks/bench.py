@@ -147,6 +147,11 @@ def verify_all(work: Path) -> None:
     run([OPENSSL, "verify", "-CAfile", "c/ca.pem", *leaves], work)
 
 
+def floor(*args: str) -> Step:
+    """The design's floor (see floor.py): its steps alone, in the bench's Python."""
+    return command([sys.executable, str(ROOT / "benchmarks" / "floor.py"), *args])
+
+
 def ecdsa_key(path: str) -> list[str]:
     return ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path]
 
@@ -170,6 +175,11 @@ CASES = [
          tool("certs", "client", "--out", "c", "-q", *names(200)), 7, ca_ready),
     Case("check-200", "<= 3.00", verify_all, tool("certs", "check", "c", "--warn-days", "0"),
          7, bundles_ready(200)),
+    # The floor of the design against the same baselines: what is left to the tool.
+    Case("floor-ecdsa", "reference", recipe(ecdsa_key), floor("all", "f"), 31),
+    Case("floor-rsa2048", "reference", recipe(rsa_key(2048)), floor("all", "f", "rsa2048"), 15),
+    Case("floor-200", "reference", bare_reissue(200, new_ca=False),
+         floor("clients", "c", "f", "200"), 7, ca_ready),
     # 3 managers + 49 remaining clients + the top-level server and client pairs.
     Case("revoke-54", "<= 1.30", bare_reissue(54),
          tool("certs", "revoke", "--out", "c", "-q", "--name", "u1"), 7, swarm_ready),
