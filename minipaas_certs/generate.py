@@ -299,8 +299,6 @@ class Outcome(NamedTuple):
 def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
               templates: Templates, progress: Progress) -> Outcome:
     """``generate``, which also says what ``plan.reissue`` re-issued."""
-    if plan.ca is not None or plan.leaves:  # jinja2 loads while `openssl version` runs
-        templates.environment()
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
     ca = plan.ca
     with OutputDirectory(out) as store, children_reaped(openssl):
