@@ -331,11 +331,13 @@ class OutputDirectory:
                 os.chmod(self.staged(name), mode)
                 durable.append(self.staged(name))
             for name in folders:  # what `sync` made durable is not synced again
-                os.chmod(self.staged(name), DIR_MODE)
-                durable += [path for path in self.staged(name).iterdir()
-                            if path not in self._digests]
-                if self.staged(name) not in self._synced_folders:
-                    durable.append(self.staged(name))
+                folder = self.staged(name)
+                fresh = [path for path in folder.iterdir() if path not in self._digests]
+                moded = stat.S_IMODE(os.lstat(folder).st_mode) != DIR_MODE
+                os.chmod(folder, DIR_MODE)
+                durable += fresh
+                if fresh or moded or folder not in self._synced_folders:
+                    durable.append(folder)
             # On threads, the filesystem can make many files durable in one journal commit.
             run_all([functools.partial(fsync_path, path) for path in durable], _SYNC_THREADS)
             # Written aside and renamed: a journal is complete, or absent.
@@ -352,24 +354,32 @@ class OutputDirectory:
         interrupts.check()  # the last moment a signal cancels the run
         created: list[Path] = []  # folders in the directory (clients/) made by the moves
         try:
-            for folder in {self._aside_folder(move.aside) for move in moves if move.old}:
+            # Where old files go (a backup, or `replaced` in staging) exists durably
+            # before any is moved: the undo after a power loss needs to find them.
+            aside_folders: list[Path] = []
+            for folder in dict.fromkeys(self._aside_folder(m.aside) for m in moves if m.old):
                 folder.mkdir(mode=DIR_MODE)
                 os.chmod(folder, DIR_MODE)
+                aside_folders.append(folder)
             for move in moves:
                 if move.old:
-                    aside = self._aside_folder(move.aside)
-                    _make_subdirs(aside, move.name)
-                    os.rename(self.path / move.name, aside / move.name)
+                    aside_folders += _make_subdirs(self._aside_folder(move.aside), move.name)
+            for folder in dict.fromkeys(folder.parent for folder in aside_folders):
+                fsync_path(folder)
+            for move in moves:
+                if move.old:
+                    os.rename(self.path / move.name, self._aside_folder(move.aside) / move.name)
             for move in moves:
                 if move.new:
                     created += _make_subdirs(self.path, move.name)
                     os.replace(self.staged(move.name), self.path / move.name)
-            # Every folder a rename changed: clients/ as well as the directory, and
-            # where old files went.
+            # Every folder a rename changed (clients/ as well as the directory, and
+            # where old files went), then the parents of the folders made for them.
             for folder in dict.fromkeys([
                     *((self.path / move.name).parent for move in moves),
                     *((self._aside_folder(move.aside) / move.name).parent
-                      for move in moves if move.old)]):
+                      for move in moves if move.old),
+                    *(folder.parent for folder in created)]):
                 fsync_path(folder)
             journal.unlink()
         except OSError as error:
@@ -425,7 +435,10 @@ class OutputDirectory:
                 os.rename(aside, target)
         for backup in {move.aside for move in moves if move.aside != REPLACED}:
             _remove_if_empty(self.path / backup)
-        fsync_path(self.path)
+        # The folders old files came back into (clients/ too), before staging goes.
+        for folder in dict.fromkeys([self.path, *((self.path / m.name).parent for m in moves)]):
+            if os.path.isdir(folder):
+                fsync_path(folder)
 
     def _unrestored(self, moves: list[Move], staging: Path) -> list[str]:
         """The names the undo could not explain: an old file not back in place, or a

@@ -208,7 +208,7 @@ def test_every_file_and_folder_is_durable_before_the_journal(
     with OutputDirectory(tmp_path) as held:
         top = held.stage("ca.pem", b"ca", 0o644)
         bundle = held.staging / "clients" / "ci"
-        bundle.mkdir(parents=True)
+        bundle.mkdir(parents=True, mode=0o700)  # as the tool makes a bundle's folder
         files = [bundle / name for name in ("ca.pem", "cert.pem", "key.pem")]
         for path in files:
             path.write_bytes(path.name.encode())
@@ -222,6 +222,148 @@ def test_every_file_and_folder_is_durable_before_the_journal(
     assert before.index(bundle) > max(before.index(path) for path in files)
     after = synced[len(before):]  # the renames: each folder they changed, clients/ too
     assert tmp_path in after and tmp_path / "clients" in after
+
+
+def _record_commit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Path]]:
+    """Every fsync, folder made, rename (as the folders it changed) and the journal's
+    removal, in order."""
+    events: list[tuple[str, Path]] = []
+    real_fsync, real_rename, real_replace = store_module.fsync_path, os.rename, os.replace
+    real_mkdir, real_unlink = os.mkdir, os.unlink
+
+    def fsync(path: Path) -> None:
+        events.append(("fsync", Path(path)))
+        real_fsync(path)
+
+    def moved(real):  # type: ignore[no-untyped-def]
+        def move(source, target):  # type: ignore[no-untyped-def]
+            real(source, target)
+            if Path(target).name != JOURNAL and not Path(source).name.endswith(".part"):
+                events.append(("lost", Path(source).parent))
+                events.append(("gained", Path(target).parent))
+        return move
+
+    def mkdir(path, mode=0o777):  # type: ignore[no-untyped-def]
+        real_mkdir(path, mode)
+        events.append(("gained", Path(path).parent))
+
+    def unlink(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(path).name == JOURNAL:
+            events.append(("done", Path(path)))
+        real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(store_module, "fsync_path", fsync)
+    monkeypatch.setattr(os, "rename", moved(real_rename))
+    monkeypatch.setattr(os, "replace", moved(real_replace))
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    monkeypatch.setattr(os, "unlink", unlink)
+    return events
+
+
+@pytest.mark.parametrize("scenario", ["kept bundle", "archived bundle", "replaced file"])
+def test_every_folder_a_commit_changes_is_durable_before_the_journal_goes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: str) -> None:
+    """Each folder that gains an entry (a backup, its clients/, `replaced` in staging,
+    clients/ in the directory) or loses one outside staging is synced after the
+    change and before the journal is removed; and a folder old files go into is
+    durable before they do."""
+    out = tmp_path / "d"
+    (out / "clients" / "ci").mkdir(parents=True)
+    (out / "clients" / "ci" / "key.pem").write_bytes(b"old key")
+    (out / "server-cert.pem").write_bytes(b"old server")
+    with OutputDirectory(out) as held:
+        held.stage("ca.pem", b"ca", 0o644)
+        if scenario == "kept bundle":
+            bundle = held.staging / "clients" / "ci"
+            bundle.mkdir(parents=True)
+            (bundle / "key.pem").write_bytes(b"new key")
+        if scenario == "replaced file":
+            held.stage("server-cert.pem", b"new server", 0o644)
+        events, staging = _record_commit(monkeypatch), held.staging
+        if scenario == "kept bundle":
+            held.commit({"ca.pem": 0o644}, ["clients/ci"], keep=["clients/ci"])
+        elif scenario == "archived bundle":
+            held.commit({"ca.pem": 0o644}, archive=["clients/ci"])
+        else:
+            held.commit({"ca.pem": 0o644, "server-cert.pem": 0o644})
+    done = events.index(("done", staging / JOURNAL))
+    # Staging losing a new file needs no sync: it is discarded, and the undo looks in
+    # both places; every other change does.
+    changes = [(i, path) for i, (kind, path) in enumerate(events[:done]) if kind == "gained"
+               or (kind == "lost" and staging not in (path, *path.parents))]
+    assert out / "clients" in {path for _, path in changes} or scenario == "replaced file"
+    for i, folder in changes:
+        assert ("fsync", folder) in events[i:done], folder
+    first_old_move = next(i for i, (kind, path) in enumerate(events) if kind == "lost"
+                          and path in (out, out / "clients"))
+    for i, (kind, folder) in enumerate(events[:first_old_move]):
+        if kind == "gained" and folder != staging:  # a folder made for old files
+            assert ("fsync", folder) in events[i:first_old_move], folder
+
+
+def test_a_synced_folder_that_changes_is_synced_again(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sync` notes what it made durable; a folder that gains an entry or has its
+    mode corrected afterwards is not skipped by the commit."""
+    synced: list[Path] = []
+    real_fsync = store_module.fsync_path
+
+    def fsync(path: Path) -> None:
+        synced.append(Path(path))
+        real_fsync(path)
+
+    monkeypatch.setattr(store_module, "fsync_path", fsync)
+    with OutputDirectory(tmp_path) as held:
+        grown, moded = held.staging / "clients" / "a", held.staging / "clients" / "b"
+        for bundle in (grown, moded):
+            bundle.mkdir(parents=True, mode=0o700)
+            (bundle / "cert.pem").write_bytes(b"c")
+        held.sync({grown / "cert.pem": b"c", moded / "cert.pem": None})
+        (grown / "key.pem").write_bytes(b"k")
+        os.chmod(moded, 0o750)
+        mark = len(synced)
+        held.commit({}, ["clients/a", "clients/b"])
+    assert synced[mark:].count(grown / "key.pem") == 1
+    assert grown in synced[mark:] and moded in synced[mark:]
+    assert grown / "cert.pem" not in synced[mark:]
+
+
+def test_an_undo_makes_the_folders_it_restores_into_durable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit that fails after old bundles left clients/ puts them back, and syncs
+    clients/ after it has (the staging folder that held them goes next)."""
+    out = tmp_path / "d"
+    (out / "clients" / "ci").mkdir(parents=True)
+    (out / "clients" / "ci" / "key.pem").write_bytes(b"old key")
+    real_replace, real_fsync = os.replace, store_module.fsync_path
+    events: list[tuple[str, Path]] = []
+
+    def replace(source, target):  # type: ignore[no-untyped-def]
+        if Path(target).name == "SHA256SUMS":
+            raise OSError(28, "No space left on device")
+        real_replace(source, target)
+
+    def rename(source, target):  # type: ignore[no-untyped-def]
+        os_rename(source, target)
+        events.append(("moved", Path(target).parent))
+
+    def fsync(path: Path) -> None:
+        events.append(("fsync", Path(path)))
+        real_fsync(path)
+
+    os_rename = os.rename
+    with OutputDirectory(out) as held:
+        bundle = held.staging / "clients" / "ci"
+        bundle.mkdir(parents=True, mode=0o700)
+        (bundle / "key.pem").write_bytes(b"new key")
+        monkeypatch.setattr(os, "replace", replace)
+        monkeypatch.setattr(os, "rename", rename)
+        monkeypatch.setattr(store_module, "fsync_path", fsync)
+        with pytest.raises(OutputError, match="holds the previous files"):
+            held.commit({}, ["clients/ci"], keep=["clients/ci"])
+    assert (out / "clients" / "ci" / "key.pem").read_bytes() == b"old key"
+    restored = max(i for i, event in enumerate(events) if event == ("moved", out / "clients"))
+    assert ("fsync", out / "clients") in events[restored:]
 
 
 def test_a_failed_early_sync_is_one_clear_error(tmp_path: Path,
