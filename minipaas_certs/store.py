@@ -334,7 +334,8 @@ class OutputDirectory:
                 folder = self.staged(name)
                 fresh = [path for path in folder.iterdir() if path not in self._digests]
                 moded = stat.S_IMODE(os.lstat(folder).st_mode) != DIR_MODE
-                os.chmod(folder, DIR_MODE)
+                if moded:  # made under a umask that took from 0700
+                    os.chmod(folder, DIR_MODE)
                 durable += fresh
                 if fresh or moded or folder not in self._synced_folders:
                     durable.append(folder)

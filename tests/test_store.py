@@ -326,6 +326,7 @@ def test_a_synced_folder_that_changes_is_synced_again(tmp_path: Path,
     assert synced[mark:].count(grown / "key.pem") == 1
     assert grown in synced[mark:] and moded in synced[mark:]
     assert grown / "cert.pem" not in synced[mark:]
+    assert stat.S_IMODE((tmp_path / "clients" / "b").stat().st_mode) == 0o700
 
 
 def test_an_undo_makes_the_folders_it_restores_into_durable(
