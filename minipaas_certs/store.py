@@ -383,6 +383,9 @@ class OutputDirectory:
                     *(folder.parent for folder in created)]):
                 fsync_path(folder)
             journal.unlink()
+            # Durably gone before success is reported: a journal back after a power
+            # loss would have the next run undo this commit, new CA key and all.
+            fsync_path(self.staging)
         except OSError as error:
             self._undo_or_keep(moves)
             remove_created_dirs(created)

@@ -294,6 +294,7 @@ def test_every_folder_a_commit_changes_is_durable_before_the_journal_goes(
     assert out / "clients" in {path for _, path in changes} or scenario == "replaced file"
     for i, folder in changes:
         assert ("fsync", folder) in events[i:done], folder
+    assert ("fsync", staging) in events[done:]  # the journal durably gone: no undo later
     first_old_move = next(i for i, (kind, path) in enumerate(events) if kind == "lost"
                           and path in (out, out / "clients"))
     for i, (kind, folder) in enumerate(events[:first_old_move]):
