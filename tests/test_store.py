@@ -229,7 +229,7 @@ def _record_commit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Path]]:
     removal, in order."""
     events: list[tuple[str, Path]] = []
     real_fsync, real_rename, real_replace = store_module.fsync_path, os.rename, os.replace
-    real_mkdir, real_unlink = os.mkdir, os.unlink
+    real_mkdir, real_unlink = Path.mkdir, Path.unlink  # os.* is bound early on 3.8-3.10
 
     def fsync(path: Path) -> None:
         events.append(("fsync", Path(path)))
@@ -243,8 +243,8 @@ def _record_commit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Path]]:
                 events.append(("gained", Path(target).parent))
         return move
 
-    def mkdir(path, mode=0o777):  # type: ignore[no-untyped-def]
-        real_mkdir(path, mode)
+    def mkdir(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        real_mkdir(path, *args, **kwargs)
         events.append(("gained", Path(path).parent))
 
     def unlink(path, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -255,8 +255,8 @@ def _record_commit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Path]]:
     monkeypatch.setattr(store_module, "fsync_path", fsync)
     monkeypatch.setattr(os, "rename", moved(real_rename))
     monkeypatch.setattr(os, "replace", moved(real_replace))
-    monkeypatch.setattr(os, "mkdir", mkdir)
-    monkeypatch.setattr(os, "unlink", unlink)
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    monkeypatch.setattr(Path, "unlink", unlink)
     return events
 
 
