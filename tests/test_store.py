@@ -185,48 +185,9 @@ def test_files_synced_early_commit_with_the_same_sums_and_digests(
     assert journals[0]["moves"] == journals[1]["moves"]
 
 
-@pytest.mark.parametrize("early", [False, True])
-def test_every_file_and_folder_is_durable_before_the_journal(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, early: bool) -> None:
-    """Each staged file is synced once (by `sync` or by the commit), and each folder
-    once, after its entries, all before the journal that makes the change happen."""
-    synced: list[Path] = []
-    real_fsync, real_rename = store_module.fsync_path, os.rename
-    at_journal: list[list[Path]] = []
-
-    def fsync(path: Path) -> None:
-        synced.append(Path(path))
-        real_fsync(path)
-
-    def rename(source: object, target: object) -> None:
-        if Path(str(target)).name == JOURNAL:
-            at_journal.append(list(synced))
-        real_rename(source, target)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(store_module, "fsync_path", fsync)
-    monkeypatch.setattr(store_module.os, "rename", rename)
-    with OutputDirectory(tmp_path) as held:
-        top = held.stage("ca.pem", b"ca", 0o644)
-        bundle = held.staging / "clients" / "ci"
-        bundle.mkdir(parents=True, mode=0o700)  # as the tool makes a bundle's folder
-        files = [bundle / name for name in ("ca.pem", "cert.pem", "key.pem")]
-        for path in files:
-            path.write_bytes(path.name.encode())
-        if early:
-            held.sync(dict.fromkeys(files))
-        held.commit({"ca.pem": 0o644}, ["clients/ci"])
-    (before,) = at_journal
-    for path in [*files, top]:
-        assert before.count(path) == 1, path
-    assert before.count(bundle) == 1
-    assert before.index(bundle) > max(before.index(path) for path in files)
-    after = synced[len(before):]  # the renames: each folder they changed, clients/ too
-    assert tmp_path in after and tmp_path / "clients" in after
-
-
 def _record_commit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Path]]:
-    """Every fsync, folder made, rename (as the folders it changed) and the journal's
-    removal, in order."""
+    """Every fsync, folder made, rename (as the folders it changed), and the journal's
+    arrival and removal, in order."""
     events: list[tuple[str, Path]] = []
     real_fsync, real_rename, real_replace = store_module.fsync_path, os.rename, os.replace
     real_mkdir, real_unlink = Path.mkdir, Path.unlink  # os.* is bound early on 3.8-3.10
@@ -238,7 +199,9 @@ def _record_commit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Path]]:
     def moved(real):  # type: ignore[no-untyped-def]
         def move(source, target):  # type: ignore[no-untyped-def]
             real(source, target)
-            if Path(target).name != JOURNAL and not Path(source).name.endswith(".part"):
+            if Path(target).name == JOURNAL:
+                events.append(("journal", Path(target)))
+            elif not Path(source).name.endswith(".part"):
                 events.append(("lost", Path(source).parent))
                 events.append(("gained", Path(target).parent))
         return move
@@ -258,6 +221,36 @@ def _record_commit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Path]]:
     monkeypatch.setattr(Path, "mkdir", mkdir)
     monkeypatch.setattr(Path, "unlink", unlink)
     return events
+
+
+def _fsyncs(events: list[tuple[str, Path]]) -> list[Path]:
+    return [path for kind, path in events if kind == "fsync"]
+
+
+@pytest.mark.parametrize("early", [False, True])
+def test_every_file_and_folder_is_durable_before_the_journal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, early: bool) -> None:
+    """Each staged file is synced once (by `sync` or by the commit), and each folder
+    once, after its entries, all before the journal that makes the change happen."""
+    with OutputDirectory(tmp_path) as held:
+        top = held.stage("ca.pem", b"ca", 0o644)
+        bundle = held.staging / "clients" / "ci"
+        bundle.mkdir(parents=True, mode=0o700)  # as the tool makes a bundle's folder
+        files = [bundle / name for name in ("ca.pem", "cert.pem", "key.pem")]
+        for path in files:
+            path.write_bytes(path.name.encode())
+        events = _record_commit(monkeypatch)
+        if early:
+            held.sync(dict.fromkeys(files))
+        held.commit({"ca.pem": 0o644}, ["clients/ci"])
+    journal = next(i for i, (kind, _) in enumerate(events) if kind == "journal")
+    before = _fsyncs(events[:journal])
+    for path in [*files, top]:
+        assert before.count(path) == 1, path
+    assert before.count(bundle) == 1
+    assert before.index(bundle) > max(before.index(path) for path in files)
+    after = _fsyncs(events[journal:])  # the renames: each folder they changed, clients/ too
+    assert tmp_path in after and tmp_path / "clients" in after
 
 
 @pytest.mark.parametrize("scenario", ["kept bundle", "archived bundle", "replaced file"])
@@ -306,27 +299,21 @@ def test_a_synced_folder_that_changes_is_synced_again(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """`sync` notes what it made durable; a folder that gains an entry or has its
     mode corrected afterwards is not skipped by the commit."""
-    synced: list[Path] = []
-    real_fsync = store_module.fsync_path
-
-    def fsync(path: Path) -> None:
-        synced.append(Path(path))
-        real_fsync(path)
-
-    monkeypatch.setattr(store_module, "fsync_path", fsync)
     with OutputDirectory(tmp_path) as held:
         grown, moded = held.staging / "clients" / "a", held.staging / "clients" / "b"
         for bundle in (grown, moded):
             bundle.mkdir(parents=True, mode=0o700)
             (bundle / "cert.pem").write_bytes(b"c")
+        events = _record_commit(monkeypatch)
         held.sync({grown / "cert.pem": b"c", moded / "cert.pem": None})
         (grown / "key.pem").write_bytes(b"k")
         os.chmod(moded, 0o750)
-        mark = len(synced)
+        mark = len(events)
         held.commit({}, ["clients/a", "clients/b"])
-    assert synced[mark:].count(grown / "key.pem") == 1
-    assert grown in synced[mark:] and moded in synced[mark:]
-    assert grown / "cert.pem" not in synced[mark:]
+    synced = _fsyncs(events[mark:])
+    assert synced.count(grown / "key.pem") == 1
+    assert grown in synced and moded in synced
+    assert grown / "cert.pem" not in synced
     assert stat.S_IMODE((tmp_path / "clients" / "b").stat().st_mode) == 0o700
 
 
@@ -337,34 +324,23 @@ def test_an_undo_makes_the_folders_it_restores_into_durable(
     out = tmp_path / "d"
     (out / "clients" / "ci").mkdir(parents=True)
     (out / "clients" / "ci" / "key.pem").write_bytes(b"old key")
-    real_replace, real_fsync = os.replace, store_module.fsync_path
-    events: list[tuple[str, Path]] = []
-
-    def replace(source, target):  # type: ignore[no-untyped-def]
-        if Path(target).name == "SHA256SUMS":
-            raise OSError(28, "No space left on device")
-        real_replace(source, target)
-
-    def rename(source, target):  # type: ignore[no-untyped-def]
-        os_rename(source, target)
-        events.append(("moved", Path(target).parent))
-
-    def fsync(path: Path) -> None:
-        events.append(("fsync", Path(path)))
-        real_fsync(path)
-
-    os_rename = os.rename
     with OutputDirectory(out) as held:
         bundle = held.staging / "clients" / "ci"
         bundle.mkdir(parents=True, mode=0o700)
         (bundle / "key.pem").write_bytes(b"new key")
+        events = _record_commit(monkeypatch)
+        recorded_replace = os.replace
+
+        def replace(source, target):  # type: ignore[no-untyped-def]
+            if Path(target).name == "SHA256SUMS":
+                raise OSError(28, "No space left on device")
+            recorded_replace(source, target)
+
         monkeypatch.setattr(os, "replace", replace)
-        monkeypatch.setattr(os, "rename", rename)
-        monkeypatch.setattr(store_module, "fsync_path", fsync)
         with pytest.raises(OutputError, match="holds the previous files"):
             held.commit({}, ["clients/ci"], keep=["clients/ci"])
     assert (out / "clients" / "ci" / "key.pem").read_bytes() == b"old key"
-    restored = max(i for i, event in enumerate(events) if event == ("moved", out / "clients"))
+    restored = max(i for i, event in enumerate(events) if event == ("gained", out / "clients"))
     assert ("fsync", out / "clients") in events[restored:]
 
 
