@@ -8,12 +8,13 @@ exit code.  The ``certs`` group lists its commands from a table and imports
 from __future__ import annotations
 
 import os
+import signal
 from typing import Sequence
 
 import click
 
 from . import __version__
-from .errors import EXIT_CODES_HELP, CertsError, exit_code
+from .errors import EXIT_CODES_HELP, CertsError, Interrupted, exit_code
 from .layout import (
     CA_CERT,
     CA_KEY,
@@ -111,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as error:
         return _fail(error.format_message(), error.exit_code)
     except click.exceptions.Abort:  # KeyboardInterrupt, in-process without our handler
-        return _fail("interrupted by SIGINT", 130)
+        interrupted = Interrupted(signal.SIGINT)
+        return _fail(str(interrupted), interrupted.exit_code)
     except OSError as error:
         where = f": {error.filename}" if error.filename else ""
         return _fail(f"{error.strerror or error}{where}", exit_code(error))

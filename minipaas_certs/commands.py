@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import click
 
 from .errors import InvalidInput
+from .layout import CLIENTS_DIR, SERVERS_DIR, Bundle
 from .names import parse_common_name, parse_identity_name, parse_passphrase, parse_san
 from .output import progress, say
 from .plan import (
@@ -21,7 +22,10 @@ from .plan import (
     DEFAULT_CA_DAYS,
     DEFAULT_CLIENT_CN,
     DEFAULT_DAYS,
+    DEFAULT_KEY_SIZE,
     DEFAULT_KEY_TYPE,
+    DEFAULT_SANS,
+    DEFAULT_SERVER_CN,
     KEY_SIZES,
     MAX_DAYS,
     MAX_HOURS,
@@ -55,6 +59,23 @@ def _sans_with_environment(ctx: click.Context, param: click.Parameter,
     return _check(parse_san)(ctx, param, value)
 
 
+def _key_sizes_help() -> str:
+    """``ecdsa: 256 (default) or 384; rsa: ...`` from the plan's sizes."""
+    def sizes(kind: str) -> str:
+        named = [f"{bits} (default)" if bits == DEFAULT_KEY_SIZE[kind] else str(bits)
+                 for bits in KEY_SIZES[kind]]
+        return ", ".join(named[:-1]) + f" or {named[-1]}"
+    return "; ".join(f"{kind}: {sizes(kind)}" for kind in KEY_SIZES
+                     if len(KEY_SIZES[kind]) > 1) + "."
+
+
+def _bundle_help(role: str) -> str:
+    """``clients/NAME/{ca.pem,cert.pem,key.pem}``: a bundle's folder and files."""
+    bundle = Bundle(role, "NAME")
+    return f"{bundle.folder}/{{{','.join(Path(name).name for name in bundle.files)}}}"
+
+
+SERVER_CN_DEFAULT = f"[default: the first SAN, if it is a valid CN, else {DEFAULT_SERVER_CN}]"
 # The exit-code table is shown once, under `minipaas certs --help`; each command points there.
 EXIT_CODES = "Exit codes: see `minipaas certs --help`."
 CHECK_CN = _check(parse_common_name)
@@ -110,7 +131,7 @@ key_options = _options(
     click.option("--key-type", type=click.Choice(list(KEY_SIZES)),
                  default=DEFAULT_KEY_TYPE, show_default=True, help="Key algorithm."),
     click.option("--key-size", type=int, default=None,
-                 help="ecdsa: 256 (default) or 384; rsa: 2048, 3072 (default) or 4096."),
+                 help=_key_sizes_help()),
 )
 keep_key_options = _options(
     click.option("--key-type", type=click.Choice(list(KEY_SIZES)), default=None,
@@ -139,13 +160,13 @@ san_options = _options(
                  help="Server name or IP, bare: no scheme, no port (repeatable; IP:/DNS: "
                       "prefix optional) [env MINIPAAS_CERTS_SAN, comma-separated]."),
     click.option("--no-default-san", is_flag=True,
-                 help="Leave localhost and 127.0.0.1 out of the server's names."),
+                 help=f"Leave {' and '.join(DEFAULT_SANS)} out of the server's names."),
 )
 reissue_option = click.option(
     "--reissue", is_flag=True,
-    help="With --force: re-issue every other certificate of the previous CA (servers/*, "
-         "clients/*, and the top-level pairs this command does not make) from the new "
-         "one, keeping CN, SANs and key type.")
+    help=f"With --force: re-issue every other certificate of the previous CA "
+         f"({SERVERS_DIR}/*, {CLIENTS_DIR}/*, and the top-level pairs this command does not "
+         "make) from the new one, keeping CN, SANs and key type.")
 ca_dir_option = click.option(
     "--ca-dir", type=click.Path(), default=None, callback=_not_empty,
     help="Folder holding ca.pem and ca-key.pem [default: --out].")
@@ -319,8 +340,7 @@ def _key(key_type: str, key_size: int | None) -> Any:
 @click.option("--ca-cn", callback=CHECK_CN, default=DEFAULT_CA_CN, show_default=True,
               help="Common name of the CA.")
 @click.option("--server-cn", callback=CHECK_CN, default=None,
-              help="Common name of the server certificate [default: the first SAN, if it "
-                   "is a valid CN, else server].")
+              help=f"Common name of the server certificate {SERVER_CN_DEFAULT}.")
 @click.option("--client-cn", callback=CHECK_CN, default=DEFAULT_CLIENT_CN,
               show_default=True,
               help="Common name of the client certificate.")
@@ -380,11 +400,10 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 @ca_dir_option
 @san_options
 @click.option("--cn", callback=CHECK_CN, default=None,
-              help="Common name [default: the first SAN, if it is a valid CN, else server]; "
-                   "Go ignores it, SANs count.")
+              help=f"Common name {SERVER_CN_DEFAULT}; Go ignores it, SANs count.")
 @click.option("--name", default=None, callback=_check(parse_identity_name),
-              help="Write the manager's bundle servers/NAME/{ca.pem,server-cert.pem,"
-                   "server-key.pem} instead of the top-level pair.")
+              help=f"Write the manager's bundle {_bundle_help('server')} instead of the "
+                   "top-level pair.")
 @key_options
 @leaf_validity_options()
 @force_option
@@ -417,10 +436,10 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
 @out_option
 @ca_dir_option
 @click.option("--cn", callback=CHECK_CN, default=None,
-              help="Common name of the default client pair [default: client].")
+              help=f"Common name of the default client pair [default: {DEFAULT_CLIENT_CN}].")
 @click.option("--name", "names", multiple=True, callback=_check(parse_identity_name),
-              help="Write the bundle clients/NAME/{ca,cert,key}.pem, CN=NAME, instead of "
-                   "the default pair (repeatable: one run issues them all).")
+              help=f"Write the bundle {_bundle_help('client')}, CN=NAME, instead of the "
+                   "default pair (repeatable: one run issues them all).")
 @key_options
 @leaf_validity_options()
 @force_option

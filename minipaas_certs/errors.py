@@ -19,9 +19,15 @@ def quote(value: object) -> str:
     return shlex.quote(str(value))
 
 
-# `certs check` and `certs doctor` report through these (they are findings, not errors).
-EXIT_WARNINGS = 7  # check: only warnings (something expires within --warn-days)
-EXIT_PROBLEMS = 8  # check: something is wrong now; doctor: mutual TLS does not work
+# The commands that judge (check, doctor, verify-sums) report findings, not errors:
+# their verdicts have exit codes of their own, listed in the help beside the errors'.
+EXIT_WARNINGS = 7
+EXIT_PROBLEMS = 8
+VERDICTS = {
+    EXIT_WARNINGS: "check: a certificate expires within --warn-days (nothing else wrong)",
+    EXIT_PROBLEMS: ("check: something is wrong now; doctor: mutual TLS does not work;\n"
+                    "       verify-sums: a file does not match SHA256SUMS"),
+}
 
 
 class CertsError(Exception):
@@ -88,6 +94,9 @@ class OutputError(CertsError):
 class Interrupted(CertsError):
     """SIGINT or SIGTERM stopped the run (exit 130 or 143)."""
 
+    exit_code = 128 + signal.SIGINT  # 128 + the signal's number: set by each instance
+    summary = f"interrupted (SIGINT); {128 + signal.SIGTERM} terminated (SIGTERM)"
+
     def __init__(self, signal_number: int, completed: bool = False) -> None:
         self.signal_number = signal_number
         self.exit_code = 128 + signal_number
@@ -104,18 +113,20 @@ def exit_code(error: BaseException) -> int:
     return OutputError.exit_code if isinstance(error, OSError) else CertsError.exit_code
 
 
+def _documented(kind: type[CertsError]) -> list[type[CertsError]]:
+    """``kind`` and its subclasses that state their own summary (the help's rows)."""
+    found = [kind] if "summary" in vars(kind) else []
+    for subclass in kind.__subclasses__():
+        found += _documented(subclass)
+    return found
+
+
 def _exit_codes_help() -> str:
     rows = [(0, "success")]
-    rows += [(kind.exit_code, kind.summary) for kind in (CertsError, InvalidInput,
-                                                          OpenSSLUnavailable, Conflict,
-                                                          CAProblem, OutputError)]
-    rows += [(EXIT_WARNINGS, "check: a certificate expires within --warn-days (nothing "
-                             "else wrong)"),
-             (EXIT_PROBLEMS, "check: something is wrong now; doctor: mutual TLS does not "
-                             "work"),
-             (128 + signal.SIGINT, f"interrupted (SIGINT); {128 + signal.SIGTERM} terminated "
-                                   "(SIGTERM)")]
-    return "\b\nExit codes:\n" + "".join(f"  {code:<4} {text}\n" for code, text in rows)
+    rows += [(kind.exit_code, kind.summary) for kind in _documented(CertsError)]
+    rows += VERDICTS.items()
+    return "\b\nExit codes:\n" + "".join(
+        f"  {code:<4} {text}\n" for code, text in sorted(rows, key=lambda row: row[0]))
 
 
 EXIT_CODES_HELP = _exit_codes_help()

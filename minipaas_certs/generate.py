@@ -34,20 +34,19 @@ from .issue import (
     start_ca,
 )
 from .layout import (
+    BUNDLE_FILES,
     CA_CERT,
     CA_KEY,
     CERT_MODE,
-    CLI_CERT,
-    CLI_KEY,
     CLIENT_CERT,
     CLIENT_P12,
     DOCKER_CLI_COPIES,
     GITIGNORE,
     GITIGNORE_TEXT,
+    JOURNAL,
     KEY_MODE,
     REVOKED_FILE,
-    SERVER_CERT,
-    SERVER_KEY,
+    SERVER_BUNDLE_FILES,
     STAGING_PREFIX,
     TOP_LEVEL_PAIRS,
     Bundle,
@@ -74,7 +73,7 @@ from .plan import (
     successor_cn,
 )
 from .render import SHIPPED, Templates
-from .store import JOURNAL, OutputDirectory, same_directory, shared_lock
+from .store import OutputDirectory, same_directory, shared_lock
 
 if TYPE_CHECKING:  # revoking and PKI engines load only in the runs that use them
     from .revocations import Revocation
@@ -513,15 +512,14 @@ def deployment(leaves: Sequence[LeafSpec]) -> list[str]:
     for spec in leaves:
         place = spec.place
         if spec.role == "server":
-            files = ", ".join(place.files if place else (CA_CERT, SERVER_CERT, SERVER_KEY))
+            files = ", ".join(place.files if place else SERVER_BUNDLE_FILES)
             who = f"manager {place.name}" if place else "the daemon of the top-level pair"
             lines.append(f"{who}: {files} into its /etc/docker, then restart dockerd")
         elif place:
             lines.append(f"client {place.name}: the folder {place.folder} "
                          f"(its DOCKER_CERT_PATH){_KEYSTORE_AGAIN}")
         else:
-            lines.append(f"the default client: {CA_CERT}, {CLI_CERT}, {CLI_KEY}"
-                         + _KEYSTORE_AGAIN)
+            lines.append(f"the default client: {', '.join(BUNDLE_FILES)}{_KEYSTORE_AGAIN}")
     return lines
 
 

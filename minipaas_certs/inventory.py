@@ -26,6 +26,7 @@ from .layout import (
     CA_CERT,
     CA_KEY,
     DOCKER_CLI_COPIES,
+    KEY_PATTERNS,
     OLD_CA_CERT,
     REVOKED_FILE,
     STAGING_PREFIX,
@@ -452,7 +453,7 @@ def _key_modes(directory: Path) -> list[Finding]:
     """Keys (and client.p12 files, which hold one) readable by others; a symlink (to a
     key, or to a bundle folder) is judged by the file it leads to."""
     found = []
-    keys = {*directory.rglob("*key.pem"), *directory.rglob("*.p12"),
+    keys = {*(path for pattern in KEY_PATTERNS for path in directory.rglob(pattern)),
             *(directory / b.key for b in bundles(directory))}
     for path in sorted(keys):
         relative = path.relative_to(directory)

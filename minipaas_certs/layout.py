@@ -48,15 +48,23 @@ TOP_LEVEL_PAIRS = ((SERVER_CERT, SERVER_KEY, "server"), (CLIENT_CERT, CLIENT_KEY
                    (CLI_CERT, CLI_KEY, "client"))
 
 STAGING_PREFIX = ".minipaas-staging-"
+JOURNAL = "journal.json"  # in a staging folder: the commit's moves, for recovery
+REPLACED = "replaced"  # in a staging folder: old files nobody needs to keep
 BACKUP_PREFIX = "backup-"
-BACKUP_NAME = re.compile(r"backup-[0-9]{8}T[0-9]{6}(?:-[0-9]{1,4})?\Z")
-GITIGNORE_TEXT = f"""\
-# Written by minipaas certs: private keys and their backups stay out of version control.
-*key.pem
-*.p12
-{BACKUP_PREFIX}*/
-{STAGING_PREFIX}*/
-"""
+BACKUP_NAME = re.compile(rf"{BACKUP_PREFIX}[0-9]{{8}}T[0-9]{{6}}(?:-[0-9]{{1,4}})?\Z")
+# The names that hold a private key: keys, and the PKCS#12 files that carry one.
+P12_PATTERN = "*.p12"
+KEY_PATTERNS = ("*key.pem", P12_PATTERN)
+GITIGNORE_TEXT = (
+    "# Written by minipaas certs: private keys and their backups stay out of version "
+    "control.\n" + "".join(f"{line}\n" for line in (
+        *KEY_PATTERNS, f"{BACKUP_PREFIX}*/", f"{STAGING_PREFIX}*/")))
+
+
+def backup_name(stamp: str, attempt: int = 1) -> str:
+    """The backup folder of a run started at ``stamp`` (``%Y%m%dT%H%M%S``, local time);
+    ``attempt`` counts up while that name is taken."""
+    return f"{BACKUP_PREFIX}{stamp}" + (f"-{attempt}" if attempt > 1 else "")
 
 TOP_LEVEL_FILES = frozenset({*CA_FILES, OLD_CA_CERT, OLD_CA_KEY, *LEAF_FILES, SUMS_FILE,
                              GITIGNORE, REVOKED_FILE, CLIENT_P12})
@@ -171,7 +179,7 @@ def is_tool_path(name: str) -> bool:
 def is_key(name: str) -> bool:
     """Private keys, and the PKCS#12 files that carry one: never readable by others,
     never in SHA256SUMS."""
-    return name.endswith(("key.pem", ".p12"))
+    return name.endswith(tuple(pattern[1:] for pattern in KEY_PATTERNS))
 
 
 def is_public(name: str) -> bool:

@@ -32,6 +32,7 @@ from .layout import (
     GITIGNORE,
     GITIGNORE_TEXT,
     KEY_MODE,
+    P12_PATTERN,
     Bundle,
     bundles,
 )
@@ -249,12 +250,13 @@ def _ignore_p12(store: OutputDirectory, files: dict[str, int],
         text = read_limited(path, MAX_SMALL_BYTES)
     except OutputError:
         text = b""
+    pattern = P12_PATTERN.encode()
     lines = {line.strip() for line in text.splitlines()}
-    if lines & {b"*.p12", CLIENT_P12.encode(), b"*"}:
+    if lines & {pattern, CLIENT_P12.encode(), b"*"}:
         return
     if text.startswith(GITIGNORE_TEXT.encode().split(b"\n", 1)[0]):
-        store.stage(GITIGNORE, text.rstrip(b"\n") + b"\n*.p12\n", CERT_MODE)
+        store.stage(GITIGNORE, text.rstrip(b"\n") + b"\n" + pattern + b"\n", CERT_MODE)
         files[GITIGNORE] = CERT_MODE
         return
-    progress(f"Warning: {path} does not ignore *.p12: add it, so that {CLIENT_P12} cannot "
+    progress(f"Warning: {path} does not ignore {P12_PATTERN}: add it, so that {CLIENT_P12} cannot "
              "reach version control")

@@ -45,12 +45,14 @@ from .files import (
 )
 from .layout import (
     BACKUP_NAME,
-    BACKUP_PREFIX,
     CERT_MODE,
     DIR_MODE,
+    JOURNAL,
     KEY_MODE,
+    REPLACED,
     STAGING_PREFIX,
     SUMS_FILE,
+    backup_name,
     is_key,
     is_public,
     is_tool_path,
@@ -60,9 +62,7 @@ from .parallel import run_all
 from .sums import render as render_sums
 
 _SYNC_THREADS = 8
-JOURNAL = "journal.json"
 JOURNAL_VERSION = 2
-REPLACED = "replaced"  # inside the staging folder: old files nobody needs to keep
 
 
 class Move(NamedTuple):
@@ -287,12 +287,10 @@ class OutputDirectory:
         return (staging or self.staging) / REPLACED if aside == REPLACED else self.path / aside
 
     def _new_backup_name(self) -> str:
-        stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
-        name, suffix = f"{BACKUP_PREFIX}{stamp}", 1
-        while os.path.lexists(self.path / name):
-            suffix += 1
-            name = f"{BACKUP_PREFIX}{stamp}-{suffix}"
-        return name
+        stamp, attempt = datetime.datetime.now().strftime("%Y%m%dT%H%M%S"), 1
+        while os.path.lexists(self.path / backup_name(stamp, attempt)):
+            attempt += 1
+        return backup_name(stamp, attempt)
 
     def commit(self, files: dict[str, int], folders: Iterable[str] = (),
                keep: Iterable[str] = (), archive: Iterable[str] = ()

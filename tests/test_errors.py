@@ -26,6 +26,17 @@ def test_help_lists_every_code_from_the_classes() -> None:
     assert "130  interrupted (SIGINT); 143 terminated (SIGTERM)" in errors.EXIT_CODES_HELP
 
 
+def test_help_names_every_command_behind_a_verdict() -> None:
+    rows = errors.EXIT_CODES_HELP.split("\n  8    ")[1].split("\n  130")[0]
+    assert all(command in rows for command in ("check:", "doctor:", "verify-sums:")), rows
+
+
+def test_help_rows_come_in_order_of_their_codes() -> None:
+    codes = [int(line.split()[0]) for line in errors.EXIT_CODES_HELP.splitlines()[2:]
+             if line.startswith("  ") and line.split()[0].isdigit()]
+    assert codes == sorted(codes) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 130]
+
+
 def test_printable_escapes_control_characters() -> None:
     assert errors.printable("a\x1b]0;x\x07b") == "a\\x1b]0;x\\x07b"
     assert errors.printable("plain text") == "plain text"

@@ -15,7 +15,8 @@ import pytest
 
 from minipaas_certs import store as store_module
 from minipaas_certs.errors import Conflict, OutputError
-from minipaas_certs.store import JOURNAL, STAGING_PREFIX, OutputDirectory
+from minipaas_certs.layout import JOURNAL, STAGING_PREFIX
+from minipaas_certs.store import OutputDirectory
 
 
 def _files(folder: Path) -> dict[str, bytes]:
