@@ -38,7 +38,6 @@ from .layout import (
     CA_CERT,
     CA_KEY,
     CERT_MODE,
-    CLIENT_CERT,
     CLIENT_P12,
     DOCKER_CLI_COPIES,
     GITIGNORE,
@@ -57,9 +56,7 @@ from .layout import (
 from .openssl import OpenSSL
 from .parallel import Deferred, run_all
 from .plan import (
-    DEFAULT_KEY_TYPE,
     HOUR,
-    CASpec,
     KeySpec,
     LeafSpec,
     Placement,
@@ -69,8 +66,8 @@ from .plan import (
     describe,
     leaf_end,
     renewal,
+    revocation,
     span,
-    successor_cn,
 )
 from .render import SHIPPED, Templates
 from .store import OutputDirectory, same_directory, shared_lock
@@ -308,34 +305,24 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             return Outcome([], [], bool(store.undone))  # nothing was due after all
         leaves = (*plan.leaves, *(reissue.spec for reissue in reissues))
         revoked = _revocations(out, plan)
-        placement = plan.placement(leaves)
+        placement = plan.placement(leaves, out, store.holds)
         provide: Callable[[], Authority]
         finish: Callable[[Authority], Authority] | None = None  # a new CA's ca.pem
         ca_requested: threading.Event | None = None  # set once a new CA's request runs
         if plan.engine is not None:
-            if len({spec.role for spec in leaves}) > 1:
-                raise InvalidInput("one --vault-role signs for servers or for clients, not "
-                                   "both: renew the servers and the clients in two runs "
-                                   "(`renew server ...`, `renew client ...`)")
-            if not plan.renewing:
-                _refuse_bundle_replacements(store, placement, plan.force)
             if plan.engine.in_clear:
                 progress(f"Warning: {plan.engine.address} is plain HTTP: the token crosses "
                          "the network in clear; use https:// (and --vault-cacert)")
-            placement.keep = store.existing([*placement.files, *placement.bundles])
             anchors = _make_all(openssl, store, None, leaves, templates, progress, plan.engine)
-            _plan_ca_copy(store, anchors, f"the PKI engine at {plan.engine.address}",
-                          plan.force, placement)
+            _copy_ca(store, plan, placement, anchors,
+                     f"the PKI engine at {plan.engine.address}")
         elif ca is None:
             source = plan.ca_dir or out
-            if not (plan.renewing or plan.reissue):
-                _refuse_bundle_replacements(store, placement, plan.force)
-            placement.keep = store.existing([*placement.files, *placement.bundles])
             cert_pem, key_pem = read_ca(store, source)
             loaded = load_authority(openssl, store.staging, source, cert_pem, key_pem,
                                     passphrase)
             if not same_directory(source, out):
-                _plan_ca_copy(store, loaded.cert_pem, source / CA_CERT, plan.force, placement)
+                _copy_ca(store, plan, placement, loaded.cert_pem, source / CA_CERT)
             if passphrase is not None and loaded.passphrase is None:
                 progress(f"Note: {source / CA_KEY} is not encrypted; the passphrase "
                          "was not needed")
@@ -345,13 +332,6 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             def provide() -> Authority:
                 return loaded
         else:
-            placement.keep = store.existing([*placement.files, *placement.bundles])
-            if placement.keep and not plan.force:
-                raise Conflict(
-                    f"{out} already holds {', '.join(placement.keep)}: a new CA never replaces "
-                    "them; use `minipaas certs server` or `client` to issue from the "
-                    "existing CA, or --force to move the old files into a backup folder"
-                )
             if plan.reissue:
                 _check_old_passphrase(openssl, out, passphrase)
             progress(f"Generating CA key ({ca.key}{', AES-256 encrypted' if passphrase else ''})"
@@ -375,11 +355,8 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             store.stage(REVOKED_FILE, render_revocations([*read_revocations(out), *revoked]),
                         CERT_MODE)
             placement.files[REVOKED_FILE] = CERT_MODE
-        # A client.p12 beside a replaced default client pair holds the old pair: it goes
-        # with it into the backup (a bundle's goes with its folder).
-        stale = [CLIENT_P12] if CLIENT_CERT in placement.files else []
         written, backup = store.commit(placement.files, placement.bundles,
-                                       keep=placement.keep, archive=[*plan.archive(), *stale])
+                                       keep=placement.keep, archive=plan.archive(placement))
         if backup is not None:
             progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
         if ca is not None and plan.force:
@@ -523,44 +500,17 @@ def deployment(leaves: Sequence[LeafSpec]) -> list[str]:
     return lines
 
 
-def _refuse_bundle_replacements(store: OutputDirectory, plan: Placement, force: bool) -> None:
-    """An existing client bundle is someone's credentials: replace it only with ``force``.
-    A manager's bundle is replaced as the top-level pairs are: that is rotation."""
-    existing = [name for name in store.existing(plan.bundles)
-                if (Bundle.of(name) or Bundle("", "")).role == "client"]
-    if existing and not force:
-        raise Conflict(
-            f"{', '.join(str(store.path / name) for name in existing)} already exists; "
-            "use --force to replace it (the old bundle is kept in a backup folder)"
-        )
-
-
-def _plan_ca_copy(store: OutputDirectory, ca_pem: bytes, origin: Path | str, force: bool,
-                  plan: Placement) -> None:
-    """With ``--ca-dir`` elsewhere, put the CA certificate beside the new files.
-
-    The docker CLI needs ca.pem in DOCKER_CERT_PATH.  An existing, different ca.pem
-    belongs to another CA: it is replaced (and kept in a backup) only with ``force``.
-    """
-    target = store.path / CA_CERT
-    if os.path.lexists(target):
-        try:
-            same = not target.is_symlink() and read_limited(target) == ca_pem
-        except OutputError:
-            same = False
-        if same:
-            return
-        if os.path.lexists(store.path / CA_KEY):
-            raise Conflict(f"{store.path} holds its own CA ({CA_KEY}), and {target} is not "
-                           f"{origin}'s: write these certificates into another --out")
-        if not force:
-            raise Conflict(
-                f"{target} is a different CA certificate from {origin}; "
-                "use --force to replace it (the old one is kept in a backup folder)"
-            )
-        plan.keep.append(CA_CERT)
-    store.stage(CA_CERT, ca_pem, CERT_MODE)
-    plan.files[CA_CERT] = CERT_MODE
+def _copy_ca(store: OutputDirectory, plan: Plan, placement: Placement, ca_pem: bytes,
+             origin: Path | str) -> None:
+    """Stage ``ca_pem`` as ca.pem if the plan puts a copy beside the new files."""
+    current = store.path / CA_CERT
+    try:
+        same = store.holds(CA_CERT) and not current.is_symlink() \
+            and read_limited(current) == ca_pem
+    except OutputError:
+        same = False  # unreadable: not the same
+    if plan.place_ca_copy(placement, store.path, origin, same, store.holds):
+        store.stage(CA_CERT, ca_pem, CERT_MODE)
 
 
 def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
@@ -633,14 +583,7 @@ def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Bundle], *, ca_days: i
     Docker daemons check no CRL: only a CA file that no longer holds the CA that
     signed a certificate stops it.
     """
-    old = _current_ca(out)
-    try:
-        key = KeySpec.parse(old.key_type, old.key_bits)
-    except InvalidInput:
-        key = KeySpec.parse(DEFAULT_KEY_TYPE)
-    today = datetime.date.today().isoformat()
-    plan = Plan(ca=CASpec(successor_cn(old.subject_cn, today), key, ca_days), force=True,
-                reissue=True, reissue_lifetime=lifetime, revoke=tuple(dict.fromkeys(cut_off)))
+    plan = revocation(_current_ca(out), cut_off, ca_days, lifetime)
     return generate(openssl, out, plan, passphrase=passphrase, templates=templates,
                     progress=progress)
 

@@ -17,10 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
 from .certinfo import Certificate
-from .errors import InvalidInput
+from .errors import Conflict, InvalidInput
 from .layout import (
+    CA_CERT,
     CA_FILES,
+    CA_KEY,
     CERT_MODE,
+    CLIENT_CERT,
+    CLIENT_P12,
     DOCKER_CLI_COPIES,
     KEY_MODE,
     OLD_CA_CERT,
@@ -230,17 +234,61 @@ class Plan:
                     f"{as_option(asked)} must be shorter than --ca-days {self.ca.days}: "
                     "a certificate must not outlive its CA")
 
-    def placement(self, leaves: Sequence[LeafSpec]) -> Placement:
-        """Where the new CA (if any) and ``leaves`` go."""
+    def placement(self, leaves: Sequence[LeafSpec], out: Path = Path("."),
+                  exists: Callable[[str], bool] = lambda _: False) -> Placement:
+        """Where the new CA (if any) and ``leaves`` (the plan's and the re-issued ones) go
+        in ``out``, and which of the names ``exists`` finds there the run replaces (they
+        are kept in a backup); a replacement the rules above forbid is a Conflict."""
+        if self.engine is not None and len({spec.role for spec in leaves}) > 1:
+            raise InvalidInput("one --vault-role signs for servers or for clients, not "
+                               "both: renew the servers and the clients in two runs "
+                               "(`renew server ...`, `renew client ...`)")
         placement = Placement(files=dict(CA_FILES) if self.ca is not None else {})
         for spec in leaves:
             placement.add_leaf(spec)
+        placement.keep = [name for name in (*placement.files, *placement.bundles)
+                          if exists(name)]
+        if self.ca is not None and placement.keep and not self.force:
+            raise Conflict(
+                f"{out} already holds {', '.join(placement.keep)}: a new CA never replaces "
+                "them; use `minipaas certs server` or `client` to issue from the "
+                "existing CA, or --force to move the old files into a backup folder")
+        if self.ca is None and not (self.renewing or self.reissue or self.force):
+            clients = [name for name in placement.keep
+                       if (Bundle.of(name) or Bundle("", "")).role == "client"]
+            if clients:
+                raise Conflict(
+                    f"{', '.join(str(out / name) for name in clients)} already exists; "
+                    "use --force to replace it (the old bundle is kept in a backup folder)")
         return placement
 
-    def archive(self) -> list[str]:
-        """What the run moves into the backup with nothing in its place."""
+    def place_ca_copy(self, placement: Placement, out: Path, origin: Path | str,
+                      same: bool, exists: Callable[[str], bool]) -> bool:
+        """Whether a CA from elsewhere (``--ca-dir``, a PKI engine) gets its ca.pem beside
+        the new files (the docker CLI needs it in DOCKER_CERT_PATH), as ``placement``
+        then says.  An existing ca.pem that is not ``same`` belongs to another CA: it is
+        replaced (and kept in a backup) only with ``force``, and never beside its key."""
+        if exists(CA_CERT):
+            if same:
+                return False
+            if exists(CA_KEY):
+                raise Conflict(f"{out} holds its own CA ({CA_KEY}), and {out / CA_CERT} is "
+                               f"not {origin}'s: write these certificates into another --out")
+            if not self.force:
+                raise Conflict(
+                    f"{out / CA_CERT} is a different CA certificate from {origin}; "
+                    "use --force to replace it (the old one is kept in a backup folder)")
+            placement.keep.append(CA_CERT)
+        placement.files[CA_CERT] = CERT_MODE
+        return True
+
+    def archive(self, placement: Placement) -> list[str]:
+        """What the run moves into the backup with nothing in its place: a replaced CA's
+        predecessor, revoked bundles, and a client.p12 beside a replaced default client
+        pair (it holds the old pair; a bundle's goes with its folder)."""
         old_ca = [OLD_CA_CERT, OLD_CA_KEY] if self.ca is not None and self.force else []
-        return [*old_ca, *(bundle.folder for bundle in self.revoke)]
+        stale = [CLIENT_P12] if CLIENT_CERT in placement.files else []
+        return [*old_ca, *(bundle.folder for bundle in self.revoke), *stale]
 
     def reissued(self, current: Certificate, where: Path, role: str,
                  bundle: str | None) -> LeafSpec:
@@ -306,6 +354,19 @@ def renewal(current: Certificate, where: Path, role: str, bundle: str | None,
     except InvalidInput as error:
         raise InvalidInput(f"cannot renew {where} as it is: {error}") from None
     return LeafSpec(role, common_name, key, lifetime, tuple(sans), bundle=bundle)
+
+
+def revocation(old: Certificate, cut_off: Sequence[Bundle], ca_days: int,
+               lifetime: datetime.timedelta | None) -> Plan:
+    """Cutting ``cut_off`` off: a new CA named after ``old`` and of its key type (the
+    default type if that one cannot be made), which re-issues every other identity."""
+    try:
+        key = KeySpec.parse(old.key_type, old.key_bits)
+    except InvalidInput:
+        key = KeySpec.parse(DEFAULT_KEY_TYPE)
+    today = datetime.date.today().isoformat()
+    return Plan(ca=CASpec(successor_cn(old.subject_cn, today), key, ca_days), force=True,
+                reissue=True, reissue_lifetime=lifetime, revoke=tuple(dict.fromkeys(cut_off)))
 
 
 def successor_cn(old: str | None, today: str) -> str:

@@ -245,9 +245,13 @@ class OutputDirectory:
         except OSError as error:
             raise OutputError(f"cannot lock {self.path}: {describe(error)}") from None
 
+    def holds(self, name: str) -> bool:
+        """Whether ``name`` exists in the directory (a symlink counts, even dangling)."""
+        return os.path.lexists(self.path / name)
+
     def existing(self, names: Iterable[str]) -> list[str]:
-        """The given names that already exist in the directory (symlinks included)."""
-        return [name for name in names if os.path.lexists(self.path / name)]
+        """The given names that already exist in the directory."""
+        return [name for name in names if self.holds(name)]
 
     def staged(self, name: str) -> Path:
         return self.staging / name
