@@ -198,17 +198,20 @@ def _engine(vault_role: str | None, vault_addr: str | None, vault_mount: str,
         raise click.UsageError("--vault-role and --ca-dir cannot be combined: the engine signs")
     if not vault_addr:
         raise click.UsageError("--vault-role needs --vault-addr (or VAULT_ADDR / BAO_ADDR)")
+    from .files import MAX_SMALL_BYTES, read_limited
     from .vault import Engine
 
     if vault_token_file is not None:
-        from .files import MAX_SMALL_BYTES, read_limited
-
         raw = read_limited(Path(vault_token_file), MAX_SMALL_BYTES, error=InvalidInput)
         token = raw.decode("utf-8", "replace").strip()
     else:
         token = (os.environ.get("VAULT_TOKEN") or os.environ.get("BAO_TOKEN") or "").strip()
-    return Engine(vault_addr, vault_mount.strip("/"), vault_role, token,
-                  Path(vault_cacert) if vault_cacert else None)
+    # Read once, capped, before the directory is locked: a FIFO is refused, not waited on.
+    try:
+        cacert = read_limited(Path(vault_cacert), error=InvalidInput) if vault_cacert else None
+    except InvalidInput as error:
+        raise InvalidInput(f"--vault-cacert: {error}") from None
+    return Engine(vault_addr, vault_mount.strip("/"), vault_role, token, cacert)
 
 
 class Run:

@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import CAProblem, InvalidInput
+
+if TYPE_CHECKING:
+    import ssl
 
 TIMEOUT = 30.0  # seconds for a whole request to the engine, however slowly it answers
 MAX_ANSWER = 1024 * 1024
@@ -34,7 +37,7 @@ class Engine:
     mount: str
     role: str
     token: str
-    cacert: Path | None = None
+    cacert: bytes | None = None  # PEM: the CA of the engine's own HTTPS, read up front
 
     def __post_init__(self) -> None:
         if not re.match(r"https?://[^\s/?#]+\Z", self.address.rstrip("/")):
@@ -46,6 +49,23 @@ class Engine:
         if not self.token or not self.token.isprintable() or len(self.token) > 4096:
             raise InvalidInput("the engine token (VAULT_TOKEN, BAO_TOKEN or --vault-token-file) "
                                "is missing or not one line of text")
+
+        if self.cacert is not None:
+            self.tls_context()  # refuse a file that holds no certificate before any key
+
+    def tls_context(self) -> ssl.SSLContext:
+        """How the engine's HTTPS is checked: by ``cacert`` alone if given, else by the
+        system's CAs; the host name always."""
+        import ssl
+
+        if self.cacert is None:
+            return ssl.create_default_context()
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the name and chain
+        try:
+            context.load_verify_locations(cadata=self.cacert.decode("ascii"))
+        except (ssl.SSLError, UnicodeDecodeError, ValueError) as error:
+            raise InvalidInput(f"--vault-cacert holds no PEM certificate ({error})") from None
+        return context
 
     @property
     def in_clear(self) -> bool:
@@ -105,7 +125,6 @@ def sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
 
 def _sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
     import http.client
-    import ssl
     import urllib.error
     import urllib.request
 
@@ -123,12 +142,7 @@ def _sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
     where = f"the PKI engine at {engine.address} (role {engine.role})"
     handlers: list[urllib.request.BaseHandler] = [NoRedirect()]
     if engine.sign_url.startswith("https:"):
-        try:
-            context = ssl.create_default_context(
-                cafile=str(engine.cacert) if engine.cacert else None)
-        except (OSError, ssl.SSLError) as error:
-            raise InvalidInput(f"--vault-cacert {engine.cacert}: {error}") from None
-        handlers.append(urllib.request.HTTPSHandler(context=context))
+        handlers.append(urllib.request.HTTPSHandler(context=engine.tls_context()))
     opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(call, timeout=TIMEOUT) as answer:

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -41,14 +42,18 @@ def bao_binary() -> str:
 
 
 class OpenBao:
-    """``bao server -dev`` on a free loopback port, with a PKI mount and two roles."""
+    """``bao server -dev`` on a free loopback port, with a PKI mount and two roles; with
+    ``tls``, on HTTPS with a CA of its own (``tls_ca``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="bao-"))
-        self.address = f"http://127.0.0.1:{free_port()}"
+        listen = f"127.0.0.1:{free_port()}"
+        self.address = f"{'https' if tls else 'http'}://{listen}"
+        self.tls_ca = self.home / "vault-ca.pem"  # what -dev-tls writes into its folder
         self.process = subprocess.Popen(
-            [bao_binary(), "server", "-dev", f"-dev-listen-address={self.address[7:]}",
-             f"-dev-root-token-id={ROOT_TOKEN}", "-dev-no-store-token"],
+            [bao_binary(), "server", "-dev", f"-dev-listen-address={listen}",
+             f"-dev-root-token-id={ROOT_TOKEN}", "-dev-no-store-token",
+             *([f"-dev-tls-cert-dir={self.home}", "-dev-tls"] if tls else [])],
             env={"HOME": str(self.home), "PATH": os.environ.get("PATH", "")},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 30
@@ -56,7 +61,7 @@ class OpenBao:
             try:
                 self.call("GET", "sys/health")
                 break
-            except OSError:
+            except (OSError, ssl.SSLError):  # includes the CA file not written yet
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     pytest.fail("bao server -dev did not start")
@@ -81,7 +86,10 @@ class OpenBao:
             f"{self.address}/v1/{path}", method=method,
             data=json.dumps(body).encode() if body is not None else None,
             headers={"X-Vault-Token": ROOT_TOKEN})
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        context = None
+        if self.address.startswith("https:"):
+            context = ssl.create_default_context(cafile=str(self.tls_ca))
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:
             text = answer.read()
         return json.loads(text) if text else {}
 
@@ -219,6 +227,52 @@ def test_a_role_of_the_other_purpose_is_named(bao: OpenBao, tmp_path: Path) -> N
                 "docker-client").returncode == 0
     done = tool(bao, "renew", "--all", "--out", str(out), "--vault-role", "docker-client")
     assert done.returncode == 2 and "in two runs" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def bao_tls() -> Iterator[OpenBao]:
+    engine = OpenBao(tls=True)
+    yield engine
+    engine.stop()
+
+
+def test_engine_over_https_is_trusted_through_its_ca_alone(bao_tls: OpenBao,
+                                                          tmp_path: Path) -> None:
+    out = tmp_path / "certs"
+    args = ["client", "--name", "ci", "--vault-role", "docker-client", "--out", str(out), "-q"]
+    done = tool(bao_tls, *args)  # the system's CAs do not know the engine's
+    assert done.returncode == 5 and "CERTIFICATE_VERIFY_FAILED" in done.stderr, done.stderr
+    assert not out.exists()
+    other = tmp_path / "other"
+    assert run_tool("certs", "ca", "--out", str(other), "-q").returncode == 0
+    done = tool(bao_tls, *args, "--vault-cacert", str(other / "ca.pem"))
+    assert done.returncode == 5 and "CERTIFICATE_VERIFY_FAILED" in done.stderr, done.stderr
+    done = tool(bao_tls, *args, "--vault-cacert", str(bao_tls.tls_ca))
+    assert done.returncode == 0, done.stderr
+    leaf = load_cert(out / "clients" / "ci" / "cert.pem")
+    leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(bao_tls.root.encode()))
+    assert leaf.serial_number in bao_tls.serials()
+
+
+@pytest.mark.parametrize("what", ["fifo", "/dev/zero", "empty", "not PEM"])
+def test_a_vault_cacert_that_is_no_certificate_is_refused_at_once(
+        tmp_path: Path, what: str) -> None:
+    cacert = tmp_path / "engine-ca.pem"
+    if what == "fifo":
+        os.mkfifo(cacert)
+    elif what == "/dev/zero":
+        cacert = Path("/dev/zero")
+    else:
+        cacert.write_text("" if what == "empty" else "not a certificate\n")
+    started = time.monotonic()
+    done = run_tool("certs", "client", "--out", str(tmp_path / "c"), "--vault-role", "r",
+                    "--vault-cacert", str(cacert), env={
+                        "VAULT_ADDR": "https://127.0.0.1:9", "VAULT_TOKEN": "t"}, timeout=20)
+    assert time.monotonic() - started < 5
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "--vault-cacert" in lines[0]
+    assert not (tmp_path / "c").exists()
 
 
 class _Hostile:
