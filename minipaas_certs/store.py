@@ -75,6 +75,16 @@ class Move(NamedTuple):
     digest: str = ""  # of the new file or folder: recovery moves back only what it wrote
 
 
+class Journal(NamedTuple):
+    """What recovery needs to undo a commit: its moves, the folders they create in the
+    directory (``clients/`` for a first bundle), and the modes of the old keys it
+    makes private in the backup (so that an undo gives them back as they were)."""
+
+    moves: list[Move]
+    made: list[str]
+    loose: dict[str, int]
+
+
 def _digest(path: Path, known: Mapping[Path, str] | None = None) -> str | None:
     """SHA-256 of a regular file, or of a folder's regular files by name; None for
     anything else (a symlink, a FIFO, a file that cannot be read).  ``known``: the
@@ -156,16 +166,39 @@ def _make_subdirs(root: Path, name: str) -> list[Path]:
     return created
 
 
-def _tighten_keys(path: Path) -> None:
-    """Make every key file at or under ``path`` 0600 (old keys moved into a backup)."""
-    candidates = [path] if not path.is_dir() else [p for p in path.rglob("*")]
-    for candidate in candidates:
-        try:
-            info = os.lstat(candidate)
-        except OSError:
-            continue
-        if stat.S_ISREG(info.st_mode) and is_key(candidate.name) and info.st_mode & 0o077:
-            os.chmod(candidate, KEY_MODE)
+def _missing_parents(root: Path, names: Iterable[str]) -> list[str]:
+    """The folders (relative, outermost first) that moving ``names`` in will create."""
+    missing: dict[str, None] = {}
+    for name in names:
+        parents = Path(name).parent.parts
+        for depth in range(1, len(parents) + 1):
+            folder = "/".join(parents[:depth])
+            if not os.path.isdir(root / folder):
+                missing[folder] = None
+    return list(missing)
+
+
+def _set_mode(path: Path, mode: int) -> None:
+    """Durably give the regular file ``path`` (never a symlink's target) ``mode``."""
+    if stat.S_ISREG(os.lstat(path).st_mode):
+        os.chmod(path, mode)
+        fsync_path(path)
+
+
+def _loose_keys(root: Path, names: Iterable[str]) -> dict[str, int]:
+    """The key files at or under ``names`` (relative to ``root``) that others may read,
+    with their modes: moved into a backup, they are made 0600."""
+    found = {}
+    for name in names:
+        path = root / name
+        for candidate in [path, *(path.rglob("*") if path.is_dir() else ())]:
+            try:
+                info = os.lstat(candidate)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and is_key(candidate.name) and info.st_mode & 0o077:
+                found[str(candidate.relative_to(root))] = stat.S_IMODE(info.st_mode)
+    return found
 
 
 class OutputDirectory:
@@ -326,6 +359,10 @@ class OutputDirectory:
                       else "")
                  for name in dict.fromkeys([*names, *sorted(archive)])
                  if name in old or name not in archive]
+        made = _missing_parents(self.path, [move.name for move in moves if move.new])
+        loose = _loose_keys(self.path, [move.name for move in moves
+                                        if move.old and move.aside == backup])
+        record = Journal(moves, made, loose)
         journal = self.staging / JOURNAL
         try:
             durable = []
@@ -348,6 +385,8 @@ class OutputDirectory:
             write_private(pending, json.dumps({
                 "version": JOURNAL_VERSION,
                 "moves": [move._asdict() for move in moves],
+                "made": made,
+                "loose": loose,
             }).encode(), KEY_MODE)
             fsync_path(pending)
             os.rename(pending, journal)
@@ -384,20 +423,21 @@ class OutputDirectory:
                       for move in moves if move.old),
                     *(folder.parent for folder in created)]):
                 fsync_path(folder)
+            # Old keys others could read are private in the backup before the journal
+            # goes: once it is gone, no run would tighten them.
+            for name in loose:
+                _set_mode(self.path / f"{backup}/{name}", KEY_MODE)
             journal.unlink()
             # Durably gone before success is reported: a journal back after a power
             # loss would have the next run undo this commit, new CA key and all.
             fsync_path(self.staging)
         except OSError as error:
-            self._undo_or_keep(moves)
-            remove_created_dirs(created)
+            self._undo_or_keep(record)
             raise OutputError(
                 f"cannot move the new files into {self.path} ({describe(error)}); "
                 "it holds the previous files, unchanged"
             ) from None
         backup_path = self.path / backup if backup else None
-        if backup_path is not None:
-            _tighten_keys(backup_path)
         written = []
         for name in names:
             target = self.path / name
@@ -422,14 +462,16 @@ class OutputDirectory:
                 digests[path] = _file_digest(path)
         return render_sums({name: digests[path] for name, path in final.items()})
 
-    def _undo(self, moves: list[Move], staging: Path) -> None:
-        """Put back what the moves took away; send back what they brought in.
+    def _undo(self, journal: Journal, staging: Path) -> None:
+        """Put back what the moves took away, with the modes it had; send back what
+        they brought in; remove the folders they made, if empty.
 
         A new file is known to be in place when it is no longer in the staging
         folder; it goes back there, so that running the undo again (after a
         crash during it) changes nothing.  An old file goes back only to a free
         name: nothing is ever renamed over.
         """
+        moves = journal.moves
         for move in moves:
             target, staged = self.path / move.name, staging / move.name
             aside = self._aside_folder(move.aside, staging) / move.name
@@ -438,9 +480,13 @@ class OutputDirectory:
                 _make_subdirs(staging, move.name)
                 os.rename(target, staged)
             if move.old and os.path.lexists(aside) and not os.path.lexists(target):
+                for name, mode in journal.loose.items():  # the modes they had, first
+                    if name == move.name or name.startswith(f"{move.name}/"):
+                        _set_mode(self._aside_folder(move.aside, staging) / name, mode)
                 os.rename(aside, target)
         for backup in {move.aside for move in moves if move.aside != REPLACED}:
             _remove_if_empty(self.path / backup)
+        remove_created_dirs([self.path / folder for folder in journal.made])
         # The folders old files came back into (clients/ too), before staging goes.
         for folder in dict.fromkeys([self.path, *((self.path / m.name).parent for m in moves)]):
             if os.path.isdir(folder):
@@ -460,11 +506,11 @@ class OutputDirectory:
                 found.append(move.name)
         return found
 
-    def _undo_or_keep(self, moves: list[Move]) -> None:
+    def _undo_or_keep(self, journal: Journal) -> None:
         """Undo now; if that fails too, keep the staging folder and its journal, so
         that the next run finishes the undo instead of losing what sits aside."""
         try:
-            self._undo(moves, self.staging)
+            self._undo(journal, self.staging)
         except OSError as error:
             self._keep_staging = True
             raise OutputError(
@@ -472,15 +518,28 @@ class OutputDirectory:
                 "the next minipaas certs run on it will finish putting them back"
             ) from None
 
-    def _read_journal(self, leftover: Path) -> list[Move] | None:
-        """The moves of a journal this tool wrote, or None if it could not be one."""
+    def _read_journal(self, leftover: Path) -> Journal | None:
+        """A journal this tool wrote, or None if it could not be one."""
         try:
             content = json.loads(read_limited(leftover / JOURNAL, MAX_SMALL_BYTES))
             if content.get("version") != JOURNAL_VERSION:
                 return None
             moves = [Move(str(item["name"]), str(item["aside"]), item["old"], item["new"],
                           str(item["digest"])) for item in content["moves"]]
+            # Absent from journals written before they were recorded.
+            made = [str(folder) for folder in content.get("made", [])]
+            loose = {str(name): mode for name, mode in content.get("loose", {}).items()}
         except (OutputError, ValueError, TypeError, KeyError, AttributeError):
+            return None
+        # Only folders the moves' names pass through, and only keys of the moves, at a
+        # mode no wider than 0777: a planted journal can make neither touch anything else.
+        if not all(any(move.name.startswith(f"{folder}/") for move in moves)
+                   and ".." not in folder.split("/") for folder in made):
+            return None
+        if not all(is_key(name) and any(name == m.name or name.startswith(f"{m.name}/")
+                                        for m in moves if m.old)
+                   and isinstance(mode, int) and 0 <= mode <= 0o777
+                   for name, mode in loose.items()):
             return None
         for move in moves:
             if not (is_tool_path(move.name) and isinstance(move.old, bool)
@@ -490,7 +549,7 @@ class OutputDirectory:
             if move.aside != REPLACED and os.path.lexists(self.path / move.aside) \
                     and _owned_private_dir(self.path / move.aside):
                 return None
-        return moves
+        return Journal(moves, made, loose)
 
     def _recover(self, leftover: Path) -> None:
         """Undo the moves of a run that crashed mid-commit, then drop its staging folder.
@@ -505,12 +564,12 @@ class OutputDirectory:
         if not os.path.lexists(leftover / JOURNAL):
             shutil.rmtree(leftover)
             return
-        moves = self._read_journal(leftover)
-        if moves is None:
+        journal = self._read_journal(leftover)
+        if journal is None:
             raise OutputError(f"{leftover / JOURNAL} is not a journal this tool wrote: "
                               "nothing was moved; check the folder and remove it to go on")
-        self._undo(moves, leftover)
-        unrestored = self._unrestored(moves, leftover)
+        self._undo(journal, leftover)
+        unrestored = self._unrestored(journal.moves, leftover)
         if unrestored:
             raise OutputError(
                 f"cannot finish undoing the run interrupted in {leftover}: "

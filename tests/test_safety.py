@@ -56,22 +56,27 @@ from minipaas_certs import store
 from minipaas_certs.cli import main
 limit, count = int(sys.argv[1]), [0]
 def counted(real):
-    def rename(source, target):
+    def call(*args):
         count[0] += 1
         if count[0] == limit:
             os._exit(99)  # as a power loss or SIGKILL would: no cleanup at all
-        return real(source, target)
-    return rename
+        return real(*args)
+    return call
 store.os.rename, store.os.replace = counted(os.rename), counted(os.replace)
-code = main(sys.argv[2:])
+if sys.argv[2] == "fsync":  # every fsync of the store counts too
+    store.fsync_path = counted(store.fsync_path)
+code = main(sys.argv[3:])
 print(count[0], file=sys.stderr)
 sys.exit(code)
 """
 
 
-def crash_run(cwd: Path, limit: int, *args: str) -> subprocess.CompletedProcess[str]:
+def crash_run(cwd: Path, limit: int, *args: str, at: str = "rename"
+              ) -> subprocess.CompletedProcess[str]:
+    """Run the tool, killed at its ``limit``-th rename (or, ``at="fsync"``, rename or
+    fsync); the last line of stderr counts them if it was not."""
     # The openssl under test comes from MINIPAAS_OPENSSL (conftest sets it).
-    return subprocess.run([sys.executable, "-c", CRASHING, str(limit), *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-c", CRASHING, str(limit), at, *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -93,6 +98,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(steady, keystore, symlinks=True)
     assert run_tool("certs", "p12", "--out", str(keystore), "-q",
                     env={P12_VARIABLE: P12_PASSWORD}).returncode == 0
+    bare = base / "bare"  # no clients/ or servers/ yet: a first bundle makes the folder
+    assert run_tool("certs", "all", "--out", str(bare), "-q").returncode == 0
     swarm = base / "swarm"
     shutil.copytree(steady, swarm, symlinks=True)
     assert run_tool("certs", "server", "--out", str(swarm), "--name", "m1", "--san", "10.0.0.11",
@@ -110,6 +117,8 @@ COMMANDS = {
     "rotate-ca start": ("steady", ["certs", "rotate-ca", "start"]),
     "rotate-ca finish": ("rolling", ["certs", "rotate-ca", "finish"]),
     "server --name": ("swarm", ["certs", "server", "--name", "m1", "--san", "10.0.0.12"]),
+    "first server --name": ("bare", ["certs", "server", "--name", "m1", "--san", "10.0.0.11"]),
+    "first client --name": ("bare", ["certs", "client", "--name", "a", "--name", "b"]),
     "renew --all": ("swarm", ["certs", "renew", "--all"]),
     "revoke": ("swarm", ["certs", "revoke", "--name", "alice"]),
     "p12": ("p12", ["certs", "p12"]),
@@ -155,6 +164,44 @@ def test_crash_at_every_rename_then_recovery_elsewhere_restores_the_set(
             assert done.returncode == 4, (command, limit, variant, done.stderr)
             assert snapshot(final) == before, (command, limit, variant)
             shutil.rmtree(work)
+
+
+def _loose_copy(prepared: Path, target: Path) -> Path:
+    """The steady set with keys others can read (0644, 0640)."""
+    shutil.copytree(prepared / "steady", target, symlinks=True)
+    (target / "server-key.pem").chmod(0o644)
+    (target / "clients" / "ci" / "key.pem").chmod(0o640)
+    return target
+
+
+@pytest.mark.parametrize("args", [["certs", "server"],
+                                  ["certs", "client", "--name", "ci", "--force"]])
+def test_old_keys_are_private_in_the_backup_whatever_the_crash(
+        prepared: Path, tmp_path: Path, args: list[str]) -> None:
+    """Keys others could read are 0600 once moved into a backup, and an undo gives them
+    back as they were, whichever rename or fsync of the commit a crash stops."""
+    counted = crash_run(tmp_path, 10_000, *args, "--out",
+                        str(_loose_copy(prepared, tmp_path / "count")), "-q", at="fsync")
+    assert counted.returncode == 0, counted.stderr
+    before = snapshot(_loose_copy(prepared, tmp_path / "before"))
+    outcomes = set()
+    for limit in range(1, int(counted.stderr.strip().splitlines()[-1]) + 1):
+        work = tmp_path / f"crash-{limit}"
+        (work / "b").mkdir(parents=True)
+        _loose_copy(prepared, work / "a")
+        crashed = crash_run(work, limit, *args, "--out", "a", "-q", at="fsync")
+        assert crashed.returncode == 99, (limit, crashed.stderr)
+        assert run_tool("certs", "ca", "--out", "../a", cwd=work / "b").returncode == 4
+        if snapshot(work / "a") == before:
+            outcomes.add("undone")
+        else:
+            (backup,) = (work / "a").glob("backup-*")
+            modes = {str(path.relative_to(backup)): stat.S_IMODE(path.stat().st_mode)
+                     for path in backup.rglob("*key.pem")}
+            assert modes and set(modes.values()) == {0o600}, (limit, modes)
+            outcomes.add("done")
+        shutil.rmtree(work)
+    assert outcomes == {"undone", "done"}
 
 
 # --- planted staging folders and journals ---------------------------------------------------
@@ -210,6 +257,28 @@ def test_journal_naming_what_the_tool_never_writes_is_refused(tmp_path: Path, mo
     out = _set(tmp_path)
     planted = _planted(out)
     (planted / "journal.json").write_text(json.dumps({"version": 2, "moves": moves}))
+    before = snapshot(out)
+    _refused(out, before, planted, "is not a journal this tool wrote")
+
+
+_KEY_ASIDE = {"name": "server-key.pem", "aside": "backup-20260101T000000", "old": True,
+              "new": False, "digest": ""}
+
+
+@pytest.mark.parametrize("extra", [
+    {"made": ["clients"]},  # no move passes through it
+    {"made": ["/tmp"]}, {"made": ["servers/../.."]}, {"made": "clients"},
+    {"loose": {"ca.pem": 0o644}},  # not a key
+    {"loose": {"ca-key.pem": 0o644}},  # a key, but not one the journal moved
+    {"loose": {"server-key.pem": 0o4777}}, {"loose": {"server-key.pem": "0644"}},
+    {"loose": ["server-key.pem"]},
+])
+def test_journal_whose_folders_or_modes_reach_elsewhere_is_refused(tmp_path: Path,
+                                                                   extra) -> None:
+    out = _set(tmp_path)
+    planted = _planted(out)
+    (planted / "journal.json").write_text(json.dumps({"version": 2, "moves": [_KEY_ASIDE],
+                                                      **extra}))
     before = snapshot(out)
     _refused(out, before, planted, "is not a journal this tool wrote")
 
