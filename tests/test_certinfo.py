@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
+import functools
+import string
 import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import load_cert
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
@@ -191,3 +197,169 @@ def test_times_are_read_exactly_as_rfc_5280_writes_them(
             _time(text, item)
     else:
         assert str(_time(text, item)) == expected
+
+
+def test_common_name_in_ia5string_as_cryptography_and_openssl_read_it(tmp_path: Path) -> None:
+    from conftest import SYSTEM_OPENSSL
+
+    value = "ci-runner@example.com"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, value, _ASN1Type.IA5String)])
+    der = _self_signed(name)
+    assert b"\x16\x15" + value.encode() in der  # IA5String, 21 bytes
+    parsed = parse_certificate(der)
+    assert parsed.subject_cn == value == x509.load_der_x509_certificate(
+        der).subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    (tmp_path / "cert.der").write_bytes(der)
+    printed = subprocess.run([SYSTEM_OPENSSL, "x509", "-inform", "DER", "-in",
+                              str(tmp_path / "cert.der"), "-noout", "-subject", "-nameopt",
+                              "utf8,sep_comma_plus"], check=True, capture_output=True,
+                             text=True).stdout
+    assert printed.strip() == f"subject=CN={value}" and parsed.subject == f"CN={value}"
+
+
+def test_common_name_in_t61string_is_latin1_as_openssl_reads_it(tmp_path: Path) -> None:
+    """openssl itself writes "ü" as the one byte 0xFC in a T61String (string_mask default)
+    and reads it back as Latin-1; cryptography reads T61 as UTF-8 (and refuses this
+    certificate), so openssl is the reference here."""
+    from conftest import SYSTEM_OPENSSL, TOOL_OPENSSL
+
+    config = tmp_path / "req.cnf"
+    config.write_text("[req]\ndistinguished_name = dn\nstring_mask = default\nprompt = no\n"
+                      "[dn]\n")
+    subprocess.run([TOOL_OPENSSL, "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem"), "-utf8", "-subj", "/CN=Zürich",
+                    "-config", str(config)], check=True, capture_output=True)
+    (der,) = pem_to_der((tmp_path / "cert.pem").read_bytes())
+    assert b"\x14\x06Z\xfcrich" in der  # T61String, six bytes, ü as 0xFC
+    printed = subprocess.run([SYSTEM_OPENSSL, "x509", "-in", str(tmp_path / "cert.pem"),
+                              "-noout", "-subject", "-nameopt", "utf8,sep_comma_plus"],
+                             check=True, capture_output=True).stdout.decode()
+    assert printed.strip() == "subject=CN=Zürich"
+    parsed = parse_certificate(der)
+    assert (parsed.subject_cn, parsed.subject) == ("Zürich", "CN=Zürich")
+
+
+MULTI_BYTE_OIDS = ["2.999", "2.999.1", "1.2.840.113549.1.1.11",
+                   f"2.25.{0xF81D4FAE_7DEC_11D0_A765_00A0C91E6BF6}",  # RFC 4122's example
+                   f"2.25.{2**128 - 1}", "1.3.6.1.4.1.311.21.8.1"]
+
+
+def test_multi_byte_arcs_in_an_eku_and_a_custom_extension() -> None:
+    oids = [x509.ObjectIdentifier(dotted) for dotted in MULTI_BYTE_OIDS]
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "arcs")])
+    der = _self_signed(name, x509.ExtendedKeyUsage(oids))
+    theirs = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(
+        x509.ExtendedKeyUsage).value
+    assert parse_certificate(der).extended_key_usage == tuple(
+        oid.dotted_string for oid in theirs) == tuple(MULTI_BYTE_OIDS)
+    for oid in oids:
+        der = _self_signed(name, x509.UnrecognizedExtension(oid, b"\x05\x00"))
+        assert set(parse_certificate(der).extensions) == {
+            extension.oid.dotted_string
+            for extension in x509.load_der_x509_certificate(der).extensions} \
+            == {oid.dotted_string}
+
+
+@functools.lru_cache(maxsize=None)
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+# The string types cryptography writes a CN in, each with the characters it may hold;
+# cryptography encodes all but BMP and Universal as UTF-8, so T61 is kept to ASCII.
+# It takes 1 to 64 bytes of UTF-8.
+
+
+def _cn(alphabet: st.SearchStrategy[str] | str | None = None) -> st.SearchStrategy[str]:
+    return st.text(alphabet, min_size=1, max_size=64) if alphabet is not None else \
+        st.text(min_size=1, max_size=64).filter(lambda text: len(text.encode()) <= 64)
+
+
+_ASCII = st.characters(max_codepoint=0x7F)
+_CN_TEXT = {
+    _ASN1Type.UTF8String: _cn(), _ASN1Type.BMPString: _cn(), _ASN1Type.UniversalString: _cn(),
+    _ASN1Type.PrintableString: _cn(string.ascii_letters + string.digits + " '()+,-./:=?"),
+    _ASN1Type.IA5String: _cn(_ASCII), _ASN1Type.T61String: _cn(_ASCII),
+    _ASN1Type.VisibleString: _cn(st.characters(min_codepoint=0x20, max_codepoint=0x7E)),
+    _ASN1Type.NumericString: _cn(string.digits + " "),
+}
+_ARC = st.integers(0, 2**128 - 1)
+
+
+def _arc_bytes(arc: int) -> int:
+    return max(1, -(-arc.bit_length() // 7))
+
+
+_OIDS = st.one_of(
+    st.tuples(st.integers(0, 1), st.integers(0, 39)),
+    st.tuples(st.just(2), st.integers(0, 2**128 - 81)),
+).flatmap(lambda head: st.lists(_ARC, max_size=3).map(lambda tail: (*head, *tail))).filter(
+    lambda arcs: _arc_bytes(40 * arcs[0] + arcs[1]) + sum(map(_arc_bytes, arcs[2:])) <= 63
+).map(lambda arcs: ".".join(map(str, arcs)))
+
+
+@given(data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_reader_agrees_with_cryptography_on_generated_certificates(data: st.DataObject) -> None:
+    string_type = data.draw(st.sampled_from(sorted(_CN_TEXT, key=lambda t: t.value)))
+    common_name = data.draw(_CN_TEXT[string_type])
+    subject = x509.Name([
+        *data.draw(st.lists(st.just(x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ops")),
+                            max_size=1)),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name, string_type)])
+    dns = data.draw(st.lists(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E),
+                                     min_size=1, max_size=40), max_size=4))
+    ips = data.draw(st.lists(st.ip_addresses(), max_size=4))
+    sans: list[x509.GeneralName] = [*map(x509.DNSName, dns), *map(x509.IPAddress, ips)]
+    sans = data.draw(st.permutations(sans)) if sans else sans
+    eku = data.draw(st.none() | st.lists(_OIDS, min_size=1, max_size=4))
+    ca = data.draw(st.sampled_from([None, False, True]))
+    serial = data.draw(st.integers(1, 2**159 - 1))
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+               .public_key(_key().public_key()).serial_number(serial)
+               .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=90)))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans),
+                                        critical=data.draw(st.booleans()))
+    if eku is not None:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([x509.ObjectIdentifier(oid) for oid in eku]),
+            critical=data.draw(st.booleans()))
+    if ca is not None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None),
+                                        critical=data.draw(st.booleans()))
+    der = builder.sign(_key(), hashes.SHA256()).public_bytes(Encoding.DER)
+
+    ours, theirs = parse_certificate(der), x509.load_der_x509_certificate(der)
+    (cn,) = theirs.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    assert ours.subject_cn == ours.issuer_cn == cn.value == common_name
+    assert ours.subject_der == theirs.subject.public_bytes() == ours.issuer_der
+    assert ours.serial == theirs.serial_number
+    assert (ours.not_before, ours.not_after) == (theirs.not_valid_before_utc,
+                                                 theirs.not_valid_after_utc)
+    assert dict(ours.extensions) == {e.oid.dotted_string: e.critical for e in theirs.extensions}
+    try:
+        names = theirs.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        assert (ours.dns_names, ours.ip_addresses) == ((), ())
+    else:
+        assert list(ours.dns_names) == names.get_values_for_type(x509.DNSName)
+        assert list(ours.ip_addresses) == [str(ip) for ip in
+                                           names.get_values_for_type(x509.IPAddress)]
+    try:
+        usages = theirs.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        assert ours.extended_key_usage == ()
+    else:
+        assert ours.extended_key_usage == tuple(oid.dotted_string for oid in usages) \
+            == tuple(eku or ())
+    try:
+        is_ca = theirs.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    assert ours.is_ca is is_ca is bool(ca)
+    assert ours.public_key_der == theirs.public_key().public_bytes(
+        Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    assert (ours.key_type, ours.key_bits) == ("ecdsa", 256)

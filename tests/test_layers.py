@@ -1,16 +1,25 @@
 """The package's layering, as README's module map gives it: imports only run down.
 
 A module may import modules of its own layer or below, never above, and the
-imports form no cycle.  Lazy imports inside functions count too.
+imports form no cycle.  Every spelling counts, wherever it is (lazy imports inside
+functions too): ``from .x import``, ``from . import x``, ``import minipaas_certs.x``,
+``from minipaas_certs(.x) import``, ``importlib.import_module`` and ``__import__``
+with a literal name.  An import by a computed name is refused: it cannot be checked.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import shutil
 from pathlib import Path
+
+import pytest
 
 import minipaas_certs
 
+PACKAGE = Path(minipaas_certs.__file__).parent
+README = PACKAGE.parent / "README.rst"
 LAYERS = {
     "cli": ["launcher", "__main__", "cli", "commands", "output"],
     "operations": ["generate", "rotate_ca", "inventory", "docker_config", "doctor",
@@ -20,35 +29,149 @@ LAYERS = {
     "base": ["layout", "files", "certinfo", "names", "errors", "__init__"],
 }
 RANK = {module: rank for rank, layer in enumerate(LAYERS.values()) for module in layer}
+DYNAMIC = "<computed name>"
 
 
-def _imports(path: Path) -> set[str]:
-    found = set()
+def _literal(node: ast.expr | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+        else None
+
+
+def _argument(call: ast.Call, index: int, keyword: str) -> ast.expr | None:
+    if len(call.args) > index:
+        return call.args[index]
+    return next((k.value for k in call.keywords if k.arg == keyword), None)
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The package's modules that ``path`` imports (``__init__`` for its attributes)."""
+    package = path.parent.name
+    found: set[str] = set()
+
+    def add(dotted: str, names: list[str]) -> None:  # dotted is relative to the package
+        if dotted:
+            found.add(dotted.split(".")[0])
+        else:  # `from . import x`: a module, or an attribute of __init__
+            found.update(name if name in modules else "__init__" for name in names)
+
+    def within(absolute: str) -> str | None:  # "minipaas_certs.x.y" -> "x.y"
+        head, _, rest = absolute.partition(".")
+        return rest if head == package else None
+
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                found.add(node.module.split(".")[0])
-            else:
-                found.update(alias.name for alias in node.names)
-    return {name for name in found if name in RANK or name not in {"__version__", "templates"}}
+        if isinstance(node, ast.ImportFrom):
+            names = [alias.name for alias in node.names]
+            if node.level == 1:
+                add(node.module or "", names)
+            elif node.level == 0 and (inner := within(node.module or "")) is not None:
+                add(inner, names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if (inner := within(alias.name)) is not None:
+                    add(inner, ["__init__"])
+        elif isinstance(node, ast.Call):
+            function = node.func
+            called = function.attr if isinstance(function, ast.Attribute) else \
+                function.id if isinstance(function, ast.Name) else None
+            if called not in ("import_module", "__import__"):
+                continue
+            name = _literal(_argument(node, 0, "name"))
+            if name is None:
+                found.add(DYNAMIC)
+                continue
+            fromlist = _argument(node, 3, "fromlist") if called == "__import__" else None
+            listed = [_literal(item) or DYNAMIC for item in fromlist.elts] \
+                if isinstance(fromlist, (ast.List, ast.Tuple)) else ["__init__"]
+            level = _argument(node, 4, "level") if called == "__import__" else None
+            if name.startswith(".") or (isinstance(level, ast.Constant) and level.value):
+                add(name.lstrip("."), listed)
+            elif (inner := within(name)) is not None:
+                add(inner, listed)
+    return found
+
+
+def import_graph(package: Path) -> dict[str, set[str]]:
+    """Each module of the package folder ``package`` -> the package modules it imports."""
+    modules = {path.stem for path in package.glob("*.py")}
+    return {path.stem: _imports(path, modules) for path in package.glob("*.py")}
+
+
+def layering_problems(package: Path) -> list[str]:
+    """Upward or uncheckable imports, and cycles, among the modules of ``package``."""
+    graph = import_graph(package)
+    problems = [f"{module} imports {imported}" + (" (no layer)" if imported not in RANK
+                                                  else " (a layer above)")
+                for module, imports in sorted(graph.items()) for imported in sorted(imports)
+                if RANK.get(imported, -1) < RANK[module]]
+
+    done: set[str] = set()
+
+    def visit(module: str, trail: tuple[str, ...]) -> None:  # depth first, each module once
+        if module in trail:
+            problems.append("cycle: " + " -> ".join((*trail[trail.index(module):], module)))
+        elif module in graph and module not in done:
+            for imported in sorted(graph[module]):
+                visit(imported, (*trail, module))
+            done.add(module)
+
+    for module in sorted(graph):
+        visit(module, ())
+    return problems
 
 
 def test_every_module_has_a_layer() -> None:
-    package = Path(minipaas_certs.__file__).parent
-    assert {path.stem for path in package.glob("*.py")} == set(RANK)
+    assert {path.stem for path in PACKAGE.glob("*.py")} == set(RANK)
 
 
 def test_imports_run_down_and_make_no_cycle() -> None:
-    package = Path(minipaas_certs.__file__).parent
-    graph = {path.stem: _imports(path) for path in package.glob("*.py")}
-    upward = [(module, imported) for module, imports in graph.items() for imported in imports
-              if RANK[imported] < RANK[module]]
-    assert not upward, upward
+    graph = import_graph(PACKAGE)
+    assert "commands" in graph["cli"] and "interrupts" in graph["launcher"]  # lazy ones seen
+    assert layering_problems(PACKAGE) == []
 
-    def visit(module: str, trail: tuple[str, ...]) -> None:
-        assert module not in trail, " -> ".join((*trail, module))
-        for imported in graph[module]:
-            visit(imported, (*trail, module))
 
-    for module in graph:
-        visit(module, ())
+@pytest.mark.parametrize("line, found", [
+    ("from . import generate", "errors imports generate (a layer above)"),
+    ("from .commands import main", "errors imports commands (a layer above)"),
+    ("import minipaas_certs.generate", "errors imports generate (a layer above)"),
+    ("import minipaas_certs.generate as g", "errors imports generate (a layer above)"),
+    ("from minipaas_certs.commands import main", "errors imports commands (a layer above)"),
+    ("from minipaas_certs import generate", "errors imports generate (a layer above)"),
+    ("importlib.import_module('minipaas_certs.store')", "errors imports store (a layer above)"),
+    ("import_module('.plan', __package__)", "errors imports plan (a layer above)"),
+    ("__import__('minipaas_certs.cli')", "errors imports cli (a layer above)"),
+    ("__import__('minipaas_certs', fromlist=['doctor'])", "errors imports doctor (a layer above)"),
+    ("__import__('', globals(), None, ['sums'], 1)", "errors imports sums (a layer above)"),
+    ("importlib.import_module(f'minipaas_certs.{name}')",
+     "errors imports <computed name> (no layer)"),
+    ("from .files import read_limited", "cycle: errors -> files -> errors"),
+])
+def test_a_planted_import_is_found(tmp_path: Path, line: str, found: str) -> None:
+    """A copy of the package with one lazy import planted in errors.py (the bottom layer)."""
+    package = tmp_path / PACKAGE.name
+    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    with (package / "errors.py").open("a") as module:
+        module.write(f"\n\ndef _planted(name: str) -> object:\n    return {line}\n"
+                     if not line.startswith(("from ", "import ")) else
+                     f"\n\ndef _planted() -> None:\n    {line}\n")
+    assert found in layering_problems(package)
+
+
+def _module_map() -> list[tuple[str, str]]:
+    """README's module map: (module, its description's first line), top to bottom."""
+    development = README.read_text().split("\nDevelopment\n=====", 1)[1]
+    return re.findall(r"^``(\w+)\.py``\s{2,}(\S.*)$", development, re.MULTILINE)
+
+
+def test_the_readme_module_map_names_every_module_in_its_layer() -> None:
+    rows = _module_map()
+    names = [name for name, _ in rows]
+    assert len(names) == len(set(names))
+    assert set(names) == {path.stem for path in PACKAGE.glob("*.py")} - {"__init__",
+                                                                          "__main__"}
+    ranks = [RANK[name] for name in names]
+    assert ranks == sorted(ranks), "the map runs from the command line down"
+    labels = {"operation": "operations", "core": "core", "base": "base"}
+    for name, description in rows:
+        label = description.split(":", 1)[0]
+        if label in labels:
+            assert name in LAYERS[labels[label]], (name, label)
