@@ -184,9 +184,13 @@ def is_key(name: str) -> bool:
 
 def is_public(name: str) -> bool:
     """A certificate file at the top or in a bundle, or the revocation record; never a
-    key: what SHA256SUMS lists."""
+    key: what SHA256SUMS lists.  A name that one line of it cannot carry as it is (a
+    control character, a backslash, bytes that are not UTF-8) is no file of the tool's
+    and is left out."""
     if name == REVOKED_FILE:
         return True
+    if not name.isprintable() or "\\" in name:  # surrogate escapes are not printable
+        return False
     parts = name.split("/")
     placed = len(parts) == 1 or (len(parts) == 3 and parts[0] in _ROLES
                                  and is_bundle_name(parts[1]))

@@ -743,6 +743,20 @@ def test_control_characters_from_files_are_escaped(tmp_path: Path) -> None:
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
 
 
+def test_a_file_name_sha256sums_cannot_carry_is_left_alone(tmp_path: Path) -> None:
+    """A stray .pem whose name is not UTF-8 and holds a newline once ended the run in an
+    internal error; it is no file of the tool's: left alone, and out of SHA256SUMS."""
+    out = _set(tmp_path)
+    stray = out / os.fsdecode(b"\xff\n.pem")
+    shutil.copy(out / "ca.pem", stray)
+    done = run_tool("certs", "server", "--out", str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    assert stray.read_bytes() == (out / "ca.pem").read_bytes()
+    assert run_tool("certs", "verify-sums", str(out)).returncode == 0
+    assert subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=out,
+                          capture_output=True).returncode == 0
+
+
 # --- a peer that is not a Docker daemon -------------------------------------------------------
 
 def _hostile_daemon(out: Path, behaviour: str) -> tuple[int, threading.Event]:
