@@ -909,13 +909,13 @@ def verify_sums_command(directory: str) -> int:
     certificate (keys are left out), in the format of `sha256sum -c`.  Exit 0 if
     every listed file matches and every certificate is listed, 8 otherwise.
     """
-    from .errors import EXIT_PROBLEMS
+    from .errors import EXIT_PROBLEMS, printable
     from .sums import verify
 
     folder = Path(directory)
     matched, mismatches = verify(folder)
     for mismatch in mismatches:
-        say(f"problem: {mismatch.file}: {mismatch.message}")
+        say(printable(f"problem: {mismatch.file}: {mismatch.message}"))  # one line each
     if mismatches:
         return EXIT_PROBLEMS
     say(f"OK: {folder}: {_count(matched, 'file')} {'matches' if matched == 1 else 'match'} "

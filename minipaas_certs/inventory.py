@@ -19,7 +19,7 @@ from .certinfo import (
     public_key_of_private,
     read_certificates,
 )
-from .errors import OpenSSLFailed, OutputError
+from .errors import OpenSSLFailed, OutputError, printable
 from .files import read_limited, write_private
 from .issue import VerifyFailed, is_encrypted, passin, public_key_of, unverified, verify_leaf
 from .layout import (
@@ -193,7 +193,8 @@ class Finding:
     fix: str
 
     def line(self) -> str:
-        return f"{self.severity}: {self.file}: {self.message}; fix: {self.fix}"
+        """One line, whatever the names in it hold (a folder's name may hold a newline)."""
+        return printable(f"{self.severity}: {self.file}: {self.message}; fix: {self.fix}")
 
     def as_json(self) -> dict[str, str]:
         return {"severity": self.severity, "file": self.file, "message": self.message,

@@ -743,6 +743,15 @@ def test_control_characters_from_files_are_escaped(tmp_path: Path) -> None:
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
 
 
+def test_a_name_with_a_newline_cannot_forge_a_line_of_check(tmp_path: Path) -> None:
+    out = _set(tmp_path)
+    (out / "clients" / "a\nproblem: forged").mkdir(parents=True)
+    done = run_tool("certs", "check", str(out))
+    assert done.returncode == 7, done.stdout  # a stranger in clients/ is a warning
+    (line,) = done.stdout.splitlines()
+    assert line.startswith("warning: clients/a\\nproblem: forged: not a bundle"), line
+
+
 def test_a_file_name_sha256sums_cannot_carry_is_left_alone(tmp_path: Path) -> None:
     """A stray .pem whose name is not UTF-8 and holds a newline once ended the run in an
     internal error; it is no file of the tool's: left alone, and out of SHA256SUMS."""

@@ -186,3 +186,12 @@ def test_a_pem_name_no_line_can_carry_is_left_out(out: Path, name: str) -> None:
     shutil.copy(out / "ca.pem", out / name)
     _write_sums(out)
     assert name not in public_files(out) and verify(out) == (len(CERTS) + 2, [])
+
+
+def test_a_name_listed_twice_is_a_bad_line(out: Path) -> None:
+    """A forged first line for a file must not pass where ``sha256sum -c`` fails."""
+    text = (out / SUMS_FILE).read_text()
+    (out / SUMS_FILE).write_text(f"{'0' * 64}  ca.pem\n{text}")
+    matched, problems = verify(out)
+    assert Mismatch(SUMS_FILE, "line 2 lists ca.pem again") in problems and matched == 5
+    assert [p.file for p in problems] == [SUMS_FILE, "ca.pem"]  # the forged digest fails
