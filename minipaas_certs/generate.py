@@ -12,12 +12,11 @@ import functools
 import os
 import signal
 import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
 from .certinfo import Certificate, read_certificate, read_certificates
-from .errors import CAProblem, Conflict, InvalidInput, OpenSSLFailed, OutputError, quote
+from .errors import CAProblem, InvalidInput, OpenSSLFailed, OutputError, quote
 from .files import read_limited, write_private
 from .issue import (
     Authority,
@@ -42,18 +41,16 @@ from .layout import (
     DOCKER_CLI_COPIES,
     GITIGNORE,
     GITIGNORE_TEXT,
-    JOURNAL,
     KEY_MODE,
     REVOKED_FILE,
     SERVER_BUNDLE_FILES,
-    STAGING_PREFIX,
     TOP_LEVEL_PAIRS,
     Bundle,
     bundles,
     identities,
     pair_files,
 )
-from .openssl import OpenSSL
+from .openssl import OpenSSL, children_reaped
 from .parallel import Deferred, run_all
 from .plan import (
     HOUR,
@@ -70,67 +67,11 @@ from .plan import (
     span,
 )
 from .render import SHIPPED, Templates
-from .store import OutputDirectory, same_directory, shared_lock
+from .store import OutputDirectory, read_ca, same_directory, shared_lock, unfinished
 
 if TYPE_CHECKING:  # revoking and PKI engines load only in the runs that use them
     from .revocations import Revocation
     from .vault import Engine
-
-
-@contextmanager
-def children_reaped(openssl: OpenSSL) -> Iterator[None]:
-    """No openssl child outlives the block (it writes into the staging folder)."""
-    try:
-        yield
-    finally:
-        openssl.reap()
-
-
-def read_ca(store: OutputDirectory, source: Path) -> tuple[bytes, bytes]:
-    """ca.pem and ca-key.pem of ``source``, read once.
-
-    When ``source`` is not the directory this run holds, they are read under a
-    shared lock; a change that a crashed run left there is undone first (its CA
-    files may be uncommitted ones, whose key the next run there would drop).
-    """
-    if same_directory(source, store.path):
-        return _read_ca_files(source)
-    with shared_lock(source):
-        if not _unfinished(source):
-            return _read_ca_files(source)
-    try:  # a journal seen under the shared lock is a crashed run's: no run is moving files
-        with OutputDirectory(source):
-            pass  # entering recovers, as any run on that directory would
-    except Conflict:
-        raise Conflict(f"another minipaas certs run is changing {source}; try again when "
-                       "it ends") from None
-    with shared_lock(source):
-        if _unfinished(source):
-            raise Conflict(f"{source} holds an unfinished change by a run that crashed "
-                           "again; try again")
-        return _read_ca_files(source)
-
-
-def _read_ca_files(source: Path) -> tuple[bytes, bytes]:
-    cert_path, key_path = source / CA_CERT, source / CA_KEY
-    missing = [path.name for path in (cert_path, key_path) if not os.path.lexists(path)]
-    if len(missing) == 2:
-        raise CAProblem(
-            f"no CA in {source} ({CA_CERT} and {CA_KEY} are missing): create one with "
-            f"`minipaas certs ca --out {quote(source)}`, or name its folder with --ca-dir"
-        )
-    if missing:
-        raise CAProblem(
-            f"{source / missing[0]} is missing: signing needs both {CA_CERT} and {CA_KEY}; "
-            "name the folder that holds both with --ca-dir"
-        )
-    return (read_limited(cert_path, error=CAProblem), read_limited(key_path, error=CAProblem))
-
-
-def _unfinished(folder: Path) -> bool:
-    """Whether a crashed run left a journal (a change half-made) in ``folder``."""
-    return any(os.path.lexists(leftover / JOURNAL)
-               for leftover in folder.glob(STAGING_PREFIX + "*"))
 
 
 _PIPELINE_FROM = 16  # leaves
@@ -568,7 +509,7 @@ def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | Non
                 reissue_lifetime=lifetime, due_within=within, engine=engine)
     if within is not None:
         with shared_lock(out):  # read as no other run is changing it, and change nothing
-            if not _unfinished(out) and not _reissues(out, plan):
+            if not unfinished(out) and not _reissues(out, plan):
                 return Outcome([], [])
     return _generate(openssl, out, plan, passphrase, templates, progress)
 

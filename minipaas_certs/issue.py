@@ -100,6 +100,12 @@ def passin(passphrase: bytes | None) -> dict[str, bytes]:
     return {"-passin": passphrase} if passphrase else {}
 
 
+def passout(passphrase: bytes) -> dict[str, bytes]:
+    """The ``secrets`` that let openssl encrypt what it writes: ``-passout`` through a
+    pipe."""
+    return {"-passout": passphrase}
+
+
 def digest_name(key_type: str, key_bits: int) -> str:
     """The digest a key signs with: SHA-384 for P-384, none for Ed25519, else SHA-256."""
     if key_type == "ed25519":
@@ -273,7 +279,7 @@ class NewKey:
         if self.passphrase is not None:
             self.openssl.run(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA256",
                               "-iter", str(PBKDF2_ITERATIONS), "-out", self.path],
-                             stdin=clear, secrets={"-passout": self.passphrase})
+                             stdin=clear, secrets=passout(self.passphrase))
         _check_not_empty(self.path)
         return ["-key", self.path]
 

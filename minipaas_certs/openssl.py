@@ -10,8 +10,9 @@ import subprocess
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Mapping, NamedTuple, Sequence, Union
+from typing import Iterator, Mapping, NamedTuple, Sequence, Union
 
 from . import interrupts
 from .errors import CertsError, Interrupted, InvalidInput, OpenSSLFailed, OpenSSLUnavailable
@@ -292,3 +293,12 @@ def descriptor_budget(workers: int) -> int:
     if soft == resource.RLIM_INFINITY:
         soft = 4096
     return max(1, min(256, (soft - 64) // (2 * workers)))
+
+
+@contextmanager
+def children_reaped(openssl: OpenSSL) -> Iterator[None]:
+    """No openssl child outlives the block (it writes into the staging folder)."""
+    try:
+        yield
+    finally:
+        openssl.reap()

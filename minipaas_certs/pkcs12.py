@@ -15,13 +15,12 @@ import datetime
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .certinfo import OID_CLIENT_AUTH, Certificate, parse_pem
 from .docker_config import client_commands
 from .errors import CAProblem, Conflict, OutputError, quote
 from .files import MAX_SMALL_BYTES, read_limited, write_private
-from .issue import VerifyFailed, is_encrypted, public_half, verify_leaf
+from .issue import VerifyFailed, is_encrypted, passin, passout, public_half, verify_leaf
 from .layout import (
     CA_CERT,
     CERT_MODE,
@@ -37,6 +36,7 @@ from .layout import (
     bundles,
 )
 from .openssl import OpenSSL
+from .plan import Progress
 from .store import OutputDirectory
 
 # Named on every version, as 1.1.1's defaults differ.  The iteration count stays
@@ -84,7 +84,7 @@ class Contents:
 
 
 def export(openssl: OpenSSL, out: Path, name: str | None, password: bytes, *,
-           progress: Callable[[str], None] = lambda _: None) -> list[Path]:
+           progress: Progress = lambda _: None) -> list[Path]:
     """Write ``client.p12`` for the default client pair of ``out`` (``name`` None) or
     for its bundle ``clients/NAME``, protected by ``password``; return the files
     written.
@@ -203,7 +203,7 @@ def _pkcs12(openssl: OpenSSL, work: Path, contents: Contents, password: bytes) -
     data = openssl.run(["pkcs12", "-export", "-in", work / "leaf.pem",
                         "-inkey", work / "key.pem", "-certfile", work / "above.pem",
                         "-name", contents.friendly_name, *ENCRYPTION],
-                       secrets={"-passout": password})
+                       secrets=passout(password))
     if not data:
         raise OutputError("openssl pkcs12 exited 0 but wrote nothing (is the disk full?)")
     return data
@@ -213,7 +213,7 @@ def _read_back(openssl: OpenSSL, data: bytes, contents: Contents, password: byte
                shown: Path) -> None:
     """Open the new file with the password (MAC and decryption) and compare what it
     holds with what was put in."""
-    text = openssl.run(["pkcs12", "-nodes"], stdin=data, secrets={"-passin": password})
+    text = openssl.run(["pkcs12", "-nodes"], stdin=data, secrets=passin(password))
     certificates = parse_pem(text, shown)
     wanted = {cert.der for cert in (contents.leaf, *contents.above)}
     keys = _private_keys(text)
@@ -239,7 +239,7 @@ def _private_keys(text: bytes) -> list[bytes]:
 
 
 def _ignore_p12(store: OutputDirectory, files: dict[str, int],
-                progress: Callable[[str], None]) -> None:
+                progress: Progress) -> None:
     """Keep client.p12 out of version control, like the keys: a new .gitignore, or
     ``*.p12`` added to the one this tool wrote before it knew of the file."""
     if store.write_new(GITIGNORE, GITIGNORE_TEXT, CERT_MODE):

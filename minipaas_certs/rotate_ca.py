@@ -17,7 +17,6 @@ from pathlib import Path
 from .certinfo import pem_blocks
 from .errors import CAProblem, Conflict, InvalidInput, quote
 from .files import read_limited
-from .generate import children_reaped, read_ca
 from .inventory import inventory, rollover_state
 from .issue import create_ca, load_authority
 from .layout import (
@@ -29,10 +28,10 @@ from .layout import (
     OLD_CA_KEY,
     bundles,
 )
-from .openssl import OpenSSL
+from .openssl import OpenSSL, children_reaped
 from .plan import KeySpec, Progress, successor_cn
 from .render import SHIPPED, Templates
-from .store import OutputDirectory
+from .store import OutputDirectory, read_ca
 
 
 def _bundle_copies(out: Path) -> list[str]:

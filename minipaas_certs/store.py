@@ -6,8 +6,10 @@ then moved into place.  The moves follow a journal kept in the staging folder:
 
 1. the journal lists each name, whether an old file is there and where it goes
    (a dated backup folder, or the staging folder when nothing needs keeping),
-   and whether a new file comes in; names are relative to the directory, so
-   the journal stays true from any working directory and after a rename;
+   and whether a new file comes in, the folders the moves create, and the
+   modes of old keys made private in the backup; names are relative to the
+   directory, so the journal stays true from any working directory and after a
+   rename;
 2. the old files are renamed aside;
 3. the new files are renamed into place; the journal is removed.
 
@@ -17,6 +19,9 @@ Recovery trusts a journal only in a real 0700 folder of the current user, and
 only for names the tool writes; it deletes a staging folder only once every old
 file it lists is back in place.  So the directory holds the old set or the
 complete new one, never a mix, and nothing is ever lost to a recovery.
+
+``read_ca`` reads a folder's CA pair the same way: once, under that folder's
+shared lock, after recovering a change a crashed run left there.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, NamedTuple
 
 from . import interrupts
-from .errors import Conflict, Interrupted, OutputError
+from .errors import CAProblem, Conflict, Interrupted, OutputError, quote
 from .files import (
     MAX_SMALL_BYTES,
     describe,
@@ -45,6 +50,8 @@ from .files import (
 )
 from .layout import (
     BACKUP_NAME,
+    CA_CERT,
+    CA_KEY,
     CERT_MODE,
     DIR_MODE,
     JOURNAL,
@@ -639,3 +646,50 @@ def _remove_if_empty(folder: Path) -> None:
                 return
     with suppress(OSError):
         folder.rmdir()
+
+
+def read_ca(store: OutputDirectory, source: Path) -> tuple[bytes, bytes]:
+    """ca.pem and ca-key.pem of ``source``, read once.
+
+    When ``source`` is not the directory this run holds, they are read under a
+    shared lock; a change that a crashed run left there is undone first (its CA
+    files may be uncommitted ones, whose key the next run there would drop).
+    """
+    if same_directory(source, store.path):
+        return _read_ca_files(source)
+    with shared_lock(source):
+        if not unfinished(source):
+            return _read_ca_files(source)
+    try:  # a journal seen under the shared lock is a crashed run's: no run is moving files
+        with OutputDirectory(source):
+            pass  # entering recovers, as any run on that directory would
+    except Conflict:
+        raise Conflict(f"another minipaas certs run is changing {source}; try again when "
+                       "it ends") from None
+    with shared_lock(source):
+        if unfinished(source):
+            raise Conflict(f"{source} holds an unfinished change by a run that crashed "
+                           "again; try again")
+        return _read_ca_files(source)
+
+
+def _read_ca_files(source: Path) -> tuple[bytes, bytes]:
+    cert_path, key_path = source / CA_CERT, source / CA_KEY
+    missing = [path.name for path in (cert_path, key_path) if not os.path.lexists(path)]
+    if len(missing) == 2:
+        raise CAProblem(
+            f"no CA in {source} ({CA_CERT} and {CA_KEY} are missing): create one with "
+            f"`minipaas certs ca --out {quote(source)}`, or name its folder with --ca-dir"
+        )
+    if missing:
+        raise CAProblem(
+            f"{source / missing[0]} is missing: signing needs both {CA_CERT} and {CA_KEY}; "
+            "name the folder that holds both with --ca-dir"
+        )
+    return (read_limited(cert_path, error=CAProblem), read_limited(key_path, error=CAProblem))
+
+
+def unfinished(folder: Path) -> bool:
+    """Whether a crashed run left a journal (a change half-made) in ``folder``."""
+    return any(os.path.lexists(leftover / JOURNAL)
+               for leftover in folder.glob(STAGING_PREFIX + "*"))
