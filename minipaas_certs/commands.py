@@ -26,9 +26,11 @@ from .plan import (
     DEFAULT_KEY_TYPE,
     DEFAULT_SANS,
     DEFAULT_SERVER_CN,
+    DEFAULT_WARN_DAYS,
     KEY_SIZES,
     MAX_DAYS,
     MAX_HOURS,
+    MAX_WARN_DAYS,
     chosen_lifetime,
 )
 
@@ -636,7 +638,8 @@ def show_command(directory: str, as_json: bool) -> None:
 
 @click.command("check", epilog=EXIT_CODES)
 @directory_argument
-@click.option("--warn-days", type=click.IntRange(0, 3650), default=30, show_default=True,
+@click.option("--warn-days", type=click.IntRange(0, MAX_WARN_DAYS), default=DEFAULT_WARN_DAYS,
+              show_default=True,
               help="Warn about certificates that expire within this many days.")
 @json_option
 @with_run(quiet=False, templates=False)
@@ -652,18 +655,15 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
     """
     import json
 
-    from .errors import EXIT_PROBLEMS, EXIT_WARNINGS
     from .inventory import check
 
     folder = Path(directory)
     report = check(run.openssl, folder, warn_days, run.passphrase)
-    findings, rollover = report.findings, report.rollover
-    severities = {finding.severity for finding in findings}
-    code = EXIT_PROBLEMS if "problem" in severities else EXIT_WARNINGS if severities else 0
+    findings, rollover, code = report.findings, report.rollover, report.exit_code
     if as_json:
         say(json.dumps({
             "directory": str(folder),
-            "status": {0: "ok", EXIT_WARNINGS: "warning", EXIT_PROBLEMS: "problem"}[code],
+            "status": report.status,
             "findings": [finding.as_json() for finding in findings],
             "rollover": rollover.describe() if rollover else None,
         }, indent=2))

@@ -19,7 +19,7 @@ from .certinfo import (
     public_key_of_private,
     read_certificates,
 )
-from .errors import OpenSSLFailed, OutputError, printable
+from .errors import EXIT_PROBLEMS, EXIT_WARNINGS, OpenSSLFailed, OutputError, printable
 from .files import read_limited, write_private
 from .issue import VerifyFailed, is_encrypted, passin, public_key_of, unverified, verify_leaf
 from .layout import (
@@ -239,6 +239,17 @@ class Report:
         """How many certificates were checked: a true copy is the same certificate."""
         return len(self.entries) - sum(1 for e in self.entries if e.file in
                                        self.copies.values())
+
+    @property
+    def exit_code(self) -> int:
+        """8 if anything is wrong now, 7 if something only expires soon, else 0."""
+        severities = {finding.severity for finding in self.findings}
+        return EXIT_PROBLEMS if "problem" in severities else \
+            EXIT_WARNINGS if severities else 0
+
+    @property
+    def status(self) -> str:
+        return {0: "ok", EXIT_WARNINGS: "warning", EXIT_PROBLEMS: "problem"}[self.exit_code]
 
 
 def _cli_copies(directory: Path, entries: dict[str, Entry], out: str

@@ -42,6 +42,7 @@ Progress = Callable[[str], None]  # how an operation reports what it is doing
 KEY_SIZES = {"ecdsa": (256, 384), "rsa": (2048, 3072, 4096), "ed25519": (256,)}
 DEFAULT_KEY_TYPE = "ecdsa"
 DEFAULT_DAYS, DEFAULT_CA_DAYS, MAX_DAYS = 365, 3650, 36500
+DEFAULT_WARN_DAYS, MAX_WARN_DAYS = 30, 3650  # `check` warns of what expires that soon
 MAX_HOURS = 8760  # --hours is for short-lived credentials: up to a year
 DEFAULT_KEY_SIZE = {"ecdsa": 256, "rsa": 3072, "ed25519": 256}
 EC_CURVES = {256: "P-256", 384: "P-384"}
