@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import click
 
 from .errors import InvalidInput
-from .layout import CLIENTS_DIR, SERVERS_DIR, Bundle
+from .layout import CLIENTS_DIR, SERVERS_DIR, SUMS_FILE, Bundle
 from .names import parse_common_name, parse_identity_name, parse_passphrase, parse_san
 from .output import progress, say
 from .plan import (
@@ -919,5 +919,5 @@ def verify_sums_command(directory: str) -> int:
     if mismatches:
         return EXIT_PROBLEMS
     say(f"OK: {folder}: {_count(matched, 'file')} {'matches' if matched == 1 else 'match'} "
-        "SHA256SUMS")
+        f"{SUMS_FILE}")
     return 0

@@ -183,7 +183,7 @@ def _verify(openssl: OpenSSL, work: Path, out: Path, pair: ClientPair,
     write_private(work / "leaf.pem", contents.leaf.pem, CERT_MODE)
     write_private(work / "root.pem", root.pem, CERT_MODE)
     write_private(work / "above.pem", b"".join(cert.pem for cert in contents.above), CERT_MODE)
-    write_private(work / "key.pem", contents.key_pem, KEY_MODE)
+    write_private(work / "leaf-key.pem", contents.key_pem, KEY_MODE)
     untrusted = None
     if intermediates:
         untrusted = work / "intermediates.pem"
@@ -201,7 +201,7 @@ def _pkcs12(openssl: OpenSSL, work: Path, contents: Contents, password: bytes) -
     """The PKCS#12 bytes, on openssl's stdout: the file is created by the store, 0600
     from the start, never by openssl under the umask."""
     data = openssl.run(["pkcs12", "-export", "-in", work / "leaf.pem",
-                        "-inkey", work / "key.pem", "-certfile", work / "above.pem",
+                        "-inkey", work / "leaf-key.pem", "-certfile", work / "above.pem",
                         "-name", contents.friendly_name, *ENCRYPTION],
                        secrets=passout(password))
     if not data:
