@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import click
 
-from .errors import InvalidInput
+from .errors import InvalidInput, printable
 from .layout import CLIENTS_DIR, SERVERS_DIR, SUMS_FILE, Bundle
 from .names import parse_common_name, parse_identity_name, parse_passphrase, parse_san
 from .output import progress, say
@@ -673,8 +673,8 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
     if rollover:
         say(rollover.describe())
     if code == 0:
-        say(f"OK: {folder}: {_count(report.certificates, 'certificate')}, none expires "
-            f"within {_count(warn_days, 'day')}")
+        say(f"OK: {printable(str(folder))}: {_count(report.certificates, 'certificate')}, "
+            f"none expires within {_count(warn_days, 'day')}")
     return code
 
 
@@ -909,7 +909,7 @@ def verify_sums_command(directory: str) -> int:
     certificate (keys are left out), in the format of `sha256sum -c`.  Exit 0 if
     every listed file matches and every certificate is listed, 8 otherwise.
     """
-    from .errors import EXIT_PROBLEMS, printable
+    from .errors import EXIT_PROBLEMS
     from .sums import verify
 
     folder = Path(directory)
@@ -918,6 +918,7 @@ def verify_sums_command(directory: str) -> int:
         say(printable(f"problem: {mismatch.file}: {mismatch.message}"))  # one line each
     if mismatches:
         return EXIT_PROBLEMS
-    say(f"OK: {folder}: {_count(matched, 'file')} {'matches' if matched == 1 else 'match'} "
+    say(f"OK: {printable(str(folder))}: {_count(matched, 'file')} "
+        f"{'matches' if matched == 1 else 'match'} "
         f"{SUMS_FILE}")
     return 0

@@ -151,7 +151,7 @@ def rollover_state(directory: Path, entries: list[Entry] | None = None) -> Rollo
 def show_text(directory: Path, entries: list[Entry], now: datetime.datetime,
               revoked: Sequence[Revocation] = ()) -> str:
     """The human-readable listing of ``certs show``."""
-    lines = [f"{directory}:"]
+    lines = [f"{printable(str(directory))}:"]  # a folder's name is one line
     if not entries:
         lines.append("  no certificates")
     for entry in entries:

@@ -679,9 +679,10 @@ def unverified(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: str
                               *_untrusted(untrusted), *paths], inherit=inherit)
     except OpenSSLFailed as failure:  # one failed: its stdout still names those that passed
         output = failure.stdout
-    passed = {line[:-len(": OK")] for line in output.decode("utf-8", "replace").splitlines()
-              if line.endswith(": OK")}
-    return [path for path in paths if str(path) not in passed]
+    # Matched as bytes, whole lines: the folder's name may hold a newline or bytes that
+    # are not UTF-8.
+    said = b"\n" + output
+    return [path for path in paths if b"\n" + os.fsencode(path) + b": OK\n" not in said]
 
 
 def _untrusted(path: Path | None) -> list[Argument]:

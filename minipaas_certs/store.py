@@ -53,10 +53,12 @@ from .layout import (
     CA_CERT,
     CA_KEY,
     CERT_MODE,
+    CLIENTS_DIR,
     DIR_MODE,
     JOURNAL,
     KEY_MODE,
     REPLACED,
+    SERVERS_DIR,
     STAGING_PREFIX,
     SUMS_FILE,
     backup_name,
@@ -186,10 +188,23 @@ def _missing_parents(root: Path, names: Iterable[str]) -> list[str]:
 
 
 def _set_mode(path: Path, mode: int) -> None:
-    """Durably give the regular file ``path`` (never a symlink's target) ``mode``."""
-    if stat.S_ISREG(os.lstat(path).st_mode):
-        os.chmod(path, mode)
-        fsync_path(path)
+    """Durably give the regular file ``path`` (never a symlink's target) ``mode``; a
+    file that is not there (an undo run again) is left to the undo's own checks."""
+    with suppress(FileNotFoundError):
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            os.chmod(path, mode)
+            fsync_path(path)
+
+
+def _entries(path: Path) -> list[Path]:
+    """``path``, and everything under it if it is a real folder; no symlink is followed
+    (a symlink is an entry, not a way elsewhere)."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        return [path] if os.path.lexists(path) else []
+    found = [path]
+    for top, folders, files in os.walk(path):  # does not follow symlinks
+        found += [Path(top, name) for name in (*files, *folders)]
+    return found
 
 
 def _loose_keys(root: Path, names: Iterable[str]) -> dict[str, int]:
@@ -197,12 +212,8 @@ def _loose_keys(root: Path, names: Iterable[str]) -> dict[str, int]:
     with their modes: moved into a backup, they are made 0600."""
     found = {}
     for name in names:
-        path = root / name
-        for candidate in [path, *(path.rglob("*") if path.is_dir() else ())]:
-            try:
-                info = os.lstat(candidate)
-            except OSError:
-                continue
+        for candidate in _entries(root / name):
+            info = os.lstat(candidate)
             if stat.S_ISREG(info.st_mode) and is_key(candidate.name) and info.st_mode & 0o077:
                 found[str(candidate.relative_to(root))] = stat.S_IMODE(info.st_mode)
     return found
@@ -493,7 +504,10 @@ class OutputDirectory:
                 os.rename(aside, target)
         for backup in {move.aside for move in moves if move.aside != REPLACED}:
             _remove_if_empty(self.path / backup)
-        remove_created_dirs([self.path / folder for folder in journal.made])
+        for made in journal.made:  # only as the commit made it: ours, 0700, empty
+            if _owned_private_dir(self.path / made) is None:
+                with suppress(OSError):
+                    (self.path / made).rmdir()
         # The folders old files came back into (clients/ too), before staging goes.
         for folder in dict.fromkeys([self.path, *((self.path / m.name).parent for m in moves)]):
             if os.path.isdir(folder):
@@ -538,14 +552,17 @@ class OutputDirectory:
             loose = {str(name): mode for name, mode in content.get("loose", {}).items()}
         except (OutputError, ValueError, TypeError, KeyError, AttributeError):
             return None
-        # Only folders the moves' names pass through, and only keys of the moves, at a
-        # mode no wider than 0777: a planted journal can make neither touch anything else.
-        if not all(any(move.name.startswith(f"{folder}/") for move in moves)
-                   and ".." not in folder.split("/") for folder in made):
+        # Only the bundles' parent folders a move passes through, and only keys the tool
+        # writes that a move took into a backup, at a file mode: a planted journal can
+        # make neither touch anything else.
+        if not all(folder in (CLIENTS_DIR, SERVERS_DIR)
+                   and any(move.name.startswith(f"{folder}/") for move in moves)
+                   for folder in made):
             return None
-        if not all(is_key(name) and any(name == m.name or name.startswith(f"{m.name}/")
-                                        for m in moves if m.old)
-                   and isinstance(mode, int) and 0 <= mode <= 0o777
+        if not all(is_tool_path(name) and is_key(name)
+                   and any(name == m.name or name.startswith(f"{m.name}/")
+                           for m in moves if m.old and m.aside != REPLACED)
+                   and type(mode) is int and 0 <= mode <= 0o7777
                    for name, mode in loose.items()):
             return None
         for move in moves:
@@ -589,8 +606,9 @@ class OutputDirectory:
 
     @staticmethod
     def existing_in(folder: Path) -> list[str]:
-        """The files under ``folder``, relative to it (what a backup holds)."""
-        return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        """The files (and symlinks) under ``folder``, relative to it: what a backup holds."""
+        return sorted(str(path.relative_to(folder)) for path in _entries(folder)
+                      if not os.path.isdir(path) or os.path.islink(path))
 
     def write_new(self, name: str, text: str, mode: int) -> bool:
         """Stage a small file that is written only if absent; return whether it is."""

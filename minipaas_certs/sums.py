@@ -53,9 +53,10 @@ def verify(directory: Path) -> tuple[int, list[Mismatch]]:
             problems.append(Mismatch(SUMS_FILE, f"line {number} is not a checksum of a "
                                                 "certificate file"))
             continue
-        if match.group(2) in listed:  # sha256sum -c checks both: one of them fails
-            problems.append(Mismatch(SUMS_FILE, f"line {number} lists {match.group(2)} "
-                                                "again"))
+        if match.group(2) in listed:
+            if listed[match.group(2)] != match.group(1):  # sha256sum -c fails one of them
+                problems.append(Mismatch(SUMS_FILE, f"line {number} lists {match.group(2)} "
+                                                    "again, with another SHA-256"))
             continue
         listed[match.group(2)] = match.group(1)
     matched = 0

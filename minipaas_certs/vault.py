@@ -60,9 +60,13 @@ class Engine:
 
         if self.cacert is None:
             return ssl.create_default_context()
+        from .certinfo import pem_blocks
+
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the name and chain
+        # The certificate blocks alone: a bundle's comments may be in any encoding.
+        blocks = b"".join(pem_blocks(self.cacert))
         try:
-            context.load_verify_locations(cadata=self.cacert.decode("ascii"))
+            context.load_verify_locations(cadata=blocks.decode("ascii"))
         except (ssl.SSLError, UnicodeDecodeError, ValueError) as error:
             raise InvalidInput(f"--vault-cacert holds no PEM certificate ({error})") from None
         return context

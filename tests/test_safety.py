@@ -167,9 +167,9 @@ def test_crash_at_every_rename_then_recovery_elsewhere_restores_the_set(
 
 
 def _loose_copy(prepared: Path, target: Path) -> Path:
-    """The steady set with keys others can read (0644, 0640)."""
+    """The steady set with keys others can read (02644: setgid too, 0640)."""
     shutil.copytree(prepared / "steady", target, symlinks=True)
-    (target / "server-key.pem").chmod(0o644)
+    (target / "server-key.pem").chmod(0o2644)
     (target / "clients" / "ci" / "key.pem").chmod(0o640)
     return target
 
@@ -202,6 +202,39 @@ def test_old_keys_are_private_in_the_backup_whatever_the_crash(
             outcomes.add("done")
         shutil.rmtree(work)
     assert outcomes == {"undone", "done"}
+
+
+def test_a_symlinked_bundle_is_replaced_without_touching_where_it_leads(
+        tmp_path: Path) -> None:
+    out = _set(tmp_path)
+    assert run_tool("certs", "client", "--out", str(out), "--name", "ci", "-q").returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(str(out / "clients" / "ci"), elsewhere)
+    (elsewhere / "key.pem").chmod(0o644)
+    (out / "clients" / "ci").symlink_to(elsewhere)
+    before = snapshot(elsewhere)
+    done = run_tool("certs", "client", "--out", str(out), "--name", "ci", "--force")
+    assert done.returncode == 0, done.stderr
+    assert snapshot(elsewhere) == before  # the link's target is not the tool's: untouched
+    (backup,) = out.glob("backup-*")
+    assert (backup / "clients" / "ci").is_symlink()
+    assert f"Moved the previous clients/ci into {backup}" in done.stderr
+
+
+def test_folders_named_with_a_newline_or_bytes_not_utf8_work(tmp_path: Path) -> None:
+    """openssl names the files it verified: matched as bytes, a folder's name holding a
+    newline or a byte that is not UTF-8 once made every run fail."""
+    for name in ("a\nproblem: forged", os.fsdecode(b"b\xff")):
+        out = tmp_path / name
+        for args in (["all"], ["client", "--name", "ci"], ["renew", "--all"]):
+            done = run_tool("certs", *args, "--out", str(out), "-q")
+            assert done.returncode == 0, (name, args, done.stderr)
+        for args in (["check"], ["verify-sums"]):
+            done = run_tool("certs", *args, str(out))
+            assert done.returncode == 0 and len(done.stdout.splitlines()) == 1, done.stdout
+        assert done.stdout.startswith(f"OK: {tmp_path}/")
+        shown = run_tool("certs", "show", str(out)).stdout.splitlines()[0]
+        assert shown.endswith(("a\\nproblem: forged:", "b\\udcff:")), shown
 
 
 # --- planted staging folders and journals ---------------------------------------------------
@@ -270,8 +303,11 @@ _KEY_ASIDE = {"name": "server-key.pem", "aside": "backup-20260101T000000", "old"
     {"made": ["/tmp"]}, {"made": ["servers/../.."]}, {"made": "clients"},
     {"loose": {"ca.pem": 0o644}},  # not a key
     {"loose": {"ca-key.pem": 0o644}},  # a key, but not one the journal moved
-    {"loose": {"server-key.pem": 0o4777}}, {"loose": {"server-key.pem": "0644"}},
+    {"loose": {"server-key.pem": 0o10000}}, {"loose": {"server-key.pem": "0644"}},
     {"loose": ["server-key.pem"]},
+    {"loose": {"server-key.pem/../../../outside/victim-key.pem": 0o777}},  # leaves --out
+    {"loose": {"clients/zz-key.pem": 0o644}},  # no file the tool writes
+    {"made": ["servers/m1"]},  # only clients/ and servers/ are ever made
 ])
 def test_journal_whose_folders_or_modes_reach_elsewhere_is_refused(tmp_path: Path,
                                                                    extra) -> None:

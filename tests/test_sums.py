@@ -193,5 +193,12 @@ def test_a_name_listed_twice_is_a_bad_line(out: Path) -> None:
     text = (out / SUMS_FILE).read_text()
     (out / SUMS_FILE).write_text(f"{'0' * 64}  ca.pem\n{text}")
     matched, problems = verify(out)
-    assert Mismatch(SUMS_FILE, "line 2 lists ca.pem again") in problems and matched == 5
-    assert [p.file for p in problems] == [SUMS_FILE, "ca.pem"]  # the forged digest fails
+    assert Mismatch(SUMS_FILE, "line 2 lists ca.pem again, with another SHA-256") in problems
+    assert [p.file for p in problems] == [SUMS_FILE, "ca.pem"] and matched == 5
+
+
+def test_a_line_repeated_as_it_is_passes(out: Path) -> None:
+    """As with ``sha256sum -c``: the same digest twice is no problem."""
+    text = (out / SUMS_FILE).read_text()
+    (out / SUMS_FILE).write_text(text.splitlines(keepends=True)[0] + text)
+    assert verify(out) == (6, [])

@@ -247,7 +247,9 @@ def test_engine_over_https_is_trusted_through_its_ca_alone(bao_tls: OpenBao,
     assert run_tool("certs", "ca", "--out", str(other), "-q").returncode == 0
     done = tool(bao_tls, *args, "--vault-cacert", str(other / "ca.pem"))
     assert done.returncode == 5 and "CERTIFICATE_VERIFY_FAILED" in done.stderr, done.stderr
-    done = tool(bao_tls, *args, "--vault-cacert", str(bao_tls.tls_ca))
+    bundle = tmp_path / "bundle.pem"  # a label in UTF-8, as distributions' bundles have
+    bundle.write_bytes("# Főtanúsítvány\n".encode() + bao_tls.tls_ca.read_bytes())
+    done = tool(bao_tls, *args, "--vault-cacert", str(bundle))
     assert done.returncode == 0, done.stderr
     leaf = load_cert(out / "clients" / "ci" / "cert.pem")
     leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(bao_tls.root.encode()))
