@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .certinfo import Certificate, read_certificate
-from .errors import CAProblem, InvalidInput, OutputError, quote
+from .errors import CAProblem, InvalidInput, OutputError, printable, quote
 from .layout import (
     BUNDLE_FILES,
     CA_CERT,
@@ -152,7 +152,8 @@ def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> P
                         f"{client_commands(out, name, host)}")
     resolved = folder.resolve()
     if not str(resolved).isprintable():
-        raise InvalidInput(f"{resolved!r} holds control characters: DOCKER_CERT_PATH could not "
+        raise InvalidInput(f"{printable(str(resolved))} holds control characters: "
+                           "DOCKER_CERT_PATH could not "
                            "be printed as it is; use a plainer --out path")
     return resolved
 

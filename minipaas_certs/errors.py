@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 
 
@@ -13,10 +14,17 @@ def printable(text: str) -> str:
 
 
 def quote(value: object) -> str:
-    """A path or value as it can be pasted into a shell, for the commands messages print."""
+    """A path or value as it can be pasted into a shell, for the commands messages print:
+    one line, in ``$'...'`` form (bash, zsh, ksh) if it holds control characters."""
     import shlex
 
-    return shlex.quote(str(value))
+    text = str(value)
+    if text.isprintable():
+        return shlex.quote(text)
+    escaped = "".join(c if c.isprintable() and c not in "\\'" else
+                      "\\" + c if c in "\\'" else
+                      "".join(f"\\x{byte:02x}" for byte in os.fsencode(c)) for c in text)
+    return f"$'{escaped}'"
 
 
 # The commands that judge (check, doctor, verify-sums) report findings, not errors:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 
 import pytest
 
@@ -40,3 +42,14 @@ def test_help_rows_come_in_order_of_their_codes() -> None:
 def test_printable_escapes_control_characters() -> None:
     assert errors.printable("a\x1b]0;x\x07b") == "a\\x1b]0;x\\x07b"
     assert errors.printable("plain text") == "plain text"
+
+
+@pytest.mark.parametrize("value", ["plain", "with space", "it's", "/tmp/a\nb", "tab\there",
+                                   "esc\x1b[2J", "back\\slash\n", os.fsdecode(b"/tmp/\xffz")])
+def test_quoted_values_paste_back_as_they_were(value: str) -> None:
+    """Printed commands are one line and give bash the very value, control characters
+    and bytes that are not UTF-8 included."""
+    quoted = errors.quote(value)
+    assert quoted.isprintable()
+    pasted = subprocess.run(["bash", "-c", f"printf %s {quoted}"], capture_output=True)
+    assert pasted.stdout == os.fsencode(value)
