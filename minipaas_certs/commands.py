@@ -919,6 +919,5 @@ def verify_sums_command(directory: str) -> int:
     if mismatches:
         return EXIT_PROBLEMS
     say(f"OK: {printable(str(folder))}: {_count(matched, 'file')} "
-        f"{'matches' if matched == 1 else 'match'} "
-        f"{SUMS_FILE}")
+        f"{'matches' if matched == 1 else 'match'} {SUMS_FILE}")
     return 0

@@ -153,8 +153,8 @@ def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> P
     resolved = folder.resolve()
     if not str(resolved).isprintable():
         raise InvalidInput(f"{printable(str(resolved))} holds control characters: "
-                           "DOCKER_CERT_PATH could not "
-                           "be printed as it is; use a plainer --out path")
+                           "DOCKER_CERT_PATH could not be printed as it is; use a plainer "
+                           "--out path")
     return resolved
 
 

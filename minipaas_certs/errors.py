@@ -21,10 +21,15 @@ def quote(value: object) -> str:
     text = str(value)
     if text.isprintable():
         return shlex.quote(text)
-    escaped = "".join(c if c.isprintable() and c not in "\\'" else
-                      "\\" + c if c in "\\'" else
-                      "".join(f"\\x{byte:02x}" for byte in os.fsencode(c)) for c in text)
-    return f"$'{escaped}'"
+
+    def escaped(char: str) -> str:
+        if char in "\\'":
+            return "\\" + char
+        if char.isprintable():
+            return char
+        return "".join(f"\\x{byte:02x}" for byte in os.fsencode(char))  # its bytes
+
+    return "$'" + "".join(map(escaped, text)) + "'"
 
 
 # The commands that judge (check, doctor, verify-sums) report findings, not errors:
