@@ -6,7 +6,6 @@ import ipaddress
 import json
 import os
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -111,14 +110,14 @@ def server_names_warning(out: Path, host: DockerHost) -> str | None:
     current = certificates[0][1].names
     wanted = [name for name in current if name not in ("DNS:localhost", "IP:127.0.0.1")]
     wanted.append(f"{host.kind}:{host.name}")
-    sans = " ".join(f"--san {shlex.quote(name)}" for name in wanted)
+    sans = " ".join(f"--san {quote(name)}" for name in wanted)
     if len(certificates) == 1 and certificates[0][0] == out / SERVER_CERT:
         which, command = (f"the server certificate's names ({', '.join(current)})",
-                          f"minipaas certs server --out {shlex.quote(str(out))} {sans}")
+                          f"minipaas certs server --out {quote(str(out))} {sans}")
     else:
-        which = "the names of any server certificate in " + shlex.quote(str(out))
-        command = (f"minipaas certs server --out {shlex.quote(str(out))} --name MANAGER "
-                   f"--san {shlex.quote(f'{host.kind}:{host.name}')}")
+        which = "the names of any server certificate in " + quote(str(out))
+        command = (f"minipaas certs server --out {quote(str(out))} --name MANAGER "
+                   f"--san {quote(f'{host.kind}:{host.name}')}")
     return (f"Warning: {host.name} is not among {which}; the docker CLI will fail with "
             f"\"certificate is valid for ..., not {host.name}\". Issue the daemon's with: "
             f"{command}")
@@ -134,7 +133,7 @@ def client_commands(out: Path, name: str | None, host: DockerHost | None = None)
         return f"`{client}`"
     if os.path.lexists(out / CA_CERT):
         return f"`{client} --ca-dir CA_FOLDER` ({out} holds {CA_CERT} but not {CA_KEY})"
-    san = f" --san {shlex.quote(host.name)}" if host else ""
+    san = f" --san {quote(host.name)}" if host else ""
     return f"`minipaas certs all --out {quote(out)}{san}`" + (f", then `{client}`" if name
                                                               else "")
 
@@ -160,9 +159,9 @@ def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> P
 
 def env_lines(host: DockerHost, cert_path: Path) -> list[str]:
     """``export`` lines for ``eval "$(minipaas certs env ...)"``."""
-    return [f"export DOCKER_HOST={shlex.quote(host.url)}",
+    return [f"export DOCKER_HOST={quote(host.url)}",
             "export DOCKER_TLS_VERIFY=1",
-            f"export DOCKER_CERT_PATH={shlex.quote(str(cert_path))}"]
+            f"export DOCKER_CERT_PATH={quote(str(cert_path))}"]
 
 
 def parse_listen(value: str) -> str:
@@ -257,6 +256,6 @@ def context_line(context: str, host: DockerHost, cert_path: Path) -> str:
     """
     create = context_create_argv(context, host, cert_path)
     update = ["docker", "context", "update", *create[3:]]
-    quoted = [" ".join(shlex.quote(arg) for arg in argv) for argv in (update, create)]
-    return (f"if docker context inspect {shlex.quote(context)} >/dev/null 2>&1; "
+    quoted = [" ".join(quote(arg) for arg in argv) for argv in (update, create)]
+    return (f"if docker context inspect {quote(context)} >/dev/null 2>&1; "
             f"then {quoted[0]}; else {quoted[1]}; fi")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import functools
 import os
-import shlex
 import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +18,15 @@ from .certinfo import (
     public_key_of_private,
     read_certificates,
 )
-from .errors import EXIT_PROBLEMS, EXIT_WARNINGS, OpenSSLFailed, OutputError, printable
+from .errors import (
+    EXIT_PROBLEMS,
+    EXIT_WARNINGS,
+    Conflict,
+    OpenSSLFailed,
+    OutputError,
+    printable,
+    quote,
+)
 from .files import read_limited, write_private
 from .issue import VerifyFailed, is_encrypted, passin, public_key_of, unverified, verify_leaf
 from .layout import (
@@ -40,6 +47,7 @@ from .parallel import run_all
 from .plan import DAY, HOUR, time_left
 from .revocations import Revocation
 from .revocations import read as read_revocations
+from .store import shared_lock, unfinished
 
 _USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
 
@@ -212,14 +220,14 @@ def _pairs(directory: Path) -> list[tuple[str, str, str]]:
 
 def _renew_command(out: str, file: str, role: str) -> str:
     bundle = Bundle.of(file)
-    name = f" --name {shlex.quote(bundle.name)}" if bundle else ""
+    name = f" --name {quote(bundle.name)}" if bundle else ""
     return f"minipaas certs renew {role} --out {out}{name}"
 
 
 def _bundle_command(out: str, file: str) -> str:
     """The command that re-creates the bundle holding ``file``."""
     bundle = Bundle.of(file) or Bundle("client", "")
-    name = shlex.quote(bundle.name)
+    name = quote(bundle.name)
     if bundle.role == "server":
         return f"minipaas certs server --out {out} --name {name} --san <its addresses>"
     return f"minipaas certs client --out {out} --name {name} --force"
@@ -299,7 +307,8 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
     not match its certificate, a leaf that does not verify against ca.pem (with
     its purpose) or outlives its CA, a private key readable by others (a symlink
     is judged by its target), a client bundle that the docker CLI could not use
-    (its own ca.pem missing, unreadable, or not trusting the daemon's CA).
+    (its own ca.pem missing, unreadable, or not trusting the daemon's CA), a change
+    a crashed run left half-made.
     Warnings: a certificate expiring within ``warn_days``, a leaf still from the
     old CA during a rollover.  The openssl checks run concurrently with the
     Python ones; openssl opens none of the directory's files by name (see
@@ -312,10 +321,25 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
                       now or datetime.datetime.now(datetime.timezone.utc), Path(work))
 
 
+def _interrupted_changes(directory: Path) -> list[Finding]:
+    """A change a crashed run left half-made: the files may be its new ones or a mix,
+    until the next run that writes the folder undoes it (recovery)."""
+    try:
+        with shared_lock(directory):
+            leftovers = unfinished(directory)
+    except Conflict:
+        return []  # a run is changing the folder now: its journal is live, not left over
+    return [Finding("problem", leftover.name, "a run was cut off while it changed the "
+                    "directory: what is in place may be its unfinished change, which the "
+                    "next run that writes here undoes first",
+                    "any minipaas certs command that writes the directory (renew, server, "
+                    "client) undoes it first; then check again") for leftover in leftovers]
+
+
 def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes | None,
            now: datetime.datetime, work: Path) -> Report:
-    out = shlex.quote(str(directory))
-    findings: list[Finding] = []
+    out = quote(str(directory))
+    findings = _interrupted_changes(directory)
     unreadable: list[str] = []
     entries = inventory(directory, unreadable)
     for name in unreadable:
@@ -481,7 +505,7 @@ def _key_modes(directory: Path) -> list[Finding]:
             where = f" (through a symlink: {target})" if linked else ""
             found.append(Finding("problem", str(relative),
                                  f"readable by others{where} (mode {mode:04o})",
-                                 f"chmod 600 {shlex.quote(str(target if linked else path))}"))
+                                 f"chmod 600 {quote(str(target if linked else path))}"))
     return found
 
 

@@ -707,7 +707,8 @@ def _read_ca_files(source: Path) -> tuple[bytes, bytes]:
     return (read_limited(cert_path, error=CAProblem), read_limited(key_path, error=CAProblem))
 
 
-def unfinished(folder: Path) -> bool:
-    """Whether a crashed run left a journal (a change half-made) in ``folder``."""
-    return any(os.path.lexists(leftover / JOURNAL)
-               for leftover in folder.glob(STAGING_PREFIX + "*"))
+def unfinished(folder: Path) -> list[Path]:
+    """The staging folders in which a crashed run left a journal (a change half-made):
+    seen while no run holds the folder, they are the next run's to undo."""
+    return sorted(leftover for leftover in folder.glob(STAGING_PREFIX + "*")
+                  if os.path.lexists(leftover / JOURNAL))

@@ -166,6 +166,20 @@ def test_crash_at_every_rename_then_recovery_elsewhere_restores_the_set(
             shutil.rmtree(work)
 
 
+def test_check_names_a_change_a_crash_left_half_made(prepared: Path, tmp_path: Path) -> None:
+    """check once said OK over a crashed run's files, which the next run would undo."""
+    shutil.copytree(prepared / "steady", tmp_path / "certs", symlinks=True)
+    crashed = crash_run(tmp_path, 5, "certs", "server", "--out", "certs", "-q")
+    assert crashed.returncode == 99, crashed.stderr
+    done = run_tool("certs", "check", "certs", cwd=tmp_path)
+    assert done.returncode == 8, done.stdout
+    assert f"problem: {STAGING_PREFIX}" in done.stdout and "cut off" in done.stdout
+    assert run_tool("certs", "client", "--name", "ops", "--out", "certs",
+                    cwd=tmp_path).returncode == 0
+    done = run_tool("certs", "check", "certs", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+
+
 def _loose_copy(prepared: Path, target: Path) -> Path:
     """The steady set with keys others can read (02644: setgid too, 0640)."""
     shutil.copytree(prepared / "steady", target, symlinks=True)
