@@ -55,6 +55,7 @@ BACKUP_NAME = re.compile(rf"{BACKUP_PREFIX}[0-9]{{8}}T[0-9]{{6}}(?:-[0-9]{{1,4}}
 # The names that hold a private key: keys, and the PKCS#12 files that carry one.
 P12_PATTERN = "*.p12"
 KEY_PATTERNS = ("*key.pem", P12_PATTERN)
+_KEY_SUFFIXES = tuple(pattern[1:] for pattern in KEY_PATTERNS)
 GITIGNORE_TEXT = (
     "# Written by minipaas certs: private keys and their backups stay out of version "
     "control.\n" + "".join(f"{line}\n" for line in (
@@ -179,7 +180,7 @@ def is_tool_path(name: str) -> bool:
 def is_key(name: str) -> bool:
     """Private keys, and the PKCS#12 files that carry one: never readable by others,
     never in SHA256SUMS."""
-    return name.endswith(tuple(pattern[1:] for pattern in KEY_PATTERNS))
+    return name.endswith(_KEY_SUFFIXES)
 
 
 def is_public(name: str) -> bool:

@@ -162,29 +162,26 @@ def _new_staging_folder(parent: Path) -> Path:
         return path
 
 
+def _missing_parents(root: Path, name: str) -> list[Path]:
+    """The folders of ``name``'s parent under ``root`` that do not exist, outermost
+    first (never ``root`` itself)."""
+    parents = list(Path(name).parents)[:-1]  # the last one is "." (``root``)
+    return [root / parent for parent in reversed(parents) if not os.path.isdir(root / parent)]
+
+
 def _make_subdirs(root: Path, name: str) -> list[Path]:
     """Create the folders of ``name``'s parent under ``root`` (0700), never ``root`` itself;
     return those it created."""
-    current, created = root, []
-    for part in Path(name).parent.parts:
-        current = current / part
-        if not current.is_dir():
-            current.mkdir(mode=DIR_MODE)
-            os.chmod(current, DIR_MODE)
-            created.append(current)
+    created = _missing_parents(root, name)
+    for folder in created:
+        folder.mkdir(mode=DIR_MODE)
+        os.chmod(folder, DIR_MODE)
     return created
 
 
-def _missing_parents(root: Path, names: Iterable[str]) -> list[str]:
-    """The folders (relative, outermost first) that moving ``names`` in will create."""
-    missing: dict[str, None] = {}
-    for name in names:
-        parents = Path(name).parent.parts
-        for depth in range(1, len(parents) + 1):
-            folder = "/".join(parents[:depth])
-            if not os.path.isdir(root / folder):
-                missing[folder] = None
-    return list(missing)
+def _within(name: str, folder: str) -> bool:
+    """Whether the relative ``name`` is ``folder`` or lies under it."""
+    return name == folder or name.startswith(f"{folder}/")
 
 
 def _set_mode(path: Path, mode: int) -> None:
@@ -377,7 +374,9 @@ class OutputDirectory:
                       else "")
                  for name in dict.fromkeys([*names, *sorted(archive)])
                  if name in old or name not in archive]
-        made = _missing_parents(self.path, [move.name for move in moves if move.new])
+        made = list(dict.fromkeys(str(folder.relative_to(self.path)) for move in moves
+                                  if move.new
+                                  for folder in _missing_parents(self.path, move.name)))
         loose = _loose_keys(self.path, [move.name for move in moves
                                         if move.old and move.aside == backup])
         record = Journal(moves, made, loose)
@@ -412,7 +411,6 @@ class OutputDirectory:
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {describe(error)}") from None
         interrupts.check()  # the last moment a signal cancels the run
-        created: list[Path] = []  # folders in the directory (clients/) made by the moves
         try:
             # Where old files go (a backup, or `replaced` in staging) exists durably
             # before any is moved: the undo after a power loss needs to find them.
@@ -431,7 +429,7 @@ class OutputDirectory:
                     os.rename(self.path / move.name, self._aside_folder(move.aside) / move.name)
             for move in moves:
                 if move.new:
-                    created += _make_subdirs(self.path, move.name)
+                    _make_subdirs(self.path, move.name)  # the folders in `made`
                     os.replace(self.staged(move.name), self.path / move.name)
             # Every folder a rename changed (clients/ as well as the directory, and
             # where old files went), then the parents of the folders made for them.
@@ -439,7 +437,7 @@ class OutputDirectory:
                     *((self.path / move.name).parent for move in moves),
                     *((self._aside_folder(move.aside) / move.name).parent
                       for move in moves if move.old),
-                    *(folder.parent for folder in created)]):
+                    *((self.path / folder).parent for folder in made)]):
                 fsync_path(folder)
             # Old keys others could read are private in the backup before the journal
             # goes: once it is gone, no run would tighten them.
@@ -499,7 +497,7 @@ class OutputDirectory:
                 os.rename(target, staged)
             if move.old and os.path.lexists(aside) and not os.path.lexists(target):
                 for name, mode in journal.loose.items():  # the modes they had, first
-                    if name == move.name or name.startswith(f"{move.name}/"):
+                    if _within(name, move.name):
                         _set_mode(self._aside_folder(move.aside, staging) / name, mode)
                 os.rename(aside, target)
         for backup in {move.aside for move in moves if move.aside != REPLACED}:
@@ -560,7 +558,7 @@ class OutputDirectory:
                    for folder in made):
             return None
         if not all(is_tool_path(name) and is_key(name)
-                   and any(name == m.name or name.startswith(f"{m.name}/")
+                   and any(_within(name, m.name)
                            for m in moves if m.old and m.aside != REPLACED)
                    and type(mode) is int and 0 <= mode <= 0o7777
                    for name, mode in loose.items()):

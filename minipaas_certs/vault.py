@@ -9,6 +9,7 @@ changes (a TTL capped to the role's maximum), is one error quoting the engine.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -51,8 +52,9 @@ class Engine:
                                "is missing or not one line of text")
 
         if self.cacert is not None:
-            self.tls_context()  # refuse a file that holds no certificate before any key
+            self.tls_context  # noqa: B018 - refuse a file with no certificate before any key
 
+    @functools.cached_property
     def tls_context(self) -> ssl.SSLContext:
         """How the engine's HTTPS is checked: by ``cacert`` alone if given, else by the
         system's CAs; the host name always."""
@@ -146,7 +148,7 @@ def _sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
     where = f"the PKI engine at {engine.address} (role {engine.role})"
     handlers: list[urllib.request.BaseHandler] = [NoRedirect()]
     if engine.sign_url.startswith("https:"):
-        handlers.append(urllib.request.HTTPSHandler(context=engine.tls_context()))
+        handlers.append(urllib.request.HTTPSHandler(context=engine.tls_context))
     opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(call, timeout=TIMEOUT) as answer:
