@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import click
 
-from .errors import InvalidInput, printable
+from .errors import InvalidInput
 from .layout import CLIENTS_DIR, SERVERS_DIR, SUMS_FILE, Bundle
 from .names import parse_common_name, parse_identity_name, parse_passphrase, parse_san
-from .output import progress, say
+from .output import progress, say, say_line
 from .plan import (
     DEFAULT_CA_CN,
     DEFAULT_CA_DAYS,
@@ -237,7 +237,7 @@ class Run:
     @staticmethod
     def written(paths: Sequence[Path]) -> None:
         for path in paths:
-            say(str(path))
+            say_line(str(path))
 
 
 def _reporter(quiet: bool) -> Callable[[str], None]:
@@ -669,12 +669,12 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
         }, indent=2))
         return code
     for finding in findings:
-        say(finding.line())
+        say_line(finding.line())
     if rollover:
         say(rollover.describe())
     if code == 0:
-        say(f"OK: {printable(str(folder))}: {_count(report.certificates, 'certificate')}, "
-            f"none expires within {_count(warn_days, 'day')}")
+        say_line(f"OK: {folder}: {_count(report.certificates, 'certificate')}, "
+                 f"none expires within {_count(warn_days, 'day')}")
     return code
 
 
@@ -915,9 +915,9 @@ def verify_sums_command(directory: str) -> int:
     folder = Path(directory)
     matched, mismatches = verify(folder)
     for mismatch in mismatches:
-        say(printable(f"problem: {mismatch.file}: {mismatch.message}"))  # one line each
+        say_line(f"problem: {mismatch.file}: {mismatch.message}")
     if mismatches:
         return EXIT_PROBLEMS
-    say(f"OK: {printable(str(folder))}: {_count(matched, 'file')} "
-        f"{'matches' if matched == 1 else 'match'} {SUMS_FILE}")
+    say_line(f"OK: {folder}: {_count(matched, 'file')} "
+             f"{'matches' if matched == 1 else 'match'} {SUMS_FILE}")
     return 0

@@ -201,8 +201,7 @@ class Finding:
     fix: str
 
     def line(self) -> str:
-        """One line, whatever the names in it hold (a folder's name may hold a newline)."""
-        return printable(f"{self.severity}: {self.file}: {self.message}; fix: {self.fix}")
+        return f"{self.severity}: {self.file}: {self.message}; fix: {self.fix}"
 
     def as_json(self) -> dict[str, str]:
         return {"severity": self.severity, "file": self.file, "message": self.message,

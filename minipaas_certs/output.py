@@ -26,6 +26,12 @@ def say(text: str) -> None:
         drop_stdout()
 
 
+def say_line(text: str) -> None:
+    """Exactly one line on stdout, whatever ``text`` holds: a newline in a name (a
+    folder's, a file's) is escaped like any control character, never a line break."""
+    say(printable(text))
+
+
 def progress(text: str) -> None:
     """Progress (or a warning) on stderr, control characters escaped."""
     with contextlib.suppress(OSError):

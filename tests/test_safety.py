@@ -243,6 +243,8 @@ def test_folders_named_with_a_newline_or_bytes_not_utf8_work(tmp_path: Path) -> 
         for args in (["all"], ["client", "--name", "ci"], ["renew", "--all"]):
             done = run_tool("certs", *args, "--out", str(out), "-q")
             assert done.returncode == 0, (name, args, done.stderr)
+            written = done.stdout.splitlines()  # the paths written, one per line
+            assert written and all(line.startswith(f"{tmp_path}/") for line in written)
         for args in (["check"], ["verify-sums"]):
             done = run_tool("certs", *args, str(out))
             assert done.returncode == 0 and len(done.stdout.splitlines()) == 1, done.stdout
