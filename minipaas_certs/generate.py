@@ -67,7 +67,14 @@ from .plan import (
     span,
 )
 from .render import SHIPPED, Templates
-from .store import OutputDirectory, read_ca, same_directory, shared_lock, unfinished
+from .store import (
+    OutputDirectory,
+    read_ca,
+    remove_abandoned,
+    same_directory,
+    shared_lock,
+    unfinished,
+)
 
 if TYPE_CHECKING:  # revoking and PKI engines load only in the runs that use them
     from .revocations import Revocation
@@ -510,6 +517,7 @@ def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | Non
     if within is not None:
         with shared_lock(out):  # read as no other run is changing it, and change nothing
             if not unfinished(out) and not _reissues(out, plan):
+                remove_abandoned(out)  # but what killed runs left: their keys
                 return Outcome([], [])
     return _generate(openssl, out, plan, passphrase, templates, progress)
 

@@ -47,7 +47,7 @@ from .parallel import run_all
 from .plan import DAY, HOUR, time_left
 from .revocations import Revocation
 from .revocations import read as read_revocations
-from .store import shared_lock, unfinished
+from .store import abandoned, shared_lock, unfinished
 
 _USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
 
@@ -325,14 +325,19 @@ def _interrupted_changes(directory: Path) -> list[Finding]:
     until the next run that writes the folder undoes it (recovery)."""
     try:
         with shared_lock(directory):
-            leftovers = unfinished(directory)
+            leftovers, killed = unfinished(directory), abandoned(directory)
     except Conflict:
-        return []  # a run is changing the folder now: its journal is live, not left over
+        return []  # a run is changing the folder now: its staging folder is live
     return [Finding("problem", leftover.name, "a run was cut off while it changed the "
                     "directory: what is in place may be its unfinished change, which the "
                     "next run that writes here undoes first",
                     "any minipaas certs command that writes the directory (renew, server, "
-                    "client) undoes it first; then check again") for leftover in leftovers]
+                    "client) undoes it first; then check again") for leftover in leftovers
+            ] + [Finding("problem", leftover.name, "left by a run that was killed: it may "
+                         "hold private keys, which copies of the directory would carry",
+                         "any minipaas certs command that writes the directory (renew, "
+                         "server, client) removes it; or remove it by hand")
+                 for leftover in killed]
 
 
 def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes | None,

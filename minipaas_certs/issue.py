@@ -25,7 +25,7 @@ from .certinfo import (
 )
 from .errors import CAProblem, CertsError, OpenSSLFailed, OutputError
 from .files import read_limited, write_private
-from .layout import CA_CERT, CA_KEY, CERT_MODE, DIR_MODE, KEY_MODE
+from .layout import CA_CERT, CA_KEY, CERT_MODE, DIR_MODE
 from .openssl import Argument, OpenSSL, descriptor_budget, input_pipe
 from .parallel import run_all
 from .plan import (
@@ -137,7 +137,8 @@ SIGNER_FILE, CHAIN_FILE = "signer.pem", "chain.pem"  # in the CA's snapshot
 class Authority(NamedTuple):
     """A CA that can sign: a snapshot of its files in the staging folder, read once.
 
-    ``cert_path`` and ``key_path`` are the snapshot openssl signs with; ``origin``
+    ``cert_path`` (a snapshot) and ``key_path`` (the key where it lies) are what openssl
+    signs with; ``origin``
     is the folder it was read from (for messages); ``cert_pem`` is what the run
     copies beside the new files as ca.pem (the trust anchors: the root, or during
     a rollover both roots), so that signing, copying and checking all use the same
@@ -719,8 +720,8 @@ def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str |
 
 def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: bytes,
                    key_pem: bytes, passphrase: bytes | None = None) -> Authority:
-    """The CA read from ``origin`` (its bytes, read once), checked fit to sign, and
-    copied into ``staging/signer/`` for openssl to use.
+    """The CA read from ``origin`` (its bytes, read once) and checked fit to sign; its
+    certificates are copied into ``staging/signer/`` for openssl, never its key.
 
     ca.pem holds the signing CA, or an organisation's intermediate with the CAs
     above it up to the root, in any order: the certificate that matches ca-key.pem
@@ -745,19 +746,15 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
         )
     snapshot = staging / "signer"
     snapshot.mkdir(mode=DIR_MODE)
-    write_private(snapshot / CA_KEY, key_pem, KEY_MODE)
     secrets = passin(passphrase if encrypted else None)
-    if len(certificates) == 1:
-        certificate = certificates[0]
-        check_key_matches(openssl, snapshot / CA_KEY, certificate, cert_path, error=CAProblem,
-                          secrets=secrets, shown_key=key_path)
-    else:
-        public = public_half(openssl, key_pem, key_path, secrets, CAProblem)
-        matching = [cert for cert in certificates if cert.public_key_der == public]
-        if not matching:
-            raise CAProblem(f"{key_path} matches none of the {len(certificates)} certificates "
-                            f"in {cert_path}")
-        certificate = matching[0]
+    public = public_half(openssl, key_pem, key_path, secrets, CAProblem)
+    matching = [cert for cert in certificates if cert.public_key_der == public]
+    if not matching:
+        raise CAProblem(f"{key_path} does not match the certificate {cert_path}"
+                        if len(certificates) == 1 else
+                        f"{key_path} matches none of the {len(certificates)} certificates "
+                        f"in {cert_path}")
+    certificate = matching[0]
     _check_fit(certificate, cert_path)
     chain, root = _path_to_root(certificate, certificates, cert_path)
     # With an intermediate, the trust anchor is its root alone: another root in the
@@ -775,7 +772,10 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
     anchors_pem = b"".join(cert.pem for cert in anchors) if chain else cert_pem
     write_private(snapshot / SIGNER_FILE, certificate.pem, CERT_MODE)
     write_private(snapshot / CA_CERT, anchors_pem, CERT_MODE)
-    authority = Authority(snapshot / SIGNER_FILE, snapshot / CA_KEY, certificate,
+    # openssl reads the key where it lies, under the lock the caller holds on its
+    # folder (see ``store.read_ca``): a copy in the staging folder would outlive a
+    # killed run inside --out, an organisation's key among the files handed out.
+    authority = Authority(snapshot / SIGNER_FILE, Path(os.path.abspath(key_path)), certificate,
                           passphrase if encrypted else None, origin, anchors_pem,
                           tuple(chain), snapshot / CA_CERT, root)
     if chain:

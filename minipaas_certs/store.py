@@ -236,6 +236,7 @@ class OutputDirectory:
         self.undone: list[Path] = []  # crashed runs whose changes entering undid
         self._digests: dict[Path, str] = {}  # of staged files made durable by `sync`
         self._synced_folders: set[Path] = set()  # the folders that hold them
+        self._shared: dict[Path, int] = {}  # folders read under a shared lock: --ca-dir
         self._scope = interrupts.cooperative()
 
     def __enter__(self) -> OutputDirectory:
@@ -262,6 +263,8 @@ class OutputDirectory:
             if self.staging != self.path and not self._keep_staging:
                 shutil.rmtree(self.staging, ignore_errors=True)
             self.staging = self.path
+            for folder in list(self._shared):
+                self.unshare(folder)
             if self._fd is not None:
                 os.close(self._fd)  # closing releases the lock
                 self._fd = None
@@ -292,6 +295,27 @@ class OutputDirectory:
             ) from None
         except OSError as error:
             raise OutputError(f"cannot lock {self.path}: {describe(error)}") from None
+
+    def share(self, folder: Path) -> None:
+        """Hold a shared lock on another output directory (a --ca-dir) until the run ends:
+        a run changing it holds its exclusive lock, so this fails at once (exit 4)."""
+        if folder in self._shared:
+            return
+        try:
+            descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return  # no such folder: reading the CA there says so, with the command to run
+        try:
+            _lock_shared(descriptor, folder)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        self._shared[folder] = descriptor
+
+    def unshare(self, folder: Path) -> None:
+        descriptor = self._shared.pop(folder, None)
+        if descriptor is not None:
+            os.close(descriptor)
 
     def holds(self, name: str) -> bool:
         """Whether ``name`` exists in the directory (a symlink counts, even dangling)."""
@@ -618,29 +642,47 @@ class OutputDirectory:
 
 @contextmanager
 def shared_lock(folder: Path) -> Iterator[None]:
-    """Hold a shared lock on an output directory while reading it: another run's CA
-    (``--ca-dir``), or what ``renew --all --within`` finds due before it changes
-    anything.
+    """Hold a shared lock on an output directory while reading it: what ``check`` or
+    ``renew --all --within`` finds before it changes anything.
 
     A run that is changing that directory holds its exclusive lock: then this
     fails at once (exit 4) instead of reading files that are being replaced.
     """
-    import fcntl
-
     try:
         descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
-        yield  # no such folder: reading the CA there says so, with the command to run
+        yield  # no such folder: reading it says so, with the command to run
         return
     try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Conflict(f"another minipaas certs run is changing {folder}; try again "
-                           "when it ends") from None
+        _lock_shared(descriptor, folder)
         yield
     finally:
         os.close(descriptor)
+
+
+def _lock_shared(descriptor: int, folder: Path) -> None:
+    import fcntl
+
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise Conflict(f"another minipaas certs run is changing {folder}; try again "
+                       "when it ends") from None
+
+
+def remove_abandoned(folder: Path) -> None:
+    """Remove the staging folders without a journal that killed runs left in ``folder``
+    (they may hold new private keys nobody received); the caller holds a lock on it,
+    so no live run is using one.  One that is not this tool's is left alone."""
+    for leftover in abandoned(folder):
+        if _owned_private_dir(leftover) is None:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def abandoned(folder: Path) -> list[Path]:
+    """Staging folders without a journal: a run killed before its commit (or after it)."""
+    return sorted(leftover for leftover in folder.glob(STAGING_PREFIX + "*")
+                  if not os.path.lexists(leftover / JOURNAL))
 
 
 def same_directory(first: Path, second: Path) -> bool:
@@ -668,25 +710,28 @@ def read_ca(store: OutputDirectory, source: Path) -> tuple[bytes, bytes]:
     """ca.pem and ca-key.pem of ``source``, read once.
 
     When ``source`` is not the directory this run holds, they are read under a
-    shared lock; a change that a crashed run left there is undone first (its CA
-    files may be uncommitted ones, whose key the next run there would drop).
+    shared lock that ``store`` then keeps until the run ends: openssl reads the CA
+    key where it lies (no copy of it is ever written), and no other run can
+    replace it meanwhile.  A change that a crashed run left there is undone first
+    (its CA files may be uncommitted ones, whose key the next run there would drop).
     """
     if same_directory(source, store.path):
         return _read_ca_files(source)
-    with shared_lock(source):
-        if not unfinished(source):
-            return _read_ca_files(source)
+    store.share(source)
+    if not unfinished(source):
+        return _read_ca_files(source)
+    store.unshare(source)
     try:  # a journal seen under the shared lock is a crashed run's: no run is moving files
         with OutputDirectory(source):
             pass  # entering recovers, as any run on that directory would
     except Conflict:
         raise Conflict(f"another minipaas certs run is changing {source}; try again when "
                        "it ends") from None
-    with shared_lock(source):
-        if unfinished(source):
-            raise Conflict(f"{source} holds an unfinished change by a run that crashed "
-                           "again; try again")
-        return _read_ca_files(source)
+    store.share(source)
+    if unfinished(source):
+        raise Conflict(f"{source} holds an unfinished change by a run that crashed "
+                       "again; try again")
+    return _read_ca_files(source)
 
 
 def _read_ca_files(source: Path) -> tuple[bytes, bytes]:
