@@ -13,7 +13,7 @@ from typing import Sequence
 
 import click
 
-from . import __version__
+from . import __version__, interrupts
 from .errors import EXIT_CODES_HELP, CertsError, Interrupted, exit_code
 from .layout import (
     CA_CERT,
@@ -102,7 +102,16 @@ def certs() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; map every failure to one ``Error:`` line and its exit code."""
+    """Run the CLI; map every failure to one ``Error:`` line and its exit code; tell of a
+    signal that came once the change was complete (it interrupted nothing)."""
+    code = _main(argv)
+    late = interrupts.late_signal()
+    if late:
+        progress(late)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         result = cli.main(args=list(argv) if argv is not None else None,
                           prog_name="minipaas", standalone_mode=False)

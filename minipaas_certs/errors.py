@@ -105,17 +105,16 @@ class OutputError(CertsError):
 
 
 class Interrupted(CertsError):
-    """SIGINT or SIGTERM stopped the run (exit 130 or 143)."""
+    """SIGINT or SIGTERM stopped the run (exit 130 or 143) before its change was made;
+    one that comes after it is noted, and the run ends as it would have."""
 
     exit_code = 128 + signal.SIGINT  # 128 + the signal's number: set by each instance
     summary = f"interrupted (SIGINT); {128 + signal.SIGTERM} terminated (SIGTERM)"
 
-    def __init__(self, signal_number: int, completed: bool = False) -> None:
+    def __init__(self, signal_number: int) -> None:
         self.signal_number = signal_number
         self.exit_code = 128 + signal_number
-        super().__init__(f"interrupted by {signal.Signals(signal_number).name}" + (
-            " after the new files were moved into place (the change is complete)"
-            if completed else ""))
+        super().__init__(f"interrupted by {signal.Signals(signal_number).name}")
 
 
 def exit_code(error: BaseException) -> int:

@@ -10,7 +10,10 @@ kill the openssl children and refuse new ones).  Then:
   staging folder is removed and its lock released; a signal during the final
   renames takes effect right after them;
 * anywhere else there is nothing to clean up: the handler prints the one
-  ``Error:`` line and ends the process with 128 + the signal number.
+  ``Error:`` line and ends the process with 128 + the signal number;
+* once a run's change is durable (``complete``), a signal interrupts nothing:
+  the run reports what it wrote and the advice that goes with it, notes the
+  signal, and exits as it would have without it.
 
 ``install`` is called by the console entry point only, before click is imported;
 the in-process API and the tests keep the interpreter's own handlers.
@@ -29,6 +32,7 @@ from .errors import Interrupted
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 _received: int | None = None
+_completed: str | None = None  # the change made durable, once it is
 _depth = 0
 _stoppers: list[Callable[[int], None]] = []
 _finishers: list[Callable[[], None]] = []
@@ -42,7 +46,7 @@ def _handler(signal_number: int, frame: FrameType | None) -> None:
     for stop in list(_stoppers):
         with suppress(Exception):
             stop(signal_number)
-    if _depth == 0:
+    if _depth == 0 and _completed is None:
         name = signal.Signals(_received).name
         try:
             run_finishers()  # wait for the killed children to be gone
@@ -87,9 +91,28 @@ def received() -> int | None:
 
 
 def check() -> None:
-    """Raise ``Interrupted`` if a signal has arrived: the run stops here."""
-    if _received is not None:
+    """Raise ``Interrupted`` if a signal has arrived: the run stops here (unless its
+    change is already complete: then nothing is left to stop)."""
+    if _received is not None and _completed is None:
         raise Interrupted(_received)
+
+
+def complete(what: str) -> None:
+    """The run's change (``what``: a sentence naming it) is durable: from now on a
+    signal no longer makes the run fail; ``late_signal`` tells of it at the end."""
+    global _completed
+    _completed = what
+
+
+def late_signal() -> str | None:
+    """The note for a signal that came once the change was complete, or None; forgets
+    the completion (the next run in this process starts afresh)."""
+    global _completed
+    what, _completed = _completed, None
+    if what is None or _received is None:
+        return None
+    return (f"Note: {signal.Signals(_received).name} arrived once {what}; the change "
+            "stands, and nothing was undone")
 
 
 @contextmanager
@@ -108,5 +131,5 @@ def cooperative() -> Iterator[None]:
 
 def reset() -> None:
     """Forget a received signal (for in-process callers that run several commands)."""
-    global _received
-    _received = None
+    global _received, _completed
+    _received = _completed = None

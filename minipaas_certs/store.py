@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, NamedTuple
 
 from . import interrupts
-from .errors import CAProblem, Conflict, Interrupted, OutputError, quote
+from .errors import CAProblem, Conflict, OutputError, quote
 from .files import (
     MAX_SMALL_BYTES,
     describe,
@@ -477,13 +477,13 @@ class OutputDirectory:
                 f"cannot move the new files into {self.path} ({describe(error)}); "
                 "it holds the previous files, unchanged"
             ) from None
+        # Durable: a signal from now on (or during the renames) interrupts nothing.
+        interrupts.complete(f"the new files were in place in {self.path}")
         backup_path = self.path / backup if backup else None
         written = []
         for name in names:
             target = self.path / name
             written.extend(sorted(target.iterdir()) if name in folders else [target])
-        if interrupts.received() is not None:
-            raise Interrupted(interrupts.received() or 0, completed=True)
         return written, backup_path
 
     def _sums_after(self, files: Iterable[str], folders: list[str], archive: set[str],

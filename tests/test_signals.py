@@ -4,7 +4,8 @@ From the moment the tool's first line has run (its handlers show in
 /proc/PID/status), a signal at any moment must end the run cleanly: exit 130 or
 143 with one ``Error:`` line (or 0 if the run had finished), no traceback, no
 openssl child left running, no staging folder left, and the directory either as
-it was or holding the complete new set, even under umask 000.  Before that
+it was or holding the complete new set, even under umask 000.  Once the new set
+is in place, the signal interrupts nothing: exit 0 and one ``Note:`` line.  Before that
 moment the interpreter itself is starting and Python's defaults apply (see
 README, Safety).
 """
@@ -121,8 +122,12 @@ def test_signals_at_random_moments(tmp_path: Path) -> None:
         if process.returncode in (0, -number):
             # Done before the signal came (0), or done and already in the interpreter's
             # final clean-up, where Python has put the default handlers back (-number,
-            # silent): either way the run was complete; the checks below confirm it.
-            assert stderr == "", (where, stderr)
+            # silent): either way the run was complete; the checks below confirm it.  A
+            # signal that came once the change was in place is noted, on one line.
+            late = (f"Note: {signal.Signals(number).name} arrived once the new files were "
+                    "in place in ")
+            assert stderr == "" or (process.returncode == 0 and stderr.startswith(late)
+                                    and len(stderr.splitlines()) == 1), (where, stderr)
             counts["finished first"] += 1
         else:
             assert process.returncode == 128 + number, (where, process.returncode, stderr)
