@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from typing import Sequence
 
 import click
 
-from . import __version__, interrupts
+from . import __version__
 from .errors import EXIT_CODES_HELP, CertsError, Interrupted, exit_code
 from .layout import (
     CA_CERT,
@@ -105,7 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; map every failure to one ``Error:`` line and its exit code; tell of a
     signal that came once the change was complete (it interrupted nothing)."""
     code = _main(argv)
-    late = interrupts.late_signal()
+    # Only a run that changed a directory imported it (--help stays light).
+    interrupts = sys.modules.get(f"{__package__}.interrupts")
+    late = interrupts.late_signal() if interrupts else None
     if late:
         progress(late)
     return code

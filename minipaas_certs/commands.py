@@ -140,6 +140,12 @@ keep_key_options = _options(
                  help="Key algorithm [default: the current certificate's]."),
     click.option("--key-size", type=int, default=None, help="Key size (see `certs all`)."),
 )
+rotation_key_options = _options(
+    click.option("--key-type", type=click.Choice(list(KEY_SIZES)), default=None,
+                 help=f"Key algorithm [default: {DEFAULT_KEY_TYPE}, or the current "
+                      "certificate's when rotating]."),
+    click.option("--key-size", type=int, default=None, help=_key_sizes_help()),
+)
 days_option = click.option("--days", type=DAYS, default=DEFAULT_DAYS, show_default=True,
                            help="Validity of server and client certificates.")
 
@@ -409,65 +415,92 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 @click.option("--name", default=None, callback=_check(parse_identity_name),
               help=f"Write the manager's bundle {_bundle_help('server')} instead of the "
                    "top-level pair.")
-@key_options
-@leaf_validity_options()
-@force_option
+@rotation_key_options
+@leaf_validity_options(default=f"{DEFAULT_DAYS}, or the current certificate's when rotating")
+@click.option("--force", is_flag=True,
+              help="Drop names the current certificate has that --san/--cn/--no-default-san "
+                   "leave out; replace a pair that cannot be read.")
 @engine_options
 @with_run(usage=lambda days, hours, **_: chosen_lifetime(days, hours))
 def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default_san: bool,
-                   cn: str | None, name: str | None, key_type: str, key_size: int | None,
-                   days: int | None, hours: int | None, force: bool, run: Run,
-                   **engine: Any) -> None:
-    """A new server pair from the existing CA: server-cert.pem, server-key.pem.
+                   cn: str | None, name: str | None, key_type: str | None,
+                   key_size: int | None, days: int | None, hours: int | None, force: bool,
+                   run: Run, **engine: Any) -> None:
+    """A server pair from the CA: server-cert.pem, server-key.pem.
 
     \b
     One per Swarm manager, each in its own bundle (the three files its
     /etc/docker needs, under the names daemon.json uses):
       minipaas certs server --out .certs --name m1 --san 10.0.0.11
-    Running it again is rotation: the previous pair goes to a backup folder.
+
+    Running it again is rotation: the new certificate keeps the current one's CN,
+    SANs, key type and validity unless options name others, and the previous pair
+    goes to a backup folder.  Options that would drop a current name are refused
+    (exit 2) unless --force: `minipaas certs server --out .certs` renews the pair as
+    it is, like `minipaas certs renew server --out .certs`.
     """
     from .generate import generate
-    from .plan import Plan, server_leaf
+    from .plan import Plan
 
-    leaf = server_leaf(cn, sans, not no_default_san, _key(key_type, key_size),
-                       chosen_lifetime(days, hours), name)
-    plan = Plan(leaves=(leaf,), ca_dir=Path(ca_dir) if ca_dir else None, force=force,
+    plan = Plan(requests=(_request("server", name, cn, sans, no_default_san, key_type,
+                                   key_size, days, hours),),
+                ca_dir=Path(ca_dir) if ca_dir else None, force=force,
                 engine=_engine(ca_dir=ca_dir, **engine))
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
+
+
+def _request(role: str, name: str | None, cn: str | None, sans: Sequence[str],
+             no_default_san: bool, key_type: str | None, key_size: int | None,
+             days: int | None, hours: int | None) -> Any:
+    """One identity as a ``server`` or ``client`` command asks for it (None: not said)."""
+    from .plan import Request
+
+    named = bool(sans) or no_default_san  # else the current names, or the defaults
+    return Request(role, name, cn or (name if role == "client" else None),
+                   (*sans, *(() if no_default_san else DEFAULT_SANS)) if named else None,
+                   key_kind=key_type, key_bits=key_size,
+                   lifetime=None if days is None and hours is None
+                   else chosen_lifetime(days, hours))
 
 
 @click.command("client", epilog=EXIT_CODES)
 @out_option
 @ca_dir_option
 @click.option("--cn", callback=CHECK_CN, default=None,
-              help=f"Common name of the default client pair [default: {DEFAULT_CLIENT_CN}].")
+              help=f"Common name of the default client pair [default: {DEFAULT_CLIENT_CN}, "
+                   "or the current one's when rotating].")
 @click.option("--name", "names", multiple=True, callback=_check(parse_identity_name),
               help=f"Write the bundle {_bundle_help('client')}, CN=NAME, instead of the "
                    "default pair (repeatable: one run issues them all).")
-@key_options
-@leaf_validity_options()
-@force_option
+@rotation_key_options
+@leaf_validity_options(default=f"{DEFAULT_DAYS}, or the current certificate's when rotating")
+@click.option("--force", is_flag=True,
+              help="Replace an existing bundle (it goes to a backup folder), or change the "
+                   "default pair's CN.")
 @engine_options
 @with_run(usage=_client_usage)
 def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence[str],
-                   key_type: str, key_size: int | None, days: int | None, hours: int | None,
-                   force: bool, run: Run, **engine: Any) -> None:
-    """A new client pair from the existing CA (client-*.pem, and cert.pem/key.pem).
+                   key_type: str | None, key_size: int | None, days: int | None,
+                   hours: int | None, force: bool, run: Run, **engine: Any) -> None:
+    """A client pair from the CA (client-*.pem, and cert.pem/key.pem).
 
     \b
     With --name, a ready DOCKER_CERT_PATH per identity instead, for example:
       minipaas certs client --out .certs --name alice --name ci
       export DOCKER_CERT_PATH=.certs/clients/ci
     A bundle never holds the CA key; an existing one is replaced only with --force.
-    A CI job's credentials can expire the same day: --hours 8.
+    A CI job's credentials can expire the same day: --hours 8.  Running it again
+    for the default pair is rotation: the CN, key type and validity are kept
+    unless options name others (another --cn needs --force).
     """
     from .generate import generate
-    from .plan import Plan, client_leaves
+    from .plan import Plan
 
-    plan = Plan(leaves=client_leaves(cn, names, _key(key_type, key_size),
-                                     chosen_lifetime(days, hours)),
-                ca_dir=Path(ca_dir) if ca_dir else None, force=force,
+    bundles: list[str | None] = list(dict.fromkeys(names)) or [None]  # None: the default pair
+    requests = tuple(_request("client", name, cn, (), False, key_type, key_size, days, hours)
+                     for name in bundles)
+    plan = Plan(requests=requests, ca_dir=Path(ca_dir) if ca_dir else None, force=force,
                 engine=_engine(ca_dir=ca_dir, **engine))
     run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))

@@ -59,12 +59,10 @@ from .plan import (
     Placement,
     Plan,
     Progress,
-    check_renewal,
+    Request,
     describe,
     leaf_end,
-    renewal,
     revocation,
-    span,
 )
 from .render import SHIPPED, Templates
 from .store import (
@@ -248,10 +246,11 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
     with OutputDirectory(out) as store, children_reaped(openssl):
         for leftover in store.undone:
             progress(f"Undid the change of an interrupted run ({leftover.name}) in {out}")
+        asked = [_resolve(out, request, plan.force, progress) for request in plan.requests]
         reissues = _reissues(out, plan)
-        if plan.reissue and ca is None and not plan.leaves and not reissues:
+        if plan.reissue and ca is None and not plan.leaves and not asked and not reissues:
             return Outcome([], [], bool(store.undone))  # nothing was due after all
-        leaves = (*plan.leaves, *(reissue.spec for reissue in reissues))
+        leaves = (*plan.leaves, *asked, *(reissue.spec for reissue in reissues))
         revoked = _revocations(out, plan)
         placement = plan.placement(leaves, out, store.holds)
         provide: Callable[[], Authority]
@@ -312,6 +311,30 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         return Outcome(written, reissues, bool(store.undone))
 
 
+def _resolve(out: Path, request: Request, force: bool, progress: Progress) -> LeafSpec:
+    """What ``request`` issues, read under the lock: an identity that exists is rotated,
+    keeping what the request does not name."""
+    path = out / request.cert_file
+    if not os.path.lexists(path):
+        return request.new(out)
+    try:
+        current = read_certificate(path)
+    except OutputError as error:
+        if request.existing_only or not force:
+            raise CAProblem(f"{error}: its names cannot be kept; give --force to replace it "
+                            "with what this command names") from None
+        return request.new(out)
+    if current.role != request.role:
+        if request.existing_only or not force:
+            raise CAProblem(f"{path} is not a {request.role} certificate: give --force to "
+                            "replace it with what this command names")
+        return request.new(out)
+    spec = request.resolve(current, path, force)
+    progress(f"Renewing {path} (CN={spec.common_name}"
+             + (f", SANs {', '.join(map(str, spec.sans))}" if spec.sans else "") + ")")
+    return spec
+
+
 class Reissue(NamedTuple):
     """An identity the directory holds, and what re-issuing it makes."""
 
@@ -332,6 +355,7 @@ def _reissues(out: Path, plan: Plan) -> list[Reissue]:
     if not plan.reissue:
         return []
     taken = {spec.cert_file for spec in plan.leaves}
+    taken.update(request.cert_file for request in plan.requests)
     taken.update(bundle.cert for bundle in plan.revoke)
     for cert_file, key_file, role in TOP_LEVEL_PAIRS[:2]:
         if cert_file not in taken and os.path.lexists(out / key_file) \
@@ -476,21 +500,10 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
     folder.  ``force``: with ``ca_dir``, replace a ca.pem in ``out`` that is another
     CA's (it goes into a backup folder too).
     """
-    check_renewal(role, extra_sans)
-    current_path = out / pair_files(role, name)[0]
-    if not current_path.is_file():
-        command = f"minipaas certs {role} --out {quote(out)}" + (
-            f" --name {name}" if name else "")
-        raise CAProblem(f"nothing to renew: {current_path} does not exist; "
-                        f"issue it with `{command}`")
-    current = read_certificate(current_path)
-    if current.role != role:
-        raise CAProblem(f"{current_path} is not a {role} certificate")
-    spec = renewal(current, current_path, role, name, extra_sans,
-                   lifetime or span(current), key)
-    progress(f"Renewing {current_path} (CN={spec.common_name}"
-             + (f", SANs {', '.join(map(str, spec.sans))}" if spec.sans else "") + ")")
-    return generate(openssl, out, Plan(leaves=(spec,), ca_dir=ca_dir, force=force,
+    request = Request(role, name, add_sans=tuple(extra_sans),
+                      key_kind=key.kind if key else None, key_bits=key.bits if key else None,
+                      lifetime=lifetime, existing_only=True)
+    return generate(openssl, out, Plan(requests=(request,), ca_dir=ca_dir, force=force,
                                        renewing=True, engine=engine),
                     passphrase=passphrase, templates=templates, progress=progress)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
 from .certinfo import Certificate
-from .errors import Conflict, InvalidInput
+from .errors import CAProblem, Conflict, InvalidInput, quote
 from .layout import (
     CA_CERT,
     CA_FILES,
@@ -199,7 +199,9 @@ class Plan:
     unless ``force``: then the old files go into a dated backup folder.  Leaves
     from an existing CA replace the previous pair (that is rotation), which goes
     into a backup folder too; a named client bundle is someone's credentials, so
-    it is replaced only with ``force`` or when ``renewing``.
+    it is replaced only with ``force`` or when ``renewing``.  ``requests`` become
+    leaves once the directory is locked: one for an identity that exists keeps
+    its names (see ``Request``).
 
     ``reissue``: every other identity in the directory (top-level pairs and
     bundles) is re-issued too, keeping its CN, SANs and key type, and its span
@@ -219,6 +221,7 @@ class Plan:
     due_within: datetime.timedelta | None = None
     revoke: tuple[Bundle, ...] = ()
     engine: Engine | None = None  # sign through a PKI engine instead of a CA key
+    requests: tuple[Request, ...] = ()  # identities issued or rotated, read under the lock
 
     def __post_init__(self) -> None:
         if self.revoke and not (self.ca and self.reissue and self.force):
@@ -342,19 +345,106 @@ def check_renewal(role: str, extra_sans: Sequence[str]) -> None:
         raise InvalidInput("--san is for server certificates; a client is named by its CN")
 
 
+@dataclass(frozen=True)
+class Request:
+    """What a ``server``, ``client`` or ``renew`` command asks for one identity, before the
+    directory is read; None (or empty) where the command did not say.
+
+    Where the identity exists, issuing it again is rotation (``resolve``): what the
+    command does not name is kept from the current certificate (CN, SANs, key type
+    and size, span); a name it would drop is refused unless ``force``.  ``sans`` is
+    the whole list the command names (defaults included); ``add_sans`` adds to the
+    current ones (``renew --san``).
+    """
+
+    role: str
+    bundle: str | None = None
+    common_name: str | None = None
+    sans: tuple[str, ...] | None = None
+    add_sans: tuple[str, ...] = ()
+    key_kind: str | None = None
+    key_bits: int | None = None
+    lifetime: datetime.timedelta | None = None
+    existing_only: bool = False  # `renew`: the identity must be there
+
+    def __post_init__(self) -> None:
+        check_renewal(self.role, self.add_sans)
+        if self.role == "client" and self.sans:
+            raise InvalidInput("--san is for server certificates; a client is named by its CN")
+        if self.key_kind is not None or self.key_bits is not None:
+            KeySpec.parse(self.key_kind or DEFAULT_KEY_TYPE, self.key_bits)  # refuse at once
+
+    @property
+    def cert_file(self) -> str:
+        return pair_files(self.role, self.bundle)[0]
+
+    def new(self, out: Path) -> LeafSpec:
+        """The identity issued for the first time: the defaults where nothing was said."""
+        if self.existing_only:
+            command = f"minipaas certs {self.role} --out {quote(out)}" + (
+                f" --name {self.bundle}" if self.bundle else "")
+            raise CAProblem(f"nothing to renew: {out / self.cert_file} does not exist; "
+                            f"issue it with `{command}`")
+        names = server_names(self.sans or (), with_defaults=self.sans is None) \
+            if self.role == "server" else ()
+        names = (*names, *(san for san in parse_sans(self.add_sans) if san not in names))
+        common_name = self.common_name or (
+            default_server_cn(names) if self.role == "server" else DEFAULT_CLIENT_CN)
+        key = KeySpec.parse(self.key_kind or DEFAULT_KEY_TYPE, self.key_bits)
+        return LeafSpec(self.role, common_name, key, self.lifetime or DEFAULT_DAYS * DAY,
+                        tuple(names), self.bundle)
+
+    def resolve(self, current: Certificate, where: Path, force: bool = False) -> LeafSpec:
+        """The identity issued again: ``current``'s CN, SANs, key and span where the
+        request names none; a CN or SAN it would drop is refused (exit 2) unless ``force``."""
+        try:
+            if self.common_name is None:
+                common_name = parse_common_name(current.subject_cn or "",
+                                                "current common name")
+            else:
+                common_name = self.common_name
+            names: list[SubjectAltName] = []
+            if self.role == "server":
+                names = parse_sans([*(current.names if self.sans is None else self.sans),
+                                    *self.add_sans])
+            kind = self.key_kind or current.key_type
+            bits = self.key_bits or (current.key_bits if kind == current.key_type else None)
+            key = KeySpec.parse(kind, bits)
+        except InvalidInput as error:
+            raise InvalidInput(f"cannot renew {where} as it is: {error}") from None
+        if not force:
+            _refuse_dropped(self, current, names, common_name, where)
+        return LeafSpec(self.role, common_name, key, self.lifetime or span(current),
+                        tuple(names), self.bundle)
+
+
+def _refuse_dropped(request: Request, current: Certificate, names: Sequence[SubjectAltName],
+                    common_name: str, where: Path) -> None:
+    """Refuse a rotation that drops a name clients connect by (or the CN it is known by)."""
+    kept = {str(name) for name in names}
+    dropped = [name for name in current.names if name not in kept]
+    keep = [f"--san {name.split(':', 1)[1]}" for name in dropped]
+    if current.subject_cn and common_name != current.subject_cn:
+        dropped.insert(0, f"CN={current.subject_cn}")
+        keep.insert(0, f"--cn {quote(current.subject_cn)}")
+    if not dropped:
+        return
+    them = "it" if len(dropped) == 1 else "them"
+    why = " (a client that connects by a name dropped fails once the daemon restarts)" \
+        if any(not name.startswith("CN=") for name in dropped) else ""
+    raise InvalidInput(
+        f"{where} holds {', '.join(dropped)}, which this run would drop{why}: add "
+        f"{' '.join(keep)} to keep {them}, or --force to drop {them}")
+
+
 def renewal(current: Certificate, where: Path, role: str, bundle: str | None,
             extra_sans: Sequence[str], lifetime: datetime.timedelta,
             key: KeySpec | None) -> LeafSpec:
     """What a renewal keeps: the current certificate's CN and SANs (plus ``extra_sans``)
     and its key type and size unless ``key`` says otherwise."""
-    check_renewal(role, extra_sans)
-    try:
-        common_name = parse_common_name(current.subject_cn or "", "current common name")
-        sans = parse_sans([*current.names, *extra_sans]) if role == "server" else []
-        key = key or KeySpec.parse(current.key_type, current.key_bits)
-    except InvalidInput as error:
-        raise InvalidInput(f"cannot renew {where} as it is: {error}") from None
-    return LeafSpec(role, common_name, key, lifetime, tuple(sans), bundle=bundle)
+    return Request(role, bundle, add_sans=tuple(extra_sans),
+                   key_kind=key.kind if key else None, key_bits=key.bits if key else None,
+                   lifetime=lifetime).resolve(current, where)
 
 
 def revocation(old: Certificate, cut_off: Sequence[Bundle], ca_days: int,

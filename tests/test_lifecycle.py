@@ -405,12 +405,24 @@ def test_rollover_of_a_ca_whose_key_this_tool_does_not_make(tmp_path: Path, cli)
 
 
 def test_check_leaves_another_runs_staging_alone(out: Path, cli) -> None:
+    """A live run holds the folder's lock: its staging folder is not a leftover; the
+    same folder once no run holds the lock is one (a killed run's, maybe with keys)."""
+    import fcntl
+
     staging = out / ".minipaas-staging-inprogress"
     staging.mkdir(mode=0o700)
     (staging / "server-key.pem").write_text("half written")
     os.chmod(staging / "server-key.pem", 0o644)
-    result = cli("certs", "check", str(out))
+    descriptor = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = cli("certs", "check", str(out))
+    finally:
+        os.close(descriptor)
     assert result.code == 0, result.out
+    result = cli("certs", "check", str(out))
+    assert result.code == 8 and result.out.startswith(
+        "problem: .minipaas-staging-inprogress: left by a run that was killed"), result.out
 
 
 def test_check_of_many_bundles_runs_a_handful_of_openssl_processes(tmp_path: Path, cli) -> None:

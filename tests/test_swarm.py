@@ -156,8 +156,13 @@ def test_check_judges_each_manager_as_dockerd_will(swarm: Path, tmp_path: Path, 
 def test_rotation_keeps_the_previous_pair_of_a_manager_and_of_the_client(
         swarm: Path, cli) -> None:
     before = {p.name: p.read_bytes() for p in (swarm / "servers" / "m1").iterdir()}
+    # A typo in --san drops the manager's names: refused, nothing changes.
     assert cli("certs", "server", "--out", str(swarm), "-q", "--name", "m1", "--san",
-               "10.0.0.99").code == 0  # a typo in --san: the working pair is kept
+               "10.0.0.99").code == 2
+    assert not list(swarm.glob("backup-*"))
+    # Forced anyway: the working pair is kept in a backup.
+    assert cli("certs", "server", "--out", str(swarm), "-q", "--name", "m1", "--san",
+               "10.0.0.99", "--force").code == 0
     (backup,) = swarm.glob("backup-*")
     assert {p.name: p.read_bytes() for p in (backup / "servers" / "m1").iterdir()} == before
     assert stat.S_IMODE((backup / "servers" / "m1" / "server-key.pem").stat().st_mode) == 0o600
