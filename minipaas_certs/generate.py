@@ -246,13 +246,20 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
     with OutputDirectory(out) as store, children_reaped(openssl):
         for leftover in store.undone:
             progress(f"Undid the change of an interrupted run ({leftover.name}) in {out}")
-        asked = [_resolve(out, request, plan.force, progress) for request in plan.requests]
+        resolved = [_resolve(out, request, plan.force) for request in plan.requests]
+        asked = [spec for spec, _ in resolved]
         reissues = _reissues(out, plan)
         if plan.reissue and ca is None and not plan.leaves and not asked and not reissues:
             return Outcome([], [], bool(store.undone))  # nothing was due after all
         leaves = (*plan.leaves, *asked, *(reissue.spec for reissue in reissues))
         revoked = _revocations(out, plan)
         placement = plan.placement(leaves, out, store.holds)
+
+        def announce() -> None:  # once the signer is known fit: no line before an error
+            for spec, rotated in resolved:
+                if rotated:
+                    progress(f"Renewing {out / spec.cert_file} (CN={spec.common_name}" + (
+                        f", SANs {', '.join(map(str, spec.sans))}" if spec.sans else "") + ")")
         provide: Callable[[], Authority]
         finish: Callable[[Authority], Authority] | None = None  # a new CA's ca.pem
         ca_requested: threading.Event | None = None  # set once a new CA's request runs
@@ -260,6 +267,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             if plan.engine.in_clear:
                 progress(f"Warning: {plan.engine.address} is plain HTTP: the token crosses "
                          "the network in clear; use https:// (and --vault-cacert)")
+            announce()
             anchors = _make_all(openssl, store, None, leaves, templates, progress, plan.engine)
             _copy_ca(store, plan, placement, anchors,
                      f"the PKI engine at {plan.engine.address}")
@@ -291,6 +299,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             finish = functools.partial(finish_ca, openssl, days=ca.days,
                                        check_key=not leaves, templates=templates)
         if plan.engine is None:
+            announce()
             _make_all(openssl, store, provide, leaves, templates, progress, finish=finish,
                       ca_requested=ca_requested)
         if store.write_new(GITIGNORE, GITIGNORE_TEXT, CERT_MODE):
@@ -311,28 +320,25 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         return Outcome(written, reissues, bool(store.undone))
 
 
-def _resolve(out: Path, request: Request, force: bool, progress: Progress) -> LeafSpec:
-    """What ``request`` issues, read under the lock: an identity that exists is rotated,
-    keeping what the request does not name."""
+def _resolve(out: Path, request: Request, force: bool) -> tuple[LeafSpec, bool]:
+    """What ``request`` issues, read under the lock, and whether it rotates an identity
+    that exists (keeping what the request does not name)."""
     path = out / request.cert_file
     if not os.path.lexists(path):
-        return request.new(out)
+        return request.new(out), False
     try:
         current = read_certificate(path)
     except OutputError as error:
         if request.existing_only or not force:
             raise CAProblem(f"{error}: its names cannot be kept; give --force to replace it "
                             "with what this command names") from None
-        return request.new(out)
+        return request.new(out), False
     if current.role != request.role:
         if request.existing_only or not force:
             raise CAProblem(f"{path} is not a {request.role} certificate: give --force to "
                             "replace it with what this command names")
-        return request.new(out)
-    spec = request.resolve(current, path, force)
-    progress(f"Renewing {path} (CN={spec.common_name}"
-             + (f", SANs {', '.join(map(str, spec.sans))}" if spec.sans else "") + ")")
-    return spec
+        return request.new(out), False
+    return request.resolve(current, path, force), True
 
 
 class Reissue(NamedTuple):
