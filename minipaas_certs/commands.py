@@ -889,13 +889,11 @@ def doctor_command(host: str, directory: str, name: str | None) -> int:
     certificate is from another CA, expired, or not a server certificate, or the
     daemon refuses the client certificate.
     """
-    from .docker_config import bundle_dir, parse_host
-    from .doctor import diagnose
+    from .docker_config import parse_host
+    from .doctor import doctor
     from .errors import EXIT_PROBLEMS
 
-    folder = Path(directory)
-    target = parse_host(host)
-    diagnosis = diagnose(target, bundle_dir(folder, name, target), folder)
+    diagnosis = doctor(parse_host(host), Path(directory), name)
     say(diagnosis.message)
     return 0 if diagnosis.ok else EXIT_PROBLEMS
 
