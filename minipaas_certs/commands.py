@@ -886,8 +886,9 @@ def doctor_command(host: str, directory: str, name: str | None) -> int:
 
     Exit 0 when a handshake and GET /version succeed, 8 otherwise, with the
     cause: nothing listens, the host is not among the server's SANs, the server's
-    certificate is from another CA, expired, or not a server certificate, or the
-    daemon refuses the client certificate.
+    certificate is from another CA, expired, or not a server certificate, the
+    daemon still runs the previous CA, a certificate is not valid yet, the
+    bundle was revoked, or the daemon refuses the client certificate.
     """
     from .docker_config import parse_host
     from .doctor import doctor

@@ -285,14 +285,15 @@ def _allows(certificate: Certificate, usage: str) -> bool:
     return not usages or usage in usages or _ANY_USAGE in usages
 
 
-def _ca_fault(ca: Certificate, now: datetime.datetime) -> str | None:
-    """Why Go would not take ``ca`` as a link of a chain now (its dates, or no CA:TRUE)."""
+def _ca_fault(ca: Certificate, now: datetime.datetime, root: bool) -> str | None:
+    """Why Go would not take ``ca`` as a link of a chain now: its dates, or, for an
+    intermediate, no CA:TRUE (a root of ca.pem is trusted as it is)."""
     if ca.not_after <= now:
         return f"CN={ca.subject_cn} expired on {ca.not_after:%Y-%m-%d %H:%M} UTC"
     later = starts_later(ca, now)
     if later:
         return f"CN={ca.subject_cn} is {later}"
-    return None if ca.is_ca else f"CN={ca.subject_cn} is not a CA (no CA:TRUE)"
+    return None if ca.is_ca or root else f"CN={ca.subject_cn} is not a CA (no CA:TRUE)"
 
 
 @dataclass(frozen=True)
@@ -319,7 +320,7 @@ def _build(certificate: Certificate, intermediates: list[Certificate],
                *((ca, False) for ca in intermediates
                  if certificate.issued_by(ca) and ca.der not in seen)]
     for parent, is_root in parents:
-        problem = _ca_fault(parent, now)
+        problem = _ca_fault(parent, now, is_root)
         if problem:
             fault = fault or problem
             continue

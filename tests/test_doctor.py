@@ -201,3 +201,39 @@ def test_show_names_a_start_in_the_future(tmp_path: Path, cli) -> None:
     assert (f"(not yet valid: valid only from {start:%Y-%m-%d %H:%M:%S} UTC: is a clock "
             "wrong") in shown, shown
     assert shown.count("not yet valid") == 1  # the others started five minutes ago
+
+
+def test_a_start_ahead_reads_the_same_whichever_signed_it(tmp_path: Path) -> None:
+    """An OpenBao leaf starts 30 s back (the role's not_before_duration), a local one five
+    minutes back: seen from a clock a minute behind, only the engine's is ahead, and
+    `show` and `doctor` word it as they word a local one's."""
+    from test_vault import OpenBao, tool
+
+    from minipaas_certs.certinfo import starts_later
+    from minipaas_certs.inventory import inventory, show_text
+
+    local, engine_out = tmp_path / "local", tmp_path / "engine"
+    certs("all", "--out", str(local))
+    engine = OpenBao()
+    try:
+        assert engine.call("GET", "pki/roles/docker-client")["data"]["not_before_duration"] \
+            == 30
+        done = tool(engine, "client", "--out", str(engine_out), "--vault-role",
+                    "docker-client", "-q")
+        assert done.returncode == 0, done.stderr
+    finally:
+        engine.stop()
+    ours, theirs = (read_certificate(folder / "client-cert.pem")
+                    for folder in (local, engine_out))
+    issued = datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(seconds=25) < issued - theirs.not_before \
+        < datetime.timedelta(seconds=60)
+    assert datetime.timedelta(minutes=4) < issued - ours.not_before
+    behind = issued - datetime.timedelta(minutes=1)
+    assert starts_later(ours, behind) is None and starts_later(theirs, behind) is not None
+    for folder, leaf in ((local, ours), (engine_out, theirs)):
+        ahead = leaf.not_before - datetime.timedelta(seconds=10)
+        shown = show_text(folder, inventory(folder), ahead)
+        line = f"valid only from {leaf.not_before:%Y-%m-%d %H:%M:%S} UTC: is a clock wrong"
+        assert "client-cert.pem  (client)" in shown
+        assert f"(not yet valid: {line}" in shown, shown
