@@ -2,9 +2,11 @@
 
 The handshake and the request for ``/version`` use Python's ssl module with the
 bundle's files, as the docker CLI would (strict X.509 checks, the host name
-checked against the SANs).  When something fails, the server's certificate is
-fetched once more without verification and compared with what the bundle holds,
-so the message can say which of the usual causes it is, and what fixes it.
+checked against the SANs).  When something fails, the chain the daemon sends is
+read once more without verification, and judged as Go judges it (the leaf's
+dates, its names, the chain up to ca.pem, the purposes, in that order) against
+the bundle and what the folder kept of its previous CAs, so the message names
+the first thing the docker CLI fails on, and what fixes it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .layout import (
     REVOKED_FILE,
     SERVER_CERT,
     SERVER_KEY,
+    Bundle,
     bundles,
 )
 from .revocations import read as read_revocations
@@ -393,12 +396,14 @@ def _revoked_bundle(out: Path, name: str) -> str | None:
         return None
     entry = entries[-1]  # re-created and revoked again: the latest
     try:
-        when = f"{datetime.datetime.fromisoformat(entry.revoked_at):%Y-%m-%d %H:%M} UTC"
+        moment = datetime.datetime.fromisoformat(entry.revoked_at)
+        when = (f"{moment.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+                if moment.tzinfo else entry.revoked_at)
     except ValueError:
         when = entry.revoked_at
-    return (f"{entry.line().split()[0]} was revoked on {when} (CN={entry.common_name}, serial "
-            f"{entry.serial}, recorded in {quote(out / REVOKED_FILE)}): its bundle is in a "
-            "backup folder, and daemons running with the new CA refuse it; if it needs "
+    return (f"{Bundle('client', name).folder} was revoked on {when} (CN={entry.common_name}, "
+            f"serial {entry.serial}, recorded in {quote(out / REVOKED_FILE)}): its bundle is "
+            "in a backup folder, and daemons running with the new CA refuse it; if it needs "
             f"access again, give it a new identity with `minipaas certs client --out "
             f"{quote(out)} --name {name}`")
 
