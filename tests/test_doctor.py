@@ -124,6 +124,21 @@ def test_intermediate_chain_and_a_client_certificate_served(org: Path, chained: 
                                   "host)"), done.stdout
 
 
+@pytest.mark.docker
+def test_a_server_certificate_not_yet_valid(tmp_path: Path, daemons) -> None:
+    """Go checks the leaf's dates first; doctor words it as `show` does."""
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    reissue(out / "server-cert.pem", out, days_ago=-1)
+    start = read_certificate(out / "server-cert.pem").not_before
+    daemon = daemons().start_with_files(out)
+    done, cli = judged(daemon, out)
+    assert "certificate has expired or is not yet valid" in cli.stderr, cli.stderr
+    assert done.returncode == 8
+    assert done.stdout.startswith(f"the daemon's certificate is valid only from "
+                                  f"{start:%Y-%m-%d %H:%M:%S} UTC: is a clock wrong"), done.stdout
+
+
 # --- the daemon still runs the files of before a new CA ------------------------------------
 
 @pytest.fixture(scope="module")
@@ -156,6 +171,29 @@ def test_daemon_still_on_the_previous_ca_after_revoke(
                                   "server-cert.pem and server-key.pem to it"), done.stdout
     assert "restart dockerd" in done.stdout
     assert "another CA" not in done.stdout and "intermediate" not in done.stdout
+
+
+@pytest.mark.docker
+def test_the_previous_ca_is_known_by_its_files_not_its_name(
+        revoked_set: tuple[Path, Dockerd], tmp_path: Path) -> None:
+    """Without the backup, revoked.json still names the CA of what it cut off; a backup
+    ca.pem without its key (a copy another CA's replaced) is no CA of this folder's."""
+    out, daemon = revoked_set
+    (backup,) = (path.name for path in out.glob("backup-*"))
+    record_only = tmp_path / "record-only"
+    shutil.copytree(out, record_only, ignore=shutil.ignore_patterns("backup-*"))
+    done, cli = judged(daemon, record_only)
+    assert done.returncode == 8 and cli.returncode != 0
+    assert done.stdout.startswith("the daemon still runs the previous CA (CN=minipaas-ca, "
+                                  "named in revoked.json)"), done.stdout
+    keyless = tmp_path / "keyless"
+    shutil.copytree(out, keyless)
+    (keyless / backup / "ca-key.pem").unlink()
+    (keyless / "revoked.json").unlink()
+    done, cli = judged(daemon, keyless)
+    assert done.returncode == 8 and cli.returncode != 0
+    assert done.stdout.startswith("the daemon's certificate comes from another CA (issuer "
+                                  "CN=minipaas-ca;"), done.stdout
 
 
 @pytest.mark.docker
