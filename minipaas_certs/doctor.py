@@ -531,7 +531,7 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
                 f"{quote(out)}{manager} --san {host.name}` {_RESTART}")
     path = _build(server, intermediates, cas, now)
     if path.chain is None:
-        return _foreign(path, server, cas, cert_path, out)
+        return _foreign(path, cas, cert_path, out)
     if not all(_allows(link, OID_SERVER_AUTH) for link in path.chain):
         return ("a CA above the daemon's certificate restricts its extendedKeyUsage without "
                 f"serverAuth ({' <- '.join(f'CN={c.subject_cn}' for c in path.chain)}): "
@@ -539,8 +539,7 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     return f"the daemon's certificate was not accepted: {error.verify_message}"
 
 
-def _foreign(path: _Path, server: Certificate, cas: list[Certificate], cert_path: Path,
-             out: Path) -> str:
+def _foreign(path: _Path, cas: list[Certificate], cert_path: Path, out: Path) -> str:
     """The daemon's chain does not reach ca.pem: a CA out of its dates, the previous CA
     still running, a missing intermediate, or another CA altogether."""
     if path.fault:
