@@ -9,6 +9,7 @@ of before ``revoke`` or ``rotate-ca start``.
 from __future__ import annotations
 
 import datetime
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,8 +21,6 @@ from dockerd import Dockerd
 from test_chains import ca_dir, certificates, organisation
 
 from minipaas_certs.certinfo import read_certificate
-
-TODAY = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
 
 
 def judged(daemon: Dockerd, folder: Path, host: str = "127.0.0.1", *args: str
@@ -204,7 +203,11 @@ def test_doctor_names_a_revoked_bundle(revoked_set: tuple[Path, Dockerd]) -> Non
     done, cli = judged(daemon, out, "127.0.0.1", "--name", "bob")
     assert cli.returncode != 0  # no files to read
     assert done.returncode == 8, done.stderr
-    assert done.stdout.startswith(f"clients/bob was revoked on {TODAY} "), done.stdout
+    (entry,) = json.loads((out / "revoked.json").read_text())["revoked"]
+    when = datetime.datetime.fromisoformat(entry["revoked_at"])
+    assert when.utcoffset() == datetime.timedelta(0)
+    assert done.stdout.startswith(f"clients/bob was revoked on {when:%Y-%m-%d %H:%M} UTC "
+                                  f"(CN=bob, serial {entry['serial']}, "), done.stdout
     assert f"recorded in {out}/revoked.json" in done.stdout
     assert f"`minipaas certs client --out {out} --name bob`" in done.stdout
     assert done.stderr == ""
