@@ -530,3 +530,16 @@ def read_certificates(path: Path) -> list[Certificate]:
 def read_certificate(path: Path) -> Certificate:
     """The first certificate in a PEM file (a CA bundle lists the signing CA first)."""
     return read_certificates(path)[0]
+
+
+def starts_later(certificate: Certificate, now: datetime.datetime) -> str | None:
+    """``valid only from <date> UTC: is a clock wrong?`` while its start is ahead, else None.
+
+    The same words whichever signed it: a local CA starts a leaf five minutes back, an
+    OpenBao or Vault engine only its role's not_before_duration back (30 s by default),
+    so a peer whose clock is behind meets an engine's fresh leaf "in the future" first.
+    """
+    if certificate.not_before <= now:
+        return None
+    return (f"valid only from {certificate.not_before:%Y-%m-%d %H:%M:%S} UTC: is a clock "
+            "wrong (this machine's, or the signer's)?")

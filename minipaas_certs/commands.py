@@ -919,16 +919,15 @@ def doctor_command(host: str, directory: str, name: str | None) -> int:
 
     Exit 0 when a handshake and GET /version succeed, 8 otherwise, with the
     cause: nothing listens, the host is not among the server's SANs, the server's
-    certificate is from another CA, expired, or not a server certificate, or the
-    daemon refuses the client certificate.
+    certificate is from another CA, expired, or not a server certificate, the
+    daemon still runs the previous CA, a certificate is not valid yet, the
+    bundle was revoked, or the daemon refuses the client certificate.
     """
-    from .docker_config import bundle_dir, parse_host
-    from .doctor import diagnose
+    from .docker_config import parse_host
+    from .doctor import doctor
     from .errors import EXIT_PROBLEMS
 
-    folder = Path(directory)
-    target = parse_host(host)
-    diagnosis = diagnose(target, bundle_dir(folder, name, target), folder)
+    diagnosis = doctor(parse_host(host), Path(directory), name)
     say(diagnosis.message)
     return 0 if diagnosis.ok else EXIT_PROBLEMS
 

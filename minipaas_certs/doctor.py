@@ -2,13 +2,16 @@
 
 The handshake and the request for ``/version`` use Python's ssl module with the
 bundle's files, as the docker CLI would (strict X.509 checks, the host name
-checked against the SANs).  When something fails, the server's certificate is
-fetched once more without verification and compared with what the bundle holds,
-so the message can say which of the usual causes it is, and what fixes it.
+checked against the SANs).  When something fails, the chain the daemon sends is
+read once more without verification, and judged as Go judges it (the leaf's
+dates, its names, the chain up to ca.pem, the purposes, in that order) against
+the bundle and what the folder kept of its previous CAs, so the message names
+the first thing the docker CLI fails on, and what fixes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import socket
@@ -23,14 +26,29 @@ from .certinfo import (
     Certificate,
     DERError,
     parse_certificate,
+    public_key_of_private,
     read_certificate,
     read_certificates,
+    starts_later,
 )
-from .docker_config import DockerHost, name_matches
-from .errors import OutputError, quote
+from .docker_config import DockerHost, bundle_dir, name_matches
+from .errors import CAProblem, OutputError, quote
 from .files import read_limited
 from .issue import is_encrypted
-from .layout import CA_CERT, CLI_CERT, CLI_KEY, bundles
+from .layout import (
+    BACKUP_NAME,
+    CA_CERT,
+    CA_KEY,
+    CLI_CERT,
+    CLI_KEY,
+    OLD_CA_CERT,
+    OLD_CA_KEY,
+    REVOKED_FILE,
+    SERVER_CERT,
+    SERVER_KEY,
+    Bundle,
+    bundles,
+)
 from .revocations import read as read_revocations
 
 TIMEOUT = 10.0  # seconds for the whole exchange, not per read: a slow trickle cannot stall it
@@ -114,18 +132,62 @@ def _version_request(host: DockerHost, context: ssl.SSLContext) -> dict[str, obj
     return version if isinstance(version, dict) else {}
 
 
-def _server_certificate(host: DockerHost, cert_path: Path) -> Certificate | None:
-    """The daemon's certificate, read without verifying it (None if it cannot be had)."""
+def _certificate_message(records: bytes) -> list[bytes] | None:
+    """The certificates of a TLS 1.2 Certificate handshake message, from the bytes a
+    server sent in clear (records of type 22 up to its ChangeCipherSpec), or None until
+    the whole message has arrived."""
+    handshake, pos = bytearray(), 0
+    while pos + 5 <= len(records) and records[pos] == 22:
+        length = int.from_bytes(records[pos + 3:pos + 5], "big")
+        handshake += records[pos + 5:pos + 5 + length]
+        pos += 5 + length
+    pos = 0
+    while pos + 4 <= len(handshake):
+        kind, length = handshake[pos], int.from_bytes(handshake[pos + 1:pos + 4], "big")
+        body = bytes(handshake[pos + 4:pos + 4 + length])
+        if len(body) < length:
+            return None
+        if kind == 11:  # Certificate: a 3-byte list length, then 3-byte length + DER each
+            items, at = [], 3
+            while at + 3 <= len(body):
+                size = int.from_bytes(body[at:at + 3], "big")
+                items.append(body[at + 3:at + 3 + size])
+                at += 3 + size
+            return items
+        pos += 4 + length
+    return None
+
+
+def _served_chain(host: DockerHost, cert_path: Path) -> list[Certificate]:
+    """The chain the daemon sends, leaf first, read without verifying it ([] if it cannot
+    be had).  Python's ssl shows only the leaf (before 3.13), so this handshake is held
+    to TLS 1.2, whose Certificate message travels in clear, and read off the wire."""
+    context = _client_context(cert_path)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=host.name)
+    received, found = bytearray(), None
+    deadline = time.monotonic() + TIMEOUT
     try:
-        with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw, \
-                _client_context(cert_path).wrap_socket(raw) as tls:
-            der = tls.getpeercert(binary_form=True)
+        with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw:
+            while found is None and len(received) <= MAX_REPLY:
+                with contextlib.suppress(ssl.SSLWantReadError):  # wants the server's flight
+                    tls.do_handshake()
+                raw.sendall(outgoing.read())
+                raw.settimeout(max(deadline - time.monotonic(), 0.001))
+                data = raw.recv(65536)
+                if not data:
+                    break
+                received += data
+                incoming.write(data)
+                found = _certificate_message(bytes(received))
     except (OSError, ssl.SSLError):
-        return None
+        pass  # the daemon's refusal may come after its certificate: judge what arrived
+    found = found or _certificate_message(bytes(received)) or []
     try:
-        return parse_certificate(der) if der else None
+        return [parse_certificate(der) for der in found]
     except DERError:
-        return None
+        return []
 
 
 def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
@@ -159,9 +221,11 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
             return Diagnosis(False, f"{host.name}:{host.port} does not speak TLS: dockerd "
                                     "listens there without --tlsverify (plain HTTP)")
         return Diagnosis(False, local or _missing_link(client, chain, cas)
+                         or _previous_daemon(host, cert_path, client, cas, out)
                          or _refused(cert_path, error))
     except ConnectionResetError as error:
         return Diagnosis(False, local or _missing_link(client, chain, cas)
+                         or _previous_daemon(host, cert_path, client, cas, out)
                          or _refused(cert_path, error))
     except ConnectionRefusedError:
         return Diagnosis(False, f"nothing listens on {host.name}:{host.port}: is dockerd "
@@ -213,9 +277,70 @@ def _missing_link(client: Certificate, chain: list[Certificate],
             f"{CLI_CERT} (`minipaas certs client --ca-dir` writes it so)")
 
 
+# extendedKeyUsage anyExtendedKeyUsage: Go lets it stand for every purpose.
+_ANY_USAGE = "2.5.29.37.0"
+_RESTART = "and restart dockerd (it reads TLS files only at start)"
+
+
+def _allows(certificate: Certificate, usage: str) -> bool:
+    """Go's reading of one certificate's extendedKeyUsage: none means any purpose."""
+    usages = certificate.extended_key_usage
+    return not usages or usage in usages or _ANY_USAGE in usages
+
+
+def _ca_fault(ca: Certificate, now: datetime.datetime, root: bool) -> str | None:
+    """Why Go would not take ``ca`` as a link of a chain now: its dates, or, for an
+    intermediate, no CA:TRUE (a root of ca.pem is trusted as it is)."""
+    if ca.not_after <= now:
+        return f"CN={ca.subject_cn} expired on {ca.not_after:%Y-%m-%d %H:%M} UTC"
+    later = starts_later(ca, now)
+    if later:
+        return f"CN={ca.subject_cn} is {later}"
+    return None if ca.is_ca or root else f"CN={ca.subject_cn} is not a CA (no CA:TRUE)"
+
+
+@dataclass(frozen=True)
+class _Path:
+    """Go's chain building, by names and key ids: the chain found, or where it stopped
+    (the highest certificate reached) and the first CA it had to pass over."""
+
+    chain: list[Certificate] | None
+    top: Certificate
+    fault: str | None = None
+
+
+def _build(certificate: Certificate, intermediates: list[Certificate],
+           roots: list[Certificate], now: datetime.datetime,
+           seen: frozenset[bytes] = frozenset()) -> _Path:
+    """Up from ``certificate`` to one of ``roots`` (ca.pem: every certificate in it an
+    anchor) through ``intermediates`` (what the peer sent after its leaf), roots tried
+    first, as Go's x509 does; names and key ids stand in for signatures (the handshake
+    that failed already checked those)."""
+    if not seen and any(certificate.der == root.der for root in roots):
+        return _Path([certificate], certificate)
+    top, fault = certificate, None
+    parents = [*((ca, True) for ca in roots if certificate.issued_by(ca)),
+               *((ca, False) for ca in intermediates
+                 if certificate.issued_by(ca) and ca.der not in seen)]
+    for parent, is_root in parents:
+        problem = _ca_fault(parent, now, is_root)
+        if problem:
+            fault = fault or problem
+            continue
+        if is_root:
+            return _Path([certificate, parent], parent)
+        if len(seen) < 8:
+            above = _build(parent, intermediates, roots, now, seen | {parent.der})
+            if above.chain:
+                return _Path([certificate, *above.chain], above.top)
+            top, fault = above.top, fault or above.fault
+    return _Path(None, top, fault)
+
+
 def _client_problem(client: Certificate, chain: list[Certificate], cas: list[Certificate],
                     out: Path) -> str | None:
-    """What is wrong with the client certificate itself, seen without the daemon."""
+    """What is wrong with the client certificate itself, seen without the daemon, in the
+    order dockerd's Go checks it: dates, then the chain to ca.pem, then the purpose."""
     revoked = _revoked(client, out)
     if revoked:
         return revoked
@@ -223,17 +348,27 @@ def _client_problem(client: Certificate, chain: list[Certificate], cas: list[Cer
     if client.not_after <= now:
         return (f"the client certificate expired on {client.not_after:%Y-%m-%d}: renew it "
                 f"with `minipaas certs renew client --out {quote(out)}`")
-    if OID_CLIENT_AUTH not in client.extended_key_usage:
-        return (f"{CLI_CERT} is not a client certificate (its extendedKeyUsage lacks "
-                f"clientAuth): issue one with `minipaas certs client --out {quote(out)}`")
-    top = chain[-1] if chain else client
-    if not any(top.issued_by(ca) or top.der == ca.der for ca in cas):
+    later = starts_later(client, now)
+    if later:
+        return (f"the client certificate in {CLI_CERT} is {later} Until then the daemon "
+                "refuses it; set the clock right (NTP), or wait")
+    path = _build(client, chain, cas, now)
+    if path.chain is None and path.fault:
+        return (f"the chain of {CLI_CERT} passes through a CA Go refuses now ({path.fault}): "
+                f"issue the client again from a valid CA with `minipaas certs client --out "
+                f"{quote(out)}`")
+    if path.chain is None:
+        top = path.top
         roots = ", ".join(f"CN={ca.subject_cn}" for ca in cas)
         return (f"{CLI_CERT} ends with CN={top.subject_cn}, issued by CN={top.issuer_cn}, which "
                 f"{CA_CERT} ({roots}) does not hold: if CN={top.issuer_cn} is an intermediate "
                 f"under it, put it after the leaf in {CLI_CERT} (the docker CLI sends exactly "
                 f"what {CLI_CERT} holds; `minipaas certs client --ca-dir` writes it so); "
                 "otherwise the bundle mixes two CAs")
+    if not all(_allows(link, OID_CLIENT_AUTH) for link in path.chain):
+        return (f"{CLI_CERT} is not a client certificate (its extendedKeyUsage, or a CA's "
+                f"above it, lacks clientAuth): issue one with `minipaas certs client --out "
+                f"{quote(out)}`")
     return None
 
 
@@ -248,6 +383,42 @@ def _revoked(client: Certificate, out: Path) -> str | None:
         return None
     return (f"{CLI_CERT} was revoked ({entries[0].line()}): daemons running with the new CA "
             "refuse it; this identity needs no bundle any more")
+
+
+def _revoked_bundle(out: Path, name: str) -> str | None:
+    """The verdict on ``--name NAME`` when revoked.json records that client's revocation
+    (its bundle went into a backup folder with it)."""
+    try:
+        entries = [e for e in read_revocations(out) if e.role == "client" and e.name == name]
+    except OutputError:
+        return None
+    if not entries:
+        return None
+    entry = entries[-1]  # re-created and revoked again: the latest
+    try:
+        moment = datetime.datetime.fromisoformat(entry.revoked_at)
+        when = (f"{moment.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+                if moment.tzinfo else entry.revoked_at)
+    except ValueError:
+        when = entry.revoked_at
+    return (f"{Bundle('client', name).folder} was revoked on {when} (CN={entry.common_name}, "
+            f"serial {entry.serial}, recorded in {quote(out / REVOKED_FILE)}): its bundle is "
+            "in a backup folder, and daemons running with the new CA refuse it; if it needs "
+            f"access again, give it a new identity with `minipaas certs client --out "
+            f"{quote(out)} --name {name}`")
+
+
+def doctor(host: DockerHost, out: Path, name: str | None) -> Diagnosis:
+    """``certs doctor``: ``diagnose`` with the default client or the bundle ``name``; a
+    bundle revoked.json says was revoked is that verdict, not a bundle to create."""
+    try:
+        cert_path = bundle_dir(out, name, host)
+    except CAProblem:
+        revoked = _revoked_bundle(out, name) if name else None
+        if revoked is None:
+            raise
+        return Diagnosis(False, revoked)
+    return diagnose(host, cert_path, out)
 
 
 def _refused(cert_path: Path, error: Exception) -> str:
@@ -267,36 +438,138 @@ def _manager_option(out: Path, server: Certificate) -> str:
     return ""
 
 
+def _previous_cas(out: Path) -> list[tuple[Certificate, str]]:
+    """The CAs ``out`` held before, each with the file that keeps it: ca-old.pem during a
+    rollover, and the CA files of the backup folders (``revoke`` and ``rotate-ca`` put
+    the old CA there), newest first.  A file counts beside the key that is its CA's: a
+    ca.pem copy that another CA's replaced (``--force``) was never this folder's CA."""
+    places = [(OLD_CA_CERT, OLD_CA_KEY)]
+    try:
+        backups = sorted((p.name for p in out.iterdir() if BACKUP_NAME.match(p.name)),
+                         reverse=True)
+    except OSError:
+        backups = []
+    for backup in backups:
+        places += [(f"{backup}/{CA_CERT}", f"{backup}/{CA_KEY}"),
+                   (f"{backup}/{OLD_CA_CERT}", f"{backup}/{OLD_CA_KEY}")]
+    found = []
+    for cert_name, key_name in places:
+        try:
+            certificates = read_certificates(out / cert_name)
+            key = public_key_of_private(read_limited(out / key_name))
+        except OutputError:
+            continue
+        # An encrypted key cannot show its public half: then every CA of the file counts.
+        found += [(ca, cert_name) for ca in certificates
+                  if ca.is_ca and (key is None or ca.public_key_der == key)]
+    return found
+
+
+def _previous_ca(out: Path, certificate: Certificate,
+                 cas: list[Certificate]) -> tuple[Certificate | None, str] | None:
+    """The CA ``out`` held before that issued ``certificate``, and where it is kept (the
+    revocation record names the CA of what it cut off, where no backup is left)."""
+    for ca, where in _previous_cas(out):
+        if certificate.issued_by(ca) and ca.der != cas[0].der:
+            return ca, f"CN={ca.subject_cn}, kept in {where}"
+    try:
+        issuers = {entry.issuer for entry in read_revocations(out)}
+    except OutputError:
+        return None
+    if certificate.issuer_cn in issuers and all(certificate.issuer_cn != ca.subject_cn
+                                                for ca in cas):
+        return None, f"CN={certificate.issuer_cn}, named in {REVOKED_FILE}"
+    return None
+
+
+def _still_previous(which: str) -> str:
+    return (f"the daemon still runs the previous CA ({which}): deploy the new {CA_CERT}, "
+            f"{SERVER_CERT} and {SERVER_KEY} to it (a manager's from servers/NAME/) "
+            f"{_RESTART}")
+
+
+def _previous_daemon(host: DockerHost, cert_path: Path, client: Certificate,
+                     cas: list[Certificate], out: Path) -> str | None:
+    """When the daemon refused cert.pem: whether it still runs the previous CA (during a
+    rollover its certificate, from the old CA, is accepted while the new client is not)."""
+    served = _served_chain(host, cert_path)
+    previous = _previous_ca(out, served[-1], cas) if served else None
+    if previous is None or (previous[0] is not None and client.issued_by(previous[0])):
+        return None
+    return (f"{_still_previous(previous[1])}: it presents a certificate of that CA and "
+            f"refused {CLI_CERT}, which the new CA issued")
+
+
 def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], out: Path,
                     error: ssl.SSLCertVerificationError) -> str:
-    """Why the daemon's certificate was not accepted, in plain words, with the fix."""
-    server = _server_certificate(host, cert_path)
-    restart = "and restart dockerd (it reads TLS files only at start)"
-    if server is None:
+    """Why the daemon's certificate was not accepted, in plain words, with the fix: the
+    first thing Go's client fails on, in its order (the leaf's dates, its names, the
+    chain from the leaf and what the daemon sends after it to ca.pem, the purposes)."""
+    served = _served_chain(host, cert_path)
+    if not served:
         return f"the daemon's certificate was not accepted: {error.verify_message}"
+    server, intermediates = served[0], served[1:]
     now = datetime.datetime.now(datetime.timezone.utc)
     manager = _manager_option(out, server)
     if server.not_after <= now:
         return (f"the daemon's certificate expired on {server.not_after:%Y-%m-%d}: renew it "
-                f"with `minipaas certs renew server --out {quote(out)}{manager}` {restart}")
-    if server.not_before > now:
-        start = f"{server.not_before:%Y-%m-%d %H:%M} UTC"
-        return (f"the daemon's certificate is valid only from {start}: a clock is wrong, "
-                "on this machine or where the certificate was issued")
-    if not any(server.issued_by(ca) for ca in cas):
-        ours = ", ".join(f"CN={ca.subject_cn}" for ca in cas)
-        return (f"the daemon's certificate comes from another CA (issuer CN={server.issuer_cn};"
-                f" ca.pem holds {ours}): dockerd uses other files, or this bundle belongs to "
-                f"another cluster; or CN={server.issuer_cn} is an intermediate under it, and "
-                "the daemon's server-cert.pem lacks it after the leaf (dockerd sends exactly "
-                "that file; `minipaas certs server --ca-dir` writes it so)")
-    if OID_SERVER_AUTH not in server.extended_key_usage:
+                f"with `minipaas certs renew server --out {quote(out)}{manager}` {_RESTART}")
+    later = starts_later(server, now)
+    if later:
+        return f"the daemon's certificate is {later}"
+    if not _allows(server, OID_SERVER_AUTH):
+        # Go fails first on the names (a client certificate has none), but re-issuing
+        # them would not help: the cause is the wrong kind of certificate.
         return ("the daemon's certificate is not a server certificate (its extendedKeyUsage "
-                f"lacks serverAuth): issue one with `minipaas certs server --out {quote(out)}"
-                f"{manager}` {restart}")
+                f"lacks serverAuth, and it names {', '.join(server.names) or 'no host'}): "
+                f"issue one with `minipaas certs server --out {quote(out)}{manager}` "
+                f"{_RESTART}")
     if not name_matches(server, host):
         names = ", ".join(server.names) or "none"
         return (f"{host.name} is not among the daemon certificate's names ({names}): connect "
                 f"by one of them, or re-issue it with `minipaas certs renew server --out "
-                f"{quote(out)}{manager} --san {host.name}` {restart}")
+                f"{quote(out)}{manager} --san {host.name}` {_RESTART}")
+    path = _build(server, intermediates, cas, now)
+    if path.chain is None:
+        return _foreign(path, cas, cert_path, out)
+    if not all(_allows(link, OID_SERVER_AUTH) for link in path.chain):
+        return ("a CA above the daemon's certificate restricts its extendedKeyUsage without "
+                f"serverAuth ({' <- '.join(f'CN={c.subject_cn}' for c in path.chain)}): "
+                "Go refuses such a chain for a server")
     return f"the daemon's certificate was not accepted: {error.verify_message}"
+
+
+def _foreign(path: _Path, cas: list[Certificate], cert_path: Path, out: Path) -> str:
+    """The daemon's chain does not reach ca.pem: a CA out of its dates, the previous CA
+    still running, a missing intermediate, or another CA altogether."""
+    if path.fault:
+        return (f"the daemon's chain passes through a CA Go refuses now ({path.fault}): "
+                f"renew the daemon's certificate from a valid CA {_RESTART}")
+    top = path.top
+    previous = _previous_ca(out, top, cas)
+    if previous:
+        return (f"{_still_previous(previous[1])}: its certificate comes from that CA, which "
+                f"{CA_CERT} no longer trusts")
+    ours = ", ".join(f"CN={ca.subject_cn}" for ca in cas)
+    if top.self_issued:
+        return (f"the daemon's certificate comes from another CA (issuer CN={top.subject_cn};"
+                f" {CA_CERT} holds {ours}): dockerd uses other files, or this bundle belongs "
+                "to another cluster")
+    # An intermediate this folder knows (in cert.pem, or after the server's own leaf)
+    # that links the daemon's chain to ca.pem: the daemon's file lacks it.
+    known: list[Certificate] = []
+    for name in (cert_path / CLI_CERT, out / SERVER_CERT):
+        try:
+            known += read_certificates(name)[1:]
+        except OutputError:
+            continue
+    if _build(top, known, cas, datetime.datetime.now(datetime.timezone.utc)).chain:
+        return (f"the daemon's certificate comes from the intermediate CN={top.issuer_cn} "
+                f"under {CA_CERT} ({ours}), and the daemon's {SERVER_CERT} lacks it after "
+                f"the leaf (dockerd sends exactly that file; `minipaas certs server "
+                f"--ca-dir` writes it so) {_RESTART}")
+    return (f"the daemon's certificate comes from another CA (issuer CN={top.issuer_cn};"
+            f" {CA_CERT} holds {ours}): dockerd uses other files, or this bundle belongs to "
+            f"another cluster; or CN={top.issuer_cn} is an intermediate under it, and "
+            f"the daemon's {SERVER_CERT} lacks it after the leaf (dockerd sends exactly "
+            f"that file; `minipaas certs server --ca-dir` writes it so)")

@@ -17,6 +17,7 @@ from .certinfo import (
     Certificate,
     public_key_of_private,
     read_certificates,
+    starts_later,
 )
 from .errors import (
     EXIT_PROBLEMS,
@@ -167,6 +168,8 @@ def show_text(directory: Path, entries: list[Entry], now: datetime.datetime,
         usage = ", ".join(_USAGE_NAMES.get(o, o) for o in cert.extended_key_usage) or "-"
         state = (f"{time_left(cert.not_after - now)} left" if cert.not_after > now
                  else f"EXPIRED {time_left(now - cert.not_after)} ago")
+        later = starts_later(cert, now)  # doctor's words, whichever signed it
+        state = f"not yet valid: {later}" if later else state
         lines += [
             "",
             f"{entry.file}  ({entry.role})",

@@ -329,12 +329,13 @@ def test_doctor_explains_a_client_certificate_serving(tmp_path: Path, daemons) -
 
 
 def test_doctor_explains_a_refused_client(tmp_path: Path, daemons) -> None:
-    out, served = tmp_path / "certs", tmp_path / "served"
+    out, served, other = tmp_path / "certs", tmp_path / "served", tmp_path / "other"
     certs("all", "--out", str(out))
-    shutil.copytree(out, served)  # the daemon keeps the old CA alone
+    certs("client", "--out", str(out), "--name", "new")
+    certs("all", "--out", str(other), "--ca-cn", "other-ca")
+    shutil.copytree(out, served)  # our server pair, but the daemon trusts another CA
+    shutil.copy(other / "ca.pem", served / "ca.pem")
     daemon = daemons().start_with_files(served)
-    certs("rotate-ca", "start", "--out", str(out))
-    certs("client", "--out", str(out), "--name", "new")  # from the new CA, trusting both
     done = doctor(daemon, out, "127.0.0.1", "--name", "new")
     assert done.returncode == 8
     assert done.stdout.startswith("the daemon refused the client certificate")
