@@ -549,10 +549,13 @@ def test_an_https_engine_is_reached_through_a_connect_tunnel(
     out = tmp_path / "certs"           # by its name: Go proxies it (the proxy resolves it)
     done = run_tool("certs", "server", "--vault-role", "docker-server", "--out", str(out),
                     "-q", "--vault-cacert", str(bao_tls.tls_ca),
-                    env=through(proxy, named, token))
+                    env=through(proxy, named, token, HTTPS_PROXY=proxy.url.replace(
+                        "://", "://ops:p%40ss@")))
     assert done.returncode == 0, done.stderr
     assert load_cert(out / "server-cert.pem").serial_number in bao_tls.serials()
-    assert proxy.log.startswith(f"CONNECT localhost4:{bao_tls.port} HTTP/1.".encode())
+    head = proxy.log.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert head[0].startswith(f"CONNECT localhost4:{bao_tls.port} HTTP/1.".encode())
+    assert b"Proxy-Authorization: Basic b3BzOnBAc3M=" in head  # ops:p@ss, to the proxy
     assert token.encode() not in proxy.log and b"X-Vault-Token" not in proxy.log
     assert b"BEGIN CERTIFICATE REQUEST" not in proxy.log  # all else went through TLS
 
