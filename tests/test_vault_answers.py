@@ -347,6 +347,26 @@ def test_check_reports_a_weak_signature(tmp_path: Path, digest: str) -> None:
     assert done.returncode == 8 and f"ca.pem: signed with {name}" in done.stdout, done.stdout
 
 
+def test_check_reports_a_weak_intermediate_after_a_leaf(tmp_path: Path) -> None:
+    root = CA(tmp_path / "cas", "root", 3650)
+    intermediate = CA(tmp_path / "cas", "inter", 3650, issuer=root)
+    out = tmp_path / "certs"
+    engine = FakeEngine(honest(intermediate, root))
+    assert engine.run("client", "--vault-role", "r", "--out", str(out), "-q").returncode == 0
+    assert run_tool("certs", "check", str(out)).returncode == 0
+    weak = tmp_path / "inter-sha1.pem"  # the same CA (name, key, extensions), SHA-1 signed
+    cas = tmp_path / "cas"
+    openssl("x509", "-req", "-in", str(cas / "inter.csr"), "-CA", str(root.cert), "-CAkey",
+            str(root.key), "-set_serial", "7", "-extfile", str(cas / "inter.cnf"),
+            "-extensions", "ext", "-days", "3650", "-sha1", "-out", str(weak))
+    for name in ("client-cert.pem", "cert.pem"):
+        leaf = (out / name).read_text().split(intermediate.pem)[0]
+        (out / name).write_text(leaf + weak.read_text())
+    done = run_tool("certs", "check", str(out))
+    assert done.returncode == 8, done.stdout
+    assert "client-cert.pem: its chain's CN=inter is signed with SHA-1" in done.stdout
+
+
 @pytest.mark.docker
 def test_the_docker_cli_refuses_a_sha1_leaf_the_engine_path_refuses(
         daemons: Callable[[], Any], cas: dict[str, CA], tmp_path: Path) -> None:
