@@ -46,8 +46,7 @@ class Proxy(NamedTuple):
     credentials: str | None  # user:password, as in the URL
 
 
-IP = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
-ip_of = ipaddress.ip_address
+_Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 
 def _first_set(environ: Mapping[str, str], *names: str) -> tuple[str, str]:
@@ -77,7 +76,7 @@ def proxy_for(address: str, environ: Mapping[str, str]) -> Proxy | None:
     if not value or host == "localhost":
         return None
     try:
-        ip: IP | None = ip_of(host)
+        ip: _Address | None = ipaddress.ip_address(host)
     except ValueError:
         ip = None
     if ip is not None and ip.is_loopback:
@@ -88,7 +87,7 @@ def proxy_for(address: str, environ: Mapping[str, str]) -> Proxy | None:
     return _parse_proxy(variable, value)
 
 
-def _bypassed(host: str, port: str, ip: IP | None, no_proxy: str) -> bool:
+def _bypassed(host: str, port: str, ip: _Address | None, no_proxy: str) -> bool:
     """Does a NO_PROXY entry name ``host`` (see ``proxy_for``)?"""
     for entry in (item.strip().lower() for item in no_proxy.split(",")):
         if entry == "*":
@@ -111,7 +110,7 @@ def _bypassed(host: str, port: str, ip: IP | None, no_proxy: str) -> bool:
         if (entry_port and entry_port != port) or not name:
             continue
         try:
-            if ip_of(name) == ip:  # an IP entry matches that IP alone
+            if ipaddress.ip_address(name) == ip:  # an IP entry matches that IP alone
                 return True
             continue
         except ValueError:
@@ -175,7 +174,7 @@ class Engine:
                                "token the engine issued, on one line")
         proxy = self.proxy
         if proxy is not None and proxy.scheme != "http":
-            raise InvalidInput(f"{proxy.variable} names a {proxy.scheme}:// proxy; the engine "
+            raise InvalidInput(f"{proxy.variable} names a {proxy.scheme}:// proxy, but the engine "
                                "is reached through http:// proxies alone (CONNECT): use one, "
                                f"or add {self.host} to NO_PROXY")
         if proxy is not None and not self.address.startswith("https:"):
