@@ -212,14 +212,17 @@ def _engine(vault_role: str | None, vault_addr: str | None, vault_mount: str,
     if vault_token_file is not None:
         raw = read_limited(Path(vault_token_file), MAX_SMALL_BYTES, error=InvalidInput)
         token = raw.decode("utf-8", "replace").strip()
+        source = f"--vault-token-file {vault_token_file}"
     else:
-        token = (os.environ.get("VAULT_TOKEN") or os.environ.get("BAO_TOKEN") or "").strip()
+        source = "VAULT_TOKEN" if os.environ.get("VAULT_TOKEN") else "BAO_TOKEN"
+        token = os.environ.get(source, "").strip()
     # Read once, capped, before the directory is locked: a FIFO is refused, not waited on.
     try:
         cacert = read_limited(Path(vault_cacert), error=InvalidInput) if vault_cacert else None
     except InvalidInput as error:
         raise InvalidInput(f"--vault-cacert: {error}") from None
-    return Engine(vault_addr, vault_mount.strip("/"), vault_role, token, cacert)
+    return Engine(vault_addr, vault_mount.strip("/"), vault_role, token, cacert, source,
+                  os.environ)
 
 
 class Run:

@@ -310,7 +310,7 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
     its purpose) or outlives its CA, a private key readable by others (a symlink
     is judged by its target), a client bundle that the docker CLI could not use
     (its own ca.pem missing, unreadable, or not trusting the daemon's CA), a change
-    a crashed run left half-made.
+    a crashed run left half-made, a certificate signed with SHA-1 or MD5.
     Warnings: a certificate expiring within ``warn_days``, a leaf still from the
     old CA during a rollover.  The openssl checks run concurrently with the
     Python ones; openssl opens none of the directory's files by name (see
@@ -368,6 +368,7 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
         if entry.file not in copies.values():
             findings.extend(_with_copies(_date_findings(entry, cas, warn_days, now, out),
                                          copies))
+            findings.extend(_with_copies(_signature_findings(entry, out), copies))
     pairs: list[tuple[str, str, Certificate, bytes | None, str]] = []
     if cas and os.path.lexists(directory / CA_KEY):
         # With an intermediate, ca.pem also holds its issuers: the key is the lowest one's.
@@ -542,6 +543,22 @@ def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
                                  f"expired on {link.not_after:%Y-%m-%d}",
                                  "ask the organisation for a new intermediate, then " + fix))
     return found
+
+
+def _signature_findings(entry: Entry, out: str) -> list[Finding]:
+    """A certificate, or an intermediate after a leaf, signed with SHA-1 or MD5: Go
+    (dockerd, the docker CLI) refuses it, whatever openssl verify says."""
+    cert = entry.certificate
+    if cert.weak_signature:
+        fix = (f"minipaas certs rotate-ca start --out {out}" if cert.is_ca
+               else _renew_command(out, entry.file, cert.role))
+        return [Finding("problem", entry.file, f"signed with {cert.weak_signature}, which Go "
+                        "(dockerd, the docker CLI) rejects", fix)]
+    return [Finding("problem", entry.file, f"its chain's CN={link.subject_cn} is signed with "
+                    f"{link.weak_signature}, which Go (dockerd, the docker CLI) rejects",
+                    "ask the organisation for a new intermediate, then "
+                    + _renew_command(out, entry.file, cert.role))
+            for link in entry.chain if link.weak_signature][:1]
 
 
 def _key_findings(openssl: OpenSSL, directory: Path, cert_file: str, key_file: str,

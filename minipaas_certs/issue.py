@@ -571,8 +571,10 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
     anchors: list[Certificate] = []
     intermediates: list[Certificate] = []
     for request in requests:
+        asked = datetime.datetime.now(datetime.timezone.utc)
         signed = engine_sign(engine, request.request,
                              request.spec.lifetime // HOUR)
+        answered = datetime.datetime.now(datetime.timezone.utc)
         try:
             leaf = parse_pem(signed.certificate, request.cert_path)[0]
             above = [parse_pem(pem, request.cert_path)[0] for pem in signed.chain]
@@ -597,13 +599,7 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
                 f"the PKI engine's role {engine.role} signed CN={request.spec.common_name} "
                 f"for other purposes than {request.spec.role} authentication alone: use a "
                 f"role with {request.spec.role}_flag=true and the other flag false")
-        wanted = datetime.datetime.now(datetime.timezone.utc) + request.spec.lifetime \
-            - CLOCK_MARGIN
-        if leaf.not_after < wanted:
-            raise EngineRefused(f"the PKI engine signed {request.spec.common_name} only until "
-                                f"{leaf.not_after:%Y-%m-%d %H:%M} UTC, not for "
-                                f"{describe(request.spec.lifetime)}: ask for less with "
-                                "--days or --hours")
+        _check_engine_leaf(leaf, above, request.spec, asked, answered, engine.role)
         issued[request.cert_path] = leaf
     anchors_pem = b"".join(cert.pem for cert in anchors)
     chain_pem = b"".join(cert.pem for cert in intermediates)
@@ -615,6 +611,48 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
                      templates)
     shutil.rmtree(work)
     return anchors_pem
+
+
+def _check_engine_leaf(leaf: Certificate, above: Sequence[Certificate], spec: LeafSpec,
+                       asked: datetime.datetime, answered: datetime.datetime, role: str
+                       ) -> None:
+    """What a local CA's signature is held to (see ``sign_leaves``): the lifetime asked,
+    to within ``CLOCK_MARGIN`` of the engine's clock, from at most ``BACKDATE`` (and the
+    margin) before the request (OpenBao backdates by its role's not_before_duration, 30 s
+    by default), so that ``plan.span`` reads it back; no end after a CA above it; no
+    SHA-1 or MD5 signature on it or its chain (Go rejects them)."""
+    from .vault import EngineRefused
+
+    name, lifetime = spec.common_name, spec.lifetime
+    until = f"{leaf.not_after:%Y-%m-%d %H:%M} UTC"
+    if leaf.not_after < asked + lifetime - CLOCK_MARGIN:
+        raise EngineRefused(f"the PKI engine signed {name} only until {until}, not for "
+                            f"{describe(lifetime)}: ask for less with --days or --hours")
+    if leaf.not_after > answered + lifetime + CLOCK_MARGIN:
+        raise EngineRefused(f"the PKI engine signed {name} until {until}, longer than the "
+                            f"{describe(lifetime)} asked: clear the not_after of its role "
+                            f"{role}, which overrides the TTL asked")
+    if not asked - BACKDATE - CLOCK_MARGIN <= leaf.not_before <= answered + CLOCK_MARGIN:
+        raise EngineRefused(f"the PKI engine signed {name} valid from "
+                            f"{leaf.not_before:%Y-%m-%d %H:%M:%S} UTC, not from about now: set "
+                            f"the not_before_duration of its role {role} to 5m or less, or "
+                            "is a clock wrong?")
+    for ca in above:
+        if leaf.not_after > ca.not_after:
+            raise EngineRefused(
+                f"the PKI engine signed {name} until {until}, after its CA CN={ca.subject_cn} "
+                f"expires ({ca.not_after:%Y-%m-%d %H:%M} UTC), which Go (dockerd, the docker "
+                "CLI) then rejects: ask for less with --days or --hours, or have the engine's "
+                "issuer renewed (and its leaf_not_after_behavior set to err)")
+    if leaf.weak_signature:
+        raise EngineRefused(f"the PKI engine signed {name} with {leaf.weak_signature}, which Go "
+                            "(dockerd, the docker CLI) rejects: set the signature_bits of its "
+                            f"role {role} to 256")
+    for ca in above:
+        if ca.weak_signature:
+            raise EngineRefused(f"the PKI engine's CA CN={ca.subject_cn} is signed with "
+                                f"{ca.weak_signature}, which Go (dockerd, the docker CLI) "
+                                "rejects: the engine's issuer needs a CA signed with SHA-256")
 
 
 def _public_key_of_file(openssl: OpenSSL, key_path: Path) -> bytes:

@@ -5,15 +5,21 @@ the engine signs the request by its role's policy, through
 ``POST /v1/<mount>/sign/<role>``.  Standard library only.  The token travels in
 the ``X-Vault-Token`` header, never in argv; what the engine refuses, or
 changes (a TTL capped to the role's maximum), is one error quoting the engine.
+
+Proxies are chosen as the ``bao`` and ``vault`` CLIs choose them (Go's
+``ProxyFromEnvironment``), but the token never reaches a proxy: an https engine
+is reached through a CONNECT tunnel, and a plain-HTTP one that a proxy variable
+would route through its proxy is refused before any request.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Mapping, NamedTuple, Union
 
 from .errors import CAProblem, InvalidInput
 
@@ -30,6 +36,112 @@ class EngineRefused(CAProblem):
     """The PKI engine refused to sign, or signed other than asked."""
 
 
+class Proxy(NamedTuple):
+    """The proxy a request to the engine goes through, and the variable naming it."""
+
+    variable: str  # HTTPS_PROXY or https_proxy, HTTP_PROXY or http_proxy
+    scheme: str
+    host: str
+    port: int
+    credentials: str | None  # user:password, as in the URL
+
+
+_Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+
+def _first_set(environ: Mapping[str, str], *names: str) -> tuple[str, str]:
+    """The first of ``names`` set and not empty, and its value (Go's getEnvAny)."""
+    for name in names:
+        if environ.get(name):
+            return name, environ[name]
+    return names[0], ""
+
+
+def proxy_for(address: str, environ: Mapping[str, str]) -> Proxy | None:
+    """The proxy Go's ``http.ProxyFromEnvironment`` takes to ``address`` (what the
+    ``bao`` CLI does), or None: connect directly.
+
+    HTTPS_PROXY for https, HTTP_PROXY for http (upper case first); none for
+    ``localhost`` or a loopback address, nor for a host NO_PROXY names: ``*``, an
+    IP, a CIDR block, or a domain (``example.com`` and ``.example.com`` both match
+    its subdomains; the first also itself), each with an optional ``:port``.
+    """
+    from urllib.parse import urlsplit
+
+    target = urlsplit(address)
+    scheme = target.scheme.lower()
+    variable, value = _first_set(environ, *(("HTTPS_PROXY", "https_proxy") if scheme == "https"
+                                            else ("HTTP_PROXY", "http_proxy")))
+    host = (target.hostname or "").strip()
+    if not value or host == "localhost":
+        return None
+    try:
+        ip: _Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None and ip.is_loopback:
+        return None
+    port = str(target.port or (443 if scheme == "https" else 80))
+    if _bypassed(host, port, ip, _first_set(environ, "NO_PROXY", "no_proxy")[1]):
+        return None
+    return _parse_proxy(variable, value)
+
+
+def _bypassed(host: str, port: str, ip: _Address | None, no_proxy: str) -> bool:
+    """Does a NO_PROXY entry name ``host`` (see ``proxy_for``)?"""
+    for entry in (item.strip().lower() for item in no_proxy.split(",")):
+        if entry == "*":
+            return True
+        if not entry:
+            continue
+        if "/" in entry:  # a CIDR block
+            try:
+                if ip is not None and ip in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        name, entry_port = entry, ""
+        bracketed = re.match(r"\[([^\]]*)\](?::(.*))?\Z", entry)
+        if bracketed:
+            name, entry_port = bracketed.group(1), bracketed.group(2) or ""
+        elif entry.count(":") == 1:
+            name, entry_port = entry.split(":")
+        if (entry_port and entry_port != port) or not name:
+            continue
+        try:
+            if ipaddress.ip_address(name) == ip:  # an IP entry matches that IP alone
+                return True
+            continue
+        except ValueError:
+            pass
+        suffix = name[1:] if name.startswith("*.") else name
+        if host.endswith(suffix if suffix.startswith(".") else "." + suffix) or host == suffix:
+            return True
+    return False
+
+
+def _parse_proxy(variable: str, value: str) -> Proxy:
+    """A proxy variable's URL; ``host:port`` alone means http://, as in Go."""
+    from urllib.parse import unquote, urlsplit
+
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if scheme not in ("http", "https", "socks5", "socks5h"):
+        value, scheme = f"http://{value}", "http"
+    try:
+        parsed = urlsplit(value)
+        port = parsed.port or (443 if scheme == "https" else 1080 if "socks" in scheme else 80)
+    except ValueError:
+        parsed, port = None, 0
+    if parsed is None or not parsed.hostname:
+        raise InvalidInput(f"{variable} is not a proxy URL: fix it, or add the engine's host "
+                           "to NO_PROXY")
+    credentials = None
+    if parsed.username is not None:
+        credentials = f"{unquote(parsed.username)}:{unquote(parsed.password or '')}"
+    return Proxy(variable, scheme, parsed.hostname, port, credentials)
+
+
 @dataclass(frozen=True)
 class Engine:
     """Where and how to ask: the engine's address, PKI mount, role and token."""
@@ -39,6 +151,9 @@ class Engine:
     role: str
     token: str
     cacert: bytes | None = None  # PEM: the CA of the engine's own HTTPS, read up front
+    token_source: str = ""  # where the token was read: VAULT_TOKEN, --vault-token-file...
+    # The proxy variables (see ``proxy_for``); none: every request goes direct.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not re.match(r"https?://[^\s/?#]+\Z", self.address.rstrip("/")):
@@ -47,12 +162,39 @@ class Engine:
             raise InvalidInput(f"--vault-mount {self.mount!r} is not a mount path")
         if not _ROLE.match(self.role):
             raise InvalidInput(f"--vault-role {self.role!r} is not a role name")
-        if not self.token or not self.token.isprintable() or len(self.token) > 4096:
-            raise InvalidInput("the engine token (VAULT_TOKEN, BAO_TOKEN or --vault-token-file) "
-                               "is missing or not one line of text")
-
+        source = self.token_source or "the engine token"
+        if not self.token:
+            raise InvalidInput("no engine token: set VAULT_TOKEN or BAO_TOKEN, or give "
+                               "--vault-token-file FILE")
+        # What an HTTP header carries as it is: printable Latin-1, no control character.
+        if not self.token.isprintable() or max(map(ord, self.token)) > 0xFF \
+                or len(self.token) > 4096:
+            raise InvalidInput(f"{source} holds no token an HTTP header can carry (control "
+                               "or non-Latin-1 characters, or over 4096 of them): give the "
+                               "token the engine issued, on one line")
+        proxy = self.proxy
+        if proxy is not None and proxy.scheme != "http":
+            raise InvalidInput(f"{proxy.variable} names a {proxy.scheme}:// proxy, but the engine "
+                               "is reached through http:// proxies alone (CONNECT): use one, "
+                               f"or add {self.host} to NO_PROXY")
+        if proxy is not None and not self.address.startswith("https:"):
+            raise InvalidInput(
+                f"{proxy.variable} would carry the engine token in clear through its proxy to "
+                f"{self.address} (plain HTTP): use https:// in --vault-addr, or add "
+                f"{self.host} to NO_PROXY to connect directly")
         if self.cacert is not None:
             self.tls_context  # noqa: B018 - refuse a file with no certificate before any key
+
+    @functools.cached_property
+    def proxy(self) -> Proxy | None:
+        """The proxy ``environ`` routes the engine's requests through, or None."""
+        return proxy_for(self.address, self.environ)
+
+    @property
+    def host(self) -> str:
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.address).hostname or ""
 
     @functools.cached_property
     def tls_context(self) -> ssl.SSLContext:
@@ -76,9 +218,8 @@ class Engine:
     @property
     def in_clear(self) -> bool:
         """Plain HTTP to another machine than this one."""
-        host = self.address.split("://", 1)[1].rsplit(":", 1)[0].strip("[]").rstrip("/")
-        return self.address.startswith("http:") and host not in ("127.0.0.1", "localhost",
-                                                                 "::1")
+        return self.address.startswith("http:") and self.host not in ("127.0.0.1", "localhost",
+                                                                      "::1")
 
     @property
     def sign_url(self) -> str:
@@ -146,9 +287,17 @@ def _sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
             return None
 
     where = f"the PKI engine at {engine.address} (role {engine.role})"
-    handlers: list[urllib.request.BaseHandler] = [NoRedirect()]
+    # No proxy from urllib's own reading of the environment: only ``engine.proxy``.
+    handlers: list[urllib.request.BaseHandler] = [NoRedirect(), urllib.request.ProxyHandler({})]
     if engine.sign_url.startswith("https:"):
         handlers.append(urllib.request.HTTPSHandler(context=engine.tls_context))
+        if engine.proxy is not None:  # a CONNECT tunnel: the proxy sees TLS alone
+            call.set_proxy(f"{engine.proxy.host}:{engine.proxy.port}", "https")
+            if engine.proxy.credentials is not None:  # sent with CONNECT, not to the engine
+                import base64
+
+                basic = base64.b64encode(engine.proxy.credentials.encode()).decode()
+                call.add_header("Proxy-Authorization", f"Basic {basic}")
     opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(call, timeout=TIMEOUT) as answer:
@@ -160,29 +309,48 @@ def _sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
         raise CAProblem(f"cannot reach {where}: {reason}") from None
     except (ValueError, RecursionError, http.client.HTTPException):
         raise CAProblem(f"{where} answered with something that is not its JSON") from None
-    if not isinstance(data, dict):
-        raise CAProblem(f"{where} answered with something that is not its JSON")
-    try:
-        result = data["data"]
-        certificate = result["certificate"].encode("ascii")
-        chain = [item.encode("ascii") for item in result.get("ca_chain") or
-                 [result["issuing_ca"]]]
-        serial = str(result.get("serial_number", ""))
-    except (KeyError, TypeError, AttributeError, UnicodeEncodeError):
-        raise CAProblem(f"{where} answered without a certificate") from None
-    capped = [w for w in data.get("warnings") or [] if isinstance(w, str) and "TTL" in w]
+    signed, warnings = _reply(data, where)
+    capped = [w for w in warnings if "TTL" in w]
     if capped:  # the engine shortened the certificate: not what was asked
         raise EngineRefused(f"{where} would not sign for {hours} hours: {capped[0]}; ask for "
                             "less with --days or --hours")
-    return Signed(certificate, chain, serial)
+    return signed
+
+
+def _reply(data: object, where: str) -> tuple[Signed, list[str]]:
+    """The sign reply's certificate, chain and warnings, each of the type the API
+    documents; any other shape is one error, not a crash."""
+    def malformed(what: str) -> CAProblem:
+        return CAProblem(f"{where} answered with a malformed sign reply: {what}")
+
+    if not isinstance(data, dict):
+        raise malformed("not a JSON object")
+    warnings = data.get("warnings") or []
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise malformed('"warnings" is not a list of texts')
+    result = data.get("data")
+    if not isinstance(result, dict):
+        raise malformed('"data" is missing or not an object')
+    chain = result.get("ca_chain") or [result.get("issuing_ca")]
+    if not isinstance(chain, list):
+        raise malformed('"ca_chain" is not a list')
+    texts = [result.get("certificate"), *chain]
+    if not all(isinstance(text, str) and text.isascii() for text in texts):
+        raise malformed('"certificate", "issuing_ca" or an item of "ca_chain" is missing or '
+                        "not a PEM text")
+    pems = [str(text).encode("ascii") for text in texts]
+    return Signed(pems[0], pems[1:], str(result.get("serial_number", ""))), warnings
 
 
 def _errors(error: object) -> str:
     """The engine's own words from an error answer."""
+    import http.client
+
     try:
         data = json.loads(error.read(MAX_ANSWER))  # type: ignore[attr-defined]
-        errors = [str(item) for item in data.get("errors", [])]
-    except (ValueError, AttributeError, OSError):
+        listed = data.get("errors") if isinstance(data, dict) else None
+        errors = [str(item) for item in listed] if isinstance(listed, list) else []
+    except (ValueError, RecursionError, AttributeError, OSError, http.client.HTTPException):
         errors = []
     status = f"HTTP {getattr(error, 'code', '?')}"
     text = "; ".join(errors) or status

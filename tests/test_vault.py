@@ -7,10 +7,12 @@ package's.  Without it the tests skip, unless MINIPAAS_REQUIRE_SYSTEM_TESTS=1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import load_cert, run_tool, unavailable
@@ -45,9 +48,9 @@ class OpenBao:
     """``bao server -dev`` on a free loopback port, with a PKI mount and two roles; with
     ``tls``, on HTTPS with a CA of its own (``tls_ca``)."""
 
-    def __init__(self, tls: bool = False) -> None:
+    def __init__(self, tls: bool = False, host: str = "127.0.0.1") -> None:
         self.home = Path(tempfile.mkdtemp(prefix="bao-"))
-        listen = f"127.0.0.1:{free_port()}"
+        listen = f"{host}:{free_port()}"
         self.address = f"{'https' if tls else 'http'}://{listen}"
         self.tls_ca = self.home / "vault-ca.pem"  # what -dev-tls writes into its folder
         self.process = subprocess.Popen(
@@ -92,6 +95,15 @@ class OpenBao:
         with urllib.request.urlopen(request, timeout=10, context=context) as answer:
             text = answer.read()
         return json.loads(text) if text else {}
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+    def new_token(self) -> str:
+        """A long random token (a child of root), that no stray bytes match by chance."""
+        return str(self.call("POST", "auth/token/create", {"policies": ["root"]})
+                   ["auth"]["client_token"])
 
     def serials(self) -> set[int]:
         keys = self.call("LIST", "pki/certs")["data"]["keys"]
@@ -295,6 +307,10 @@ class _Hostile:
                     self.send_response(302)
                     self.send_header("Location", f"http://127.0.0.1:{outer.port}/steal")
                     self.end_headers()
+                elif mode == "redirect-away":  # to another host, keeping the method and body
+                    self.send_response(307)
+                    self.send_header("Location", f"http://localhost:{outer.away}/steal")
+                    self.end_headers()
                 elif mode == "garbage":
                     self.wfile.write(b"this is not HTTP\r\n\r\n")
                 elif mode == "slow":
@@ -315,16 +331,19 @@ class _Hostile:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.leaf = ""
+        self.away = 0  # the port of the other host a redirect-away points to
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 @pytest.mark.parametrize("mode,text", [
     ("redirect", "refused to sign: HTTP 302"),
+    ("redirect-away", "refused to sign: HTTP 307"),
     ("garbage", "answered with something that is not its JSON"),
     ("rootless", "not at a root"),
 ])
 def test_a_hostile_engine_is_one_clean_error(tmp_path: Path, mode: str, text: str) -> None:
-    engine = _Hostile(mode)
+    engine, other = _Hostile(mode), _Hostile("garbage")
+    engine.away = other.port
     if mode == "rootless":  # a certificate that is no root: a leaf made by openssl
         assert run_tool("certs", "all", "--out", str(tmp_path / "other"), "-q").returncode == 0
         engine.leaf = (tmp_path / "other" / "client-cert.pem").read_text()
@@ -334,11 +353,12 @@ def test_a_hostile_engine_is_one_clean_error(tmp_path: Path, mode: str, text: st
                              "VAULT_TOKEN": "secret-token"})
     finally:
         engine.server.shutdown()
+        other.server.shutdown()
     assert done.returncode == 5, done.stderr
     lines = done.stderr.strip().splitlines()
     assert lines[-1].startswith("Error: ") and text in lines[-1] and "Traceback" not in \
         done.stderr
-    assert "/steal" not in engine.seen  # the token never followed the redirect
+    assert "/steal" not in engine.seen and other.seen == []  # the token followed no redirect
     assert not (tmp_path / "c").exists()
 
 
@@ -364,3 +384,241 @@ def test_a_signal_ends_the_wait_for_a_silent_engine(tmp_path: Path) -> None:
         assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
     finally:
         engine.server.shutdown()
+
+
+class _Proxy:
+    """A forwarding HTTP proxy on loopback: it logs every byte a client sends it (request
+    lines, headers, bodies, and what passes through a CONNECT tunnel), forwards plain
+    requests and tunnels CONNECT, always to 127.0.0.1 at the port asked, whatever host
+    is named (nothing leaves loopback)."""
+
+    def __init__(self) -> None:
+        import socketserver
+        import threading
+
+        self.log = bytearray()
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                client = self.request
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = client.recv(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+                    outer.log += chunk
+                line, _, rest = head.partition(b"\r\n")
+                method, target, version = line.split(b" ", 2)
+                if method == b"CONNECT":
+                    upstream = socket.create_connection(
+                        ("127.0.0.1", int(target.rsplit(b":", 1)[1])), timeout=30)
+                    client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    early = head.split(b"\r\n\r\n", 1)[1]
+                else:  # absolute-form to origin-form
+                    url = urlsplit(target.decode())
+                    upstream = socket.create_connection(("127.0.0.1", url.port or 80),
+                                                        timeout=30)
+                    early = b" ".join([method, (url.path or "/").encode(), version]) + \
+                        b"\r\n" + rest
+                upstream.sendall(early)
+                back = threading.Thread(target=_copy, args=(upstream, client, None))
+                back.start()
+                _copy(client, upstream, outer.log)
+                back.join(30)
+                upstream.close()
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _copy(source: socket.socket, sink: socket.socket, log: bytearray | None) -> None:
+    """Bytes from ``source`` to ``sink`` until ``source`` ends, then end ``sink``'s side."""
+    try:
+        while True:
+            chunk = source.recv(65536)
+            if not chunk:
+                break
+            if log is not None:
+                log += chunk
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
+PROXIES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY")
+
+
+@pytest.fixture
+def proxy() -> Iterator[_Proxy]:
+    server = _Proxy()
+    yield server
+    server.close()
+
+
+def through(proxy: _Proxy, address: str, token: str, **extra: str) -> dict[str, str]:
+    """The tool's environment: every proxy variable set to ``proxy``, no NO_PROXY."""
+    return {**{name: proxy.url for name in PROXIES}, "NO_PROXY": "", "no_proxy": "",
+            "VAULT_ADDR": address, "VAULT_TOKEN": token, **extra}
+
+
+def test_the_test_proxy_logs_and_forwards(bao: OpenBao, proxy: _Proxy) -> None:
+    """What the proxy tests stand on: a request sent through it is forwarded, and logged."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy.url}))
+    call = urllib.request.Request(f"{bao.address}/v1/sys/health",
+                                  headers={"X-Vault-Token": "seen-by-the-proxy"})
+    with opener.open(call, timeout=10) as answer:
+        assert json.loads(answer.read())["initialized"] is True
+    assert b"X-Vault-Token: seen-by-the-proxy" in proxy.log
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_a_loopback_engine_is_never_reached_through_a_proxy(
+        request: pytest.FixtureRequest, proxy: _Proxy, tmp_path: Path, tls: bool) -> None:
+    engine: OpenBao = request.getfixturevalue("bao_tls" if tls else "bao")
+    token = engine.new_token()
+    out = tmp_path / "certs"
+    cacert = ["--vault-cacert", str(engine.tls_ca)] if tls else []
+    done = run_tool("certs", "client", "--vault-role", "docker-client", "--out", str(out), "-q",
+                    *cacert, env=through(proxy, engine.address, token))
+    assert done.returncode == 0, done.stderr
+    assert load_cert(out / "cert.pem").serial_number in engine.serials()
+    assert proxy.log == b""  # as Go's ProxyFromEnvironment: loopback goes direct
+
+
+def _loopback_alias() -> tuple[str, str]:
+    """A host name other than localhost that resolves to a loopback address, and that
+    address: Go proxies requests to it unless NO_PROXY names it."""
+    for name in (socket.gethostname(), "localhost4", "localhost.localdomain"):
+        try:
+            found = {info[4][0] for info in socket.getaddrinfo(name, None, socket.AF_INET)}
+        except OSError:
+            continue
+        loopback = sorted(str(address) for address in found if str(address).startswith("127."))
+        if loopback and name != "localhost":
+            return name, loopback[0]
+    unavailable("needs a host name besides localhost that resolves to 127.x (/etc/hosts)")
+
+
+def test_plain_http_through_a_proxy_is_refused_before_any_request(
+        bao: OpenBao, proxy: _Proxy, tmp_path: Path) -> None:
+    alias, address = _loopback_alias()
+    engine = bao if address == "127.0.0.1" else OpenBao(host=address)
+    try:
+        token = engine.new_token()
+        named = f"http://{alias}:{engine.port}"  # not loopback by its name: Go would proxy it
+        out = tmp_path / "certs"
+        args = ["client", "--vault-role", "docker-client", "--out", str(out)]
+        assert tool(engine, *args, "-q").returncode == 0
+        before = snapshot(out)
+        for variable in ("http_proxy", "HTTP_PROXY"):
+            env = {**through(proxy, named, token), "http_proxy": "", "HTTP_PROXY": "",
+                   variable: proxy.url}
+            done = run_tool("certs", *args, "--force", env=env)
+            assert done.returncode == 2, done.stderr
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("Error: "), done.stderr
+            assert f"{variable} would carry the engine token in clear" in lines[0]
+            assert f"add {alias} to NO_PROXY" in lines[0]
+            assert snapshot(out) == before and proxy.log == b""
+        for no_proxy in ({"NO_PROXY": alias}, {"no_proxy": f"{alias}:{engine.port}"},
+                         {"NO_PROXY": f"other.example, .{alias}, {alias}"}):
+            done = run_tool("certs", *args, "--force", "-q",
+                            env=through(proxy, named, token, **no_proxy))
+            assert done.returncode == 0, done.stderr
+            assert load_cert(out / "cert.pem").serial_number in engine.serials()
+        assert proxy.log == b""  # NO_PROXY named the engine: reached directly
+    finally:
+        if engine is not bao:
+            engine.stop()
+
+
+def test_an_https_engine_is_reached_through_a_connect_tunnel(
+        bao_tls: OpenBao, proxy: _Proxy, tmp_path: Path) -> None:
+    token = bao_tls.new_token()
+    named = f"https://localhost4:{bao_tls.port}"  # in -dev-tls's certificate; not loopback
+    out = tmp_path / "certs"           # by its name: Go proxies it (the proxy resolves it)
+    done = run_tool("certs", "server", "--vault-role", "docker-server", "--out", str(out),
+                    "-q", "--vault-cacert", str(bao_tls.tls_ca),
+                    env=through(proxy, named, token, HTTPS_PROXY=proxy.url.replace(
+                        "://", "://ops:p%40ss@")))
+    assert done.returncode == 0, done.stderr
+    assert load_cert(out / "server-cert.pem").serial_number in bao_tls.serials()
+    head = proxy.log.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert head[0].startswith(f"CONNECT localhost4:{bao_tls.port} HTTP/1.".encode())
+    assert b"Proxy-Authorization: Basic b3BzOnBAc3M=" in head  # ops:p@ss, to the proxy
+    assert token.encode() not in proxy.log and b"X-Vault-Token" not in proxy.log
+    assert b"BEGIN CERTIFICATE REQUEST" not in proxy.log  # all else went through TLS
+
+
+@pytest.mark.parametrize("value,text", [
+    ("socks5://127.0.0.1:9", "HTTPS_PROXY names a socks5:// proxy"),
+    ("https://127.0.0.1:9", "HTTPS_PROXY names a https:// proxy"),
+    ("http://127.0.0.1:port", "HTTPS_PROXY is not a proxy URL"),
+])
+def test_a_proxy_the_tool_cannot_use_is_refused_at_once(tmp_path: Path, value: str,
+                                                        text: str) -> None:
+    done = run_tool("certs", "client", "--vault-role", "r", "--out", str(tmp_path / "c"),
+                    env={"VAULT_ADDR": "https://vault.invalid:8200", "VAULT_TOKEN": "t",
+                         "HTTPS_PROXY": value, "NO_PROXY": "", "no_proxy": ""})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and text in lines[0] and "NO_PROXY" in lines[0], done.stderr
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("address,environ,expected", [
+    ("http://10.0.0.5:8200", {"HTTP_PROXY": "http://p:3128"}, ("HTTP_PROXY", "p", 3128)),
+    ("http://10.0.0.5:8200", {"http_proxy": "p:3128"}, ("http_proxy", "p", 3128)),
+    ("http://10.0.0.5:8200", {"HTTP_PROXY": "http://u", "http_proxy": "http://l"},
+     ("HTTP_PROXY", "u", 80)),
+    ("http://10.0.0.5:8200", {"HTTPS_PROXY": "http://p:3128"}, None),
+    ("https://v.example.com", {"https_proxy": "http://p"}, ("https_proxy", "p", 80)),
+    ("https://v.example.com", {"HTTP_PROXY": "http://p"}, None),
+    ("http://127.0.0.1:8200", {"HTTP_PROXY": "http://p"}, None),
+    ("http://127.3.2.1:8200", {"HTTP_PROXY": "http://p"}, None),
+    ("https://[::1]:8200", {"HTTPS_PROXY": "http://p"}, None),
+    ("https://localhost:8200", {"HTTPS_PROXY": "http://p"}, None),
+    ("https://localhost4:8200", {"HTTPS_PROXY": "http://p"}, ("HTTPS_PROXY", "p", 80)),
+    ("https://v.example.com", {"HTTPS_PROXY": "http://p", "NO_PROXY": "*"}, None),
+    ("https://10.1.2.3", {"HTTPS_PROXY": "http://p", "NO_PROXY": "10.0.0.0/8"}, None),
+    ("https://11.1.2.3", {"HTTPS_PROXY": "http://p", "NO_PROXY": "10.0.0.0/8"},
+     ("HTTPS_PROXY", "p", 80)),
+    ("https://[fd00::5]", {"HTTPS_PROXY": "http://p", "NO_PROXY": "fd00::/8"}, None),
+    ("https://[fd00::5]:8200", {"HTTPS_PROXY": "http://p", "NO_PROXY": "[fd00::5]:8200"},
+     None),
+    ("https://10.0.0.5:8200", {"HTTPS_PROXY": "http://p", "no_proxy": "10.0.0.5"}, None),
+    ("https://10.0.0.5:8200", {"HTTPS_PROXY": "http://p", "NO_PROXY": "10.0.0.5:8200"},
+     None),
+    ("https://10.0.0.5:8200", {"HTTPS_PROXY": "http://p", "NO_PROXY": "10.0.0.5:443"},
+     ("HTTPS_PROXY", "p", 80)),
+    ("https://10.0.0.5", {"HTTPS_PROXY": "http://p", "NO_PROXY": "10.0.0.5:443"}, None),
+    ("https://v.example.com", {"HTTPS_PROXY": "http://p", "NO_PROXY": "a.org, Example.COM"},
+     None),
+    ("https://example.com", {"HTTPS_PROXY": "http://p", "NO_PROXY": "example.com"}, None),
+    ("https://badexample.com", {"HTTPS_PROXY": "http://p", "NO_PROXY": "example.com"},
+     ("HTTPS_PROXY", "p", 80)),
+    ("https://example.com", {"HTTPS_PROXY": "http://p", "NO_PROXY": ".example.com"},
+     ("HTTPS_PROXY", "p", 80)),
+    ("https://v.example.com", {"HTTPS_PROXY": "http://p", "NO_PROXY": "*.example.com"}, None),
+    ("https://v.example.com", {"HTTPS_PROXY": "http://p", "NO_PROXY": "10.0.0.0/8"},
+     ("HTTPS_PROXY", "p", 80)),
+    ("https://v.example.com:8200",
+     {"HTTPS_PROXY": "http://p", "NO_PROXY": "", "no_proxy": "v.example.com"}, None),
+])
+def test_the_proxy_is_chosen_as_go_chooses_it(address: str, environ: dict[str, str],
+                                              expected: tuple[str, str, int] | None) -> None:
+    """Go's ProxyFromEnvironment, which the bao and vault CLIs use (x/net httpproxy)."""
+    from minipaas_certs.vault import proxy_for
+
+    chosen = proxy_for(address, environ)
+    assert (chosen and (chosen.variable, chosen.host, chosen.port)) == expected
