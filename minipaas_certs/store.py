@@ -71,6 +71,7 @@ from .parallel import run_all
 from .sums import render as render_sums
 
 _SYNC_THREADS = 8
+_OPEN_ATTEMPTS = 10
 JOURNAL_VERSION = 2
 
 
@@ -145,6 +146,15 @@ def _owned_private_dir(path: Path) -> str | None:
     if stat.S_IMODE(info.st_mode) != DIR_MODE:
         return f"its mode is {stat.S_IMODE(info.st_mode):04o}, not 0700"
     return None
+
+
+def _same_folder(descriptor: int, path: Path) -> bool:
+    """Whether the open folder ``descriptor`` is still the one at ``path``."""
+    try:
+        there, held = os.stat(path), os.fstat(descriptor)
+    except OSError:
+        return False
+    return (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _new_staging_folder(parent: Path) -> Path:
@@ -223,8 +233,10 @@ class OutputDirectory:
     takes an exclusive lock on it (a second run fails at once instead of
     interleaving files), undoes what a crashed run left, and makes a fresh
     staging folder.  Leaving removes the staging folder and, if the run failed,
-    the folders it created.  Signals inside are handled cooperatively (see
-    ``interrupts``): the run stops at its next check and still cleans up.
+    the folders it created, if empty, while it holds the lock (a run that lost
+    the race to lock a folder it made leaves it to the winner working in it).
+    Signals inside are handled cooperatively (see ``interrupts``): the run stops
+    at its next check and still cleans up.
     """
 
     def __init__(self, path: Path) -> None:
@@ -232,6 +244,7 @@ class OutputDirectory:
         self.staging = path  # replaced on entry
         self._fd: int | None = None
         self._created: list[Path] = []
+        self._locked = False  # the lock is held on the folder at ``path``
         self._keep_staging = False  # an undo failed: the next run needs its journal
         self.undone: list[Path] = []  # crashed runs whose changes entering undid
         self._digests: dict[Path, str] = {}  # of staged files made durable by `sync`
@@ -262,24 +275,40 @@ class OutputDirectory:
             if self.staging != self.path and not self._keep_staging:
                 shutil.rmtree(self.staging, ignore_errors=True)
             self.staging = self.path
+            # Only while the lock is held: a run that did not get it leaves the folders
+            # it made to the run that holds it, which may be working in them.
+            if failed and self._locked:
+                remove_created_dirs(self._created)
             if self._fd is not None:
                 os.close(self._fd)  # closing releases the lock
                 self._fd = None
-            if failed:
-                remove_created_dirs(self._created)
+                self._locked = False
         finally:
             self._scope.__exit__(None, None, None)  # a signal received: Interrupted
 
     def _open(self) -> None:
+        for _ in range(_OPEN_ATTEMPTS):
+            if self._open_and_lock():
+                return
+        raise OutputError(f"cannot lock {self.path}: other runs kept removing and making "
+                          "it again; try again")
+
+    def _open_and_lock(self) -> bool:
+        """Create the directory if needed and lock it; False if what was locked is no
+        longer the folder at that path (a run that made it failed and removed it)."""
         if not os.path.isdir(self.path):
             if os.path.lexists(self.path):
                 raise OutputError(f"{self.path} exists and is not a directory")
             try:
-                self._created = make_private_dirs(self.path)
+                self._created += make_private_dirs(self.path)
+            except FileNotFoundError:
+                return False  # a parent was removed meanwhile by a run that made it
             except OSError as error:
                 raise OutputError(f"cannot create {self.path}: {describe(error)}") from None
         try:
             self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False  # removed since it was made or seen
         except OSError as error:
             raise OutputError(f"cannot open {self.path}: {describe(error)}") from None
         try:
@@ -292,6 +321,12 @@ class OutputDirectory:
             ) from None
         except OSError as error:
             raise OutputError(f"cannot lock {self.path}: {describe(error)}") from None
+        if _same_folder(self._fd, self.path):
+            self._locked = True
+            return True
+        os.close(self._fd)
+        self._fd = None
+        return False
 
     def holds(self, name: str) -> bool:
         """Whether ``name`` exists in the directory (a symlink counts, even dangling)."""
