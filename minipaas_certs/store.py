@@ -737,7 +737,20 @@ def _read_ca_files(source: Path) -> tuple[bytes, bytes]:
             f"{source / missing[0]} is missing: signing needs both {CA_CERT} and {CA_KEY}; "
             "name the folder that holds both with --ca-dir"
         )
+    _refuse_unprotected(key_path)
     return (read_limited(cert_path, error=CAProblem), read_limited(key_path, error=CAProblem))
+
+
+def _refuse_unprotected(key_path: Path) -> None:
+    """A CA key others can read is refused, as ssh refuses such a private key: signing
+    with it would hide that it may have leaked."""
+    try:
+        mode = stat.S_IMODE(os.stat(key_path).st_mode)  # the file read, through a symlink
+    except OSError:
+        return  # reading it says what is wrong
+    if mode & 0o077:
+        raise CAProblem(f"UNPROTECTED PRIVATE KEY FILE: {key_path} has mode {mode:04o}, "
+                        f"readable by others: run `chmod 600 {quote(key_path)}`")
 
 
 def unfinished(folder: Path) -> list[Path]:
