@@ -247,6 +247,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         leaves = (*plan.leaves, *(reissue.spec for reissue in reissues))
         revoked = _revocations(out, plan)
         placement = plan.placement(leaves, out, store.holds)
+        store.refuse_links([*placement.files, *placement.bundles, *plan.archive(placement)])
         provide: Callable[[], Authority]
         finish: Callable[[Authority], Authority] | None = None  # a new CA's ca.pem
         ca_requested: threading.Event | None = None  # set once a new CA's request runs

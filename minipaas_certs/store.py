@@ -62,6 +62,7 @@ from .layout import (
     STAGING_PREFIX,
     SUMS_FILE,
     backup_name,
+    is_bundle_name,
     is_key,
     is_public,
     is_tool_path,
@@ -332,6 +333,11 @@ class OutputDirectory:
         """Whether ``name`` exists in the directory (a symlink counts, even dangling)."""
         return os.path.lexists(self.path / name)
 
+    def refuse_links(self, names: Iterable[str]) -> None:
+        """Refuse a run that would write into or replace ``names`` (relative) when one of
+        them lies in, or is, a role or bundle folder that is a symlink."""
+        refuse_links(self.path, names)
+
     def existing(self, names: Iterable[str]) -> list[str]:
         """The given names that already exist in the directory."""
         return [name for name in names if self.holds(name)]
@@ -392,6 +398,7 @@ class OutputDirectory:
         folder (if one was made).
         """
         folders, keep, archive = list(folders), set(keep), set(archive)
+        self.refuse_links([*files, *folders, *archive])  # before anything moves
         digests = dict(self._digests)  # each file is read once, here or by `sync`
         try:
             self.stage(SUMS_FILE, self._sums_after(files, folders, archive, digests).encode(),
@@ -676,6 +683,50 @@ def shared_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)
+
+
+def linked_folders(directory: Path, names: Iterable[str] | None = None) -> list[Path]:
+    """The role folders (``clients/``, ``servers/``) and bundle folders in ``directory``
+    that are symlinks: of those ``names`` (relative) lie in or are, or all of them.
+
+    The tool never writes through one: a file renamed into it, or a bundle folder
+    replaced under it, would land where the link leads, out of the directory.
+    """
+    if names is None:
+        names = [role for role in (SERVERS_DIR, CLIENTS_DIR)
+                 if os.path.islink(directory / role)]
+        names += [f"{role}/{entry.name}" for role in (SERVERS_DIR, CLIENTS_DIR)
+                  if os.path.isdir(directory / role) and not os.path.islink(directory / role)
+                  for entry in sorted((directory / role).iterdir())
+                  if is_bundle_name(entry.name)]
+    found: list[Path] = []
+    for name in names:
+        parts = name.split("/")
+        if parts[0] not in (CLIENTS_DIR, SERVERS_DIR):
+            continue
+        for depth in range(1, min(len(parts), 2) + 1):  # the role folder, the bundle's
+            folder = directory.joinpath(*parts[:depth])
+            if os.path.islink(folder):
+                if folder not in found:
+                    found.append(folder)
+                break
+    return found
+
+
+def replace_link_command(link: Path) -> str:
+    """The command that puts the real folder where the symlink ``link`` is."""
+    target = os.path.join(link.parent, os.readlink(link))
+    return f"rm {quote(link)} && mv {quote(target)} {quote(link)}"
+
+
+def refuse_links(directory: Path, names: Iterable[str]) -> None:
+    """A Conflict naming the first symlinked folder ``names`` lie in (see
+    ``linked_folders``), and how to replace it by the real folder."""
+    for link in linked_folders(directory, names)[:1]:
+        raise Conflict(f"{link} is a symlink (to {os.readlink(link)}): minipaas certs writes "
+                       f"nothing through it (it would land outside {directory}); replace the "
+                       f"link by the real folder (`{replace_link_command(link)}`) and run "
+                       "again")
 
 
 def same_directory(first: Path, second: Path) -> bool:
