@@ -246,8 +246,10 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             return Outcome([], [], bool(store.undone))  # nothing was due after all
         leaves = (*plan.leaves, *(reissue.spec for reissue in reissues))
         revoked = _revocations(out, plan)
+        # Before placement's own refusals: a linked bundle is named as such.
+        store.refuse_links([*(spec.cert_file for spec in leaves),
+                            *(bundle.folder for bundle in plan.revoke)])
         placement = plan.placement(leaves, out, store.holds)
-        store.refuse_links([*placement.files, *placement.bundles, *plan.archive(placement)])
         provide: Callable[[], Authority]
         finish: Callable[[Authority], Authority] | None = None  # a new CA's ca.pem
         ca_requested: threading.Event | None = None  # set once a new CA's request runs

@@ -39,6 +39,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # (the set, the command, the bundle it writes into or replaces)
 COMMANDS = [
     ("steady", ["client", "--name", "ci", "--force"], "clients/ci"),
+    ("steady", ["client", "--name", "ci"], "clients/ci"),  # not "use --force"
     ("steady", ["server", "--name", "m1", "--san", "10.0.0.11"], "servers/m1"),
     ("steady", ["renew", "client", "--name", "ci"], "clients/ci"),
     ("steady", ["renew", "server", "--name", "m1"], "servers/m1"),
@@ -80,6 +81,7 @@ def test_every_writing_command_refuses_a_symlinked_folder(
     assert done.returncode == 4, done.stderr
     lines = done.stderr.strip().splitlines()
     assert [line for line in lines if line.startswith("Error: ")] == lines[-1:], done.stderr
+    assert not [line for line in lines if line.startswith("Generating")], done.stderr
     assert lines[-1] == (
         f"Error: {link} is a symlink (to {tmp_path / 'elsewhere'}): minipaas certs writes "
         f"nothing through it (it would land outside {out}); replace the link by the real "
