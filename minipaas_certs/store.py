@@ -723,10 +723,9 @@ def refuse_links(directory: Path, names: Iterable[str]) -> None:
     """A Conflict naming the first symlinked folder ``names`` lie in (see
     ``linked_folders``), and how to replace it by the real folder."""
     for link in linked_folders(directory, names)[:1]:
-        raise Conflict(f"{link} is a symlink (to {os.readlink(link)}): minipaas certs writes "
-                       f"nothing through it (it would land outside {directory}); replace the "
-                       f"link by the real folder (`{replace_link_command(link)}`) and run "
-                       "again")
+        raise Conflict(f"{link} is a symlink (to {os.readlink(link)}): minipaas certs never "
+                       "writes through a symlinked folder; replace the link by the real "
+                       f"folder (`{replace_link_command(link)}`) and run again")
 
 
 def same_directory(first: Path, second: Path) -> bool:
@@ -800,8 +799,8 @@ def _refuse_unprotected(key_path: Path) -> None:
     except OSError:
         return  # reading it says what is wrong
     if mode & 0o077:
-        raise CAProblem(f"UNPROTECTED PRIVATE KEY FILE: {key_path} has mode {mode:04o}, "
-                        f"readable by others: run `chmod 600 {quote(key_path)}`")
+        raise CAProblem(f"UNPROTECTED PRIVATE KEY FILE: {key_path} is open to others "
+                        f"(mode {mode:04o}): run `chmod 600 {quote(key_path)}`")
 
 
 def unfinished(folder: Path) -> list[Path]:

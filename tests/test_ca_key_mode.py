@@ -31,7 +31,7 @@ COMMANDS = [["server"], ["client", "--name", "zed"], ["renew", "server"],
             ["renew", "--all"], ["rotate-ca", "start"]]
 
 
-@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620])
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
 def test_a_ca_key_others_can_read_is_refused(prepared: Path, tmp_path: Path,
                                             args: list[str], mode: int) -> None:
@@ -43,8 +43,8 @@ def test_a_ca_key_others_can_read_is_refused(prepared: Path, tmp_path: Path,
     done = run_tool("certs", *args, "--out", str(out))
     assert done.returncode == 5, done.stderr
     line = one_error(done.stderr)
-    assert line == (f"Error: UNPROTECTED PRIVATE KEY FILE: {key} has mode {mode:04o}, "
-                    f"readable by others: run `chmod 600 {key}`")
+    assert line == (f"Error: UNPROTECTED PRIVATE KEY FILE: {key} is open to others "
+                    f"(mode {mode:04o}): run `chmod 600 {key}`")
     assert snapshot(out) == before
     key.chmod(0o600)  # the command it names is the fix
     assert run_tool("certs", *args, "--out", str(out), "-q").returncode == 0

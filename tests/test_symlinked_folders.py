@@ -83,9 +83,9 @@ def test_every_writing_command_refuses_a_symlinked_folder(
     assert [line for line in lines if line.startswith("Error: ")] == lines[-1:], done.stderr
     assert not [line for line in lines if line.startswith("Generating")], done.stderr
     assert lines[-1] == (
-        f"Error: {link} is a symlink (to {tmp_path / 'elsewhere'}): minipaas certs writes "
-        f"nothing through it (it would land outside {out}); replace the link by the real "
-        f"folder (`rm {link} && mv {tmp_path / 'elsewhere'} {link}`) and run again")
+        f"Error: {link} is a symlink (to {tmp_path / 'elsewhere'}): minipaas certs never "
+        "writes through a symlinked folder; replace the link by the real folder "
+        f"(`rm {link} && mv {tmp_path / 'elsewhere'} {link}`) and run again")
     assert (snapshot(out), snapshot(tmp_path / "elsewhere")) == before
     assert done.stdout == ""
 
