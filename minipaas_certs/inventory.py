@@ -47,7 +47,7 @@ from .parallel import run_all
 from .plan import DAY, HOUR, time_left
 from .revocations import Revocation
 from .revocations import read as read_revocations
-from .store import linked_folders, replace_link_command, shared_lock, unfinished
+from .store import link_fix, linked_folders, shared_lock, unfinished
 
 _USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
 
@@ -427,13 +427,14 @@ def _directory_findings(directory: Path, cas: list[Certificate], out: str) -> li
     """What is wrong beyond the pairs: bundles' CA files, key modes, folders this tool
     did not write, symlinked bundle or role folders, a damaged revocation record."""
     findings = _bundle_trust(directory, cas, out) + _key_modes(directory)
+    links = linked_folders(directory)
     findings += [Finding("warning", name, "not a bundle this tool writes (a name `--name` "
                          "refuses, or not a folder): every command leaves it alone",
-                         "move it out of the directory") for name in strangers(directory)]
+                         "move it out of the directory") for name in strangers(directory)
+                 if directory / name not in links]
     findings += [Finding("problem", str(link.relative_to(directory)),
                          f"a symlink (to {os.readlink(link)}): every command that would "
-                         "write into it refuses to", "replace the link by the real folder: "
-                         + replace_link_command(link)) for link in linked_folders(directory)]
+                         "write into it refuses to", link_fix(link)) for link in links]
     try:
         read_revocations(directory)
     except OutputError as error:

@@ -713,10 +713,13 @@ def linked_folders(directory: Path, names: Iterable[str] | None = None) -> list[
     return found
 
 
-def replace_link_command(link: Path) -> str:
-    """The command that puts the real folder where the symlink ``link`` is."""
+def link_fix(link: Path) -> str:
+    """What to do about the symlinked folder ``link``, with the command that does it."""
+    if not os.path.isdir(link):
+        return f"remove the link, which leads to no folder: `rm {quote(link)}`"
     target = os.path.join(link.parent, os.readlink(link))
-    return f"rm {quote(link)} && mv {quote(target)} {quote(link)}"
+    return ("replace the link by the real folder: "
+            f"`rm {quote(link)} && mv {quote(target)} {quote(link)}`")
 
 
 def refuse_links(directory: Path, names: Iterable[str]) -> None:
@@ -724,8 +727,7 @@ def refuse_links(directory: Path, names: Iterable[str]) -> None:
     ``linked_folders``), and how to replace it by the real folder."""
     for link in linked_folders(directory, names)[:1]:
         raise Conflict(f"{link} is a symlink (to {os.readlink(link)}): minipaas certs never "
-                       "writes through a symlinked folder; replace the link by the real "
-                       f"folder (`{replace_link_command(link)}`) and run again")
+                       f"writes through a symlinked folder; {link_fix(link)}, and run again")
 
 
 def same_directory(first: Path, second: Path) -> bool:

@@ -84,8 +84,8 @@ def test_every_writing_command_refuses_a_symlinked_folder(
     assert not [line for line in lines if line.startswith("Generating")], done.stderr
     assert lines[-1] == (
         f"Error: {link} is a symlink (to {tmp_path / 'elsewhere'}): minipaas certs never "
-        "writes through a symlinked folder; replace the link by the real folder "
-        f"(`rm {link} && mv {tmp_path / 'elsewhere'} {link}`) and run again")
+        "writes through a symlinked folder; replace the link by the real folder: "
+        f"`rm {link} && mv {tmp_path / 'elsewhere'} {link}`, and run again")
     assert (snapshot(out), snapshot(tmp_path / "elsewhere")) == before
     assert done.stdout == ""
 
@@ -101,12 +101,34 @@ def test_check_reports_a_symlinked_folder_and_its_fix_works(
     assert done.returncode == 8, done.stdout
     assert done.stdout.splitlines() == [
         f"problem: {folder}: a symlink (to {elsewhere}): every command that would write into "
-        f"it refuses to; fix: replace the link by the real folder: rm {link} && mv "
-        f"{elsewhere} {link}"]
-    fix = done.stdout.split("fix: replace the link by the real folder: ", 1)[1].strip()
+        f"it refuses to; fix: replace the link by the real folder: `rm {link} && mv "
+        f"{elsewhere} {link}`"]
+    fix = done.stdout.split("fix: replace the link by the real folder: ", 1)[1].strip("`\n")
     assert subprocess.run(["sh", "-c", fix]).returncode == 0  # the fix, as printed
     assert not link.is_symlink() and not elsewhere.exists()
     assert run_tool("certs", "check", str(out)).returncode == 0
+
+
+@pytest.mark.parametrize("folder", ["clients/ci", "clients"])
+def test_a_link_that_leads_nowhere_is_refused_and_reported_with_its_own_fix(
+        prepared: Path, tmp_path: Path, folder: str) -> None:
+    out = tmp_path / "certs"
+    shutil.copytree(prepared / "steady", out, symlinks=True)
+    shutil.rmtree(out / folder)
+    (out / folder).symlink_to(tmp_path / "nowhere")
+    before = snapshot(out)
+    done = run_tool("certs", "client", "--out", str(out), "--name", "ci", "--force")
+    assert done.returncode == 4
+    assert done.stderr.strip().endswith(
+        f"never writes through a symlinked folder; remove the link, which leads to no "
+        f"folder: `rm {out / folder}`, and run again"), done.stderr
+    assert snapshot(out) == before and not (tmp_path / "nowhere").exists()
+    checked = run_tool("certs", "check", str(out))
+    assert checked.returncode == 8
+    assert checked.stdout.splitlines() == [
+        f"problem: {folder}: a symlink (to {tmp_path / 'nowhere'}): every command that would "
+        f"write into it refuses to; fix: remove the link, which leads to no folder: "
+        f"`rm {out / folder}`"]  # and not also a warning that it is a stranger
 
 
 @pytest.mark.parametrize("linked", ["clients", "clients/x"])
