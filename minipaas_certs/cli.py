@@ -84,6 +84,15 @@ class _LazyGroup(click.Group):
         command: click.Command = getattr(commands, COMMANDS[cmd_name][0])
         return command
 
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            from .commands import refuse_repeated_options
+
+            refuse_repeated_options(command, ctx, name, rest)
+        return name, command, rest
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])

@@ -52,6 +52,44 @@ def _check(parse: Callable[[str], Any]) -> Callable[..., Any]:
     return callback
 
 
+def refuse_repeated_options(command: click.Command, ctx: click.Context, name: str | None,
+                            args: Sequence[str]) -> None:
+    """Click keeps the last value of an option given twice: ``server --name m1 --name m2``
+    would quietly issue m2 alone.  An option that takes one value, given more than once,
+    is a usage error instead (exit 2).  Flags (saying one twice says the same) and
+    repeatable options may repeat; a default from the environment is not a repetition.
+
+    Run by each group on its subcommand's arguments before they are parsed, so that
+    every command, and every option added to one, is covered.
+    """
+    if isinstance(command, click.Group) or ctx.resilient_parsing:
+        return  # a group's subcommand is checked by that group
+    single = [param for param in command.params if isinstance(param, click.Option)
+              and not (param.multiple or param.is_flag or param.count)]
+    if not single:
+        return
+    context = click.Context(command, info_name=name, parent=ctx, **command.context_settings)
+    parser = command.make_parser(context)
+    # For this parse only, each such option collects its values, to name them (the
+    # parser's table is internal to click: without it, the message names none).
+    table = {**getattr(parser, "_long_opt", {}), **getattr(parser, "_short_opt", {})}
+    for option in table.values():
+        if getattr(option, "obj", None) in single and getattr(option, "action", "") == "store":
+            option.action = "append"
+    try:
+        values, _, order = parser.parse_args(args=list(args))
+    except click.UsageError:
+        return  # the command's own parse reports it
+    for param in single:
+        count = sum(1 for seen in order if seen is param)
+        if count > 1:
+            given = values.get(param.name or "")
+            listed = f" ({', '.join(map(str, given))})" if isinstance(given, list) else ""
+            times = "twice" if count == 2 else f"{count} times"
+            raise click.UsageError(f"{max(param.opts, key=len)} given {times}{listed}: give "
+                                   "it once", context)
+
+
 def _sans_with_environment(ctx: click.Context, param: click.Parameter,
                            value: tuple[str, ...]) -> Any:
     """--san values, or else MINIPAAS_CERTS_SAN as a comma-separated list."""
@@ -860,6 +898,13 @@ class _InOrder(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            refuse_repeated_options(command, ctx, name, rest)
+        return name, command, rest
 
 
 @click.group("rotate-ca", cls=_InOrder, epilog=EXIT_CODES)

@@ -253,6 +253,9 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             return Outcome([], [], bool(store.undone))  # nothing was due after all
         leaves = (*plan.leaves, *asked, *(reissue.spec for reissue in reissues))
         revoked = _revocations(out, plan)
+        # Before placement's own refusals: a linked bundle is named as such.
+        store.refuse_links([*(spec.cert_file for spec in leaves),
+                            *(bundle.folder for bundle in plan.revoke)])
         placement = plan.placement(leaves, out, store.holds)
 
         def announce() -> None:  # once the signer is known fit: no line before an error

@@ -48,7 +48,7 @@ from .parallel import run_all
 from .plan import DAY, HOUR, time_left
 from .revocations import Revocation
 from .revocations import read as read_revocations
-from .store import abandoned, shared_lock, unfinished
+from .store import abandoned, link_fix, linked_folders, shared_lock, unfinished
 
 _USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
 
@@ -434,11 +434,16 @@ def _verify_parts(leaves: dict[tuple[str, bytes], list[Leaf]], cores: int
 
 def _directory_findings(directory: Path, cas: list[Certificate], out: str) -> list[Finding]:
     """What is wrong beyond the pairs: bundles' CA files, key modes, folders this tool
-    did not write, a damaged revocation record."""
+    did not write, symlinked bundle or role folders, a damaged revocation record."""
     findings = _bundle_trust(directory, cas, out) + _key_modes(directory)
+    links = linked_folders(directory)
     findings += [Finding("warning", name, "not a bundle this tool writes (a name `--name` "
                          "refuses, or not a folder): every command leaves it alone",
-                         "move it out of the directory") for name in strangers(directory)]
+                         "move it out of the directory") for name in strangers(directory)
+                 if directory / name not in links]
+    findings += [Finding("problem", str(link.relative_to(directory)),
+                         f"a symlink (to {os.readlink(link)}): every command that would "
+                         "write into it refuses to", link_fix(link)) for link in links]
     try:
         read_revocations(directory)
     except OutputError as error:

@@ -37,7 +37,7 @@ from .layout import (
 )
 from .openssl import OpenSSL
 from .plan import Progress
-from .store import OutputDirectory
+from .store import OutputDirectory, refuse_links
 
 # Named on every version, as 1.1.1's defaults differ.  The iteration count stays
 # OpenSSL's default (2048): 1.1.1's pkcs12 has no -iter, and the MAC, which checks
@@ -94,6 +94,7 @@ def export(openssl: OpenSSL, out: Path, name: str | None, password: bytes, *,
     the password before it replaces an old one.
     """
     pair = ClientPair.of(name)
+    refuse_links(out, [pair.target])
     _refuse_missing_folder(out, pair)
     target = out / pair.target
     if os.path.lexists(target) and not (target.is_symlink() or target.is_file()):

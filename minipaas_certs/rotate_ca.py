@@ -48,6 +48,7 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         if os.path.lexists(out / OLD_CA_CERT):
             raise Conflict(f"a CA rollover is already in progress in {out}: finish it with "
                            f"`minipaas certs rotate-ca finish --out {quote(out)}`")
+        store.refuse_links(_bundle_copies(out))
         old_pem, old_key_pem = read_ca(store, out)
         old = load_authority(openssl, store.staging, out, old_pem, old_key_pem, passphrase)
         if old.chain:
@@ -101,6 +102,7 @@ def finish(out: Path, *, force: bool = False,
                 "stop working: re-issue them (`minipaas certs server`, `client`, `renew`) "
                 "first, or use --force"
             )
+        store.refuse_links(_bundle_copies(out))
         new_ca = pem_blocks(read_limited(out / CA_CERT))[0]
         files = {}
         for name in [CA_CERT, *_bundle_copies(out)]:

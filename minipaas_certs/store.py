@@ -62,6 +62,7 @@ from .layout import (
     STAGING_PREFIX,
     SUMS_FILE,
     backup_name,
+    is_bundle_name,
     is_key,
     is_public,
     is_tool_path,
@@ -71,6 +72,7 @@ from .parallel import run_all
 from .sums import render as render_sums
 
 _SYNC_THREADS = 8
+_OPEN_ATTEMPTS = 10
 JOURNAL_VERSION = 2
 
 
@@ -145,6 +147,15 @@ def _owned_private_dir(path: Path) -> str | None:
     if stat.S_IMODE(info.st_mode) != DIR_MODE:
         return f"its mode is {stat.S_IMODE(info.st_mode):04o}, not 0700"
     return None
+
+
+def _same_folder(descriptor: int, path: Path) -> bool:
+    """Whether the open folder ``descriptor`` is still the one at ``path``."""
+    try:
+        there, held = os.stat(path), os.fstat(descriptor)
+    except OSError:
+        return False
+    return (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _new_staging_folder(parent: Path) -> Path:
@@ -223,8 +234,10 @@ class OutputDirectory:
     takes an exclusive lock on it (a second run fails at once instead of
     interleaving files), undoes what a crashed run left, and makes a fresh
     staging folder.  Leaving removes the staging folder and, if the run failed,
-    the folders it created.  Signals inside are handled cooperatively (see
-    ``interrupts``): the run stops at its next check and still cleans up.
+    the folders it created, if empty, while it holds the lock (a run that lost
+    the race to lock a folder it made leaves it to the winner working in it).
+    Signals inside are handled cooperatively (see ``interrupts``): the run stops
+    at its next check and still cleans up.
     """
 
     def __init__(self, path: Path) -> None:
@@ -232,6 +245,7 @@ class OutputDirectory:
         self.staging = path  # replaced on entry
         self._fd: int | None = None
         self._created: list[Path] = []
+        self._locked = False  # the lock is held on the folder at ``path``
         self._keep_staging = False  # an undo failed: the next run needs its journal
         self.undone: list[Path] = []  # crashed runs whose changes entering undid
         self._digests: dict[Path, str] = {}  # of staged files made durable by `sync`
@@ -265,24 +279,40 @@ class OutputDirectory:
             self.staging = self.path
             for folder in list(self._shared):
                 self.unshare(folder)
+            # Only while the lock is held: a run that did not get it leaves the folders
+            # it made to the run that holds it, which may be working in them.
+            if failed and self._locked:
+                remove_created_dirs(self._created)
             if self._fd is not None:
                 os.close(self._fd)  # closing releases the lock
                 self._fd = None
-            if failed:
-                remove_created_dirs(self._created)
+                self._locked = False
         finally:
             self._scope.__exit__(None, None, None)  # a signal received: Interrupted
 
     def _open(self) -> None:
+        for _ in range(_OPEN_ATTEMPTS):
+            if self._open_and_lock():
+                return
+        raise OutputError(f"cannot lock {self.path}: other runs kept removing and making "
+                          "it again; try again")
+
+    def _open_and_lock(self) -> bool:
+        """Create the directory if needed and lock it; False if what was locked is no
+        longer the folder at that path (a run that made it failed and removed it)."""
         if not os.path.isdir(self.path):
             if os.path.lexists(self.path):
                 raise OutputError(f"{self.path} exists and is not a directory")
             try:
-                self._created = make_private_dirs(self.path)
+                self._created += make_private_dirs(self.path)
+            except FileNotFoundError:
+                return False  # a parent was removed meanwhile by a run that made it
             except OSError as error:
                 raise OutputError(f"cannot create {self.path}: {describe(error)}") from None
         try:
             self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False  # removed since it was made or seen
         except OSError as error:
             raise OutputError(f"cannot open {self.path}: {describe(error)}") from None
         try:
@@ -295,6 +325,12 @@ class OutputDirectory:
             ) from None
         except OSError as error:
             raise OutputError(f"cannot lock {self.path}: {describe(error)}") from None
+        if _same_folder(self._fd, self.path):
+            self._locked = True
+            return True
+        os.close(self._fd)
+        self._fd = None
+        return False
 
     def share(self, folder: Path) -> None:
         """Hold a shared lock on another output directory (a --ca-dir) until the run ends:
@@ -320,6 +356,11 @@ class OutputDirectory:
     def holds(self, name: str) -> bool:
         """Whether ``name`` exists in the directory (a symlink counts, even dangling)."""
         return os.path.lexists(self.path / name)
+
+    def refuse_links(self, names: Iterable[str]) -> None:
+        """Refuse a run that would write into or replace ``names`` (relative) when one of
+        them lies in, or is, a role or bundle folder that is a symlink."""
+        refuse_links(self.path, names)
 
     def existing(self, names: Iterable[str]) -> list[str]:
         """The given names that already exist in the directory."""
@@ -381,6 +422,7 @@ class OutputDirectory:
         folder (if one was made).
         """
         folders, keep, archive = list(folders), set(keep), set(archive)
+        self.refuse_links([*files, *folders, *archive])  # before anything moves
         digests = dict(self._digests)  # each file is read once, here or by `sync`
         try:
             self.stage(SUMS_FILE, self._sums_after(files, folders, archive, digests).encode(),
@@ -685,6 +727,51 @@ def abandoned(folder: Path) -> list[Path]:
                   if not os.path.lexists(leftover / JOURNAL))
 
 
+def linked_folders(directory: Path, names: Iterable[str] | None = None) -> list[Path]:
+    """The role folders (``clients/``, ``servers/``) and bundle folders in ``directory``
+    that are symlinks: of those ``names`` (relative) lie in or are, or all of them.
+
+    The tool never writes through one: a file renamed into it, or a bundle folder
+    replaced under it, would land where the link leads, out of the directory.
+    """
+    if names is None:
+        names = [role for role in (SERVERS_DIR, CLIENTS_DIR)
+                 if os.path.islink(directory / role)]
+        names += [f"{role}/{entry.name}" for role in (SERVERS_DIR, CLIENTS_DIR)
+                  if os.path.isdir(directory / role) and not os.path.islink(directory / role)
+                  for entry in sorted((directory / role).iterdir())
+                  if is_bundle_name(entry.name)]
+    found: list[Path] = []
+    for name in names:
+        parts = name.split("/")
+        if parts[0] not in (CLIENTS_DIR, SERVERS_DIR):
+            continue
+        for depth in range(1, min(len(parts), 2) + 1):  # the role folder, the bundle's
+            folder = directory.joinpath(*parts[:depth])
+            if os.path.islink(folder):
+                if folder not in found:
+                    found.append(folder)
+                break
+    return found
+
+
+def link_fix(link: Path) -> str:
+    """What to do about the symlinked folder ``link``, with the command that does it."""
+    if not os.path.isdir(link):
+        return f"remove the link, which leads to no folder: `rm {quote(link)}`"
+    target = os.path.join(link.parent, os.readlink(link))
+    return ("replace the link by the real folder: "
+            f"`rm {quote(link)} && mv {quote(target)} {quote(link)}`")
+
+
+def refuse_links(directory: Path, names: Iterable[str]) -> None:
+    """A Conflict naming the first symlinked folder ``names`` lie in (see
+    ``linked_folders``), and how to replace it by the real folder."""
+    for link in linked_folders(directory, names)[:1]:
+        raise Conflict(f"{link} is a symlink (to {os.readlink(link)}): minipaas certs never "
+                       f"writes through a symlinked folder; {link_fix(link)}, and run again")
+
+
 def same_directory(first: Path, second: Path) -> bool:
     try:
         return os.path.samefile(first, second)
@@ -747,7 +834,20 @@ def _read_ca_files(source: Path) -> tuple[bytes, bytes]:
             f"{source / missing[0]} is missing: signing needs both {CA_CERT} and {CA_KEY}; "
             "name the folder that holds both with --ca-dir"
         )
+    _refuse_unprotected(key_path)
     return (read_limited(cert_path, error=CAProblem), read_limited(key_path, error=CAProblem))
+
+
+def _refuse_unprotected(key_path: Path) -> None:
+    """A CA key others can read is refused, as ssh refuses such a private key: signing
+    with it would hide that it may have leaked."""
+    try:
+        mode = stat.S_IMODE(os.stat(key_path).st_mode)  # the file read, through a symlink
+    except OSError:
+        return  # reading it says what is wrong
+    if mode & 0o077:
+        raise CAProblem(f"UNPROTECTED PRIVATE KEY FILE: {key_path} is open to others "
+                        f"(mode {mode:04o}): run `chmod 600 {quote(key_path)}`")
 
 
 def unfinished(folder: Path) -> list[Path]:

@@ -178,6 +178,7 @@ def write_ca(folder: Path, key: object, common_name: str, not_before: object,
     (folder / "ca-key.pem").write_bytes(key.private_bytes(  # type: ignore[attr-defined]
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
+    (folder / "ca-key.pem").chmod(0o600)  # a CA key others can read is refused
 
 
 def plant(path: Path, kind: str, content: bytes = b"") -> None:

@@ -64,6 +64,7 @@ def ca_dir(org: Path, to: Path, *parts: str) -> Path:
     to.mkdir()
     (to / "ca.pem").write_bytes(b"".join((org / part).read_bytes() for part in parts))
     shutil.copy(org / "intermediate-key.pem", to / "ca-key.pem")
+    (to / "ca-key.pem").chmod(0o600)  # whatever the umask gave openssl 1.1.1
     return to
 
 

@@ -258,6 +258,7 @@ def write_ca(folder: Path, *, days_ago: int, days: int, ca: bool = True,
     (folder / "ca-key.pem").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
+    (folder / "ca-key.pem").chmod(0o600)  # a CA key others can read is refused
 
 
 def test_expired_ca_is_refused(tmp_path: Path, cli) -> None:
@@ -290,6 +291,7 @@ def test_garbage_ca_certificate_is_a_ca_problem(tmp_path: Path, cli) -> None:
     pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
     (tmp_path / "ca.pem").write_text(pem)
     (tmp_path / "ca-key.pem").write_text("x")
+    (tmp_path / "ca-key.pem").chmod(0o600)
     assert cli("certs", "server", "--out", str(tmp_path)).code == 5
 
 

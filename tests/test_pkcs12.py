@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from conftest import SYSTEM_OPENSSL, TOOL_OPENSSL, certs, load_cert, reissue, unavailable
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
 from test_chains import ca_dir, organisation
 from test_safety import snapshot
@@ -340,6 +342,45 @@ def test_the_readme_example_runs_as_written(prepared: Path, tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     assert "PrivateKeyEntry" in done.stdout
     assert stat.S_IMODE((tmp_path / "p12-password").stat().st_mode) == 0o600
+
+
+def _readme_block(containing: str) -> str:
+    readme = (Path(__file__).parent.parent / "README.rst").read_text()
+    section = readme.split("A keystore for Java clients\n", 1)[1].split("\n---", 1)[0]
+    blocks = re.findall(r"\.\. code-block:: sh\n\n((?:[ \t]+\S.*\n|\n)+)", section)
+    (block,) = [textwrap.dedent(block) for block in blocks if containing in block]
+    return block
+
+
+@pytest.mark.parametrize("rollover", [False, True])
+def test_the_readme_truststore_commands_run_unattended(prepared: Path, tmp_path: Path,
+                                                       rollover: bool) -> None:
+    """Run as written with stdin closed (cron, CI): keytool without a store password
+    once asked for one, wrote nothing and exited 0.  During a CA rollover both CAs of
+    ca.pem are trusted (keytool -importcert takes a file's first certificate only)."""
+    keytool = shutil.which("keytool")
+    if keytool is None:
+        unavailable("Java's keytool is missing (apt-get install default-jre-headless)")
+    shutil.copytree(prepared, tmp_path / ".certs", symlinks=True)
+    if rollover:
+        certs("rotate-ca", "start", "--out", str(tmp_path / ".certs"))
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c",
+                           "exec 0<&-\n" + _readme_block("-importcert")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        ".certs", "truststore-password", "truststore.p12"]
+    listed = subprocess.run([keytool, "-list", "-rfc", "-storetype", "PKCS12", "-keystore",
+                             str(tmp_path / "truststore.p12"), "-storepass:file",
+                             str(tmp_path / "truststore-password")],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    trusted = x509.load_pem_x509_certificates(listed.stdout.encode())
+    cas = x509.load_pem_x509_certificates((tmp_path / ".certs" / "ca.pem").read_bytes())
+    assert len(cas) == (2 if rollover else 1)
+    assert sorted(cert.fingerprint(hashes.SHA256()) for cert in trusted) == \
+        sorted(ca.fingerprint(hashes.SHA256()) for ca in cas)
+    assert listed.stdout.count("Entry type: trustedCertEntry") == len(cas)
 
 
 def test_without_a_ca_it_says_to_make_the_set_first(tmp_path: Path, password_file: Path,

@@ -221,23 +221,6 @@ def test_old_keys_are_private_in_the_backup_whatever_the_crash(
     assert outcomes == {"undone", "done"}
 
 
-def test_a_symlinked_bundle_is_replaced_without_touching_where_it_leads(
-        tmp_path: Path) -> None:
-    out = _set(tmp_path)
-    assert run_tool("certs", "client", "--out", str(out), "--name", "ci", "-q").returncode == 0
-    elsewhere = tmp_path / "elsewhere"
-    shutil.move(str(out / "clients" / "ci"), elsewhere)
-    (elsewhere / "key.pem").chmod(0o644)
-    (out / "clients" / "ci").symlink_to(elsewhere)
-    before = snapshot(elsewhere)
-    done = run_tool("certs", "client", "--out", str(out), "--name", "ci", "--force")
-    assert done.returncode == 0, done.stderr
-    assert snapshot(elsewhere) == before  # the link's target is not the tool's: untouched
-    (backup,) = out.glob("backup-*")
-    assert (backup / "clients" / "ci").is_symlink()
-    assert f"Moved the previous clients/ci into {backup}" in done.stderr
-
-
 def test_folders_named_with_a_newline_or_bytes_not_utf8_work(tmp_path: Path) -> None:
     """openssl names the files it verified: matched as bytes, a folder's name holding a
     newline or a byte that is not UTF-8 once made every run fail."""
