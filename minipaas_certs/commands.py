@@ -286,6 +286,14 @@ class Run:
         for path in paths:
             say_line(str(path))
 
+    @classmethod
+    def report(cls, outcome: Outcome) -> None:
+        """The files written on stdout; on stderr, even with -q (they need a person), the
+        identities the run could not carry over."""
+        cls.written(outcome.written)
+        for line in outcome.warnings():
+            progress(line)
+
 
 def _reporter(quiet: bool) -> Callable[[str], None]:
     """Progress lines on stderr, or none with -q."""
@@ -418,7 +426,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
     plan = Plan(ca=CASpec(ca_cn, key, ca_days), force=force, reissue=reissue,
                 leaves=(server_leaf(server_cn, sans, not no_default_san, key, lifetime),
                         *client_leaves(client_cn, (), key, lifetime)))
-    run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
+    run.report(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
 
 
@@ -443,7 +451,7 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 
     plan = Plan(ca=CASpec(cn, _key(key_type, key_size), ca_days), force=force,
                 reissue=reissue)
-    run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
+    run.report(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
 
 
@@ -487,7 +495,7 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
                                    key_size, days, hours),),
                 ca_dir=Path(ca_dir) if ca_dir else None, force=force,
                 engine=_engine(ca_dir=ca_dir, **engine))
-    run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
+    run.report(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
 
 
@@ -543,7 +551,7 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
                      for name in bundles)
     plan = Plan(requests=requests, ca_dir=Path(ca_dir) if ca_dir else None, force=force,
                 engine=_engine(ca_dir=ca_dir, **engine))
-    run.written(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
+    run.report(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
 
 
@@ -813,7 +821,7 @@ def renew_command(role: str | None, out: str, ca_dir: str | None, every: bool,
         _report_renewal(Path(out), renewal, within, as_json, run)
         return
     key = _key(key_type, key_size) if key_type else None
-    run.written(renew(run.openssl, Path(out), role or "", name=name, extra_sans=sans,
+    run.report(renew(run.openssl, Path(out), role or "", name=name, extra_sans=sans,
                       lifetime=lifetime, key=key, ca_dir=ca_folder, force=force,
                       passphrase=run.passphrase, templates=run.templates,
                       progress=run.progress, engine=engine))
@@ -833,8 +841,12 @@ def _report_renewal(out: Path, renewal: Outcome, within: int | None, as_json: bo
             "renewed": [reissue.as_json() for reissue in renewal.reissued],
             "deploy": renewal.deployment(),
             "written": [str(path) for path in renewal.written],
+            "skipped": [item.as_json() for item in renewal.skipped],
+            "skipped_to": str(renewal.skipped_to) if renewal.skipped_to else None,
         }, indent=2))
         return
+    for line in renewal.warnings():
+        progress(line)
     if not renewal.reissued:
         run.progress(f"Nothing to renew in {out}: no certificate expires within "
                      f"{within} day{'' if within == 1 else 's'}")
@@ -886,7 +898,7 @@ def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_da
 
     cut_off = [*(Bundle("client", name) for name in names),
                *(Bundle("server", name) for name in servers)]
-    run.written(revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
+    run.report(revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
                        lifetime=None if days is None else chosen_lifetime(days),
                        passphrase=run.passphrase, templates=run.templates,
                        progress=run.progress))

@@ -7,6 +7,7 @@ subclasses, and each operation returns the paths it wrote.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import os
@@ -15,8 +16,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
-from .certinfo import Certificate, read_certificate, read_certificates
-from .errors import CAProblem, InvalidInput, OpenSSLFailed, OutputError, quote
+from .certinfo import Certificate, parse_pem, read_certificate, read_certificates
+from .errors import CAProblem, Conflict, InvalidInput, OpenSSLFailed, OutputError, quote
 from .files import read_limited, write_private
 from .issue import (
     Authority,
@@ -50,6 +51,7 @@ from .layout import (
     identities,
     pair_files,
 )
+from .names import parse_san
 from .openssl import OpenSSL, children_reaped
 from .parallel import Deferred, run_all
 from .plan import (
@@ -211,15 +213,14 @@ def _copy_into_bundles(store: OutputDirectory, leaves: Sequence[LeafSpec],
 
 def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | None = None,
              templates: Templates = SHIPPED, progress: Progress = lambda _: None
-             ) -> list[Path]:
+             ) -> Outcome:
     """Carry out ``plan`` in ``out``: a new CA and/or leaves signed by it.
 
     A new CA key is encrypted with ``passphrase`` if given; an existing encrypted
     one needs it.  What the plan re-issues or revokes is read under the lock, so
-    no identity made meanwhile by another run is left behind.  Returns the files
-    written.
+    no identity made meanwhile by another run is left behind.
     """
-    return _generate(openssl, out, plan, passphrase, templates, progress).written
+    return _generate(openssl, out, plan, passphrase, templates, progress)
 
 
 class Outcome(NamedTuple):
@@ -229,6 +230,8 @@ class Outcome(NamedTuple):
     written: list[Path]
     reissued: list[Reissue]
     recovered: bool = False
+    skipped: tuple[Skipped, ...] = ()
+    skipped_to: Path | None = None  # the backup that holds the skipped ones (a new CA)
 
     @property
     def changed(self) -> bool:
@@ -236,6 +239,20 @@ class Outcome(NamedTuple):
 
     def deployment(self) -> list[str]:
         return deployment([reissue.spec for reissue in self.reissued])
+
+    def warnings(self) -> list[str]:
+        """One line for each identity the run could not carry over, with what to do."""
+        lines = []
+        for item in self.skipped:
+            if self.skipped_to is not None:
+                fate = (f"could not be carried over to the new CA ({item.reason}): it is in "
+                        f"{self.skipped_to} and stops working once the daemons restart with "
+                        "the new files")
+            else:
+                fate = f"was not renewed ({item.reason}): it works until it expires"
+            lines.append(f"Warning: {item.label} {fate}; issue it again under names this "
+                         f"tool accepts: `{item.command}`")
+        return lines
 
 
 def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
@@ -248,15 +265,28 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             progress(f"Undid the change of an interrupted run ({leftover.name}) in {out}")
         resolved = [_resolve(out, request, plan.force) for request in plan.requests]
         asked = [spec for spec, _ in resolved]
-        reissues = _reissues(out, plan)
+        loaded: Authority | None = None
+        replace_ca = ca is not None  # whether ca.pem changes: nothing may be left behind
+        if plan.engine is None and ca is None:  # a CA from files: read and checked first
+            source = plan.ca_dir or out
+            cert_pem, key_pem = read_ca(store, source)
+            loaded = load_authority(openssl, store.staging, source, cert_pem, key_pem,
+                                    passphrase)
+            replace_ca = not same_directory(source, out) and _differs(store, loaded.cert_pem)
+            if replace_ca and plan.reissue and plan.due_within is not None:
+                progress(f"{source / CA_CERT} is not the CA of {out / CA_CERT}: every "
+                         "certificate is re-issued from it, not only those due")
+        reissues, skipped = _reissues(out, plan, replace_ca)
         if plan.reissue and ca is None and not plan.leaves and not asked and not reissues:
-            return Outcome([], [], bool(store.undone))  # nothing was due after all
+            return Outcome([], [], bool(store.undone), tuple(skipped))  # nothing was due
         leaves = (*plan.leaves, *asked, *(reissue.spec for reissue in reissues))
         revoked = _revocations(out, plan)
         # Before placement's own refusals: a linked bundle is named as such.
         store.refuse_links([*(spec.cert_file for spec in leaves),
                             *(bundle.folder for bundle in plan.revoke)])
         placement = plan.placement(leaves, out, store.holds)
+        if ca is not None:
+            _refuse_orphans(out, plan, leaves, skipped)
 
         def announce() -> None:  # once the signer is known fit: no line before an error
             for spec, rotated in resolved:
@@ -272,24 +302,27 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
                          "the network in clear; use https:// (and --vault-cacert)")
             announce()
             anchors = _make_all(openssl, store, None, leaves, templates, progress, plan.engine)
-            _copy_ca(store, plan, placement, anchors,
-                     f"the PKI engine at {plan.engine.address}")
-        elif ca is None:
+            origin = f"the PKI engine at {plan.engine.address}"
+            replace_ca = _differs(store, anchors)
+            _copy_ca(store, plan, placement, anchors, origin)
+            _refuse_left_behind(out, leaves, plan, skipped, anchors, origin)
+        elif loaded is not None:
             source = plan.ca_dir or out
-            cert_pem, key_pem = read_ca(store, source)
-            loaded = load_authority(openssl, store.staging, source, cert_pem, key_pem,
-                                    passphrase)
             if not same_directory(source, out):
                 _copy_ca(store, plan, placement, loaded.cert_pem, source / CA_CERT)
+                _refuse_left_behind(out, leaves, plan, skipped, loaded.cert_pem,
+                                    source / CA_CERT)
             if passphrase is not None and loaded.passphrase is None:
                 progress(f"Note: {source / CA_KEY} is not encrypted; the passphrase "
                          "was not needed")
             for spec in leaves:
                 loaded.check_can_sign_until(leaf_end(spec.lifetime))
+            authority = loaded
 
             def provide() -> Authority:
-                return loaded
+                return authority
         else:
+            assert ca is not None
             if plan.reissue:
                 _check_old_passphrase(openssl, out, passphrase)
             progress(f"Generating CA key ({ca.key}{', AES-256 encrypted' if passphrase else ''})"
@@ -314,13 +347,57 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             store.stage(REVOKED_FILE, render_revocations([*read_revocations(out), *revoked]),
                         CERT_MODE)
             placement.files[REVOKED_FILE] = CERT_MODE
+        # What cannot be carried over to a new CA leaves with the old one, into the backup.
+        carried_off = [name for item in skipped for name in item.names] if replace_ca else []
         written, backup = store.commit(placement.files, placement.bundles,
-                                       keep=placement.keep, archive=plan.archive(placement))
+                                       keep=placement.keep,
+                                       archive=[*plan.archive(placement), *carried_off])
         if backup is not None:
             progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
         if ca is not None and plan.force:
-            _report_new_ca(out, plan, leaves, revoked, progress)
-        return Outcome(written, reissues, bool(store.undone))
+            _report_new_ca(plan, leaves, revoked, progress)
+        return Outcome(written, reissues, bool(store.undone), tuple(skipped),
+                       backup if replace_ca else None)
+
+
+def _differs(store: OutputDirectory, ca_pem: bytes) -> bool:
+    """Whether ``out`` holds a ca.pem other than ``ca_pem`` (unreadable counts as other)."""
+    current = store.path / CA_CERT
+    if not store.holds(CA_CERT):
+        return False
+    try:
+        return current.is_symlink() or read_limited(current) != ca_pem
+    except OutputError:
+        return True
+
+
+def _refuse_orphans(out: Path, plan: Plan, leaves: Sequence[LeafSpec],
+                    skipped: Sequence[Skipped]) -> None:
+    """A new CA never leaves certificates of the previous one beside its ca.pem."""
+    issued = {spec.cert_file for spec in leaves} | {bundle.cert for bundle in plan.revoke}
+    issued.update(pair_files(item.role, item.bundle)[0] for item in skipped)
+    orphans = [Bundle(role, name).folder if name else pair_files(role)[0]
+               for role, name in identities(out) if pair_files(role, name)[0] not in issued]
+    if orphans:
+        raise Conflict(
+            f"{', '.join(orphans)} in {out} hold certificates of the previous CA, which the "
+            "new ca.pem would not trust: add --reissue to re-issue them from the new CA in "
+            f"the same step (each keeps its names), or move them out of {out} first")
+
+
+def _refuse_left_behind(out: Path, leaves: Sequence[LeafSpec], plan: Plan,
+                        skipped: Sequence[Skipped], anchors_pem: bytes,
+                        origin: Path | str) -> None:
+    """A run that replaces ca.pem with another CA's leaves nothing the new one does not
+    trust (it did: `renew --all --within --ca-dir NEW --force` left a mixed set)."""
+    left = _left_behind(out, leaves, plan.revoke, skipped, anchors_pem)
+    if left:
+        again = f"minipaas certs renew --all --out {quote(out)}" + (
+            f" --ca-dir {quote(plan.ca_dir)}" if plan.ca_dir else " --vault-role ROLE") + \
+            " --force"
+        raise Conflict(f"{', '.join(left)} in {out} would be left with certificates that "
+                       f"the new {CA_CERT} from {origin} does not trust: re-issue every "
+                       f"certificate from it in one step with `{again}`")
 
 
 def _resolve(out: Path, request: Request, force: bool) -> tuple[LeafSpec, bool]:
@@ -358,11 +435,61 @@ class Reissue(NamedTuple):
                 "validity_hours": self.spec.lifetime // HOUR}
 
 
-def _reissues(out: Path, plan: Plan) -> list[Reissue]:
+class Skipped(NamedTuple):
+    """An identity a re-issue cannot carry over as it is (a CN, SAN or key this tool
+    does not issue, another role's certificate, no certificate at all), and the
+    command that issues it again under names this tool accepts."""
+
+    role: str
+    bundle: str | None
+    reason: str
+    command: str
+
+    @property
+    def label(self) -> str:
+        return Bundle(self.role, self.bundle).folder if self.bundle else pair_files(self.role)[0]
+
+    @property
+    def names(self) -> list[str]:
+        """What moves into the backup with it when the CA changes (it would not verify)."""
+        if self.bundle:
+            return [Bundle(self.role, self.bundle).folder]
+        files = list(pair_files(self.role))
+        return [*files, *DOCKER_CLI_COPIES.values(), CLIENT_P12] if self.role == "client" \
+            else files
+
+    def as_json(self) -> dict[str, object]:
+        return {"file": pair_files(self.role, self.bundle)[0], "role": self.role,
+                "bundle": self.bundle, "reason": self.reason, "command": self.command}
+
+
+def _skipped(out: Path, role: str, bundle: str | None, reason: str,
+             current: Certificate | None, replace: bool) -> Skipped:
+    """``Skipped``, with the command that issues the identity again: its SANs that this
+    tool accepts (a placeholder if none), the defaults for the rest."""
+    words = [f"minipaas certs {role} --out {quote(out)}"]
+    words += [f"--name {bundle}"] if bundle else []
+    if role == "server":
+        sans = []
+        for name in current.names if current else []:
+            with contextlib.suppress(InvalidInput):
+                sans.append(parse_san(name.split(":", 1)[1]).value)
+        words += [f"--san {quote(san)}" for san in sans] or ["--san HOST"]
+    elif not bundle:
+        words += ["--cn NAME"]
+    words += ["--force"] if replace else []
+    return Skipped(role, bundle, reason, " ".join(words))
+
+
+def _reissues(out: Path, plan: Plan, replace_ca: bool = False
+              ) -> tuple[list[Reissue], list[Skipped]]:
     """The identities ``plan.reissue`` re-issues: every leaf present (that is due) which
-    the plan does not already issue or revoke, read as it is now."""
+    the plan does not already issue or revoke, read as it is now; and those it cannot
+    carry over as they are, which do not stop the others (an emergency revocation must
+    not wait for a bundle another tool made).  ``replace_ca``: the run changes the CA
+    (every identity is due, and a skipped one leaves with the old CA)."""
     if not plan.reissue:
-        return []
+        return [], []
     taken = {spec.cert_file for spec in plan.leaves}
     taken.update(request.cert_file for request in plan.requests)
     taken.update(bundle.cert for bundle in plan.revoke)
@@ -373,19 +500,63 @@ def _reissues(out: Path, plan: Plan) -> list[Reissue]:
                             f"as it was: issue it with `minipaas certs {role} --out "
                             f"{quote(out)}`, or move {key_file} away")
     now = datetime.datetime.now(datetime.timezone.utc)
-    found = []
+    found, skipped = [], []
     for role, bundle in identities(out):
         cert_file = pair_files(role, bundle)[0]
         if cert_file in taken:
             continue
-        current = read_certificate(out / cert_file)
+        try:
+            current = read_certificate(out / cert_file)
+        except OutputError:
+            skipped.append(_skipped(out, role, bundle, "it holds no valid certificate", None,
+                                    not replace_ca))
+            continue
         if current.role != role:
-            raise CAProblem(f"{out / cert_file} is not a {role} certificate: re-issue it "
-                            "by hand, or move it away")
-        if plan.is_due(current, now):
-            found.append(Reissue(plan.reissued(current, out / cert_file, role, bundle),
-                                 current))
+            skipped.append(_skipped(out, role, bundle, f"it holds a {current.role} "
+                                    f"certificate, not a {role} one", current, not replace_ca))
+        elif replace_ca or plan.is_due(current, now):
+            try:
+                found.append(Reissue(plan.reissued(current, out / cert_file, role, bundle),
+                                     current))
+            except InvalidInput as error:
+                reason = str(error).split(" as it is: ", 1)[-1]
+                skipped.append(_skipped(out, role, bundle, reason, current, not replace_ca))
+    return found, skipped
+
+
+def _left_behind(out: Path, leaves: Sequence[LeafSpec], revoked: Sequence[Bundle],
+                 skipped: Sequence[Skipped], anchors_pem: bytes) -> list[str]:
+    """The certificates a run that replaces ca.pem would leave in ``out`` which the new
+    ca.pem (``anchors_pem``) does not trust: none may remain after exit 0."""
+    anchors = parse_pem(anchors_pem, out / CA_CERT)
+    gone = {spec.cert_file for spec in leaves} | {bundle.cert for bundle in revoked}
+    gone.update(pair_files(item.role, item.bundle)[0] for item in skipped)
+    found = []
+    for role, bundle in identities(out):
+        cert_file = pair_files(role, bundle)[0]
+        if cert_file in gone:
+            continue
+        try:
+            chain = read_certificates(out / cert_file)
+        except OutputError:
+            chain = []
+        if not _chains_to(chain, anchors):
+            found.append(Bundle(role, bundle).folder if bundle else cert_file)
     return found
+
+
+def _chains_to(chain: Sequence[Certificate], anchors: Sequence[Certificate]) -> bool:
+    """Whether the leaf ``chain[0]`` leads to one of ``anchors`` through the CAs its
+    file carries (by name and key id, as a path is built; the signatures were checked
+    when it was issued)."""
+    current, pool = (chain[0], chain[1:]) if chain else (None, ())
+    for _ in range(len(pool) + 1):
+        if current is None:
+            return False
+        if any(current.issued_by(anchor) for anchor in anchors):
+            return True
+        current = next((ca for ca in pool if current.issued_by(ca)), None)
+    return False
 
 
 def _revocations(out: Path, plan: Plan) -> list[Revocation]:
@@ -439,18 +610,9 @@ def _check_old_passphrase(openssl: OpenSSL, out: Path, passphrase: bytes | None)
                         "would be encrypted with a passphrase that is not the CA's") from None
 
 
-def _report_new_ca(out: Path, plan: Plan, leaves: Sequence[LeafSpec],
-                   revoked: Sequence[Revocation], progress: Progress) -> None:
-    """After a new CA: what still holds the old CA's certificates, or what to deploy."""
-    issued = {spec.cert_file for spec in leaves}
-    orphans = []
-    for role, name in identities(out):
-        if pair_files(role, name)[0] not in issued:
-            orphans.append(Bundle(role, name).folder if name else pair_files(role)[0])
-    if orphans:
-        progress(f"Warning: {', '.join(orphans)} in {out} still hold certificates of the "
-                 "previous CA, which the new ca.pem does not trust: re-issue them all with "
-                 f"`minipaas certs renew --all --out {quote(out)}`")
+def _report_new_ca(plan: Plan, leaves: Sequence[LeafSpec], revoked: Sequence[Revocation],
+                   progress: Progress) -> None:
+    """After a new CA: what was revoked, and what to deploy."""
     for entry in revoked:
         progress(f"Revoked {entry.line()}")
     if plan.reissue:
@@ -499,7 +661,7 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
           key: KeySpec | None = None,
           ca_dir: Path | None = None, force: bool = False, passphrase: bytes | None = None,
           templates: Templates = SHIPPED, progress: Progress = lambda _: None,
-          engine: Engine | None = None) -> list[Path]:
+          engine: Engine | None = None) -> Outcome:
     """Re-issue a server or client pair (top-level, or the bundle ``name`` of that role)
     with the current certificate's CN, SANs, key type and span.
 
@@ -536,17 +698,32 @@ def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | Non
                         "certificate")
     plan = Plan(ca_dir=ca_dir, force=force, renewing=True, reissue=True,
                 reissue_lifetime=lifetime, due_within=within, engine=engine)
-    if within is not None:
+    if within is not None and (ca_dir is None or not _other_ca(out, ca_dir)):
         with shared_lock(out):  # read as no other run is changing it, and change nothing
-            if not unfinished(out) and not _reissues(out, plan):
+            reissues, skipped = _reissues(out, plan)
+            if not unfinished(out) and not reissues:
                 remove_abandoned(out)  # but what killed runs left: their keys
-                return Outcome([], [])
+                return Outcome([], [], skipped=tuple(skipped))
     return _generate(openssl, out, plan, passphrase, templates, progress)
+
+
+def _other_ca(out: Path, ca_dir: Path) -> bool:
+    """Whether the roots of ``ca_dir``'s ca.pem differ from those of ``out``'s (what a
+    signing from it copies into ``out``); unreadable counts as different, and the run
+    then reads it properly."""
+    try:
+        theirs = parse_pem(read_limited(ca_dir / CA_CERT), ca_dir / CA_CERT)
+        ours = parse_pem(read_limited(out / CA_CERT), out / CA_CERT)
+    except (OutputError, OSError):
+        return True
+    roots = [cert for cert in theirs if cert.self_issued] \
+        if not all(cert.self_issued for cert in theirs) else theirs
+    return {cert.der for cert in roots} != {cert.der for cert in ours}
 
 
 def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Bundle], *, ca_days: int,
            lifetime: datetime.timedelta | None = None, passphrase: bytes | None = None,
-           templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> list[Path]:
+           templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> Outcome:
     """Cut the bundles ``cut_off`` off: a new CA of the old one's key type, every other
     identity re-issued from it, the old CA and the revoked bundles moved into a
     backup, the revocation recorded; one all-or-nothing commit.

@@ -32,7 +32,7 @@ from .layout import (
     Bundle,
     pair_files,
 )
-from .names import SubjectAltName, parse_common_name, parse_sans
+from .names import MAX_CN_LENGTH, SubjectAltName, parse_common_name, parse_sans
 
 if TYPE_CHECKING:
     from .vault import Engine
@@ -48,7 +48,10 @@ DEFAULT_KEY_SIZE = {"ecdsa": 256, "rsa": 3072, "ed25519": 256}
 EC_CURVES = {256: "P-256", 384: "P-384"}
 DEFAULT_SANS = ("localhost", "127.0.0.1")
 DEFAULT_CA_CN, DEFAULT_SERVER_CN, DEFAULT_CLIENT_CN = "minipaas-ca", "server", "client"
-_DATED = re.compile(r" [0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+# A successor CA's stamp (a date, or since 2026-12 a UTC date and time), stripped so that
+# names carry one stamp, not one per replacement.
+_DATED = re.compile(r" ([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})Z\Z"
+                    r"| [0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 # Margin for the moments between our reading of the clock and openssl's.
 CLOCK_MARGIN = datetime.timedelta(minutes=5)
 # How long before now a certificate starts: a peer whose clock is behind still accepts
@@ -455,15 +458,26 @@ def revocation(old: Certificate, cut_off: Sequence[Bundle], ca_days: int,
         key = KeySpec.parse(old.key_type, old.key_bits)
     except InvalidInput:
         key = KeySpec.parse(DEFAULT_KEY_TYPE)
-    today = datetime.date.today().isoformat()
-    return Plan(ca=CASpec(successor_cn(old.subject_cn, today), key, ca_days), force=True,
+    return Plan(ca=CASpec(successor_cn(old.subject_cn), key, ca_days), force=True,
                 reissue=True, reissue_lifetime=lifetime, revoke=tuple(dict.fromkeys(cut_off)))
 
 
-def successor_cn(old: str | None, today: str) -> str:
-    """A replacement CA's default CN: the old one's, dated (minipaas-ca if unusable)."""
-    base = _DATED.sub("", old or DEFAULT_CA_CN)  # one date, not one per replacement
+def successor_cn(old: str | None, now: datetime.datetime | None = None) -> str:
+    """A replacement CA's default CN: the old one's, stamped with the UTC time to the
+    second (minipaas-ca if unusable), so that two CAs made the same day (two
+    revocations, a revocation then a rollover) differ in every message and in Go's
+    errors.  The stamp is always later than the old one's: a chain of replacements
+    never repeats a name, however fast they come."""
+    moment = (now or datetime.datetime.now(datetime.timezone.utc)).astimezone(
+        datetime.timezone.utc).replace(microsecond=0)
+    stamped = _DATED.search(old or "")
+    if stamped and stamped.group(1):
+        previous = datetime.datetime.strptime(stamped.group(1), "%Y-%m-%d %H:%M:%S").replace(
+            tzinfo=datetime.timezone.utc)
+        moment = max(moment, previous + datetime.timedelta(seconds=1))
+    stamp = f"{moment:%Y-%m-%d %H:%M:%S}Z"
+    base = _DATED.sub("", old or DEFAULT_CA_CN)  # one stamp, not one per replacement
     try:
-        return parse_common_name(f"{base[:53]} {today}")
+        return parse_common_name(f"{base[:MAX_CN_LENGTH - len(stamp) - 1]} {stamp}")
     except InvalidInput:
-        return f"{DEFAULT_CA_CN} {today}"
+        return f"{DEFAULT_CA_CN} {stamp}"

@@ -10,7 +10,6 @@ the bundles and moves its files into a backup folder.
 
 from __future__ import annotations
 
-import datetime
 import os
 from pathlib import Path
 
@@ -57,8 +56,7 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
                            f"`minipaas certs renew --all --out FOLDER --ca-dir {quote(out)}`")
         if len(pem_blocks(old_pem)) > 1:
             raise Conflict(f"{out / CA_CERT} already holds several CA certificates")
-        today = datetime.date.today().isoformat()
-        name = common_name or successor_cn(old.certificate.subject_cn, today)
+        name = common_name or successor_cn(old.certificate.subject_cn)
         if key is None:
             try:
                 key = KeySpec.parse(old.certificate.key_type, old.certificate.key_bits)

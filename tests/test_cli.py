@@ -194,12 +194,21 @@ def test_force_moves_the_old_set_into_a_backup(tmp_path: Path, cli) -> None:
     assert {p.name for p in tmp_path.iterdir()} == ALL_FILES | {backups[0].name}
 
 
-def test_force_on_ca_alone_warns_about_orphaned_leaves(tmp_path: Path, cli) -> None:
+def test_force_on_ca_alone_refuses_to_orphan_the_leaves(tmp_path: Path, cli) -> None:
     assert cli("certs", "all", "--out", str(tmp_path), "-q").code == 0
     old_ca = (tmp_path / "ca-key.pem").read_bytes()
     result = cli("certs", "ca", "--out", str(tmp_path), "--force")
-    assert result.code == 0
-    assert "previous CA" in result.err
+    assert result.code == 4
+    assert "server-cert.pem, client-cert.pem in " in result.error_line
+    assert "previous CA" in result.error_line and "--reissue" in result.error_line
+    assert not list(tmp_path.glob("backup-*"))
+    away = tmp_path.parent / "away"  # the leaves moved out: nothing is orphaned
+    away.mkdir()
+    for name in ("server-cert.pem", "server-key.pem", "client-cert.pem", "client-key.pem",
+                 "cert.pem", "key.pem"):
+        (tmp_path / name).rename(away / name)
+    result = cli("certs", "ca", "--out", str(tmp_path), "--force")
+    assert result.code == 0, result.err
     (backup,) = tmp_path.glob("backup-*")
     assert (backup / "ca-key.pem").read_bytes() == old_ca
     assert {p.name for p in backup.iterdir()} == {"ca.pem", "ca-key.pem"}

@@ -270,7 +270,7 @@ def test_failed_move_is_undone(tmp_path: Path, cli, monkeypatch, fail_at: int) -
     elsewhere = tmp_path / "elsewhere"  # and with a relative --out, from another folder
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    result = cli("certs", "all", "--out", "../certs", "--force", "-q")
+    result = cli("certs", "all", "--out", "../certs", "--force", "--reissue", "-q")
     assert result.code == 6
     assert "holds the previous files, unchanged" in result.error_line
     assert snapshot(out) == before
@@ -288,7 +288,7 @@ def crash(source, target):
         os._exit(99)  # as a power loss or SIGKILL would: no cleanup at all
     return real(source, target)
 store.os.replace = crash
-main(["certs", "all", "--out", sys.argv[2], "--force", "-q", "--openssl", sys.argv[3]])
+main(["certs", "all", "--out", sys.argv[2], "--force", "--reissue", "-q", "--openssl", sys.argv[3]])
 """
 
 
@@ -401,7 +401,7 @@ def test_gitignore_keeps_every_key_out_of_git(tmp_path: Path, cli) -> None:
     subprocess.run(["git", "init", "-q", str(out.parent)], check=True)
     assert cli("certs", "all", "--out", str(out), "-q").code == 0
     assert cli("certs", "client", "--out", str(out), "--name", "ci", "-q").code == 0
-    assert cli("certs", "ca", "--out", str(out), "--force", "-q").code == 0
+    assert cli("certs", "ca", "--out", str(out), "--force", "--reissue", "-q").code == 0
     files = [str(p.relative_to(out.parent)) for p in out.rglob("*") if p.is_file()]
     ignored = subprocess.run(["git", "-C", str(out.parent), "check-ignore", *files],
                              capture_output=True, text=True).stdout.split()

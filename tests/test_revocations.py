@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from conftest import run_tool
 from minipaas_certs.certinfo import read_certificate
 from minipaas_certs.errors import OutputError
 from minipaas_certs.layout import Bundle
+from minipaas_certs.plan import successor_cn
 from minipaas_certs.revocations import Revocation, read, render
 
 
@@ -43,3 +45,34 @@ def test_a_record_this_tool_did_not_write_is_refused(tmp_path: Path, text: str) 
     (tmp_path / "revoked.json").write_text(text)
     with pytest.raises(OutputError, match="not a revocation record this tool wrote"):
         read(tmp_path)
+
+
+def _ca_cn(folder: Path) -> str:
+    return read_certificate(folder / "ca.pem").subject_cn or ""
+
+
+def test_every_new_ca_gets_a_name_of_its_own(tmp_path: Path) -> None:
+    """Two revocations and a rollover in a row, within seconds: three CNs, each the
+    first one's with one UTC stamp (doctor's messages and Go's errors name them)."""
+    out = tmp_path / "certs"
+    for args in (["all", "--ca-cn", "Ops CA"], ["client", "--name", "a", "--name", "b"]):
+        assert run_tool("certs", *args, "--out", str(out), "-q").returncode == 0
+    names = [_ca_cn(out)]
+    for args in (["revoke", "--name", "a"], ["revoke", "--name", "b"],
+                 ["rotate-ca", "start"]):
+        assert run_tool("certs", *args, "--out", str(out), "-q").returncode == 0
+        names.append(_ca_cn(out))
+    assert len(set(names)) == 4, names
+    for name in names[1:]:
+        assert re.fullmatch(r"Ops CA \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", name), name
+
+
+def test_a_successor_name_never_repeats_the_old_one() -> None:
+    moment = datetime.datetime(2026, 12, 7, 21, 30, 5, tzinfo=datetime.timezone.utc)
+    assert successor_cn("Ops CA 2026-12-07", moment) == "Ops CA 2026-12-07 21:30:05Z"
+    assert successor_cn("Ops CA 2026-12-07 21:30:05Z", moment) == "Ops CA 2026-12-07 21:30:06Z"
+    assert successor_cn("Ops CA 2026-12-07 21:30:09Z", moment) == "Ops CA 2026-12-07 21:30:10Z"
+    assert successor_cn("Ops CA 2026-12-06 23:59:59Z", moment) == "Ops CA 2026-12-07 21:30:05Z"
+    assert successor_cn(None, moment) == "minipaas-ca 2026-12-07 21:30:05Z"
+    long = successor_cn("x" * 64, moment)
+    assert len(long) == 64 and long.endswith(" 2026-12-07 21:30:05Z")

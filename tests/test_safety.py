@@ -110,7 +110,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 COMMANDS = {
-    "all --force": ("steady", ["certs", "all", "--force"]),
+    "all --force": ("steady", ["certs", "all", "--force", "--reissue"]),
     "server": ("steady", ["certs", "server", "--san", "10.0.0.9"]),
     "client --name": ("steady", ["certs", "client", "--name", "ci", "--force"]),
     "renew": ("steady", ["certs", "renew", "server"]),

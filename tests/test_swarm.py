@@ -218,14 +218,17 @@ def test_rotate_ca_carries_every_manager_along(swarm: Path, cli) -> None:
     assert cli("certs", "check", str(swarm)).code == 0
 
 
-def test_a_new_ca_warns_about_the_bundles_it_orphans(swarm: Path, cli) -> None:
+def test_a_new_ca_refuses_to_orphan_the_bundles(swarm: Path, cli) -> None:
+    """A new CA never leaves certificates of the previous one beside its ca.pem: `check`
+    is clean after every exit 0 (it once warned, exited 0 and check said 8)."""
+    before = {str(p): p.read_bytes() for p in swarm.rglob("*") if p.is_file()}
     result = cli("certs", "all", "--out", str(swarm), "--force")
-    assert result.code == 0
-    warning = next(line for line in result.err.splitlines() if line.startswith("Warning"))
-    assert "servers/m1, servers/m2, servers/m3, clients/alice, clients/bob" in warning
-    assert "renew --all" in warning
-    assert cli("certs", "check", str(swarm)).code == 8
-    assert cli("certs", "renew", "--all", "--out", str(swarm), "-q").code == 0
+    assert result.code == 4
+    line = result.error_line
+    assert "servers/m1, servers/m2, servers/m3, clients/alice, clients/bob in " in line
+    assert "add --reissue" in line
+    assert {str(p): p.read_bytes() for p in swarm.rglob("*") if p.is_file()} == before
+    assert cli("certs", "all", "--out", str(swarm), "--force", "--reissue", "-q").code == 0
     assert cli("certs", "check", str(swarm)).code == 0
 
 

@@ -104,7 +104,8 @@ def test_renew_within_changes_nothing_when_nothing_is_due(cluster: Path, cli) ->
     report = json.loads(result.out)
     assert result.code == 0
     assert report == {"directory": str(cluster), "changed": False, "within_days": 0,
-                      "renewed": [], "deploy": [], "written": []}
+                      "renewed": [], "deploy": [], "written": [], "skipped": [],
+                      "skipped_to": None}
     quiet = cli("certs", "renew", "--all", "--within", "0", "--out", str(cluster), "-q")
     assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
     assert snapshot(cluster) == before  # SHA256SUMS, modes and times included
