@@ -391,13 +391,15 @@ def _refuse_left_behind(out: Path, leaves: Sequence[LeafSpec], plan: Plan,
     """A run that replaces ca.pem with another CA's leaves nothing the new one does not
     trust (it did: `renew --all --within --ca-dir NEW --force` left a mixed set)."""
     left = _left_behind(out, leaves, plan.revoke, skipped, anchors_pem)
-    if left:
-        again = f"minipaas certs renew --all --out {quote(out)}" + (
-            f" --ca-dir {quote(plan.ca_dir)}" if plan.ca_dir else " --vault-role ROLE") + \
-            " --force"
-        raise Conflict(f"{', '.join(left)} in {out} would be left with certificates that "
-                       f"the new {CA_CERT} from {origin} does not trust: re-issue every "
-                       f"certificate from it in one step with `{again}`")
+    if not left:
+        return
+    if plan.ca_dir is not None:
+        again = f"minipaas certs renew --all --out {quote(out)} --ca-dir {quote(plan.ca_dir)}"
+        way = f"re-issue every certificate from it in one step with `{again} --force`"
+    else:  # one role signs servers or clients: a folder cannot move over piece by piece
+        way = "write the engine's certificates into a new --out instead"
+    raise Conflict(f"{', '.join(left)} in {out} would be left with certificates that the "
+                   f"new {CA_CERT} from {origin} does not trust: {way}")
 
 
 def _resolve(out: Path, request: Request, force: bool) -> tuple[LeafSpec, bool]:

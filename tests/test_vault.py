@@ -622,3 +622,24 @@ def test_the_proxy_is_chosen_as_go_chooses_it(address: str, environ: dict[str, s
 
     chosen = proxy_for(address, environ)
     assert (chosen and (chosen.variable, chosen.host, chosen.port)) == expected
+
+
+def test_an_engine_ca_never_leaves_a_mixed_set(bao: OpenBao, tmp_path: Path) -> None:
+    """A folder of a local CA moved to the engine: a run that would put the engine's
+    root in ca.pem beside certificates it does not trust is refused, naming them."""
+    out = tmp_path / "certs"
+    assert run_tool("certs", "all", "--out", str(out), "-q").returncode == 0
+    shutil.move(str(out / "ca-key.pem"), str(tmp_path / "ca-key.pem"))  # the CA moves away
+    before = snapshot(out)
+    done = tool(bao, "client", "--vault-role", "docker-client", "--out", str(out), "--force")
+    assert done.returncode == 4, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("Error")]
+    assert "server-cert.pem in " in line and "does not trust" in line, line
+    assert "write the engine's certificates into a new --out instead" in line
+    assert snapshot(out) == before
+    # As it says: a new --out, one role a run; the set is whole.
+    fresh = tmp_path / "fresh"
+    for args in (["server", "--vault-role", "docker-server"],
+                 ["client", "--vault-role", "docker-client"]):
+        assert tool(bao, *args, "--out", str(fresh), "-q").returncode == 0
+    assert run_tool("certs", "check", str(fresh)).returncode == 0
