@@ -1,0 +1,68 @@
+"""Defects found by an adversarial review of issue 22's claimed items (real openssl)."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from conftest import load_cert
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+def _foreign_server(out: Path, dns: str) -> None:
+    """A server pair signed by ``out``'s CA (not by the tool) with a mixed-case DNS SAN."""
+    ca = load_cert(out / "ca.pem")
+    ca_key = load_pem_private_key((out / "ca-key.pem").read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "server")]))
+            .issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    (out / "server-cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (out / "server-key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    (out / "server-key.pem").chmod(0o600)
+
+
+def test_rotation_keeps_a_mixed_case_dns_name(cli, tmp_path: Path) -> None:
+    """DNS names match without regard to case: a current SAN Manager.Example.com is kept
+    (as manager.example.com) by `certs server`, not reported as dropped, and the
+    advised `--san Manager.Example.com` must then work too."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    _foreign_server(out, "Manager.Example.com")
+    assert cli("certs", "server", "--out", str(out), "-q").code == 0
+    names = load_cert(out / "server-cert.pem").extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert [name.lower() for name in names] == ["manager.example.com"]
+
+
+def test_renew_server_keeps_a_mixed_case_dns_name(cli, tmp_path: Path) -> None:
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    _foreign_server(out, "Manager.Example.com")
+    assert cli("certs", "renew", "server", "--out", str(out), "-q").code == 0
+
+
+def test_rotation_key_size_alone_keeps_the_key_type(cli, tmp_path: Path) -> None:
+    """README: rotation keeps the key type unless options name another; --key-size
+    4096 alone on an RSA pair is an RSA 4096 key, not 'not valid for ecdsa keys'."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "--key-type", "rsa", "--key-size", "2048",
+               "-q").code == 0
+    result = cli("certs", "server", "--out", str(out), "--key-size", "4096", "-q")
+    assert result.code == 0, result.err
+    key = load_cert(out / "server-cert.pem").public_key()
+    assert isinstance(key, rsa.RSAPublicKey) and key.key_size == 4096
