@@ -66,3 +66,18 @@ def test_rotation_key_size_alone_keeps_the_key_type(cli, tmp_path: Path) -> None
     assert result.code == 0, result.err
     key = load_cert(out / "server-cert.pem").public_key()
     assert isinstance(key, rsa.RSAPublicKey) and key.key_size == 4096
+
+
+def test_check_reports_a_certificate_not_valid_yet(cli, tmp_path: Path) -> None:
+    """A client bundle that starts in two days is refused by the docker CLI ("certificate
+    has expired or is not yet valid"); `show` says "not yet valid", `check` says OK."""
+    from conftest import reissue
+
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    assert cli("certs", "client", "--out", str(out), "--name", "alice", "-q").code == 0
+    reissue(out / "clients" / "alice" / "cert.pem", out, days_ago=-2)
+    assert "not yet valid" in cli("certs", "show", str(out)).out
+    result = cli("certs", "check", str(out))
+    assert result.code == 8, result.out + result.err
+    assert "clients/alice" in result.out + result.err
