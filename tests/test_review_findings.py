@@ -81,3 +81,19 @@ def test_check_reports_a_certificate_not_valid_yet(cli, tmp_path: Path) -> None:
     result = cli("certs", "check", str(out))
     assert result.code == 8, result.out + result.err
     assert "clients/alice" in result.out + result.err
+
+
+def test_certs_help_rotation_example_works_after_its_setup_example(cli, tmp_path: Path) -> None:
+    """`minipaas certs --help` lists `all --san 10.0.0.5 --san manager.example.com`, then
+    `server --out .certs --san 10.0.0.5  # rotate the server pair`: run in that order,
+    the rotation example is refused (it would drop manager.example.com)."""
+    import shlex
+
+    lines = [line.strip() for line in cli("certs", "--help").out.splitlines()]
+    setup = next(line for line in lines if line.startswith("minipaas certs all "))
+    rotate = next(line for line in lines if line.endswith("# rotate the server pair"))
+    out = str(tmp_path / "certs")
+    for line in (setup, rotate.split("#")[0]):
+        argv = [out if arg == ".certs" else arg for arg in shlex.split(line)[1:]]
+        result = cli(*argv, "-q")
+        assert result.code == 0, (line, result.err)
