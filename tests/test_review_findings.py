@@ -97,3 +97,30 @@ def test_certs_help_rotation_example_works_after_its_setup_example(cli, tmp_path
         argv = [out if arg == ".certs" else arg for arg in shlex.split(line)[1:]]
         result = cli(*argv, "-q")
         assert result.code == 0, (line, result.err)
+
+
+def test_readme_truststore_block_run_again_during_a_rollover(tmp_path: Path) -> None:
+    """The README's trust store block, made once, then run again after `rotate-ca start`
+    (the rollover it names: ca.pem then holds two CAs): it makes a new password for
+    the existing truststore.p12, and every keytool call fails; the store keeps one CA."""
+    import shutil
+    import subprocess
+
+    import pytest
+    from conftest import run_tool
+
+    if not shutil.which("keytool"):
+        pytest.skip("keytool not installed")
+    readme = (Path(__file__).parent.parent / "README.rst").read_text()
+    start = readme.index("    (umask 077 && openssl rand -base64 24 > truststore-password)")
+    block = readme[start:readme.index("\n\n", start)]
+    for args in (["all"], ["client", "--name", "ci"]):
+        assert run_tool("certs", *args, "--out", ".certs", "-q", cwd=tmp_path).returncode == 0
+    assert subprocess.run(["sh", "-c", block], cwd=tmp_path, capture_output=True,
+                          stdin=subprocess.DEVNULL).returncode == 0
+    assert run_tool("certs", "rotate-ca", "start", "--out", ".certs", "-q",
+                    cwd=tmp_path).returncode == 0
+    again = subprocess.run(["sh", "-c", block], cwd=tmp_path, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL)
+    assert "keytool error" not in again.stdout + again.stderr, again.stdout + again.stderr
+    assert again.stdout.count("trustedCertEntry") == 2
