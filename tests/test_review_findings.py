@@ -124,3 +124,18 @@ def test_readme_truststore_block_run_again_during_a_rollover(tmp_path: Path) -> 
                            stdin=subprocess.DEVNULL)
     assert "keytool error" not in again.stdout + again.stderr, again.stdout + again.stderr
     assert again.stdout.count("trustedCertEntry") == 2
+
+
+def test_check_advice_for_a_foreign_staging_folder_is_what_server_does(cli,
+                                                                      tmp_path: Path) -> None:
+    """A .minipaas-staging-* folder of mode 0755 (not the tool's 0700): `check` says any
+    writing command removes it, but `server` refuses (exit 6) and leaves it."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    (out / ".minipaas-staging-0123456789ab").mkdir(mode=0o755)
+    (out / ".minipaas-staging-0123456789ab").chmod(0o755)
+    advice = cli("certs", "check", str(out)).out
+    result = cli("certs", "server", "--out", str(out), "-q")
+    removed = result.code == 0 and not (out / ".minipaas-staging-0123456789ab").exists()
+    # Either the writing command removes it, as check says, or check says what to do.
+    assert removed or "removes it" not in advice, (advice, result.err)
