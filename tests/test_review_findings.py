@@ -139,3 +139,16 @@ def test_check_advice_for_a_foreign_staging_folder_is_what_server_does(cli,
     removed = result.code == 0 and not (out / ".minipaas-staging-0123456789ab").exists()
     # Either the writing command removes it, as check says, or check says what to do.
     assert removed or "removes it" not in advice, (advice, result.err)
+
+
+def test_dropped_wildcard_is_suggested_quoted_for_the_shell(cli, tmp_path: Path) -> None:
+    """The refusal's `--san *.apps.example.com` is a glob pasted into a shell (zsh: "no
+    matches found"); the CN in the same message is quoted, the SAN is not."""
+    import shlex
+
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "--san", "*.apps.example.com", "--san",
+               "10.0.0.5", "-q").code == 0
+    result = cli("certs", "server", "--out", str(out), "--san", "10.0.0.5")
+    assert result.code == 2
+    assert f"--san {shlex.quote('*.apps.example.com')}" in result.error_line, result.err
