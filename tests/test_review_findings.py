@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from pathlib import Path
 
+import pytest
 from conftest import load_cert
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -13,8 +15,10 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
-def _foreign_server(out: Path, dns: str) -> None:
-    """A server pair signed by ``out``'s CA (not by the tool) with a mixed-case DNS SAN."""
+def _foreign_server(out: Path, dns: str | None = None,
+                    usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH) -> None:
+    """A server pair signed by ``out``'s CA (not by the tool): one DNS SAN, or else
+    IP:127.0.0.1, and an extendedKeyUsage of ``usage``."""
     ca = load_cert(out / "ca.pem")
     ca_key = load_pem_private_key((out / "ca-key.pem").read_bytes(), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -25,9 +29,9 @@ def _foreign_server(out: Path, dns: str) -> None:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)] if dns else [
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
     (out / "server-cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (out / "server-key.pem").write_bytes(key.private_bytes(
@@ -152,3 +156,23 @@ def test_dropped_wildcard_is_suggested_quoted_for_the_shell(cli, tmp_path: Path)
     result = cli("certs", "server", "--out", str(out), "--san", "10.0.0.5")
     assert result.code == 2
     assert f"--san {shlex.quote('*.apps.example.com')}" in result.error_line, result.err
+
+
+@pytest.mark.docker
+def test_doctor_agrees_with_the_docker_cli_on_any_extended_key_usage(cli, tmp_path: Path,
+                                                                   daemons) -> None:
+    """A daemon certificate whose extendedKeyUsage is anyExtendedKeyUsage (as some
+    organisations' CAs issue): Go accepts it and the docker CLI connects; doctor says
+    "the daemon's certificate was not accepted: unsuitable certificate purpose" (exit 8)."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    served = tmp_path / "served"
+    served.mkdir()
+    for name in ("ca.pem", "ca-key.pem"):
+        (served / name).write_bytes((out / name).read_bytes())
+    (served / "ca-key.pem").chmod(0o600)
+    _foreign_server(served, usage=x509.ObjectIdentifier("2.5.29.37.0"))
+    daemon = daemons().start_with_files(served)
+    assert daemon.client(out, "version").returncode == 0
+    result = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    assert result.code == 0, result.out + result.err
