@@ -176,3 +176,15 @@ def test_doctor_agrees_with_the_docker_cli_on_any_extended_key_usage(cli, tmp_pa
     assert daemon.client(out, "version").returncode == 0
     result = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
     assert result.code == 0, result.out + result.err
+
+
+def test_check_fix_for_an_expiring_server_pair_without_server_auth_is_a_command(
+        cli, tmp_path: Path) -> None:
+    """server-cert.pem with anyExtendedKeyUsage (Go's docker CLI accepts it) expiring in
+    30 days: check's warning says `fix: minipaas certs renew other --out ...`, a command
+    that does not exist (renew takes server or client)."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    _foreign_server(out, usage=x509.ObjectIdentifier("2.5.29.37.0"))
+    report = cli("certs", "check", str(out))
+    assert "renew other" not in report.out + report.err, report.out
