@@ -32,6 +32,8 @@ def _foreign_server(out: Path, dns: str | None = None,
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)] if dns else [
                 x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)  # type: ignore[arg-type]
             .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
     (out / "server-cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (out / "server-key.pem").write_bytes(key.private_bytes(
