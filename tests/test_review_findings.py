@@ -190,3 +190,31 @@ def test_check_fix_for_an_expiring_server_pair_without_server_auth_is_a_command(
     _foreign_server(out, usage=x509.ObjectIdentifier("2.5.29.37.0"))
     report = cli("certs", "check", str(out))
     assert "renew other" not in report.out + report.err, report.out
+
+
+@pytest.mark.docker
+def test_doctor_says_what_to_do_when_the_daemon_serves_the_leaf_without_its_intermediate(
+        cli, tmp_path: Path, daemons) -> None:
+    """dockerd started with server-cert.pem cut to the leaf (the intermediate dropped): the
+    docker CLI fails "signed by unknown authority"; doctor's verdict ends "...lacks it
+    after the leaf (...) and restart dockerd": no step before "and" says what to do
+    (copy the whole server-cert.pem from the folder to the daemon)."""
+    import re
+    import shutil
+
+    from test_chains import ca_dir, organisation
+
+    org = organisation(tmp_path / "org")
+    signer, out = ca_dir(org, tmp_path / "ca", "intermediate.pem", "root.pem"), tmp_path / "c"
+    assert cli("certs", "server", "--out", str(out), "--ca-dir", str(signer), "--san",
+               "127.0.0.1", "-q").code == 0
+    assert cli("certs", "client", "--out", str(out), "--ca-dir", str(signer), "-q").code == 0
+    served = tmp_path / "served"
+    shutil.copytree(out, served)
+    leaf = (out / "server-cert.pem").read_text().split("-----END CERTIFICATE-----")[0]
+    (served / "server-cert.pem").write_text(leaf + "-----END CERTIFICATE-----\n")
+    daemon = daemons().start_with_files(served)
+    assert daemon.client(out, "version").returncode != 0
+    verdict = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    assert verdict.code == 8
+    assert re.search(r"\b(copy|deploy|install|put)\b", verdict.out, re.IGNORECASE), verdict.out
