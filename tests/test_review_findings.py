@@ -218,3 +218,18 @@ def test_doctor_says_what_to_do_when_the_daemon_serves_the_leaf_without_its_inte
     verdict = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
     assert verdict.code == 8
     assert re.search(r"\b(copy|deploy|install|put)\b", verdict.out, re.IGNORECASE), verdict.out
+
+
+@pytest.mark.docker
+def test_doctor_resolves_a_host_as_the_docker_cli_does(cli, tmp_path: Path, daemons) -> None:
+    """--host 0x7f000001: the docker CLI cannot resolve it ("no such host"); doctor
+    connects to 127.0.0.1 (the C resolver reads hex as an address) and advises
+    `renew server --san 0x7f000001`, a DNS name no client can connect by."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    daemon = daemons().start_with_files(out)
+    host = f"0x7f000001:{daemon.port}"
+    docker = daemon.client(out, "version", env={"DOCKER_HOST": f"tcp://{host}"})
+    assert docker.returncode != 0, docker.stdout  # Go: "lookup 0x7f000001: no such host"
+    verdict = cli("certs", "doctor", "--host", host, str(out))
+    assert "--san 0x7f000001" not in verdict.out + verdict.err, verdict.out
