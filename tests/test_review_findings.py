@@ -62,6 +62,19 @@ def test_renew_server_keeps_a_mixed_case_dns_name(cli, tmp_path: Path) -> None:
     assert cli("certs", "renew", "server", "--out", str(out), "-q").code == 0
 
 
+def test_revoke_goes_ahead_with_a_mixed_case_dns_name(cli, tmp_path: Path) -> None:
+    """An emergency revocation re-issues every other identity keeping its names: a server
+    pair with DNS:Manager.Example.com (the same name as manager.example.com) blocks
+    `revoke --name alice` with exit 2 and advice (`--san ...`) revoke does not take."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    assert cli("certs", "client", "--out", str(out), "--name", "alice", "-q").code == 0
+    _foreign_server(out, "Manager.Example.com")
+    result = cli("certs", "revoke", "--out", str(out), "--name", "alice", "-q")
+    assert result.code == 0, result.err
+    assert not (out / "clients" / "alice").exists()
+
+
 def test_rotation_key_size_alone_keeps_the_key_type(cli, tmp_path: Path) -> None:
     """README: rotation keeps the key type unless options name another; --key-size
     4096 alone on an RSA pair is an RSA 4096 key, not 'not valid for ecdsa keys'."""
