@@ -246,3 +246,16 @@ def test_doctor_resolves_a_host_as_the_docker_cli_does(cli, tmp_path: Path, daem
     assert docker.returncode != 0, docker.stdout  # Go: "lookup 0x7f000001: no such host"
     verdict = cli("certs", "doctor", "--host", host, str(out))
     assert "--san 0x7f000001" not in verdict.out + verdict.err, verdict.out
+
+
+def test_an_engine_address_with_credentials_is_refused_before_any_request() -> None:
+    """VAULT_ADDR=http://user:s3cret@127.0.0.1:8200 passes the address check; the run then
+    asks the resolver for the host "user:s3cret@127.0.0.1" (the password leaves in a DNS
+    query) and prints it: "cannot reach the PKI engine at http://user:s3cret@...".
+    The address check ("use http(s)://HOST:PORT") must refuse it at once, unprinted."""
+    from minipaas_certs.errors import InvalidInput
+    from minipaas_certs.vault import Engine
+
+    with pytest.raises(InvalidInput) as refused:
+        Engine("http://user:s3cret@127.0.0.1:8200", "pki", "docker-server", "token")
+    assert "s3cret" not in str(refused.value)
