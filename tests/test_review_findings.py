@@ -259,3 +259,39 @@ def test_an_engine_address_with_credentials_is_refused_before_any_request() -> N
     with pytest.raises(InvalidInput) as refused:
         Engine("http://user:s3cret@127.0.0.1:8200", "pki", "docker-server", "token")
     assert "s3cret" not in str(refused.value)
+
+
+@pytest.mark.docker
+def test_check_does_not_say_go_rejects_a_sha1_self_signed_root(cli, tmp_path: Path,
+                                                                daemons) -> None:
+    """A root whose own self-signature is SHA-1 (its leaves SHA-256): Go never checks a
+    root's self-signature, and dockerd and the docker CLI connect; `check` says
+    "ca.pem: signed with SHA-1, which Go (dockerd, the docker CLI) rejects" (exit 8)."""
+    import subprocess
+
+    from conftest import TOOL_OPENSSL
+
+    out = tmp_path / "certs"
+    out.mkdir()
+    subprocess.run([TOOL_OPENSSL, "req", "-x509", "-sha1", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca-key.pem", "-out",
+                    "ca.pem", "-subj", "/CN=sha1 root", "-days", "900", "-addext",
+                    "basicConstraints=critical,CA:TRUE", "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign"], cwd=out, check=True,
+                   capture_output=True)
+    (out / "ca-key.pem").chmod(0o600)
+    _foreign_server(out)  # IP:127.0.0.1, serverAuth, SHA-256
+    client = tmp_path / "client"
+    client.mkdir()
+    for name in ("ca.pem", "ca-key.pem"):
+        (client / name).write_bytes((out / name).read_bytes())
+    (client / "ca-key.pem").chmod(0o600)
+    _foreign_server(client, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    for cert, key in (("client-cert.pem", "client-key.pem"), ("cert.pem", "key.pem")):
+        (out / cert).write_bytes((client / "server-cert.pem").read_bytes())
+        (out / key).write_bytes((client / "server-key.pem").read_bytes())
+        (out / key).chmod(0o600)
+    daemon = daemons().start_with_files(out)
+    assert daemon.client(out, "version").returncode == 0  # Go accepts the set
+    report = cli("certs", "check", str(out))
+    assert "which Go (dockerd, the docker CLI) rejects" not in report.out, report.out
