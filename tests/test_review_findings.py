@@ -295,3 +295,28 @@ def test_check_does_not_say_go_rejects_a_sha1_self_signed_root(cli, tmp_path: Pa
     assert daemon.client(out, "version").returncode == 0  # Go accepts the set
     report = cli("certs", "check", str(out))
     assert "which Go (dockerd, the docker CLI) rejects" not in report.out, report.out
+
+
+@pytest.mark.docker
+def test_doctor_fix_for_a_server_pair_used_as_the_client_works(cli, tmp_path: Path,
+                                                               daemons) -> None:
+    """cert.pem/key.pem and client-*.pem hold the server pair: doctor's verdict and the
+    docker CLI agree (refused), but the fix doctor prints, `minipaas certs client --out
+    DIR`, is itself refused since rotation keeps the current pair ("is not a client
+    certificate: give --force")."""
+    import re
+    import shlex
+
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    daemon = daemons().start_with_files(out)
+    for server, client in (("server-cert.pem", "cert.pem"), ("server-key.pem", "key.pem"),
+                           ("server-cert.pem", "client-cert.pem"),
+                           ("server-key.pem", "client-key.pem")):
+        (out / client).write_bytes((out / server).read_bytes())
+    assert daemon.client(out, "version").returncode != 0
+    verdict = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    fix = re.search(r"`minipaas (certs client [^`]*)`", verdict.out)
+    assert fix, verdict.out
+    result = cli(*shlex.split(fix.group(1)), "-q")
+    assert result.code == 0, result.err
