@@ -102,17 +102,20 @@ def test_check_reports_a_certificate_not_valid_yet(cli, tmp_path: Path) -> None:
     assert "clients/alice" in result.out + result.err
 
 
-def test_certs_help_rotation_example_works_after_its_setup_example(cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("comment", ["# rotate the server pair", "# a new client pair"])
+def test_certs_help_example_works_after_its_setup_example(cli, tmp_path: Path,
+                                                          comment: str) -> None:
     """`minipaas certs --help` lists `all --san 10.0.0.5 --san manager.example.com`, then
-    `server --out .certs --san 10.0.0.5  # rotate the server pair`: run in that order,
-    the rotation example is refused (it would drop manager.example.com)."""
+    `server --out .certs --san 10.0.0.5  # rotate the server pair` and `client --out
+    .certs --cn ci  # a new client pair`: run after the first, each is refused (exit 2:
+    it would drop manager.example.com, or CN=client)."""
     import shlex
 
     lines = [line.strip() for line in cli("certs", "--help").out.splitlines()]
     setup = next(line for line in lines if line.startswith("minipaas certs all "))
-    rotate = next(line for line in lines if line.endswith("# rotate the server pair"))
+    example = next(line for line in lines if line.endswith(comment))
     out = str(tmp_path / "certs")
-    for line in (setup, rotate.split("#")[0]):
+    for line in (setup, example.split("#")[0]):
         argv = [out if arg == ".certs" else arg for arg in shlex.split(line)[1:]]
         result = cli(*argv, "-q")
         assert result.code == 0, (line, result.err)
