@@ -35,9 +35,9 @@ CERTS_HELP = f"""Create the TLS files that secure a remote Docker API (dockerd -
 \b
 Examples:
   minipaas certs all --out .certs --san 10.0.0.5 --san manager.example.com
-  minipaas certs server --out .certs --san 10.0.0.5     # rotate the server pair
+  minipaas certs server --out .certs                    # rotate the server pair
   minipaas certs server --out .certs --name m1 --san 10.0.0.11  # a manager's bundle
-  minipaas certs client --out .certs --cn ci            # a new client pair
+  minipaas certs client --out .certs --name ci          # a new client pair
   export DOCKER_HOST=tcp://10.0.0.5:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=.certs
 
 \b

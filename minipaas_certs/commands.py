@@ -384,8 +384,6 @@ def _renew_usage(role: str | None, every: bool, name: str | None, sans: Sequence
     chosen_lifetime(days, hours)
     if not every and not role:
         raise click.UsageError("say what to renew: server, client, or --all")
-    if key_size and not key_type:
-        raise click.UsageError("--key-size needs --key-type")
 
 
 def _key(key_type: str, key_size: int | None) -> Any:
@@ -820,11 +818,10 @@ def renew_command(role: str | None, out: str, ca_dir: str | None, every: bool,
                             templates=run.templates, progress=run.progress, engine=engine)
         _report_renewal(Path(out), renewal, within, as_json, run)
         return
-    key = _key(key_type, key_size) if key_type else None
     run.report(renew(run.openssl, Path(out), role or "", name=name, extra_sans=sans,
-                      lifetime=lifetime, key=key, ca_dir=ca_folder, force=force,
-                      passphrase=run.passphrase, templates=run.templates,
-                      progress=run.progress, engine=engine))
+                     lifetime=lifetime, key_kind=key_type, key_bits=key_size,
+                     ca_dir=ca_folder, force=force, passphrase=run.passphrase,
+                     templates=run.templates, progress=run.progress, engine=engine))
 
 
 def _report_renewal(out: Path, renewal: Outcome, within: int | None, as_json: bool,

@@ -56,7 +56,6 @@ from .openssl import OpenSSL, children_reaped
 from .parallel import Deferred, run_all
 from .plan import (
     HOUR,
-    KeySpec,
     LeafSpec,
     Placement,
     Plan,
@@ -411,16 +410,24 @@ def _resolve(out: Path, request: Request, force: bool) -> tuple[LeafSpec, bool]:
     try:
         current = read_certificate(path)
     except OutputError as error:
-        if request.existing_only or not force:
-            raise CAProblem(f"{error}: its names cannot be kept; give --force to replace it "
-                            "with what this command names") from None
-        return request.new(out), False
+        if request.existing_only:
+            raise CAProblem(f"{error}: there is nothing to renew; issue it again with "
+                            f"`{_issue_command(out, request)}`") from None
+        return request.new(out), False  # nothing to keep: it goes to the backup as it is
     if current.role != request.role:
-        if request.existing_only or not force:
-            raise CAProblem(f"{path} is not a {request.role} certificate: give --force to "
-                            "replace it with what this command names")
-        return request.new(out), False
+        if request.existing_only:
+            raise CAProblem(f"{path} is not a {request.role} certificate; issue it again "
+                            f"with `{_issue_command(out, request)}`")
+        try:  # the wrong certificate in this place: its names, where they fit this role
+            return request.resolve(current, path, force=True), True
+        except InvalidInput:
+            return request.new(out), False
     return request.resolve(current, path, force), True
+
+
+def _issue_command(out: Path, request: Request) -> str:
+    return f"minipaas certs {request.role} --out {quote(out)}" + (
+        f" --name {request.bundle}" if request.bundle else "")
 
 
 class Reissue(NamedTuple):
@@ -660,7 +667,7 @@ def _copy_ca(store: OutputDirectory, plan: Plan, placement: Placement, ca_pem: b
 
 def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
           extra_sans: Sequence[str] = (), lifetime: datetime.timedelta | None = None,
-          key: KeySpec | None = None,
+          key_kind: str | None = None, key_bits: int | None = None,
           ca_dir: Path | None = None, force: bool = False, passphrase: bytes | None = None,
           templates: Templates = SHIPPED, progress: Progress = lambda _: None,
           engine: Engine | None = None) -> Outcome:
@@ -673,9 +680,8 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
     folder.  ``force``: with ``ca_dir``, replace a ca.pem in ``out`` that is another
     CA's (it goes into a backup folder too).
     """
-    request = Request(role, name, add_sans=tuple(extra_sans),
-                      key_kind=key.kind if key else None, key_bits=key.bits if key else None,
-                      lifetime=lifetime, existing_only=True)
+    request = Request(role, name, add_sans=tuple(extra_sans), key_kind=key_kind,
+                      key_bits=key_bits, lifetime=lifetime, existing_only=True)
     return generate(openssl, out, Plan(requests=(request,), ca_dir=ca_dir, force=force,
                                        renewing=True, engine=engine),
                     passphrase=passphrase, templates=templates, progress=progress)

@@ -37,6 +37,8 @@ from .layout import (
     KEY_PATTERNS,
     OLD_CA_CERT,
     REVOKED_FILE,
+    SERVER_CERT,
+    SERVER_KEY,
     STAGING_PREFIX,
     TOP_LEVEL_PAIRS,
     Bundle,
@@ -48,7 +50,14 @@ from .parallel import run_all
 from .plan import DAY, HOUR, time_left
 from .revocations import Revocation
 from .revocations import read as read_revocations
-from .store import abandoned, link_fix, linked_folders, shared_lock, unfinished
+from .store import (
+    abandoned,
+    link_fix,
+    linked_folders,
+    owned_private_dir,
+    shared_lock,
+    unfinished,
+)
 
 _USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
 
@@ -221,8 +230,14 @@ def _pairs(directory: Path) -> list[tuple[str, str, str]]:
 
 
 def _renew_command(out: str, file: str, role: str) -> str:
+    """The command that re-issues ``file``, whose certificate's own ``role`` may not be
+    the one its place holds (then it is issued anew there: renew has nothing to keep)."""
     bundle = Bundle.of(file)
     name = f" --name {quote(bundle.name)}" if bundle else ""
+    place = bundle.role if bundle else ("server" if file in (SERVER_CERT, SERVER_KEY)
+                                        else "client")
+    if role != place:
+        return f"minipaas certs {place} --out {out}{name}"
     return f"minipaas certs renew {role} --out {out}{name}"
 
 
@@ -336,11 +351,22 @@ def _interrupted_changes(directory: Path) -> list[Finding]:
                     "next run that writes here undoes first",
                     "any minipaas certs command that writes the directory (renew, server, "
                     "client) undoes it first; then check again") for leftover in leftovers
-            ] + [Finding("problem", leftover.name, "left by a run that was killed: it may "
-                         "hold private keys, which copies of the directory would carry",
-                         "any minipaas certs command that writes the directory (renew, "
-                         "server, client) removes it; or remove it by hand")
-                 for leftover in killed]
+            ] + [_abandoned_finding(leftover) for leftover in killed]
+
+
+def _abandoned_finding(leftover: Path) -> Finding:
+    """A staging folder without a journal: a killed run's, which the next writing run
+    removes, or one this tool did not make, which every writing run refuses to touch."""
+    why = owned_private_dir(leftover)
+    if why:
+        return Finding("problem", leftover.name, f"not a staging folder of this tool ({why}): "
+                       "every minipaas certs command that writes the directory refuses to "
+                       "run until it is gone", f"check what it holds, then remove it: "
+                       f"`rm -r {quote(str(leftover))}`")
+    return Finding("problem", leftover.name, "left by a run that was killed: it may hold "
+                   "private keys, which copies of the directory would carry",
+                   "any minipaas certs command that writes the directory (renew, server, "
+                   "client) removes it; or remove it by hand")
 
 
 def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes | None,

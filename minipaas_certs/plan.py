@@ -32,7 +32,7 @@ from .layout import (
     Bundle,
     pair_files,
 )
-from .names import MAX_CN_LENGTH, SubjectAltName, parse_common_name, parse_sans
+from .names import MAX_CN_LENGTH, SubjectAltName, parse_common_name, parse_san, parse_sans
 
 if TYPE_CHECKING:
     from .vault import Engine
@@ -374,8 +374,8 @@ class Request:
         check_renewal(self.role, self.add_sans)
         if self.role == "client" and self.sans:
             raise InvalidInput("--san is for server certificates; a client is named by its CN")
-        if self.key_kind is not None or self.key_bits is not None:
-            KeySpec.parse(self.key_kind or DEFAULT_KEY_TYPE, self.key_bits)  # refuse at once
+        if self.key_kind is not None:  # --key-size alone is checked against the current key
+            KeySpec.parse(self.key_kind, self.key_bits)  # refuse at once
 
     @property
     def cert_file(self) -> str:
@@ -410,10 +410,16 @@ class Request:
             if self.role == "server":
                 names = parse_sans([*(current.names if self.sans is None else self.sans),
                                     *self.add_sans])
-            kind = self.key_kind or current.key_type
-            bits = self.key_bits or (current.key_bits if kind == current.key_type else None)
+        except InvalidInput as error:
+            raise InvalidInput(f"cannot renew {where} as it is: {error}") from None
+        kind = self.key_kind or current.key_type
+        bits = self.key_bits or (current.key_bits if kind == current.key_type else None)
+        try:
             key = KeySpec.parse(kind, bits)
         except InvalidInput as error:
+            if self.key_bits is not None and self.key_kind is None:
+                raise InvalidInput(f"{error}: {where} has a {current.key_label} key; "
+                                   "name another type with --key-type") from None
             raise InvalidInput(f"cannot renew {where} as it is: {error}") from None
         if not force:
             _refuse_dropped(self, current, names, common_name, where)
@@ -425,8 +431,8 @@ def _refuse_dropped(request: Request, current: Certificate, names: Sequence[Subj
                     common_name: str, where: Path) -> None:
     """Refuse a rotation that drops a name clients connect by (or the CN it is known by)."""
     kept = {str(name) for name in names}
-    dropped = [name for name in current.names if name not in kept]
-    keep = [f"--san {name.split(':', 1)[1]}" for name in dropped]
+    dropped = [name for name in current.names if _canonical(name) not in kept]
+    keep = [f"--san {quote(_canonical(name).split(':', 1)[1])}" for name in dropped]
     if current.subject_cn and common_name != current.subject_cn:
         dropped.insert(0, f"CN={current.subject_cn}")
         keep.insert(0, f"--cn {quote(current.subject_cn)}")
@@ -438,6 +444,15 @@ def _refuse_dropped(request: Request, current: Certificate, names: Sequence[Subj
     raise InvalidInput(
         f"{where} holds {', '.join(dropped)}, which this run would drop{why}: add "
         f"{' '.join(keep)} to keep {them}, or --force to drop {them}")
+
+
+def _canonical(name: str) -> str:
+    """A SAN as this tool writes it (``DNS:Manager.Example.com`` is ``DNS:manager.example.com``:
+    names are case-insensitive), or as it is when the tool would not write it."""
+    try:
+        return str(parse_san(name.split(":", 1)[1]))
+    except InvalidInput:
+        return name
 
 
 def renewal(current: Certificate, where: Path, role: str, bundle: str | None,

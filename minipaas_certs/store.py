@@ -132,7 +132,7 @@ def _synced_digest(path: Path) -> str:
     return digest
 
 
-def _owned_private_dir(path: Path) -> str | None:
+def owned_private_dir(path: Path) -> str | None:
     """Why ``path`` is not a real 0700 folder of the current user, or None if it is."""
     try:
         info = os.lstat(path)
@@ -569,7 +569,7 @@ class OutputDirectory:
         for backup in {move.aside for move in moves if move.aside != REPLACED}:
             _remove_if_empty(self.path / backup)
         for made in journal.made:  # only as the commit made it: ours, 0700, empty
-            if _owned_private_dir(self.path / made) is None:
+            if owned_private_dir(self.path / made) is None:
                 with suppress(OSError):
                     (self.path / made).rmdir()
         # The folders old files came back into (clients/ too), before staging goes.
@@ -635,7 +635,7 @@ class OutputDirectory:
                     and (move.aside == REPLACED or BACKUP_NAME.match(move.aside))):
                 return None
             if move.aside != REPLACED and os.path.lexists(self.path / move.aside) \
-                    and _owned_private_dir(self.path / move.aside):
+                    and owned_private_dir(self.path / move.aside):
                 return None
         return Journal(moves, made, loose)
 
@@ -645,10 +645,7 @@ class OutputDirectory:
         A folder without a journal is a run that ended before its renames began or
         after they were done: it only holds disposable files.
         """
-        why = _owned_private_dir(leftover)
-        if why:
-            raise OutputError(f"{leftover} is not a staging folder of this tool ({why}): it "
-                              "was left alone; check what it holds and remove it to go on")
+        _refuse_stranger(leftover)
         if not os.path.lexists(leftover / JOURNAL):
             shutil.rmtree(leftover)
             return
@@ -715,10 +712,20 @@ def _lock_shared(descriptor: int, folder: Path) -> None:
 def remove_abandoned(folder: Path) -> None:
     """Remove the staging folders without a journal that killed runs left in ``folder``
     (they may hold new private keys nobody received); the caller holds a lock on it,
-    so no live run is using one.  One that is not this tool's is left alone."""
+    so no live run is using one.  One that is not this tool's is left alone, and the
+    run stops, as every writing run does."""
     for leftover in abandoned(folder):
-        if _owned_private_dir(leftover) is None:
-            shutil.rmtree(leftover, ignore_errors=True)
+        _refuse_stranger(leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _refuse_stranger(leftover: Path) -> None:
+    """A folder named like a staging folder that this tool did not make is left alone,
+    and stops the run: a person must look at it."""
+    why = owned_private_dir(leftover)
+    if why:
+        raise OutputError(f"{leftover} is not a staging folder of this tool ({why}): it "
+                          "was left alone; check what it holds and remove it to go on")
 
 
 def abandoned(folder: Path) -> list[Path]:

@@ -75,13 +75,14 @@ def test_check_reports_a_killed_runs_staging_folder_and_any_writing_run_removes_
     assert run_tool("certs", "check", str(out)).returncode == 0
 
 
-def test_a_staging_folder_of_another_user_is_still_left_alone_by_renew_within(
+def test_a_staging_folder_the_tool_did_not_make_stops_renew_within_too(
         tmp_path: Path) -> None:
     out = tmp_path / "out"
     certs("all", "--out", str(out))
     planted = out / f"{STAGING_PREFIX}000000000000"
     planted.mkdir(mode=0o755)
     os.chmod(planted, 0o755)  # not a 0700 folder: not one this tool made
-    assert run_tool("certs", "renew", "--all", "--within", "1", "--out", str(out),
-                    "-q").returncode == 0
+    done = run_tool("certs", "renew", "--all", "--within", "1", "--out", str(out), "-q")
+    assert done.returncode == 6, done.stderr  # as every writing run: a person must look
+    assert "is not a staging folder of this tool" in done.stderr
     assert planted.is_dir()

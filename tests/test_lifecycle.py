@@ -269,7 +269,8 @@ def test_renew_a_bundle(out: Path, cli) -> None:
     (["--all", "--name", "ci"], 2, "--all renews every pair as it is"),
     (["client", "--san", "x.example"], 2, "--san is for server"),
     (["client", "--name", "nobody"], 5, "nothing to renew"),
-    (["client", "--key-size", "2048"], 2, "--key-size needs --key-type"),
+    (["client", "--key-size", "2048"], 2, "--key-size 2048 is not valid for ecdsa keys (use "
+                                          "256, 384): "),
 ])
 def test_renew_refusals(out: Path, cli, args: list[str], code: int, text: str) -> None:
     result = cli("certs", "renew", *args, "--out", str(out))
