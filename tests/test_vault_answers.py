@@ -340,11 +340,50 @@ def test_check_reports_a_weak_signature(tmp_path: Path, digest: str) -> None:
     done = run_tool("certs", "check", str(out))
     assert done.returncode == 8, done.stdout + done.stderr
     assert f"server-cert.pem: signed with {name}" in done.stdout, done.stdout
-    # The CA itself, re-signed by its key with the weak digest (same name and key).
+    # The CA itself, re-signed by its key with the weak digest (same name and key): a
+    # root's own signature Go does not check, so only a warning (the leaf stays a problem).
     openssl("x509", "-in", str(out / "ca.pem"), "-signkey", str(out / "ca-key.pem"),
             f"-{digest}", "-days", "3650", "-out", str(out / "ca.pem"))
     done = run_tool("certs", "check", str(out))
-    assert done.returncode == 8 and f"ca.pem: signed with {name}" in done.stdout, done.stdout
+    assert done.returncode == 8, done.stdout
+    assert f"warning: ca.pem: signed with {name}" in done.stdout, done.stdout
+    assert f"problem: server-cert.pem: signed with {name}" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("digest", ["sha1", "md5"])
+def test_check_warns_of_a_weak_self_signature_on_a_root(tmp_path: Path, digest: str) -> None:
+    """A root whose own signature is SHA-1 or MD5, its leaves SHA-256: Go never checks
+    a root's self-signature (the docker CLI connects: see test_review_findings), so
+    check warns (exit 7) that this tool will not sign with it, not that Go rejects it;
+    signing with it is refused (exit 5)."""
+    out = tmp_path / "certs"
+    keys = ["--key-type", "rsa", "--key-size", "2048"] if digest == "md5" else []
+    assert run_tool("certs", "all", "--out", str(out), "-q", *keys).returncode == 0
+    openssl("x509", "-in", str(out / "ca.pem"), "-signkey", str(out / "ca-key.pem"),
+            f"-{digest}", "-days", "3650", "-out", str(out / "ca.pem"))
+    name = {"sha1": "SHA-1", "md5": "MD5"}[digest]
+    done = run_tool("certs", "check", str(out))
+    assert done.returncode == 7, done.stdout + done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.startswith("warning: ca.pem"))
+    assert f"signed with {name}" in line and "rejects" not in line, line
+    assert "this tool will not sign with it" in line, line
+    fix = line.split("fix: replace it with `")[1].rstrip("`")
+    assert fix == f"minipaas certs rotate-ca start --out {out}", line
+    refused = run_tool("certs", "client", "--out", str(out), "--name", "ci")
+    assert refused.returncode == 5 and f"signed with {name}" in refused.stderr, refused.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="rotate-ca start loads the old CA with the signing "
+                   "checks (issue._check_fit), so it refuses the CA it is advised to replace")
+def test_rotate_ca_start_replaces_a_root_with_a_weak_self_signature(tmp_path: Path) -> None:
+    """check's fix for a SHA-1 self-signed root (and _check_fit's own advice)."""
+    out = tmp_path / "certs"
+    assert run_tool("certs", "all", "--out", str(out), "-q").returncode == 0
+    openssl("x509", "-in", str(out / "ca.pem"), "-signkey", str(out / "ca-key.pem"),
+            "-sha1", "-days", "3650", "-out", str(out / "ca.pem"))
+    done = run_tool("certs", "rotate-ca", "start", "--out", str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    assert run_tool("certs", "client", "--out", str(out), "--name", "ci", "-q").returncode == 0
 
 
 def test_check_reports_a_weak_intermediate_after_a_leaf(tmp_path: Path) -> None:
