@@ -371,17 +371,31 @@ def test_check_warns_of_a_weak_self_signature_on_a_root(tmp_path: Path, digest: 
     assert fix == f"minipaas certs rotate-ca start --out {out}", line
     refused = run_tool("certs", "client", "--out", str(out), "--name", "ci")
     assert refused.returncode == 5 and f"signed with {name}" in refused.stderr, refused.stderr
+    assert "accepts it as a root, but this tool does not sign with it" in refused.stderr
+    assert "rotate-ca start" in refused.stderr and "rejects" not in refused.stderr
+    # The fix check and the refusal give replaces it: rotate-ca start reads the weak CA
+    # only to keep it trusted until `finish`; what is signed from now on is SHA-256.
+    done = run_tool(*fix.split()[1:], "-q")
+    assert done.returncode == 0, done.stderr
+    assert run_tool("certs", "client", "--out", str(out), "--name", "ci", "-q").returncode == 0
+    assert load_cert(out / "clients" / "ci" / "cert.pem").signature_hash_algorithm.name == \
+        "sha256"
 
 
-@pytest.mark.xfail(strict=True, reason="rotate-ca start loads the old CA with the signing "
-                   "checks (issue._check_fit), so it refuses the CA it is advised to replace")
-def test_rotate_ca_start_replaces_a_root_with_a_weak_self_signature(tmp_path: Path) -> None:
-    """check's fix for a SHA-1 self-signed root (and _check_fit's own advice)."""
+def test_rotate_ca_start_replaces_a_ca_with_a_short_rsa_key(tmp_path: Path) -> None:
+    """A 1024-bit RSA CA: signing with it is refused with the advice `rotate-ca start
+    --key-type ecdsa`, which must then read it (to keep it trusted until finish)."""
     out = tmp_path / "certs"
-    assert run_tool("certs", "all", "--out", str(out), "-q").returncode == 0
-    openssl("x509", "-in", str(out / "ca.pem"), "-signkey", str(out / "ca-key.pem"),
-            "-sha1", "-days", "3650", "-out", str(out / "ca.pem"))
-    done = run_tool("certs", "rotate-ca", "start", "--out", str(out), "-q")
+    out.mkdir()
+    openssl("req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", str(out / "ca-key.pem"),
+            "-out", str(out / "ca.pem"), "-subj", "/CN=short", "-days", "900", "-addext",
+            "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    (out / "ca-key.pem").chmod(0o600)
+    refused = run_tool("certs", "client", "--out", str(out), "--name", "ci")
+    assert refused.returncode == 5, refused.stderr
+    assert "`minipaas certs rotate-ca start --key-type ecdsa`" in refused.stderr
+    done = run_tool("certs", "rotate-ca", "start", "--out", str(out), "--key-type", "ecdsa",
+                    "-q")
     assert done.returncode == 0, done.stderr
     assert run_tool("certs", "client", "--out", str(out), "--name", "ci", "-q").returncode == 0
 
