@@ -320,16 +320,17 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
           now: datetime.datetime | None = None) -> Report:
     """Everything wrong, or about to go wrong, with the directory's files.
 
-    Problems: a missing or unpaired file, an expired certificate, a key that does
-    not match its certificate, a leaf that does not verify against ca.pem (with
-    its purpose) or outlives its CA, a private key readable by others (a symlink
-    is judged by its target), a client bundle that the docker CLI could not use
-    (its own ca.pem missing, unreadable, or not trusting the daemon's CA), a change
-    a crashed run left half-made, a certificate signed with SHA-1 or MD5.
+    Problems: a missing or unpaired file, an expired or not yet valid
+    certificate, a key that does not match its certificate, a leaf that does
+    not verify against ca.pem (with its purpose) or outlives its CA, a private
+    key readable by others (a symlink is judged by its target), a client bundle
+    that the docker CLI could not use (its own ca.pem missing, unreadable, or
+    not trusting the daemon's CA), a change a crashed run left half-made, a
+    certificate signed with SHA-1 or MD5.
     Warnings: a certificate expiring within ``warn_days``, a leaf still from the
-    old CA during a rollover.  The openssl checks run concurrently with the
-    Python ones; openssl opens none of the directory's files by name (see
-    ``_verify_findings``).
+    old CA during a rollover, a root whose own signature is SHA-1 or MD5.  The
+    openssl checks run concurrently with the Python ones; openssl opens none of
+    the directory's files by name (see ``_verify_findings``).
     """
     import tempfile
 
@@ -558,8 +559,14 @@ def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
     # The time of day too when it is near: a short-lived certificate's end is an hour.
     when = f"{cert.not_after:%Y-%m-%d}" + (
         f" {cert.not_after:%H:%M} UTC" if abs(cert.not_after - now) < DAY else "")
+    later = starts_later(cert, now)  # show's and doctor's words
     if days <= 0:
         found.append(Finding("problem", entry.file, f"expired on {when}", fix))
+    elif later:
+        # Go (dockerd, the docker CLI) refuses it until then.
+        found.append(Finding("problem", entry.file, f"not yet valid: {later}",
+                             f"set the clock right (NTP) where it is wrong; or re-issue it: "
+                             f"{fix}"))
     elif days <= warn_days:
         found.append(Finding("warning", entry.file, f"expires on {when}, in "
                              f"{time_left(cert.not_after - now)}", fix))
@@ -578,8 +585,14 @@ def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
 
 def _signature_findings(entry: Entry, out: str) -> list[Finding]:
     """A certificate, or an intermediate after a leaf, signed with SHA-1 or MD5: Go
-    (dockerd, the docker CLI) refuses it, whatever openssl verify says."""
+    (dockerd, the docker CLI) refuses it, whatever openssl verify says. A root's own
+    signature Go never checks: only a warning, as this tool will not sign with it."""
     cert = entry.certificate
+    if cert.weak_signature and cert.is_ca and cert.self_issued:
+        return [Finding("warning", entry.file, f"signed with {cert.weak_signature} (its own "
+                        "signature, which Go (dockerd, the docker CLI) does not check on a "
+                        "root, so they accept it), but this tool will not sign with it",
+                        f"replace it with `minipaas certs rotate-ca start --out {out}`")]
     if cert.weak_signature:
         fix = (f"minipaas certs rotate-ca start --out {out}" if cert.is_ca
                else _renew_command(out, entry.file, cert.role))

@@ -757,7 +757,8 @@ def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str |
 
 
 def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: bytes,
-                   key_pem: bytes, passphrase: bytes | None = None) -> Authority:
+                   key_pem: bytes, passphrase: bytes | None = None, *,
+                   replacing: bool = False) -> Authority:
     """The CA read from ``origin`` (its bytes, read once) and checked fit to sign; its
     certificates are copied into ``staging/signer/`` for openssl, never its key.
 
@@ -769,7 +770,8 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
     Fit: a CA certificate with keyCertSign and a subjectKeyIdentifier, valid now,
     not signed with SHA-1 or MD5, an RSA key of at least 2048 bits, and a key that
     matches it; the CAs above it valid now.  An encrypted CA key needs
-    ``passphrase``; an unencrypted one ignores it.
+    ``passphrase``; an unencrypted one ignores it.  ``replacing``: the CA is read only
+    to be replaced (rotate-ca start), so a weak signature or RSA key does not stop it.
     """
     cert_path, key_path = origin / CA_CERT, origin / CA_KEY
     try:
@@ -793,7 +795,7 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
                         f"{key_path} matches none of the {len(certificates)} certificates "
                         f"in {cert_path}")
     certificate = matching[0]
-    _check_fit(certificate, cert_path)
+    _check_fit(certificate, cert_path, replacing)
     chain, root = _path_to_root(certificate, certificates, cert_path)
     # With an intermediate, the trust anchor is its root alone: another root in the
     # file would widen what every daemon and client accepts.
@@ -838,8 +840,9 @@ def public_half(openssl: OpenSSL, key_pem: bytes, shown: Path | str,
                     f"({failure.stderr.strip()[:200]})") from None
 
 
-def _check_fit(certificate: Certificate, cert_path: Path) -> None:
-    """A certificate fit to sign what Go (dockerd, the docker CLI) will accept."""
+def _check_fit(certificate: Certificate, cert_path: Path, replacing: bool = False) -> None:
+    """A certificate fit to sign what Go (dockerd, the docker CLI) will accept; only its
+    shape and dates when ``replacing`` it: rotate-ca start is the way out of a weak CA."""
     if not certificate.is_ca or "keyCertSign" not in certificate.key_usage:
         raise CAProblem(f"{cert_path} is not a CA certificate (CA:TRUE and keyCertSign)")
     if OID_SUBJECT_KEY_ID not in certificate.extensions:
@@ -847,11 +850,15 @@ def _check_fit(certificate: Certificate, cert_path: Path) -> None:
             f"{cert_path} has no subjectKeyIdentifier: strict X.509 checks (OpenSSL "
             "-x509_strict, Python 3.13, docker-py) reject what it signs"
         )
-    if certificate.weak_signature:
-        raise CAProblem(f"{cert_path} is signed with {certificate.weak_signature}, which Go "
-                        "(dockerd, the docker CLI) rejects: make a new CA with "
-                        "`minipaas certs rotate-ca start`")
-    if certificate.key_type in ("rsa", "rsa-pss") and certificate.key_bits < MIN_CA_RSA_BITS:
+    if certificate.weak_signature and not replacing:
+        # Go never checks a root's own signature, but does check what a root signs.
+        why = ("Go (dockerd, the docker CLI) accepts it as a root, but this tool does not "
+               "sign with it" if certificate.self_issued else
+               "which Go (dockerd, the docker CLI) rejects")
+        raise CAProblem(f"{cert_path} is signed with {certificate.weak_signature}, {why}: make "
+                        "a new CA with `minipaas certs rotate-ca start`")
+    if certificate.key_type in ("rsa", "rsa-pss") and certificate.key_bits < MIN_CA_RSA_BITS \
+            and not replacing:
         raise CAProblem(f"{cert_path} has an RSA key of {certificate.key_bits} bits: a CA needs "
                         f"at least {MIN_CA_RSA_BITS}; make a new one with "
                         "`minipaas certs rotate-ca start --key-type ecdsa`")

@@ -49,7 +49,8 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
                            f"`minipaas certs rotate-ca finish --out {quote(out)}`")
         store.refuse_links(_bundle_copies(out))
         old_pem, old_key_pem = read_ca(store, out)
-        old = load_authority(openssl, store.staging, out, old_pem, old_key_pem, passphrase)
+        old = load_authority(openssl, store.staging, out, old_pem, old_key_pem, passphrase,
+                             replacing=True)
         if old.chain:
             raise Conflict(f"{out / CA_CERT} holds an intermediate CA of your organisation: "
                            "its successor comes from the organisation; put it in place, then "

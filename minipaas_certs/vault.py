@@ -156,6 +156,13 @@ class Engine:
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if "@" in self.address:
+            # user:password@ would go to the resolver as part of the host, and into
+            # messages: refuse it unprinted (the engine takes a token, not a login).
+            shown = f"{self.address.partition('://')[0]}://...@{self.address.rpartition('@')[2]}"
+            raise InvalidInput(f"--vault-addr {shown!r} holds credentials before the host: "
+                               "give the token in VAULT_TOKEN or --vault-token-file, and "
+                               "use http(s)://HOST:PORT")
         if not re.match(r"https?://[^\s/?#]+\Z", self.address.rstrip("/")):
             raise InvalidInput(f"--vault-addr {self.address!r}: use http(s)://HOST:PORT")
         if not _MOUNT.match(self.mount):

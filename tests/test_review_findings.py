@@ -100,6 +100,11 @@ def test_check_reports_a_certificate_not_valid_yet(cli, tmp_path: Path) -> None:
     result = cli("certs", "check", str(out))
     assert result.code == 8, result.out + result.err
     assert "clients/alice" in result.out + result.err
+    line = next(line for line in result.out.splitlines() if "clients/alice" in line)
+    start = load_cert(out / "clients" / "alice" / "cert.pem").not_valid_before_utc
+    assert line.startswith(f"problem: clients/alice/cert.pem: not yet valid: valid only from "
+                           f"{start:%Y-%m-%d %H:%M:%S} UTC: is a clock wrong"), line
+    assert "fix: set the clock right" in line and "minipaas certs renew client" in line, line
 
 
 @pytest.mark.parametrize("comment", ["# rotate the server pair", "# a new client pair"])
@@ -134,18 +139,25 @@ def test_readme_truststore_block_run_again_during_a_rollover(tmp_path: Path) -> 
     if not shutil.which("keytool"):
         pytest.skip("keytool not installed")
     readme = (Path(__file__).parent.parent / "README.rst").read_text()
-    start = readme.index("    (umask 077 && openssl rand -base64 24 > truststore-password)")
+    # The line that makes the password, wherever it starts (the fix keeps an existing one).
+    start = readme.rindex("\n", 0, readme.index(
+        "(umask 077 && openssl rand -base64 24 > truststore-password)")) + 1
     block = readme[start:readme.index("\n\n", start)]
     for args in (["all"], ["client", "--name", "ci"]):
         assert run_tool("certs", *args, "--out", ".certs", "-q", cwd=tmp_path).returncode == 0
     assert subprocess.run(["sh", "-c", block], cwd=tmp_path, capture_output=True,
                           stdin=subprocess.DEVNULL).returncode == 0
+    password = (tmp_path / "truststore-password").read_bytes()
     assert run_tool("certs", "rotate-ca", "start", "--out", ".certs", "-q",
                     cwd=tmp_path).returncode == 0
     again = subprocess.run(["sh", "-c", block], cwd=tmp_path, capture_output=True, text=True,
                            stdin=subprocess.DEVNULL)
     assert "keytool error" not in again.stdout + again.stderr, again.stdout + again.stderr
     assert again.stdout.count("trustedCertEntry") == 2
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "truststore-password").read_bytes() == password
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        ".certs", "truststore-password", "truststore.p12"]
 
 
 def test_check_advice_for_a_foreign_staging_folder_is_what_server_does(cli,

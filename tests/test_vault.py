@@ -576,6 +576,29 @@ def test_a_proxy_the_tool_cannot_use_is_refused_at_once(tmp_path: Path, value: s
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("userinfo", ["user:s3cret@", "s3cret@", "user:p@s3cret@"])
+@pytest.mark.parametrize("path", ["", "/v1"])
+def test_an_address_with_credentials_is_refused_unprinted(tmp_path: Path, userinfo: str,
+                                                          path: str) -> None:
+    """user:password@ in VAULT_ADDR: exit 2 at once, the secret neither printed nor sent
+    anywhere (a listener at the address it names sees no connection)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        done = run_tool("certs", "client", "--vault-role", "r", "--out", str(tmp_path / "c"),
+                        env={"VAULT_ADDR": f"http://{userinfo}127.0.0.1:{port}{path}",
+                             "VAULT_TOKEN": "t"})
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: --vault-addr "), done.stderr
+    assert "holds credentials" in lines[0] and "s3cret" not in done.stdout + done.stderr
+    assert not (tmp_path / "c").exists()
+
+
 @pytest.mark.parametrize("address,environ,expected", [
     ("http://10.0.0.5:8200", {"HTTP_PROXY": "http://p:3128"}, ("HTTP_PROXY", "p", 3128)),
     ("http://10.0.0.5:8200", {"http_proxy": "p:3128"}, ("http_proxy", "p", 3128)),
