@@ -44,11 +44,12 @@ def quoted_command(line: str) -> str:
 
 def foreign_leaf(folder: Path, role: str, cn: str, curve: str, ca_cert: Path, ca_key: Path,
                  san: str = "") -> None:
-    """A pair this tool did not make, signed by ``ca_cert``, in ``folder`` (a bundle, or
-    the top level of --out)."""
+    """A ``role`` certificate this tool did not make, signed by ``ca_cert``, in ``folder``
+    (a bundle, under the file names of its kind; or the top level of --out)."""
     folder.mkdir(parents=True, exist_ok=True)
     bundle = folder.parent.name in ("clients", "servers")
-    cert, key = (("server-cert.pem", "server-key.pem") if role == "server"
+    kind = {"clients": "client", "servers": "server"}.get(folder.parent.name, role)
+    cert, key = (("server-cert.pem", "server-key.pem") if kind == "server"
                  else ("cert.pem", "key.pem") if bundle else ("client-cert.pem", "client-key.pem"))
     extra = ["-addext", f"subjectAltName={san}"] if san else []
     subprocess.run([SYSTEM_OPENSSL, "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt",
@@ -166,3 +167,26 @@ def test_rotate_ca_finish_never_leaves_a_mixed_set(work: Path) -> None:
     if done.returncode == 0:
         checked = tool(work, "check", OUT, "--warn-days", "1")
         assert checked.returncode == 0, checked.stdout
+
+
+# Item 1 (check's side, commit a31be66 "check's fix commands work"): a bundle holding the
+# other role's certificate gets "fix: minipaas certs renew client ... --name web", which
+# is refused when pasted (exit 5, "is not a client certificate").
+def test_checks_fix_for_the_other_roles_bundle_works(work: Path) -> None:
+    out = work / OUT
+    foreign_leaf(out / "clients" / "web", "server", "web", "P-256", out / "ca.pem",
+                 out / "ca-key.pem", "DNS:web.example")
+    checked = tool(work, "check", OUT)
+    assert checked.returncode == 8
+    (line,) = [line for line in checked.stdout.splitlines()
+               if line.startswith("problem: clients/web/cert.pem")]
+    again = paste(line.split("; fix: ", 1)[1], work)
+    assert again.returncode == 0, (line, again.stderr)
+    assert tool(work, "check", OUT).returncode == 0
+
+
+# Item 10: `rotate-ca start --cn` naming the current CA's CN is accepted: ca.pem then holds
+# two CAs both "CN=minipaas-ca", which check itself cannot tell apart.
+def test_rotate_ca_start_refuses_the_current_cas_cn(work: Path) -> None:
+    done = tool(work, "rotate-ca", "start", "--out", OUT, "--cn", "minipaas-ca")
+    assert done.returncode == 2, done.stderr
