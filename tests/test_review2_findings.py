@@ -190,3 +190,22 @@ def test_checks_fix_for_the_other_roles_bundle_works(work: Path) -> None:
 def test_rotate_ca_start_refuses_the_current_cas_cn(work: Path) -> None:
     done = tool(work, "rotate-ca", "start", "--out", OUT, "--cn", "minipaas-ca")
     assert done.returncode == 2, done.stderr
+
+
+# Item 1: rotation keeps the SANs or refuses to drop them; a URI or e-mail SAN (SPIFFE
+# ids, authorization plugins) is dropped silently by `server --name`, `renew server` and
+# revoke, exit 0, without --force and without a word.
+@pytest.mark.parametrize("command", [["server", "--name", "uri"],
+                                     ["renew", "server", "--name", "uri"]])
+def test_rotation_never_drops_a_uri_san_silently(work: Path, command: list[str]) -> None:
+    out = work / OUT
+    foreign_leaf(out / "servers" / "uri", "server", "uri.example", "P-256", out / "ca.pem",
+                 out / "ca-key.pem", "DNS:uri.example,URI:spiffe://example.org/docker")
+    done = tool(work, *command, "--out", OUT)
+    if done.returncode == 0:
+        text = (out / "servers" / "uri" / "server-cert.pem").read_text()
+        shown = subprocess.run([SYSTEM_OPENSSL, "x509", "-noout", "-ext", "subjectAltName"],
+                               input=text, capture_output=True, text=True).stdout
+        assert "URI:spiffe://example.org/docker" in shown, shown
+    else:
+        assert done.returncode == 2 and "spiffe://example.org/docker" in done.stderr
