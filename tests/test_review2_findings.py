@@ -209,3 +209,13 @@ def test_rotation_never_drops_a_uri_san_silently(work: Path, command: list[str])
         assert "URI:spiffe://example.org/docker" in shown, shown
     else:
         assert done.returncode == 2 and "spiffe://example.org/docker" in done.stderr
+
+
+# README: "The command prints what goes where" and renew --all prints it "even with -q,
+# as it needs a person".  revoke -q prints nothing on stderr: no word that the change only
+# takes effect once each manager restarts with its new files.
+def test_revoke_quiet_still_says_where_the_new_files_go(work: Path) -> None:
+    ok(work, "server", "--out", OUT, "--name", "m1")
+    done = tool(work, "revoke", "--out", OUT, "--name", "alice", "-q")
+    assert done.returncode == 0, done.stderr
+    assert "servers/m1/server-cert.pem" in done.stderr and "restart" in done.stderr
