@@ -126,14 +126,19 @@ def test_renew_of_the_other_roles_bundle_suggests_a_command_that_works(work: Pat
     assert again.returncode == 0, again.stderr
 
 
-# Item 1: re-running `certs server` on a top-level pair this tool did not make (a CN it
-# would not issue) is refused with no way on: neither --san nor --force is named, and
-# `--force` alone is refused the same way.
-def test_rotating_a_foreign_server_pair_names_a_way_on(work: Path) -> None:
+# Item 1: re-running `certs server` (or `renew`) on a pair this tool did not make (a CN or
+# key it would not issue) is refused with no way on: no command is named, and `--force`
+# alone is refused the same way.
+@pytest.mark.parametrize("folder,role,cn,curve,command", [
+    (".", "server", "Docker, Prod", "P-521", ["server"]),
+    ("clients/doe", "client", "Doe, John", "P-256", ["renew", "client", "--name", "doe"]),
+])
+def test_rotating_a_foreign_pair_names_a_way_on(work: Path, folder: str, role: str, cn: str,
+                                                curve: str, command: list[str]) -> None:
     out = work / OUT
-    foreign_leaf(out, "server", "Docker, Prod", "P-521", out / "ca.pem", out / "ca-key.pem",
-                 "DNS:prod.example.com")
-    done = tool(work, "server", "--out", OUT)
+    foreign_leaf(out / folder, role, cn, curve, out / "ca.pem", out / "ca-key.pem",
+                 "DNS:prod.example.com" if role == "server" else "")
+    done = tool(work, *command, "--out", OUT)
     assert done.returncode == 2, done.stderr
     (line,) = [line for line in done.stderr.splitlines() if line.startswith("Error")]
     again = paste(quoted_command(line), work)
