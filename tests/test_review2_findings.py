@@ -224,3 +224,16 @@ def test_revoke_quiet_still_says_where_the_new_files_go(work: Path) -> None:
     done = tool(work, "revoke", "--out", OUT, "--name", "alice", "-q")
     assert done.returncode == 0, done.stderr
     assert "servers/m1/server-cert.pem" in done.stderr and "restart" in done.stderr
+
+
+# Item 8 wording: renew --all says of a bundle that holds no certificate at all "it works
+# until it expires" -- it does not work now; the user is told there is no hurry.
+def test_renew_all_does_not_say_an_empty_bundle_works(work: Path) -> None:
+    empty = work / OUT / "clients" / "empty"
+    empty.mkdir(mode=0o700)
+    (empty / "ca.pem").write_bytes((work / OUT / "ca.pem").read_bytes())
+    done = tool(work, "renew", "--all", "--out", OUT, "-q")
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stderr.splitlines()
+               if line.startswith("Warning: clients/empty")]
+    assert "it works until it expires" not in line, line
