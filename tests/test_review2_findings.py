@@ -237,3 +237,14 @@ def test_renew_all_does_not_say_an_empty_bundle_works(work: Path) -> None:
     (line,) = [line for line in done.stderr.splitlines()
                if line.startswith("Warning: clients/empty")]
     assert "it works until it expires" not in line, line
+
+
+# Item 1 (low): `server --san new.example --force` drops 10.0.0.5 from the SANs but keeps
+# CN=10.0.0.5, a name the certificate no longer covers (show, doctor and CN-reading
+# clients then name a host it does not serve).
+def test_a_dropped_san_does_not_stay_as_the_cn(tmp_path: Path) -> None:
+    ok(tmp_path, "all", "--out", OUT, "--san", "10.0.0.5")
+    ok(tmp_path, "server", "--out", OUT, "--san", "new.example", "--force")
+    cert = load_cert(tmp_path / OUT / "server-cert.pem")
+    (cn,) = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    assert cn.value != "10.0.0.5"
