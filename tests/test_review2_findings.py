@@ -248,3 +248,21 @@ def test_a_dropped_san_does_not_stay_as_the_cn(tmp_path: Path) -> None:
     cert = load_cert(tmp_path / OUT / "server-cert.pem")
     (cn,) = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     assert cn.value != "10.0.0.5"
+
+
+# Item 8: revoking the bundle itself when it holds the other role's certificate is refused
+# (exit 5) with "move the broken bundle away by hand instead".  servers/cli holding a
+# client certificate of the CA is a working client credential to every daemon: moving the
+# folder cuts nothing off, while revoke (a new CA) would.
+def test_a_bundle_holding_the_other_roles_certificate_can_be_revoked(work: Path) -> None:
+    out = work / OUT
+    foreign_leaf(out / "servers" / "cli", "client", "cli", "P-256", out / "ca.pem",
+                 out / "ca-key.pem")
+    assert system_verify(out / "ca.pem", out / "servers" / "cli" / "server-cert.pem",
+                         "sslclient").returncode == 0  # a client credential that works
+    done = tool(work, "revoke", "--out", OUT, "--server", "cli", "-q")
+    assert done.returncode == 0, done.stderr
+    assert system_verify(out / "ca.pem", out / "clients" / "alice" / "cert.pem",
+                         "sslclient").returncode == 0
+    assert not (out / "servers" / "cli").exists()
+    assert tool(work, "check", OUT).returncode == 0
