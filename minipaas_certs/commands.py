@@ -987,7 +987,7 @@ def doctor_command(host: str, directory: str, name: str | None) -> int:
     from .doctor import doctor
     from .errors import EXIT_PROBLEMS
 
-    diagnosis = doctor(parse_host(host), Path(directory), name)
+    diagnosis = doctor(parse_host(host, lookup=True), Path(directory), name)
     say(diagnosis.message)
     return 0 if diagnosis.ok else EXIT_PROBLEMS
 

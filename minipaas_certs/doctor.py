@@ -31,7 +31,7 @@ from .certinfo import (
     read_certificates,
     starts_later,
 )
-from .docker_config import DockerHost, bundle_dir, name_matches
+from .docker_config import DockerHost, bundle_dir, legacy_ipv4, name_matches
 from .errors import CAProblem, OutputError, quote
 from .files import read_limited
 from .issue import is_encrypted
@@ -91,6 +91,15 @@ def _client_context(cert_path: Path) -> ssl.SSLContext:
     return context
 
 
+def _connect(host: DockerHost) -> socket.socket:
+    """A connection to ``host`` resolved as the docker CLI resolves it: Go takes an
+    old numeric form (0x7f000001, 127.1) for a host name, where C's resolver reads an
+    address; so no lookup succeeds for it (such a name is in no DNS)."""
+    if host.kind == "DNS" and legacy_ipv4(host.name):
+        raise socket.gaierror(socket.EAI_NONAME, "no such host")
+    return socket.create_connection((host.name, host.port), timeout=TIMEOUT)
+
+
 class ReplyTooLarge(OSError):
     """The peer sent more than any Docker daemon answers to GET /version."""
 
@@ -102,7 +111,7 @@ def _version_request(host: DockerHost, context: ssl.SSLContext) -> dict[str, obj
     trickles or floods data ends the diagnosis instead of holding it.
     """
     deadline = time.monotonic() + TIMEOUT
-    with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw, \
+    with _connect(host) as raw, \
             context.wrap_socket(raw, server_hostname=host.name) as tls:
         tls.sendall(b"GET /version HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
         chunks, size = [], 0
@@ -169,7 +178,7 @@ def _served_chain(host: DockerHost, cert_path: Path) -> list[Certificate]:
     received, found = bytearray(), None
     deadline = time.monotonic() + TIMEOUT
     try:
-        with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw:
+        with _connect(host) as raw:
             while found is None and len(received) <= MAX_REPLY:
                 with contextlib.suppress(ssl.SSLWantReadError):  # wants the server's flight
                     tls.do_handshake()
@@ -232,6 +241,12 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
                                 f"running with -H tcp://0.0.0.0:{host.port} (or hosts in "
                                 "daemon.json)? Is it the right address?")
     except socket.gaierror:
+        numeric = legacy_ipv4(host.name) if host.kind == "DNS" else None
+        if numeric:
+            return Diagnosis(False, f"cannot resolve {host.name} (\"lookup {host.name}: no "
+                                    "such host\"): the docker CLI, in Go, reads it as a host "
+                                    f"name, not as the address {numeric}; connect by "
+                                    f"{numeric}")
         return Diagnosis(False, f"cannot resolve {host.name}: use its IP address or fix DNS")
     except ReplyTooLarge as error:
         return Diagnosis(False, f"{host.name}:{host.port}: {error}")
@@ -248,7 +263,7 @@ def _judge_daemon(host: DockerHost, cas: list[Certificate]) -> None:
     """Handshake without a client certificate: raises SSLCertVerificationError if Go
     would refuse the daemon's chain; the daemon's own refusal of a client that
     presents nothing is expected here, and ignored."""
-    with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw:
+    with _connect(host) as raw:
         try:
             with _daemon_context(cas).wrap_socket(raw, server_hostname=host.name):
                 pass
@@ -566,10 +581,27 @@ def _foreign(path: _Path, cas: list[Certificate], cert_path: Path, out: Path) ->
     if _build(top, known, cas, datetime.datetime.now(datetime.timezone.utc)).chain:
         return (f"the daemon's certificate comes from the intermediate CN={top.issuer_cn} "
                 f"under {CA_CERT} ({ours}), and the daemon's {SERVER_CERT} lacks it after "
-                f"the leaf (dockerd sends exactly that file; `minipaas certs server "
-                f"--ca-dir` writes it so) {_RESTART}")
+                f"the leaf (dockerd sends exactly that file): {_chain_fix(out, top)}")
     return (f"the daemon's certificate comes from another CA (issuer CN={top.issuer_cn};"
             f" {CA_CERT} holds {ours}): dockerd uses other files, or this bundle belongs to "
             f"another cluster; or CN={top.issuer_cn} is an intermediate under it, and "
             f"the daemon's {SERVER_CERT} lacks it after the leaf (dockerd sends exactly "
             f"that file; `minipaas certs server --ca-dir` writes it so)")
+
+
+def _chain_fix(out: Path, server: Certificate) -> str:
+    """What puts the intermediate after the daemon's leaf: the folder's file that holds
+    this leaf and its chain, deployed as it is, or else a leaf issued anew."""
+    for bundle in [None, *bundles(out, "server")]:
+        path = out / (bundle.cert if bundle else SERVER_CERT)
+        try:
+            held = read_certificates(path)
+        except OutputError:
+            continue
+        if held[0].der == server.der and len(held) > 1:
+            return (f"deploy {quote(path)}, which holds the leaf and the intermediate, to the "
+                    f"daemon as its {SERVER_CERT} {_RESTART}")
+    return (f"re-issue it with `minipaas certs server --out {quote(out)}"
+            f"{_manager_option(out, server)} --ca-dir CA_FOLDER` (CA_FOLDER: where the "
+            f"intermediate's key is; it writes the intermediate after the leaf), deploy "
+            f"{SERVER_CERT} and {SERVER_KEY} to the daemon {_RESTART}")

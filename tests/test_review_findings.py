@@ -216,6 +216,7 @@ def test_doctor_says_what_to_do_when_the_daemon_serves_the_leaf_without_its_inte
     after the leaf (...) and restart dockerd": no step before "and" says what to do
     (copy the whole server-cert.pem from the folder to the daemon)."""
     import re
+    import shlex
     import shutil
 
     from test_chains import ca_dir, organisation
@@ -234,6 +235,18 @@ def test_doctor_says_what_to_do_when_the_daemon_serves_the_leaf_without_its_inte
     verdict = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
     assert verdict.code == 8
     assert re.search(r"\b(copy|deploy|install|put)\b", verdict.out, re.IGNORECASE), verdict.out
+    # The file it names holds the leaf and the intermediate: the daemon's fix as it is.
+    assert f"deploy {out / 'server-cert.pem'}, which holds the leaf and the intermediate" \
+        in verdict.out, verdict.out
+    # No file of the folder holds that chain: the command that writes one, and it works.
+    (out / "server-cert.pem").write_text(leaf + "-----END CERTIFICATE-----\n")
+    verdict = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    assert verdict.code == 8
+    fix = re.search(r"`minipaas (certs server [^`]*)`", verdict.out)
+    assert fix and "deploy server-cert.pem and server-key.pem" in verdict.out, verdict.out
+    argv = [str(signer) if arg == "CA_FOLDER" else arg for arg in shlex.split(fix.group(1))]
+    assert cli(*argv, "-q").code == 0
+    assert (out / "server-cert.pem").read_text().count("BEGIN CERTIFICATE") == 2
 
 
 @pytest.mark.docker
@@ -249,6 +262,17 @@ def test_doctor_resolves_a_host_as_the_docker_cli_does(cli, tmp_path: Path, daem
     assert docker.returncode != 0, docker.stdout  # Go: "lookup 0x7f000001: no such host"
     verdict = cli("certs", "doctor", "--host", host, str(out))
     assert "--san 0x7f000001" not in verdict.out + verdict.err, verdict.out
+    # The other forms C's resolver reads as 127.0.0.1 and Go looks up as names: the
+    # docker CLI's verdict, not a connection (nor exit 2, "invalid IP address").
+    for name in ("0x7f000001", "127.1", "0177.0.0.1", "2130706433"):
+        host = f"{name}:{daemon.port}"
+        docker = daemon.client(out, "version", env={"DOCKER_HOST": f"tcp://{host}"})
+        assert "no such host" in docker.stderr, (name, docker.stderr)
+        verdict = cli("certs", "doctor", "--host", host, str(out))
+        assert verdict.code == 8, (name, verdict.out + verdict.err)
+        assert "no such host" in verdict.out and "connect by 127.0.0.1" in verdict.out, \
+            (name, verdict.out)
+    assert cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out)).code == 0
 
 
 def test_an_engine_address_with_credentials_is_refused_before_any_request() -> None:
