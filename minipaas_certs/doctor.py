@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import os
 import socket
 import ssl
 import time
@@ -32,7 +33,7 @@ from .certinfo import (
     starts_later,
 )
 from .docker_config import DockerHost, bundle_dir, legacy_ipv4, name_matches
-from .errors import CAProblem, OutputError, quote
+from .errors import CAProblem, CertsError, OpenSSLFailed, OutputError, quote
 from .files import read_limited
 from .issue import is_encrypted
 from .layout import (
@@ -49,6 +50,7 @@ from .layout import (
     Bundle,
     bundles,
 )
+from .openssl import OpenSSL, input_pipe
 from .revocations import read as read_revocations
 
 TIMEOUT = 10.0  # seconds for the whole exchange, not per read: a slow trickle cannot stall it
@@ -75,6 +77,8 @@ def _daemon_context(cas: list[Certificate]) -> ssl.SSLContext:
     context.load_verify_locations(cadata="".join(ca.pem.decode("ascii") for ca in cas))
     # Not X509_STRICT: Go accepts what it rejects (a leaf without authorityKeyIdentifier).
     context.verify_flags |= _PARTIAL_CHAIN
+    # Go ignores the CN (since 1.15); OpenSSL reads it when the SANs hold no DNS name.
+    context.hostname_checks_common_name = False
     return context
 
 
@@ -221,10 +225,14 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
     # Two handshakes, as Go's client judges two things apart: the daemon's chain
     # against ca.pem, then the daemon's verdict on exactly the chain cert.pem holds.
     try:
-        _judge_daemon(host, cas)
+        try:
+            _judge_daemon(host, cas)
+        except ssl.SSLCertVerificationError as error:
+            # OpenSSL's verdict, not Go's: the chain is judged again by Go's rules.
+            problem = _server_problem(host, cert_path, cas, out, error)
+            if problem:
+                return Diagnosis(False, problem)
         version = _version_request(host, context)
-    except ssl.SSLCertVerificationError as error:
-        return Diagnosis(False, _server_problem(host, cert_path, cas, out, error))
     except ssl.SSLError as error:
         if "WRONG_VERSION_NUMBER" in str(error) or "record layer failure" in str(error):
             return Diagnosis(False, f"{host.name}:{host.port} does not speak TLS: dockerd "
@@ -516,10 +524,11 @@ def _previous_daemon(host: DockerHost, cert_path: Path, client: Certificate,
 
 
 def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], out: Path,
-                    error: ssl.SSLCertVerificationError) -> str:
+                    error: ssl.SSLCertVerificationError) -> str | None:
     """Why the daemon's certificate was not accepted, in plain words, with the fix: the
     first thing Go's client fails on, in its order (the leaf's dates, its names, the
-    chain from the leaf and what the daemon sends after it to ca.pem, the purposes)."""
+    chain from the leaf and what the daemon sends after it to ca.pem, the purposes);
+    None when Go accepts what OpenSSL refused (its purpose rules are not Go's)."""
     served = _served_chain(host, cert_path)
     if not served:
         return f"the daemon's certificate was not accepted: {error.verify_message}"
@@ -551,7 +560,43 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
         return ("a CA above the daemon's certificate restricts its extendedKeyUsage without "
                 f"serverAuth ({' <- '.join(f'CN={c.subject_cn}' for c in path.chain)}): "
                 "Go refuses such a chain for a server")
-    return f"the daemon's certificate was not accepted: {error.verify_message}"
+    # Go checks each signature but the trust anchor's own, and refuses SHA-1 and MD5.
+    weak = next((link for link in path.chain[:-1] if link.weak_signature), None)
+    if weak:
+        return (f"the daemon's chain holds CN={weak.subject_cn}, signed with "
+                f"{weak.weak_signature}, which Go refuses: renew the daemon's certificate "
+                f"with `minipaas certs renew server --out {quote(out)}{manager}` {_RESTART}")
+    refused = _openssl_refuses(served, cas, error)
+    return f"the daemon's certificate was not accepted: {refused}" if refused else None
+
+
+def _openssl_refuses(served: list[Certificate], cas: list[Certificate],
+                     error: ssl.SSLCertVerificationError) -> str | None:
+    """What is left of OpenSSL's refusal once the purposes are off (they were judged by
+    Go's rules above): the signatures, dates and CA flags of the chain the daemon sent,
+    by `openssl verify -purpose any`; None when they hold.  Without a usable openssl
+    (or with inputs too large for a pipe), the handshake's own reason."""
+    pipes = [input_pipe(b"".join(ca.pem for ca in cas)),
+             *([input_pipe(b"".join(c.pem for c in served[1:]))] if served[1:] else [])]
+    try:
+        if None in pipes:
+            return str(error.verify_message)
+        ca_pipe, *rest = [fd for fd in pipes if fd is not None]
+        untrusted = ["-untrusted", f"/dev/fd/{rest[0]}"] if rest else []
+        OpenSSL().run(["verify", "-partial_chain", "-purpose", "any", "-CAfile",
+                       f"/dev/fd/{ca_pipe}", *untrusted], stdin=served[0].pem,
+                      inherit=[fd for fd in pipes if fd is not None])
+    except OpenSSLFailed as failed:
+        reason = next((line.partition(":")[2].strip() for line in failed.stderr.splitlines()
+                       if line.startswith("error ") and ":" in line), "")
+        return reason or str(error.verify_message)
+    except CertsError:
+        return str(error.verify_message)
+    finally:
+        for fd in pipes:
+            if fd is not None:
+                os.close(fd)
+    return None
 
 
 def _foreign(path: _Path, cas: list[Certificate], cert_path: Path, out: Path) -> str:

@@ -16,25 +16,32 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
 def _foreign_server(out: Path, dns: str | None = None,
-                    usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH) -> None:
+                    usage: x509.ObjectIdentifier | None = ExtendedKeyUsageOID.SERVER_AUTH,
+                    key_usage: x509.KeyUsage | None = None, cn: str = "server",
+                    forged: bool = False) -> None:
     """A server pair signed by ``out``'s CA (not by the tool): one DNS SAN, or else
-    IP:127.0.0.1, and an extendedKeyUsage of ``usage``."""
+    IP:127.0.0.1, and an extendedKeyUsage of ``usage`` (None: no such extension), a
+    keyUsage if given; ``forged``: the CA's names and key id, signed by another key."""
     ca = load_cert(out / "ca.pem")
     ca_key = load_pem_private_key((out / "ca-key.pem").read_bytes(), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "server")]))
-            .issuer_name(ca.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)] if dns else [
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)  # type: ignore[arg-type]
-            .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    builder = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+               .issuer_name(ca.subject).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=30))
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)] if dns else [
+                   x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                   ca_key.public_key()), critical=False))  # type: ignore[arg-type]
+    if usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if key_usage is not None:
+        builder = builder.add_extension(key_usage, critical=True)
+    signer = ec.generate_private_key(ec.SECP256R1()) if forged else ca_key
+    cert = builder.sign(signer, hashes.SHA256())  # type: ignore[arg-type]
     (out / "server-cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (out / "server-key.pem").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -194,6 +201,69 @@ def test_doctor_agrees_with_the_docker_cli_on_any_extended_key_usage(cli, tmp_pa
     assert daemon.client(out, "version").returncode == 0
     result = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
     assert result.code == 0, result.out + result.err
+
+
+_KEY_CERT_SIGN_ONLY = x509.KeyUsage(
+    digital_signature=False, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=False,
+    encipher_only=False, decipher_only=False)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("served, works, verdict", [
+    # Go ignores a leaf's keyUsage; OpenSSL: "unsuitable certificate purpose".
+    ({"key_usage": _KEY_CERT_SIGN_ONLY}, True, "OK: mutual TLS works"),
+    ({"usage": x509.ObjectIdentifier("2.5.29.37.0"), "key_usage": _KEY_CERT_SIGN_ONLY}, True,
+     "OK: mutual TLS works"),
+    ({"usage": None}, True, "OK: mutual TLS works"),  # no EKU: any purpose, for both
+    ({"usage": ExtendedKeyUsageOID.CODE_SIGNING}, False, "is not a server certificate"),
+    # Go's purposes allow it, so the signature decides: OpenSSL's, with purposes off.
+    ({"usage": x509.ObjectIdentifier("2.5.29.37.0"), "forged": True}, False,
+     "not accepted: certificate signature failure"),
+], ids=["keyCertSign", "any-keyCertSign", "no-EKU", "codeSigning", "any-forged"])
+def test_doctor_judges_the_daemons_purposes_as_go_does(cli, tmp_path: Path, daemons,
+                                                       served: dict[str, object], works: bool,
+                                                       verdict: str) -> None:
+    """doctor's verdict is the docker CLI's on the daemon certificate's purposes:
+    Go ignores the leaf's keyUsage and takes anyExtendedKeyUsage or no EKU for a
+    server, refuses an EKU without serverAuth; OpenSSL's purpose rules differ, and its
+    refusal must not hide a signature that does not hold."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    folder = tmp_path / "served"
+    folder.mkdir()
+    for name in ("ca.pem", "ca-key.pem"):
+        (folder / name).write_bytes((out / name).read_bytes())
+    (folder / "ca-key.pem").chmod(0o600)
+    _foreign_server(folder, **served)  # type: ignore[arg-type]
+    daemon = daemons().start_with_files(folder)
+    assert (daemon.client(out, "version").returncode == 0) is works
+    result = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    assert result.code == (0 if works else 8), result.out + result.err
+    assert verdict in result.out, result.out
+
+
+@pytest.mark.docker
+def test_doctor_does_not_read_the_common_name_as_go_does_not(cli, tmp_path: Path,
+                                                            daemons) -> None:
+    """A daemon certificate with CN=localhost and only IP:127.0.0.1 among its SANs, and
+    --host localhost: Go ignores the CN ("certificate is not valid for any names, but
+    wanted to match localhost"); OpenSSL falls back to it when the SANs hold no DNS name."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    folder = tmp_path / "served"
+    folder.mkdir()
+    for name in ("ca.pem", "ca-key.pem"):
+        (folder / name).write_bytes((out / name).read_bytes())
+    (folder / "ca-key.pem").chmod(0o600)
+    _foreign_server(folder, cn="localhost")
+    daemon = daemons().start_with_files(folder)
+    host = f"localhost:{daemon.port}"
+    docker = daemon.client(out, "version", env={"DOCKER_HOST": f"tcp://{host}"})
+    assert "wanted to match localhost" in docker.stderr, docker.stderr
+    result = cli("certs", "doctor", "--host", host, str(out))
+    assert result.code == 8, result.out
+    assert "localhost is not among the daemon certificate's names (IP:127.0.0.1)" in result.out
 
 
 def test_check_fix_for_an_expiring_server_pair_without_server_auth_is_a_command(
