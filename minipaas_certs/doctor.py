@@ -203,8 +203,10 @@ def _served_chain(host: DockerHost, cert_path: Path) -> list[Certificate]:
         return []
 
 
-def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
-    """Try mutual TLS with ``host`` using the bundle in ``cert_path``; explain a failure."""
+def diagnose(host: DockerHost, cert_path: Path, out: Path,
+             openssl: str | None = None) -> Diagnosis:
+    """Try mutual TLS with ``host`` using the bundle in ``cert_path``; explain a failure
+    (``openssl``: the binary that re-checks a chain OpenSSL's purposes refused)."""
     address = f"{host.url} using {cert_path}"
     try:
         cas = read_certificates(cert_path / CA_CERT)
@@ -229,7 +231,7 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
             _judge_daemon(host, cas)
         except ssl.SSLCertVerificationError as error:
             # OpenSSL's verdict, not Go's: the chain is judged again by Go's rules.
-            problem = _server_problem(host, cert_path, cas, out, error)
+            problem = _server_problem(host, cert_path, cas, out, error, openssl)
             if problem:
                 return Diagnosis(False, problem)
         version = _version_request(host, context)
@@ -431,7 +433,8 @@ def _revoked_bundle(out: Path, name: str) -> str | None:
             f"{quote(out)} --name {name}`")
 
 
-def doctor(host: DockerHost, out: Path, name: str | None) -> Diagnosis:
+def doctor(host: DockerHost, out: Path, name: str | None,
+           openssl: str | None = None) -> Diagnosis:
     """``certs doctor``: ``diagnose`` with the default client or the bundle ``name``; a
     bundle revoked.json says was revoked is that verdict, not a bundle to create."""
     try:
@@ -441,7 +444,7 @@ def doctor(host: DockerHost, out: Path, name: str | None) -> Diagnosis:
         if revoked is None:
             raise
         return Diagnosis(False, revoked)
-    return diagnose(host, cert_path, out)
+    return diagnose(host, cert_path, out, openssl)
 
 
 def _refused(cert_path: Path, error: Exception) -> str:
@@ -524,7 +527,8 @@ def _previous_daemon(host: DockerHost, cert_path: Path, client: Certificate,
 
 
 def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], out: Path,
-                    error: ssl.SSLCertVerificationError) -> str | None:
+                    error: ssl.SSLCertVerificationError,
+                    openssl: str | None = None) -> str | None:
     """Why the daemon's certificate was not accepted, in plain words, with the fix: the
     first thing Go's client fails on, in its order (the leaf's dates, its names, the
     chain from the leaf and what the daemon sends after it to ca.pem, the purposes);
@@ -563,15 +567,17 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     # Go checks each signature but the trust anchor's own, and refuses SHA-1 and MD5.
     weak = next((link for link in path.chain[:-1] if link.weak_signature), None)
     if weak:
+        fix = (f"renew it with `minipaas certs renew server --out {quote(out)}{manager}` "
+               f"{_RESTART}" if weak is server else
+               f"its issuer, CN={weak.issuer_cn}, must sign it again with SHA-256")
         return (f"the daemon's chain holds CN={weak.subject_cn}, signed with "
-                f"{weak.weak_signature}, which Go refuses: renew the daemon's certificate "
-                f"with `minipaas certs renew server --out {quote(out)}{manager}` {_RESTART}")
-    refused = _openssl_refuses(served, cas, error)
+                f"{weak.weak_signature}, which Go refuses: {fix}")
+    refused = _openssl_refuses(served, cas, error, openssl)
     return f"the daemon's certificate was not accepted: {refused}" if refused else None
 
 
 def _openssl_refuses(served: list[Certificate], cas: list[Certificate],
-                     error: ssl.SSLCertVerificationError) -> str | None:
+                     error: ssl.SSLCertVerificationError, openssl: str | None) -> str | None:
     """What is left of OpenSSL's refusal once the purposes are off (they were judged by
     Go's rules above): the signatures, dates and CA flags of the chain the daemon sent,
     by `openssl verify -purpose any`; None when they hold.  Without a usable openssl
@@ -583,7 +589,7 @@ def _openssl_refuses(served: list[Certificate], cas: list[Certificate],
             return str(error.verify_message)
         ca_pipe, *rest = [fd for fd in pipes if fd is not None]
         untrusted = ["-untrusted", f"/dev/fd/{rest[0]}"] if rest else []
-        OpenSSL().run(["verify", "-partial_chain", "-purpose", "any", "-CAfile",
+        OpenSSL(openssl).run(["verify", "-partial_chain", "-purpose", "any", "-CAfile",
                        f"/dev/fd/{ca_pipe}", *untrusted], stdin=served[0].pem,
                       inherit=[fd for fd in pipes if fd is not None])
     except OpenSSLFailed as failed:

@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 def _foreign_server(out: Path, dns: str | None = None,
                     usage: x509.ObjectIdentifier | None = ExtendedKeyUsageOID.SERVER_AUTH,
                     key_usage: x509.KeyUsage | None = None, cn: str = "server",
-                    forged: bool = False) -> None:
+                    forged: bool = False, sha1: bool = False) -> None:
     """A server pair signed by ``out``'s CA (not by the tool): one DNS SAN, or else
     IP:127.0.0.1, and an extendedKeyUsage of ``usage`` (None: no such extension), a
     keyUsage if given; ``forged``: the CA's names and key id, signed by another key."""
@@ -28,7 +28,8 @@ def _foreign_server(out: Path, dns: str | None = None,
     now = datetime.datetime.now(datetime.timezone.utc)
     builder = (x509.CertificateBuilder()
                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-               .issuer_name(ca.subject).public_key(key.public_key())
+               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]) if sha1
+                            else ca.subject).public_key(key.public_key())
                .serial_number(x509.random_serial_number())
                .not_valid_before(now - datetime.timedelta(minutes=5))
                .not_valid_after(now + datetime.timedelta(days=30))
@@ -41,8 +42,18 @@ def _foreign_server(out: Path, dns: str | None = None,
     if key_usage is not None:
         builder = builder.add_extension(key_usage, critical=True)
     signer = ec.generate_private_key(ec.SECP256R1()) if forged else ca_key
-    cert = builder.sign(signer, hashes.SHA256())  # type: ignore[arg-type]
+    # cryptography refuses to sign with SHA-1: self-signed here, openssl signs it again.
+    cert = builder.sign(key if sha1 else signer, hashes.SHA256())  # type: ignore[arg-type]
     (out / "server-cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if sha1:
+        import subprocess
+
+        from conftest import TOOL_OPENSSL
+
+        subprocess.run([TOOL_OPENSSL, "x509", "-in", "server-cert.pem", "-CA", "ca.pem",
+                        "-CAkey", "ca-key.pem", "-sha1", "-set_serial", "4711", "-days", "30",
+                        "-out", "sha1.pem"], cwd=out, check=True, capture_output=True)
+        (out / "sha1.pem").replace(out / "server-cert.pem")
     (out / "server-key.pem").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
@@ -220,7 +231,10 @@ _KEY_CERT_SIGN_ONLY = x509.KeyUsage(
     # Go's purposes allow it, so the signature decides: OpenSSL's, with purposes off.
     ({"usage": x509.ObjectIdentifier("2.5.29.37.0"), "forged": True}, False,
      "not accepted: certificate signature failure"),
-], ids=["keyCertSign", "any-keyCertSign", "no-EKU", "codeSigning", "any-forged"])
+    # ...and Go's refusal of SHA-1, which `openssl verify` lets pass.
+    ({"usage": x509.ObjectIdentifier("2.5.29.37.0"), "sha1": True}, False,
+     "signed with SHA-1, which Go refuses: renew it with `minipaas certs renew server"),
+], ids=["keyCertSign", "any-keyCertSign", "no-EKU", "codeSigning", "any-forged", "any-sha1"])
 def test_doctor_judges_the_daemons_purposes_as_go_does(cli, tmp_path: Path, daemons,
                                                        served: dict[str, object], works: bool,
                                                        verdict: str) -> None:
