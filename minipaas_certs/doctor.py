@@ -314,13 +314,16 @@ def _allows(certificate: Certificate, usage: str) -> bool:
 
 
 def _ca_fault(ca: Certificate, now: datetime.datetime, root: bool) -> str | None:
-    """Why Go would not take ``ca`` as a link of a chain now: its dates, or, for an
-    intermediate, no CA:TRUE (a root of ca.pem is trusted as it is)."""
+    """Why Go would not take ``ca`` as a link of a chain now: its dates, a keyUsage
+    without keyCertSign, or, for an intermediate, no CA:TRUE (a root of ca.pem is
+    trusted as it is)."""
     if ca.not_after <= now:
         return f"CN={ca.subject_cn} expired on {ca.not_after:%Y-%m-%d %H:%M} UTC"
     later = starts_later(ca, now)
     if later:
         return f"CN={ca.subject_cn} is {later}"
+    if ca.key_usage and "keyCertSign" not in ca.key_usage:  # Go's CheckSignatureFrom, roots too
+        return f"CN={ca.subject_cn} may not sign certificates (its keyUsage lacks keyCertSign)"
     return None if ca.is_ca or root else f"CN={ca.subject_cn} is not a CA (no CA:TRUE)"
 
 
@@ -379,7 +382,7 @@ def _client_problem(client: Certificate, chain: list[Certificate], cas: list[Cer
                 "refuses it; set the clock right (NTP), or wait")
     path = _build(client, chain, cas, now)
     if path.chain is None and path.fault:
-        return (f"the chain of {CLI_CERT} passes through a CA Go refuses now ({path.fault}): "
+        return (f"the chain of {CLI_CERT} passes through a CA Go refuses ({path.fault}): "
                 f"issue the client again from a valid CA with `minipaas certs client --out "
                 f"{quote(out)}`")
     if path.chain is None:
@@ -609,7 +612,7 @@ def _foreign(path: _Path, cas: list[Certificate], cert_path: Path, out: Path) ->
     """The daemon's chain does not reach ca.pem: a CA out of its dates, the previous CA
     still running, a missing intermediate, or another CA altogether."""
     if path.fault:
-        return (f"the daemon's chain passes through a CA Go refuses now ({path.fault}): "
+        return (f"the daemon's chain passes through a CA Go refuses ({path.fault}): "
                 f"renew the daemon's certificate from a valid CA {_RESTART}")
     top = path.top
     previous = _previous_ca(out, top, cas)

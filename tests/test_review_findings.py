@@ -280,6 +280,49 @@ def test_doctor_does_not_read_the_common_name_as_go_does_not(cli, tmp_path: Path
     assert "localhost is not among the daemon certificate's names (IP:127.0.0.1)" in result.out
 
 
+@pytest.mark.docker
+def test_doctor_names_a_ca_whose_key_usage_forbids_signing(cli, tmp_path: Path,
+                                                          daemons) -> None:
+    """A root in ca.pem (CA:TRUE) whose keyUsage is digitalSignature and cRLSign issued
+    the daemon's certificate: Go refuses it ("parent certificate cannot sign this kind
+    of certificate"), whatever its purposes; doctor said only OpenSSL's "invalid CA
+    certificate", with no cause nor fix."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "odd root")])
+    root = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "ca.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    (served / "ca-key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    _foreign_server(served)
+    (served / "ca.pem").write_bytes((out / "ca.pem").read_bytes())  # it verifies our client
+    with (out / "ca.pem").open("ab") as bundle:  # the client trusts the odd root too
+        bundle.write(root.public_bytes(serialization.Encoding.PEM))
+    daemon = daemons().start_with_files(served)
+    docker = daemon.client(out, "version")
+    assert "parent certificate cannot sign" in docker.stderr, docker.stderr
+    result = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    assert result.code == 8, result.out
+    assert "CN=odd root may not sign certificates (its keyUsage lacks keyCertSign)" \
+        in result.out, result.out
+
+
 def test_check_fix_for_an_expiring_server_pair_without_server_auth_is_a_command(
         cli, tmp_path: Path) -> None:
     """server-cert.pem with anyExtendedKeyUsage (Go's docker CLI accepts it) expiring in
