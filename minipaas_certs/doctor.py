@@ -229,11 +229,13 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path,
     try:
         try:
             _judge_daemon(host, cas)
+            # OpenSSL takes Server Gated Crypto for serverAuth; Go does not.
+            problem = _purpose_problem(host, cert_path, cas, out)
         except ssl.SSLCertVerificationError as error:
             # OpenSSL's verdict, not Go's: the chain is judged again by Go's rules.
             problem = _server_problem(host, cert_path, cas, out, error, openssl)
-            if problem:
-                return Diagnosis(False, problem)
+        if problem:
+            return Diagnosis(False, problem)
         version = _version_request(host, context)
     except ssl.SSLError as error:
         if "WRONG_VERSION_NUMBER" in str(error) or "record layer failure" in str(error):
@@ -551,10 +553,7 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     if not _allows(server, OID_SERVER_AUTH):
         # Go fails first on the names (a client certificate has none), but re-issuing
         # them would not help: the cause is the wrong kind of certificate.
-        return ("the daemon's certificate is not a server certificate (its extendedKeyUsage "
-                f"lacks serverAuth, and it names {', '.join(server.names) or 'no host'}): "
-                f"issue one with `minipaas certs server --out {quote(out)}{manager}` "
-                f"{_RESTART}")
+        return _not_a_server(server, out, manager)
     if not name_matches(server, host):
         names = ", ".join(server.names) or "none"
         return (f"{host.name} is not among the daemon certificate's names ({names}): connect "
@@ -564,9 +563,7 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     if path.chain is None:
         return _foreign(path, cas, cert_path, out)
     if not all(_allows(link, OID_SERVER_AUTH) for link in path.chain):
-        return ("a CA above the daemon's certificate restricts its extendedKeyUsage without "
-                f"serverAuth ({' <- '.join(f'CN={c.subject_cn}' for c in path.chain)}): "
-                "Go refuses such a chain for a server")
+        return _restricted(path.chain)
     # Go checks each signature but the trust anchor's own, and refuses SHA-1 and MD5.
     weak = next((link for link in path.chain[:-1] if link.weak_signature), None)
     if weak:
@@ -577,6 +574,32 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
                 f"{weak.weak_signature}, which Go refuses: {fix}")
     refused = _openssl_refuses(served, cas, error, openssl)
     return f"the daemon's certificate was not accepted: {refused}" if refused else None
+
+
+def _not_a_server(server: Certificate, out: Path, manager: str) -> str:
+    return ("the daemon's certificate is not a server certificate (its extendedKeyUsage "
+            f"lacks serverAuth, and it names {', '.join(server.names) or 'no host'}): "
+            f"issue one with `minipaas certs server --out {quote(out)}{manager}` {_RESTART}")
+
+
+def _restricted(chain: list[Certificate]) -> str:
+    return ("a CA above the daemon's certificate restricts its extendedKeyUsage without "
+            f"serverAuth ({' <- '.join(f'CN={c.subject_cn}' for c in chain)}): "
+            "Go refuses such a chain for a server")
+
+
+def _purpose_problem(host: DockerHost, cert_path: Path, cas: list[Certificate],
+                     out: Path) -> str | None:
+    """When OpenSSL accepted the daemon's chain: whether Go's purposes refuse it."""
+    served = _served_chain(host, cert_path)
+    if not served:
+        return None
+    if not _allows(served[0], OID_SERVER_AUTH):
+        return _not_a_server(served[0], out, _manager_option(out, served[0]))
+    path = _build(served[0], served[1:], cas, datetime.datetime.now(datetime.timezone.utc))
+    if path.chain and not all(_allows(link, OID_SERVER_AUTH) for link in path.chain):
+        return _restricted(path.chain)
+    return None
 
 
 def _openssl_refuses(served: list[Certificate], cas: list[Certificate],

@@ -227,6 +227,11 @@ _KEY_CERT_SIGN_ONLY = x509.KeyUsage(
     ({"usage": x509.ObjectIdentifier("2.5.29.37.0"), "key_usage": _KEY_CERT_SIGN_ONLY}, True,
      "OK: mutual TLS works"),
     ({"usage": None}, True, "OK: mutual TLS works"),  # no EKU: any purpose, for both
+    # Server Gated Crypto: OpenSSL takes it for serverAuth, Go 1.24 does not.
+    ({"usage": x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.3")}, False,
+     "is not a server certificate"),
+    ({"usage": x509.ObjectIdentifier("2.16.840.1.113730.4.1")}, False,
+     "is not a server certificate"),
     ({"usage": ExtendedKeyUsageOID.CODE_SIGNING}, False, "is not a server certificate"),
     # Go's purposes allow it, so the signature decides: OpenSSL's, with purposes off.
     ({"usage": x509.ObjectIdentifier("2.5.29.37.0"), "forged": True}, False,
@@ -234,7 +239,8 @@ _KEY_CERT_SIGN_ONLY = x509.KeyUsage(
     # ...and Go's refusal of SHA-1, which `openssl verify` lets pass.
     ({"usage": x509.ObjectIdentifier("2.5.29.37.0"), "sha1": True}, False,
      "signed with SHA-1, which Go refuses: renew it with `minipaas certs renew server"),
-], ids=["keyCertSign", "any-keyCertSign", "no-EKU", "codeSigning", "any-forged", "any-sha1"])
+], ids=["keyCertSign", "any-keyCertSign", "no-EKU", "ms-sgc", "netscape-sgc", "codeSigning",
+        "any-forged", "any-sha1"])
 def test_doctor_judges_the_daemons_purposes_as_go_does(cli, tmp_path: Path, daemons,
                                                        served: dict[str, object], works: bool,
                                                        verdict: str) -> None:
