@@ -967,7 +967,9 @@ def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
 @host_option
 @directory_argument
 @name_option
-def doctor_command(host: str, directory: str, name: str | None) -> int:
+@openssl_option
+def doctor_command(host: str, directory: str, name: str | None,
+                   openssl_path: str | None) -> int:
     """Try mutual TLS with a daemon using DIR's files; say why it fails, and the fix.
 
     \b
@@ -984,7 +986,7 @@ def doctor_command(host: str, directory: str, name: str | None) -> int:
     from .doctor import doctor
     from .errors import EXIT_PROBLEMS
 
-    diagnosis = doctor(parse_host(host), Path(directory), name)
+    diagnosis = doctor(parse_host(host, lookup=True), Path(directory), name, openssl_path)
     say(diagnosis.message)
     return 0 if diagnosis.ok else EXIT_PROBLEMS
 

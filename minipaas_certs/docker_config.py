@@ -6,6 +6,7 @@ import ipaddress
 import json
 import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -35,6 +36,7 @@ DEFAULT_LISTEN = (LOCAL_SOCKET, f"tcp://0.0.0.0:{DOCKER_TLS_PORT}")
 _CONTEXT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,63}\Z")
 # `docker context create --docker` parses its value as CSV of key=value pairs.
 _CSV_SPECIAL = re.compile(r'[,"\x00-\x1f\x7f]')
+_NUMERIC_FORM = re.compile(r"[0-9a-fA-FxX.]+\Z")
 _HOST_PORT = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+))(?::(?P<port>[0-9]{1,5}))?\Z")
 
 
@@ -52,10 +54,25 @@ class DockerHost:
         return f"tcp://{bracketed}:{self.port}"
 
 
-def parse_host(value: str, *, listening: bool = False) -> DockerHost:
+def legacy_ipv4(name: str) -> str | None:
+    """The address C's resolver reads in ``name`` (``0x7f000001``, ``127.1``,
+    ``0177.0.0.1``: inet_aton's old numeric forms), which Go's does not: it takes
+    only dotted quads without leading zeros as addresses, the rest for host names."""
+    if not _NUMERIC_FORM.match(name):  # inet_aton ignores what follows a space
+        return None
+    try:
+        address = socket.inet_ntoa(socket.inet_aton(name))
+    except (OSError, ValueError):
+        return None
+    return None if address == name else address
+
+
+def parse_host(value: str, *, listening: bool = False, lookup: bool = False) -> DockerHost:
     """Parse ``HOST[:PORT]`` (``[v6]:PORT`` for IPv6; a ``tcp://`` prefix is accepted).
 
     ``listening``: a daemon's listen address, which may be 0.0.0.0 or ``::``.
+    ``lookup``: an address to connect to as the docker CLI would, where an old numeric
+    form (``legacy_ipv4``) is a host name to look up, as Go reads it, not a mistake.
     """
     text = value[len("tcp://"):] if value.startswith("tcp://") else value
     try:  # a bare IPv6 address has colons but no port
@@ -76,6 +93,8 @@ def parse_host(value: str, *, listening: bool = False) -> DockerHost:
             address = None
         if address is not None and address.is_unspecified:
             return DockerHost("IP", str(address), port)
+    if lookup and not bracketed and legacy_ipv4(name):
+        return DockerHost("DNS", name, port)
     # option=None: its advice names the bare value, not `--san VALUE`
     san = parse_san(f"IP:{name}" if bracketed else name, option=None)
     if san.value.startswith("*"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import os
 import socket
 import ssl
 import time
@@ -31,8 +32,8 @@ from .certinfo import (
     read_certificates,
     starts_later,
 )
-from .docker_config import DockerHost, bundle_dir, name_matches
-from .errors import CAProblem, OutputError, quote
+from .docker_config import DockerHost, bundle_dir, legacy_ipv4, name_matches
+from .errors import CAProblem, CertsError, OpenSSLFailed, OutputError, quote
 from .files import read_limited
 from .issue import is_encrypted
 from .layout import (
@@ -49,6 +50,7 @@ from .layout import (
     Bundle,
     bundles,
 )
+from .openssl import OpenSSL, input_pipe
 from .revocations import read as read_revocations
 
 TIMEOUT = 10.0  # seconds for the whole exchange, not per read: a slow trickle cannot stall it
@@ -75,6 +77,8 @@ def _daemon_context(cas: list[Certificate]) -> ssl.SSLContext:
     context.load_verify_locations(cadata="".join(ca.pem.decode("ascii") for ca in cas))
     # Not X509_STRICT: Go accepts what it rejects (a leaf without authorityKeyIdentifier).
     context.verify_flags |= _PARTIAL_CHAIN
+    # Go ignores the CN (since 1.15); OpenSSL reads it when the SANs hold no DNS name.
+    context.hostname_checks_common_name = False
     return context
 
 
@@ -91,6 +95,15 @@ def _client_context(cert_path: Path) -> ssl.SSLContext:
     return context
 
 
+def _connect(host: DockerHost) -> socket.socket:
+    """A connection to ``host`` resolved as the docker CLI resolves it: Go takes an
+    old numeric form (0x7f000001, 127.1) for a host name, where C's resolver reads an
+    address; so no lookup succeeds for it (such a name is in no DNS)."""
+    if host.kind == "DNS" and legacy_ipv4(host.name):
+        raise socket.gaierror(socket.EAI_NONAME, "no such host")
+    return socket.create_connection((host.name, host.port), timeout=TIMEOUT)
+
+
 class ReplyTooLarge(OSError):
     """The peer sent more than any Docker daemon answers to GET /version."""
 
@@ -102,7 +115,7 @@ def _version_request(host: DockerHost, context: ssl.SSLContext) -> dict[str, obj
     trickles or floods data ends the diagnosis instead of holding it.
     """
     deadline = time.monotonic() + TIMEOUT
-    with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw, \
+    with _connect(host) as raw, \
             context.wrap_socket(raw, server_hostname=host.name) as tls:
         tls.sendall(b"GET /version HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
         chunks, size = [], 0
@@ -169,7 +182,7 @@ def _served_chain(host: DockerHost, cert_path: Path) -> list[Certificate]:
     received, found = bytearray(), None
     deadline = time.monotonic() + TIMEOUT
     try:
-        with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw:
+        with _connect(host) as raw:
             while found is None and len(received) <= MAX_REPLY:
                 with contextlib.suppress(ssl.SSLWantReadError):  # wants the server's flight
                     tls.do_handshake()
@@ -190,8 +203,10 @@ def _served_chain(host: DockerHost, cert_path: Path) -> list[Certificate]:
         return []
 
 
-def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
-    """Try mutual TLS with ``host`` using the bundle in ``cert_path``; explain a failure."""
+def diagnose(host: DockerHost, cert_path: Path, out: Path,
+             openssl: str | None = None) -> Diagnosis:
+    """Try mutual TLS with ``host`` using the bundle in ``cert_path``; explain a failure
+    (``openssl``: the binary that re-checks a chain OpenSSL's purposes refused)."""
     address = f"{host.url} using {cert_path}"
     try:
         cas = read_certificates(cert_path / CA_CERT)
@@ -212,10 +227,16 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
     # Two handshakes, as Go's client judges two things apart: the daemon's chain
     # against ca.pem, then the daemon's verdict on exactly the chain cert.pem holds.
     try:
-        _judge_daemon(host, cas)
+        try:
+            _judge_daemon(host, cas)
+            # OpenSSL takes Server Gated Crypto for serverAuth; Go does not.
+            problem = _purpose_problem(host, cert_path, cas, out)
+        except ssl.SSLCertVerificationError as error:
+            # OpenSSL's verdict, not Go's: the chain is judged again by Go's rules.
+            problem = _server_problem(host, cert_path, cas, out, error, openssl)
+        if problem:
+            return Diagnosis(False, problem)
         version = _version_request(host, context)
-    except ssl.SSLCertVerificationError as error:
-        return Diagnosis(False, _server_problem(host, cert_path, cas, out, error))
     except ssl.SSLError as error:
         if "WRONG_VERSION_NUMBER" in str(error) or "record layer failure" in str(error):
             return Diagnosis(False, f"{host.name}:{host.port} does not speak TLS: dockerd "
@@ -232,6 +253,12 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path) -> Diagnosis:
                                 f"running with -H tcp://0.0.0.0:{host.port} (or hosts in "
                                 "daemon.json)? Is it the right address?")
     except socket.gaierror:
+        numeric = legacy_ipv4(host.name) if host.kind == "DNS" else None
+        if numeric:
+            return Diagnosis(False, f"cannot resolve {host.name} (\"lookup {host.name}: no "
+                                    "such host\"): the docker CLI, in Go, reads it as a host "
+                                    f"name, not as the address {numeric}; connect by "
+                                    f"{numeric}")
         return Diagnosis(False, f"cannot resolve {host.name}: use its IP address or fix DNS")
     except ReplyTooLarge as error:
         return Diagnosis(False, f"{host.name}:{host.port}: {error}")
@@ -248,7 +275,7 @@ def _judge_daemon(host: DockerHost, cas: list[Certificate]) -> None:
     """Handshake without a client certificate: raises SSLCertVerificationError if Go
     would refuse the daemon's chain; the daemon's own refusal of a client that
     presents nothing is expected here, and ignored."""
-    with socket.create_connection((host.name, host.port), timeout=TIMEOUT) as raw:
+    with _connect(host) as raw:
         try:
             with _daemon_context(cas).wrap_socket(raw, server_hostname=host.name):
                 pass
@@ -289,13 +316,16 @@ def _allows(certificate: Certificate, usage: str) -> bool:
 
 
 def _ca_fault(ca: Certificate, now: datetime.datetime, root: bool) -> str | None:
-    """Why Go would not take ``ca`` as a link of a chain now: its dates, or, for an
-    intermediate, no CA:TRUE (a root of ca.pem is trusted as it is)."""
+    """Why Go would not take ``ca`` as a link of a chain now: its dates, a keyUsage
+    without keyCertSign, or, for an intermediate, no CA:TRUE (a root of ca.pem is
+    trusted as it is)."""
     if ca.not_after <= now:
         return f"CN={ca.subject_cn} expired on {ca.not_after:%Y-%m-%d %H:%M} UTC"
     later = starts_later(ca, now)
     if later:
         return f"CN={ca.subject_cn} is {later}"
+    if ca.key_usage and "keyCertSign" not in ca.key_usage:  # Go's CheckSignatureFrom, roots too
+        return f"CN={ca.subject_cn} may not sign certificates (its keyUsage lacks keyCertSign)"
     return None if ca.is_ca or root else f"CN={ca.subject_cn} is not a CA (no CA:TRUE)"
 
 
@@ -354,7 +384,7 @@ def _client_problem(client: Certificate, chain: list[Certificate], cas: list[Cer
                 "refuses it; set the clock right (NTP), or wait")
     path = _build(client, chain, cas, now)
     if path.chain is None and path.fault:
-        return (f"the chain of {CLI_CERT} passes through a CA Go refuses now ({path.fault}): "
+        return (f"the chain of {CLI_CERT} passes through a CA Go refuses ({path.fault}): "
                 f"issue the client again from a valid CA with `minipaas certs client --out "
                 f"{quote(out)}`")
     if path.chain is None:
@@ -408,7 +438,8 @@ def _revoked_bundle(out: Path, name: str) -> str | None:
             f"{quote(out)} --name {name}`")
 
 
-def doctor(host: DockerHost, out: Path, name: str | None) -> Diagnosis:
+def doctor(host: DockerHost, out: Path, name: str | None,
+           openssl: str | None = None) -> Diagnosis:
     """``certs doctor``: ``diagnose`` with the default client or the bundle ``name``; a
     bundle revoked.json says was revoked is that verdict, not a bundle to create."""
     try:
@@ -418,7 +449,7 @@ def doctor(host: DockerHost, out: Path, name: str | None) -> Diagnosis:
         if revoked is None:
             raise
         return Diagnosis(False, revoked)
-    return diagnose(host, cert_path, out)
+    return diagnose(host, cert_path, out, openssl)
 
 
 def _refused(cert_path: Path, error: Exception) -> str:
@@ -501,10 +532,12 @@ def _previous_daemon(host: DockerHost, cert_path: Path, client: Certificate,
 
 
 def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], out: Path,
-                    error: ssl.SSLCertVerificationError) -> str:
+                    error: ssl.SSLCertVerificationError,
+                    openssl: str | None = None) -> str | None:
     """Why the daemon's certificate was not accepted, in plain words, with the fix: the
     first thing Go's client fails on, in its order (the leaf's dates, its names, the
-    chain from the leaf and what the daemon sends after it to ca.pem, the purposes)."""
+    chain from the leaf and what the daemon sends after it to ca.pem, the purposes);
+    None when Go accepts what OpenSSL refused (its purpose rules are not Go's)."""
     served = _served_chain(host, cert_path)
     if not served:
         return f"the daemon's certificate was not accepted: {error.verify_message}"
@@ -520,10 +553,7 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     if not _allows(server, OID_SERVER_AUTH):
         # Go fails first on the names (a client certificate has none), but re-issuing
         # them would not help: the cause is the wrong kind of certificate.
-        return ("the daemon's certificate is not a server certificate (its extendedKeyUsage "
-                f"lacks serverAuth, and it names {', '.join(server.names) or 'no host'}): "
-                f"issue one with `minipaas certs server --out {quote(out)}{manager}` "
-                f"{_RESTART}")
+        return _not_a_server(server, out, manager)
     if not name_matches(server, host):
         names = ", ".join(server.names) or "none"
         return (f"{host.name} is not among the daemon certificate's names ({names}): connect "
@@ -533,17 +563,79 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     if path.chain is None:
         return _foreign(path, cas, cert_path, out)
     if not all(_allows(link, OID_SERVER_AUTH) for link in path.chain):
-        return ("a CA above the daemon's certificate restricts its extendedKeyUsage without "
-                f"serverAuth ({' <- '.join(f'CN={c.subject_cn}' for c in path.chain)}): "
-                "Go refuses such a chain for a server")
-    return f"the daemon's certificate was not accepted: {error.verify_message}"
+        return _restricted(path.chain)
+    # Go checks each signature but the trust anchor's own, and refuses SHA-1 and MD5.
+    weak = next((link for link in path.chain[:-1] if link.weak_signature), None)
+    if weak:
+        fix = (f"renew it with `minipaas certs renew server --out {quote(out)}{manager}` "
+               f"{_RESTART}" if weak is server else
+               f"its issuer, CN={weak.issuer_cn}, must sign it again with SHA-256")
+        return (f"the daemon's chain holds CN={weak.subject_cn}, signed with "
+                f"{weak.weak_signature}, which Go refuses: {fix}")
+    refused = _openssl_refuses(served, cas, error, openssl)
+    return f"the daemon's certificate was not accepted: {refused}" if refused else None
+
+
+def _not_a_server(server: Certificate, out: Path, manager: str) -> str:
+    return ("the daemon's certificate is not a server certificate (its extendedKeyUsage "
+            f"lacks serverAuth, and it names {', '.join(server.names) or 'no host'}): "
+            f"issue one with `minipaas certs server --out {quote(out)}{manager}` {_RESTART}")
+
+
+def _restricted(chain: list[Certificate]) -> str:
+    return ("a CA above the daemon's certificate restricts its extendedKeyUsage without "
+            f"serverAuth ({' <- '.join(f'CN={c.subject_cn}' for c in chain)}): "
+            "Go refuses such a chain for a server")
+
+
+def _purpose_problem(host: DockerHost, cert_path: Path, cas: list[Certificate],
+                     out: Path) -> str | None:
+    """When OpenSSL accepted the daemon's chain: whether Go's purposes refuse it."""
+    served = _served_chain(host, cert_path)
+    if not served:
+        return None
+    if not _allows(served[0], OID_SERVER_AUTH):
+        return _not_a_server(served[0], out, _manager_option(out, served[0]))
+    path = _build(served[0], served[1:], cas, datetime.datetime.now(datetime.timezone.utc))
+    if path.chain and not all(_allows(link, OID_SERVER_AUTH) for link in path.chain):
+        return _restricted(path.chain)
+    return None
+
+
+def _openssl_refuses(served: list[Certificate], cas: list[Certificate],
+                     error: ssl.SSLCertVerificationError, openssl: str | None) -> str | None:
+    """What is left of OpenSSL's refusal once the purposes are off (they were judged by
+    Go's rules above): the signatures, dates and CA flags of the chain the daemon sent,
+    by `openssl verify -purpose any`; None when they hold.  Without a usable openssl
+    (or with inputs too large for a pipe), the handshake's own reason."""
+    pipes = [input_pipe(b"".join(ca.pem for ca in cas)),
+             *([input_pipe(b"".join(c.pem for c in served[1:]))] if served[1:] else [])]
+    try:
+        if None in pipes:
+            return str(error.verify_message)
+        ca_pipe, *rest = [fd for fd in pipes if fd is not None]
+        untrusted = ["-untrusted", f"/dev/fd/{rest[0]}"] if rest else []
+        OpenSSL(openssl).run(["verify", "-partial_chain", "-purpose", "any", "-CAfile",
+                       f"/dev/fd/{ca_pipe}", *untrusted], stdin=served[0].pem,
+                      inherit=[fd for fd in pipes if fd is not None])
+    except OpenSSLFailed as failed:
+        reason = next((line.partition(":")[2].strip() for line in failed.stderr.splitlines()
+                       if line.startswith("error ") and ":" in line), "")
+        return reason or str(error.verify_message)
+    except CertsError:
+        return str(error.verify_message)
+    finally:
+        for fd in pipes:
+            if fd is not None:
+                os.close(fd)
+    return None
 
 
 def _foreign(path: _Path, cas: list[Certificate], cert_path: Path, out: Path) -> str:
     """The daemon's chain does not reach ca.pem: a CA out of its dates, the previous CA
     still running, a missing intermediate, or another CA altogether."""
     if path.fault:
-        return (f"the daemon's chain passes through a CA Go refuses now ({path.fault}): "
+        return (f"the daemon's chain passes through a CA Go refuses ({path.fault}): "
                 f"renew the daemon's certificate from a valid CA {_RESTART}")
     top = path.top
     previous = _previous_ca(out, top, cas)
@@ -566,10 +658,27 @@ def _foreign(path: _Path, cas: list[Certificate], cert_path: Path, out: Path) ->
     if _build(top, known, cas, datetime.datetime.now(datetime.timezone.utc)).chain:
         return (f"the daemon's certificate comes from the intermediate CN={top.issuer_cn} "
                 f"under {CA_CERT} ({ours}), and the daemon's {SERVER_CERT} lacks it after "
-                f"the leaf (dockerd sends exactly that file; `minipaas certs server "
-                f"--ca-dir` writes it so) {_RESTART}")
+                f"the leaf (dockerd sends exactly that file): {_chain_fix(out, top)}")
     return (f"the daemon's certificate comes from another CA (issuer CN={top.issuer_cn};"
             f" {CA_CERT} holds {ours}): dockerd uses other files, or this bundle belongs to "
             f"another cluster; or CN={top.issuer_cn} is an intermediate under it, and "
             f"the daemon's {SERVER_CERT} lacks it after the leaf (dockerd sends exactly "
             f"that file; `minipaas certs server --ca-dir` writes it so)")
+
+
+def _chain_fix(out: Path, server: Certificate) -> str:
+    """What puts the intermediate after the daemon's leaf: the folder's file that holds
+    this leaf and its chain, deployed as it is, or else a leaf issued anew."""
+    for bundle in [None, *bundles(out, "server")]:
+        path = out / (bundle.cert if bundle else SERVER_CERT)
+        try:
+            held = read_certificates(path)
+        except OutputError:
+            continue
+        if held[0].der == server.der and len(held) > 1:
+            return (f"deploy {quote(path)}, which holds the leaf and the intermediate, to the "
+                    f"daemon as its {SERVER_CERT} {_RESTART}")
+    return (f"re-issue it with `minipaas certs server --out {quote(out)}"
+            f"{_manager_option(out, server)} --ca-dir CA_FOLDER` (CA_FOLDER: where the "
+            f"intermediate's key is; it writes the intermediate after the leaf), deploy "
+            f"{SERVER_CERT} and {SERVER_KEY} to the daemon {_RESTART}")
