@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, NamedTuple
 
-from .errors import OutputError
+from .errors import OutputError, printable
 from .files import read_limited
 
 _BEGIN, _END = b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"
@@ -181,6 +181,7 @@ class Certificate(NamedTuple):
     extended_key_usage: tuple[str, ...] = ()
     dns_names: tuple[str, ...] = ()
     ip_addresses: tuple[str, ...] = ()
+    other_names: tuple[str, ...] = ()  # SANs of other kinds: ``URI:…``, ``email:…``
     subject_key_id: bytes | None = None
     authority_key_id: bytes | None = None
     subject: str = ""  # the whole name, as ``O=Example, OU=Ops, CN=ci``
@@ -327,7 +328,23 @@ def _extensions(data: bytes, wrapper: _TLV) -> dict[str, object]:
             found["ip_addresses"] = tuple(
                 str(ipaddress.ip_address(data[n.start:n.end])) for n in names if n.tag == 0x87
             )
+            found["other_names"] = tuple(_other_name(data, n) for n in names
+                                         if n.tag not in (0x82, 0x87))
     return found
+
+
+# GeneralName tags (RFC 5280) this tool never writes, as openssl names them.
+_OTHER_NAMES = {0x81: "email", 0x86: "URI", 0x88: "Registered ID", 0xA0: "othername",
+                0xA3: "X400Name", 0xA4: "DirName", 0xA5: "EdiPartyName"}
+
+
+def _other_name(data: bytes, name: _TLV) -> str:
+    """A SAN of a kind this tool does not write: ``URI:spiffe://…``, ``email:…``, or
+    just its kind when it is not text."""
+    kind = _OTHER_NAMES.get(name.tag, f"tag {name.tag:#x}")
+    if name.tag in (0x81, 0x86):
+        return f"{kind}:{printable(data[name.start:name.end].decode('latin-1'))}"
+    return kind
 
 
 def _weak_signature(der: bytes, oid: str, fields: list[_TLV]) -> str | None:

@@ -291,7 +291,7 @@ class Run:
         """The files written on stdout; on stderr, even with -q (they need a person), the
         identities the run could not carry over."""
         cls.written(outcome.written)
-        for line in outcome.warnings():
+        for line in (*outcome.warnings(), *outcome.advice):
             progress(line)
 
 
@@ -954,13 +954,17 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
                    short_help="Step 3: ca.pem trusts the new CA alone; the old is archived.")
 @out_option
 @click.option("--force", is_flag=True,
-              help="Finish even though certificates from the old CA remain.")
+              help="Finish even though certificates from the old CA remain: they go into "
+                   "the backup with it, each named with the command that issues it again.")
 @quiet_option
 def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
     """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
     from .rotate_ca import finish
 
-    Run.written(finish(Path(out), force=force, progress=_reporter(quiet)))
+    written, warnings = finish(Path(out), force=force, progress=_reporter(quiet))
+    Run.written(written)
+    for line in warnings:  # even with -q: a person must issue these again
+        progress(line)
 
 
 @click.command("doctor", epilog=EXIT_CODES)

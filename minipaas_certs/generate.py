@@ -43,6 +43,7 @@ from .layout import (
     GITIGNORE,
     GITIGNORE_TEXT,
     KEY_MODE,
+    OLD_CA_CERT,
     REVOKED_FILE,
     SERVER_BUNDLE_FILES,
     TOP_LEVEL_PAIRS,
@@ -56,6 +57,7 @@ from .openssl import OpenSSL, children_reaped
 from .parallel import Deferred, run_all
 from .plan import (
     HOUR,
+    CannotKeep,
     LeafSpec,
     Placement,
     Plan,
@@ -64,6 +66,7 @@ from .plan import (
     describe,
     leaf_end,
     revocation,
+    successor_cn,
 )
 from .render import SHIPPED, Templates
 from .store import (
@@ -231,6 +234,7 @@ class Outcome(NamedTuple):
     recovered: bool = False
     skipped: tuple[Skipped, ...] = ()
     skipped_to: Path | None = None  # the backup that holds the skipped ones (a new CA)
+    advice: tuple[str, ...] = ()  # after a new CA: what was revoked, what to deploy
 
     @property
     def changed(self) -> bool:
@@ -247,8 +251,10 @@ class Outcome(NamedTuple):
                 fate = (f"could not be carried over to the new CA ({item.reason}): it is in "
                         f"{self.skipped_to} and stops working once the daemons restart with "
                         "the new files")
-            else:
+            elif item.working:
                 fate = f"was not renewed ({item.reason}): it works until it expires"
+            else:
+                fate = f"was not renewed ({item.reason}): it does not work as it is"
             lines.append(f"Warning: {item.label} {fate}; issue it again under names this "
                          f"tool accepts: `{item.command}`")
         return lines
@@ -262,7 +268,8 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
     with OutputDirectory(out) as store, children_reaped(openssl):
         for leftover in store.undone:
             progress(f"Undid the change of an interrupted run ({leftover.name}) in {out}")
-        resolved = [_resolve(out, request, plan.force) for request in plan.requests]
+        resolved = [_resolve(out, request, plan.force, plan.signer_options())
+                    for request in plan.requests]
         asked = [spec for spec, _ in resolved]
         loaded: Authority | None = None
         replace_ca = ca is not None  # whether ca.pem changes: nothing may be left behind
@@ -324,6 +331,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             assert ca is not None
             if plan.reissue:
                 _check_old_passphrase(openssl, out, passphrase)
+            ca = ca._replace(common_name=_distinct_ca_name(out, ca.common_name))
             progress(f"Generating CA key ({ca.key}{', AES-256 encrypted' if passphrase else ''})"
                      f" and certificate for CN={ca.common_name}, valid {ca.days} days")
             ca_key = NewKey(openssl, store.staged(CA_KEY), ca.key, passphrase)
@@ -353,10 +361,22 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
                                        archive=[*plan.archive(placement), *carried_off])
         if backup is not None:
             progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
-        if ca is not None and plan.force:
-            _report_new_ca(plan, leaves, revoked, progress)
+        advice = _new_ca_advice(plan, leaves, revoked) if ca is not None and plan.force else []
         return Outcome(written, reissues, bool(store.undone), tuple(skipped),
-                       backup if replace_ca else None)
+                       backup if replace_ca else None, tuple(advice))
+
+
+def _distinct_ca_name(out: Path, name: str) -> str:
+    """``name``, or when a CA in ``out`` already bears it (the one a new CA replaces,
+    or the old one of a rollover), that name stamped as a successor's: two CAs never
+    share a name in messages, in Go's errors, or in a daemon's CA file."""
+    taken: set[str | None] = set()
+    for file in (CA_CERT, OLD_CA_CERT):
+        with contextlib.suppress(OutputError, OSError):
+            taken.update(cert.subject_cn for cert in read_certificates(out / file))
+    while name in taken:
+        name = successor_cn(name)
+    return name
 
 
 def _differs(store: OutputDirectory, ca_pem: bytes) -> bool:
@@ -401,7 +421,8 @@ def _refuse_left_behind(out: Path, leaves: Sequence[LeafSpec], plan: Plan,
                    f"new {CA_CERT} from {origin} does not trust: {way}")
 
 
-def _resolve(out: Path, request: Request, force: bool) -> tuple[LeafSpec, bool]:
+def _resolve(out: Path, request: Request, force: bool, signer: Sequence[str] = ()
+             ) -> tuple[LeafSpec, bool]:
     """What ``request`` issues, read under the lock, and whether it rotates an identity
     that exists (keeping what the request does not name)."""
     path = out / request.cert_file
@@ -412,22 +433,30 @@ def _resolve(out: Path, request: Request, force: bool) -> tuple[LeafSpec, bool]:
     except OutputError as error:
         if request.existing_only:
             raise CAProblem(f"{error}: there is nothing to renew; issue it again with "
-                            f"`{_issue_command(out, request)}`") from None
+                            f"`{_issue_command(out, request, signer)}`") from None
         return request.new(out), False  # nothing to keep: it goes to the backup as it is
     if current.role != request.role:
         if request.existing_only:
             raise CAProblem(f"{path} is not a {request.role} certificate; issue it again "
-                            f"with `{_issue_command(out, request)}`")
+                            f"with `{_issue_command(out, request, signer)}`")
         try:  # the wrong certificate in this place: its names, where they fit this role
             return request.resolve(current, path, force=True), True
         except InvalidInput:
             return request.new(out), False
-    return request.resolve(current, path, force), True
+    try:
+        return request.resolve(current, path, force), True
+    except CannotKeep as error:
+        raise InvalidInput(f"cannot renew {path} as it is: {error.reason}; name what to use "
+                           "instead (--cn, --san, --key-type), or take the defaults for what "
+                           f"cannot be kept: `{_issue_command(out, request, signer)}`"
+                           ) from None
 
 
-def _issue_command(out: Path, request: Request) -> str:
-    return f"minipaas certs {request.role} --out {quote(out)}" + (
-        f" --name {request.bundle}" if request.bundle else "")
+def _issue_command(out: Path, request: Request, signer: Sequence[str]) -> str:
+    """The command that issues ``request``'s identity anew over what is there."""
+    return " ".join([f"minipaas certs {request.role} --out {quote(out)}",
+                     *([f"--name {request.bundle}"] if request.bundle else []), *signer,
+                     "--force"])
 
 
 class Reissue(NamedTuple):
@@ -453,6 +482,7 @@ class Skipped(NamedTuple):
     bundle: str | None
     reason: str
     command: str
+    working: bool = True  # a valid certificate of its role, just not one this tool renews
 
     @property
     def label(self) -> str:
@@ -472,10 +502,11 @@ class Skipped(NamedTuple):
                 "bundle": self.bundle, "reason": self.reason, "command": self.command}
 
 
-def _skipped(out: Path, role: str, bundle: str | None, reason: str,
+def _skipped(out: Path, plan: Plan, role: str, bundle: str | None, reason: str,
              current: Certificate | None, replace: bool) -> Skipped:
     """``Skipped``, with the command that issues the identity again: its SANs that this
-    tool accepts (a placeholder if none), the defaults for the rest."""
+    tool accepts (a placeholder that fails until it is filled in if none), the defaults
+    for the rest, and the signer this run used."""
     words = [f"minipaas certs {role} --out {quote(out)}"]
     words += [f"--name {bundle}"] if bundle else []
     if role == "server":
@@ -483,11 +514,11 @@ def _skipped(out: Path, role: str, bundle: str | None, reason: str,
         for name in current.names if current else []:
             with contextlib.suppress(InvalidInput):
                 sans.append(parse_san(name.split(":", 1)[1]).value)
-        words += [f"--san {quote(san)}" for san in sans] or ["--san HOST"]
-    elif not bundle:
-        words += ["--cn NAME"]
+        words += [f"--san {quote(san)}" for san in sans] or ["--san 'ITS ADDRESS'"]
+    words += plan.signer_options()
     words += ["--force"] if replace else []
-    return Skipped(role, bundle, reason, " ".join(words))
+    working = current is not None and current.role == role
+    return Skipped(role, bundle, reason, " ".join(words), working)
 
 
 def _reissues(out: Path, plan: Plan, replace_ca: bool = False
@@ -517,19 +548,20 @@ def _reissues(out: Path, plan: Plan, replace_ca: bool = False
         try:
             current = read_certificate(out / cert_file)
         except OutputError:
-            skipped.append(_skipped(out, role, bundle, "it holds no valid certificate", None,
-                                    not replace_ca))
+            skipped.append(_skipped(out, plan, role, bundle, "it holds no valid certificate",
+                                    None, not replace_ca))
             continue
         if current.role != role:
-            skipped.append(_skipped(out, role, bundle, f"it holds a {current.role} "
+            skipped.append(_skipped(out, plan, role, bundle, f"it holds a {current.role} "
                                     f"certificate, not a {role} one", current, not replace_ca))
         elif replace_ca or plan.is_due(current, now):
             try:
                 found.append(Reissue(plan.reissued(current, out / cert_file, role, bundle),
                                      current))
             except InvalidInput as error:
-                reason = str(error).split(" as it is: ", 1)[-1]
-                skipped.append(_skipped(out, role, bundle, reason, current, not replace_ca))
+                reason = error.reason if isinstance(error, CannotKeep) else str(error)
+                skipped.append(_skipped(out, plan, role, bundle, reason, current,
+                                        not replace_ca))
     return found, skipped
 
 
@@ -588,10 +620,7 @@ def _revocations(out: Path, plan: Plan) -> list[Revocation]:
         if not path.is_file():
             raise CAProblem(f"{path} is missing: revoking records the certificate it "
                             "cuts off; move the broken bundle away by hand instead")
-        certificate = read_certificate(path)
-        if certificate.role != bundle.role:
-            raise CAProblem(f"{path} is not a {bundle.role} certificate: move the broken "
-                            "bundle away by hand instead")
+        certificate = read_certificate(path)  # whatever its role: its key still gets in
         found.append(Revocation.of(bundle, certificate, now))
     if found:
         read_revocations(out)  # refuse a damaged record before anything is made
@@ -619,16 +648,16 @@ def _check_old_passphrase(openssl: OpenSSL, out: Path, passphrase: bytes | None)
                         "would be encrypted with a passphrase that is not the CA's") from None
 
 
-def _report_new_ca(plan: Plan, leaves: Sequence[LeafSpec], revoked: Sequence[Revocation],
-                   progress: Progress) -> None:
-    """After a new CA: what was revoked, and what to deploy."""
-    for entry in revoked:
-        progress(f"Revoked {entry.line()}")
+def _new_ca_advice(plan: Plan, leaves: Sequence[LeafSpec], revoked: Sequence[Revocation]
+                   ) -> list[str]:
+    """After a new CA: what was revoked, and what to deploy (said even with -q: a person
+    must copy the files and restart the daemons)."""
+    lines = [f"Revoked {entry.line()}" for entry in revoked]
     if plan.reissue:
-        progress("Deploy the new files: until a daemon restarts with them it trusts the "
-                 "previous CA, and once it does, only the new one:")
-        for line in deployment(leaves):
-            progress(f"  {line}")
+        lines.append("Deploy the new files: until a daemon restarts with them it trusts the "
+                     "previous CA, and once it does, only the new one:")
+        lines += [f"  {line}" for line in deployment(leaves)]
+    return lines
 
 
 # A client.p12 is made from a pair: a re-issued pair leaves it in the backup.

@@ -236,8 +236,8 @@ def _renew_command(out: str, file: str, role: str) -> str:
     name = f" --name {quote(bundle.name)}" if bundle else ""
     place = bundle.role if bundle else ("server" if file in (SERVER_CERT, SERVER_KEY)
                                         else "client")
-    if role != place:
-        return f"minipaas certs {place} --out {out}{name}"
+    if role != place:  # what is there is replaced: a client bundle asks for --force
+        return f"minipaas certs {place} --out {out}{name} --force"
     return f"minipaas certs renew {role} --out {out}{name}"
 
 
@@ -408,7 +408,8 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     for cert_file, key_file, role in _pairs(directory):
         if cert_file in copies.values():
             continue  # checked as the pair it copies
-        fix = _renew_command(out, cert_file, role)
+        fix = _renew_command(out, cert_file, by_file[cert_file].role
+                             if cert_file in by_file else role)
         missing = [name for name in (cert_file, key_file) if not os.path.exists(directory / name)]
         if missing:
             fix = _bundle_command(out, cert_file) if Bundle.of(cert_file) else \

@@ -305,6 +305,12 @@ class Plan:
             asked = min(asked, (self.ca.days - 1) * DAY)
         return renewal(current, where, role, bundle, (), asked, None)
 
+    def signer_options(self) -> list[str]:
+        """The options that name this plan's signer, for the commands it prints."""
+        if self.ca_dir is not None:
+            return [f"--ca-dir {quote(self.ca_dir)}"]
+        return [f"--vault-role {self.engine.role}"] if self.engine is not None else []
+
     def is_due(self, current: Certificate, now: datetime.datetime) -> bool:
         """Whether ``reissue`` renews ``current`` (``due_within`` picks those ending soon)."""
         return self.due_within is None or current.not_after - now <= self.due_within
@@ -399,51 +405,95 @@ class Request:
 
     def resolve(self, current: Certificate, where: Path, force: bool = False) -> LeafSpec:
         """The identity issued again: ``current``'s CN, SANs, key and span where the
-        request names none; a CN or SAN it would drop is refused (exit 2) unless ``force``."""
-        try:
-            if self.common_name is None:
-                common_name = parse_common_name(current.subject_cn or "",
-                                                "current common name")
-            else:
-                common_name = self.common_name
-            names: list[SubjectAltName] = []
-            if self.role == "server":
-                names = parse_sans([*(current.names if self.sans is None else self.sans),
-                                    *self.add_sans])
-        except InvalidInput as error:
-            raise InvalidInput(f"cannot renew {where} as it is: {error}") from None
-        kind = self.key_kind or current.key_type
-        bits = self.key_bits or (current.key_bits if kind == current.key_type else None)
-        try:
-            key = KeySpec.parse(kind, bits)
-        except InvalidInput as error:
-            if self.key_bits is not None and self.key_kind is None:
-                raise InvalidInput(f"{error}: {where} has a {current.key_label} key; "
-                                   "name another type with --key-type") from None
-            raise InvalidInput(f"cannot renew {where} as it is: {error}") from None
+        request names none.  A CN or SAN it would drop is refused (exit 2) unless
+        ``force``, which also takes the defaults for what cannot be kept as it is (a CN
+        or key this tool would not issue)."""
+        common_name = self.common_name
+        if common_name is None:
+            try:
+                common_name = parse_common_name(current.subject_cn or "", "current common name")
+            except InvalidInput as error:
+                if not force:
+                    raise CannotKeep(where, str(error)) from None
+        names: list[SubjectAltName] = []
+        if self.role == "server":
+            listed = list(current.names if self.sans is None else self.sans)
+            if force and self.sans is None:  # what the tool would not write is dropped
+                listed = [name for name in listed if _writable(name)]
+            try:
+                names = parse_sans([*listed, *self.add_sans])
+            except InvalidInput as error:
+                raise CannotKeep(where, str(error)) from None
+            if self.common_name is None and self.sans is not None and common_name:
+                was_a_name = common_name.lower() in {
+                    name.split(":", 1)[1].lower() for name in current.names}
+                if was_a_name and common_name.lower() not in {n.value for n in names}:
+                    common_name = None  # it named a SAN now dropped: it follows the new ones
+        if common_name is None:
+            common_name = default_server_cn(names) if self.role == "server" else (
+                self.bundle or DEFAULT_CLIENT_CN)
+        key = self._key(current, where, force)
         if not force:
             _refuse_dropped(self, current, names, common_name, where)
         return LeafSpec(self.role, common_name, key, self.lifetime or span(current),
                         tuple(names), self.bundle)
 
+    def _key(self, current: Certificate, where: Path, force: bool) -> KeySpec:
+        """The current key's type and size, unless the request names others."""
+        kind = self.key_kind or current.key_type
+        bits = self.key_bits or (current.key_bits if kind == current.key_type else None)
+        try:
+            return KeySpec.parse(kind, bits)
+        except InvalidInput as error:
+            if self.key_bits is not None and self.key_kind is None:
+                raise InvalidInput(f"{error}: {where} has a {current.key_label} key; "
+                                   "name another type with --key-type") from None
+            if not force:
+                raise CannotKeep(where, str(error)) from None
+            return KeySpec.parse(DEFAULT_KEY_TYPE)
+
+
+class CannotKeep(InvalidInput):
+    """A current certificate holds what this tool would not issue (``reason``)."""
+
+    def __init__(self, where: Path, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"cannot renew {where} as it is: {reason}")
+
+
+def _writable(name: str) -> bool:
+    """Whether the SAN ``name`` (``DNS:x``, ``IP:y``) is one this tool would write."""
+    try:
+        parse_san(name.split(":", 1)[1])
+        return True
+    except InvalidInput:
+        return False
+
 
 def _refuse_dropped(request: Request, current: Certificate, names: Sequence[SubjectAltName],
                     common_name: str, where: Path) -> None:
-    """Refuse a rotation that drops a name clients connect by (or the CN it is known by)."""
+    """Refuse a rotation that drops a name clients connect by, one the tool cannot write
+    again (a URI or e-mail SAN), or the CN another --cn replaces."""
     kept = {str(name) for name in names}
     dropped = [name for name in current.names if _canonical(name) not in kept]
-    keep = [f"--san {quote(_canonical(name).split(':', 1)[1])}" for name in dropped]
-    if current.subject_cn and common_name != current.subject_cn:
+    ways = []
+    if dropped:
+        keep = " ".join(f"--san {quote(_canonical(name).split(':', 1)[1])}" for name in dropped)
+        ways.append(f"add {keep} to keep {'it' if len(dropped) == 1 else 'them'}")
+    if request.common_name is not None and current.subject_cn \
+            and common_name != current.subject_cn:
         dropped.insert(0, f"CN={current.subject_cn}")
-        keep.insert(0, f"--cn {quote(current.subject_cn)}")
+        ways.append(f"give --cn {quote(current.subject_cn)} instead to keep the CN")
+    if current.other_names:
+        dropped += current.other_names
+        ways.append(f"this tool cannot write {', '.join(current.other_names)} again")
     if not dropped:
         return
     them = "it" if len(dropped) == 1 else "them"
     why = " (a client that connects by a name dropped fails once the daemon restarts)" \
         if any(not name.startswith("CN=") for name in dropped) else ""
-    raise InvalidInput(
-        f"{where} holds {', '.join(dropped)}, which this run would drop{why}: add "
-        f"{' '.join(keep)} to keep {them}, or --force to drop {them}")
+    raise InvalidInput(f"{where} holds {', '.join(dropped)}, which this run would drop{why}: "
+                       f"{'; '.join(ways)}; or give --force to drop {them}")
 
 
 def _canonical(name: str) -> str:

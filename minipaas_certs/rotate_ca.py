@@ -22,9 +22,17 @@ from .layout import (
     CA_CERT,
     CA_KEY,
     CERT_MODE,
+    CLI_CERT,
+    CLI_KEY,
+    CLIENT_CERT,
+    CLIENT_KEY,
+    CLIENT_P12,
     KEY_MODE,
     OLD_CA_CERT,
     OLD_CA_KEY,
+    SERVER_CERT,
+    SERVER_KEY,
+    Bundle,
     bundles,
 )
 from .openssl import OpenSSL, children_reaped
@@ -58,6 +66,10 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         if len(pem_blocks(old_pem)) > 1:
             raise Conflict(f"{out / CA_CERT} already holds several CA certificates")
         name = common_name or successor_cn(old.certificate.subject_cn)
+        if name == old.certificate.subject_cn:
+            raise InvalidInput(f"--cn {quote(name)} is the current CA's name: ca.pem would hold "
+                               "two CAs by one name, which no message or log could tell "
+                               "apart; choose another (or leave --cn out for a dated one)")
         if key is None:
             try:
                 key = KeySpec.parse(old.certificate.key_type, old.certificate.key_bits)
@@ -88,8 +100,13 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
 
 
 def finish(out: Path, *, force: bool = False,
-           progress: Progress = lambda _: None) -> list[Path]:
-    """Step 3: ca.pem holds the new CA alone; the old CA's files go into a backup folder."""
+           progress: Progress = lambda _: None) -> tuple[list[Path], list[str]]:
+    """Step 3: ca.pem holds the new CA alone; the old CA's files go into a backup folder.
+
+    With ``force``, what still comes from the old CA goes with it (a pair or bundle
+    left beside the new ca.pem alone would be a set that does not verify); returns
+    the files written and a warning for each identity carried off so.
+    """
     with OutputDirectory(out) as store:
         state = rollover_state(out, inventory(out))
         if state is None:
@@ -99,15 +116,53 @@ def finish(out: Path, *, force: bool = False,
             raise Conflict(
                 f"{', '.join(state.old_leaves)} in {out} still come from the old CA and would "
                 "stop working: re-issue them (`minipaas certs server`, `client`, `renew`) "
-                "first, or use --force"
+                "first, or use --force to move them into the backup with the old CA"
             )
-        store.refuse_links(_bundle_copies(out))
+        carried = _carried_off(state.old_leaves)
+        copies = [copy for copy in _bundle_copies(out)
+                  if not any(copy.startswith(f"{name}/") for name in carried)]
+        store.refuse_links([*copies, *carried])
         new_ca = pem_blocks(read_limited(out / CA_CERT))[0]
         files = {}
-        for name in [CA_CERT, *_bundle_copies(out)]:
+        for name in [CA_CERT, *copies]:
             store.stage(name, new_ca, CERT_MODE)
             files[name] = CERT_MODE
-        written, backup = store.commit(files, archive=[OLD_CA_CERT, OLD_CA_KEY])
+        written, backup = store.commit(files, archive=[OLD_CA_CERT, OLD_CA_KEY, *carried])
         progress(f"The old CA is archived in {backup}; deploy the new ca.pem to every daemon "
                  "and client (restart dockerd)")
-        return written
+        identities = dict.fromkeys(_identity(leaf) for leaf in state.old_leaves)
+        warnings = [f"Warning: {label} came from the old CA: it is in {backup} with it, and "
+                    "stops working once the daemons restart with the new ca.pem; issue it "
+                    f"again with `{_issue_again(out, label)}`" for label in identities]
+        return written, warnings
+
+
+def _identity(leaf: str) -> str:
+    """The identity a certificate file stands for: its bundle, or its top-level pair."""
+    bundle = Bundle.of(leaf)
+    if bundle:
+        return bundle.folder
+    return SERVER_CERT if leaf == SERVER_CERT else CLIENT_CERT
+
+
+def _carried_off(old_leaves: list[str]) -> list[str]:
+    """The names that move into the backup with the old CA: a bundle whole, a top-level
+    pair with its copies (and a client.p12 made of it)."""
+    carried: list[str] = []
+    for leaf in old_leaves:
+        bundle = Bundle.of(leaf)
+        if bundle:
+            carried.append(bundle.folder)
+        elif leaf in (SERVER_CERT, SERVER_KEY):
+            carried += [SERVER_CERT, SERVER_KEY]
+        else:
+            carried += [CLIENT_CERT, CLIENT_KEY, CLI_CERT, CLI_KEY, CLIENT_P12]
+    return list(dict.fromkeys(carried))
+
+
+def _issue_again(out: Path, label: str) -> str:
+    bundle = Bundle.of(f"{label}/")
+    role = bundle.role if bundle else ("server" if label == SERVER_CERT else "client")
+    name = f" --name {bundle.name}" if bundle else ""
+    addresses = " --san 'ITS ADDRESS'" if role == "server" else ""
+    return f"minipaas certs {role} --out {quote(out)}{name}{addresses}"

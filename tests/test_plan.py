@@ -74,7 +74,7 @@ def test_placement_of_a_new_set() -> None:
 
 def test_a_renewal_keeps_names_and_key() -> None:
     current = mock.Mock(subject_cn="node", names=["DNS:node.example", "IP:10.0.0.5"],
-                        key_type="rsa", key_bits=2048)
+                        other_names=(), key_type="rsa", key_bits=2048)
     leaf = renewal(current, Path("server-cert.pem"), "server", None, ["10.0.0.9"], 30 * DAY, None)
     assert leaf.common_name == "node" and leaf.key == KeySpec("rsa", 2048)
     assert SubjectAltName("IP", "10.0.0.9") in leaf.sans and len(leaf.sans) == 3

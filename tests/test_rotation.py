@@ -100,14 +100,16 @@ def test_server_rotation_keeps_what_the_options_do_not_name(
 
 @pytest.mark.parametrize(("args", "dropped", "keep"), [
     (["--san", "10.0.0.9"], "DNS:manager.example.com, IP:10.0.0.5",
-     "--san manager.example.com --san 10.0.0.5"),
+     "add --san manager.example.com --san 10.0.0.5 to keep them"),
     (["--no-default-san", "--san", "10.0.0.5", "--san", "manager.example.com"],
-     "DNS:localhost, IP:127.0.0.1", "--san localhost --san 127.0.0.1"),
-    (["--cn", "other"], "CN=10.0.0.5", "--cn 10.0.0.5"),
-    (["--name", "m1", "--san", "10.0.0.11"], "DNS:m1.example.com", "--san m1.example.com"),
+     "DNS:localhost, IP:127.0.0.1", "add --san localhost --san 127.0.0.1 to keep them"),
+    (["--cn", "other"], "CN=10.0.0.5", "give --cn 10.0.0.5 instead to keep the CN"),
+    (["--name", "m1", "--san", "10.0.0.11"], "DNS:m1.example.com",
+     "add --san m1.example.com to keep it"),
     (["--name", "m1", "--cn", "m1", "--san", "10.0.0.12"],
      "CN=manager-1, DNS:m1.example.com, IP:10.0.0.11",
-     "--cn manager-1 --san m1.example.com --san 10.0.0.11"),
+     "add --san m1.example.com --san 10.0.0.11 to keep them; give --cn manager-1 instead "
+     "to keep the CN"),
 ], ids=["other --san", "--no-default-san", "--cn", "manager --san", "manager --cn --san"])
 def test_server_options_that_would_drop_a_name_are_refused_until_forced(
         cli, out: Path, args: list[str], dropped: str, keep: str) -> None:
@@ -116,7 +118,7 @@ def test_server_options_that_would_drop_a_name_are_refused_until_forced(
     assert result.code == 2
     line = result.error_line
     assert f"holds {dropped}, which this run would drop" in line, line
-    assert f"add {keep} to keep" in line and "or --force to drop" in line, line
+    assert f": {keep}; or give --force to drop" in line, line
     assert _tree(out) == before
     forced = cli("certs", "server", "--out", str(out), *args, "--force")
     assert forced.code == 0, forced.err
@@ -129,8 +131,8 @@ def test_client_rotation_keeps_the_cn_and_key(cli, out: Path) -> None:
     assert (out / "cert.pem").read_bytes() == (out / "client-cert.pem").read_bytes()
     before = _tree(out)
     refused = cli("certs", "client", "--out", str(out), "--cn", "ci")
-    assert refused.code == 2 and "holds CN=ops, which this run would drop: add --cn ops" \
-        in refused.error_line
+    assert refused.code == 2 and "holds CN=ops, which this run would drop: give --cn ops " \
+        "instead to keep the CN" in refused.error_line
     assert _tree(out) == before
     assert cli("certs", "client", "--out", str(out), "--cn", "ci", "--force", "-q").code == 0
     assert _cn(out / "cert.pem") == "ci"
