@@ -279,7 +279,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             loaded = load_authority(openssl, store.staging, source, cert_pem, key_pem,
                                     passphrase)
             replace_ca = not same_directory(source, out) and _differs(store, loaded.cert_pem)
-            if replace_ca and plan.reissue and plan.due_within is not None:
+            if replace_ca and plan.force and plan.reissue and plan.due_within is not None:
                 progress(f"{source / CA_CERT} is not the CA of {out / CA_CERT}: every "
                          "certificate is re-issued from it, not only those due")
         reissues, skipped = _reissues(out, plan, replace_ca)
