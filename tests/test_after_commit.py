@@ -74,10 +74,10 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run(tmp_path: Path, swarm: Path, where: str, limit: int, number: int, command: str,
          *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-    work = tmp_path / f"{where}-{limit}-{number}"
+    work = tmp_path / f"{where}-{limit}-{int(number)}"
     shutil.copytree(swarm, work / "certs", symlinks=True)
     (work / "elsewhere").mkdir()
-    done = subprocess.run([sys.executable, "-c", SIGNALLING, where, str(limit), str(number),
+    done = subprocess.run([sys.executable, "-c", SIGNALLING, where, str(limit), str(int(number)),
                            "certs", *COMMANDS[command], "--out", "../certs", *extra],
                           cwd=work / "elsewhere", capture_output=True, text=True, timeout=120,
                           env={**os.environ, **P12})
