@@ -441,11 +441,11 @@ def test_check_does_not_say_go_rejects_a_sha1_self_signed_root(cli, tmp_path: Pa
     "ca.pem: signed with SHA-1, which Go (dockerd, the docker CLI) rejects" (exit 8)."""
     import subprocess
 
-    from conftest import TOOL_OPENSSL
+    from conftest import SYSTEM_OPENSSL  # the fixture, whatever openssl the tool runs
 
     out = tmp_path / "certs"
     out.mkdir()
-    subprocess.run([TOOL_OPENSSL, "req", "-x509", "-sha1", "-newkey", "ec", "-pkeyopt",
+    subprocess.run([SYSTEM_OPENSSL, "req", "-x509", "-sha1", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca-key.pem", "-out",
                     "ca.pem", "-subj", "/CN=sha1 root", "-days", "900", "-addext",
                     "basicConstraints=critical,CA:TRUE", "-addext",
