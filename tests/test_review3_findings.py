@@ -1,0 +1,41 @@
+"""Findings of the third adversarial review of issue 22: README's promises run literally.
+
+Each test fails on the code under review.  Runs are made from a working folder with a
+relative --out that holds a space, as a user would.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from conftest import load_cert, run_tool
+from cryptography.x509.oid import NameOID
+
+OUT = "my certs"
+
+
+def tool(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_tool("certs", *args, cwd=cwd)
+
+
+def ok(cwd: Path, *args: str) -> None:
+    done = tool(cwd, *args, "-q")
+    assert done.returncode == 0, done.stderr
+
+
+def ca_cn(path: Path) -> str:
+    return str(load_cert(path).subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+def test_a_third_replacement_ca_does_not_take_the_first_cas_name(tmp_path: Path) -> None:
+    """Item 10: two CAs made the same day get distinct CNs.  ``ca --force --reissue``
+    twice: the second new CA only avoids the CN of the CA it replaces, so it takes back
+    the plain ``minipaas-ca`` of the first CA, which is still in a backup folder."""
+    ok(tmp_path, "all", "--out", OUT)
+    ok(tmp_path, "ca", "--out", OUT, "--force", "--reissue")
+    ok(tmp_path, "ca", "--out", OUT, "--force", "--reissue")
+    names = [ca_cn(p) for p in sorted((tmp_path / OUT).glob("backup-*/ca.pem"))]
+    names.append(ca_cn(tmp_path / OUT / "ca.pem"))
+    assert len(names) == 3
+    assert len(set(names)) == 3, names
