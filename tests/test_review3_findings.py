@@ -39,3 +39,16 @@ def test_a_third_replacement_ca_does_not_take_the_first_cas_name(tmp_path: Path)
     names.append(ca_cn(tmp_path / OUT / "ca.pem"))
     assert len(names) == 3
     assert len(set(names)) == 3, names
+
+
+def test_the_force_way_on_offered_for_no_default_san_works(tmp_path: Path) -> None:
+    """Item 1 / README: a refused rotation names "two ways on: --san NAME to keep it,
+    --force to drop it".  ``server --no-default-san`` is refused naming every SAN, and
+    the same command with ``--force``, as the message says, fails with exit 2 "a server
+    certificate needs at least one --san": the offered way on is a dead end."""
+    ok(tmp_path, "all", "--out", OUT, "--san", "10.0.0.5", "--san", "manager.example.com")
+    refused = tool(tmp_path, "server", "--out", OUT, "--no-default-san")
+    assert refused.returncode == 2, refused.stderr
+    assert "--force" in refused.stderr
+    forced = tool(tmp_path, "server", "--out", OUT, "--no-default-san", "--force", "-q")
+    assert forced.returncode == 0, forced.stderr
