@@ -6,6 +6,8 @@ relative --out that holds a space, as a user would.
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -52,3 +54,21 @@ def test_the_force_way_on_offered_for_no_default_san_works(tmp_path: Path) -> No
     assert "--force" in refused.stderr
     forced = tool(tmp_path, "server", "--out", OUT, "--no-default-san", "--force", "-q")
     assert forced.returncode == 0, forced.stderr
+
+
+def test_check_and_show_rollover_advice_pastes_for_the_folder_checked(tmp_path: Path) -> None:
+    """README (CA rollover): "certs show and certs check say where a rollover stands";
+    each finding names "the command that fixes it".  After ``rotate-ca start`` and
+    ``renew --all`` on an --out other than .certs, both print
+    `minipaas certs rotate-ca finish` without --out: pasted, it acts on ./.certs (here
+    absent, so it fails) instead of the folder in rollover."""
+    ok(tmp_path, "all", "--out", OUT)
+    ok(tmp_path, "rotate-ca", "start", "--out", OUT)
+    ok(tmp_path, "renew", "--all", "--out", OUT)
+    for command in (["check", OUT], ["show", OUT]):
+        done = tool(tmp_path, *command)
+        text = done.stdout + done.stderr
+        finish = [c for c in re.findall(r"`(minipaas certs [^`]*)`", text) if "finish" in c]
+        assert finish, text
+        for line in finish:
+            assert line.split()[3:] == ["--out", shlex.quote(OUT)], line
