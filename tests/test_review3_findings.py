@@ -11,6 +11,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import load_cert, run_tool
 from cryptography.x509.oid import NameOID
 
@@ -72,3 +73,36 @@ def test_check_and_show_rollover_advice_pastes_for_the_folder_checked(tmp_path: 
         assert finish, text
         for line in finish:
             assert line.split()[3:] == ["--out", shlex.quote(OUT)], line
+
+
+def _bundles(cwd: Path, *signer: str) -> None:
+    """--out with a client and a manager bundle: its own CA, or signed from ``signer``."""
+    if signer:
+        ok(cwd, "ca", "--out", "org old", "--cn", "Org old CA")
+        ok(cwd, "server", "--out", OUT, *signer)
+    else:
+        ok(cwd, "all", "--out", OUT)
+    ok(cwd, "client", "--out", OUT, "--name", "ci", *signer)
+    ok(cwd, "server", "--out", OUT, "--name", "m1", *signer)
+
+
+@pytest.mark.parametrize("command", [
+    ["server", "--out", OUT, "--ca-dir", "org ca"],
+    ["client", "--out", OUT, "--ca-dir", "org ca", "--name", "new"],
+    ["all", "--out", OUT],
+], ids=["server-ca-dir", "client-ca-dir", "all"])
+def test_an_exit_4_refusal_offering_force_is_not_followed_by_another(
+        tmp_path: Path, command: list[str]) -> None:
+    """The new exit-4 refusals: a message that says "use --force" (or "--force to move
+    the old files into a backup folder") leads, once --force is given as told, to a
+    second exit-4 refusal with other advice (``renew --all --ca-dir … --force``, or
+    ``--reissue``).  A refusal should name the way on that works at once."""
+    _bundles(tmp_path, *(["--ca-dir", "org old"] if "--ca-dir" in command else []))
+    ok(tmp_path, "ca", "--out", "org ca", "--cn", "Org CA")
+    first = tool(tmp_path, *command)
+    assert first.returncode == 4, first.stderr
+    assert "--force" in first.stderr
+    if "renew --all" in first.stderr or "--reissue" in first.stderr:
+        return  # the way on that works is named at once
+    second = tool(tmp_path, *command, "--force", "-q")
+    assert second.returncode != 4, (first.stderr, second.stderr)
