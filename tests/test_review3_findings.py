@@ -106,3 +106,21 @@ def test_an_exit_4_refusal_offering_force_is_not_followed_by_another(
         return  # the way on that works is named at once
     second = tool(tmp_path, *command, "--force", "-q")
     assert second.returncode != 4, (first.stderr, second.stderr)
+
+
+def test_the_p12_advice_after_a_revocation_names_the_bundle(tmp_path: Path) -> None:
+    """``revoke`` (and ``renew --all``) print, for each client, "where a client.p12 was
+    used, make it again with `minipaas certs p12`": pasted, that command acts on
+    ./.certs and the default pair, not on clients/ci of this --out.  The command
+    should carry --out and --name as every other printed command does."""
+    ok(tmp_path, "all", "--out", OUT)
+    ok(tmp_path, "client", "--out", OUT, "--name", "ci")
+    ok(tmp_path, "client", "--out", OUT, "--name", "gone")
+    done = tool(tmp_path, "revoke", "--out", OUT, "--name", "gone", "-q")
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stderr.splitlines() if "client ci:" in x)
+    command = re.search(r"`(minipaas certs p12[^`]*)`", line)
+    assert command is not None, line
+    words = shlex.split(command.group(1))
+    assert "--out" in words and words[words.index("--out") + 1] == OUT, line
+    assert "--name" in words and words[words.index("--name") + 1] == "ci", line
