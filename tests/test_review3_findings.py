@@ -124,3 +124,21 @@ def test_the_p12_advice_after_a_revocation_names_the_bundle(tmp_path: Path) -> N
     words = shlex.split(command.group(1))
     assert "--out" in words and words[words.index("--out") + 1] == OUT, line
     assert "--name" in words and words[words.index("--name") + 1] == "ci", line
+
+
+def test_a_locked_ca_key_gets_one_exit_code_whatever_the_command(tmp_path: Path) -> None:
+    """An encrypted ca-key.pem without its passphrase: ``server``, ``renew --all`` and
+    ``rotate-ca start`` exit 5 (a CA problem), ``revoke`` and ``ca/all --force
+    --reissue`` exit 2 for the same missing passphrase.  A script (or the README's
+    table) cannot tell what went wrong from the code."""
+    (tmp_path / "pass").write_text("secret pass\n")
+    (tmp_path / "pass").chmod(0o600)
+    ok(tmp_path, "all", "--out", OUT, "--ca-passphrase-file", "pass")
+    ok(tmp_path, "client", "--out", OUT, "--name", "v", "--ca-passphrase-file", "pass")
+    codes = {}
+    for command in (["server"], ["renew", "--all"], ["rotate-ca", "start"],
+                    ["revoke", "--name", "v"], ["ca", "--force", "--reissue"]):
+        done = tool(tmp_path, *command, "--out", OUT, "-q")
+        assert done.stderr.count("Error:") == 1, done.stderr
+        codes[" ".join(command)] = done.returncode
+    assert len(set(codes.values())) == 1, codes
