@@ -6,6 +6,7 @@ relative --out that holds a space, as a user would.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -142,3 +143,21 @@ def test_a_locked_ca_key_gets_one_exit_code_whatever_the_command(tmp_path: Path)
         assert done.stderr.count("Error:") == 1, done.stderr
         codes[" ".join(command)] = done.returncode
     assert len(set(codes.values())) == 1, codes
+
+
+def test_a_ca_key_that_is_no_file_is_not_met_with_chmod_advice(tmp_path: Path) -> None:
+    """README (Bounded input): a FIFO or a device is refused at once.  A --ca-dir whose
+    ca-key.pem is a symlink to a device (here a FIFO of mode 0644, as /dev/zero is
+    0666) is refused with "UNPROTECTED PRIVATE KEY FILE … run `chmod 600 …`":
+    the mode is judged before the file type, and the command given would chmod the
+    device the link leads to (as root, /dev/zero for everyone)."""
+    ok(tmp_path, "ca", "--out", "org")
+    (tmp_path / "org" / "ca-key.pem").unlink()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo, 0o644)
+    fifo.chmod(0o644)
+    (tmp_path / "org" / "ca-key.pem").symlink_to(fifo)
+    done = tool(tmp_path, "client", "--out", OUT, "--ca-dir", "org", "--name", "q")
+    assert done.returncode == 5, done.stderr
+    assert "chmod" not in done.stderr, done.stderr
+    assert oct(fifo.stat().st_mode & 0o777) == "0o644"
