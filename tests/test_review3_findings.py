@@ -161,3 +161,15 @@ def test_a_ca_key_that_is_no_file_is_not_met_with_chmod_advice(tmp_path: Path) -
     assert done.returncode == 5, done.stderr
     assert "chmod" not in done.stderr, done.stderr
     assert oct(fifo.stat().st_mode & 0o777) == "0o644"
+
+
+def test_certs_help_shows_the_readmes_exit_code_table(tmp_path: Path) -> None:
+    """README: "The same for every command (``minipaas certs --help`` shows this
+    table…)".  The help's table leaves out what this issue added: exit 2 for an option
+    given twice, exit 4 for a symlinked bundle folder, exit 5 for a CA key open to
+    others, and that 130/143 mean the change was not made."""
+    done = tool(tmp_path, "--help")
+    assert done.returncode == 0
+    table = " ".join(done.stdout.split("Exit codes:")[1].split("Options:")[0].split())
+    for words in ("given twice", "symlink", "open to others", "before the change"):
+        assert words in table, (words, table)
