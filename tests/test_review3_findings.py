@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,20 @@ def test_certs_help_shows_the_readmes_exit_code_table(tmp_path: Path) -> None:
     table = " ".join(done.stdout.split("Exit codes:")[1].split("Options:")[0].split())
     for words in ("given twice", "symlink", "open to others", "before the change"):
         assert words in table, (words, table)
+
+
+def test_checks_fix_for_a_folder_signed_from_a_ca_dir_works(tmp_path: Path) -> None:
+    """README (check): each finding names "the command that fixes it".  In an --out
+    whose bundles are signed from an organisation's --ca-dir (no ca-key.pem in --out),
+    the fix printed is `minipaas certs renew client --out … --name q`, which exits 5
+    ("ca-key.pem is missing … name the folder that holds both with --ca-dir")."""
+    ok(tmp_path, "ca", "--out", "org ca", "--cn", "Org CA")
+    ok(tmp_path, "client", "--out", OUT, "--ca-dir", "org ca", "--name", "q", "--days", "20")
+    done = tool(tmp_path, "check", OUT)
+    assert done.returncode == 7, done.stdout + done.stderr
+    fix = (done.stdout + done.stderr).split("fix: ")[1].splitlines()[0].strip()
+    assert fix.startswith("minipaas certs renew"), fix
+    script = f'minipaas() {{ "{sys.executable}" -m minipaas_certs "$@"; }}\n{fix} -q\n'
+    pasted = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert pasted.returncode == 0, (fix, pasted.stderr)
