@@ -191,3 +191,18 @@ def test_checks_fix_for_a_folder_signed_from_a_ca_dir_works(tmp_path: Path) -> N
     pasted = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120)
     assert pasted.returncode == 0, (fix, pasted.stderr)
+
+
+def test_an_unreadable_server_pair_is_not_replaced_with_defaults_without_force(
+        tmp_path: Path) -> None:
+    """``server --help``: --force is what it takes to "replace a pair that cannot be
+    read".  A truncated server-cert.pem (a bad copy, a full disk) is replaced by
+    ``certs server --out`` without --force, exit 0, with the default names only: the
+    headline symptom of this issue (10.0.0.5 gone, ``check`` OK), through a path the
+    rotation check does not see."""
+    ok(tmp_path, "all", "--out", OUT, "--san", "10.0.0.5", "--san", "manager.example.com")
+    cert = tmp_path / OUT / "server-cert.pem"
+    cert.write_text(cert.read_text()[:300])
+    done = tool(tmp_path, "server", "--out", OUT, "-q")
+    assert done.returncode != 0, "replaced without --force: " + done.stdout
+    assert done.stderr.count("Error:") == 1 and "--force" in done.stderr, done.stderr
