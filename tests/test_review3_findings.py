@@ -206,3 +206,19 @@ def test_an_unreadable_server_pair_is_not_replaced_with_defaults_without_force(
     done = tool(tmp_path, "server", "--out", OUT, "-q")
     assert done.returncode != 0, "replaced without --force: " + done.stdout
     assert done.stderr.count("Error:") == 1 and "--force" in done.stderr, done.stderr
+
+
+def test_rotate_ca_in_a_folder_signed_from_a_ca_dir_names_an_option_it_has(
+        tmp_path: Path) -> None:
+    """``rotate-ca start --out`` on a folder whose bundles come from an organisation's
+    --ca-dir (no ca-key.pem there) says "name the folder that holds both with
+    --ca-dir"; ``rotate-ca start`` has no --ca-dir ("No such option", exit 2).  The
+    advice should be one that rotate-ca accepts (as revoke's is: run it where the CA
+    is)."""
+    ok(tmp_path, "ca", "--out", "org ca", "--cn", "Org CA")
+    ok(tmp_path, "client", "--out", OUT, "--ca-dir", "org ca", "--name", "q")
+    done = tool(tmp_path, "rotate-ca", "start", "--out", OUT)
+    assert done.returncode == 5, done.stderr
+    if "--ca-dir" in done.stderr:
+        again = tool(tmp_path, "rotate-ca", "start", "--out", OUT, "--ca-dir", "org ca")
+        assert "No such option" not in again.stderr, (done.stderr, again.stderr)
