@@ -239,3 +239,28 @@ def test_check_after_rotate_ca_start_is_what_the_readme_says(tmp_path: Path) -> 
     documented = "rollover" in readme.split("``minipaas certs check [DIR]")[1].split(
         "``minipaas certs renew server")[0]
     assert done.returncode == 0 or documented, done.stdout + done.stderr
+
+
+def test_openssl_never_reads_the_files_in_the_ca_dir_as_the_readme_says(
+        tmp_path: Path) -> None:
+    """README (Bounded input): "openssl only ever reads the tool's own copies in the
+    staging folder (or keys … on its stdin or through pipes), never the files in --out
+    or --ca-dir."  Since the CA key is read in place, openssl is handed
+    ``--ca-dir``/ca-key.pem by path: the file the tool checked (regular, 1 MiB, mode)
+    is opened again by openssl, so the two promises (Safety: "openssl reads the CA key
+    where it lies") contradict each other, and a swap between the check and openssl's
+    open is read unchecked.  One of the two must give."""
+    ok(tmp_path, "ca", "--out", "org ca", "--cn", "Org CA")
+    log = tmp_path / "argv.log"
+    wrapper = tmp_path / "openssl-logging"
+    system = subprocess.run(["bash", "-c", "command -v openssl"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> "{log}"\nexec "{system}" "$@"\n')
+    wrapper.chmod(0o755)
+    done = tool(tmp_path, "client", "--out", OUT, "--ca-dir", "org ca", "--name", "q",
+                "--openssl", str(wrapper), "-q")
+    assert done.returncode == 0, done.stderr
+    ca_dir = (tmp_path / "org ca").resolve()
+    read_there = [arg for arg in log.read_text().splitlines()
+                  if arg and Path(tmp_path, arg).resolve().parent == ca_dir]
+    assert not read_there, read_there
