@@ -709,7 +709,7 @@ def show_command(directory: str, as_json: bool) -> None:
         say(json.dumps({
             "directory": str(folder),
             "certificates": [entry.as_json(now) for entry in entries],
-            "rollover": rollover.describe() if rollover else None,
+            "rollover": rollover.describe(folder) if rollover else None,
             "revoked": [asdict(entry) for entry in revoked],
         }, indent=2))
     else:
@@ -745,13 +745,13 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
             "directory": str(folder),
             "status": report.status,
             "findings": [finding.as_json() for finding in findings],
-            "rollover": rollover.describe() if rollover else None,
+            "rollover": rollover.describe(folder) if rollover else None,
         }, indent=2))
         return code
     for finding in findings:
         say_line(finding.line())
     if rollover:
-        say(rollover.describe())
+        say(rollover.describe(folder))
     if code == 0:
         say_line(f"OK: {folder}: {_count(report.certificates, 'certificate')}, "
                  f"none expires within {_count(warn_days, 'day')}")
@@ -836,7 +836,7 @@ def _report_renewal(out: Path, renewal: Outcome, within: int | None, as_json: bo
             "changed": renewal.changed,
             "within_days": within,
             "renewed": [reissue.as_json() for reissue in renewal.reissued],
-            "deploy": renewal.deployment(),
+            "deploy": renewal.deployment(out),
             "written": [str(path) for path in renewal.written],
             "skipped": [item.as_json() for item in renewal.skipped],
             "skipped_to": str(renewal.skipped_to) if renewal.skipped_to else None,
@@ -853,7 +853,7 @@ def _report_renewal(out: Path, renewal: Outcome, within: int | None, as_json: bo
         progress(f"Renewed {out / reissue.spec.cert_file} (CN={reissue.spec.common_name}, "
                  f"was to expire {reissue.current.not_after:%Y-%m-%d %H:%M} UTC)")
     progress("Deploy the new files (dockerd reads them only when it starts):")
-    for line in renewal.deployment():
+    for line in renewal.deployment(out):
         progress(f"  {line}")
 
 

@@ -37,7 +37,8 @@ def quote(value: object) -> str:
 EXIT_WARNINGS = 7
 EXIT_PROBLEMS = 8
 VERDICTS = {
-    EXIT_WARNINGS: "check: a certificate expires within --warn-days (nothing else wrong)",
+    EXIT_WARNINGS: ("check: a certificate expires within --warn-days, a rollover waits for\n"
+                    "       re-issues, or a root's self-signature is weak (nothing else)"),
     EXIT_PROBLEMS: ("check: something is wrong now; doctor: mutual TLS does not work;\n"
                     "       verify-sums: a file does not match SHA256SUMS"),
 }
@@ -54,7 +55,8 @@ class InvalidInput(CertsError):
     """A value given on the command line or in the environment is not acceptable."""
 
     exit_code = 2
-    summary = "bad usage or invalid value (SAN, CN, days, key size)"
+    summary = ("bad usage or invalid value (SAN, CN, days, key size), or an option\n"
+               "       that takes one value given twice")
 
 
 class OpenSSLUnavailable(CertsError):
@@ -86,14 +88,16 @@ class Conflict(CertsError):
     """The run would replace files it must not, or another run holds the directory."""
 
     exit_code = 4
-    summary = "conflict: files that must not be replaced, or the directory is in use"
+    summary = ("conflict: files that must not be replaced, a symlinked bundle folder,\n"
+               "       or the directory is in use")
 
 
 class CAProblem(CertsError):
     """The CA (or a client bundle) needed is missing, incomplete, or unfit for use."""
 
     exit_code = 5
-    summary = "CA problem: missing, expired, weak, or not matching its key"
+    summary = ("CA problem: missing, expired, weak, not matching its key, or its key\n"
+               "       open to others")
 
 
 class OutputError(CertsError):
@@ -109,7 +113,8 @@ class Interrupted(CertsError):
     one that comes after it is noted, and the run ends as it would have."""
 
     exit_code = 128 + signal.SIGINT  # 128 + the signal's number: set by each instance
-    summary = f"interrupted (SIGINT); {128 + signal.SIGTERM} terminated (SIGTERM)"
+    summary = (f"interrupted (SIGINT); {128 + signal.SIGTERM} terminated (SIGTERM): "
+               "before the change was made")
 
     def __init__(self, signal_number: int) -> None:
         self.signal_number = signal_number

@@ -34,6 +34,7 @@ from .issue import (
     start_ca,
 )
 from .layout import (
+    BACKUP_PREFIX,
     BUNDLE_FILES,
     CA_CERT,
     CA_KEY,
@@ -67,6 +68,7 @@ from .plan import (
     leaf_end,
     revocation,
     successor_cn,
+    unstamped,
 )
 from .render import SHIPPED, Templates
 from .store import (
@@ -240,8 +242,8 @@ class Outcome(NamedTuple):
     def changed(self) -> bool:
         return bool(self.written) or self.recovered
 
-    def deployment(self) -> list[str]:
-        return deployment([reissue.spec for reissue in self.reissued])
+    def deployment(self, out: Path) -> list[str]:
+        return deployment(out, [reissue.spec for reissue in self.reissued])
 
     def warnings(self) -> list[str]:
         """One line for each identity the run could not carry over, with what to do."""
@@ -290,9 +292,9 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         # Before placement's own refusals: a linked bundle is named as such.
         store.refuse_links([*(spec.cert_file for spec in leaves),
                             *(bundle.folder for bundle in plan.revoke)])
+        if ca is not None:  # before placement's own refusal: one way on that works
+            _refuse_orphans(out, plan, leaves, skipped, store.holds(CA_CERT))
         placement = plan.placement(leaves, out, store.holds)
-        if ca is not None:
-            _refuse_orphans(out, plan, leaves, skipped)
 
         def announce() -> None:  # once the signer is known fit: no line before an error
             for spec, rotated in resolved:
@@ -310,14 +312,14 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             anchors = _make_all(openssl, store, None, leaves, templates, progress, plan.engine)
             origin = f"the PKI engine at {plan.engine.address}"
             replace_ca = _differs(store, anchors)
-            _copy_ca(store, plan, placement, anchors, origin)
             _refuse_left_behind(out, leaves, plan, skipped, anchors, origin)
+            _copy_ca(store, plan, placement, anchors, origin)
         elif loaded is not None:
             source = plan.ca_dir or out
-            if not same_directory(source, out):
-                _copy_ca(store, plan, placement, loaded.cert_pem, source / CA_CERT)
+            if not same_directory(source, out):  # what is left behind, before --force
                 _refuse_left_behind(out, leaves, plan, skipped, loaded.cert_pem,
                                     source / CA_CERT)
+                _copy_ca(store, plan, placement, loaded.cert_pem, source / CA_CERT)
             if passphrase is not None and loaded.passphrase is None:
                 progress(f"Note: {source / CA_KEY} is not encrypted; the passphrase "
                          "was not needed")
@@ -361,7 +363,8 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
                                        archive=[*plan.archive(placement), *carried_off])
         if backup is not None:
             progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
-        advice = _new_ca_advice(plan, leaves, revoked) if ca is not None and plan.force else []
+        advice = _new_ca_advice(out, plan, leaves, revoked) \
+            if ca is not None and plan.force else []
         return Outcome(written, reissues, bool(store.undone), tuple(skipped),
                        backup if replace_ca else None, tuple(advice))
 
@@ -370,13 +373,15 @@ def _distinct_ca_name(out: Path, name: str) -> str:
     """``name``, or when a CA in ``out`` already bears it (the one a new CA replaces,
     or the old one of a rollover), that name stamped as a successor's: two CAs never
     share a name in messages, in Go's errors, or in a daemon's CA file."""
-    taken: set[str | None] = set()
-    for file in (CA_CERT, OLD_CA_CERT):
+    current: list[str] = []
+    for file in (CA_CERT, OLD_CA_CERT, *(str(path.relative_to(out))
+                                         for path in out.glob(f"{BACKUP_PREFIX}*/{CA_CERT}"))):
         with contextlib.suppress(OutputError, OSError):
-            taken.update(cert.subject_cn for cert in read_certificates(out / file))
-    while name in taken:
-        name = successor_cn(name)
-    return name
+            current += [cert.subject_cn or "" for cert in read_certificates(out / file)]
+    # Of the same line (one name, stamped or not): the latest stamp, and one later.
+    same = sorted((cn for cn in current if unstamped(cn) == unstamped(name)),
+                  key=lambda cn: (cn != unstamped(cn), cn))
+    return successor_cn(same[-1]) if same else name
 
 
 def _differs(store: OutputDirectory, ca_pem: bytes) -> bool:
@@ -391,16 +396,17 @@ def _differs(store: OutputDirectory, ca_pem: bytes) -> bool:
 
 
 def _refuse_orphans(out: Path, plan: Plan, leaves: Sequence[LeafSpec],
-                    skipped: Sequence[Skipped]) -> None:
+                    skipped: Sequence[Skipped], holds_ca: bool) -> None:
     """A new CA never leaves certificates of the previous one beside its ca.pem."""
     issued = {spec.cert_file for spec in leaves} | {bundle.cert for bundle in plan.revoke}
     issued.update(pair_files(item.role, item.bundle)[0] for item in skipped)
     orphans = [Bundle(role, name).folder if name else pair_files(role)[0]
                for role, name in identities(out) if pair_files(role, name)[0] not in issued]
     if orphans:
+        again = "--reissue" if plan.force or not holds_ca else "--force --reissue"
         raise Conflict(
             f"{', '.join(orphans)} in {out} hold certificates of the previous CA, which the "
-            "new ca.pem would not trust: add --reissue to re-issue them from the new CA in "
+            f"new ca.pem would not trust: add {again} to re-issue them from the new CA in "
             f"the same step (each keeps its names), or move them out of {out} first")
 
 
@@ -431,10 +437,11 @@ def _resolve(out: Path, request: Request, force: bool, signer: Sequence[str] = (
     try:
         current = read_certificate(path)
     except OutputError as error:
-        if request.existing_only:
-            raise CAProblem(f"{error}: there is nothing to renew; issue it again with "
-                            f"`{_issue_command(out, request, signer)}`") from None
-        return request.new(out), False  # nothing to keep: it goes to the backup as it is
+        if request.existing_only or not force:  # its names are unknown: say so, not guess
+            raise CAProblem(f"{error}: its names cannot be kept; issue it anew as this "
+                            "command names it (with --san for a server) with --force: `"
+                            f"{_issue_command(out, request, signer)}`") from None
+        return request.new(out), False  # it goes to the backup as it is
     if current.role != request.role:
         if request.existing_only:
             raise CAProblem(f"{path} is not a {request.role} certificate; issue it again "
@@ -637,8 +644,8 @@ def _check_old_passphrase(openssl: OpenSSL, out: Path, passphrase: bytes | None)
     key_pem = read_limited(key, error=CAProblem)
     if not is_encrypted(key_pem):
         return
-    if passphrase is None:
-        raise InvalidInput(
+    if passphrase is None:  # exit 5, as every command that finds the CA key locked
+        raise CAProblem(
             f"{key} is encrypted: give its passphrase with --ca-passphrase-file (or "
             "MINIPAAS_CA_PASSPHRASE) so that the new CA key is encrypted with it too")
     try:
@@ -648,23 +655,25 @@ def _check_old_passphrase(openssl: OpenSSL, out: Path, passphrase: bytes | None)
                         "would be encrypted with a passphrase that is not the CA's") from None
 
 
-def _new_ca_advice(plan: Plan, leaves: Sequence[LeafSpec], revoked: Sequence[Revocation]
-                   ) -> list[str]:
+def _new_ca_advice(out: Path, plan: Plan, leaves: Sequence[LeafSpec],
+                   revoked: Sequence[Revocation]) -> list[str]:
     """After a new CA: what was revoked, and what to deploy (said even with -q: a person
     must copy the files and restart the daemons)."""
     lines = [f"Revoked {entry.line()}" for entry in revoked]
     if plan.reissue:
         lines.append("Deploy the new files: until a daemon restarts with them it trusts the "
                      "previous CA, and once it does, only the new one:")
-        lines += [f"  {line}" for line in deployment(leaves)]
+        lines += [f"  {line}" for line in deployment(out, leaves)]
     return lines
 
 
-# A client.p12 is made from a pair: a re-issued pair leaves it in the backup.
-_KEYSTORE_AGAIN = f"; where a {CLIENT_P12} was used, make it again with `minipaas certs p12`"
+def _keystore_again(out: Path, name: str | None) -> str:
+    """A client.p12 is made from a pair: a re-issued pair leaves it in the backup."""
+    command = f"minipaas certs p12 --out {quote(out)}" + (f" --name {name}" if name else "")
+    return f"; where a {CLIENT_P12} was used, make it again with `{command}`"
 
 
-def deployment(leaves: Sequence[LeafSpec]) -> list[str]:
+def deployment(out: Path, leaves: Sequence[LeafSpec]) -> list[str]:
     """Where each re-issued identity's files must go."""
     lines = []
     for spec in leaves:
@@ -675,9 +684,10 @@ def deployment(leaves: Sequence[LeafSpec]) -> list[str]:
             lines.append(f"{who}: {files} into its /etc/docker, then restart dockerd")
         elif place:
             lines.append(f"client {place.name}: the folder {place.folder} "
-                         f"(its DOCKER_CERT_PATH){_KEYSTORE_AGAIN}")
+                         f"(its DOCKER_CERT_PATH){_keystore_again(out, place.name)}")
         else:
-            lines.append(f"the default client: {', '.join(BUNDLE_FILES)}{_KEYSTORE_AGAIN}")
+            lines.append(f"the default client: {', '.join(BUNDLE_FILES)}"
+                         f"{_keystore_again(out, None)}")
     return lines
 
 

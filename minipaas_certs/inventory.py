@@ -146,10 +146,11 @@ class Rollover:
     old_ca: Certificate
     old_leaves: list[str]
 
-    def describe(self) -> str:
+    def describe(self, directory: Path) -> str:
         waiting = ", ".join(self.old_leaves)
-        next_step = (f"re-issue {waiting} from the new CA, then `minipaas certs rotate-ca "
-                     "finish`" if waiting else "`minipaas certs rotate-ca finish`")
+        finish = f"`minipaas certs rotate-ca finish --out {quote(str(directory))}`"
+        next_step = (f"re-issue {waiting} from the new CA, then {finish}" if waiting
+                     else finish)
         return (f"CA rollover in progress: ca.pem trusts the new CA (CN={self.new_ca.subject_cn}) "
                 f"and the old one (CN={self.old_ca.subject_cn}); next: {next_step}")
 
@@ -196,7 +197,7 @@ def show_text(directory: Path, entries: list[Entry], now: datetime.datetime,
         ]
     rollover = rollover_state(directory, entries)
     if rollover:
-        lines += ["", rollover.describe()]
+        lines += ["", rollover.describe(directory)]
     if revoked:
         lines += ["", f"revoked ({len(revoked)}, recorded in {REVOKED_FILE}):"]
         lines += [f"  {entry.line()}" for entry in revoked]
@@ -434,7 +435,7 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     rollover = rollover_state(directory, entries)
     findings += _with_copies([
         Finding("warning", leaf, "still issued by the old CA during a rollover",
-                "re-issue it, then `minipaas certs rotate-ca finish`")
+                f"re-issue it, then `minipaas certs rotate-ca finish --out {out}`")
         for leaf in (rollover.old_leaves if rollover else []) if leaf not in copies.values()],
         copies)
     for result in run_all(checks, min(len(parts), cores) + 1):  # openssl, and Python

@@ -159,6 +159,7 @@ class Authority(NamedTuple):
     anchors_path: Path | None = None  # cert_pem as a file, for `openssl verify -CAfile`
     root: Certificate | None = None  # the root above ``chain``
     valid_from: datetime.datetime | None = None  # a provisional CA's: the final one's start
+    key_pem: bytes | None = None  # a CA read from a folder: its key, handed over by a pipe
 
     @property
     def starts(self) -> datetime.datetime:
@@ -475,14 +476,15 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
         write_private(folder / "index.txt", b"", 0o600)
         write_private(folder / "serial", random_serial().encode() + b"\n", 0o600)
         digest = digest_name(signer.certificate.key_type, signer.certificate.key_bits)
-        with _request_inputs(folder, group) as (inputs, inherit):
+        with _request_inputs(folder, group) as (inputs, inherit), \
+                _signing_key(signer) as (keyfile, key_inherit):
             openssl.run(["ca", "-batch", "-config", folder / "signing.cnf",
-                         "-cert", signer.cert_path, "-keyfile", signer.key_path,
+                         "-cert", signer.cert_path, "-keyfile", keyfile,
                          "-outdir", folder, "-extensions", "signing_extensions",
                          "-startdate", _utc(not_before), "-enddate", _utc(now + lifetime),
                          "-md", digest, "-notext", "-preserveDN", "-rand_serial",
                          "-infiles", *inputs],
-                        cwd=folder, secrets=signer.secrets, inherit=inherit)
+                        cwd=folder, secrets=signer.secrets, inherit=[*inherit, *key_inherit])
         for path in folder.glob("*.pem"):
             pem = read_limited(path)
             certificate = parse_pem(pem, path)[0]
@@ -527,6 +529,23 @@ def _request_inputs(folder: Path, requests: Sequence[LeafRequest]
     finally:
         for descriptor in inherit:
             os.close(descriptor)
+
+
+@contextmanager
+def _signing_key(signer: Authority) -> Iterator[tuple[Argument, list[int]]]:
+    """The ``-keyfile`` argument for ``signer`` and the descriptor behind it: a CA read
+    from a folder hands its key over through a pipe (``/dev/fd/N``); a CA made in this
+    run signs with its key in the staging folder."""
+    descriptor = input_pipe(signer.key_pem) if signer.key_pem is not None else None
+    if descriptor is None:
+        if signer.key_pem is not None:
+            raise OutputError(f"{signer.key_path} is too large to be a private key")
+        yield signer.key_path, []
+        return
+    try:
+        yield f"/dev/fd/{descriptor}", [descriptor]
+    finally:
+        os.close(descriptor)
 
 
 def _place_and_check(openssl: OpenSSL, requests: Sequence[LeafRequest],
@@ -812,12 +831,13 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
     anchors_pem = b"".join(cert.pem for cert in anchors) if chain else cert_pem
     write_private(snapshot / SIGNER_FILE, certificate.pem, CERT_MODE)
     write_private(snapshot / CA_CERT, anchors_pem, CERT_MODE)
-    # openssl reads the key where it lies, under the lock the caller holds on its
-    # folder (see ``store.read_ca``): a copy in the staging folder would outlive a
-    # killed run inside --out, an organisation's key among the files handed out.
-    authority = Authority(snapshot / SIGNER_FILE, Path(os.path.abspath(key_path)), certificate,
+    # openssl gets the key's bytes checked here through a pipe, never a copy on disk: a
+    # copy in the staging folder would outlive a killed run inside --out (an
+    # organisation's key among the files handed out), and the file itself could be
+    # swapped between this check and openssl's read.
+    authority = Authority(snapshot / SIGNER_FILE, key_path, certificate,
                           passphrase if encrypted else None, origin, anchors_pem,
-                          tuple(chain), snapshot / CA_CERT, root)
+                          tuple(chain), snapshot / CA_CERT, root, key_pem=key_pem)
     if chain:
         write_private(snapshot / CHAIN_FILE, authority.chain_pem, CERT_MODE)
     return authority

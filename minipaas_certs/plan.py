@@ -418,6 +418,9 @@ class Request:
         names: list[SubjectAltName] = []
         if self.role == "server":
             listed = list(current.names if self.sans is None else self.sans)
+            if self.sans == ():  # --no-default-san alone: the current names, less those
+                defaults = {str(name) for name in server_names((), with_defaults=True)}
+                listed = [name for name in current.names if _canonical(name) not in defaults]
             if force and self.sans is None:  # what the tool would not write is dropped
                 listed = [name for name in listed if _writable(name)]
             try:
@@ -525,6 +528,11 @@ def revocation(old: Certificate, cut_off: Sequence[Bundle], ca_days: int,
         key = KeySpec.parse(DEFAULT_KEY_TYPE)
     return Plan(ca=CASpec(successor_cn(old.subject_cn), key, ca_days), force=True,
                 reissue=True, reissue_lifetime=lifetime, revoke=tuple(dict.fromkeys(cut_off)))
+
+
+def unstamped(name: str) -> str:
+    """A CA's name without a successor's stamp: the line of CAs it belongs to."""
+    return _DATED.sub("", name)
 
 
 def successor_cn(old: str | None, now: datetime.datetime | None = None) -> str:

@@ -56,6 +56,12 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
             raise Conflict(f"a CA rollover is already in progress in {out}: finish it with "
                            f"`minipaas certs rotate-ca finish --out {quote(out)}`")
         store.refuse_links(_bundle_copies(out))
+        if os.path.lexists(out / CA_CERT) and not os.path.lexists(out / CA_KEY):
+            raise CAProblem(f"{out} holds no {CA_KEY}: its certificates come from a CA kept "
+                            "in another folder; rotate the CA there (`minipaas certs "
+                            "rotate-ca start --out CA_FOLDER`), or replace it and move this "
+                            f"folder over with `minipaas certs renew --all --out {quote(out)} "
+                            "--ca-dir NEW_CA_FOLDER --force`")
         old_pem, old_key_pem = read_ca(store, out)
         old = load_authority(openssl, store.staging, out, old_pem, old_key_pem, passphrase,
                              replacing=True)

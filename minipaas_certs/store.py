@@ -849,10 +849,11 @@ def _refuse_unprotected(key_path: Path) -> None:
     """A CA key others can read is refused, as ssh refuses such a private key: signing
     with it would hide that it may have leaked."""
     try:
-        mode = stat.S_IMODE(os.stat(key_path).st_mode)  # the file read, through a symlink
+        info = os.stat(key_path)  # the file read, through a symlink
     except OSError:
         return  # reading it says what is wrong
-    if mode & 0o077:
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISREG(info.st_mode) and mode & 0o077:  # a device or FIFO: refused as such
         raise CAProblem(f"UNPROTECTED PRIVATE KEY FILE: {key_path} is open to others "
                         f"(mode {mode:04o}): run `chmod 600 {quote(key_path)}`")
 

@@ -343,7 +343,7 @@ def test_revoke_keeps_an_encrypted_ca_key_encrypted(tmp_path: Path, cli) -> None
     out, secret = encrypted_set(tmp_path, cli)
     before = snapshot(out)
     result = cli("certs", "revoke", "--out", str(out), "--name", "ci")
-    assert result.code == 2 and "is encrypted" in result.error_line
+    assert result.code == 5 and "is encrypted" in result.error_line
     assert snapshot(out) == before
     assert cli("certs", "revoke", "--out", str(out), "--name", "ci", "-q",
                "--ca-passphrase-file", str(secret)).code == 0
