@@ -47,7 +47,7 @@ _skipped: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped:
+    if report.skipped and not hasattr(report, "wasxfail"):  # a strict xfail is no skip
         _skipped.append(report.nodeid)
 
 

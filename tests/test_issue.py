@@ -67,7 +67,7 @@ def test_leaf_request_argv_carries_the_extensions_but_the_issuers(
 def _signer(tmp_path: Path, key_type: str, bits: int, not_before: object) -> mock.Mock:
     authority = mock.Mock(cert_path=tmp_path / "ca.pem", key_path=tmp_path / "ca-key.pem",
                           secrets={"-passin": b"s3cret-phrase"}, chain_pem=b"", chain_path=None,
-                          trust_path=tmp_path / "ca.pem")
+                          trust_path=tmp_path / "ca.pem", key_pem=None)
     authority.certificate.key_type, authority.certificate.key_bits = key_type, bits
     authority.starts = not_before  # when the CA starts
     return authority
