@@ -313,13 +313,13 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             origin = f"the PKI engine at {plan.engine.address}"
             replace_ca = _differs(store, anchors)
             _refuse_left_behind(out, leaves, plan, skipped, anchors, origin)
-            _copy_ca(store, plan, placement, anchors, origin)
+            _copy_ca(store, plan, placement, anchors, origin, replace_ca)
         elif loaded is not None:
             source = plan.ca_dir or out
             if not same_directory(source, out):  # what is left behind, before --force
                 _refuse_left_behind(out, leaves, plan, skipped, loaded.cert_pem,
                                     source / CA_CERT)
-                _copy_ca(store, plan, placement, loaded.cert_pem, source / CA_CERT)
+                _copy_ca(store, plan, placement, loaded.cert_pem, source / CA_CERT, replace_ca)
             if passphrase is not None and loaded.passphrase is None:
                 progress(f"Note: {source / CA_KEY} is not encrypted; the passphrase "
                          "was not needed")
@@ -692,15 +692,10 @@ def deployment(out: Path, leaves: Sequence[LeafSpec]) -> list[str]:
 
 
 def _copy_ca(store: OutputDirectory, plan: Plan, placement: Placement, ca_pem: bytes,
-             origin: Path | str) -> None:
-    """Stage ``ca_pem`` as ca.pem if the plan puts a copy beside the new files."""
-    current = store.path / CA_CERT
-    try:
-        same = store.holds(CA_CERT) and not current.is_symlink() \
-            and read_limited(current) == ca_pem
-    except OutputError:
-        same = False  # unreadable: not the same
-    if plan.place_ca_copy(placement, store.path, origin, same, store.holds):
+             origin: Path | str, differs: bool) -> None:
+    """Stage ``ca_pem`` as ca.pem if the plan puts a copy beside the new files;
+    ``differs``: what ``_differs`` found of the ca.pem there."""
+    if plan.place_ca_copy(placement, store.path, origin, not differs, store.holds):
         store.stage(CA_CERT, ca_pem, CERT_MODE)
 
 
