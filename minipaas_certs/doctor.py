@@ -35,7 +35,7 @@ from .certinfo import (
 from .docker_config import DockerHost, bundle_dir, legacy_ipv4, name_matches
 from .errors import CAProblem, CertsError, OpenSSLFailed, OutputError, quote
 from .files import read_limited
-from .issue import is_encrypted
+from .keys import is_encrypted
 from .layout import (
     BACKUP_NAME,
     CA_CERT,

@@ -16,23 +16,11 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
+from .authority import Authority, finish_ca, load_authority, start_ca
 from .certinfo import Certificate, parse_pem, read_certificate, read_certificates
 from .errors import CAProblem, Conflict, InvalidInput, OpenSSLFailed, OutputError, quote
 from .files import read_limited, write_private
-from .issue import (
-    Authority,
-    LeafRequest,
-    NewKey,
-    finish_ca,
-    is_encrypted,
-    load_authority,
-    passin,
-    public_key_of,
-    request_leaf,
-    sign_leaves,
-    sign_with_engine,
-    start_ca,
-)
+from .keys import NewKey, is_encrypted, passin, public_key_of
 from .layout import (
     BACKUP_PREFIX,
     BUNDLE_FILES,
@@ -71,6 +59,7 @@ from .plan import (
     unstamped,
 )
 from .render import SHIPPED, Templates
+from .signing import LeafRequest, request_leaf, sign_leaves, sign_with_engine
 from .store import (
     OutputDirectory,
     read_ca,
@@ -119,8 +108,8 @@ def _make_all(openssl: OpenSSL, store: OutputDirectory,
 
     The leaves' keys and requests are made while the CA is made (or loaded and
     checked): CPU-bound work in openssl children, run on ``_workers`` threads.
-    Then one ``openssl ca`` call signs them all (see ``issue.sign_leaves``).  A new
-    CA is ``provide``d as a provisional one (``issue.start_ca``), which signs
+    Then one ``openssl ca`` call signs them all (see ``signing.sign_leaves``).  A new
+    CA is ``provide``d as a provisional one (``authority.start_ca``), which signs
     while ``finish`` makes its ca.pem; its request is on the way to every
     signature, so the leaves render their configs (and compete for the
     interpreter) once ``ca_requested`` is set.

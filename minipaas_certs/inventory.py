@@ -29,7 +29,7 @@ from .errors import (
     quote,
 )
 from .files import read_limited, write_private
-from .issue import VerifyFailed, is_encrypted, passin, public_key_of, unverified, verify_leaf
+from .keys import is_encrypted, passin, public_key_of
 from .layout import (
     CA_CERT,
     CA_KEY,
@@ -58,6 +58,7 @@ from .store import (
     shared_lock,
     unfinished,
 )
+from .verify import VerifyFailed, unverified, verify_leaf
 
 _USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
 

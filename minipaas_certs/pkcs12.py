@@ -20,7 +20,7 @@ from .certinfo import OID_CLIENT_AUTH, Certificate, parse_pem
 from .docker_config import client_commands
 from .errors import CAProblem, Conflict, OutputError, quote
 from .files import MAX_SMALL_BYTES, read_limited, write_private
-from .issue import VerifyFailed, is_encrypted, passin, passout, public_half, verify_leaf
+from .keys import is_encrypted, passin, passout, public_half
 from .layout import (
     CA_CERT,
     CERT_MODE,
@@ -38,6 +38,7 @@ from .layout import (
 from .openssl import OpenSSL
 from .plan import Progress
 from .store import OutputDirectory, refuse_links
+from .verify import VerifyFailed, verify_leaf
 
 # Named on every version, as 1.1.1's defaults differ.  The iteration count stays
 # OpenSSL's default (2048): 1.1.1's pkcs12 has no -iter, and the MAC, which checks

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .authority import create_ca, load_authority
 from .certinfo import pem_blocks
 from .errors import CAProblem, Conflict, InvalidInput, quote
 from .files import read_limited
 from .inventory import inventory, rollover_state
-from .issue import create_ca, load_authority
 from .layout import (
     CA_CERT,
     CA_KEY,

@@ -146,7 +146,7 @@ def test_a_ca_template_naming_its_issuer_makes_a_ca_that_verifies(
 def test_a_ca_that_does_not_verify_against_itself_is_refused(tmp_path: Path) -> None:
     """As ``ca -selfsign -ss_cert`` makes one when the serials differ: its
     authorityKeyIdentifier names a certificate that does not exist."""
-    from minipaas_certs import issue
+    from minipaas_certs import authority
     from minipaas_certs.openssl import OpenSSL
     from minipaas_certs.render import SHIPPED
 
@@ -168,9 +168,9 @@ def test_a_ca_that_does_not_verify_against_itself_is_refused(tmp_path: Path) -> 
     run([TOOL_OPENSSL, "ca", "-batch", "-config", "x.cnf", "-selfsign", "-keyfile", "k.pem",
          "-cert", "p.pem", "-ss_cert", "p.pem", "-out", "ca.pem", "-extfile", "x.cnf",
          "-extensions", "extensions", "-days", "30", "-md", "sha256", "-notext"])
-    with pytest.raises(issue.OutputError, match=r"ca.pem fails `openssl verify -x509_strict` "
+    with pytest.raises(authority.OutputError, match=r"ca.pem fails `openssl verify -x509_strict` "
                                                 r"against ca.pem: error 20"):
-        issue._verify_anchor(OpenSSL(TOOL_OPENSSL), work / "ca.pem", SHIPPED)
+        authority._verify_anchor(OpenSSL(TOOL_OPENSSL), work / "ca.pem", SHIPPED)
 
 
 def test_own_templates_add_subject_fields_and_a_policy(tmp_path: Path, cli, monkeypatch) -> None:

@@ -14,11 +14,12 @@ from cryptography import x509
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minipaas_certs.authority import create_ca
 from minipaas_certs.errors import InvalidInput
-from minipaas_certs.issue import create_ca, issue_leaf
 from minipaas_certs.names import parse_common_name, parse_identity_name, parse_san, parse_sans
 from minipaas_certs.openssl import OpenSSL
 from minipaas_certs.plan import DAY, KeySpec, LeafSpec
+from minipaas_certs.signing import issue_leaf
 
 # Characters with a meaning in OpenSSL config files, inline lists or -subj.
 INJECTION = "\n\r\x00#$,\"'\\=[]{}/+;% \t"

@@ -1,4 +1,4 @@
-"""issue.py: the argv it builds (recorded, not run), dates and digests."""
+"""signing.py: the argv it builds (recorded, not run), dates and digests."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 
-from minipaas_certs import issue, plan
+from minipaas_certs import keys, plan, signing
 from minipaas_certs.names import (
     SubjectAltName,
 )
@@ -47,10 +47,11 @@ class RecordingOpenSSL:
 def test_leaf_request_argv_carries_the_extensions_but_the_issuers(
         tmp_path: Path, version: str, monkeypatch: pytest.MonkeyPatch) -> None:
     recorder = RecordingOpenSSL(version)
-    monkeypatch.setattr(issue, "_check_not_empty", lambda path: None)
+    for module in (keys, signing):  # the key's file (NewKey), then the request's
+        monkeypatch.setattr(module, "_check_not_empty", lambda path: None)
     spec = plan.LeafSpec("server", "node", plan.KeySpec.parse("rsa", 2048), 30 * plan.DAY,
                           (SubjectAltName("DNS", "node"),), bundle="m1")
-    request = issue.request_leaf(recorder, tmp_path, spec)  # type: ignore[arg-type]
+    request = signing.request_leaf(recorder, tmp_path, spec)  # type: ignore[arg-type]
     key = tmp_path / "servers" / "m1" / "server-key.pem"
     assert [" ".join(call) for call in recorder.calls] == [  # the same calls on every version
         f"genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out {key}",
@@ -97,15 +98,15 @@ def _signing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, specs: list[plan.L
         name = f"{spec.role}-{spec.bundle}" if spec.bundle else spec.role
         key = tmp_path / f"{name}-key.pem"
         key.write_text(name)
-        requests.append(issue.LeafRequest(spec, tmp_path / f"{name}-cert.pem", key,
+        requests.append(signing.LeafRequest(spec, tmp_path / f"{name}-cert.pem", key,
                                           name.encode()))
-    monkeypatch.setattr(issue, "_public_key_of_file",
+    monkeypatch.setattr(signing, "_public_key_of_file",
                         lambda openssl, path: path.read_bytes().replace(b"-key.pem", b""))
-    monkeypatch.setattr(issue, "parse_pem", lambda pem, path: [mock.Mock(
+    monkeypatch.setattr(signing, "parse_pem", lambda pem, path: [mock.Mock(
         public_key_der=pem, pem=b"PEM")])
     for name in ("check_issued", "verify_leaves"):
-        monkeypatch.setattr(issue, name, lambda *args, **kw: None)
-    issue.sign_leaves(recorder, tmp_path, authority, requests)  # type: ignore[arg-type]
+        monkeypatch.setattr(signing, name, lambda *args, **kw: None)
+    signing.sign_leaves(recorder, tmp_path, authority, requests)  # type: ignore[arg-type]
     return recorder
 
 
@@ -151,7 +152,7 @@ def test_a_request_larger_than_a_pipe_holds_goes_through_a_file(
 
     authority = _signer(tmp_path, "ecdsa", 256, datetime.datetime(2020, 1, 1,
                                                                   tzinfo=datetime.timezone.utc))
-    monkeypatch.setattr(issue, "input_pipe", lambda data: None)  # as if it did not fit
+    monkeypatch.setattr(signing, "input_pipe", lambda data: None)  # as if it did not fit
     specs = [plan.LeafSpec("client", name, plan.KeySpec.parse("ecdsa"), plan.DAY, bundle=name)
              for name in ("a", "b")]
     (call,) = _signing(tmp_path, monkeypatch, specs, authority).calls
@@ -191,19 +192,13 @@ def test_a_certificate_for_a_key_not_asked_for_is_refused(
     authority = _signer(tmp_path, "ecdsa", 256, datetime.datetime(2020, 1, 1,
                                                                   tzinfo=datetime.timezone.utc))
     spec = plan.LeafSpec("client", "ci", plan.KeySpec.parse("ecdsa"), plan.DAY)
-    original = issue.LeafRequest
+    original = signing.LeafRequest
 
     def mismatched(spec: plan.LeafSpec, cert: Path, key: Path, csr: bytes) -> object:
         key.write_text("someone else")  # the key file is not the one the request came from
         return original(spec, cert, key, csr)
 
-    monkeypatch.setattr(issue, "LeafRequest", mismatched)
-    with pytest.raises(issue.OutputError, match="signed a certificate for no key it was asked"):
+    monkeypatch.setattr(signing, "LeafRequest", mismatched)
+    with pytest.raises(signing.OutputError, match="signed a certificate for no key it was asked"):
         _signing(tmp_path, monkeypatch, [spec], authority)
 
-
-def test_digest_follows_the_signing_key() -> None:
-    assert issue.digest_args("ed25519", 256) == []
-    assert issue.digest_args("rsa", 4096) == ["-sha256"]
-    assert issue.digest_args("ecdsa", 256) == ["-sha256"]
-    assert issue.digest_args("ecdsa", 384) == ["-sha384"]
