@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 from .certinfo import OID_SUBJECT_KEY_ID, Certificate, parse_pem
-from .errors import CAProblem, OutputError
+from .errors import CAProblem, Conflict, OutputError, quote
 from .files import read_limited, write_private
 from .keys import (
     NewKey,
@@ -29,6 +30,7 @@ from .layout import CA_CERT, CA_KEY, CERT_MODE, DIR_MODE
 from .openssl import OpenSSL
 from .plan import BACKDATE, CLOCK_MARGIN, DAY, HOUR, KeySpec, as_option
 from .render import SHIPPED, Templates
+from .store import OutputDirectory, same_directory, unfinished
 from .verify import verify_leaf
 
 MIN_CA_RSA_BITS = 2048
@@ -313,6 +315,64 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
     if chain:
         write_private(snapshot / CHAIN_FILE, authority.chain_pem, CERT_MODE)
     return authority
+
+
+def read_ca(store: OutputDirectory, source: Path) -> tuple[bytes, bytes]:
+    """ca.pem and ca-key.pem of ``source``, read once.
+
+    When ``source`` is not the directory this run holds, they are read under a
+    shared lock that ``store`` then keeps until the run ends: openssl reads the CA
+    key where it lies (no copy of it is ever written), and no other run can
+    replace it meanwhile.  A change that a crashed run left there is undone first
+    (its CA files may be uncommitted ones, whose key the next run there would drop).
+    """
+    if same_directory(source, store.path):
+        return _read_ca_files(source)
+    store.share(source)
+    if not unfinished(source):
+        return _read_ca_files(source)
+    store.unshare(source)
+    try:  # a journal seen under the shared lock is a crashed run's: no run is moving files
+        with OutputDirectory(source):
+            pass  # entering recovers, as any run on that directory would
+    except Conflict:
+        raise Conflict(f"another minipaas certs run is changing {source}; try again when "
+                       "it ends") from None
+    store.share(source)
+    if unfinished(source):
+        raise Conflict(f"{source} holds an unfinished change by a run that crashed "
+                       "again; try again")
+    return _read_ca_files(source)
+
+
+def _read_ca_files(source: Path) -> tuple[bytes, bytes]:
+    cert_path, key_path = source / CA_CERT, source / CA_KEY
+    missing = [path.name for path in (cert_path, key_path) if not os.path.lexists(path)]
+    if len(missing) == 2:
+        raise CAProblem(
+            f"no CA in {source} ({CA_CERT} and {CA_KEY} are missing): create one with "
+            f"`minipaas certs ca --out {quote(source)}`, or name its folder with --ca-dir"
+        )
+    if missing:
+        raise CAProblem(
+            f"{source / missing[0]} is missing: signing needs both {CA_CERT} and {CA_KEY}; "
+            "name the folder that holds both with --ca-dir"
+        )
+    _refuse_unprotected(key_path)
+    return (read_limited(cert_path, error=CAProblem), read_limited(key_path, error=CAProblem))
+
+
+def _refuse_unprotected(key_path: Path) -> None:
+    """A CA key others can read is refused, as ssh refuses such a private key: signing
+    with it would hide that it may have leaked."""
+    try:
+        info = os.stat(key_path)  # the file read, through a symlink
+    except OSError:
+        return  # reading it says what is wrong
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISREG(info.st_mode) and mode & 0o077:  # a device or FIFO: refused as such
+        raise CAProblem(f"UNPROTECTED PRIVATE KEY FILE: {key_path} is open to others "
+                        f"(mode {mode:04o}): run `chmod 600 {quote(key_path)}`")
 
 
 def _check_fit(certificate: Certificate, cert_path: Path, replacing: bool = False) -> None:

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
-from .authority import Authority, finish_ca, load_authority, start_ca
+from .authority import Authority, finish_ca, load_authority, read_ca, start_ca
 from .certinfo import Certificate, parse_pem, read_certificate, read_certificates
 from .errors import CAProblem, Conflict, InvalidInput, OpenSSLFailed, OutputError, quote
 from .files import read_limited, write_private
@@ -62,7 +62,6 @@ from .render import SHIPPED, Templates
 from .signing import LeafRequest, request_leaf, sign_leaves, sign_with_engine
 from .store import (
     OutputDirectory,
-    read_ca,
     remove_abandoned,
     same_directory,
     shared_lock,

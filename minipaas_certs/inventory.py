@@ -29,6 +29,7 @@ from .errors import (
     quote,
 )
 from .files import read_limited, write_private
+from .journal import owned_private_dir
 from .keys import is_encrypted, passin, public_key_of
 from .layout import (
     CA_CERT,
@@ -54,7 +55,6 @@ from .store import (
     abandoned,
     link_fix,
     linked_folders,
-    owned_private_dir,
     shared_lock,
     unfinished,
 )

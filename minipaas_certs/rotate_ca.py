@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .authority import create_ca, load_authority
+from .authority import create_ca, load_authority, read_ca
 from .certinfo import pem_blocks
 from .errors import CAProblem, Conflict, InvalidInput, quote
 from .files import read_limited
@@ -38,7 +38,7 @@ from .layout import (
 from .openssl import OpenSSL, children_reaped
 from .plan import KeySpec, Progress, successor_cn
 from .render import SHIPPED, Templates
-from .store import OutputDirectory, read_ca
+from .store import OutputDirectory
 
 
 def _bundle_copies(out: Path) -> list[str]:

@@ -19,39 +19,46 @@ Recovery trusts a journal only in a real 0700 folder of the current user, and
 only for names the tool writes; it deletes a staging folder only once every old
 file it lists is back in place.  So the directory holds the old set or the
 complete new one, never a mix, and nothing is ever lost to a recovery.
-
-``read_ca`` reads a folder's CA pair the same way: once, under that folder's
-shared lock, after recovering a change a crashed run left there.
 """
 
 from __future__ import annotations
 
 import datetime
 import functools
-import hashlib
 import json
 import os
 import shutil
 import stat
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, NamedTuple
+from typing import Iterable, Iterator, Mapping
 
 from . import interrupts
-from .errors import CAProblem, Conflict, OutputError, quote
+from .errors import Conflict, OutputError, quote
 from .files import (
-    MAX_SMALL_BYTES,
     describe,
     fsync_path,
     make_private_dirs,
-    read_limited,
     remove_created_dirs,
     write_private,
 )
+from .journal import (
+    JOURNAL_VERSION,
+    Journal,
+    Move,
+    aside_folder,
+    digest_of,
+    file_digest,
+    make_subdirs,
+    missing_parents,
+    owned_private_dir,
+    read_journal,
+    set_mode,
+    sha256,
+    undo,
+    unrestored,
+)
 from .layout import (
-    BACKUP_NAME,
-    CA_CERT,
-    CA_KEY,
     CERT_MODE,
     CLIENTS_DIR,
     DIR_MODE,
@@ -65,7 +72,6 @@ from .layout import (
     is_bundle_name,
     is_key,
     is_public,
-    is_tool_path,
     public_files,
 )
 from .parallel import run_all
@@ -73,80 +79,11 @@ from .sums import render as render_sums
 
 _SYNC_THREADS = 8
 _OPEN_ATTEMPTS = 10
-JOURNAL_VERSION = 2
-
-
-class Move(NamedTuple):
-    """One name of a commit: an old file set aside, a new one brought in, or both."""
-
-    name: str  # relative to the output directory
-    aside: str  # REPLACED (in the staging folder) or a backup folder's name
-    old: bool
-    new: bool
-    digest: str = ""  # of the new file or folder: recovery moves back only what it wrote
-
-
-class Journal(NamedTuple):
-    """What recovery needs to undo a commit: its moves, the folders they create in the
-    directory (``clients/`` for a first bundle), and the modes of the old keys it
-    makes private in the backup (so that an undo gives them back as they were)."""
-
-    moves: list[Move]
-    made: list[str]
-    loose: dict[str, int]
-
-
-def _digest(path: Path, known: Mapping[Path, str] | None = None) -> str | None:
-    """SHA-256 of a regular file, or of a folder's regular files by name; None for
-    anything else (a symlink, a FIFO, a file that cannot be read).  ``known``: the
-    digests of files already read (the commit reads each staged file once)."""
-    try:
-        info = os.lstat(path)
-        if stat.S_ISREG(info.st_mode):
-            return (known or {}).get(path) or _file_digest(path)
-        if not stat.S_ISDIR(info.st_mode):
-            return None
-        entries = []
-        for child in sorted(path.iterdir()):
-            digest = _digest(child, known)
-            if digest is None:
-                return None
-            entries.append(f"{child.name}\0{digest}\n")
-        return _sha256("".join(entries).encode())
-    except (OSError, OutputError):
-        return None
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    return _sha256(read_limited(path))
-
-
 def _synced_digest(path: Path) -> str:
     """Make ``path`` durable; return its SHA-256."""
-    digest = _file_digest(path)
+    digest = file_digest(path)
     fsync_path(path)
     return digest
-
-
-def owned_private_dir(path: Path) -> str | None:
-    """Why ``path`` is not a real 0700 folder of the current user, or None if it is."""
-    try:
-        info = os.lstat(path)
-    except OSError as error:
-        return describe(error)
-    if stat.S_ISLNK(info.st_mode):
-        return "it is a symlink"
-    if not stat.S_ISDIR(info.st_mode):
-        return "it is not a folder"
-    if info.st_uid != os.geteuid():
-        return f"it belongs to uid {info.st_uid}, not to this user"
-    if stat.S_IMODE(info.st_mode) != DIR_MODE:
-        return f"its mode is {stat.S_IMODE(info.st_mode):04o}, not 0700"
-    return None
 
 
 def _same_folder(descriptor: int, path: Path) -> bool:
@@ -171,37 +108,6 @@ def _new_staging_folder(parent: Path) -> Path:
             continue
         os.chmod(path, DIR_MODE)
         return path
-
-
-def _missing_parents(root: Path, name: str) -> list[Path]:
-    """The folders of ``name``'s parent under ``root`` that do not exist, outermost
-    first (never ``root`` itself)."""
-    parents = list(Path(name).parents)[:-1]  # the last one is "." (``root``)
-    return [root / parent for parent in reversed(parents) if not os.path.isdir(root / parent)]
-
-
-def _make_subdirs(root: Path, name: str) -> list[Path]:
-    """Create the folders of ``name``'s parent under ``root`` (0700), never ``root`` itself;
-    return those it created."""
-    created = _missing_parents(root, name)
-    for folder in created:
-        folder.mkdir(mode=DIR_MODE)
-        os.chmod(folder, DIR_MODE)
-    return created
-
-
-def _within(name: str, folder: str) -> bool:
-    """Whether the relative ``name`` is ``folder`` or lies under it."""
-    return name == folder or name.startswith(f"{folder}/")
-
-
-def _set_mode(path: Path, mode: int) -> None:
-    """Durably give the regular file ``path`` (never a symlink's target) ``mode``; a
-    file that is not there (an undo run again) is left to the undo's own checks."""
-    with suppress(FileNotFoundError):
-        if stat.S_ISREG(os.lstat(path).st_mode):
-            os.chmod(path, mode)
-            fsync_path(path)
 
 
 def _entries(path: Path) -> list[Path]:
@@ -371,7 +277,7 @@ class OutputDirectory:
 
     def stage(self, name: str, data: bytes, mode: int) -> Path:
         """Write a new file into the staging folder with its final mode from the start."""
-        _make_subdirs(self.staging, name)
+        make_subdirs(self.staging, name)
         write_private(self.staged(name), data, mode)
         return self.staged(name)
 
@@ -386,7 +292,7 @@ class OutputDirectory:
             if data is None:
                 return _synced_digest(path)
             fsync_path(path)
-            return _sha256(data)
+            return sha256(data)
 
         paths = list(files)
         folders = list(dict.fromkeys(path.parent for path in paths))
@@ -400,8 +306,8 @@ class OutputDirectory:
         self._digests.update(zip(paths, digests))
         self._synced_folders.update(folders)
 
-    def _aside_folder(self, aside: str, staging: Path | None = None) -> Path:
-        return (staging or self.staging) / REPLACED if aside == REPLACED else self.path / aside
+    def _aside_folder(self, aside: str) -> Path:
+        return aside_folder(self.path, self.staging, aside)
 
     def _new_backup_name(self) -> str:
         stamp, attempt = datetime.datetime.now().strftime("%Y%m%dT%H%M%S"), 1
@@ -436,13 +342,13 @@ class OutputDirectory:
         backup = self._new_backup_name() if kept else None
         moves = [Move(name, backup if backup and name in kept else REPLACED, name in old,
                       name not in archive,
-                      (_digest(self.staged(name), digests) or "") if name not in archive
+                      (digest_of(self.staged(name), digests) or "") if name not in archive
                       else "")
                  for name in dict.fromkeys([*names, *sorted(archive)])
                  if name in old or name not in archive]
         made = list(dict.fromkeys(str(folder.relative_to(self.path)) for move in moves
                                   if move.new
-                                  for folder in _missing_parents(self.path, move.name)))
+                                  for folder in missing_parents(self.path, move.name)))
         loose = _loose_keys(self.path, [move.name for move in moves
                                         if move.old and move.aside == backup])
         record = Journal(moves, made, loose)
@@ -487,7 +393,7 @@ class OutputDirectory:
                 aside_folders.append(folder)
             for move in moves:
                 if move.old:
-                    aside_folders += _make_subdirs(self._aside_folder(move.aside), move.name)
+                    aside_folders += make_subdirs(self._aside_folder(move.aside), move.name)
             for folder in dict.fromkeys(folder.parent for folder in aside_folders):
                 fsync_path(folder)
             for move in moves:
@@ -495,7 +401,7 @@ class OutputDirectory:
                     os.rename(self.path / move.name, self._aside_folder(move.aside) / move.name)
             for move in moves:
                 if move.new:
-                    _make_subdirs(self.path, move.name)  # the folders in `made`
+                    make_subdirs(self.path, move.name)  # the folders in `made`
                     os.replace(self.staged(move.name), self.path / move.name)
             # Every folder a rename changed (clients/ as well as the directory, and
             # where old files went), then the parents of the folders made for them.
@@ -508,7 +414,7 @@ class OutputDirectory:
             # Old keys others could read are private in the backup before the journal
             # goes: once it is gone, no run would tighten them.
             for name in loose:
-                _set_mode(self.path / f"{backup}/{name}", KEY_MODE)
+                set_mode(self.path / f"{backup}/{name}", KEY_MODE)
             journal.unlink()
             # Durably gone before success is reported: a journal back after a power
             # loss would have the next run undo this commit, new CA key and all.
@@ -541,103 +447,20 @@ class OutputDirectory:
                          if is_public(f"{folder}/{path.name}"))
         for path in final.values():
             if path not in digests:
-                digests[path] = _file_digest(path)
+                digests[path] = file_digest(path)
         return render_sums({name: digests[path] for name, path in final.items()})
-
-    def _undo(self, journal: Journal, staging: Path) -> None:
-        """Put back what the moves took away, with the modes it had; send back what
-        they brought in; remove the folders they made, if empty.
-
-        A new file is known to be in place when it is no longer in the staging
-        folder; it goes back there, so that running the undo again (after a
-        crash during it) changes nothing.  An old file goes back only to a free
-        name: nothing is ever renamed over.
-        """
-        moves = journal.moves
-        for move in moves:
-            target, staged = self.path / move.name, staging / move.name
-            aside = self._aside_folder(move.aside, staging) / move.name
-            if move.new and not os.path.lexists(staged) and os.path.lexists(target) \
-                    and _digest(target) == move.digest:
-                _make_subdirs(staging, move.name)
-                os.rename(target, staged)
-            if move.old and os.path.lexists(aside) and not os.path.lexists(target):
-                for name, mode in journal.loose.items():  # the modes they had, first
-                    if _within(name, move.name):
-                        _set_mode(self._aside_folder(move.aside, staging) / name, mode)
-                os.rename(aside, target)
-        for backup in {move.aside for move in moves if move.aside != REPLACED}:
-            _remove_if_empty(self.path / backup)
-        for made in journal.made:  # only as the commit made it: ours, 0700, empty
-            if owned_private_dir(self.path / made) is None:
-                with suppress(OSError):
-                    (self.path / made).rmdir()
-        # The folders old files came back into (clients/ too), before staging goes.
-        for folder in dict.fromkeys([self.path, *((self.path / m.name).parent for m in moves)]):
-            if os.path.isdir(folder):
-                fsync_path(folder)
-
-    def _unrestored(self, moves: list[Move], staging: Path) -> list[str]:
-        """The names the undo could not explain: an old file not back in place, or a
-        file in place that is neither the old one nor the new one the run wrote."""
-        found = []
-        for move in moves:
-            target, staged = self.path / move.name, staging / move.name
-            aside = self._aside_folder(move.aside, staging) / move.name
-            old_missing = move.old and (not os.path.lexists(target) or os.path.lexists(aside))
-            stranger = (move.new and not move.old and not os.path.lexists(staged)
-                        and os.path.lexists(target))
-            if old_missing or stranger:
-                found.append(move.name)
-        return found
 
     def _undo_or_keep(self, journal: Journal) -> None:
         """Undo now; if that fails too, keep the staging folder and its journal, so
         that the next run finishes the undo instead of losing what sits aside."""
         try:
-            self._undo(journal, self.staging)
+            undo(self.path, journal, self.staging)
         except OSError as error:
             self._keep_staging = True
             raise OutputError(
                 f"cannot put the previous files back in {self.path} ({describe(error)}); "
                 "the next minipaas certs run on it will finish putting them back"
             ) from None
-
-    def _read_journal(self, leftover: Path) -> Journal | None:
-        """A journal this tool wrote, or None if it could not be one."""
-        try:
-            content = json.loads(read_limited(leftover / JOURNAL, MAX_SMALL_BYTES))
-            if content.get("version") != JOURNAL_VERSION:
-                return None
-            moves = [Move(str(item["name"]), str(item["aside"]), item["old"], item["new"],
-                          str(item["digest"])) for item in content["moves"]]
-            # Absent from journals written before they were recorded.
-            made = [str(folder) for folder in content.get("made", [])]
-            loose = {str(name): mode for name, mode in content.get("loose", {}).items()}
-        except (OutputError, ValueError, TypeError, KeyError, AttributeError):
-            return None
-        # Only the bundles' parent folders a move passes through, and only keys the tool
-        # writes that a move took into a backup, at a file mode: a planted journal can
-        # make neither touch anything else.
-        if not all(folder in (CLIENTS_DIR, SERVERS_DIR)
-                   and any(move.name.startswith(f"{folder}/") for move in moves)
-                   for folder in made):
-            return None
-        if not all(is_tool_path(name) and is_key(name)
-                   and any(_within(name, m.name)
-                           for m in moves if m.old and m.aside != REPLACED)
-                   and type(mode) is int and 0 <= mode <= 0o7777
-                   for name, mode in loose.items()):
-            return None
-        for move in moves:
-            if not (is_tool_path(move.name) and isinstance(move.old, bool)
-                    and isinstance(move.new, bool)
-                    and (move.aside == REPLACED or BACKUP_NAME.match(move.aside))):
-                return None
-            if move.aside != REPLACED and os.path.lexists(self.path / move.aside) \
-                    and owned_private_dir(self.path / move.aside):
-                return None
-        return Journal(moves, made, loose)
 
     def _recover(self, leftover: Path) -> None:
         """Undo the moves of a run that crashed mid-commit, then drop its staging folder.
@@ -649,16 +472,16 @@ class OutputDirectory:
         if not os.path.lexists(leftover / JOURNAL):
             shutil.rmtree(leftover)
             return
-        journal = self._read_journal(leftover)
+        journal = read_journal(self.path, leftover)
         if journal is None:
             raise OutputError(f"{leftover / JOURNAL} is not a journal this tool wrote: "
                               "nothing was moved; check the folder and remove it to go on")
-        self._undo(journal, leftover)
-        unrestored = self._unrestored(journal.moves, leftover)
-        if unrestored:
+        undo(self.path, journal, leftover)
+        left = unrestored(self.path, journal.moves, leftover)
+        if left:
             raise OutputError(
                 f"cannot finish undoing the run interrupted in {leftover}: "
-                f"{', '.join(unrestored)} is neither back in {self.path} nor found where "
+                f"{', '.join(left)} is neither back in {self.path} nor found where "
                 "the journal says; the folder is kept (the previous files may be in it or "
                 "in a backup folder): put them back by hand, then remove it"
             )
@@ -784,78 +607,6 @@ def same_directory(first: Path, second: Path) -> bool:
         return os.path.samefile(first, second)
     except OSError:
         return False
-
-
-def _remove_if_empty(folder: Path) -> None:
-    """Remove ``folder`` and its subfolders if they hold no file (an emptied backup)."""
-    if not folder.is_dir() or folder.is_symlink():
-        return
-    for sub in sorted(folder.rglob("*"), reverse=True):
-        if sub.is_dir() and not sub.is_symlink():
-            try:
-                sub.rmdir()
-            except OSError:
-                return
-    with suppress(OSError):
-        folder.rmdir()
-
-
-def read_ca(store: OutputDirectory, source: Path) -> tuple[bytes, bytes]:
-    """ca.pem and ca-key.pem of ``source``, read once.
-
-    When ``source`` is not the directory this run holds, they are read under a
-    shared lock that ``store`` then keeps until the run ends: openssl reads the CA
-    key where it lies (no copy of it is ever written), and no other run can
-    replace it meanwhile.  A change that a crashed run left there is undone first
-    (its CA files may be uncommitted ones, whose key the next run there would drop).
-    """
-    if same_directory(source, store.path):
-        return _read_ca_files(source)
-    store.share(source)
-    if not unfinished(source):
-        return _read_ca_files(source)
-    store.unshare(source)
-    try:  # a journal seen under the shared lock is a crashed run's: no run is moving files
-        with OutputDirectory(source):
-            pass  # entering recovers, as any run on that directory would
-    except Conflict:
-        raise Conflict(f"another minipaas certs run is changing {source}; try again when "
-                       "it ends") from None
-    store.share(source)
-    if unfinished(source):
-        raise Conflict(f"{source} holds an unfinished change by a run that crashed "
-                       "again; try again")
-    return _read_ca_files(source)
-
-
-def _read_ca_files(source: Path) -> tuple[bytes, bytes]:
-    cert_path, key_path = source / CA_CERT, source / CA_KEY
-    missing = [path.name for path in (cert_path, key_path) if not os.path.lexists(path)]
-    if len(missing) == 2:
-        raise CAProblem(
-            f"no CA in {source} ({CA_CERT} and {CA_KEY} are missing): create one with "
-            f"`minipaas certs ca --out {quote(source)}`, or name its folder with --ca-dir"
-        )
-    if missing:
-        raise CAProblem(
-            f"{source / missing[0]} is missing: signing needs both {CA_CERT} and {CA_KEY}; "
-            "name the folder that holds both with --ca-dir"
-        )
-    _refuse_unprotected(key_path)
-    return (read_limited(cert_path, error=CAProblem), read_limited(key_path, error=CAProblem))
-
-
-def _refuse_unprotected(key_path: Path) -> None:
-    """A CA key others can read is refused, as ssh refuses such a private key: signing
-    with it would hide that it may have leaked."""
-    try:
-        info = os.stat(key_path)  # the file read, through a symlink
-    except OSError:
-        return  # reading it says what is wrong
-    mode = stat.S_IMODE(info.st_mode)
-    if stat.S_ISREG(info.st_mode) and mode & 0o077:  # a device or FIFO: refused as such
-        raise CAProblem(f"UNPROTECTED PRIVATE KEY FILE: {key_path} is open to others "
-                        f"(mode {mode:04o}): run `chmod 600 {quote(key_path)}`")
 
 
 def unfinished(folder: Path) -> list[Path]:

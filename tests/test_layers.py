@@ -24,8 +24,8 @@ LAYERS = {
     "cli": ["launcher", "__main__", "cli", "commands", "output"],
     "operations": ["generate", "rotate_ca", "inventory", "docker_config", "doctor",
                    "pkcs12"],
-    "core": ["plan", "signing", "authority", "verify", "keys", "store", "sums", "render",
-             "openssl", "parallel", "interrupts", "revocations", "vault"],
+    "core": ["plan", "signing", "authority", "verify", "keys", "store", "journal", "sums",
+             "render", "openssl", "parallel", "interrupts", "revocations", "vault"],
     "base": ["layout", "files", "certinfo", "names", "errors", "__init__"],
 }
 RANK = {module: rank for rank, layer in enumerate(LAYERS.values()) for module in layer}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from minipaas_certs import journal as journal_module
 from minipaas_certs import store as store_module
 from minipaas_certs.errors import Conflict, OutputError
 from minipaas_certs.layout import JOURNAL, STAGING_PREFIX
@@ -216,7 +217,8 @@ def _record_commit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Path]]:
             events.append(("done", Path(path)))
         real_unlink(path, *args, **kwargs)
 
-    monkeypatch.setattr(store_module, "fsync_path", fsync)
+    for module in (store_module, journal_module):  # the commit, and its undo
+        monkeypatch.setattr(module, "fsync_path", fsync)
     monkeypatch.setattr(os, "rename", moved(real_rename))
     monkeypatch.setattr(os, "replace", moved(real_replace))
     monkeypatch.setattr(Path, "mkdir", mkdir)
