@@ -735,7 +735,7 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
     """
     import json
 
-    from .inventory import check
+    from .check import check
 
     folder = Path(directory)
     report = check(run.openssl, folder, warn_days, run.passphrase)

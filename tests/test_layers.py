@@ -22,8 +22,8 @@ PACKAGE = Path(minipaas_certs.__file__).parent
 README = PACKAGE.parent / "README.rst"
 LAYERS = {
     "cli": ["launcher", "__main__", "cli", "commands", "output"],
-    "operations": ["generate", "rotate_ca", "inventory", "docker_config", "doctor",
-                   "pkcs12"],
+    "operations": ["generate", "rotate_ca", "check", "inventory", "docker_config",
+                   "doctor", "pkcs12"],
     "core": ["plan", "signing", "authority", "verify", "keys", "store", "journal", "sums",
              "render", "openssl", "parallel", "interrupts", "revocations", "vault"],
     "base": ["layout", "files", "certinfo", "names", "errors", "__init__"],
