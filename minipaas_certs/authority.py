@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
+from . import clock
 from .certinfo import OID_SUBJECT_KEY_ID, Certificate, parse_pem
 from .errors import CAProblem, Conflict, OutputError, quote
 from .files import read_limited, write_private
@@ -124,7 +125,7 @@ class Authority(NamedTuple):
         first = min(path, key=lambda cert: cert.not_after)
         if not_after <= first.not_after:
             return
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = clock.now()
         left = first.not_after - now - CLOCK_MARGIN
         fits = left // DAY * DAY if left >= 2 * DAY else left // HOUR * HOUR
         shorter = f"use {as_option(fits)} or less" if left >= HOUR else "renew the CA first"
@@ -178,7 +179,7 @@ def start_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec, da
     work = _make_work_folder(staging, CA_WORK)
     config = work / "ca.cnf"
     write_private(config, templates.render("ca.cnf.j2", common_name=common_name).encode(), 0o600)
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)  # as written
+    now = clock.now().replace(microsecond=0)  # as written
     provisional = staging / PROVISIONAL_CA
     running = openssl.start(["req", "-x509", "-new", *new_key.req_args(), "-config", config,
                              "-extensions", "extensions", "-days", str(days),
@@ -401,7 +402,7 @@ def _check_fit(certificate: Certificate, cert_path: Path, replacing: bool = Fals
 
 
 def _check_valid_now(certificate: Certificate, cert_path: Path) -> None:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = clock.now()
     if certificate.not_after <= now:
         raise CAProblem(
             f"the CA CN={certificate.subject_cn} in {cert_path} expired on "

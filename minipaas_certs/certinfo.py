@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, NamedTuple
 
+from . import clock
 from .errors import OutputError, printable
 from .files import read_limited
 
@@ -239,7 +240,7 @@ class Certificate(NamedTuple):
         return "client" if OID_CLIENT_AUTH in self.extended_key_usage else "other"
 
     def days_left(self, now: datetime.datetime | None = None) -> float:
-        now = now or datetime.datetime.now(datetime.timezone.utc)
+        now = now or clock.now()
         return (self.not_after - now).total_seconds() / 86400
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, Tuple
 
-from . import interrupts
+from . import clock, interrupts
 from .certinfo import (
     Certificate,
     public_key_of_private,
@@ -191,7 +191,7 @@ def check(openssl: OpenSSL, directory: Path, warn_days: int,
 
     with interrupts.cooperative(), tempfile.TemporaryDirectory(prefix="minipaas-check-") as work:
         return _check(openssl, directory, warn_days, passphrase,
-                      now or datetime.datetime.now(datetime.timezone.utc), Path(work))
+                      now or clock.now(), Path(work))
 
 
 def _interrupted_changes(directory: Path) -> list[Finding]:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
 
+from . import clock
 from .authority import CHAIN_FILE, Authority, _signing_config, _utc, random_serial
 from .certinfo import Certificate, parse_pem
 from .errors import CAProblem, OutputError
@@ -103,7 +104,7 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
     """
     work = staging / f"{SIGNING}-{batch}"
     work.mkdir(mode=DIR_MODE)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = clock.now()
     not_before = max(now - BACKDATE, signer.starts)
     groups: dict[datetime.timedelta, list[LeafRequest]] = {}
     for request in requests:
@@ -239,10 +240,10 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
     anchors: list[Certificate] = []
     intermediates: list[Certificate] = []
     for request in requests:
-        asked = datetime.datetime.now(datetime.timezone.utc)
+        asked = clock.now()
         signed = engine_sign(engine, request.request,
                              request.spec.lifetime // HOUR)
-        answered = datetime.datetime.now(datetime.timezone.utc)
+        answered = clock.now()
         try:
             leaf = parse_pem(signed.certificate, request.cert_path)[0]
             above = [parse_pem(pem, request.cert_path)[0] for pem in signed.chain]

@@ -1,0 +1,34 @@
+"""clock.py: the one clock, which a test can set instead of re-signing certificates."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+
+from minipaas_certs import clock
+from minipaas_certs.errors import EXIT_WARNINGS
+
+
+def test_now_is_utc_and_aware() -> None:
+    now = clock.now()
+    assert now.utcoffset() == datetime.timedelta(0)
+    assert abs(now - datetime.datetime.now(datetime.timezone.utc)) < datetime.timedelta(
+        seconds=5)
+
+
+def test_setting_the_clock_moves_what_check_reports(
+        tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new set is sound today; 360 days on, its 365-day leaves expire within the
+    30 days check warns about.  Fails if a module check runs reads the time elsewhere."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    assert cli("certs", "check", str(out)).code == 0
+    ahead = clock.now() + datetime.timedelta(days=360)
+    monkeypatch.setattr(clock, "now", lambda: ahead)
+    result = cli("certs", "check", str(out))
+    assert result.code == EXIT_WARNINGS, result.out
+    warned = [line for line in result.out.splitlines() if line.startswith("warning: ")]
+    assert any(line.startswith("warning: server-cert.pem: ") for line in warned), result.out
+    assert not any(line.startswith("warning: ca.pem: ") for line in warned), result.out
