@@ -693,15 +693,15 @@ def show_command(directory: str, as_json: bool) -> None:
     Role, subject, SANs, usage, key, serial, validity and days left, issuer and
     SHA-256 fingerprint; where a CA rollover stands; and the identities revoked.
     """
-    import datetime
     import json
     from dataclasses import asdict
 
+    from . import clock
     from .inventory import inventory, rollover_state, show_text
     from .revocations import read as read_revocations
 
     folder = Path(directory)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = clock.now()
     entries = inventory(folder)
     revoked = read_revocations(folder)
     if as_json:

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import clock
 from .certinfo import (
     OID_CLIENT_AUTH,
     OID_SERVER_AUTH,
@@ -374,7 +375,7 @@ def _client_problem(client: Certificate, chain: list[Certificate], cas: list[Cer
     revoked = _revoked(client, out)
     if revoked:
         return revoked
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = clock.now()
     if client.not_after <= now:
         return (f"the client certificate expired on {client.not_after:%Y-%m-%d}: renew it "
                 f"with `minipaas certs renew client --out {quote(out)}`")
@@ -542,7 +543,7 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     if not served:
         return f"the daemon's certificate was not accepted: {error.verify_message}"
     server, intermediates = served[0], served[1:]
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = clock.now()
     manager = _manager_option(out, server)
     if server.not_after <= now:
         return (f"the daemon's certificate expired on {server.not_after:%Y-%m-%d}: renew it "
@@ -596,7 +597,7 @@ def _purpose_problem(host: DockerHost, cert_path: Path, cas: list[Certificate],
         return None
     if not _allows(served[0], OID_SERVER_AUTH):
         return _not_a_server(served[0], out, _manager_option(out, served[0]))
-    path = _build(served[0], served[1:], cas, datetime.datetime.now(datetime.timezone.utc))
+    path = _build(served[0], served[1:], cas, clock.now())
     if path.chain and not all(_allows(link, OID_SERVER_AUTH) for link in path.chain):
         return _restricted(path.chain)
     return None
@@ -655,7 +656,7 @@ def _foreign(path: _Path, cas: list[Certificate], cert_path: Path, out: Path) ->
             known += read_certificates(name)[1:]
         except OutputError:
             continue
-    if _build(top, known, cas, datetime.datetime.now(datetime.timezone.utc)).chain:
+    if _build(top, known, cas, clock.now()).chain:
         return (f"the daemon's certificate comes from the intermediate CN={top.issuer_cn} "
                 f"under {CA_CERT} ({ours}), and the daemon's {SERVER_CERT} lacks it after "
                 f"the leaf (dockerd sends exactly that file): {_chain_fix(out, top)}")

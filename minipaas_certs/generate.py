@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
+from . import clock
 from .authority import Authority, finish_ca, load_authority, read_ca, start_ca
 from .certinfo import Certificate, parse_pem, read_certificate, read_certificates
 from .errors import CAProblem, Conflict, InvalidInput, OpenSSLFailed, OutputError, quote
@@ -534,7 +535,7 @@ def _reissues(out: Path, plan: Plan, replace_ca: bool = False
             raise CAProblem(f"{out / cert_file} is missing, so its pair cannot be re-issued "
                             f"as it was: issue it with `minipaas certs {role} --out "
                             f"{quote(out)}`, or move {key_file} away")
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = clock.now()
     found, skipped = [], []
     for role, bundle in identities(out):
         cert_file = pair_files(role, bundle)[0]
@@ -602,7 +603,7 @@ def _revocations(out: Path, plan: Plan) -> list[Revocation]:
     from .revocations import Revocation
     from .revocations import read as read_revocations
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = clock.now()
     found = []
     for bundle in plan.revoke:
         path = out / bundle.cert

@@ -11,11 +11,11 @@ Nothing here prints or exits.
 
 from __future__ import annotations
 
-import datetime
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import clock
 from .certinfo import OID_CLIENT_AUTH, Certificate, parse_pem
 from .docker_config import client_commands
 from .errors import CAProblem, Conflict, OutputError, quote
@@ -159,7 +159,7 @@ def _read_pair(openssl: OpenSSL, out: Path, pair: ClientPair) -> Contents:
     if leaf.is_ca or OID_CLIENT_AUTH not in leaf.extended_key_usage:
         raise CAProblem(f"{cert_path} is not a client certificate (extendedKeyUsage "
                         f"clientAuth): issue one with {pair.command(out)}")
-    if leaf.not_after <= datetime.datetime.now(datetime.timezone.utc):
+    if leaf.not_after <= clock.now():
         raise CAProblem(f"{cert_path} expired on {leaf.not_after:%Y-%m-%d}: renew it with "
                         f"{pair.command(out, 'renew client')}")
     if is_encrypted(key_pem):

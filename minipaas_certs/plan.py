@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
+from . import clock
 from .certinfo import Certificate
 from .errors import CAProblem, Conflict, InvalidInput, quote
 from .layout import (
@@ -172,7 +173,7 @@ def as_option(lifetime: datetime.timedelta) -> str:
 
 def leaf_end(lifetime: datetime.timedelta) -> datetime.datetime:
     """The latest a leaf of ``lifetime`` issued now can end (with the clock margin)."""
-    return datetime.datetime.now(datetime.timezone.utc) + lifetime + CLOCK_MARGIN
+    return clock.now() + lifetime + CLOCK_MARGIN
 
 
 @dataclass
@@ -541,7 +542,7 @@ def successor_cn(old: str | None, now: datetime.datetime | None = None) -> str:
     revocations, a revocation then a rollover) differ in every message and in Go's
     errors.  The stamp is always later than the old one's: a chain of replacements
     never repeats a name, however fast they come."""
-    moment = (now or datetime.datetime.now(datetime.timezone.utc)).astimezone(
+    moment = (now or clock.now()).astimezone(
         datetime.timezone.utc).replace(microsecond=0)
     stamped = _DATED.search(old or "")
     if stamped and stamped.group(1):

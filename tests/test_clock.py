@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import datetime
 from pathlib import Path
 
@@ -32,3 +33,29 @@ def test_setting_the_clock_moves_what_check_reports(
     warned = [line for line in result.out.splitlines() if line.startswith("warning: ")]
     assert any(line.startswith("warning: server-cert.pem: ") for line in warned), result.out
     assert not any(line.startswith("warning: ca.pem: ") for line in warned), result.out
+
+
+def _bypasses(source: str) -> list[int]:
+    """Lines that read the UTC time other than through ``clock.now()``: ``x.now(tz)`` or
+    ``x.utcnow()``, or ``now`` imported by name (a copy a test cannot set).  A bare
+    ``datetime.now()`` is local time, for backup names, and stays."""
+
+    def reads_utc(node: ast.AST) -> bool:
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
+            node.func.attr == "utcnow"
+            or (node.func.attr == "now" and bool(node.args or node.keywords)))
+
+    def copies_now(node: ast.AST) -> bool:
+        return isinstance(node, ast.ImportFrom) and (node.module or "").endswith("clock")
+
+    return sorted(node.lineno for node in ast.walk(ast.parse(source))
+                  if reads_utc(node) or copies_now(node))
+
+
+def test_no_module_reads_the_time_around_the_clock() -> None:
+    package = Path(clock.__file__).parent
+    assert _bypasses("import datetime\nnow = datetime.datetime.now(datetime.timezone.utc)\n"
+                     "from .clock import now\n") == [2, 3]
+    assert _bypasses("stamp = datetime.datetime.now().strftime('%Y')\n") == []
+    assert {path.name: _bypasses(path.read_text()) for path in package.glob("*.py")
+            if path.name != "clock.py" and _bypasses(path.read_text())} == {}
