@@ -6,6 +6,8 @@ each command imports the core it needs, so start-up stays close to click's own.
 
 from __future__ import annotations
 
+import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,6 +31,7 @@ from .options import (
     directory_argument,
     engine_options,
     force_option,
+    gather,
     host_option,
     json_option,
     keep_key_options,
@@ -68,17 +71,38 @@ def _client_usage(names: Sequence[str], cn: str | None, days: int | None, hours:
     chosen_lifetime(days, hours)
 
 
-def _renew_usage(role: str | None, every: bool, name: str | None, sans: Sequence[str],
-                 key_type: str | None, key_size: int | None, within: int | None,
-                 as_json: bool, days: int | None, hours: int | None, **_: Any) -> None:
-    if every and (role or name or sans or key_type):
-        raise click.UsageError("--all renews every pair as it is: it takes no ROLE, --name, "
-                               "--san or --key-type")
-    if not every and (within is not None or as_json):
-        raise click.UsageError("--within and --json go with --all")
-    chosen_lifetime(days, hours)
-    if not every and not role:
-        raise click.UsageError("say what to renew: server, client, or --all")
+@dataclass(frozen=True)
+class _Renewal:
+    """What `renew` is asked to renew and how: its options but where (--out, --ca-dir),
+    --force and who signs."""
+
+    role: str | None
+    every: bool
+    within: int | None
+    name: str | None
+    sans: Sequence[str]
+    key_type: str | None
+    key_size: int | None
+    days: int | None
+    hours: int | None
+    as_json: bool
+
+    def refuse_misuse(self) -> None:
+        if self.every and (self.role or self.name or self.sans or self.key_type):
+            raise click.UsageError("--all renews every pair as it is: it takes no ROLE, "
+                                   "--name, --san or --key-type")
+        if not self.every and (self.within is not None or self.as_json):
+            raise click.UsageError("--within and --json go with --all")
+        chosen_lifetime(self.days, self.hours)
+        if not self.every and not self.role:
+            raise click.UsageError("say what to renew: server, client, or --all")
+
+    @property
+    def lifetime(self) -> datetime.timedelta | None:
+        """None: each pair's current one."""
+        if self.days is None and self.hours is None:
+            return None
+        return chosen_lifetime(self.days, self.hours)
 
 
 def _key(key_type: str, key_size: int | None) -> Any:
@@ -119,8 +143,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
     plan = Plan(ca=CASpec(ca_cn, key, ca_days), force=force, reissue=reissue,
                 leaves=(server_leaf(server_cn, sans, not no_default_san, key, lifetime),
                         *client_leaves(client_cn, (), key, lifetime)))
-    reports.outcome(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
-                              templates=run.templates, progress=run.progress))
+    reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
 
 @click.command("ca", epilog=EXIT_CODES)
@@ -144,8 +167,7 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 
     plan = Plan(ca=CASpec(cn, _key(key_type, key_size), ca_days), force=force,
                 reissue=reissue)
-    reports.outcome(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
-                              templates=run.templates, progress=run.progress))
+    reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
 
 @click.command("server", epilog=EXIT_CODES)
@@ -188,8 +210,7 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
                                    key_size, days, hours),),
                 ca_dir=Path(ca_dir) if ca_dir else None, force=force,
                 engine=signing_engine(ca_dir=ca_dir, **engine))
-    reports.outcome(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
-                              templates=run.templates, progress=run.progress))
+    reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
 
 def _request(role: str, name: str | None, cn: str | None, sans: Sequence[str],
@@ -244,8 +265,7 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
                      for name in bundles)
     plan = Plan(requests=requests, ca_dir=Path(ca_dir) if ca_dir else None, force=force,
                 engine=signing_engine(ca_dir=ca_dir, **engine))
-    reports.outcome(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
-                              templates=run.templates, progress=run.progress))
+    reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
 
 @click.command("env", epilog=EXIT_CODES)
@@ -374,8 +394,6 @@ def show_command(directory: str, as_json: bool) -> None:
     Role, subject, SANs, usage, key, serial, validity and days left, issuer and
     SHA-256 fingerprint; where a CA rollover stands; and the identities revoked.
     """
-    import datetime
-
     from .inventory import inventory
     from .revocations import read as read_revocations
 
@@ -430,11 +448,9 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 @click.option("--json", "as_json", is_flag=True,
               help="With --all: say what changed as JSON on stdout.")
 @engine_options
-@with_run(usage=_renew_usage)
-def renew_command(role: str | None, out: str, ca_dir: str | None, every: bool,
-                  within: int | None, name: str | None, sans: Sequence[str],
-                  key_type: str | None, key_size: int | None, days: int | None,
-                  hours: int | None, force: bool, as_json: bool, run: Run,
+@gather(_Renewal, into="asked")
+@with_run(usage=lambda asked, **_: asked.refuse_misuse())
+def renew_command(out: str, ca_dir: str | None, force: bool, asked: _Renewal, run: Run,
                   **engine_values: Any) -> None:
     """Re-issue a pair, keeping its CN, SANs, key type and validity.
 
@@ -450,24 +466,21 @@ def renew_command(role: str | None, out: str, ca_dir: str | None, every: bool,
     ones in a single step (the old ones go to a backup folder), signed by the CA
     in --out (or --ca-dir).  --all then says which daemons need their new files.
     """
-    import datetime
-
     from .generate import renew, renew_all
 
     ca_folder = Path(ca_dir) if ca_dir else None
     engine = signing_engine(ca_dir=ca_dir, **engine_values)
-    lifetime = None if days is None and hours is None else chosen_lifetime(days, hours)
-    if every:
-        renewal = renew_all(run.openssl, Path(out), lifetime=lifetime,
+    within = asked.within
+    if asked.every:
+        renewal = renew_all(run.openssl, Path(out), lifetime=asked.lifetime,
                             within=None if within is None else datetime.timedelta(days=within),
-                            ca_dir=ca_folder, force=force, passphrase=run.passphrase,
-                            templates=run.templates, progress=run.progress, engine=engine)
-        reports.renewal(Path(out), renewal, within, as_json, run.progress)
+                            ca_dir=ca_folder, force=force, engine=engine, **run.keywords)
+        reports.renewal(Path(out), renewal, within, asked.as_json, run.progress)
         return
-    reports.outcome(renew(run.openssl, Path(out), role or "", name=name, extra_sans=sans,
-                          lifetime=lifetime, key_kind=key_type, key_bits=key_size,
-                          ca_dir=ca_folder, force=force, passphrase=run.passphrase,
-                          templates=run.templates, progress=run.progress, engine=engine))
+    reports.outcome(renew(run.openssl, Path(out), asked.role or "", name=asked.name,
+                          extra_sans=asked.sans, lifetime=asked.lifetime,
+                          key_kind=asked.key_type, key_bits=asked.key_size,
+                          ca_dir=ca_folder, force=force, engine=engine, **run.keywords))
 
 
 def _revoke_usage(names: Sequence[str], servers: Sequence[str], **_: Any) -> None:
@@ -510,8 +523,7 @@ def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_da
                *(Bundle("server", name) for name in servers)]
     reports.outcome(revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
                             lifetime=None if days is None else chosen_lifetime(days),
-                            passphrase=run.passphrase, templates=run.templates,
-                            progress=run.progress))
+                            **run.keywords))
 
 
 @click.group("rotate-ca", cls=InOrder, epilog=EXIT_CODES)
@@ -544,8 +556,7 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
 
     key = _key(key_type, key_size) if key_type else None
     reports.written(start(run.openssl, Path(out), common_name=cn, key=key, days=ca_days,
-                          passphrase=run.passphrase, templates=run.templates,
-                          progress=run.progress))
+                          **run.keywords))
 
 
 @rotate_ca.command("finish", epilog=EXIT_CODES,

@@ -6,10 +6,11 @@ openssl, the PKI engine the --vault-* options name, the refusal of an option giv
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypedDict
 
 import click
 
@@ -29,6 +30,9 @@ from .plan import (
     MAX_HOURS,
 )
 from .secrets import ca_passphrase, vault_token
+
+if TYPE_CHECKING:
+    from .render import Templates
 
 
 def validate(parse: Callable[[str], Any]) -> Callable[..., Any]:
@@ -250,6 +254,14 @@ def signing_engine(vault_role: str | None, vault_addr: str | None, vault_mount: 
                   os.environ)
 
 
+class Keywords(TypedDict):
+    """What every operation that runs openssl takes besides openssl itself."""
+
+    passphrase: bytes | None
+    templates: Templates
+    progress: Callable[[str], None]
+
+
 class Run:
     """What every command that runs openssl needs: openssl, the CA passphrase, output."""
 
@@ -267,6 +279,27 @@ class Run:
 
     def progress(self, message: str) -> None:
         reporter(self.quiet)(message)
+
+    @property
+    def keywords(self) -> Keywords:
+        """``operation(run.openssl, ..., **run.keywords)``."""
+        return Keywords(passphrase=self.passphrase, templates=self.templates,
+                        progress=self.progress)
+
+
+def gather(options: type[Any], into: str) -> Decorator:
+    """Hand a command the values of the options that dataclass ``options`` names as one
+    ``options`` (keyword ``into``), and the others as they come."""
+    names = [field.name for field in dataclasses.fields(options)]
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            gathered = options(**{name: kwargs.pop(name) for name in names})
+            return function(*args, **{into: gathered}, **kwargs)
+        return command
+
+    return decorate
 
 
 def reporter(quiet: bool) -> Callable[[str], None]:
