@@ -88,7 +88,7 @@ class _LazyGroup(click.Group):
                         ) -> tuple[str | None, click.Command | None, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
-            from .commands import refuse_repeated_options
+            from .options import refuse_repeated_options
 
             refuse_repeated_options(command, ctx, name, rest)
         return name, command, rest

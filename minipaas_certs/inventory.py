@@ -6,29 +6,25 @@ import datetime
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .certinfo import (
     OID_CLIENT_AUTH,
     OID_SERVER_AUTH,
     Certificate,
     read_certificates,
-    starts_later,
 )
 from .errors import (
     OutputError,
-    printable,
     quote,
 )
 from .layout import (
     CA_CERT,
     OLD_CA_CERT,
-    REVOKED_FILE,
     TOP_LEVEL_PAIRS,
     bundles,
 )
-from .plan import HOUR, time_left
-from .revocations import Revocation
+from .plan import HOUR
 
 _USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
 
@@ -138,38 +134,3 @@ def rollover_state(directory: Path, entries: list[Entry] | None = None) -> Rollo
     return Rollover(cas[0], old[0], leaves)
 
 
-def show_text(directory: Path, entries: list[Entry], now: datetime.datetime,
-              revoked: Sequence[Revocation] = ()) -> str:
-    """The human-readable listing of ``certs show``."""
-    lines = [f"{printable(str(directory))}:"]  # a folder's name is one line
-    if not entries:
-        lines.append("  no certificates")
-    for entry in entries:
-        cert = entry.certificate
-        usage = ", ".join(_USAGE_NAMES.get(o, o) for o in cert.extended_key_usage) or "-"
-        state = (f"{time_left(cert.not_after - now)} left" if cert.not_after > now
-                 else f"EXPIRED {time_left(now - cert.not_after)} ago")
-        later = starts_later(cert, now)  # doctor's words, whichever signed it
-        state = f"not yet valid: {later}" if later else state
-        lines += [
-            "",
-            f"{entry.file}  ({entry.role})",
-            f"  subject   {cert.subject}",
-            f"  issuer    {cert.issuer}",
-            *([f"  chain     {' <- '.join(link.subject for link in entry.chain)}"]
-              if entry.chain else []),
-            *([f"  SANs      {', '.join(cert.names)}"] if cert.names else []),
-            f"  usage     {usage}",
-            f"  key       {cert.key_label}",
-            f"  serial    {cert.serial:x}",
-            f"  valid     {cert.not_before:%Y-%m-%d %H:%M} to {cert.not_after:%Y-%m-%d %H:%M} UTC"
-            f" ({state})",
-            f"  sha256    {cert.fingerprint}",
-        ]
-    rollover = rollover_state(directory, entries)
-    if rollover:
-        lines += ["", rollover.describe(directory)]
-    if revoked:
-        lines += ["", f"revoked ({len(revoked)}, recorded in {REVOKED_FILE}):"]
-        lines += [f"  {entry.line()}" for entry in revoked]
-    return "\n".join(lines)

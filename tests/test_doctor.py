@@ -251,7 +251,8 @@ def test_a_start_ahead_reads_the_same_whichever_signed_it(tmp_path: Path) -> Non
     from test_vault import OpenBao, tool
 
     from minipaas_certs.certinfo import starts_later
-    from minipaas_certs.inventory import inventory, show_text
+    from minipaas_certs.inventory import inventory
+    from minipaas_certs.reports import show_text
 
     local, engine_out = tmp_path / "local", tmp_path / "engine"
     certs("all", "--out", str(local))

@@ -21,7 +21,8 @@ import minipaas_certs
 PACKAGE = Path(minipaas_certs.__file__).parent
 README = PACKAGE.parent / "README.rst"
 LAYERS = {
-    "cli": ["launcher", "__main__", "cli", "commands", "output"],
+    "cli": ["launcher", "__main__", "cli", "commands", "options", "secrets", "reports",
+            "output"],
     "operations": ["generate", "rotate_ca", "check", "inventory", "docker_config",
                    "doctor", "pkcs12"],
     "core": ["plan", "signing", "authority", "verify", "keys", "store", "journal", "sums",

@@ -1,0 +1,368 @@
+"""The Click options the commands share, defined once and stacked as decorators.
+
+Also what turns them into values a command needs: the ``Run`` of a command that runs
+openssl, the PKI engine the --vault-* options name, the refusal of an option given twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypedDict
+
+import click
+
+from .errors import InvalidInput
+from .layout import CLIENTS_DIR, SERVERS_DIR, Bundle
+from .names import parse_common_name, parse_identity_name, parse_san
+from .output import progress
+from .plan import (
+    DEFAULT_CA_DAYS,
+    DEFAULT_DAYS,
+    DEFAULT_KEY_SIZE,
+    DEFAULT_KEY_TYPE,
+    DEFAULT_SANS,
+    DEFAULT_SERVER_CN,
+    KEY_SIZES,
+    MAX_DAYS,
+    MAX_HOURS,
+)
+from .secrets import ca_passphrase, vault_token
+
+if TYPE_CHECKING:
+    from .render import Templates
+
+
+def validate(parse: Callable[[str], Any]) -> Callable[..., Any]:
+    """A Click callback that validates each value with a ``names`` parser."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        try:
+            if isinstance(value, tuple):
+                return tuple(str(parse(item)) for item in value)
+            return None if value is None else parse(value)
+        except InvalidInput as error:
+            raise click.BadParameter(str(error), ctx, param) from None
+
+    return callback
+
+
+def refuse_repeated_options(command: click.Command, ctx: click.Context, name: str | None,
+                            args: Sequence[str]) -> None:
+    """Click keeps the last value of an option given twice: ``server --name m1 --name m2``
+    would quietly issue m2 alone.  An option that takes one value, given more than once,
+    is a usage error instead (exit 2).  Flags (saying one twice says the same) and
+    repeatable options may repeat; a default from the environment is not a repetition.
+
+    Run by each group on its subcommand's arguments before they are parsed, so that
+    every command, and every option added to one, is covered.
+    """
+    if isinstance(command, click.Group) or ctx.resilient_parsing:
+        return  # a group's subcommand is checked by that group
+    single = [param for param in command.params if isinstance(param, click.Option)
+              and not (param.multiple or param.is_flag or param.count)]
+    if not single:
+        return
+    context = click.Context(command, info_name=name, parent=ctx, **command.context_settings)
+    parser = command.make_parser(context)
+    # For this parse only, each such option collects its values, to name them (the
+    # parser's table is internal to click: without it, the message names none).
+    table = {**getattr(parser, "_long_opt", {}), **getattr(parser, "_short_opt", {})}
+    for option in table.values():
+        if getattr(option, "obj", None) in single and getattr(option, "action", "") == "store":
+            option.action = "append"
+    try:
+        values, _, order = parser.parse_args(args=list(args))
+    except click.UsageError:
+        return  # the command's own parse reports it
+    for param in single:
+        count = sum(1 for seen in order if seen is param)
+        if count > 1:
+            given = values.get(param.name or "")
+            listed = f" ({', '.join(map(str, given))})" if isinstance(given, list) else ""
+            times = "twice" if count == 2 else f"{count} times"
+            raise click.UsageError(f"{max(param.opts, key=len)} given {times}{listed}: give "
+                                   "it once", context)
+
+
+def sans_with_environment(ctx: click.Context, param: click.Parameter,
+                           value: tuple[str, ...]) -> Any:
+    """--san values, or else MINIPAAS_CERTS_SAN as a comma-separated list."""
+    if not value:
+        listed = os.environ.get("MINIPAAS_CERTS_SAN", "")
+        value = tuple(part.strip(" ") for part in listed.split(",") if part.strip(" "))
+    return validate(parse_san)(ctx, param, value)
+
+
+def key_sizes_help() -> str:
+    """``ecdsa: 256 (default) or 384; rsa: ...`` from the plan's sizes."""
+    def sizes(kind: str) -> str:
+        named = [f"{bits} (default)" if bits == DEFAULT_KEY_SIZE[kind] else str(bits)
+                 for bits in KEY_SIZES[kind]]
+        return ", ".join(named[:-1]) + f" or {named[-1]}"
+    return "; ".join(f"{kind}: {sizes(kind)}" for kind in KEY_SIZES
+                     if len(KEY_SIZES[kind]) > 1) + "."
+
+
+def bundle_help(role: str) -> str:
+    """``clients/NAME/{ca.pem,cert.pem,key.pem}``: a bundle's folder and files."""
+    bundle = Bundle(role, "NAME")
+    return f"{bundle.folder}/{{{','.join(Path(name).name for name in bundle.files)}}}"
+
+
+SERVER_CN_DEFAULT = f"[default: the first SAN, if it is a valid CN, else {DEFAULT_SERVER_CN}]"
+# The exit-code table is shown once, under `minipaas certs --help`; each command points there.
+EXIT_CODES = "Exit codes: see `minipaas certs --help`."
+CHECK_CN = validate(parse_common_name)
+DAYS = click.IntRange(1, MAX_DAYS)
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def stack(*decorators: Decorator) -> Decorator:
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+    return apply
+
+
+def not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An empty --out or DIR would silently mean the working directory."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty (use . for the working directory)",
+                                 ctx, param)
+    return value
+
+
+out_option = click.option(
+    "--out", "out", default=".certs", show_default=True, envvar="MINIPAAS_CERTS_OUT",
+    type=click.Path(), callback=not_empty, help="Output directory [env MINIPAAS_CERTS_OUT].")
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+openssl_option = click.option(
+    "--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
+    help="The openssl binary [env MINIPAAS_OPENSSL; default: from PATH].")
+# What --ca-passphrase-file does depends on the command: commands that never make a CA
+# key must not promise to encrypt one.
+PASSPHRASE_NEW_CA = "Encrypt a new CA key (AES-256), or unlock an encrypted one, with"
+PASSPHRASE_UNLOCK = "Unlock an encrypted CA key with"
+PASSPHRASE_NEXT_CA = ("Unlock the encrypted CA key, and encrypt the new one (AES-256), "
+                      "with")
+
+
+def passphrase_option(does: str) -> Decorator:
+    """--ca-passphrase-file, with help that says what it ``does`` for this command."""
+    return click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE",
+                        default=None, help=f"{does} the one line of FILE "
+                                           "[env MINIPAAS_CA_PASSPHRASE].")
+
+templates_option = click.option(
+    "--templates", "templates", metavar="DIR", envvar="MINIPAAS_TEMPLATES", default=None,
+    help="Render configs from your own ca/server/client.cnf.j2 [env MINIPAAS_TEMPLATES; "
+         "default: the shipped ones].")
+force_option = click.option(
+    "--force", is_flag=True,
+    help="Replace files that would be refused; old ones go to a backup folder.")
+key_options = stack(
+    click.option("--key-type", type=click.Choice(list(KEY_SIZES)),
+                 default=DEFAULT_KEY_TYPE, show_default=True, help="Key algorithm."),
+    click.option("--key-size", type=int, default=None,
+                 help=key_sizes_help()),
+)
+keep_key_options = stack(
+    click.option("--key-type", type=click.Choice(list(KEY_SIZES)), default=None,
+                 help="Key algorithm [default: the current certificate's]."),
+    click.option("--key-size", type=int, default=None, help="Key size (see `certs all`)."),
+)
+rotation_key_options = stack(
+    click.option("--key-type", type=click.Choice(list(KEY_SIZES)), default=None,
+                 help=f"Key algorithm [default: {DEFAULT_KEY_TYPE}, or the current "
+                      "certificate's when rotating]."),
+    click.option("--key-size", type=int, default=None, help=key_sizes_help()),
+)
+days_option = click.option("--days", type=DAYS, default=DEFAULT_DAYS, show_default=True,
+                           help="Validity of server and client certificates.")
+
+
+def leaf_validity_options(default: str = str(DEFAULT_DAYS)) -> Decorator:
+    """--days, or --hours for short-lived credentials; ``default`` says what neither means."""
+    return stack(
+        click.option("--days", type=DAYS, default=None,
+                     help=f"Validity in days [default: {default}]."),
+        click.option("--hours", type=click.IntRange(1, MAX_HOURS), default=None,
+                     help="Validity in hours instead, for short-lived credentials (CI jobs)."),
+    )
+
+
+ca_days_option = click.option("--ca-days", type=DAYS, default=DEFAULT_CA_DAYS,
+                              show_default=True,
+                              help="Validity of the CA certificate.")
+san_options = stack(
+    click.option("--san", "sans", multiple=True, callback=sans_with_environment,
+                 help="Server name or IP, bare: no scheme, no port (repeatable; IP:/DNS: "
+                      "prefix optional) [env MINIPAAS_CERTS_SAN, comma-separated]."),
+    click.option("--no-default-san", is_flag=True,
+                 help=f"Leave {' and '.join(DEFAULT_SANS)} out of the server's names."),
+)
+reissue_option = click.option(
+    "--reissue", is_flag=True,
+    help=f"With --force: re-issue every other certificate of the previous CA "
+         f"({SERVERS_DIR}/*, {CLIENTS_DIR}/*, and the top-level pairs this command does not "
+         "make) from the new one, keeping CN, SANs and key type.")
+ca_dir_option = click.option(
+    "--ca-dir", type=click.Path(), default=None, callback=not_empty,
+    help="Folder holding ca.pem and ca-key.pem [default: --out].")
+
+
+engine_options = stack(
+    click.option("--vault-role", "vault_role", metavar="ROLE", default=None,
+                 help="Sign through the OpenBao/Vault PKI engine's role ROLE instead of a "
+                      "CA key: the key is made here and never leaves."),
+    click.option("--vault-addr", "vault_addr", metavar="URL",
+                 envvar=["VAULT_ADDR", "BAO_ADDR"], default=None,
+                 help="The engine's address [env VAULT_ADDR, BAO_ADDR]."),
+    click.option("--vault-mount", "vault_mount", default="pki", show_default=True,
+                 help="The PKI engine's mount path."),
+    click.option("--vault-token-file", "vault_token_file", metavar="FILE", default=None,
+                 help="A file holding the token [default: env VAULT_TOKEN or BAO_TOKEN]."),
+    click.option("--vault-cacert", "vault_cacert", metavar="FILE", envvar="VAULT_CACERT",
+                 default=None, help="The CA of the engine's own HTTPS [env VAULT_CACERT]."),
+)
+
+
+def signing_engine(vault_role: str | None, vault_addr: str | None, vault_mount: str,
+                   vault_token_file: str | None, vault_cacert: str | None,
+                   ca_dir: str | None = None) -> Any:
+    """The PKI engine the options name, or None (sign with a CA key)."""
+    if vault_role is None:
+        return None
+    if ca_dir:
+        raise click.UsageError("--vault-role and --ca-dir cannot be combined: the engine signs")
+    if not vault_addr:
+        raise click.UsageError("--vault-role needs --vault-addr (or VAULT_ADDR / BAO_ADDR)")
+    from .files import read_limited
+    from .vault import Engine
+
+    token, source = vault_token(vault_token_file)
+    # Read once, capped, before the directory is locked: a FIFO is refused, not waited on.
+    try:
+        cacert = read_limited(Path(vault_cacert), error=InvalidInput) if vault_cacert else None
+    except InvalidInput as error:
+        raise InvalidInput(f"--vault-cacert: {error}") from None
+    return Engine(vault_addr, vault_mount.strip("/"), vault_role, token, cacert, source,
+                  os.environ)
+
+
+class Keywords(TypedDict):
+    """What every operation that runs openssl takes besides openssl itself."""
+
+    passphrase: bytes | None
+    templates: Templates
+    progress: Callable[[str], None]
+
+
+class Run:
+    """What every command that runs openssl needs: openssl, the CA passphrase, output."""
+
+    def __init__(self, openssl_path: str | None, quiet: bool,
+                 passphrase_file: str | None, templates: str | None = None,
+                 reads_ca_key: bool = True) -> None:
+        from .openssl import OpenSSL
+        from .render import Templates
+
+        self.openssl = OpenSSL(openssl_path)
+        self.openssl.start_detection()  # overlaps the imports and rendering still to come
+        self.templates = Templates.load(Path(templates) if templates else None)
+        self.quiet = quiet
+        self.passphrase = ca_passphrase(passphrase_file) if reads_ca_key else None
+
+    def progress(self, message: str) -> None:
+        reporter(self.quiet)(message)
+
+    @property
+    def keywords(self) -> Keywords:
+        """``operation(run.openssl, ..., **run.keywords)``."""
+        return Keywords(passphrase=self.passphrase, templates=self.templates,
+                        progress=self.progress)
+
+
+def gather(options: type[Any], into: str) -> Decorator:
+    """Hand a command the values of the options that dataclass ``options`` names as one
+    ``options`` (keyword ``into``), and the others as they come."""
+    names = [field.name for field in dataclasses.fields(options)]
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            gathered = options(**{name: kwargs.pop(name) for name in names})
+            return function(*args, **{into: gathered}, **kwargs)
+        return command
+
+    return decorate
+
+
+def reporter(quiet: bool) -> Callable[[str], None]:
+    """Progress lines on stderr, or none with -q."""
+    return (lambda _: None) if quiet else progress
+
+
+def with_run(*, quiet: bool = True, templates: bool = True,
+             passphrase: str | None = PASSPHRASE_UNLOCK,
+             usage: Callable[..., object] | None = None) -> Decorator:
+    """Add the options of a command that runs openssl (--openssl, and -q, --templates
+    and --ca-passphrase-file unless told not) and hand it a ``Run`` made from them.
+
+    ``passphrase`` begins the help of --ca-passphrase-file: what the command does with
+    it (``PASSPHRASE_UNLOCK`` for commands that only sign or check with the CA key;
+    None for a command that never reads the CA key, which then has no such option).
+
+    ``usage(**options)`` checks how the options combine first, so that a usage
+    error is reported before the passphrase or templates are read.
+    """
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def command(*args: Any, quiet: bool = True, openssl_path: str | None = None,
+                    passphrase_file: str | None = None, templates: str | None = None,
+                    **kwargs: Any) -> Any:
+            if usage is not None:
+                usage(**kwargs)
+            run = Run(openssl_path, quiet, passphrase_file, templates, passphrase is not None)
+            return function(*args, run=run, **kwargs)
+
+        extra: list[Decorator] = [quiet_option] if quiet else []
+        extra += [templates_option] if templates else []
+        extra += [passphrase_option(passphrase)] if passphrase is not None else []
+        return stack(*extra, openssl_option)(command)
+
+    return decorate
+
+
+host_option = click.option("--host", required=True, metavar="HOST[:PORT]",
+                           help="The daemon's address as clients reach it (port 2376 "
+                                "by default; [v6]:PORT for IPv6).")
+name_option = click.option("--name", default=None, callback=validate(parse_identity_name),
+                           help="A client bundle from `certs client --name` "
+                                "[default: the default client pair].")
+
+
+directory_argument = click.argument("directory", required=False, metavar="[DIR]",
+                                    default=".certs", envvar="MINIPAAS_CERTS_OUT",
+                                    callback=not_empty)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+class InOrder(click.Group):
+    """A group that lists its commands in the order they are defined (click sorts them):
+    rotate-ca's steps read start, then finish."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            refuse_repeated_options(command, ctx, name, rest)
+        return name, command, rest
