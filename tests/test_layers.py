@@ -26,7 +26,7 @@ LAYERS = {
                    "pkcs12"],
     "core": ["plan", "issue", "store", "sums", "render", "openssl", "parallel", "interrupts",
              "revocations", "vault"],
-    "base": ["layout", "files", "certinfo", "names", "errors", "__init__"],
+    "base": ["layout", "identity", "files", "certinfo", "names", "errors", "__init__"],
 }
 RANK = {module: rank for rank, layer in enumerate(LAYERS.values()) for module in layer}
 DYNAMIC = "<computed name>"
