@@ -12,7 +12,7 @@ command that fixes it.  Every "minipaas certs ..." a message prints is built by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping, Tuple, Union
 
 from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH
 from .errors import quote
@@ -38,14 +38,23 @@ if TYPE_CHECKING:
 PROGRAM = "minipaas certs"
 
 
-def certs_command(*words: str, out: object = None, options: Iterable[str] = ()) -> str:
-    """``minipaas certs WORDS [--out OUT] [OPTIONS]``: ``out`` (a path, or a placeholder
-    such as FOLDER) quoted as a shell takes it; ``options`` (empty ones skipped) are
-    given as they are, already quoted."""
+Option = Union[str, Tuple[str, object]]
+
+
+def certs_command(*words: str, out: object = None, options: Iterable[Option] = ()) -> str:
+    """``minipaas certs WORDS [--out OUT] [OPTIONS]``.  ``out`` (a path, or a placeholder
+    such as FOLDER) is quoted as a shell takes it, and so is the value of an option
+    given as ``(flag, value)``; an option given as text is printed as it is (empty
+    ones are skipped)."""
     parts = [PROGRAM, *words]
     if out is not None:
         parts += ["--out", quote(out)]
-    return " ".join([*parts, *(option for option in options if option)])
+    for option in options:
+        if isinstance(option, tuple):
+            parts.append(f"{option[0]} {quote(option[1])}")
+        elif option:
+            parts.append(option)
+    return " ".join(parts)
 
 
 @dataclass(frozen=True, eq=False)  # one object per role: compared by identity
@@ -142,7 +151,7 @@ class Identity:
         """How `certs revoke` names a bundle: ``--name NAME`` or ``--server NAME``."""
         return f"{self.role.revoke_option} {self.name}"
 
-    def command(self, out: object, *, verb: str = "", options: Iterable[str] = ()) -> str:
+    def command(self, out: object, *, verb: str = "", options: Iterable[Option] = ()) -> str:
         """The command that issues it again (``verb`` "renew": that renews it), with
         ``--name`` for a bundle, then ``options``."""
         words = (verb, self.role.name) if verb else (self.role.name,)
