@@ -159,7 +159,7 @@ def client_commands(out: Path, name: str | None, host: DockerHost | None = None)
 def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> Path:
     """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle; when its
     files are missing, the message gives the commands that make them."""
-    folder = out / str(Identity(CLIENT, parse_identity_name(name)).folder) if name else out
+    folder = Identity(CLIENT, parse_identity_name(name) if name else None).directory(out)
     missing = [file for file in BUNDLE_FILES if not (folder / file).is_file()]
     if missing:
         lead = ("create them with" if os.path.lexists(out / CA_KEY) else

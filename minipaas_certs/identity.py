@@ -103,6 +103,11 @@ class Identity:
         """``servers/NAME`` or ``clients/NAME``; None for the top-level pair."""
         return f"{self.role.folder}/{self.name}" if self.name is not None else None
 
+    def directory(self, out: Path) -> Path:
+        """The folder in ``out`` that holds its files: ``out`` itself for the top-level
+        pair."""
+        return out / self.folder if self.folder is not None else out
+
     def file(self, file: str) -> str:
         """``file`` in the bundle's folder, or at the top for the top-level pair."""
         return f"{self.folder}/{file}" if self.folder is not None else file

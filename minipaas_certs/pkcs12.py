@@ -106,7 +106,7 @@ def export(openssl: OpenSSL, out: Path, name: str | None, password: bytes, *,
 
 def _refuse_missing_folder(out: Path, pair: Identity) -> None:
     """Before the lock, which would create ``out``: say what is missing, change nothing."""
-    folder = out / pair.folder if pair.folder else out
+    folder = pair.directory(out)
     if folder.is_dir():
         return
     if pair.name and out.is_dir():

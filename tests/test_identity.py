@@ -78,6 +78,7 @@ def test_the_top_level_pairs() -> None:
                             "client.p12")
     assert client.file("client.p12") == "client.p12"
     assert (server.label, client.label) == ("server-cert.pem", "client-cert.pem")
+    assert server.directory(Path("o")) == Path("o")
 
 
 def test_the_bundles() -> None:
@@ -90,6 +91,7 @@ def test_the_bundles() -> None:
     assert ci.copies == () and ci.owned == ("clients/ci",)
     assert ci.file("client.p12") == "clients/ci/client.p12"
     assert (manager.option, ci.option) == ("--server m1", "--name ci")
+    assert ci.directory(Path("o")) == Path("o/clients/ci")
 
 
 @pytest.mark.parametrize("name, found", [
