@@ -36,9 +36,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 PROGRAM = "minipaas certs"
-
-
-Option = Union[str, Tuple[str, object]]
+Option = Union[str, Tuple[str, object]]  # "--force", or ("--ca-dir", a path to quote)
 
 
 def certs_command(*words: str, out: object = None, options: Iterable[Option] = ()) -> str:
@@ -80,12 +78,17 @@ class Role:
         return self.name
 
 
-SERVER = Role("server", SERVERS_DIR, SERVER_CERT, SERVER_KEY, SERVER_BUNDLE_FILES,
-              SERVER_BUNDLE_FILES, "sslserver", OID_SERVER_AUTH, "serverAuth",
-              "server.cnf.j2", "--server", {}, None, True)
-CLIENT = Role("client", CLIENTS_DIR, CLIENT_CERT, CLIENT_KEY, BUNDLE_FILES,
-              CLIENT_BUNDLE_JOURNALED, "sslclient", OID_CLIENT_AUTH, "clientAuth",
-              "client.cnf.j2", "--name", DOCKER_CLI_COPIES, CLIENT_P12, False)
+SERVER = Role(
+    name="server", folder=SERVERS_DIR, cert=SERVER_CERT, key=SERVER_KEY,
+    bundle_files=SERVER_BUNDLE_FILES, journaled=SERVER_BUNDLE_FILES, purpose="sslserver",
+    eku_oid=OID_SERVER_AUTH, eku_name="serverAuth", template="server.cnf.j2",
+    revoke_option="--server", cli_copies={}, keystore=None, needs_sans=True)
+CLIENT = Role(
+    name="client", folder=CLIENTS_DIR, cert=CLIENT_CERT, key=CLIENT_KEY,
+    bundle_files=BUNDLE_FILES, journaled=CLIENT_BUNDLE_JOURNALED, purpose="sslclient",
+    eku_oid=OID_CLIENT_AUTH, eku_name="clientAuth", template="client.cnf.j2",
+    revoke_option="--name", cli_copies=DOCKER_CLI_COPIES, keystore=CLIENT_P12,
+    needs_sans=False)
 ROLES = {role.name: role for role in (SERVER, CLIENT)}
 _BY_FOLDER = {role.folder: role for role in ROLES.values()}
 

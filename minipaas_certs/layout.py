@@ -126,7 +126,7 @@ class Bundle(NamedTuple):
     @property
     def option(self) -> str:
         """How commands name it: ``--name NAME`` (a client) or ``--server NAME``."""
-        return f"{_OPTIONS[self.role]} {self.name}"
+        return f"{_OPTIONS.get(self.role, '--server')} {self.name}"
 
     @classmethod
     def of(cls, relative: str) -> Bundle | None:
