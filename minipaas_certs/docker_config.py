@@ -13,6 +13,7 @@ from typing import Sequence
 
 from .certinfo import Certificate, read_certificate
 from .errors import CAProblem, InvalidInput, OutputError, printable, quote
+from .identity import CLIENT, SERVER, Identity, bundles, certs_command
 from .layout import (
     BUNDLE_FILES,
     CA_CERT,
@@ -21,8 +22,6 @@ from .layout import (
     CLI_KEY,
     SERVER_CERT,
     SERVER_KEY,
-    Bundle,
-    bundles,
 )
 from .names import parse_identity_name, parse_san
 
@@ -114,7 +113,7 @@ def name_matches(certificate: Certificate, host: DockerHost) -> bool:
 def server_names_warning(out: Path, host: DockerHost) -> str | None:
     """A warning when ``host`` is among the SANs of no server certificate in ``out`` (the
     top-level pair and every manager's bundle), else None."""
-    paths = [out / SERVER_CERT, *(out / bundle.cert for bundle in bundles(out, "server"))]
+    paths = [out / SERVER_CERT, *(out / bundle.cert for bundle in bundles(out, SERVER))]
     certificates = []
     for path in paths:
         if os.path.lexists(path):
@@ -129,14 +128,14 @@ def server_names_warning(out: Path, host: DockerHost) -> str | None:
     current = certificates[0][1].names
     wanted = [name for name in current if name not in ("DNS:localhost", "IP:127.0.0.1")]
     wanted.append(f"{host.kind}:{host.name}")
-    sans = " ".join(f"--san {quote(name)}" for name in wanted)
     if len(certificates) == 1 and certificates[0][0] == out / SERVER_CERT:
         which, command = (f"the server certificate's names ({', '.join(current)})",
-                          f"minipaas certs server --out {quote(str(out))} {sans}")
+                          Identity(SERVER).command(out, options=[
+                              ("--san", name) for name in wanted]))
     else:
         which = "the names of any server certificate in " + quote(str(out))
-        command = (f"minipaas certs server --out {quote(str(out))} --name MANAGER "
-                   f"--san {quote(f'{host.kind}:{host.name}')}")
+        command = Identity(SERVER, "MANAGER").command(out, options=[
+            ("--san", f"{host.kind}:{host.name}")])
     return (f"Warning: {host.name} is not among {which}; the docker CLI will fail with "
             f"\"certificate is valid for ..., not {host.name}\". Issue the daemon's with: "
             f"{command}")
@@ -147,20 +146,20 @@ def client_commands(out: Path, name: str | None, host: DockerHost | None = None)
     in backticks.  `certs client` needs the CA key: a folder with ca.pem alone (a copied
     client folder) gets --ca-dir, one with no CA at all `certs all` first (naming
     ``host``, if given, among the server's SANs)."""
-    client = f"minipaas certs client --out {quote(out)}" + (f" --name {name}" if name else "")
+    client = Identity(CLIENT, name or None).command(out)
     if os.path.lexists(out / CA_KEY):
         return f"`{client}`"
     if os.path.lexists(out / CA_CERT):
         return f"`{client} --ca-dir CA_FOLDER` ({out} holds {CA_CERT} but not {CA_KEY})"
-    san = f" --san {quote(host.name)}" if host else ""
-    return f"`minipaas certs all --out {quote(out)}{san}`" + (f", then `{client}`" if name
-                                                              else "")
+    san = ("--san", host.name) if host else ""
+    return f"`{certs_command('all', out=out, options=[san])}`" + (f", then `{client}`"
+                                                                   if name else "")
 
 
 def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> Path:
     """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle; when its
     files are missing, the message gives the commands that make them."""
-    folder = out / Bundle("client", parse_identity_name(name)).folder if name else out
+    folder = Identity(CLIENT, parse_identity_name(name) if name else None).directory(out)
     missing = [file for file in BUNDLE_FILES if not (folder / file).is_file()]
     if missing:
         lead = ("create them with" if os.path.lexists(out / CA_KEY) else

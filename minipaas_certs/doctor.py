@@ -36,6 +36,7 @@ from .certinfo import (
 from .docker_config import DockerHost, bundle_dir, legacy_ipv4, name_matches
 from .errors import CAProblem, CertsError, OpenSSLFailed, OutputError, quote
 from .files import read_limited
+from .identity import CLIENT, ROLES, SERVER, Identity, bundles, certs_command
 from .keys import is_encrypted
 from .layout import (
     BACKUP_NAME,
@@ -48,14 +49,13 @@ from .layout import (
     REVOKED_FILE,
     SERVER_CERT,
     SERVER_KEY,
-    Bundle,
-    bundles,
 )
 from .openssl import OpenSSL, input_pipe
 from .revocations import read as read_revocations
 
 TIMEOUT = 10.0  # seconds for the whole exchange, not per read: a slow trickle cannot stall it
 MAX_REPLY = 256 * 1024  # a /version answer is under 2 KiB
+_CLIENT = certs_command("client")  # the bundle made again
 
 
 @dataclass(frozen=True)
@@ -214,17 +214,16 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path,
         client, *chain = read_certificates(cert_path / CLI_CERT)
         key_pem = read_limited(cert_path / CLI_KEY)  # a regular file: ssl would block on a FIFO
     except OutputError as error:
-        return Diagnosis(False, f"{error}: re-create the bundle with `minipaas certs client`")
+        return Diagnosis(False, f"{error}: re-create the bundle with `{_CLIENT}`")
     if is_encrypted(key_pem):
         return Diagnosis(False, f"{cert_path / CLI_KEY} is encrypted: the docker CLI refuses "
-                                "encrypted keys; re-create the bundle with `minipaas certs "
-                                "client`")
+                                f"encrypted keys; re-create the bundle with `{_CLIENT}`")
     local = _client_problem(client, chain, cas, out)
     try:
         context = _client_context(cert_path)
     except ssl.SSLError as error:
         return Diagnosis(False, f"{CLI_CERT} and {CLI_KEY} in {cert_path} do not go together "
-                                f"({error.reason}): re-issue them with `minipaas certs client`")
+                                f"({error.reason}): re-issue them with `{_CLIENT}`")
     # Two handshakes, as Go's client judges two things apart: the daemon's chain
     # against ca.pem, then the daemon's verdict on exactly the chain cert.pem holds.
     try:
@@ -302,7 +301,7 @@ def _missing_link(client: Certificate, chain: list[Certificate],
     return (f"{CLI_CERT} lacks the intermediate that issued it (CN={issuer.subject_cn}): the "
             f"docker CLI sends exactly what {CLI_CERT} holds, and a daemon that trusts only "
             f"{roots} cannot build the chain; put the intermediate after the leaf in "
-            f"{CLI_CERT} (`minipaas certs client --ca-dir` writes it so)")
+            f"{CLI_CERT} (`{certs_command('client', '--ca-dir')}` writes it so)")
 
 
 # extendedKeyUsage anyExtendedKeyUsage: Go lets it stand for every purpose.
@@ -378,7 +377,7 @@ def _client_problem(client: Certificate, chain: list[Certificate], cas: list[Cer
     now = clock.now()
     if client.not_after <= now:
         return (f"the client certificate expired on {client.not_after:%Y-%m-%d}: renew it "
-                f"with `minipaas certs renew client --out {quote(out)}`")
+                f"with `{Identity(CLIENT).command(out, verb='renew')}`")
     later = starts_later(client, now)
     if later:
         return (f"the client certificate in {CLI_CERT} is {later} Until then the daemon "
@@ -386,20 +385,18 @@ def _client_problem(client: Certificate, chain: list[Certificate], cas: list[Cer
     path = _build(client, chain, cas, now)
     if path.chain is None and path.fault:
         return (f"the chain of {CLI_CERT} passes through a CA Go refuses ({path.fault}): "
-                f"issue the client again from a valid CA with `minipaas certs client --out "
-                f"{quote(out)}`")
+                f"issue the client again from a valid CA with `{Identity(CLIENT).command(out)}`")
     if path.chain is None:
         top = path.top
         roots = ", ".join(f"CN={ca.subject_cn}" for ca in cas)
         return (f"{CLI_CERT} ends with CN={top.subject_cn}, issued by CN={top.issuer_cn}, which "
                 f"{CA_CERT} ({roots}) does not hold: if CN={top.issuer_cn} is an intermediate "
                 f"under it, put it after the leaf in {CLI_CERT} (the docker CLI sends exactly "
-                f"what {CLI_CERT} holds; `minipaas certs client --ca-dir` writes it so); "
+                f"what {CLI_CERT} holds; `{certs_command('client', '--ca-dir')}` writes it so); "
                 "otherwise the bundle mixes two CAs")
     if not all(_allows(link, OID_CLIENT_AUTH) for link in path.chain):
         return (f"{CLI_CERT} is not a client certificate (its extendedKeyUsage, or a CA's "
-                f"above it, lacks clientAuth): issue one with `minipaas certs client --out "
-                f"{quote(out)}`")
+                f"above it, lacks clientAuth): issue one with `{Identity(CLIENT).command(out)}`")
     return None
 
 
@@ -420,7 +417,8 @@ def _revoked_bundle(out: Path, name: str) -> str | None:
     """The verdict on ``--name NAME`` when revoked.json records that client's revocation
     (its bundle went into a backup folder with it)."""
     try:
-        entries = [e for e in read_revocations(out) if e.role == "client" and e.name == name]
+        entries = [e for e in read_revocations(out) if ROLES.get(e.role) is CLIENT
+                   and e.name == name]
     except OutputError:
         return None
     if not entries:
@@ -432,11 +430,11 @@ def _revoked_bundle(out: Path, name: str) -> str | None:
                 if moment.tzinfo else entry.revoked_at)
     except ValueError:
         when = entry.revoked_at
-    return (f"{Bundle('client', name).folder} was revoked on {when} (CN={entry.common_name}, "
+    identity = Identity(CLIENT, name)
+    return (f"{identity.folder} was revoked on {when} (CN={entry.common_name}, "
             f"serial {entry.serial}, recorded in {quote(out / REVOKED_FILE)}): its bundle is "
             "in a backup folder, and daemons running with the new CA refuse it; if it needs "
-            f"access again, give it a new identity with `minipaas certs client --out "
-            f"{quote(out)} --name {name}`")
+            f"access again, give it a new identity with `{identity.command(out)}`")
 
 
 def doctor(host: DockerHost, out: Path, name: str | None,
@@ -459,15 +457,16 @@ def _refused(cert_path: Path, error: Exception) -> str:
             "(and restart it), or use a client bundle from the daemon's CA")
 
 
-def _manager_option(out: Path, server: Certificate) -> str:
-    """`` --name NAME`` when the daemon presents the certificate of a manager's bundle."""
-    for bundle in bundles(out, "server"):
+def _manager(out: Path, server: Certificate) -> Identity:
+    """The manager's bundle whose certificate the daemon presents, else the top-level
+    server pair."""
+    for bundle in bundles(out, SERVER):
         try:
             if read_certificate(out / bundle.cert).der == server.der:
-                return f" --name {bundle.name}"
+                return bundle
         except OutputError:
             continue
-    return ""
+    return Identity(SERVER)
 
 
 def _previous_cas(out: Path) -> list[tuple[Certificate, str]]:
@@ -544,10 +543,10 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
         return f"the daemon's certificate was not accepted: {error.verify_message}"
     server, intermediates = served[0], served[1:]
     now = clock.now()
-    manager = _manager_option(out, server)
+    manager = _manager(out, server)
     if server.not_after <= now:
         return (f"the daemon's certificate expired on {server.not_after:%Y-%m-%d}: renew it "
-                f"with `minipaas certs renew server --out {quote(out)}{manager}` {_RESTART}")
+                f"with `{manager.command(out, verb='renew')}` {_RESTART}")
     later = starts_later(server, now)
     if later:
         return f"the daemon's certificate is {later}"
@@ -558,8 +557,9 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     if not name_matches(server, host):
         names = ", ".join(server.names) or "none"
         return (f"{host.name} is not among the daemon certificate's names ({names}): connect "
-                f"by one of them, or re-issue it with `minipaas certs renew server --out "
-                f"{quote(out)}{manager} --san {host.name}` {_RESTART}")
+                "by one of them, or re-issue it with "
+                f"`{manager.command(out, verb='renew', options=[f'--san {host.name}'])}` "
+                f"{_RESTART}")
     path = _build(server, intermediates, cas, now)
     if path.chain is None:
         return _foreign(path, cas, cert_path, out)
@@ -568,7 +568,7 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     # Go checks each signature but the trust anchor's own, and refuses SHA-1 and MD5.
     weak = next((link for link in path.chain[:-1] if link.weak_signature), None)
     if weak:
-        fix = (f"renew it with `minipaas certs renew server --out {quote(out)}{manager}` "
+        fix = (f"renew it with `{manager.command(out, verb='renew')}` "
                f"{_RESTART}" if weak is server else
                f"its issuer, CN={weak.issuer_cn}, must sign it again with SHA-256")
         return (f"the daemon's chain holds CN={weak.subject_cn}, signed with "
@@ -577,10 +577,10 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     return f"the daemon's certificate was not accepted: {refused}" if refused else None
 
 
-def _not_a_server(server: Certificate, out: Path, manager: str) -> str:
+def _not_a_server(server: Certificate, out: Path, manager: Identity) -> str:
     return ("the daemon's certificate is not a server certificate (its extendedKeyUsage "
             f"lacks serverAuth, and it names {', '.join(server.names) or 'no host'}): "
-            f"issue one with `minipaas certs server --out {quote(out)}{manager}` {_RESTART}")
+            f"issue one with `{manager.command(out)}` {_RESTART}")
 
 
 def _restricted(chain: list[Certificate]) -> str:
@@ -596,7 +596,7 @@ def _purpose_problem(host: DockerHost, cert_path: Path, cas: list[Certificate],
     if not served:
         return None
     if not _allows(served[0], OID_SERVER_AUTH):
-        return _not_a_server(served[0], out, _manager_option(out, served[0]))
+        return _not_a_server(served[0], out, _manager(out, served[0]))
     path = _build(served[0], served[1:], cas, clock.now())
     if path.chain and not all(_allows(link, OID_SERVER_AUTH) for link in path.chain):
         return _restricted(path.chain)
@@ -664,14 +664,14 @@ def _foreign(path: _Path, cas: list[Certificate], cert_path: Path, out: Path) ->
             f" {CA_CERT} holds {ours}): dockerd uses other files, or this bundle belongs to "
             f"another cluster; or CN={top.issuer_cn} is an intermediate under it, and "
             f"the daemon's {SERVER_CERT} lacks it after the leaf (dockerd sends exactly "
-            f"that file; `minipaas certs server --ca-dir` writes it so)")
+            f"that file; `{certs_command('server', '--ca-dir')}` writes it so)")
 
 
 def _chain_fix(out: Path, server: Certificate) -> str:
     """What puts the intermediate after the daemon's leaf: the folder's file that holds
     this leaf and its chain, deployed as it is, or else a leaf issued anew."""
-    for bundle in [None, *bundles(out, "server")]:
-        path = out / (bundle.cert if bundle else SERVER_CERT)
+    for identity in [Identity(SERVER), *bundles(out, SERVER)]:
+        path = out / identity.cert
         try:
             held = read_certificates(path)
         except OutputError:
@@ -679,7 +679,7 @@ def _chain_fix(out: Path, server: Certificate) -> str:
         if held[0].der == server.der and len(held) > 1:
             return (f"deploy {quote(path)}, which holds the leaf and the intermediate, to the "
                     f"daemon as its {SERVER_CERT} {_RESTART}")
-    return (f"re-issue it with `minipaas certs server --out {quote(out)}"
-            f"{_manager_option(out, server)} --ca-dir CA_FOLDER` (CA_FOLDER: where the "
+    command = _manager(out, server).command(out, options=["--ca-dir CA_FOLDER"])
+    return (f"re-issue it with `{command}` (CA_FOLDER: where the "
             f"intermediate's key is; it writes the intermediate after the leaf), deploy "
             f"{SERVER_CERT} and {SERVER_KEY} to the daemon {_RESTART}")

@@ -36,6 +36,8 @@ CLIENTS_DIR, SERVERS_DIR = "clients", "servers"
 BUNDLE_FILES = (CA_CERT, CLI_CERT, CLI_KEY)  # a client bundle is a ready DOCKER_CERT_PATH
 # A server bundle holds what a manager's /etc/docker needs, under daemon.json's names.
 SERVER_BUNDLE_FILES = (CA_CERT, SERVER_CERT, SERVER_KEY)
+# What may be journaled in a client bundle: its files, and its client.p12.
+CLIENT_BUNDLE_JOURNALED = (*BUNDLE_FILES, CLIENT_P12)
 
 CA_FILES = {CA_CERT: CERT_MODE, CA_KEY: KEY_MODE}
 # The docker CLI reads only ca.pem, cert.pem and key.pem from DOCKER_CERT_PATH, so the
@@ -43,9 +45,6 @@ CA_FILES = {CA_CERT: CERT_MODE, CA_KEY: KEY_MODE}
 # survive tar, CI artifacts and secret stores that drop or refuse symlinks.
 DOCKER_CLI_COPIES = {CLIENT_CERT: CLI_CERT, CLIENT_KEY: CLI_KEY}
 LEAF_FILES = (SERVER_CERT, SERVER_KEY, CLIENT_CERT, CLIENT_KEY, CLI_CERT, CLI_KEY)
-# The top-level leaf pairs: (certificate, key, role).
-TOP_LEVEL_PAIRS = ((SERVER_CERT, SERVER_KEY, "server"), (CLIENT_CERT, CLIENT_KEY, "client"),
-                   (CLI_CERT, CLI_KEY, "client"))
 
 STAGING_PREFIX = ".minipaas-staging-"
 JOURNAL = "journal.json"  # in a staging folder: the commit's moves, for recovery
@@ -69,17 +68,28 @@ def backup_name(stamp: str, attempt: int = 1) -> str:
 
 TOP_LEVEL_FILES = frozenset({*CA_FILES, OLD_CA_CERT, OLD_CA_KEY, *LEAF_FILES, SUMS_FILE,
                              GITIGNORE, REVOKED_FILE, CLIENT_P12})
-_FOLDERS = {"client": CLIENTS_DIR, "server": SERVERS_DIR}
-_ROLES = {folder: role for role, folder in _FOLDERS.items()}
-_FILES = {"client": BUNDLE_FILES, "server": SERVER_BUNDLE_FILES}
-# What may be journaled in a bundle: its files, and a client's client.p12.
-_JOURNALED = {"client": (*BUNDLE_FILES, CLIENT_P12), "server": SERVER_BUNDLE_FILES}
+# The bundle folders, each with what may be journaled in one of its bundles.
+_JOURNALED = {CLIENTS_DIR: CLIENT_BUNDLE_JOURNALED, SERVERS_DIR: SERVER_BUNDLE_FILES}
 # A bundle name as `names.parse_identity_name` accepts it.
 _NAME = r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9_-])?"
 _NAME_ONLY = re.compile(rf"{_NAME}\Z")
 _BUNDLE_PATH = re.compile("|".join(
-    rf"{_FOLDERS[role]}/(?!.*\.\.){_NAME}(?:/(?:{'|'.join(map(re.escape, _JOURNALED[role]))}))?\Z"
-    for role in _FOLDERS))
+    rf"{folder}/(?!.*\.\.){_NAME}(?:/(?:{'|'.join(map(re.escape, journaled))}))?\Z"
+    for folder, journaled in _JOURNALED.items()))
+
+# Roles as strings, for the modules that have not moved to `identity.Identity` yet
+# (generate, plan, inventory, commands, revocations): Bundle, pair_files,
+# TOP_LEVEL_PAIRS, bundles() and identities() below.  They give the same names as
+# Identity (tests/test_identity.py checks it) and go once the last caller moves;
+# they cannot be aliases of it, as identity imports this module.
+_FOLDERS = {"client": CLIENTS_DIR, "server": SERVERS_DIR}
+_ROLES = {folder: role for role, folder in _FOLDERS.items()}
+_FILES = {"client": BUNDLE_FILES, "server": SERVER_BUNDLE_FILES}
+_PAIRS = {"server": (SERVER_CERT, SERVER_KEY), "client": (CLIENT_CERT, CLIENT_KEY)}
+_OPTIONS = {"client": "--name", "server": "--server"}
+# The top-level leaf pairs: (certificate, key, role).
+TOP_LEVEL_PAIRS = ((SERVER_CERT, SERVER_KEY, "server"), (CLIENT_CERT, CLIENT_KEY, "client"),
+                   (CLI_CERT, CLI_KEY, "client"))
 
 
 class Bundle(NamedTuple):
@@ -116,7 +126,7 @@ class Bundle(NamedTuple):
     @property
     def option(self) -> str:
         """How commands name it: ``--name NAME`` (a client) or ``--server NAME``."""
-        return f"--{'name' if self.role == 'client' else 'server'} {self.name}"
+        return f"{_OPTIONS.get(self.role, '--server')} {self.name}"
 
     @classmethod
     def of(cls, relative: str) -> Bundle | None:
@@ -133,7 +143,7 @@ def pair_files(role: str, bundle: str | None = None) -> tuple[str, str]:
     if bundle:
         place = Bundle(role, bundle)
         return place.cert, place.key
-    return (SERVER_CERT, SERVER_KEY) if role == "server" else (CLIENT_CERT, CLIENT_KEY)
+    return _PAIRS.get(role, _PAIRS["client"])
 
 
 def is_bundle_name(name: str) -> bool:
@@ -157,7 +167,7 @@ def strangers(directory: Path) -> list[str]:
     """What lies in ``servers/`` or ``clients/`` that is not a bundle the tool writes
     (another name, a file): left alone by every command, reported by ``check``."""
     found = []
-    for folder in _ROLES:
+    for folder in _JOURNALED:
         if (directory / folder).is_dir():
             found += sorted(f"{folder}/{p.name}" for p in (directory / folder).iterdir()
                             if not (is_bundle_name(p.name) and p.is_dir()))
@@ -193,7 +203,7 @@ def is_public(name: str) -> bool:
     if not name.isprintable() or "\\" in name:  # surrogate escapes are not printable
         return False
     parts = name.split("/")
-    placed = len(parts) == 1 or (len(parts) == 3 and parts[0] in _ROLES
+    placed = len(parts) == 1 or (len(parts) == 3 and parts[0] in _JOURNALED
                                  and is_bundle_name(parts[1]))
     return placed and name.endswith(".pem") and not is_key(name)
 
@@ -201,6 +211,6 @@ def is_public(name: str) -> bool:
 def public_files(directory: Path) -> list[str]:
     """The public files in ``directory``, relative, sorted."""
     candidates = [*directory.glob("*.pem"), directory / REVOKED_FILE,
-                  *(path for folder in _ROLES for path in directory.glob(f"{folder}/*/*.pem"))]
+                  *(path for folder in _JOURNALED for path in directory.glob(f"{folder}/*/*.pem"))]
     names = (str(path.relative_to(directory)) for path in candidates if path.is_file())
     return sorted(name for name in names if is_public(name))

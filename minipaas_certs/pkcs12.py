@@ -18,22 +18,18 @@ from pathlib import Path
 from . import clock
 from .certinfo import OID_CLIENT_AUTH, Certificate, parse_pem
 from .docker_config import client_commands
-from .errors import CAProblem, Conflict, OutputError, quote
+from .errors import CAProblem, Conflict, OutputError
 from .files import MAX_SMALL_BYTES, read_limited, write_private
+from .identity import CLIENT, Identity, bundles
 from .keys import is_encrypted, passin, passout, public_half
 from .layout import (
-    CA_CERT,
     CERT_MODE,
-    CLIENT_CERT,
-    CLIENT_KEY,
     CLIENT_P12,
     DIR_MODE,
     GITIGNORE,
     GITIGNORE_TEXT,
     KEY_MODE,
     P12_PATTERN,
-    Bundle,
-    bundles,
 )
 from .openssl import OpenSSL
 from .plan import Progress
@@ -48,30 +44,13 @@ ENCRYPTION = ("-keypbe", "AES-256-CBC", "-certpbe", "AES-256-CBC", "-macalg", "s
 _PRIVATE_KEY = (b"-----BEGIN PRIVATE KEY-----", b"-----END PRIVATE KEY-----")
 
 
-@dataclass(frozen=True)
-class ClientPair:
-    """The files of one client identity in ``--out``, relative to it."""
+def _issue(out: Path, pair: Identity) -> str:
+    """The command(s) that issue the client pair (see ``client_commands``), in backticks."""
+    return client_commands(out, pair.name)
 
-    cert: str
-    key: str
-    ca: str
-    target: str  # where client.p12 goes
-    name: str | None  # the bundle's name; None for the default client pair
 
-    @classmethod
-    def of(cls, name: str | None) -> ClientPair:
-        if name is None:
-            return cls(CLIENT_CERT, CLIENT_KEY, CA_CERT, CLIENT_P12, None)
-        bundle = Bundle("client", name)
-        return cls(bundle.cert, bundle.key, bundle.ca, bundle.file(CLIENT_P12), name)
-
-    def command(self, out: Path, verb: str = "client") -> str:
-        """The command(s) that issue this pair (``client``, see ``client_commands``) or
-        renew it, in backticks."""
-        if verb == "client":
-            return client_commands(out, self.name)
-        return (f"`minipaas certs {verb} --out {quote(out)}"
-                + (f" --name {self.name}" if self.name else "") + "`")
+def _renew(out: Path, pair: Identity) -> str:
+    return f"`{pair.command(out, verb='renew')}`"
 
 
 @dataclass(frozen=True)
@@ -94,10 +73,11 @@ def export(openssl: OpenSSL, out: Path, name: str | None, password: bytes, *,
     against ca.pem, and a key that matches it.  The new file is read back with
     the password before it replaces an old one.
     """
-    pair = ClientPair.of(name)
-    refuse_links(out, [pair.target])
+    pair = Identity(CLIENT, name)
+    target_name = pair.file(CLIENT_P12)
+    refuse_links(out, [target_name])
     _refuse_missing_folder(out, pair)
-    target = out / pair.target
+    target = out / target_name
     if os.path.lexists(target) and not (target.is_symlink() or target.is_file()):
         raise Conflict(f"{target} exists and is not a file: move it away (the keystore "
                        "replaces only a file of that name)")
@@ -108,15 +88,15 @@ def export(openssl: OpenSSL, out: Path, name: str | None, password: bytes, *,
             work = store.staging / "work-p12"
             work.mkdir(mode=DIR_MODE)
             _verify(openssl, work, out, pair, contents)
-            progress(f"Writing {out / pair.target}: CN={contents.leaf.subject_cn}, its key "
+            progress(f"Writing {out / target_name}: CN={contents.leaf.subject_cn}, its key "
                      f"and its chain up to CN={contents.above[-1].subject_cn}; AES-256-CBC, "
                      "SHA-256 MAC")
             data = _pkcs12(openssl, work, contents, password)
-            _read_back(openssl, data, contents, password, out / pair.target)
+            _read_back(openssl, data, contents, password, out / target_name)
         finally:
             openssl.reap()
-        store.stage(pair.target, data, KEY_MODE)
-        files = {pair.target: KEY_MODE}
+        store.stage(target_name, data, KEY_MODE)
+        files = {target_name: KEY_MODE}
         _ignore_p12(store, files, progress)
         # A replaced client.p12 is not kept in a backup folder: it is derived from the
         # pair still in place, and a kept copy would be one more copy of the private
@@ -125,27 +105,27 @@ def export(openssl: OpenSSL, out: Path, name: str | None, password: bytes, *,
         return written
 
 
-def _refuse_missing_folder(out: Path, pair: ClientPair) -> None:
+def _refuse_missing_folder(out: Path, pair: Identity) -> None:
     """Before the lock, which would create ``out``: say what is missing, change nothing."""
-    folder = out / Bundle("client", pair.name).folder if pair.name else out
+    folder = pair.directory(out)
     if folder.is_dir():
         return
     if pair.name and out.is_dir():
-        present = ", ".join(bundle.name for bundle in bundles(out, "client")) or "none"
+        present = ", ".join(str(bundle.name) for bundle in bundles(out, CLIENT)) or "none"
         raise CAProblem(f"no client bundle {folder} (present: {present}): create it with "
-                        f"{pair.command(out)}")
+                        f"{_issue(out, pair)}")
     raise CAProblem(f"no client pair in {out} (no such folder): create one with "
-                    f"{pair.command(out)}")
+                    f"{_issue(out, pair)}")
 
 
-def _read(out: Path, relative: str, pair: ClientPair) -> bytes:
+def _read(out: Path, relative: str, pair: Identity) -> bytes:
     path = out / relative
     if not os.path.lexists(path):
-        raise CAProblem(f"{path} is missing: create the pair with {pair.command(out)}")
+        raise CAProblem(f"{path} is missing: create the pair with {_issue(out, pair)}")
     return read_limited(path, error=CAProblem)
 
 
-def _read_pair(openssl: OpenSSL, out: Path, pair: ClientPair) -> Contents:
+def _read_pair(openssl: OpenSSL, out: Path, pair: Identity) -> Contents:
     """The pair and its chain, read once and checked: a client certificate valid now,
     a key in clear that matches it, a CA in ca.pem that issued the last of the chain."""
     cert_path, key_path, ca_path = out / pair.cert, out / pair.key, out / pair.ca
@@ -158,26 +138,26 @@ def _read_pair(openssl: OpenSSL, out: Path, pair: ClientPair) -> Contents:
         raise CAProblem(str(error)) from None
     if leaf.is_ca or OID_CLIENT_AUTH not in leaf.extended_key_usage:
         raise CAProblem(f"{cert_path} is not a client certificate (extendedKeyUsage "
-                        f"clientAuth): issue one with {pair.command(out)}")
+                        f"clientAuth): issue one with {_issue(out, pair)}")
     if leaf.not_after <= clock.now():
         raise CAProblem(f"{cert_path} expired on {leaf.not_after:%Y-%m-%d}: renew it with "
-                        f"{pair.command(out, 'renew client')}")
+                        f"{_renew(out, pair)}")
     if is_encrypted(key_pem):
         raise CAProblem(f"{key_path} is encrypted; the docker CLI and this tool use client "
-                        f"keys in clear: issue a new pair with {pair.command(out)}")
+                        f"keys in clear: issue a new pair with {_issue(out, pair)}")
     if public_half(openssl, key_pem, key_path, error=CAProblem) != leaf.public_key_der:
         raise CAProblem(f"{key_path} does not match the certificate {cert_path}: issue a "
-                        f"new pair with {pair.command(out)}")
+                        f"new pair with {_issue(out, pair)}")
     top = intermediates[-1] if intermediates else leaf
     root = next((anchor for anchor in anchors if top.issued_by(anchor)), None)
     if root is None:
         raise CAProblem(f"{cert_path} was not issued by a CA in {ca_path} (a replaced CA?): "
-                        f"renew it with {pair.command(out, 'renew client')}")
+                        f"renew it with {_renew(out, pair)}")
     return Contents(leaf, (*intermediates, root), key_pem, pair.name or leaf.subject_cn
                     or "client")
 
 
-def _verify(openssl: OpenSSL, work: Path, out: Path, pair: ClientPair,
+def _verify(openssl: OpenSSL, work: Path, out: Path, pair: Identity,
             contents: Contents) -> None:
     """``openssl verify`` with the client purpose, on the tool's copies: the chain in
     the file is one a server that trusts the root accepts."""
@@ -196,7 +176,7 @@ def _verify(openssl: OpenSSL, work: Path, out: Path, pair: ClientPair,
     except VerifyFailed as failure:
         raise CAProblem(f"{out / pair.cert} does not verify against {out / pair.ca} as a "
                         f"client certificate ({failure.detail}): renew it with "
-                        f"{pair.command(out, 'renew client')}") from None
+                        f"{_renew(out, pair)}") from None
 
 
 def _pkcs12(openssl: OpenSSL, work: Path, contents: Contents, password: bytes) -> bytes:

@@ -17,23 +17,15 @@ from .authority import create_ca, load_authority, read_ca
 from .certinfo import pem_blocks
 from .errors import CAProblem, Conflict, InvalidInput, quote
 from .files import read_limited
+from .identity import CLIENT, Identity, bundles, certs_command
 from .inventory import inventory, rollover_state
 from .layout import (
     CA_CERT,
     CA_KEY,
     CERT_MODE,
-    CLI_CERT,
-    CLI_KEY,
-    CLIENT_CERT,
-    CLIENT_KEY,
-    CLIENT_P12,
     KEY_MODE,
     OLD_CA_CERT,
     OLD_CA_KEY,
-    SERVER_CERT,
-    SERVER_KEY,
-    Bundle,
-    bundles,
 )
 from .openssl import OpenSSL, children_reaped
 from .plan import KeySpec, Progress, successor_cn
@@ -54,21 +46,24 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
     with OutputDirectory(out) as store, children_reaped(openssl):
         if os.path.lexists(out / OLD_CA_CERT):
             raise Conflict(f"a CA rollover is already in progress in {out}: finish it with "
-                           f"`minipaas certs rotate-ca finish --out {quote(out)}`")
+                           f"`{certs_command('rotate-ca', 'finish', out=out)}`")
         store.refuse_links(_bundle_copies(out))
         if os.path.lexists(out / CA_CERT) and not os.path.lexists(out / CA_KEY):
+            move = certs_command("renew", "--all", out=out,
+                                 options=["--ca-dir NEW_CA_FOLDER", "--force"])
             raise CAProblem(f"{out} holds no {CA_KEY}: its certificates come from a CA kept "
-                            "in another folder; rotate the CA there (`minipaas certs "
-                            "rotate-ca start --out CA_FOLDER`), or replace it and move this "
-                            f"folder over with `minipaas certs renew --all --out {quote(out)} "
-                            "--ca-dir NEW_CA_FOLDER --force`")
+                            "in another folder; rotate the CA there "
+                            f"(`{certs_command('rotate-ca', 'start', out='CA_FOLDER')}`), or "
+                            f"replace it and move this folder over with `{move}`")
         old_pem, old_key_pem = read_ca(store, out)
         old = load_authority(openssl, store.staging, out, old_pem, old_key_pem, passphrase,
                              replacing=True)
         if old.chain:
+            renew = certs_command("renew", "--all", out="FOLDER",
+                                  options=[("--ca-dir", out)])
             raise Conflict(f"{out / CA_CERT} holds an intermediate CA of your organisation: "
                            "its successor comes from the organisation; put it in place, then "
-                           f"`minipaas certs renew --all --out FOLDER --ca-dir {quote(out)}`")
+                           f"`{renew}`")
         if len(pem_blocks(old_pem)) > 1:
             raise Conflict(f"{out / CA_CERT} already holds several CA certificates")
         name = common_name or successor_cn(old.certificate.subject_cn)
@@ -101,7 +96,7 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         progress("ca.pem now trusts the new and the old CA: deploy it to every daemon and "
                  "client (restart dockerd), re-issue the server and client certificates "
                  "(they are signed by the new CA from now on), then run "
-                 f"`minipaas certs rotate-ca finish --out {quote(out)}`")
+                 f"`{certs_command('rotate-ca', 'finish', out=out)}`")
         return written
 
 
@@ -117,11 +112,11 @@ def finish(out: Path, *, force: bool = False,
         state = rollover_state(out, inventory(out))
         if state is None:
             raise CAProblem(f"no CA rollover in progress in {out} (no {OLD_CA_CERT}); start "
-                            f"one with `minipaas certs rotate-ca start --out {quote(out)}`")
+                            f"one with `{certs_command('rotate-ca', 'start', out=out)}`")
         if state.old_leaves and not force:
             raise Conflict(
                 f"{', '.join(state.old_leaves)} in {out} still come from the old CA and would "
-                "stop working: re-issue them (`minipaas certs server`, `client`, `renew`) "
+                f"stop working: re-issue them (`{certs_command('server')}`, `client`, `renew`) "
                 "first, or use --force to move them into the backup with the old CA"
             )
         carried = _carried_off(state.old_leaves)
@@ -137,38 +132,24 @@ def finish(out: Path, *, force: bool = False,
         progress(f"The old CA is archived in {backup}; deploy the new ca.pem to every daemon "
                  "and client (restart dockerd)")
         identities = dict.fromkeys(_identity(leaf) for leaf in state.old_leaves)
-        warnings = [f"Warning: {label} came from the old CA: it is in {backup} with it, and "
-                    "stops working once the daemons restart with the new ca.pem; issue it "
-                    f"again with `{_issue_again(out, label)}`" for label in identities]
+        warnings = [f"Warning: {identity.label} came from the old CA: it is in {backup} with "
+                    "it, and stops working once the daemons restart with the new ca.pem; issue "
+                    f"it again with `{_issue_again(out, identity)}`" for identity in identities]
         return written, warnings
 
 
-def _identity(leaf: str) -> str:
-    """The identity a certificate file stands for: its bundle, or its top-level pair."""
-    bundle = Bundle.of(leaf)
-    if bundle:
-        return bundle.folder
-    return SERVER_CERT if leaf == SERVER_CERT else CLIENT_CERT
+def _identity(leaf: str) -> Identity:
+    """The identity a certificate file stands for: its bundle, or its top-level pair
+    (a leaf of no role's name counts as the client's, as the docker CLI's copies do)."""
+    return Identity.of(leaf) or Identity(CLIENT)
 
 
 def _carried_off(old_leaves: list[str]) -> list[str]:
     """The names that move into the backup with the old CA: a bundle whole, a top-level
     pair with its copies (and a client.p12 made of it)."""
-    carried: list[str] = []
-    for leaf in old_leaves:
-        bundle = Bundle.of(leaf)
-        if bundle:
-            carried.append(bundle.folder)
-        elif leaf in (SERVER_CERT, SERVER_KEY):
-            carried += [SERVER_CERT, SERVER_KEY]
-        else:
-            carried += [CLIENT_CERT, CLIENT_KEY, CLI_CERT, CLI_KEY, CLIENT_P12]
-    return list(dict.fromkeys(carried))
+    return list(dict.fromkeys(name for leaf in old_leaves for name in _identity(leaf).owned))
 
 
-def _issue_again(out: Path, label: str) -> str:
-    bundle = Bundle.of(f"{label}/")
-    role = bundle.role if bundle else ("server" if label == SERVER_CERT else "client")
-    name = f" --name {bundle.name}" if bundle else ""
-    addresses = " --san 'ITS ADDRESS'" if role == "server" else ""
-    return f"minipaas certs {role} --out {quote(out)}{name}{addresses}"
+def _issue_again(out: Path, identity: Identity) -> str:
+    addresses = ["--san 'ITS ADDRESS'"] if identity.role.needs_sans else []
+    return identity.command(out, options=addresses)

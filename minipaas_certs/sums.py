@@ -15,6 +15,7 @@ from typing import Mapping, NamedTuple
 
 from .errors import OutputError
 from .files import read_limited
+from .identity import certs_command
 from .layout import SUMS_FILE, is_public, public_files
 
 _LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)\Z")
@@ -39,7 +40,7 @@ def verify(directory: Path) -> tuple[int, list[Mismatch]]:
     """
     path = directory / SUMS_FILE
     if not path.is_file():
-        return 0, [Mismatch(SUMS_FILE, "missing: re-generate it with any `minipaas certs` "
+        return 0, [Mismatch(SUMS_FILE, f"missing: re-generate it with any `{certs_command()}` "
                                        "command that writes the directory")]
     listed: dict[str, str] = {}
     problems = []

@@ -27,7 +27,7 @@ LAYERS = {
                    "doctor", "pkcs12"],
     "core": ["plan", "signing", "authority", "verify", "keys", "store", "journal", "sums",
              "render", "openssl", "parallel", "interrupts", "revocations", "vault"],
-    "base": ["layout", "clock", "files", "certinfo", "names", "errors", "__init__"],
+    "base": ["layout", "identity", "clock", "files", "certinfo", "names", "errors", "__init__"],
 }
 RANK = {module: rank for rank, layer in enumerate(LAYERS.values()) for module in layer}
 DYNAMIC = "<computed name>"

@@ -1,0 +1,196 @@
+"""Who a leaf is: the role table, ``Identity``, and the one builder of fix commands.
+
+A role (server, client) is one row of facts: where its bundles live, its files,
+what openssl checks it for, its extendedKeyUsage, its template, how commands name
+one of its bundles.  An identity is a role and a bundle name, or no name for the
+top-level (default) pair; it knows its files, its folder, its copies and the
+command that fixes it.  Every "minipaas certs ..." a message prints is built by
+``certs_command``, so a path is quoted one way everywhere.  File names stay
+``layout``'s; this module only groups them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Mapping, Tuple, Union
+
+from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH
+from .errors import quote
+from .layout import (
+    BUNDLE_FILES,
+    CA_CERT,
+    CLIENT_BUNDLE_JOURNALED,
+    CLIENT_CERT,
+    CLIENT_KEY,
+    CLIENT_P12,
+    CLIENTS_DIR,
+    DOCKER_CLI_COPIES,
+    SERVER_BUNDLE_FILES,
+    SERVER_CERT,
+    SERVER_KEY,
+    SERVERS_DIR,
+    is_bundle_name,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PROGRAM = "minipaas certs"
+Option = Union[str, Tuple[str, object]]  # "--force", or ("--ca-dir", a path to quote)
+
+
+def certs_command(*words: str, out: object = None, options: Iterable[Option] = ()) -> str:
+    """``minipaas certs WORDS [--out OUT] [OPTIONS]``.  ``out`` (a path, or a placeholder
+    such as FOLDER) is quoted as a shell takes it, and so is the value of an option
+    given as ``(flag, value)``; an option given as text is printed as it is (empty
+    ones are skipped)."""
+    parts = [PROGRAM, *words]
+    if out is not None:
+        parts += ["--out", quote(out)]
+    for option in options:
+        if isinstance(option, tuple):
+            parts.append(f"{option[0]} {quote(option[1])}")
+        elif option:
+            parts.append(option)
+    return " ".join(parts)
+
+
+@dataclass(frozen=True, eq=False)  # one object per role: compared by identity
+class Role:
+    """The facts of one role; ``str(role)`` is its name, as messages print it."""
+
+    name: str  # "server" or "client": also the command that issues one
+    folder: str  # where its bundles live: servers/NAME, clients/NAME
+    cert: str  # the top-level pair
+    key: str
+    bundle_files: tuple[str, str, str]  # ca.pem, certificate, key in a bundle
+    journaled: tuple[str, ...]  # what a commit may move in one of its bundles
+    purpose: str  # `openssl verify -purpose`
+    eku_oid: str  # its one extendedKeyUsage
+    eku_name: str
+    template: str  # the config template its leaves are rendered from
+    revoke_option: str  # how `certs revoke` names one of its bundles
+    cli_copies: Mapping[str, str]  # top-level pair file -> the docker CLI's copy of it
+    keystore: str | None  # client.p12, beside the pair, for a client
+    needs_sans: bool  # a server certificate names the addresses it answers on
+
+    def __str__(self) -> str:
+        return self.name
+
+
+SERVER = Role(
+    name="server", folder=SERVERS_DIR, cert=SERVER_CERT, key=SERVER_KEY,
+    bundle_files=SERVER_BUNDLE_FILES, journaled=SERVER_BUNDLE_FILES, purpose="sslserver",
+    eku_oid=OID_SERVER_AUTH, eku_name="serverAuth", template="server.cnf.j2",
+    revoke_option="--server", cli_copies={}, keystore=None, needs_sans=True)
+CLIENT = Role(
+    name="client", folder=CLIENTS_DIR, cert=CLIENT_CERT, key=CLIENT_KEY,
+    bundle_files=BUNDLE_FILES, journaled=CLIENT_BUNDLE_JOURNALED, purpose="sslclient",
+    eku_oid=OID_CLIENT_AUTH, eku_name="clientAuth", template="client.cnf.j2",
+    revoke_option="--name", cli_copies=DOCKER_CLI_COPIES, keystore=CLIENT_P12,
+    needs_sans=False)
+ROLES = {role.name: role for role in (SERVER, CLIENT)}
+_BY_FOLDER = {role.folder: role for role in ROLES.values()}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A role's top-level pair (``name`` None) or its bundle ``name``; names are relative
+    to the output directory."""
+
+    role: Role
+    name: str | None = None
+
+    @property
+    def folder(self) -> str | None:
+        """``servers/NAME`` or ``clients/NAME``; None for the top-level pair."""
+        return f"{self.role.folder}/{self.name}" if self.name is not None else None
+
+    def directory(self, out: Path) -> Path:
+        """The folder in ``out`` that holds its files: ``out`` itself for the top-level
+        pair."""
+        return out / self.folder if self.folder is not None else out
+
+    def file(self, file: str) -> str:
+        """``file`` in the bundle's folder, or at the top for the top-level pair."""
+        return f"{self.folder}/{file}" if self.folder is not None else file
+
+    @property
+    def cert(self) -> str:
+        return self.file(self.role.bundle_files[1]) if self.name is not None else self.role.cert
+
+    @property
+    def key(self) -> str:
+        return self.file(self.role.bundle_files[2]) if self.name is not None else self.role.key
+
+    @property
+    def ca(self) -> str:
+        """The ca.pem it is checked against: the bundle's copy, or the top-level one."""
+        return self.file(CA_CERT)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """A bundle's files (ca.pem, certificate, key), or the top-level pair."""
+        if self.name is not None:
+            return tuple(self.file(file) for file in self.role.bundle_files)
+        return self.cert, self.key
+
+    @property
+    def copies(self) -> tuple[str, ...]:
+        """The docker CLI's copies of the top-level client pair (cert.pem, key.pem)."""
+        return tuple(self.role.cli_copies.values()) if self.name is None else ()
+
+    @property
+    def owned(self) -> tuple[str, ...]:
+        """What goes with it when it goes: a bundle's folder whole, or the top-level pair
+        with its copies and keystore."""
+        if self.folder is not None:
+            return (self.folder,)
+        keystore = (self.role.keystore,) if self.role.keystore else ()
+        return (*self.files, *self.copies, *keystore)
+
+    @property
+    def label(self) -> str:
+        """How messages name it: its folder, or its top-level certificate."""
+        return self.folder if self.folder is not None else self.cert
+
+    @property
+    def option(self) -> str:
+        """How `certs revoke` names a bundle: ``--name NAME`` or ``--server NAME``."""
+        return f"{self.role.revoke_option} {self.name}"
+
+    def command(self, out: object, *, verb: str = "", options: Iterable[Option] = ()) -> str:
+        """The command that issues it again (``verb`` "renew": that renews it), with
+        ``--name`` for a bundle, then ``options``."""
+        words = (verb, self.role.name) if verb else (self.role.name,)
+        name = f"--name {self.name}" if self.name is not None else ""
+        return certs_command(*words, out=out, options=[name, *options])
+
+    @classmethod
+    def of(cls, relative: str) -> Identity | None:
+        """The identity a relative name belongs to (``servers/m1/ca.pem``, ``cert.pem``),
+        or None (the CA's files, a name of no identity)."""
+        parts = relative.split("/")
+        if len(parts) >= 2:
+            role = _BY_FOLDER.get(parts[0])
+            return cls(role, parts[1]) if role else None
+        return next((cls(role) for role in ROLES.values() if relative in cls(role).owned),
+                    None)
+
+
+def bundles(directory: Path, role: Role | None = None) -> list[Identity]:
+    """The bundles present (folders with a bundle name), servers first, each by name."""
+    found = []
+    for kind in ROLES.values() if role is None else (role,):
+        folder = directory / kind.folder
+        if folder.is_dir():
+            found += [Identity(kind, name) for name in sorted(
+                p.name for p in folder.iterdir() if is_bundle_name(p.name) and p.is_dir())]
+    return found
+
+
+def identities(directory: Path) -> list[Identity]:
+    """The leaves present: the top-level server and client pairs (by their
+    certificates), then every bundle."""
+    top = [Identity(role) for role in ROLES.values() if (directory / role.cert).exists()]
+    return [*top, *bundles(directory)]

@@ -1,0 +1,221 @@
+"""identity.py: the role table, Identity, and the one builder of fix commands."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import minipaas_certs
+from minipaas_certs import errors, layout, render
+from minipaas_certs.certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH
+from minipaas_certs.identity import (
+    CLIENT,
+    ROLES,
+    SERVER,
+    Identity,
+    Role,
+    bundles,
+    certs_command,
+    identities,
+)
+
+PACKAGE = Path(minipaas_certs.__file__).parent
+SHIPPED_TEMPLATES = PACKAGE.parent / "templates"
+
+
+def test_the_table_holds_one_row_per_role() -> None:
+    assert ROLES == {"server": SERVER, "client": CLIENT}
+    assert [str(role) for role in ROLES.values()] == ["server", "client"]
+    assert f"a {SERVER} certificate" == "a server certificate"
+
+
+def test_the_server_row() -> None:
+    assert (SERVER.folder, SERVER.cert, SERVER.key) == ("servers", "server-cert.pem",
+                                                        "server-key.pem")
+    assert SERVER.bundle_files == ("ca.pem", "server-cert.pem", "server-key.pem")
+    assert SERVER.journaled == SERVER.bundle_files
+    assert (SERVER.purpose, SERVER.eku_oid, SERVER.eku_name) == ("sslserver", OID_SERVER_AUTH,
+                                                                 "serverAuth")
+    assert (SERVER.template, SERVER.revoke_option) == ("server.cnf.j2", "--server")
+    assert dict(SERVER.cli_copies) == {} and SERVER.keystore is None and SERVER.needs_sans
+
+
+def test_the_client_row() -> None:
+    assert (CLIENT.folder, CLIENT.cert, CLIENT.key) == ("clients", "client-cert.pem",
+                                                        "client-key.pem")
+    assert CLIENT.bundle_files == ("ca.pem", "cert.pem", "key.pem")
+    assert CLIENT.journaled == ("ca.pem", "cert.pem", "key.pem", "client.p12")
+    assert (CLIENT.purpose, CLIENT.eku_oid, CLIENT.eku_name) == ("sslclient", OID_CLIENT_AUTH,
+                                                                 "clientAuth")
+    assert (CLIENT.template, CLIENT.revoke_option) == ("client.cnf.j2", "--name")
+    assert dict(CLIENT.cli_copies) == {"client-cert.pem": "cert.pem",
+                                       "client-key.pem": "key.pem"}
+    assert CLIENT.keystore == "client.p12" and not CLIENT.needs_sans
+
+
+@pytest.mark.parametrize("role", list(ROLES.values()), ids=str)
+def test_every_name_of_a_role_is_one_layout_writes(role: Role) -> None:
+    assert role.template in render.TEMPLATES
+    assert (SHIPPED_TEMPLATES / role.template).is_file()
+    assert {role.cert, role.key, *role.cli_copies.values()} <= layout.TOP_LEVEL_FILES
+    assert all(layout.is_tool_path(f"{role.folder}/ci/{file}") for file in role.journaled)
+    assert [layout.is_key(file) for file in role.bundle_files] == [False, False, True]
+
+
+def test_the_top_level_pairs() -> None:
+    server, client = Identity(SERVER), Identity(CLIENT)
+    assert (server.folder, server.cert, server.key, server.ca) == (
+        None, "server-cert.pem", "server-key.pem", "ca.pem")
+    assert server.files == ("server-cert.pem", "server-key.pem") and server.copies == ()
+    assert server.owned == ("server-cert.pem", "server-key.pem")
+    assert client.files == ("client-cert.pem", "client-key.pem")
+    assert client.copies == ("cert.pem", "key.pem")
+    assert client.owned == ("client-cert.pem", "client-key.pem", "cert.pem", "key.pem",
+                            "client.p12")
+    assert client.file("client.p12") == "client.p12"
+    assert (server.label, client.label) == ("server-cert.pem", "client-cert.pem")
+    assert server.directory(Path("o")) == Path("o")
+
+
+def test_the_bundles() -> None:
+    manager, ci = Identity(SERVER, "m1"), Identity(CLIENT, "ci")
+    assert manager.folder == "servers/m1" and manager.label == "servers/m1"
+    assert manager.files == ("servers/m1/ca.pem", "servers/m1/server-cert.pem",
+                             "servers/m1/server-key.pem")
+    assert (manager.cert, manager.key, manager.ca) == manager.files[1:] + manager.files[:1]
+    assert ci.files == ("clients/ci/ca.pem", "clients/ci/cert.pem", "clients/ci/key.pem")
+    assert ci.copies == () and ci.owned == ("clients/ci",)
+    assert ci.file("client.p12") == "clients/ci/client.p12"
+    assert (manager.option, ci.option) == ("--server m1", "--name ci")
+    assert ci.directory(Path("o")) == Path("o/clients/ci")
+
+
+@pytest.mark.parametrize("name, found", [
+    ("servers/m1/ca.pem", Identity(SERVER, "m1")), ("clients/ci", Identity(CLIENT, "ci")),
+    ("clients/ci/client.p12", Identity(CLIENT, "ci")), ("server-key.pem", Identity(SERVER)),
+    ("cert.pem", Identity(CLIENT)), ("client.p12", Identity(CLIENT)), ("ca.pem", None),
+    ("SHA256SUMS", None), ("other/x", None)])
+def test_the_identity_a_name_belongs_to(name: str, found: Identity | None) -> None:
+    assert Identity.of(name) == found
+
+
+def test_the_identities_present(tmp_path: Path) -> None:
+    assert identities(tmp_path) == [] and bundles(tmp_path) == []
+    (tmp_path / "client-cert.pem").touch()
+    for folder in ("servers/m2", "servers/m1", "clients/ci", "clients/UPPER", "servers/.x"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "clients" / "afile").touch()
+    assert identities(tmp_path) == [Identity(CLIENT), Identity(SERVER, "m1"),
+                                    Identity(SERVER, "m2"), Identity(CLIENT, "ci")]
+    assert bundles(tmp_path, CLIENT) == [Identity(CLIENT, "ci")]
+
+
+def test_layouts_string_roles_give_the_names_identity_gives(tmp_path: Path) -> None:
+    """layout's Bundle, pair_files, TOP_LEVEL_PAIRS, bundles() and identities() serve the
+    modules not moved to Identity yet; they must not drift from it."""
+    for role in ROLES.values():
+        for name in (None, "ci"):
+            identity = Identity(role, name)
+            assert layout.pair_files(role.name, name) == (identity.cert, identity.key)
+        bundle = layout.Bundle(role.name, "ci")
+        identity = Identity(role, "ci")
+        assert (bundle.folder, bundle.files, bundle.ca, bundle.cert, bundle.key,
+                bundle.option) == (identity.folder, identity.files, identity.ca,
+                                   identity.cert, identity.key, identity.option)
+        assert layout.Bundle.of(f"{role.folder}/ci/x") == (role.name, "ci")
+    pairs = ((*Identity(SERVER).files, "server"), (*Identity(CLIENT).files, "client"),
+             (*Identity(CLIENT).copies, "client"))
+    assert pairs == layout.TOP_LEVEL_PAIRS
+    (tmp_path / "server-cert.pem").touch()
+    (tmp_path / "clients" / "ci").mkdir(parents=True)
+    (tmp_path / "servers" / "m1").mkdir(parents=True)
+    assert layout.identities(tmp_path) == [(i.role.name, i.name) for i in identities(tmp_path)]
+    assert [(b.role, b.name) for b in layout.bundles(tmp_path)] == [
+        (i.role.name, i.name) for i in bundles(tmp_path)]
+
+
+def test_fix_commands() -> None:
+    assert certs_command() == "minipaas certs"
+    assert certs_command("client", "--ca-dir") == "minipaas certs client --ca-dir"
+    assert certs_command("rotate-ca", "finish", out="/x y") == \
+        "minipaas certs rotate-ca finish --out '/x y'"
+    assert certs_command("renew", "--all", out="FOLDER", options=[("--ca-dir", "a b"), "",
+                                                                   "--force"]) == \
+        "minipaas certs renew --all --out FOLDER --ca-dir 'a b' --force"
+    assert Identity(SERVER).command(Path("o")) == "minipaas certs server --out o"
+    assert Identity(CLIENT, "ci").command("o", verb="renew") == \
+        "minipaas certs renew client --out o --name ci"
+    assert Identity(SERVER, "m1").command("o", options=["--san 'ITS ADDRESS'"]) == \
+        "minipaas certs server --out o --name m1 --san 'ITS ADDRESS'"
+
+
+@pytest.mark.parametrize("path", ["with space", "it's", "$HOME", "`id`", "new\nline", "tab\t",
+                                  "-dash", "ünï"])
+def test_hostile_paths_are_quoted_as_errors_quote_does(path: str) -> None:
+    command = Identity(CLIENT, "ci").command(path, options=[("--ca-dir", path)])
+    assert command == (f"minipaas certs client --out {errors.quote(path)} --name ci "
+                       f"--ca-dir {errors.quote(path)}")
+    assert command.isprintable()  # one line, whatever the path holds
+    words = subprocess.run(["bash", "-c", f'printf "%s\\0" {command}'], capture_output=True,
+                           check=True).stdout.split(b"\0")[:-1]
+    assert words[4] == words[8] == path.encode()
+
+
+# What has not moved to the role table / the builder yet: the next engineers shrink these.
+# issue.py's successors (keys, authority, signing, verify) and commands.py's (options,
+# secrets, reports) inherit their parents' entry.
+NOT_MOVED = {"generate", "plan", "inventory", "check", "commands", "options", "secrets",
+             "reports", "store", "journal", "issue", "keys", "authority", "signing", "verify"}
+ROLE_TEST = re.compile(r"""role\s*[!=]=|[!=]=\s*["'](?:client|server)["']"""
+                       r"""|["'](?:client|server)["']\s*[!=]=""")
+# Strings that say "minipaas certs" and are no fix command, in modules that cannot use the
+# builder: cli.py's --help examples (`certs --help` imports no more than it does, see
+# test_cli) and layout's .gitignore comment (layout lies below identity).
+SPELLED_ELSEWHERE = {"cli", "layout"}
+
+
+def _modules() -> list[Path]:
+    return sorted(PACKAGE.glob("*.py"))
+
+
+def test_no_module_but_identity_tests_a_role_by_its_name() -> None:
+    found = [f"{path.name}:{number}: {line.strip()}" for path in _modules()
+             if path.stem not in NOT_MOVED | {"identity"}
+             for number, line in enumerate(path.read_text().splitlines(), 1)
+             if ROLE_TEST.search(line)]
+    assert found == []
+
+
+def _strings(path: Path) -> list[tuple[int, str]]:
+    """The string constants of a module, f-strings' parts included, docstrings left out."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                       ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in docstrings]
+
+
+def test_fix_commands_are_built_in_one_place() -> None:
+    found = [f"{path.name}:{line}: {text!r}" for path in _modules()
+             if path.stem not in NOT_MOVED | SPELLED_ELSEWHERE | {"identity"}
+             for line, text in _strings(path) if "minipaas certs" in text]
+    assert found == []
+
+
+def test_the_checks_see_what_they_look_for(tmp_path: Path) -> None:
+    assert ROLE_TEST.search('if role == "server":') and ROLE_TEST.search("x != 'client'")
+    assert ROLE_TEST.search('"client" == kind') and ROLE_TEST.search("spec.role==x")
+    assert not ROLE_TEST.search("ROLES.get(entry.role) is CLIENT")
+    module = tmp_path / "planted.py"
+    module.write_text('"""`minipaas certs` in a docstring."""\n\n\ndef f(out: str) -> str:\n'
+                      '    """Nor here: minipaas certs."""\n'
+                      '    return f"`minipaas certs server --out {out}`"\n')
+    assert [text for _, text in _strings(module)] == ["`minipaas certs server --out ", "`"]
