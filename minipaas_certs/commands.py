@@ -263,6 +263,15 @@ def _engine(vault_role: str | None, vault_addr: str | None, vault_mount: str,
                   os.environ)
 
 
+def _signer(ca_dir: str | None, engine: dict[str, Any]) -> Any:
+    """Who signs, as the options name it: a PKI engine, or the CA in --ca-dir (else in
+    --out)."""
+    from .signers import choose
+
+    return choose(ca_dir=Path(ca_dir) if ca_dir else None,
+                  engine=_engine(ca_dir=ca_dir, **engine))
+
+
 class Run:
     """What every command that runs openssl needs: openssl, the CA passphrase, output."""
 
@@ -419,9 +428,10 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
     """
     from .generate import generate
     from .plan import CASpec, Plan, client_leaves, server_leaf
+    from .signers import choose
 
     key, lifetime = _key(key_type, key_size), chosen_lifetime(days)
-    plan = Plan(ca=CASpec(ca_cn, key, ca_days), force=force, reissue=reissue,
+    plan = Plan(choose(new_ca=CASpec(ca_cn, key, ca_days)), force=force, reissue=reissue,
                 leaves=(server_leaf(server_cn, sans, not no_default_san, key, lifetime),
                         *client_leaves(client_cn, (), key, lifetime)))
     run.report(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
@@ -446,8 +456,9 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
     """
     from .generate import generate
     from .plan import CASpec, Plan
+    from .signers import choose
 
-    plan = Plan(ca=CASpec(cn, _key(key_type, key_size), ca_days), force=force,
+    plan = Plan(choose(new_ca=CASpec(cn, _key(key_type, key_size), ca_days)), force=force,
                 reissue=reissue)
     run.report(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
@@ -489,10 +500,9 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
     from .generate import generate
     from .plan import Plan
 
-    plan = Plan(requests=(_request("server", name, cn, sans, no_default_san, key_type,
-                                   key_size, days, hours),),
-                ca_dir=Path(ca_dir) if ca_dir else None, force=force,
-                engine=_engine(ca_dir=ca_dir, **engine))
+    plan = Plan(_signer(ca_dir, engine),
+                requests=(_request("server", name, cn, sans, no_default_san, key_type,
+                                   key_size, days, hours),), force=force)
     run.report(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
 
@@ -547,8 +557,7 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
     bundles: list[str | None] = list(dict.fromkeys(names)) or [None]  # None: the default pair
     requests = tuple(_request("client", name, cn, (), False, key_type, key_size, days, hours)
                      for name in bundles)
-    plan = Plan(requests=requests, ca_dir=Path(ca_dir) if ca_dir else None, force=force,
-                engine=_engine(ca_dir=ca_dir, **engine))
+    plan = Plan(_signer(ca_dir, engine), requests=requests, force=force)
     run.report(generate(run.openssl, Path(out), plan, passphrase=run.passphrase,
                          templates=run.templates, progress=run.progress))
 
@@ -808,20 +817,19 @@ def renew_command(role: str | None, out: str, ca_dir: str | None, every: bool,
 
     from .generate import renew, renew_all
 
-    ca_folder = Path(ca_dir) if ca_dir else None
-    engine = _engine(ca_dir=ca_dir, **engine_values)
+    signer = _signer(ca_dir, engine_values)
     lifetime = None if days is None and hours is None else chosen_lifetime(days, hours)
     if every:
         renewal = renew_all(run.openssl, Path(out), lifetime=lifetime,
                             within=None if within is None else datetime.timedelta(days=within),
-                            ca_dir=ca_folder, force=force, passphrase=run.passphrase,
-                            templates=run.templates, progress=run.progress, engine=engine)
+                            signer=signer, force=force, passphrase=run.passphrase,
+                            templates=run.templates, progress=run.progress)
         _report_renewal(Path(out), renewal, within, as_json, run)
         return
     run.report(renew(run.openssl, Path(out), role or "", name=name, extra_sans=sans,
                      lifetime=lifetime, key_kind=key_type, key_bits=key_size,
-                     ca_dir=ca_folder, force=force, passphrase=run.passphrase,
-                     templates=run.templates, progress=run.progress, engine=engine))
+                     signer=signer, force=force, passphrase=run.passphrase,
+                     templates=run.templates, progress=run.progress))
 
 
 def _report_renewal(out: Path, renewal: Outcome, within: int | None, as_json: bool,
