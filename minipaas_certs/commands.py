@@ -45,7 +45,7 @@ from .options import (
     reporter,
     rotation_key_options,
     san_options,
-    signing_engine,
+    signer,
     validate,
     with_run,
 )
@@ -138,9 +138,10 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
     """
     from .generate import generate
     from .plan import CASpec, Plan, client_leaves, server_leaf
+    from .signers import choose
 
     key, lifetime = _key(key_type, key_size), chosen_lifetime(days)
-    plan = Plan(ca=CASpec(ca_cn, key, ca_days), force=force, reissue=reissue,
+    plan = Plan(choose(new_ca=CASpec(ca_cn, key, ca_days)), force=force, reissue=reissue,
                 leaves=(server_leaf(server_cn, sans, not no_default_san, key, lifetime),
                         *client_leaves(client_cn, (), key, lifetime)))
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
@@ -164,8 +165,9 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
     """
     from .generate import generate
     from .plan import CASpec, Plan
+    from .signers import choose
 
-    plan = Plan(ca=CASpec(cn, _key(key_type, key_size), ca_days), force=force,
+    plan = Plan(choose(new_ca=CASpec(cn, _key(key_type, key_size), ca_days)), force=force,
                 reissue=reissue)
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
@@ -206,10 +208,9 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
     from .generate import generate
     from .plan import Plan
 
-    plan = Plan(requests=(_request("server", name, cn, sans, no_default_san, key_type,
-                                   key_size, days, hours),),
-                ca_dir=Path(ca_dir) if ca_dir else None, force=force,
-                engine=signing_engine(ca_dir=ca_dir, **engine))
+    plan = Plan(signer(ca_dir, engine),
+                requests=(_request("server", name, cn, sans, no_default_san, key_type,
+                                   key_size, days, hours),), force=force)
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
 
@@ -263,8 +264,7 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
     bundles: list[str | None] = list(dict.fromkeys(names)) or [None]  # None: the default pair
     requests = tuple(_request("client", name, cn, (), False, key_type, key_size, days, hours)
                      for name in bundles)
-    plan = Plan(requests=requests, ca_dir=Path(ca_dir) if ca_dir else None, force=force,
-                engine=signing_engine(ca_dir=ca_dir, **engine))
+    plan = Plan(signer(ca_dir, engine), requests=requests, force=force)
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
 
@@ -469,19 +469,18 @@ def renew_command(out: str, ca_dir: str | None, force: bool, asked: _Renewal, ru
     """
     from .generate import renew, renew_all
 
-    ca_folder = Path(ca_dir) if ca_dir else None
-    engine = signing_engine(ca_dir=ca_dir, **engine_values)
+    signed_by = signer(ca_dir, engine_values)
     within = asked.within
     if asked.every:
         renewal = renew_all(run.openssl, Path(out), lifetime=asked.lifetime,
                             within=None if within is None else datetime.timedelta(days=within),
-                            ca_dir=ca_folder, force=force, engine=engine, **run.keywords)
+                            signer=signed_by, force=force, **run.keywords)
         reports.renewal(Path(out), renewal, within, asked.as_json, run.progress)
         return
     reports.outcome(renew(run.openssl, Path(out), asked.role or "", name=asked.name,
                           extra_sans=asked.sans, lifetime=asked.lifetime,
                           key_kind=asked.key_type, key_bits=asked.key_size,
-                          ca_dir=ca_folder, force=force, engine=engine, **run.keywords))
+                          signer=signed_by, force=force, **run.keywords))
 
 
 def _revoke_usage(names: Sequence[str], servers: Sequence[str], **_: Any) -> None:

@@ -136,7 +136,7 @@ def _check_not_empty(path: Path) -> None:
         raise OutputError(f"openssl exited 0 but left {path.name} empty (is the disk full?)")
 
 
-def _public_key_of_file(openssl: OpenSSL, key_path: Path) -> bytes:
+def public_key_of_file(openssl: OpenSSL, key_path: Path) -> bytes:
     """A new key's public half (see ``public_half``)."""
     return public_half(openssl, read_limited(key_path), key_path.name)
 

@@ -254,6 +254,15 @@ def signing_engine(vault_role: str | None, vault_addr: str | None, vault_mount: 
                   os.environ)
 
 
+def signer(ca_dir: str | None, engine: dict[str, Any]) -> Any:
+    """Who signs, as the options name it: a PKI engine, or the CA in --ca-dir (else in
+    --out); see ``signers.choose``."""
+    from .signers import choose
+
+    return choose(ca_dir=Path(ca_dir) if ca_dir else None,
+                  engine=signing_engine(ca_dir=ca_dir, **engine))
+
+
 class Keywords(TypedDict):
     """What every operation that runs openssl takes besides openssl itself."""
 

@@ -14,7 +14,7 @@ import datetime
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Protocol, Sequence
 
 from . import clock
 from .certinfo import Certificate
@@ -34,9 +34,6 @@ from .layout import (
     pair_files,
 )
 from .names import MAX_CN_LENGTH, SubjectAltName, parse_common_name, parse_san, parse_sans
-
-if TYPE_CHECKING:
-    from .vault import Engine
 
 Progress = Callable[[str], None]  # how an operation reports what it is doing
 
@@ -194,9 +191,19 @@ class Placement:
                                DOCKER_CLI_COPIES[spec.key_file]: KEY_MODE})
 
 
+class SignerChoice(Protocol):
+    """What a plan needs to know of its signer (``signers.base.Signer``)."""
+
+    @property
+    def new_ca(self) -> CASpec | None: ...  # a CA this run makes, placed with the leaves
+
+    @property
+    def options(self) -> tuple[str, ...]: ...  # how printed commands name it
+
+
 @dataclass(frozen=True)
 class Plan:
-    """One run: a new CA (or the CA in ``ca_dir``, else in the output directory) and
+    """One run: who signs (``signer``: a new CA, a CA from files, a PKI engine) and
     the leaves it signs.
 
     A new CA never replaces an existing one, nor any file a new CA would orphan,
@@ -215,17 +222,20 @@ class Plan:
     old CA, and recorded in revoked.json.
     """
 
-    ca: CASpec | None = None
+    signer: SignerChoice
     leaves: tuple[LeafSpec, ...] = ()
-    ca_dir: Path | None = None
     force: bool = False
     renewing: bool = False
     reissue: bool = False
     reissue_lifetime: datetime.timedelta | None = None
     due_within: datetime.timedelta | None = None
     revoke: tuple[Bundle, ...] = ()
-    engine: Engine | None = None  # sign through a PKI engine instead of a CA key
     requests: tuple[Request, ...] = ()  # identities issued or rotated, read under the lock
+
+    @property
+    def ca(self) -> CASpec | None:
+        """The CA this run makes, if any."""
+        return self.signer.new_ca
 
     def __post_init__(self) -> None:
         if self.revoke and not (self.ca and self.reissue and self.force):
@@ -247,10 +257,6 @@ class Plan:
         """Where the new CA (if any) and ``leaves`` (the plan's and the re-issued ones) go
         in ``out``, and which of the names ``exists`` finds there the run replaces (they
         are kept in a backup); a replacement the rules above forbid is a Conflict."""
-        if self.engine is not None and len({spec.role for spec in leaves}) > 1:
-            raise InvalidInput("one --vault-role signs for servers or for clients, not "
-                               "both: renew the servers and the clients in two runs "
-                               "(`renew server ...`, `renew client ...`)")
         placement = Placement(files=dict(CA_FILES) if self.ca is not None else {})
         for spec in leaves:
             placement.add_leaf(spec)
@@ -308,9 +314,7 @@ class Plan:
 
     def signer_options(self) -> list[str]:
         """The options that name this plan's signer, for the commands it prints."""
-        if self.ca_dir is not None:
-            return [f"--ca-dir {quote(self.ca_dir)}"]
-        return [f"--vault-role {self.engine.role}"] if self.engine is not None else []
+        return list(self.signer.options)
 
     def is_due(self, current: Certificate, now: datetime.datetime) -> bool:
         """Whether ``reissue`` renews ``current`` (``due_within`` picks those ending soon)."""
@@ -519,16 +523,14 @@ def renewal(current: Certificate, where: Path, role: str, bundle: str | None,
                    lifetime=lifetime).resolve(current, where)
 
 
-def revocation(old: Certificate, cut_off: Sequence[Bundle], ca_days: int,
-               lifetime: datetime.timedelta | None) -> Plan:
-    """Cutting ``cut_off`` off: a new CA named after ``old`` and of its key type (the
-    default type if that one cannot be made), which re-issues every other identity."""
+def successor_ca(old: Certificate, ca_days: int) -> CASpec:
+    """The CA that replaces ``old`` when identities are cut off: named after it and of
+    its key type (the default type if that one cannot be made)."""
     try:
         key = KeySpec.parse(old.key_type, old.key_bits)
     except InvalidInput:
         key = KeySpec.parse(DEFAULT_KEY_TYPE)
-    return Plan(ca=CASpec(successor_cn(old.subject_cn), key, ca_days), force=True,
-                reissue=True, reissue_lifetime=lifetime, revoke=tuple(dict.fromkeys(cut_off)))
+    return CASpec(successor_cn(old.subject_cn), key, ca_days)
 
 
 def unstamped(name: str) -> str:

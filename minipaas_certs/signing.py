@@ -17,20 +17,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
 
 from . import clock
-from .authority import CHAIN_FILE, Authority, _signing_config, _utc, random_serial
+from .authority import Authority, _signing_config, _utc, random_serial
 from .certinfo import Certificate, parse_pem
-from .errors import CAProblem, OutputError
+from .errors import OutputError
 from .files import read_limited, write_private
-from .keys import NewKey, _check_not_empty, _public_key_of_file, digest_args, digest_name
+from .keys import NewKey, _check_not_empty, digest_args, digest_name, public_key_of_file
 from .layout import CA_CERT, CERT_MODE, DIR_MODE
 from .openssl import Argument, OpenSSL, descriptor_budget, input_pipe
 from .parallel import run_all
-from .plan import BACKDATE, CLOCK_MARGIN, HOUR, LeafSpec, describe
+from .plan import BACKDATE, LeafSpec
 from .render import SHIPPED, Templates
 from .verify import _PURPOSES, verify_leaves
 
 if TYPE_CHECKING:  # a PKI engine's code loads only in the runs that use one
-    from .vault import Engine
+    pass
 
 SIGNING = "signing"  # work folders in the staging folder
 
@@ -109,7 +109,7 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
     groups: dict[datetime.timedelta, list[LeafRequest]] = {}
     for request in requests:
         groups.setdefault(request.spec.lifetime, []).append(request)
-    keys = run_all([functools.partial(_public_key_of_file, openssl, r.key_path)
+    keys = run_all([functools.partial(public_key_of_file, openssl, r.key_path)
                     for r in requests], 2)
     owner = dict(zip(keys, requests))
     if len(owner) != len(requests):
@@ -151,7 +151,7 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
         if not certificate.issued_by(authority.certificate):
             raise OutputError(f"openssl made {cert_path.name} with an issuer name or key "
                               f"identifier other than {CA_CERT}'s" + templates.blame())
-    _place_and_check(openssl, requests, issued, authority.chain_pem, authority.trust_path,
+    place_and_check(openssl, requests, issued, authority.chain_pem, authority.trust_path,
                      authority.chain_path, templates, made)
     shutil.rmtree(work)
     return [issued[r.cert_path] for r in requests]
@@ -198,7 +198,7 @@ def _signing_key(signer: Authority) -> Iterator[tuple[Argument, list[int]]]:
         os.close(descriptor)
 
 
-def _place_and_check(openssl: OpenSSL, requests: Sequence[LeafRequest],
+def place_and_check(openssl: OpenSSL, requests: Sequence[LeafRequest],
                      issued: dict[Path, Certificate], chain_pem: bytes, trust_path: Path,
                      chain_path: Path | None, templates: Templates,
                      made: dict[Path, Path] | None = None) -> None:
@@ -224,104 +224,6 @@ def _place_and_check(openssl: OpenSSL, requests: Sequence[LeafRequest],
     run_all([functools.partial(verify_leaves, openssl, trust_path, paths, role,
                                hint=templates.blame(), untrusted=chain_path)
              for role, paths in by_role.items() if paths], 2)  # the roles side by side
-
-
-def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
-                     requests: Sequence[LeafRequest], templates: Templates = SHIPPED
-                     ) -> bytes:
-    """Have a PKI engine sign every request (see ``vault``), then check as for a local
-    CA.  Returns the trust anchor, the engine's root, as ca.pem copies hold it."""
-    from .vault import EngineRefused
-    from .vault import sign as engine_sign
-
-    work = staging / f"{SIGNING}-engine"
-    work.mkdir(mode=DIR_MODE)
-    issued: dict[Path, Certificate] = {}
-    anchors: list[Certificate] = []
-    intermediates: list[Certificate] = []
-    for request in requests:
-        asked = clock.now()
-        signed = engine_sign(engine, request.request,
-                             request.spec.lifetime // HOUR)
-        answered = clock.now()
-        try:
-            leaf = parse_pem(signed.certificate, request.cert_path)[0]
-            above = [parse_pem(pem, request.cert_path)[0] for pem in signed.chain]
-        except OutputError as error:
-            raise CAProblem(f"the PKI engine answered with a damaged certificate ({error})"
-                            ) from None
-        roots = [cert for cert in above if cert.self_issued]
-        if not roots:
-            raise EngineRefused(
-                f"the PKI engine's CA chain for role {engine.role} ends at "
-                f"CN={above[-1].subject_cn if above else '?'}, not at a root: give its issuer "
-                "the whole chain up to the root (the ca_chain of the engine's issuer), so "
-                "that ca.pem can hold the root")
-        if anchors and roots[:1] != anchors:
-            raise CAProblem("the PKI engine signed with two different CAs in one run")
-        anchors, intermediates = roots[:1], [cert for cert in above if not cert.self_issued]
-        if _public_key_of_file(openssl, request.key_path) != leaf.public_key_der:
-            raise CAProblem(f"the PKI engine signed a key other than {request.key_path.name}")
-        purpose = _PURPOSES[request.spec.role][1]
-        if leaf.extended_key_usage != (purpose,):
-            raise EngineRefused(
-                f"the PKI engine's role {engine.role} signed CN={request.spec.common_name} "
-                f"for other purposes than {request.spec.role} authentication alone: use a "
-                f"role with {request.spec.role}_flag=true and the other flag false")
-        _check_engine_leaf(leaf, above, request.spec, asked, answered, engine.role)
-        issued[request.cert_path] = leaf
-    anchors_pem = b"".join(cert.pem for cert in anchors)
-    chain_pem = b"".join(cert.pem for cert in intermediates)
-    write_private(work / CA_CERT, anchors_pem, CERT_MODE)
-    chain_path = work / CHAIN_FILE if intermediates else None
-    if chain_path:
-        write_private(chain_path, chain_pem, CERT_MODE)
-    _place_and_check(openssl, requests, issued, chain_pem, work / CA_CERT, chain_path,
-                     templates)
-    shutil.rmtree(work)
-    return anchors_pem
-
-
-def _check_engine_leaf(leaf: Certificate, above: Sequence[Certificate], spec: LeafSpec,
-                       asked: datetime.datetime, answered: datetime.datetime, role: str
-                       ) -> None:
-    """What a local CA's signature is held to (see ``sign_leaves``): the lifetime asked,
-    to within ``CLOCK_MARGIN`` of the engine's clock, from at most ``BACKDATE`` (and the
-    margin) before the request (OpenBao backdates by its role's not_before_duration, 30 s
-    by default), so that ``plan.span`` reads it back; no end after a CA above it; no
-    SHA-1 or MD5 signature on it or its chain (Go rejects them)."""
-    from .vault import EngineRefused
-
-    name, lifetime = spec.common_name, spec.lifetime
-    until = f"{leaf.not_after:%Y-%m-%d %H:%M} UTC"
-    if leaf.not_after < asked + lifetime - CLOCK_MARGIN:
-        raise EngineRefused(f"the PKI engine signed {name} only until {until}, not for "
-                            f"{describe(lifetime)}: ask for less with --days or --hours")
-    if leaf.not_after > answered + lifetime + CLOCK_MARGIN:
-        raise EngineRefused(f"the PKI engine signed {name} until {until}, longer than the "
-                            f"{describe(lifetime)} asked: clear the not_after of its role "
-                            f"{role}, which overrides the TTL asked")
-    if not asked - BACKDATE - CLOCK_MARGIN <= leaf.not_before <= answered + CLOCK_MARGIN:
-        raise EngineRefused(f"the PKI engine signed {name} valid from "
-                            f"{leaf.not_before:%Y-%m-%d %H:%M:%S} UTC, not from about now: set "
-                            f"the not_before_duration of its role {role} to 5m or less, or "
-                            "is a clock wrong?")
-    for ca in above:
-        if leaf.not_after > ca.not_after:
-            raise EngineRefused(
-                f"the PKI engine signed {name} until {until}, after its CA CN={ca.subject_cn} "
-                f"expires ({ca.not_after:%Y-%m-%d %H:%M} UTC), which Go (dockerd, the docker "
-                "CLI) then rejects: ask for less with --days or --hours, or have the engine's "
-                "issuer renewed (and its leaf_not_after_behavior set to err)")
-    if leaf.weak_signature:
-        raise EngineRefused(f"the PKI engine signed {name} with {leaf.weak_signature}, which Go "
-                            "(dockerd, the docker CLI) rejects: set the signature_bits of its "
-                            f"role {role} to 256")
-    for ca in above:
-        if ca.weak_signature:
-            raise EngineRefused(f"the PKI engine's CA CN={ca.subject_cn} is signed with "
-                                f"{ca.weak_signature}, which Go (dockerd, the docker CLI) "
-                                "rejects: the engine's issuer needs a CA signed with SHA-256")
 
 
 def issue_leaf(openssl: OpenSSL, staging: Path, authority: Callable[[], Authority],

@@ -279,7 +279,7 @@ def test_nothing_but_the_files_stays_behind(tmp_path: Path, cli) -> None:
     (200, [100, 50, 25, 13, 12]),
 ])
 def test_many_leaves_are_signed_in_shrinking_parts(count: int, sizes: list[int]) -> None:
-    from minipaas_certs.generate import _batch_sizes
+    from minipaas_certs.signers.local import batch_sizes
 
-    assert _batch_sizes(count) == sizes
-    assert sum(_batch_sizes(count)) == count
+    assert batch_sizes(count) == sizes
+    assert sum(batch_sizes(count)) == count

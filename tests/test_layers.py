@@ -25,8 +25,8 @@ LAYERS = {
             "output"],
     "operations": ["generate", "rotate_ca", "check", "inventory", "docker_config",
                    "doctor", "pkcs12"],
-    "core": ["plan", "signing", "authority", "verify", "keys", "store", "journal", "sums",
-             "render", "openssl", "parallel", "interrupts", "revocations", "vault"],
+    "core": ["plan", "signers", "signing", "authority", "verify", "keys", "store", "journal",
+             "sums", "render", "openssl", "parallel", "interrupts", "revocations", "vault"],
     "base": ["layout", "identity", "clock", "files", "certinfo", "names", "errors", "__init__"],
 }
 RANK = {module: rank for rank, layer in enumerate(LAYERS.values()) for module in layer}
@@ -44,26 +44,51 @@ def _argument(call: ast.Call, index: int, keyword: str) -> ast.expr | None:
     return next((k.value for k in call.keywords if k.arg == keyword), None)
 
 
-def _imports(path: Path, modules: set[str]) -> set[str]:
+def module_name(package: Path, path: Path) -> str:
+    """A module's dotted name within the package: ``errors``, ``signers.base``, and
+    ``signers`` for a subpackage's ``__init__``."""
+    parts = path.relative_to(package).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
+def modules_of(package: Path) -> dict[str, Path]:
+    return {module_name(package, path): path for path in sorted(package.rglob("*.py"))
+            if "__pycache__" not in path.parts}
+
+
+def rank(module: str) -> int:
+    """A module's layer; a subpackage's modules are in the subpackage's layer."""
+    return RANK.get(module, RANK.get(module.split(".")[0], -1))
+
+
+def _imports(path: Path, package: Path, modules: set[str]) -> set[str]:
     """The package's modules that ``path`` imports (``__init__`` for its attributes)."""
-    package = path.parent.name
+    here = list(path.relative_to(package).parent.parts)  # the subpackage it is in, if any
     found: set[str] = set()
 
     def add(dotted: str, names: list[str]) -> None:  # dotted is relative to the package
-        if dotted:
-            found.add(dotted.split(".")[0])
-        else:  # `from . import x`: a module, or an attribute of __init__
+        if not dotted:  # `from . import x`: a module, or an attribute of __init__
             found.update(name if name in modules else "__init__" for name in names)
+            return
+        inner = [f"{dotted}.{name}" for name in names if f"{dotted}.{name}" in modules]
+        parts = dotted.split(".")
+        known = next((".".join(parts[:n]) for n in range(len(parts), 0, -1)
+                      if ".".join(parts[:n]) in modules), parts[0])
+        found.update(inner or [known])
+
+    def relative(level: int, dotted: str) -> str:
+        base = here[:len(here) - (level - 1)] if level - 1 <= len(here) else []
+        return ".".join([*base, *([dotted] if dotted else [])])
 
     def within(absolute: str) -> str | None:  # "minipaas_certs.x.y" -> "x.y"
         head, _, rest = absolute.partition(".")
-        return rest if head == package else None
+        return rest if head == package.name else None
 
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             names = [alias.name for alias in node.names]
-            if node.level == 1:
-                add(node.module or "", names)
+            if node.level >= 1:
+                add(relative(node.level, node.module or ""), names)
             elif node.level == 0 and (inner := within(node.module or "")) is not None:
                 add(inner, names)
         elif isinstance(node, ast.Import):
@@ -85,7 +110,8 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
                 if isinstance(fromlist, (ast.List, ast.Tuple)) else ["__init__"]
             level = _argument(node, 4, "level") if called == "__import__" else None
             if name.startswith(".") or (isinstance(level, ast.Constant) and level.value):
-                add(name.lstrip("."), listed)
+                dots = len(name) - len(name.lstrip("."))
+                add(relative(max(dots, 1), name.lstrip(".")), listed)
             elif (inner := within(name)) is not None:
                 add(inner, listed)
     return found
@@ -93,17 +119,17 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
 
 def import_graph(package: Path) -> dict[str, set[str]]:
     """Each module of the package folder ``package`` -> the package modules it imports."""
-    modules = {path.stem for path in package.glob("*.py")}
-    return {path.stem: _imports(path, modules) for path in package.glob("*.py")}
+    modules = modules_of(package)
+    return {name: _imports(path, package, set(modules)) for name, path in modules.items()}
 
 
 def layering_problems(package: Path) -> list[str]:
     """Upward or uncheckable imports, and cycles, among the modules of ``package``."""
     graph = import_graph(package)
-    problems = [f"{module} imports {imported}" + (" (no layer)" if imported not in RANK
+    problems = [f"{module} imports {imported}" + (" (no layer)" if rank(imported) < 0
                                                   else " (a layer above)")
                 for module, imports in sorted(graph.items()) for imported in sorted(imports)
-                if RANK.get(imported, -1) < RANK[module]]
+                if rank(imported) < rank(module)]
 
     done: set[str] = set()
 
@@ -121,7 +147,8 @@ def layering_problems(package: Path) -> list[str]:
 
 
 def test_every_module_has_a_layer() -> None:
-    assert {path.stem for path in PACKAGE.glob("*.py")} == set(RANK)
+    assert [module for module in modules_of(PACKAGE) if rank(module) < 0] == []
+    assert {module.split(".")[0] for module in modules_of(PACKAGE)} == set(RANK)
 
 
 def test_imports_run_down_and_make_no_cycle() -> None:
@@ -160,19 +187,19 @@ def test_a_planted_import_is_found(tmp_path: Path, line: str, found: str) -> Non
 def _module_map() -> list[tuple[str, str]]:
     """README's module map: (module, its description's first line), top to bottom."""
     development = README.read_text().split("\nDevelopment\n=====", 1)[1]
-    return re.findall(r"^``(\w+)\.py``\s{2,}(\S.*)$", development, re.MULTILINE)
+    rows = re.findall(r"^``([\w/]+)\.py``\s{2,}(\S.*)$", development, re.MULTILINE)
+    return [(name.replace("/__init__", "").replace("/", "."), text) for name, text in rows]
 
 
 def test_the_readme_module_map_names_every_module_in_its_layer() -> None:
     rows = _module_map()
     names = [name for name, _ in rows]
     assert len(names) == len(set(names))
-    assert set(names) == {path.stem for path in PACKAGE.glob("*.py")} - {"__init__",
-                                                                          "__main__"}
-    ranks = [RANK[name] for name in names]
+    assert set(names) == set(modules_of(PACKAGE)) - {"__init__", "__main__"}
+    ranks = [rank(name) for name in names]
     assert ranks == sorted(ranks), "the map runs from the command line down"
     labels = {"operation": "operations", "core": "core", "base": "base"}
     for name, description in rows:
         label = description.split(":", 1)[0]
         if label in labels:
-            assert name in LAYERS[labels[label]], (name, label)
+            assert name.split(".")[0] in LAYERS[labels[label]], (name, label)

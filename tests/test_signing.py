@@ -100,7 +100,7 @@ def _signing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, specs: list[plan.L
         key.write_text(name)
         requests.append(signing.LeafRequest(spec, tmp_path / f"{name}-cert.pem", key,
                                           name.encode()))
-    monkeypatch.setattr(signing, "_public_key_of_file",
+    monkeypatch.setattr(signing, "public_key_of_file",
                         lambda openssl, path: path.read_bytes().replace(b"-key.pem", b""))
     monkeypatch.setattr(signing, "parse_pem", lambda pem, path: [mock.Mock(
         public_key_der=pem, pem=b"PEM")])

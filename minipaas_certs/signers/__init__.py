@@ -1,0 +1,37 @@
+"""Who signs a run's leaves: the ``Signer`` protocol (``base``) and one module per
+backend, chosen from a command's options by ``choose``.
+
+- ``new_ca``: a CA made in this run (``certs all``, ``certs ca``, ``revoke``);
+- ``ca_files``: the CA in ``--out`` or in another folder (``--ca-dir``);
+- ``engine``: an OpenBao/Vault PKI engine (``--vault-role``).
+
+A new backend is one module here (a ``Signer`` and its ``Signing``), its options,
+and a line in ``choose``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..plan import CASpec
+    from ..vault import Engine
+    from .base import Signer
+
+
+def choose(*, new_ca: CASpec | None = None, ca_dir: Path | None = None,
+           engine: Engine | None = None) -> Signer:
+    """The signer a command's options name: a new CA, a PKI engine, or the CA in
+    ``ca_dir`` (else in the output directory).  Each backend loads only when chosen."""
+    if new_ca is not None:
+        from .new_ca import NewCA
+
+        return NewCA(new_ca)
+    if engine is not None:
+        from .engine import EngineSigner
+
+        return EngineSigner(engine)
+    from .ca_files import CAFiles
+
+    return CAFiles(ca_dir)
