@@ -141,7 +141,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
     from .signers import choose
 
     key, lifetime = _key(key_type, key_size), chosen_lifetime(days)
-    plan = Plan(choose(new_ca=CASpec(ca_cn, key, ca_days)), force=force, reissue=reissue,
+    plan = Plan.new_set(choose(new_ca=CASpec(ca_cn, key, ca_days)), force=force, reissue=reissue,
                 leaves=(server_leaf(server_cn, sans, not no_default_san, key, lifetime),
                         *client_leaves(client_cn, (), key, lifetime)))
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
@@ -167,7 +167,8 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
     from .plan import CASpec, Plan
     from .signers import choose
 
-    plan = Plan(choose(new_ca=CASpec(cn, _key(key_type, key_size), ca_days)), force=force,
+    plan = Plan.new_set(choose(new_ca=CASpec(cn, _key(key_type, key_size), ca_days)),
+                        force=force,
                 reissue=reissue)
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
@@ -208,9 +209,9 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
     from .generate import generate
     from .plan import Plan
 
-    plan = Plan(signer(ca_dir, engine),
-                requests=(_request("server", name, cn, sans, no_default_san, key_type,
-                                   key_size, days, hours),), force=force)
+    plan = Plan.issue(signer(ca_dir, engine),
+                      (_request("server", name, cn, sans, no_default_san, key_type, key_size,
+                                days, hours),), force=force)
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
 
@@ -264,7 +265,7 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
     bundles: list[str | None] = list(dict.fromkeys(names)) or [None]  # None: the default pair
     requests = tuple(_request("client", name, cn, (), False, key_type, key_size, days, hours)
                      for name in bundles)
-    plan = Plan(signer(ca_dir, engine), requests=requests, force=force)
+    plan = Plan.issue(signer(ca_dir, engine), requests, force=force)
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
 

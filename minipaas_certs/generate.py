@@ -128,7 +128,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         gone = {spec.cert_file for spec in leaves} | {bundle.cert for bundle in plan.revoke}
         gone.update(pair_files(item.role, item.bundle)[0] for item in skipped)
         signing.refuse(leaves, gone)
-        placement = plan.placement(leaves, out, store.holds)
+        placement = plan.placement(leaves, out, store.snapshot())
         signing.prepare(leaves, placement, gone)
         for spec, rotated in resolved:  # once the signer is known fit: no line before an error
             if rotated:
@@ -271,7 +271,7 @@ def _reissues(out: Path, plan: Plan, replace_ca: bool = False
     carry over as they are, which do not stop the others (an emergency revocation must
     not wait for a bundle another tool made).  ``replace_ca``: the run changes the CA
     (every identity is due, and a skipped one leaves with the old CA)."""
-    if not plan.reissue:
+    if plan.others is None:
         return [], []
     taken = {spec.cert_file for spec in plan.leaves}
     taken.update(request.cert_file for request in plan.requests)
@@ -297,7 +297,7 @@ def _reissues(out: Path, plan: Plan, replace_ca: bool = False
         if current.role != role:
             skipped.append(_skipped(out, plan, role, bundle, f"it holds a {current.role} "
                                     f"certificate, not a {role} one", current, not replace_ca))
-        elif replace_ca or plan.is_due(current, now):
+        elif replace_ca or plan.others.is_due(current, now):
             try:
                 found.append(Reissue(plan.reissued(current, out / cert_file, role, bundle),
                                      current))
@@ -387,8 +387,7 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
     """
     request = Request(role, name, add_sans=tuple(extra_sans), key_kind=key_kind,
                       key_bits=key_bits, lifetime=lifetime, existing_only=True)
-    return generate(openssl, out, Plan(signer, requests=(request,), force=force,
-                                       renewing=True),
+    return generate(openssl, out, Plan.renewal(signer, request, force=force),
                     passphrase=passphrase, templates=templates, progress=progress)
 
 
@@ -408,8 +407,7 @@ def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | Non
     if not identities(out):
         raise CAProblem(f"nothing to renew in {out}: it holds no server or client "
                         "certificate")
-    plan = Plan(signer, force=force, renewing=True, reissue=True,
-                reissue_lifetime=lifetime, due_within=within)
+    plan = Plan.renew_all(signer, lifetime=lifetime, within=within, force=force)
     if within is not None and not signer.other_ca(out):
         with shared_lock(out):  # read as no other run is changing it, and change nothing
             reissues, skipped = _reissues(out, plan)
@@ -431,8 +429,8 @@ def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Bundle], *, ca_days: i
     """
     from .signers.new_ca import NewCA
 
-    plan = Plan(NewCA(successor_ca(_current_ca(out), ca_days)), force=True, reissue=True,
-                reissue_lifetime=lifetime, revoke=tuple(dict.fromkeys(cut_off)))
+    plan = Plan.revocation(NewCA(successor_ca(_current_ca(out), ca_days)), cut_off,
+                           lifetime=lifetime)
     return generate(openssl, out, plan, passphrase=passphrase, templates=templates,
                     progress=progress)
 

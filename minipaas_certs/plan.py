@@ -11,10 +11,11 @@ builders at the end of this module.
 from __future__ import annotations
 
 import datetime
+import enum
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple, Protocol, Sequence
+from typing import AbstractSet, Callable, NamedTuple, Protocol, Sequence
 
 from . import clock
 from .certinfo import Certificate
@@ -201,73 +202,127 @@ class SignerChoice(Protocol):
     def options(self) -> tuple[str, ...]: ...  # how printed commands name it
 
 
+class Kind(enum.Enum):
+    """What a run does, which decides what it may replace without --force."""
+
+    NEW_CA = "new CA"  # certs all, certs ca: a CA made in this run, and its leaves
+    ISSUE = "issue"  # certs server, certs client: identities issued or rotated
+    RENEW = "renew"  # renew server|client: one identity that exists
+    RENEW_ALL = "renew all"  # renew --all: every identity present (that is due)
+    REVOKE = "revoke"  # a new CA re-issues every identity but those cut off
+
+
+@dataclass(frozen=True)
+class Others:
+    """Every other identity the directory holds, re-issued in the same run: each keeps
+    its CN, SANs and key type, and its span unless ``lifetime`` says otherwise;
+    ``within``: only those that expire within that time."""
+
+    lifetime: datetime.timedelta | None = None
+    within: datetime.timedelta | None = None
+
+    def is_due(self, current: Certificate, now: datetime.datetime) -> bool:
+        return self.within is None or current.not_after - now <= self.within
+
+
 @dataclass(frozen=True)
 class Plan:
-    """One run: who signs (``signer``: a new CA, a CA from files, a PKI engine) and
-    the leaves it signs.
+    """One run: its ``kind``, who signs (``signer``: a new CA, a CA from files, a PKI
+    engine) and what it issues.  Build one with the constructor of its kind
+    (``new_set``, ``issue``, ``renewal``, ``renew_all``, ``revocation``).
 
     A new CA never replaces an existing one, nor any file a new CA would orphan,
     unless ``force``: then the old files go into a dated backup folder.  Leaves
     from an existing CA replace the previous pair (that is rotation), which goes
     into a backup folder too; a named client bundle is someone's credentials, so
-    it is replaced only with ``force`` or when ``renewing``.  ``requests`` become
-    leaves once the directory is locked: one for an identity that exists keeps
-    its names (see ``Request``).
-
-    ``reissue``: every other identity in the directory (top-level pairs and
-    bundles) is re-issued too, keeping its CN, SANs and key type, and its span
-    unless ``reissue_lifetime`` says otherwise; with a new CA, nothing it orphans
-    is left behind.  ``due_within``: only those that expire within that time.
-    ``revoke``: those bundles are not re-issued but moved into the backup with the
-    old CA, and recorded in revoked.json.
+    an ``issue`` replaces it only with ``force``.  ``requests`` become leaves once
+    the directory is locked: one for an identity that exists keeps its names (see
+    ``Request``).  ``others``: every other identity is re-issued too (see
+    ``Others``); with a new CA, nothing it orphans is left behind.  ``revoke``:
+    those bundles are not re-issued but moved into the backup with the old CA, and
+    recorded in revoked.json.
     """
 
     signer: SignerChoice
+    kind: Kind
     leaves: tuple[LeafSpec, ...] = ()
-    force: bool = False
-    renewing: bool = False
-    reissue: bool = False
-    reissue_lifetime: datetime.timedelta | None = None
-    due_within: datetime.timedelta | None = None
-    revoke: tuple[Bundle, ...] = ()
     requests: tuple[Request, ...] = ()  # identities issued or rotated, read under the lock
+    force: bool = False
+    others: Others | None = None
+    revoke: tuple[Bundle, ...] = ()
+
+    @classmethod
+    def new_set(cls, signer: SignerChoice, leaves: Sequence[LeafSpec] = (), *,
+                force: bool = False, reissue: bool = False) -> Plan:
+        """A new CA and ``leaves``; ``reissue``: every other identity too."""
+        return cls(signer, Kind.NEW_CA, tuple(leaves), force=force,
+                   others=Others() if reissue else None)
+
+    @classmethod
+    def issue(cls, signer: SignerChoice, requests: Sequence[Request], *,
+              force: bool = False) -> Plan:
+        return cls(signer, Kind.ISSUE, requests=tuple(requests), force=force)
+
+    @classmethod
+    def renewal(cls, signer: SignerChoice, request: Request, *, force: bool = False) -> Plan:
+        return cls(signer, Kind.RENEW, requests=(request,), force=force)
+
+    @classmethod
+    def renew_all(cls, signer: SignerChoice, *, lifetime: datetime.timedelta | None = None,
+                  within: datetime.timedelta | None = None, force: bool = False) -> Plan:
+        return cls(signer, Kind.RENEW_ALL, force=force, others=Others(lifetime, within))
+
+    @classmethod
+    def revocation(cls, signer: SignerChoice, cut_off: Sequence[Bundle], *,
+                   lifetime: datetime.timedelta | None = None) -> Plan:
+        return cls(signer, Kind.REVOKE, force=True, others=Others(lifetime),
+                   revoke=tuple(dict.fromkeys(cut_off)))
 
     @property
     def ca(self) -> CASpec | None:
         """The CA this run makes, if any."""
         return self.signer.new_ca
 
+    @property
+    def reissue(self) -> bool:
+        """Whether every other identity present is re-issued too."""
+        return self.others is not None
+
     def __post_init__(self) -> None:
-        if self.revoke and not (self.ca and self.reissue and self.force):
-            raise ValueError("a revocation is a new CA that re-issues every other identity")
+        if (self.ca is not None) != (self.kind in (Kind.NEW_CA, Kind.REVOKE)):
+            raise ValueError(f"a {self.kind.value} run and its signer disagree on a new CA")
+        if self.revoke and self.kind is not Kind.REVOKE:
+            raise ValueError("only a revocation cuts identities off")
         if self.ca is None:
             return
         if self.reissue and self.ca.days < 2:
             raise InvalidInput(f"--ca-days {self.ca.days} leaves no time for the certificates "
                                "re-issued from the new CA: use 2 or more")
         # Signed after the CA, a leaf of an equal span would end later.
-        for asked in (self.reissue_lifetime, *(spec.lifetime for spec in self.leaves)):
+        lifetime = self.others.lifetime if self.others else None
+        for asked in (lifetime, *(spec.lifetime for spec in self.leaves)):
             if asked is not None and asked >= self.ca.days * DAY:
                 raise InvalidInput(
                     f"{as_option(asked)} must be shorter than --ca-days {self.ca.days}: "
                     "a certificate must not outlive its CA")
 
     def placement(self, leaves: Sequence[LeafSpec], out: Path = Path("."),
-                  exists: Callable[[str], bool] = lambda _: False) -> Placement:
+                  present: AbstractSet[str] = frozenset()) -> Placement:
         """Where the new CA (if any) and ``leaves`` (the plan's and the re-issued ones) go
-        in ``out``, and which of the names ``exists`` finds there the run replaces (they
-        are kept in a backup); a replacement the rules above forbid is a Conflict."""
+        in ``out``, and which of the names ``present`` there (the store's snapshot) the
+        run replaces (they are kept in a backup); a replacement the rules above forbid
+        is a Conflict."""
         placement = Placement(files=dict(CA_FILES) if self.ca is not None else {})
         for spec in leaves:
             placement.add_leaf(spec)
         placement.keep = [name for name in (*placement.files, *placement.bundles)
-                          if exists(name)]
+                          if name in present]
         if self.ca is not None and placement.keep and not self.force:
             raise Conflict(
                 f"{out} already holds {', '.join(placement.keep)}: a new CA never replaces "
                 "them; use `minipaas certs server` or `client` to issue from the "
                 "existing CA, or --force to move the old files into a backup folder")
-        if self.ca is None and not (self.renewing or self.reissue or self.force):
+        if self.kind is Kind.ISSUE and not self.force:
             clients = [name for name in placement.keep
                        if (Bundle.of(name) or Bundle("", "")).role == "client"]
             if clients:
@@ -277,15 +332,15 @@ class Plan:
         return placement
 
     def place_ca_copy(self, placement: Placement, out: Path, origin: Path | str,
-                      same: bool, exists: Callable[[str], bool]) -> bool:
+                      same: bool, present: AbstractSet[str]) -> bool:
         """Whether a CA from elsewhere (``--ca-dir``, a PKI engine) gets its ca.pem beside
         the new files (the docker CLI needs it in DOCKER_CERT_PATH), as ``placement``
         then says.  An existing ca.pem that is not ``same`` belongs to another CA: it is
         replaced (and kept in a backup) only with ``force``, and never beside its key."""
-        if exists(CA_CERT):
+        if CA_CERT in present:
             if same:
                 return False
-            if exists(CA_KEY):
+            if CA_KEY in present:
                 raise Conflict(f"{out} holds its own CA ({CA_KEY}), and {out / CA_CERT} is "
                                f"not {origin}'s: write these certificates into another --out")
             if not self.force:
@@ -306,8 +361,8 @@ class Plan:
 
     def reissued(self, current: Certificate, where: Path, role: str,
                  bundle: str | None) -> LeafSpec:
-        """The re-issue of an identity the directory holds (``reissue``)."""
-        asked = self.reissue_lifetime or span(current)
+        """The re-issue of an identity the directory holds (``others``)."""
+        asked = (self.others.lifetime if self.others else None) or span(current)
         if self.ca is not None:
             asked = min(asked, (self.ca.days - 1) * DAY)
         return renewal(current, where, role, bundle, (), asked, None)
@@ -315,10 +370,6 @@ class Plan:
     def signer_options(self) -> list[str]:
         """The options that name this plan's signer, for the commands it prints."""
         return list(self.signer.options)
-
-    def is_due(self, current: Certificate, now: datetime.datetime) -> bool:
-        """Whether ``reissue`` renews ``current`` (``due_within`` picks those ending soon)."""
-        return self.due_within is None or current.not_after - now <= self.due_within
 
 
 # --- builders: from parsed options to a plan ----------------------------------------------

@@ -48,7 +48,7 @@ def test_keys_refused(kind: str, bits: int | None) -> None:
 def test_a_leaf_never_outlives_a_new_ca() -> None:
     leaf = LeafSpec("client", "ci", KEY, 3650 * DAY)
     with pytest.raises(InvalidInput, match="--days 3650 must be shorter than --ca-days 3650"):
-        Plan(NewCA(CASpec("ca", KEY, 3650)), leaves=(leaf,))
+        Plan.new_set(NewCA(CASpec("ca", KEY, 3650)), (leaf,))
 
 
 def test_server_defaults() -> None:
@@ -66,7 +66,7 @@ def test_client_bundles_or_the_default_pair() -> None:
 
 
 def test_placement_of_a_new_set() -> None:
-    plan = Plan(NewCA(CASpec("ca", KEY, 100)), leaves=(
+    plan = Plan.new_set(NewCA(CASpec("ca", KEY, 100)), (
         server_leaf(None, ["a.example"], True, KEY, 30 * DAY),
         *client_leaves(None, ["ci"], KEY, 30 * DAY)))
     placement = plan.placement(plan.leaves)
@@ -130,7 +130,8 @@ def test_only_what_expires_within_the_window_is_due() -> None:
     import datetime
 
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-    plan = Plan(CAFiles(), reissue=True, due_within=30 * DAY)
-    assert plan.is_due(mock.Mock(not_after=now + 30 * DAY), now)
-    assert not plan.is_due(mock.Mock(not_after=now + 30 * DAY + HOUR), now)
-    assert Plan(CAFiles(), reissue=True).is_due(mock.Mock(not_after=now + 3000 * DAY), now)
+    plan = Plan.renew_all(CAFiles(), within=30 * DAY)
+    assert plan.others is not None and Plan.renew_all(CAFiles()).others is not None
+    assert plan.others.is_due(mock.Mock(not_after=now + 30 * DAY), now)
+    assert not plan.others.is_due(mock.Mock(not_after=now + 30 * DAY + HOUR), now)
+    assert Plan.renew_all(CAFiles()).others.is_due(mock.Mock(not_after=now + 3000 * DAY), now)

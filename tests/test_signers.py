@@ -81,7 +81,7 @@ def test_a_backend_written_outside_the_package_signs_through_generate(
         key_elsewhere: tuple[Path, Path]) -> None:
     out, keys = key_elsewhere
     request = Request("server", "m1", sans=("m1.example", "10.0.0.11"))
-    outcome = generate(OpenSSL(TOOL_OPENSSL), out, Plan(KeyElsewhere(keys), requests=(request,)))
+    outcome = generate(OpenSSL(TOOL_OPENSSL), out, Plan.issue(KeyElsewhere(keys), (request,)))
     cert = out / "servers/m1/server-cert.pem"
     assert cert in outcome.written
     assert not (out / CA_KEY).exists() and (keys / KEY_NAME).exists()  # never copied in
@@ -102,12 +102,12 @@ def test_the_printed_commands_name_the_backend_by_its_options(
     the backend's own options: nothing in generate knows them."""
     out, keys = key_elsewhere
     openssl = OpenSSL(TOOL_OPENSSL)
-    generate(openssl, out, Plan(KeyElsewhere(keys), requests=(
+    generate(openssl, out, Plan.issue(KeyElsewhere(keys), (
         Request("client", "ci", common_name="ci"),)))
     (out / "clients/ci/cert.pem").write_text("not a certificate\n")
     with pytest.raises(CAProblem, match=f"--ca-key-folder {keys} --force"):
-        generate(openssl, out, Plan(KeyElsewhere(keys), requests=(
-            Request("client", "ci", existing_only=True),), renewing=True))
+        generate(openssl, out, Plan.renewal(KeyElsewhere(keys),
+                                            Request("client", "ci", existing_only=True)))
 
 
 def test_a_backend_error_leaves_the_directory_as_it_was(key_elsewhere: tuple[Path, Path]
@@ -116,7 +116,7 @@ def test_a_backend_error_leaves_the_directory_as_it_was(key_elsewhere: tuple[Pat
     before = sorted(p.name for p in out.iterdir())
     (keys / KEY_NAME).unlink()
     with pytest.raises(CAProblem):
-        generate(OpenSSL(TOOL_OPENSSL), out, Plan(KeyElsewhere(keys), requests=(
+        generate(OpenSSL(TOOL_OPENSSL), out, Plan.issue(KeyElsewhere(keys), (
             Request("server", sans=("a.example",)),)))
     assert sorted(p.name for p in out.iterdir()) == before
 
@@ -136,13 +136,16 @@ def test_options_choose_one_backend(options: dict[str, object], kind: type[Signe
     signer = choose(**options)  # type: ignore[arg-type]
     assert type(signer) is kind
     assert signer.options == named
-    assert Plan(signer).signer_options() == list(named)
+    if kind is NewCA:
+        assert Plan.new_set(signer).signer_options() == list(named)
+    else:
+        assert Plan.issue(signer, ()).signer_options() == list(named)
     assert (signer.new_ca is not None) == (kind is NewCA)
 
 
 def test_only_a_new_ca_places_ca_files() -> None:
     leaf = LeafSpec("client", "ci", KEY, 30 * DAY, bundle="ci")
-    made = Plan(NewCA(CASpec("ca", KEY, 100)), leaves=(leaf,)).placement([leaf])
-    issued = Plan(CAFiles()).placement([leaf])
+    made = Plan.new_set(NewCA(CASpec("ca", KEY, 100)), (leaf,)).placement([leaf])
+    issued = Plan.issue(CAFiles(), ()).placement([leaf])
     assert set(made.files) == {CA_CERT, CA_KEY} and made.bundles == ["clients/ci"]
     assert issued.files == {} and issued.bundles == ["clients/ci"]

@@ -108,7 +108,7 @@ def copy_ca(run: SigningRun, placement: Placement, ca_pem: bytes, origin: Path |
     """Stage ``ca_pem`` as ca.pem if the plan puts a copy beside the new files;
     ``differs``: what ``differs`` found of the ca.pem there."""
     store = run.store
-    if run.plan.place_ca_copy(placement, store.path, origin, not differs, store.holds):
+    if run.plan.place_ca_copy(placement, store.path, origin, not differs, store.snapshot()):
         store.stage(CA_CERT, ca_pem, CERT_MODE)
 
 

@@ -60,7 +60,7 @@ class _FilesSigning(Signing):
         self.elsewhere = not same_directory(source, run.out)
         self.replaces_ca = self.elsewhere and differs(run.store, self.authority.cert_pem)
         plan = run.plan
-        if self.replaces_ca and plan.force and plan.reissue and plan.due_within is not None:
+        if self.replaces_ca and plan.force and plan.others and plan.others.within is not None:
             run.progress(f"{source / CA_CERT} is not the CA of {run.out / CA_CERT}: every "
                          "certificate is re-issued from it, not only those due")
 
