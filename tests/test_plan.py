@@ -7,7 +7,7 @@ from unittest import mock
 
 import pytest
 
-from minipaas_certs.errors import InvalidInput
+from minipaas_certs.errors import Conflict, InvalidInput
 from minipaas_certs.names import SubjectAltName
 from minipaas_certs.plan import (
     BACKDATE,
@@ -17,6 +17,7 @@ from minipaas_certs.plan import (
     KeySpec,
     LeafSpec,
     Plan,
+    Request,
     as_option,
     chosen_lifetime,
     client_leaves,
@@ -135,3 +136,30 @@ def test_only_what_expires_within_the_window_is_due() -> None:
     assert plan.others.is_due(mock.Mock(not_after=now + 30 * DAY), now)
     assert not plan.others.is_due(mock.Mock(not_after=now + 30 * DAY + HOUR), now)
     assert Plan.renew_all(CAFiles()).others.is_due(mock.Mock(not_after=now + 3000 * DAY), now)
+
+
+def test_each_run_kind_decides_from_the_snapshot_what_it_replaces() -> None:
+    """Placement reads nothing: the names present come from the store's snapshot."""
+    bundle = LeafSpec("client", "ci", KEY, 30 * DAY, bundle="ci")
+    present = frozenset({"ca.pem", "ca-key.pem", "clients", "clients/ci"})
+    request = Request("client", "ci")
+    with pytest.raises(Conflict, match="clients/ci already exists; use --force"):
+        Plan.issue(CAFiles(), (request,)).placement([bundle], Path("out"), present)
+    for plan in (Plan.issue(CAFiles(), (request,), force=True),
+                 Plan.renewal(CAFiles(), Request("client", "ci", existing_only=True)),
+                 Plan.renew_all(CAFiles())):
+        assert plan.placement([bundle], Path("out"), present).keep == ["clients/ci"]
+    assert Plan.issue(CAFiles(), (request,)).placement([bundle], Path("out")).keep == []
+    with pytest.raises(Conflict, match="a new CA never replaces them"):
+        Plan.new_set(NewCA(CASpec("ca", KEY, 100))).placement([], Path("out"), present)
+
+
+def test_a_plan_refuses_a_kind_its_signer_cannot_carry() -> None:
+    with pytest.raises(ValueError, match="disagree on a new CA"):
+        Plan.new_set(CAFiles())
+    with pytest.raises(ValueError, match="disagree on a new CA"):
+        Plan.issue(NewCA(CASpec("ca", KEY, 100)), ())
+    revocation = Plan.revocation(NewCA(CASpec("ca", KEY, 100)), ["a", "a"])  # type: ignore[list-item]
+    assert revocation.force and revocation.reissue and revocation.revoke == ("a",)
+    assert Plan.new_set(NewCA(CASpec("ca", KEY, 100)), reissue=True).reissue
+    assert not Plan.new_set(NewCA(CASpec("ca", KEY, 100))).reissue
