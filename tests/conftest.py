@@ -8,6 +8,7 @@ system's openssl 3, so certificates made by 1.1.1 face OpenSSL 3's strict rules.
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, NoReturn
 import pytest
 from cryptography import x509
 
+import minipaas_certs
 from minipaas_certs.cli import main
 
 if TYPE_CHECKING:
@@ -41,6 +43,14 @@ def unavailable(reason: str) -> NoReturn:
     if REQUIRED:
         pytest.fail(f"required by MINIPAAS_REQUIRE_SYSTEM_TESTS=1: {reason}")
     pytest.skip(reason)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the package once (in the controller, not in each xdist worker): the
+    tests start the tool as a new process thousands of times, and under
+    PYTHONDONTWRITEBYTECODE=1 each of them would compile its modules again."""
+    if not hasattr(config, "workerinput"):
+        compileall.compile_dir(os.path.dirname(minipaas_certs.__file__), quiet=2)
 
 
 _skipped: list[str] = []
