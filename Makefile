@@ -9,7 +9,7 @@ BENCH_VENV ?= .cache/bench-venv
 TIER ?=
 WORKERS ?= auto
 PYTEST_ARGS ?=
-PYTEST_RUN = -n $(WORKERS) -m "$(TIER)" $(PYTEST_ARGS)
+PYTEST_RUN = -n $(WORKERS) --dist worksteal -m "$(TIER)" $(PYTEST_ARGS)
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-openssl111 test-pythons lint certs dist wheelhouse bench clean
