@@ -3,6 +3,13 @@ PYTHON ?= python3
 OUT ?= .certs
 OPENSSL111 ?= .cache/openssl-1.1.1
 BENCH_VENV ?= .cache/bench-venv
+# What the test targets run: TIER is a marker expression (empty: every test; CI gives
+# "not invariant" to the OpenSSL 1.1.1 and Python 3.8/3.13 runs, see pyproject.toml),
+# WORKERS the pytest-xdist processes (0: none), PYTEST_ARGS anything else for pytest.
+TIER ?=
+WORKERS ?= auto
+PYTEST_ARGS ?=
+PYTEST_RUN = -n $(WORKERS) --dist worksteal -m "$(TIER)" $(PYTEST_ARGS)
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-openssl111 test-pythons lint certs dist wheelhouse bench clean
@@ -13,14 +20,15 @@ help: ## List the targets
 install: ## Install the package and its test tools into the current Python (editable)
 	$(PYTHON) -m pip install -e '.[dev]'
 
-test: ## Run the test suite with the system openssl
-	$(PYTHON) -m pytest
+test: ## Run the test suite with the system openssl (TIER=marker expression: a part of it)
+	$(PYTHON) -m pytest $(PYTEST_RUN)
 
 test-openssl111: ## Run the test suite with Debian bullseye's OpenSSL 1.1.1 (fetched once)
-	MINIPAAS_TEST_OPENSSL=$$(scripts/openssl111.sh $(OPENSSL111)) $(PYTHON) -m pytest
+	MINIPAAS_TEST_OPENSSL=$$(scripts/openssl111.sh $(OPENSSL111)) $(PYTHON) -m pytest $(PYTEST_RUN)
 
 test-pythons: ## Run the test suite on every Python 3.8-3.13 found (tox; pyenv ones included)
-	python=$$(command -v $(PYTHON)) && PATH="$$(scripts/pythons.sh):$$PATH" $$python -m tox $(TOX_ARGS)
+	python=$$(command -v $(PYTHON)) && PATH="$$(scripts/pythons.sh):$$PATH" $$python -m tox \
+	  $(TOX_ARGS) -- $(PYTEST_RUN)
 
 lint: ## ruff, mypy --strict, and README.rst as valid reStructuredText
 	$(PYTHON) -m ruff check minipaas_certs tests benchmarks

@@ -8,10 +8,12 @@ system's openssl 3, so certificates made by 1.1.1 face OpenSSL 3's strict rules.
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, NoReturn
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, NoReturn
 import pytest
 from cryptography import x509
 
+import minipaas_certs
 from minipaas_certs.cli import main
 
 if TYPE_CHECKING:
@@ -41,6 +44,21 @@ def unavailable(reason: str) -> NoReturn:
     if REQUIRED:
         pytest.fail(f"required by MINIPAAS_REQUIRE_SYSTEM_TESTS=1: {reason}")
     pytest.skip(reason)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the package once (in the controller, not in each xdist worker): the
+    tests start the tool as a new process thousands of times, and under
+    PYTHONDONTWRITEBYTECODE=1 each of them would compile its modules again."""
+    if not hasattr(config, "workerinput"):
+        compileall.compile_dir(os.path.dirname(minipaas_certs.__file__), quiet=2)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On pytest-xdist workers the slow tests come first, so that the others fill in
+    around them instead of one of them running alone at the end."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
 
 
 _skipped: list[str] = []
@@ -208,8 +226,10 @@ def daemons() -> Iterator[Callable[[], Dockerd]]:
         return daemon
 
     yield make
-    for daemon in started:
-        daemon.close()
+    # Side by side: each dockerd takes a second or more to stop.
+    with ThreadPoolExecutor(max_workers=max(len(started), 1)) as pool:
+        for stopped in [pool.submit(daemon.close) for daemon in started]:
+            stopped.result()  # a failure to stop still fails the test
 
 
 def certs(*args: str) -> None:

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.invariant  # the script's smoke test; its timings are not asserted
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
 
 

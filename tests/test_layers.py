@@ -18,6 +18,7 @@ import pytest
 
 import minipaas_certs
 
+pytestmark = pytest.mark.invariant  # the source's imports: no openssl or Python of its own
 PACKAGE = Path(minipaas_certs.__file__).parent
 README = PACKAGE.parent / "README.rst"
 LAYERS = {

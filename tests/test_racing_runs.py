@@ -21,12 +21,14 @@ from conftest import run_tool
 from minipaas_certs.errors import Conflict
 from minipaas_certs.store import OutputDirectory
 
+pytestmark = pytest.mark.invariant  # flock and the folders' life: no openssl or Python of its own
 RUNNERS, ROUNDS = 8, 10
 
 GATED = """
 import os, sys, time
 from minipaas_certs.cli import main
 gate = sys.argv[1]
+open(f"{gate}.{os.getpid()}.ready", "w").close()
 while not os.path.exists(gate):
     time.sleep(0.001)
 sys.exit(main(sys.argv[2:]))
@@ -37,8 +39,11 @@ def _race(gate: Path, args: list[str]) -> list[subprocess.CompletedProcess[str]]
     runners = [subprocess.Popen([sys.executable, "-c", GATED, str(gate), *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for _ in range(RUNNERS)]
-    time.sleep(1.5)  # every runner imported and waiting at the gate
-    gate.touch()
+    deadline = time.monotonic() + 60
+    while len(list(gate.parent.glob(f"{gate.name}.*.ready"))) < RUNNERS:
+        assert time.monotonic() < deadline, "the runners did not start"
+        time.sleep(0.01)
+    gate.touch()  # every runner imported and waiting at the gate
     done = []
     for runner in runners:
         out, err = runner.communicate(timeout=180)
@@ -46,6 +51,7 @@ def _race(gate: Path, args: list[str]) -> list[subprocess.CompletedProcess[str]]
     return done
 
 
+@pytest.mark.slow
 def test_exactly_one_of_racing_runs_creating_out_succeeds(tmp_path: Path) -> None:
     for round_ in range(ROUNDS):
         # A new folder two levels down: the runs race to make the parent too.

@@ -19,7 +19,7 @@ from conftest import TOOL_OPENSSL
 from dockerd import Dockerd, require_docker
 
 README = Path(__file__).resolve().parent.parent / "README.rst"
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.invariant]
 
 
 def walkthrough_blocks() -> list[str]:

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 from conftest import TOOL_OPENSSL, load_cert, plant, run_tool, system_verify, write_ca
@@ -137,22 +138,113 @@ def _renames(prepared: Path, tmp_path: Path, source: str, args: list[str]) -> in
     return int(done.stderr.strip().splitlines()[-1])
 
 
+CAPTURING = """
+import os, shutil, sys, threading
+from minipaas_certs import store
+from minipaas_certs.cli import main
+out, captures, at = sys.argv[1], sys.argv[2], sys.argv[3]
+count, lock = [0], threading.Lock()
+def captured(real):
+    def call(*args):
+        with lock:  # one at a time, as they are counted: threads sync files side by side
+            count[0] += 1
+            # What a crash here (power loss, SIGKILL) would leave: the folder as it is now.
+            shutil.copytree(out, os.path.join(captures, str(count[0])), symlinks=True)
+            return real(*args)
+    return call
+store.os.rename, store.os.replace = captured(os.rename), captured(os.replace)
+if at == "fsync":  # every fsync of the store counts too
+    store.fsync_path = captured(store.fsync_path)
+code = main(sys.argv[4:])
+print(count[0], file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def crash_states(work: Path, out: str, captures: Path, *args: str, at: str = "rename"
+                 ) -> int:
+    """Run the tool once in ``work`` on ``out``, keeping in ``captures/N`` the folder
+    as a crash at its N-th rename (or, ``at="fsync"``, rename or fsync) would leave it:
+    the same crash points as ``crash_run`` at each limit, with openssl run once.  Then
+    ``out`` is moved aside, so that each state can be put back where the crash was.
+    Returns how many there are."""
+    captures.mkdir()
+    done = subprocess.run([sys.executable, "-c", CAPTURING, out, str(captures), at, *args,
+                           "--out", out, "-q"], cwd=work, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    count = int(done.stderr.strip().splitlines()[-1])
+    assert sorted(int(path.name) for path in captures.iterdir()) == list(range(1, count + 1))
+    (work / out).rename(work / f"{out}.finished")
+    return count
+
+
+FORKING = """
+import json, os, sys
+from minipaas_certs import cli, launcher  # imported once, by the process each run forks from
+for line in sys.stdin:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.environ.clear()
+            os.environ.update(request["env"])
+            os.chdir(request["cwd"])
+            for fd, name, flags in ((0, os.devnull, os.O_RDONLY),
+                                    (1, request["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+                                    (2, request["err"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+                os.dup2(os.open(name, flags, 0o600), fd)
+            sys.argv = ["minipaas", *request["args"]]
+            launcher.main()  # as the installed command: it ends the process
+        finally:
+            os._exit(70)
+    _, status = os.waitpid(pid, 0)
+    print(os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status), flush=True)
+"""
+
+
+@pytest.fixture
+def forked_tool(tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    """``run_tool`` for many short runs: each run is a new process, forked from one that
+    has imported the tool (Python's start-up and imports, most of a recovery's time,
+    are paid once)."""
+    outputs = tmp_path_factory.mktemp("forked")
+    parent = subprocess.Popen([sys.executable, "-c", FORKING], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert parent.stdin is not None and parent.stdout is not None
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        out, err = outputs / "stdout", outputs / "stderr"
+        parent.stdin.write(json.dumps({"args": args, "cwd": str(cwd), "env": dict(os.environ),
+                                       "out": str(out), "err": str(err)}) + "\n")
+        parent.stdin.flush()
+        code = int(parent.stdout.readline())
+        return subprocess.CompletedProcess(args, code, out.read_text(), err.read_text())
+
+    yield run
+    parent.stdin.close()
+    assert parent.wait(timeout=60) == 0
+
+
+@pytest.mark.invariant
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_crash_at_every_rename_then_recovery_elsewhere_restores_the_set(
-        prepared: Path, tmp_path: Path, command: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        prepared: Path, tmp_path: Path, command: str, monkeypatch: pytest.MonkeyPatch,
+        forked_tool: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     source, args = COMMANDS[command]
     monkeypatch.setenv(P12_VARIABLE, P12_PASSWORD)  # for `certs p12`
-    renames = _renames(prepared, tmp_path, source, args)
+    work, captures = tmp_path / "work", tmp_path / "captures"
+    (work / "a").mkdir(parents=True)
+    (work / "b").mkdir()
+    shutil.copytree(prepared / source, work / "a" / "certs", symlinks=True)
+    renames = crash_states(work / "a", "certs", captures, *args)
     assert renames >= 4  # the journal, then at least an old file aside and a new one in
     before = snapshot(prepared / source)
     for limit in range(1, renames + 1):
         for variant in ("other working directory", "folder renamed"):
-            work = tmp_path / f"crash-{limit}-{variant[0]}"
-            (work / "a").mkdir(parents=True)
-            (work / "b").mkdir()
-            shutil.copytree(prepared / source, work / "a" / "certs", symlinks=True)
-            crashed = crash_run(work / "a", limit, *args, "--out", "certs", "-q")
-            assert crashed.returncode == 99, (limit, crashed.stderr)
+            # The folder as the crash left it, where it was when the run crashed.
+            shutil.copytree(captures / str(limit), work / "a" / "certs", symlinks=True)
             if variant == "folder renamed":
                 (work / "a" / "certs").rename(work / "a" / "moved")
                 recover_from, out = work / "a", "moved"
@@ -161,10 +253,10 @@ def test_crash_at_every_rename_then_recovery_elsewhere_restores_the_set(
             final = work / "a" / ("moved" if variant == "folder renamed" else "certs")
             # Any run recovers first; `certs ca` then refuses (the CA exists): it changes
             # nothing of its own, so what is left is what the recovery made.
-            done = run_tool("certs", "ca", "--out", out, cwd=recover_from)
+            done = forked_tool("certs", "ca", "--out", out, cwd=recover_from)
             assert done.returncode == 4, (command, limit, variant, done.stderr)
             assert snapshot(final) == before, (command, limit, variant)
-            shutil.rmtree(work)
+            shutil.rmtree(final)
 
 
 def test_check_names_a_change_a_crash_left_half_made(prepared: Path, tmp_path: Path) -> None:
@@ -191,24 +283,23 @@ def _loose_copy(prepared: Path, target: Path) -> Path:
     return target
 
 
+@pytest.mark.invariant
 @pytest.mark.parametrize("args", [["certs", "server"],
                                   ["certs", "client", "--name", "ci", "--force"]])
 def test_old_keys_are_private_in_the_backup_whatever_the_crash(
-        prepared: Path, tmp_path: Path, args: list[str]) -> None:
+        prepared: Path, tmp_path: Path, args: list[str],
+        forked_tool: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     """Keys others could read are 0600 once moved into a backup, and an undo gives them
     back as they were, whichever rename or fsync of the commit a crash stops."""
-    counted = crash_run(tmp_path, 10_000, *args, "--out",
-                        str(_loose_copy(prepared, tmp_path / "count")), "-q", at="fsync")
-    assert counted.returncode == 0, counted.stderr
+    work, captures = tmp_path / "work", tmp_path / "captures"
+    (work / "b").mkdir(parents=True)
+    _loose_copy(prepared, work / "a")
+    crashes = crash_states(work, "a", captures, *args, at="fsync")
     before = snapshot(_loose_copy(prepared, tmp_path / "before"))
     outcomes = set()
-    for limit in range(1, int(counted.stderr.strip().splitlines()[-1]) + 1):
-        work = tmp_path / f"crash-{limit}"
-        (work / "b").mkdir(parents=True)
-        _loose_copy(prepared, work / "a")
-        crashed = crash_run(work, limit, *args, "--out", "a", "-q", at="fsync")
-        assert crashed.returncode == 99, (limit, crashed.stderr)
-        assert run_tool("certs", "ca", "--out", "../a", cwd=work / "b").returncode == 4
+    for limit in range(1, crashes + 1):
+        shutil.copytree(captures / str(limit), work / "a", symlinks=True)  # as it crashed
+        assert forked_tool("certs", "ca", "--out", "../a", cwd=work / "b").returncode == 4
         if snapshot(work / "a") == before:
             outcomes.add("undone")
         else:
@@ -217,7 +308,7 @@ def test_old_keys_are_private_in_the_backup_whatever_the_crash(
                      for path in backup.rglob("*key.pem")}
             assert modes and set(modes.values()) == {0o600}, (limit, modes)
             outcomes.add("done")
-        shutil.rmtree(work)
+        shutil.rmtree(work / "a")
     assert outcomes == {"undone", "done"}
 
 
@@ -384,6 +475,7 @@ def test_old_file_missing_after_a_crash_keeps_the_staging_folder(tmp_path: Path)
 
 # --- --ca-dir while another run replaces the CA -----------------------------------------------
 
+@pytest.mark.slow
 def test_ca_dir_readers_never_mix_two_cas(tmp_path: Path) -> None:
     ca_dir = tmp_path / "ca"
     assert run_tool("certs", "all", "--out", str(ca_dir), "-q").returncode == 0

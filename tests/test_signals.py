@@ -21,10 +21,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import TOOL_OPENSSL, system_verify
 
 from minipaas_certs.store import STAGING_PREFIX
 
+# The interpreter's own signal handling is tested on every Python by test_after_commit and
+# test_faults; the many random moments of this one run once.
+pytestmark = [pytest.mark.invariant, pytest.mark.slow]
 RUNS = 200
 HANDLED = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
 

@@ -12,6 +12,8 @@ import pytest
 from conftest import ALL_FILES, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
+# Installs on the oldest and newest Python are test_portability's offline install.
+pytestmark = pytest.mark.invariant
 
 
 def run(*argv: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
