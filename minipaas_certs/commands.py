@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import click
 
 from . import reports
+from .identity import CLIENT, ROLES, SERVER, Identity
 from .names import parse_identity_name, parse_san
 from .options import (
     CHECK_CN,
@@ -179,7 +180,7 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 @click.option("--cn", callback=CHECK_CN, default=None,
               help=f"Common name {SERVER_CN_DEFAULT}; Go ignores it, SANs count.")
 @click.option("--name", default=None, callback=validate(parse_identity_name),
-              help=f"Write the manager's bundle {bundle_help('server')} instead of the "
+              help=f"Write the manager's bundle {bundle_help(SERVER)} instead of the "
                    "top-level pair.")
 @rotation_key_options
 @leaf_validity_options(default=f"{DEFAULT_DAYS}, or the current certificate's when rotating")
@@ -221,7 +222,7 @@ def _request(role: str, name: str | None, cn: str | None, sans: Sequence[str],
     from .plan import Request
 
     named = bool(sans) or no_default_san  # else the current names, or the defaults
-    return Request(role, name, cn or (name if role == "client" else None),
+    return Request(role, name, cn or (None if ROLES[role].needs_sans else name),
                    (*sans, *(() if no_default_san else DEFAULT_SANS)) if named else None,
                    key_kind=key_type, key_bits=key_size,
                    lifetime=None if days is None and hours is None
@@ -235,7 +236,7 @@ def _request(role: str, name: str | None, cn: str | None, sans: Sequence[str],
               help=f"Common name of the default client pair [default: {DEFAULT_CLIENT_CN}, "
                    "or the current one's when rotating].")
 @click.option("--name", "names", multiple=True, callback=validate(parse_identity_name),
-              help=f"Write the bundle {bundle_help('client')}, CN=NAME, instead of the "
+              help=f"Write the bundle {bundle_help(CLIENT)}, CN=NAME, instead of the "
                    "default pair (repeatable: one run issues them all).")
 @rotation_key_options
 @leaf_validity_options(default=f"{DEFAULT_DAYS}, or the current certificate's when rotating")
@@ -517,10 +518,9 @@ def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_da
     them, restart dockerd); the remaining clients need their new bundles.
     """
     from .generate import revoke
-    from .layout import Bundle
 
-    cut_off = [*(Bundle("client", name) for name in names),
-               *(Bundle("server", name) for name in servers)]
+    cut_off = [*(Identity(CLIENT, name) for name in names),
+               *(Identity(SERVER, name) for name in servers)]
     reports.outcome(revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
                             lifetime=None if days is None else chosen_lifetime(days),
                             **run.keywords))
