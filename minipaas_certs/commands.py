@@ -210,7 +210,7 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
     from .plan import Plan
 
     plan = Plan(signer(ca_dir, engine),
-                requests=(_request("server", name, cn, sans, no_default_san, key_type,
+                requests=(_request(SERVER.name, name, cn, sans, no_default_san, key_type,
                                    key_size, days, hours),), force=force)
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
@@ -263,7 +263,7 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
     from .plan import Plan
 
     bundles: list[str | None] = list(dict.fromkeys(names)) or [None]  # None: the default pair
-    requests = tuple(_request("client", name, cn, (), False, key_type, key_size, days, hours)
+    requests = tuple(_request(CLIENT.name, name, cn, (), False, key_type, key_size, days, hours)
                      for name in bundles)
     plan = Plan(signer(ca_dir, engine), requests=requests, force=force)
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
@@ -430,7 +430,7 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 
 
 @click.command("renew", epilog=EXIT_CODES)
-@click.argument("role", type=click.Choice(["server", "client"]), required=False)
+@click.argument("role", type=click.Choice(list(ROLES)), required=False)
 @out_option
 @ca_dir_option
 @click.option("--all", "every", is_flag=True,
