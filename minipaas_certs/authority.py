@@ -18,6 +18,7 @@ from . import clock
 from .certinfo import OID_SUBJECT_KEY_ID, Certificate, parse_pem
 from .errors import CAProblem, Conflict, OutputError, quote
 from .files import read_limited, write_private
+from .identity import PROGRAM, certs_command
 from .keys import (
     NewKey,
     check_key_matches,
@@ -30,7 +31,7 @@ from .keys import (
 from .layout import CA_CERT, CA_KEY, CERT_MODE, DIR_MODE
 from .openssl import OpenSSL
 from .plan import BACKDATE, CLOCK_MARGIN, DAY, HOUR, KeySpec, as_option
-from .render import SHIPPED, Templates
+from .render import CA_TEMPLATE, SHIPPED, Templates
 from .store import OutputDirectory, same_directory, unfinished
 from .verify import verify_leaf
 
@@ -178,7 +179,7 @@ def start_ca(openssl: OpenSSL, staging: Path, common_name: str, key: KeySpec, da
     new_key = new_key or NewKey(openssl, staging / CA_KEY, key, passphrase)
     work = _make_work_folder(staging, CA_WORK)
     config = work / "ca.cnf"
-    write_private(config, templates.render("ca.cnf.j2", common_name=common_name).encode(), 0o600)
+    write_private(config, templates.render(CA_TEMPLATE, common_name=common_name).encode(), 0o600)
     now = clock.now().replace(microsecond=0)  # as written
     provisional = staging / PROVISIONAL_CA
     running = openssl.start(["req", "-x509", "-new", *new_key.req_args(), "-config", config,
@@ -337,7 +338,7 @@ def read_ca(store: OutputDirectory, source: Path) -> tuple[bytes, bytes]:
         with OutputDirectory(source):
             pass  # entering recovers, as any run on that directory would
     except Conflict:
-        raise Conflict(f"another minipaas certs run is changing {source}; try again when "
+        raise Conflict(f"another {PROGRAM} run is changing {source}; try again when "
                        "it ends") from None
     store.share(source)
     if unfinished(source):
@@ -352,7 +353,7 @@ def _read_ca_files(source: Path) -> tuple[bytes, bytes]:
     if len(missing) == 2:
         raise CAProblem(
             f"no CA in {source} ({CA_CERT} and {CA_KEY} are missing): create one with "
-            f"`minipaas certs ca --out {quote(source)}`, or name its folder with --ca-dir"
+            f"`{certs_command('ca', out=source)}`, or name its folder with --ca-dir"
         )
     if missing:
         raise CAProblem(
@@ -392,12 +393,12 @@ def _check_fit(certificate: Certificate, cert_path: Path, replacing: bool = Fals
                "sign with it" if certificate.self_issued else
                "which Go (dockerd, the docker CLI) rejects")
         raise CAProblem(f"{cert_path} is signed with {certificate.weak_signature}, {why}: make "
-                        "a new CA with `minipaas certs rotate-ca start`")
+                        f"a new CA with `{certs_command('rotate-ca', 'start')}`")
     if certificate.key_type in ("rsa", "rsa-pss") and certificate.key_bits < MIN_CA_RSA_BITS \
             and not replacing:
         raise CAProblem(f"{cert_path} has an RSA key of {certificate.key_bits} bits: a CA needs "
                         f"at least {MIN_CA_RSA_BITS}; make a new one with "
-                        "`minipaas certs rotate-ca start --key-type ecdsa`")
+                        f"`{certs_command('rotate-ca', 'start', '--key-type', 'ecdsa')}`")
     _check_valid_now(certificate, cert_path)
 
 
@@ -406,8 +407,8 @@ def _check_valid_now(certificate: Certificate, cert_path: Path) -> None:
     if certificate.not_after <= now:
         raise CAProblem(
             f"the CA CN={certificate.subject_cn} in {cert_path} expired on "
-            f"{certificate.not_after:%Y-%m-%d}: create a new one with `minipaas certs all "
-            "--force`, or ask for a new one"
+            f"{certificate.not_after:%Y-%m-%d}: create a new one with "
+            f"`{certs_command('all', '--force')}`, or ask for a new one"
         )
     if certificate.not_before > now:
         raise CAProblem(f"the CA CN={certificate.subject_cn} in {cert_path} is valid only from "

@@ -27,6 +27,7 @@ from .errors import (
     quote,
 )
 from .files import read_limited, write_private
+from .identity import CLIENT, PROGRAM, ROLES, Identity, bundles, certs_command
 from .inventory import Entry, Rollover, inventory, rollover_state
 from .journal import owned_private_dir
 from .keys import is_encrypted, passin, public_key_of
@@ -36,12 +37,7 @@ from .layout import (
     DOCKER_CLI_COPIES,
     KEY_PATTERNS,
     REVOKED_FILE,
-    SERVER_CERT,
-    SERVER_KEY,
     STAGING_PREFIX,
-    TOP_LEVEL_PAIRS,
-    Bundle,
-    bundles,
     strangers,
 )
 from .openssl import OpenSSL, descriptor_budget
@@ -75,34 +71,32 @@ class Finding:
                 "fix": self.fix}
 
 
-def _pairs(directory: Path) -> list[tuple[str, str, str]]:
-    """The leaf pairs present: (certificate, key, role), bundles included."""
-    present = [pair for pair in TOP_LEVEL_PAIRS
+def _pairs(directory: Path) -> list[tuple[str, str, Identity]]:
+    """The leaf pairs present: (certificate, key, whose), bundles included; the docker
+    CLI's copies of the client pair are a pair of the top-level client's."""
+    tops = [Identity(role) for role in ROLES.values()]
+    candidates = [(top.cert, top.key, top) for top in tops]
+    candidates += [(top.copies[0], top.copies[1], top) for top in tops if top.copies]
+    present = [pair for pair in candidates
                if os.path.lexists(directory / pair[0]) or os.path.lexists(directory / pair[1])]
     # A bundle folder is a DOCKER_CERT_PATH or a manager's /etc/docker: it needs its
     # pair even if both are gone.
-    return present + [(b.cert, b.key, b.role) for b in bundles(directory)]
+    return present + [(b.cert, b.key, b) for b in bundles(directory)]
 
 
-def _renew_command(out: str, file: str, role: str) -> str:
-    """The command that re-issues ``file``, whose certificate's own ``role`` may not be
-    the one its place holds (then it is issued anew there: renew has nothing to keep)."""
-    bundle = Bundle.of(file)
-    name = f" --name {quote(bundle.name)}" if bundle else ""
-    place = bundle.role if bundle else ("server" if file in (SERVER_CERT, SERVER_KEY)
-                                        else "client")
-    if role != place:  # what is there is replaced: a client bundle asks for --force
-        return f"minipaas certs {place} --out {out}{name} --force"
-    return f"minipaas certs renew {role} --out {out}{name}"
+def _renew_command(out: Path, file: str, certificate: Certificate | None = None) -> str:
+    """The command that re-issues ``file``; where its ``certificate`` is not of the role
+    its place holds, it is issued anew there (renew has nothing to keep)."""
+    place = Identity.of(file) or Identity(CLIENT)
+    if certificate is not None and not place.role.fits(certificate):
+        return place.command(out, options=["--force"])  # a client bundle asks for --force
+    return place.command(out, verb="renew")
 
 
-def _bundle_command(out: str, file: str) -> str:
-    """The command that re-creates the bundle holding ``file``."""
-    bundle = Bundle.of(file) or Bundle("client", "")
-    name = quote(bundle.name)
-    if bundle.role == "server":
-        return f"minipaas certs server --out {out} --name {name} --san <its addresses>"
-    return f"minipaas certs client --out {out} --name {name} --force"
+def _bundle_command(out: Path, bundle: Identity) -> str:
+    """The command that re-creates ``bundle``."""
+    return bundle.command(out, options=["--san <its addresses>" if bundle.role.needs_sans
+                                        else "--force"])
 
 
 @dataclass(frozen=True)
@@ -132,7 +126,7 @@ class Report:
         return {0: "ok", EXIT_WARNINGS: "warning", EXIT_PROBLEMS: "problem"}[self.exit_code]
 
 
-def _cli_copies(directory: Path, entries: dict[str, Entry], out: str
+def _cli_copies(directory: Path, entries: dict[str, Entry], out: Path
                 ) -> tuple[dict[str, str], list[Finding]]:
     """``DOCKER_CLI_COPIES`` when cert.pem and key.pem are the copies of the client pair
     the tool writes (then the pair is checked, and reported, once), else nothing and a
@@ -159,8 +153,8 @@ def _cli_copies(directory: Path, entries: dict[str, Entry], out: str
             "" if same_key else f" (and {cli_key} from {key})")
     return {}, [Finding("problem", file, f"{message}, of which the tool writes a plain copy: "
                         f"the docker CLI reads {cli_cert} and {cli_key}, not the pair the other "
-                        "commands see", f"minipaas certs renew client --out {out} (writes "
-                        "both from the client pair)")]
+                        "commands see", f"{Identity(CLIENT).command(out, verb='renew')} "
+                        "(writes both from the client pair)")]
 
 
 def _with_copies(found: list[Finding], copies: dict[str, str]) -> list[Finding]:
@@ -205,7 +199,7 @@ def _interrupted_changes(directory: Path) -> list[Finding]:
     return [Finding("problem", leftover.name, "a run was cut off while it changed the "
                     "directory: what is in place may be its unfinished change, which the "
                     "next run that writes here undoes first",
-                    "any minipaas certs command that writes the directory (renew, server, "
+                    f"any {PROGRAM} command that writes the directory (renew, server, "
                     "client) undoes it first; then check again") for leftover in leftovers
             ] + [_abandoned_finding(leftover) for leftover in killed]
 
@@ -216,32 +210,32 @@ def _abandoned_finding(leftover: Path) -> Finding:
     why = owned_private_dir(leftover)
     if why:
         return Finding("problem", leftover.name, f"not a staging folder of this tool ({why}): "
-                       "every minipaas certs command that writes the directory refuses to "
+                       f"every {PROGRAM} command that writes the directory refuses to "
                        "run until it is gone", f"check what it holds, then remove it: "
                        f"`rm -r {quote(str(leftover))}`")
     return Finding("problem", leftover.name, "left by a run that was killed: it may hold "
                    "private keys, which copies of the directory would carry",
-                   "any minipaas certs command that writes the directory (renew, server, "
+                   f"any {PROGRAM} command that writes the directory (renew, server, "
                    "client) removes it; or remove it by hand")
 
 
 def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes | None,
            now: datetime.datetime, work: Path) -> Report:
-    out = quote(str(directory))
+    out = directory
     findings = _interrupted_changes(directory)
     unreadable: list[str] = []
     entries = inventory(directory, unreadable)
     for name in unreadable:
         findings.append(Finding("problem", name, "holds no valid PEM certificate",
-                                f"restore it, or re-issue it with `minipaas certs` (see "
-                                f"`minipaas certs show {out}`)"))
+                                f"restore it, or re-issue it with `{certs_command()}` (see "
+                                f"`{certs_command('show', quote(out))}`)"))
     by_file = {entry.file: entry.certificate for entry in entries}
     copies, copy_findings = _cli_copies(directory, {e.file: e for e in entries}, out)
     findings += copy_findings
     cas = [e.certificate for e in entries if e.file == CA_CERT]
     if not cas and CA_CERT not in unreadable:
         findings.append(Finding("problem", CA_CERT, "missing",
-                                f"minipaas certs ca --out {out}, or copy the CA's ca.pem here"))
+                                f"{certs_command('ca', out=out)}, or copy the CA's ca.pem here"))
     ca_copy = work / CA_CERT
     chains = {entry.file: entry.chain for entry in entries if entry.chain}
     if cas:
@@ -257,18 +251,17 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
         signer = next((ca for ca in cas if not ca.self_issued
                        and not any(other.issued_by(ca) for other in cas if other is not ca)),
                       cas[0])
-        pairs.append((CA_CERT, CA_KEY, signer, passphrase, f"put back the key of {out}/{CA_CERT}"))
+        pairs.append((CA_CERT, CA_KEY, signer, passphrase,
+                      f"put back the key of {quote(out)}/{CA_CERT}"))
     # Leaves to verify, by role and the intermediates their file carries.
     leaves: dict[tuple[str, bytes], list[Leaf]] = {}
-    for cert_file, key_file, role in _pairs(directory):
+    for cert_file, key_file, whose in _pairs(directory):
         if cert_file in copies.values():
             continue  # checked as the pair it copies
-        fix = _renew_command(out, cert_file, by_file[cert_file].role
-                             if cert_file in by_file else role)
+        fix = _renew_command(out, cert_file, by_file.get(cert_file))
         missing = [name for name in (cert_file, key_file) if not os.path.exists(directory / name)]
         if missing:
-            fix = _bundle_command(out, cert_file) if Bundle.of(cert_file) else \
-                f"minipaas certs {role} --out {out}"
+            fix = _bundle_command(out, whose) if whose.name is not None else whose.command(out)
             findings += [Finding("problem", name, "missing: its pair is incomplete", fix)
                          for name in missing]
             continue
@@ -276,7 +269,8 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
             pairs.append((cert_file, key_file, by_file[cert_file], None, fix))
             if cas:
                 chain = b"".join(link.pem for link in chains.get(cert_file, ()))
-                leaves.setdefault((role, chain), []).append((cert_file, by_file[cert_file], fix))
+                leaves.setdefault((whose.role.name, chain), []).append(
+                    (cert_file, by_file[cert_file], fix))
     # The verify processes first; the checks done in Python run while they work.
     cores = os.cpu_count() or 1
     parts = _verify_parts(leaves, cores)
@@ -289,7 +283,7 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     rollover = rollover_state(directory, entries)
     findings += _with_copies([
         Finding("warning", leaf, "still issued by the old CA during a rollover",
-                f"re-issue it, then `minipaas certs rotate-ca finish --out {out}`")
+                f"re-issue it, then `{certs_command('rotate-ca', 'finish', out=out)}`")
         for leaf in (rollover.old_leaves if rollover else []) if leaf not in copies.values()],
         copies)
     for result in run_all(checks, min(len(parts), cores) + 1):  # openssl, and Python
@@ -315,7 +309,7 @@ def _verify_parts(leaves: dict[tuple[str, bytes], list[Leaf]], cores: int
     return parts
 
 
-def _directory_findings(directory: Path, cas: list[Certificate], out: str) -> list[Finding]:
+def _directory_findings(directory: Path, cas: list[Certificate], out: Path) -> list[Finding]:
     """What is wrong beyond the pairs: bundles' CA files, key modes, folders this tool
     did not write, symlinked bundle or role folders, a damaged revocation record."""
     findings = _bundle_trust(directory, cas, out) + _key_modes(directory)
@@ -335,7 +329,7 @@ def _directory_findings(directory: Path, cas: list[Certificate], out: str) -> li
     return findings
 
 
-def _bundle_trust(directory: Path, cas: list[Certificate], out: str) -> list[Finding]:
+def _bundle_trust(directory: Path, cas: list[Certificate], out: Path) -> list[Finding]:
     """Each bundle's ca.pem as its user reads it: the docker CLI (a client bundle)
     verifies daemons with it, dockerd (a manager's bundle) verifies clients with it.
 
@@ -349,9 +343,10 @@ def _bundle_trust(directory: Path, cas: list[Certificate], out: str) -> list[Fin
     top = {ca.der: ca for ca in cas if ca.self_issued} or {ca.der: ca for ca in cas}
     for bundle in bundles(directory):
         name = bundle.ca
-        fix = _bundle_command(out, name) if bundle.role == "client" else \
-            _renew_command(out, bundle.cert, "server")
-        user = "the docker CLI" if bundle.role == "client" else "dockerd on this manager"
+        # A manager is renewed (its addresses are kept); a client bundle is made again.
+        fix = _renew_command(out, bundle.cert) if bundle.role.needs_sans else \
+            _bundle_command(out, bundle)
+        user = bundle.role.bundle_user
         if not os.path.exists(directory / name):
             findings.append(Finding("problem", name, f"missing: {user} cannot verify its peers "
                                     "with this bundle", fix))
@@ -365,7 +360,7 @@ def _bundle_trust(directory: Path, cas: list[Certificate], out: str) -> list[Fin
             continue
         lacking = _names(ca for der, ca in top.items() if der not in held)
         extra = _names(ca for der, ca in held.items() if der not in top)
-        peers = "daemons" if bundle.role == "client" else "clients"
+        peers = bundle.role.bundle_peers
         if lacking:
             findings.append(Finding("problem", name, f"lacks the CA {lacking} of ca.pem: "
                                     f"{user} would refuse {peers} it signed", fix))
@@ -406,10 +401,10 @@ def _key_modes(directory: Path) -> list[Finding]:
 
 
 def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
-                   now: datetime.datetime, out: str) -> list[Finding]:
+                   now: datetime.datetime, out: Path) -> list[Finding]:
     cert = entry.certificate
-    fix = (f"minipaas certs rotate-ca start --out {out}" if cert.is_ca
-           else _renew_command(out, entry.file, cert.role))
+    fix = (certs_command("rotate-ca", "start", out=out) if cert.is_ca
+           else _renew_command(out, entry.file, cert))
     found = []
     days = cert.days_left(now)
     # The time of day too when it is near: a short-lived certificate's end is an hour.
@@ -439,7 +434,7 @@ def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
     return found
 
 
-def _signature_findings(entry: Entry, out: str) -> list[Finding]:
+def _signature_findings(entry: Entry, out: Path) -> list[Finding]:
     """A certificate, or an intermediate after a leaf, signed with SHA-1 or MD5: Go
     (dockerd, the docker CLI) refuses it, whatever openssl verify says. A root's own
     signature Go never checks: only a warning, as this tool will not sign with it."""
@@ -448,16 +443,16 @@ def _signature_findings(entry: Entry, out: str) -> list[Finding]:
         return [Finding("warning", entry.file, f"signed with {cert.weak_signature} (its own "
                         "signature, which Go (dockerd, the docker CLI) does not check on a "
                         "root, so they accept it), but this tool will not sign with it",
-                        f"replace it with `minipaas certs rotate-ca start --out {out}`")]
+                        f"replace it with `{certs_command('rotate-ca', 'start', out=out)}`")]
     if cert.weak_signature:
-        fix = (f"minipaas certs rotate-ca start --out {out}" if cert.is_ca
-               else _renew_command(out, entry.file, cert.role))
+        fix = (certs_command("rotate-ca", "start", out=out) if cert.is_ca
+               else _renew_command(out, entry.file, cert))
         return [Finding("problem", entry.file, f"signed with {cert.weak_signature}, which Go "
                         "(dockerd, the docker CLI) rejects", fix)]
     return [Finding("problem", entry.file, f"its chain's CN={link.subject_cn} is signed with "
                     f"{link.weak_signature}, which Go (dockerd, the docker CLI) rejects",
                     "ask the organisation for a new intermediate, then "
-                    + _renew_command(out, entry.file, cert.role))
+                    + _renew_command(out, entry.file, cert))
             for link in entry.chain if link.weak_signature][:1]
 
 

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import click
 
 from . import reports
+from .identity import CLIENT, ROLES, SERVER, Identity
 from .names import parse_identity_name, parse_san
 from .options import (
     CHECK_CN,
@@ -180,7 +181,7 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 @click.option("--cn", callback=CHECK_CN, default=None,
               help=f"Common name {SERVER_CN_DEFAULT}; Go ignores it, SANs count.")
 @click.option("--name", default=None, callback=validate(parse_identity_name),
-              help=f"Write the manager's bundle {bundle_help('server')} instead of the "
+              help=f"Write the manager's bundle {bundle_help(SERVER)} instead of the "
                    "top-level pair.")
 @rotation_key_options
 @leaf_validity_options(default=f"{DEFAULT_DAYS}, or the current certificate's when rotating")
@@ -210,7 +211,7 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
     from .plan import Plan
 
     plan = Plan.issue(signer(ca_dir, engine),
-                      (_request("server", name, cn, sans, no_default_san, key_type, key_size,
+                      (_request(SERVER.name, name, cn, sans, no_default_san, key_type, key_size,
                                 days, hours),), force=force)
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
@@ -222,7 +223,7 @@ def _request(role: str, name: str | None, cn: str | None, sans: Sequence[str],
     from .plan import Request
 
     named = bool(sans) or no_default_san  # else the current names, or the defaults
-    return Request(role, name, cn or (name if role == "client" else None),
+    return Request(role, name, cn or (None if ROLES[role].needs_sans else name),
                    (*sans, *(() if no_default_san else DEFAULT_SANS)) if named else None,
                    key_kind=key_type, key_bits=key_size,
                    lifetime=None if days is None and hours is None
@@ -236,7 +237,7 @@ def _request(role: str, name: str | None, cn: str | None, sans: Sequence[str],
               help=f"Common name of the default client pair [default: {DEFAULT_CLIENT_CN}, "
                    "or the current one's when rotating].")
 @click.option("--name", "names", multiple=True, callback=validate(parse_identity_name),
-              help=f"Write the bundle {bundle_help('client')}, CN=NAME, instead of the "
+              help=f"Write the bundle {bundle_help(CLIENT)}, CN=NAME, instead of the "
                    "default pair (repeatable: one run issues them all).")
 @rotation_key_options
 @leaf_validity_options(default=f"{DEFAULT_DAYS}, or the current certificate's when rotating")
@@ -263,7 +264,7 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
     from .plan import Plan
 
     bundles: list[str | None] = list(dict.fromkeys(names)) or [None]  # None: the default pair
-    requests = tuple(_request("client", name, cn, (), False, key_type, key_size, days, hours)
+    requests = tuple(_request(CLIENT.name, name, cn, (), False, key_type, key_size, days, hours)
                      for name in bundles)
     plan = Plan.issue(signer(ca_dir, engine), requests, force=force)
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
@@ -430,7 +431,7 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 
 
 @click.command("renew", epilog=EXIT_CODES)
-@click.argument("role", type=click.Choice(["server", "client"]), required=False)
+@click.argument("role", type=click.Choice(list(ROLES)), required=False)
 @out_option
 @ca_dir_option
 @click.option("--all", "every", is_flag=True,
@@ -518,10 +519,9 @@ def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_da
     them, restart dockerd); the remaining clients need their new bundles.
     """
     from .generate import revoke
-    from .layout import Bundle
 
-    cut_off = [*(Bundle("client", name) for name in names),
-               *(Bundle("server", name) for name in servers)]
+    cut_off = [*(Identity(CLIENT, name) for name in names),
+               *(Identity(SERVER, name) for name in servers)]
     reports.outcome(revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
                             lifetime=None if days is None else chosen_lifetime(days),
                             **run.keywords))

@@ -16,22 +16,17 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence, cast
 from . import clock
 from .certinfo import Certificate, read_certificate, read_certificates
 from .errors import CAProblem, InvalidInput, OutputError, quote
+from .identity import ROLES, SERVER, Identity, bundles, certs_command, identities
 from .layout import (
     BUNDLE_FILES,
     CA_CERT,
     CA_KEY,
     CERT_MODE,
     CLIENT_P12,
-    DOCKER_CLI_COPIES,
     GITIGNORE,
     GITIGNORE_TEXT,
     REVOKED_FILE,
     SERVER_BUNDLE_FILES,
-    TOP_LEVEL_PAIRS,
-    Bundle,
-    bundles,
-    identities,
-    pair_files,
 )
 from .names import parse_san
 from .openssl import OpenSSL, children_reaped
@@ -123,10 +118,10 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         revoked = _revocations(out, plan)
         # Before placement's own refusals: a linked bundle is named as such.
         store.refuse_links([*(spec.cert_file for spec in leaves),
-                            *(bundle.folder for bundle in plan.revoke)])
+                            *(bundle.label for bundle in plan.revoke)])
         # What the run replaces or moves away: what stays must trust the new ca.pem.
         gone = {spec.cert_file for spec in leaves} | {bundle.cert for bundle in plan.revoke}
-        gone.update(pair_files(item.role, item.bundle)[0] for item in skipped)
+        gone.update(item.identity.cert for item in skipped)
         signing.refuse(leaves, gone)
         placement = plan.placement(leaves, out, store.snapshot())
         signing.prepare(leaves, placement, gone)
@@ -178,7 +173,7 @@ def _resolve(out: Path, request: Request, force: bool, signer: Sequence[str] = (
                             "command names it (with --san for a server) with --force: `"
                             f"{_issue_command(out, request, signer)}`") from None
         return request.new(out), False  # it goes to the backup as it is
-    if current.role != request.role:
+    if not request.identity.role.fits(current):
         if request.existing_only:
             raise CAProblem(f"{path} is not a {request.role} certificate; issue it again "
                             f"with `{_issue_command(out, request, signer)}`")
@@ -197,9 +192,7 @@ def _resolve(out: Path, request: Request, force: bool, signer: Sequence[str] = (
 
 def _issue_command(out: Path, request: Request, signer: Sequence[str]) -> str:
     """The command that issues ``request``'s identity anew over what is there."""
-    return " ".join([f"minipaas certs {request.role} --out {quote(out)}",
-                     *([f"--name {request.bundle}"] if request.bundle else []), *signer,
-                     "--force"])
+    return request.identity.command(out, options=[*signer, "--force"])
 
 
 class Reissue(NamedTuple):
@@ -221,38 +214,32 @@ class Skipped(NamedTuple):
     does not issue, another role's certificate, no certificate at all), and the
     command that issues it again under names this tool accepts."""
 
-    role: str
-    bundle: str | None
+    identity: Identity
     reason: str
     command: str
     working: bool = True  # a valid certificate of its role, just not one this tool renews
 
     @property
     def label(self) -> str:
-        return Bundle(self.role, self.bundle).folder if self.bundle else pair_files(self.role)[0]
+        return self.identity.label
 
     @property
     def names(self) -> list[str]:
         """What moves into the backup with it when the CA changes (it would not verify)."""
-        if self.bundle:
-            return [Bundle(self.role, self.bundle).folder]
-        files = list(pair_files(self.role))
-        return [*files, *DOCKER_CLI_COPIES.values(), CLIENT_P12] if self.role == "client" \
-            else files
+        return list(self.identity.owned)
 
     def as_json(self) -> dict[str, object]:
-        return {"file": pair_files(self.role, self.bundle)[0], "role": self.role,
-                "bundle": self.bundle, "reason": self.reason, "command": self.command}
+        return {"file": self.identity.cert, "role": self.identity.role.name,
+                "bundle": self.identity.name, "reason": self.reason, "command": self.command}
 
 
-def _skipped(out: Path, plan: Plan, role: str, bundle: str | None, reason: str,
+def _skipped(out: Path, plan: Plan, identity: Identity, reason: str,
              current: Certificate | None, replace: bool) -> Skipped:
     """``Skipped``, with the command that issues the identity again: its SANs that this
     tool accepts (a placeholder that fails until it is filled in if none), the defaults
     for the rest, and the signer this run used."""
-    words = [f"minipaas certs {role} --out {quote(out)}"]
-    words += [f"--name {bundle}"] if bundle else []
-    if role == "server":
+    words = []
+    if identity.role.needs_sans:
         sans = []
         for name in current.names if current else []:
             with contextlib.suppress(InvalidInput):
@@ -260,8 +247,8 @@ def _skipped(out: Path, plan: Plan, role: str, bundle: str | None, reason: str,
         words += [f"--san {quote(san)}" for san in sans] or ["--san 'ITS ADDRESS'"]
     words += plan.signer_options()
     words += ["--force"] if replace else []
-    working = current is not None and current.role == role
-    return Skipped(role, bundle, reason, " ".join(words), working)
+    working = current is not None and identity.role.fits(current)
+    return Skipped(identity, reason, identity.command(out, options=words), working)
 
 
 def _reissues(out: Path, plan: Plan, replace_ca: bool = False
@@ -276,34 +263,34 @@ def _reissues(out: Path, plan: Plan, replace_ca: bool = False
     taken = {spec.cert_file for spec in plan.leaves}
     taken.update(request.cert_file for request in plan.requests)
     taken.update(bundle.cert for bundle in plan.revoke)
-    for cert_file, key_file, role in TOP_LEVEL_PAIRS[:2]:
-        if cert_file not in taken and os.path.lexists(out / key_file) \
-                and not os.path.lexists(out / cert_file):
-            raise CAProblem(f"{out / cert_file} is missing, so its pair cannot be re-issued "
-                            f"as it was: issue it with `minipaas certs {role} --out "
-                            f"{quote(out)}`, or move {key_file} away")
+    for pair in map(Identity, ROLES.values()):
+        if pair.cert not in taken and os.path.lexists(out / pair.key) \
+                and not os.path.lexists(out / pair.cert):
+            raise CAProblem(f"{out / pair.cert} is missing, so its pair cannot be re-issued "
+                            f"as it was: issue it with `{pair.command(out)}`, or move "
+                            f"{pair.key} away")
     now = clock.now()
     found, skipped = [], []
-    for role, bundle in identities(out):
-        cert_file = pair_files(role, bundle)[0]
+    for identity in identities(out):
+        cert_file, role, bundle = identity.cert, identity.role, identity.name
         if cert_file in taken:
             continue
         try:
             current = read_certificate(out / cert_file)
         except OutputError:
-            skipped.append(_skipped(out, plan, role, bundle, "it holds no valid certificate",
+            skipped.append(_skipped(out, plan, identity, "it holds no valid certificate",
                                     None, not replace_ca))
             continue
-        if current.role != role:
-            skipped.append(_skipped(out, plan, role, bundle, f"it holds a {current.role} "
+        if not role.fits(current):
+            skipped.append(_skipped(out, plan, identity, f"it holds a {current.role} "
                                     f"certificate, not a {role} one", current, not replace_ca))
         elif replace_ca or plan.others.is_due(current, now):
             try:
-                found.append(Reissue(plan.reissued(current, out / cert_file, role, bundle),
-                                     current))
+                found.append(Reissue(plan.reissued(current, out / cert_file, role.name,
+                                                   bundle), current))
             except InvalidInput as error:
                 reason = error.reason if isinstance(error, CannotKeep) else str(error)
-                skipped.append(_skipped(out, plan, role, bundle, reason, current,
+                skipped.append(_skipped(out, plan, identity, reason, current,
                                         not replace_ca))
     return found, skipped
 
@@ -319,11 +306,12 @@ def _revocations(out: Path, plan: Plan) -> list[Revocation]:
     found = []
     for bundle in plan.revoke:
         path = out / bundle.cert
-        if not os.path.lexists(out / bundle.folder):
-            present = ", ".join(b.folder for b in bundles(out, bundle.role)) or "none"
-            other = Bundle("server" if bundle.role == "client" else "client", bundle.name)
-            hint = f"; did you mean {other.option}?" if os.path.isdir(out / other.folder) else ""
-            raise InvalidInput(f"no bundle {out / bundle.folder} to revoke (present: "
+        if not os.path.lexists(bundle.directory(out)):
+            present = ", ".join(b.label for b in bundles(out, bundle.role)) or "none"
+            other = next(Identity(role, bundle.name) for role in ROLES.values()
+                         if role is not bundle.role)
+            hint = f"; did you mean {other.option}?" if other.directory(out).is_dir() else ""
+            raise InvalidInput(f"no bundle {bundle.directory(out)} to revoke (present: "
                                f"{present}){hint}")
         if not path.is_file():
             raise CAProblem(f"{path} is missing: revoking records the certificate it "
@@ -349,7 +337,7 @@ def _new_ca_advice(out: Path, plan: Plan, leaves: Sequence[LeafSpec],
 
 def _keystore_again(out: Path, name: str | None) -> str:
     """A client.p12 is made from a pair: a re-issued pair leaves it in the backup."""
-    command = f"minipaas certs p12 --out {quote(out)}" + (f" --name {name}" if name else "")
+    command = certs_command("p12", out=out, options=[f"--name {name}" if name else ""])
     return f"; where a {CLIENT_P12} was used, make it again with `{command}`"
 
 
@@ -358,7 +346,7 @@ def deployment(out: Path, leaves: Sequence[LeafSpec]) -> list[str]:
     lines = []
     for spec in leaves:
         place = spec.place
-        if spec.role == "server":
+        if spec.identity.role is SERVER:
             files = ", ".join(place.files if place else SERVER_BUNDLE_FILES)
             who = f"manager {place.name}" if place else "the daemon of the top-level pair"
             lines.append(f"{who}: {files} into its /etc/docker, then restart dockerd")
@@ -417,7 +405,7 @@ def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | Non
     return _generate(openssl, out, plan, passphrase, templates, progress)
 
 
-def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Bundle], *, ca_days: int,
+def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Identity], *, ca_days: int,
            lifetime: datetime.timedelta | None = None, passphrase: bytes | None = None,
            templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> Outcome:
     """Cut the bundles ``cut_off`` off: a new CA of the old one's key type, every other
@@ -447,6 +435,6 @@ def _current_ca(out: Path) -> Certificate:
     if not all(certificate.self_issued for certificate in certificates):
         raise CAProblem(f"{out / CA_CERT} holds an intermediate CA: revoking makes a new CA, "
                         "and a new intermediate comes from your organisation; put it in place "
-                        f"(ca.pem and ca-key.pem), then `minipaas certs renew --all --out "
-                        f"{quote(out)}` for each folder it signs")
+                        "(ca.pem and ca-key.pem), then "
+                        f"`{certs_command('renew', '--all', out=out)}` for each folder it signs")
     return certificates[0]

@@ -35,6 +35,8 @@ from .layout import (
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from .certinfo import Certificate
+
 PROGRAM = "minipaas certs"
 Option = Union[str, Tuple[str, object]]  # "--force", or ("--ca-dir", a path to quote)
 
@@ -72,23 +74,34 @@ class Role:
     revoke_option: str  # how `certs revoke` names one of its bundles
     cli_copies: Mapping[str, str]  # top-level pair file -> the docker CLI's copy of it
     keystore: str | None  # client.p12, beside the pair, for a client
-    needs_sans: bool  # a server certificate names the addresses it answers on
+    # A server certificate names the addresses it answers on (its CN defaults to the
+    # first), a client is named by its CN alone (a bundle's CN is its name).
+    needs_sans: bool
+    bundle_user: str  # who reads one of its bundles' ca.pem (to verify its peers)
+    bundle_peers: str  # whom that user verifies with it
+    force_over_bundle: bool  # a new bundle over one of its existing bundles needs --force
 
     def __str__(self) -> str:
         return self.name
+
+    def fits(self, certificate: Certificate) -> bool:
+        """Whether ``certificate`` is one of this role's (by its EKU, as certinfo reads it)."""
+        return certificate.role == self.name
 
 
 SERVER = Role(
     name="server", folder=SERVERS_DIR, cert=SERVER_CERT, key=SERVER_KEY,
     bundle_files=SERVER_BUNDLE_FILES, journaled=SERVER_BUNDLE_FILES, purpose="sslserver",
     eku_oid=OID_SERVER_AUTH, eku_name="serverAuth", template="server.cnf.j2",
-    revoke_option="--server", cli_copies={}, keystore=None, needs_sans=True)
+    revoke_option="--server", cli_copies={}, keystore=None, needs_sans=True,
+    bundle_user="dockerd on this manager", bundle_peers="clients", force_over_bundle=False)
 CLIENT = Role(
     name="client", folder=CLIENTS_DIR, cert=CLIENT_CERT, key=CLIENT_KEY,
     bundle_files=BUNDLE_FILES, journaled=CLIENT_BUNDLE_JOURNALED, purpose="sslclient",
     eku_oid=OID_CLIENT_AUTH, eku_name="clientAuth", template="client.cnf.j2",
     revoke_option="--name", cli_copies=DOCKER_CLI_COPIES, keystore=CLIENT_P12,
-    needs_sans=False)
+    needs_sans=False, bundle_user="the docker CLI", bundle_peers="daemons",
+    force_over_bundle=True)
 ROLES = {role.name: role for role in (SERVER, CLIENT)}
 _BY_FOLDER = {role.folder: role for role in ROLES.values()}
 

@@ -9,24 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from .certinfo import (
-    OID_CLIENT_AUTH,
-    OID_SERVER_AUTH,
     Certificate,
     read_certificates,
 )
 from .errors import (
     OutputError,
-    quote,
 )
+from .identity import CLIENT, ROLES, bundles, certs_command
 from .layout import (
     CA_CERT,
     OLD_CA_CERT,
-    TOP_LEVEL_PAIRS,
-    bundles,
 )
 from .plan import HOUR
 
-_USAGE_NAMES = {OID_SERVER_AUTH: "serverAuth", OID_CLIENT_AUTH: "clientAuth"}
+_USAGE_NAMES = {role.eku_oid: role.eku_name for role in ROLES.values()}
 
 
 @dataclass(frozen=True)
@@ -88,7 +84,8 @@ def inventory(directory: Path, unreadable: list[str] | None = None) -> list[Entr
         entries.append(Entry(CA_CERT, _ca_role(cert, index, cas), cert))
     for cert in _read(directory, OLD_CA_CERT, unreadable):
         entries.append(Entry(OLD_CA_CERT, "ca (old, kept aside)", cert))
-    for name in (*(cert for cert, _, _ in TOP_LEVEL_PAIRS),
+    # The top-level certificates, the docker CLI's copy of the client's, then the bundles'.
+    for name in (*(role.cert for role in ROLES.values()), CLIENT.cli_copies[CLIENT.cert],
                  *(bundle.cert for bundle in bundles(directory))):
         found = _read(directory, name, unreadable)
         if found:  # a leaf, then the intermediates its peers need
@@ -115,7 +112,7 @@ class Rollover:
 
     def describe(self, directory: Path) -> str:
         waiting = ", ".join(self.old_leaves)
-        finish = f"`minipaas certs rotate-ca finish --out {quote(str(directory))}`"
+        finish = f"`{certs_command('rotate-ca', 'finish', out=directory)}`"
         next_step = (f"re-issue {waiting} from the new CA, then {finish}" if waiting
                      else finish)
         return (f"CA rollover in progress: ca.pem trusts the new CA (CN={self.new_ca.subject_cn}) "

@@ -12,7 +12,7 @@ cannot make it touch anything else.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only annotations: `certs --help` imports this module
     from pathlib import Path
@@ -77,90 +77,11 @@ _BUNDLE_PATH = re.compile("|".join(
     rf"{folder}/(?!.*\.\.){_NAME}(?:/(?:{'|'.join(map(re.escape, journaled))}))?\Z"
     for folder, journaled in _JOURNALED.items()))
 
-# Roles as strings, for the modules that have not moved to `identity.Identity` yet
-# (generate, plan, inventory, commands, revocations): Bundle, pair_files,
-# TOP_LEVEL_PAIRS, bundles() and identities() below.  They give the same names as
-# Identity (tests/test_identity.py checks it) and go once the last caller moves;
-# they cannot be aliases of it, as identity imports this module.
-_FOLDERS = {"client": CLIENTS_DIR, "server": SERVERS_DIR}
-_ROLES = {folder: role for role, folder in _FOLDERS.items()}
-_FILES = {"client": BUNDLE_FILES, "server": SERVER_BUNDLE_FILES}
-_PAIRS = {"server": (SERVER_CERT, SERVER_KEY), "client": (CLIENT_CERT, CLIENT_KEY)}
-_OPTIONS = {"client": "--name", "server": "--server"}
-# The top-level leaf pairs: (certificate, key, role).
-TOP_LEVEL_PAIRS = ((SERVER_CERT, SERVER_KEY, "server"), (CLIENT_CERT, CLIENT_KEY, "client"),
-                   (CLI_CERT, CLI_KEY, "client"))
-
-
-class Bundle(NamedTuple):
-    """A named identity's folder: ``clients/NAME/`` (ca.pem, cert.pem, key.pem: a ready
-    DOCKER_CERT_PATH) or ``servers/NAME/`` (ca.pem, server-cert.pem, server-key.pem:
-    what one manager's /etc/docker holds)."""
-
-    role: str  # "client" or "server"
-    name: str
-
-    @property
-    def folder(self) -> str:
-        return f"{_FOLDERS[self.role]}/{self.name}"
-
-    def file(self, file: str) -> str:
-        return f"{self.folder}/{file}"
-
-    @property
-    def files(self) -> tuple[str, ...]:
-        return tuple(self.file(name) for name in _FILES[self.role])
-
-    @property
-    def ca(self) -> str:
-        return self.file(CA_CERT)
-
-    @property
-    def cert(self) -> str:
-        return self.files[1]
-
-    @property
-    def key(self) -> str:
-        return self.files[2]
-
-    @property
-    def option(self) -> str:
-        """How commands name it: ``--name NAME`` (a client) or ``--server NAME``."""
-        return f"{_OPTIONS.get(self.role, '--server')} {self.name}"
-
-    @classmethod
-    def of(cls, relative: str) -> Bundle | None:
-        """The bundle a relative name belongs to (``servers/m1/ca.pem``), or None."""
-        parts = relative.split("/")
-        if len(parts) >= 2 and parts[0] in _ROLES:
-            return cls(_ROLES[parts[0]], parts[1])
-        return None
-
-
-def pair_files(role: str, bundle: str | None = None) -> tuple[str, str]:
-    """The certificate and key of a leaf: top-level ``ROLE-cert.pem``/``ROLE-key.pem``, or
-    those of the bundle ``bundle`` of that role."""
-    if bundle:
-        place = Bundle(role, bundle)
-        return place.cert, place.key
-    return _PAIRS.get(role, _PAIRS["client"])
-
 
 def is_bundle_name(name: str) -> bool:
     """A name `--name` accepts (``names.parse_identity_name``): the only bundles the tool
     writes, and the only ones it reads."""
     return bool(_NAME_ONLY.match(name)) and ".." not in name
-
-
-def bundles(directory: Path, role: str | None = None) -> list[Bundle]:
-    """The bundles present (folders with a bundle name), servers first, each by name."""
-    found = []
-    for kind in ("server", "client") if role is None else (role,):
-        folder = directory / _FOLDERS[kind]
-        if folder.is_dir():
-            found += sorted(Bundle(kind, p.name) for p in folder.iterdir()
-                            if is_bundle_name(p.name) and p.is_dir())
-    return found
 
 
 def strangers(directory: Path) -> list[str]:
@@ -172,13 +93,6 @@ def strangers(directory: Path) -> list[str]:
             found += sorted(f"{folder}/{p.name}" for p in (directory / folder).iterdir()
                             if not (is_bundle_name(p.name) and p.is_dir()))
     return found
-
-
-def identities(directory: Path) -> list[tuple[str, str | None]]:
-    """The leaves present, as (role, bundle name or None): the top-level server and
-    client pairs (by their certificates), then every bundle."""
-    top = [(role, None) for cert, _, role in TOP_LEVEL_PAIRS[:2] if (directory / cert).exists()]
-    return [*top, *((bundle.role, bundle.name) for bundle in bundles(directory))]
 
 
 def is_tool_path(name: str) -> bool:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, TypedDict
 import click
 
 from .errors import InvalidInput
-from .layout import CLIENTS_DIR, SERVERS_DIR, Bundle
+from .identity import Identity, Role, certs_command
+from .layout import CLIENTS_DIR, SERVERS_DIR
 from .names import parse_common_name, parse_identity_name, parse_san
 from .output import progress
 from .plan import (
@@ -106,15 +107,15 @@ def key_sizes_help() -> str:
                      if len(KEY_SIZES[kind]) > 1) + "."
 
 
-def bundle_help(role: str) -> str:
+def bundle_help(role: Role) -> str:
     """``clients/NAME/{ca.pem,cert.pem,key.pem}``: a bundle's folder and files."""
-    bundle = Bundle(role, "NAME")
+    bundle = Identity(role, "NAME")
     return f"{bundle.folder}/{{{','.join(Path(name).name for name in bundle.files)}}}"
 
 
 SERVER_CN_DEFAULT = f"[default: the first SAN, if it is a valid CN, else {DEFAULT_SERVER_CN}]"
 # The exit-code table is shown once, under `minipaas certs --help`; each command points there.
-EXIT_CODES = "Exit codes: see `minipaas certs --help`."
+EXIT_CODES = f"Exit codes: see `{certs_command('--help')}`."
 CHECK_CN = validate(parse_common_name)
 DAYS = click.IntRange(1, MAX_DAYS)
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]

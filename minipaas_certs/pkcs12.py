@@ -171,7 +171,7 @@ def _verify(openssl: OpenSSL, work: Path, out: Path, pair: Identity,
         untrusted = work / "intermediates.pem"
         write_private(untrusted, b"".join(cert.pem for cert in intermediates), CERT_MODE)
     try:
-        verify_leaf(openssl, work / "root.pem", work / "leaf.pem", "client",
+        verify_leaf(openssl, work / "root.pem", work / "leaf.pem", pair.role.name,
                     untrusted=untrusted)
     except VerifyFailed as failure:
         raise CAProblem(f"{out / pair.cert} does not verify against {out / pair.ca} as a "

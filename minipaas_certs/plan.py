@@ -20,6 +20,7 @@ from typing import AbstractSet, Callable, NamedTuple, Protocol, Sequence
 from . import clock
 from .certinfo import Certificate
 from .errors import CAProblem, Conflict, InvalidInput, quote
+from .identity import ROLES, SERVER, Identity, certs_command
 from .layout import (
     CA_CERT,
     CA_FILES,
@@ -27,12 +28,9 @@ from .layout import (
     CERT_MODE,
     CLIENT_CERT,
     CLIENT_P12,
-    DOCKER_CLI_COPIES,
     KEY_MODE,
     OLD_CA_CERT,
     OLD_CA_KEY,
-    Bundle,
-    pair_files,
 )
 from .names import MAX_CN_LENGTH, SubjectAltName, parse_common_name, parse_san, parse_sans
 
@@ -95,7 +93,7 @@ class LeafSpec:
     """What a server or client certificate must contain, and where its pair goes.
 
     A leaf with a ``bundle`` name is written into its bundle folder with a copy of
-    ca.pem (see ``layout.Bundle``): a client's ready DOCKER_CERT_PATH, or the three
+    ca.pem (see ``identity.Identity``): a client's ready DOCKER_CERT_PATH, or the three
     files of one Swarm manager's /etc/docker.
     """
 
@@ -107,20 +105,24 @@ class LeafSpec:
     bundle: str | None = None
 
     def __post_init__(self) -> None:
-        if self.role == "server" and not self.sans:
+        if self.identity.role.needs_sans and not self.sans:
             raise InvalidInput("a server certificate needs at least one --san")
 
     @property
-    def place(self) -> Bundle | None:
-        return Bundle(self.role, self.bundle) if self.bundle else None
+    def identity(self) -> Identity:
+        return Identity(ROLES[self.role], self.bundle or None)
+
+    @property
+    def place(self) -> Identity | None:
+        return self.identity if self.bundle else None
 
     @property
     def cert_file(self) -> str:
-        return pair_files(self.role, self.bundle)[0]
+        return self.identity.cert
 
     @property
     def key_file(self) -> str:
-        return pair_files(self.role, self.bundle)[1]
+        return self.identity.key
 
 
 def chosen_lifetime(days: int | None = None, hours: int | None = None
@@ -184,12 +186,13 @@ class Placement:
 
     def add_leaf(self, spec: LeafSpec) -> None:
         if spec.place:
-            self.bundles.append(spec.place.folder)
+            self.bundles.append(spec.place.label)  # its folder
             return
         self.files.update({spec.cert_file: CERT_MODE, spec.key_file: KEY_MODE})
-        if spec.role == "client":
-            self.files.update({DOCKER_CLI_COPIES[spec.cert_file]: CERT_MODE,
-                               DOCKER_CLI_COPIES[spec.key_file]: KEY_MODE})
+        copies = spec.identity.role.cli_copies
+        if copies:
+            self.files.update({copies[spec.cert_file]: CERT_MODE,
+                               copies[spec.key_file]: KEY_MODE})
 
 
 class SignerChoice(Protocol):
@@ -249,7 +252,7 @@ class Plan:
     requests: tuple[Request, ...] = ()  # identities issued or rotated, read under the lock
     force: bool = False
     others: Others | None = None
-    revoke: tuple[Bundle, ...] = ()
+    revoke: tuple[Identity, ...] = ()
 
     @classmethod
     def new_set(cls, signer: SignerChoice, leaves: Sequence[LeafSpec] = (), *,
@@ -273,7 +276,7 @@ class Plan:
         return cls(signer, Kind.RENEW_ALL, force=force, others=Others(lifetime, within))
 
     @classmethod
-    def revocation(cls, signer: SignerChoice, cut_off: Sequence[Bundle], *,
+    def revocation(cls, signer: SignerChoice, cut_off: Sequence[Identity], *,
                    lifetime: datetime.timedelta | None = None) -> Plan:
         return cls(signer, Kind.REVOKE, force=True, others=Others(lifetime),
                    revoke=tuple(dict.fromkeys(cut_off)))
@@ -320,11 +323,11 @@ class Plan:
         if self.ca is not None and placement.keep and not self.force:
             raise Conflict(
                 f"{out} already holds {', '.join(placement.keep)}: a new CA never replaces "
-                "them; use `minipaas certs server` or `client` to issue from the "
+                f"them; use `{certs_command(SERVER.name)}` or `client` to issue from the "
                 "existing CA, or --force to move the old files into a backup folder")
         if self.kind is Kind.ISSUE and not self.force:
-            clients = [name for name in placement.keep
-                       if (Bundle.of(name) or Bundle("", "")).role == "client"]
+            clients = [name for name in placement.keep if (found := Identity.of(name))
+                       and found.name is not None and found.role.force_over_bundle]
             if clients:
                 raise Conflict(
                     f"{', '.join(str(out / name) for name in clients)} already exists; "
@@ -357,7 +360,7 @@ class Plan:
         pair (it holds the old pair; a bundle's goes with its folder)."""
         old_ca = [OLD_CA_CERT, OLD_CA_KEY] if self.ca is not None and self.force else []
         stale = [CLIENT_P12] if CLIENT_CERT in placement.files else []
-        return [*old_ca, *(bundle.folder for bundle in self.revoke), *stale]
+        return [*old_ca, *(bundle.label for bundle in self.revoke), *stale]
 
     def reissued(self, current: Certificate, where: Path, role: str,
                  bundle: str | None) -> LeafSpec:
@@ -406,7 +409,7 @@ def client_leaves(cn: str | None, bundles: Sequence[str], key: KeySpec,
 
 def check_renewal(role: str, extra_sans: Sequence[str]) -> None:
     """What a renewal may change, checked before anything is read."""
-    if role == "client" and extra_sans:
+    if not ROLES[role].needs_sans and extra_sans:
         raise InvalidInput("--san is for server certificates; a client is named by its CN")
 
 
@@ -434,27 +437,29 @@ class Request:
 
     def __post_init__(self) -> None:
         check_renewal(self.role, self.add_sans)
-        if self.role == "client" and self.sans:
+        if not self.identity.role.needs_sans and self.sans:
             raise InvalidInput("--san is for server certificates; a client is named by its CN")
         if self.key_kind is not None:  # --key-size alone is checked against the current key
             KeySpec.parse(self.key_kind, self.key_bits)  # refuse at once
 
     @property
+    def identity(self) -> Identity:
+        return Identity(ROLES[self.role], self.bundle or None)
+
+    @property
     def cert_file(self) -> str:
-        return pair_files(self.role, self.bundle)[0]
+        return self.identity.cert
 
     def new(self, out: Path) -> LeafSpec:
         """The identity issued for the first time: the defaults where nothing was said."""
         if self.existing_only:
-            command = f"minipaas certs {self.role} --out {quote(out)}" + (
-                f" --name {self.bundle}" if self.bundle else "")
             raise CAProblem(f"nothing to renew: {out / self.cert_file} does not exist; "
-                            f"issue it with `{command}`")
+                            f"issue it with `{self.identity.command(out)}`")
         names = server_names(self.sans or (), with_defaults=self.sans is None) \
-            if self.role == "server" else ()
+            if self.identity.role.needs_sans else ()
         names = (*names, *(san for san in parse_sans(self.add_sans) if san not in names))
         common_name = self.common_name or (
-            default_server_cn(names) if self.role == "server" else DEFAULT_CLIENT_CN)
+            default_server_cn(names) if self.identity.role.needs_sans else DEFAULT_CLIENT_CN)
         key = KeySpec.parse(self.key_kind or DEFAULT_KEY_TYPE, self.key_bits)
         return LeafSpec(self.role, common_name, key, self.lifetime or DEFAULT_DAYS * DAY,
                         tuple(names), self.bundle)
@@ -472,7 +477,7 @@ class Request:
                 if not force:
                     raise CannotKeep(where, str(error)) from None
         names: list[SubjectAltName] = []
-        if self.role == "server":
+        if self.identity.role.needs_sans:
             listed = list(current.names if self.sans is None else self.sans)
             if self.sans == ():  # --no-default-san alone: the current names, less those
                 defaults = {str(name) for name in server_names((), with_defaults=True)}
@@ -489,7 +494,7 @@ class Request:
                 if was_a_name and common_name.lower() not in {n.value for n in names}:
                     common_name = None  # it named a SAN now dropped: it follows the new ones
         if common_name is None:
-            common_name = default_server_cn(names) if self.role == "server" else (
+            common_name = default_server_cn(names) if self.identity.role.needs_sans else (
                 self.bundle or DEFAULT_CLIENT_CN)
         key = self._key(current, where, force)
         if not force:

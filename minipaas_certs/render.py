@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import CertsError, InvalidInput
+from .identity import ROLES
 
 if TYPE_CHECKING:
     import jinja2
 
 TEMPLATE_PACKAGE = "minipaas_certs.templates"
-TEMPLATES = ("ca.cnf.j2", "server.cnf.j2", "client.cnf.j2")
+CA_TEMPLATE = "ca.cnf.j2"
+TEMPLATES = (CA_TEMPLATE, *(role.template for role in ROLES.values()))
 VALUES = "common_name, key_type, dns_names, ip_addresses"
 # The last line of defence behind names.py: whatever reaches a template must be
 # made of characters with no meaning in OpenSSL's config syntax.

@@ -17,7 +17,8 @@ from pathlib import Path
 from .certinfo import Certificate
 from .errors import OutputError
 from .files import read_limited
-from .layout import REVOKED_FILE, Bundle, is_bundle_name
+from .identity import ROLES, Identity
+from .layout import REVOKED_FILE, is_bundle_name
 
 RECORD_VERSION = 1
 
@@ -36,15 +37,15 @@ class Revocation:
     revoked_at: str
 
     @classmethod
-    def of(cls, bundle: Bundle, certificate: Certificate,
+    def of(cls, bundle: Identity, certificate: Certificate,
            now: datetime.datetime) -> Revocation:
-        return cls(bundle.role, bundle.name, certificate.subject_cn or "",
+        return cls(bundle.role.name, bundle.name or "", certificate.subject_cn or "",
                    f"{certificate.serial:x}", certificate.fingerprint,
                    certificate.issuer_cn or "", certificate.not_after.isoformat(),
                    now.replace(microsecond=0).isoformat())
 
     def line(self) -> str:
-        return (f"{Bundle(self.role, self.name).folder}  CN={self.common_name}  serial "
+        return (f"{Identity(ROLES[self.role], self.name).label}  CN={self.common_name}  serial "
                 f"{self.serial}  issuer CN={self.issuer}  revoked {self.revoked_at}")
 
 
@@ -74,7 +75,7 @@ def read(directory: Path) -> list[Revocation]:
 
 def _check(entry: Revocation) -> None:
     """Only what the tool writes: a record is printed, so nothing in it may be hostile."""
-    if entry.role not in ("client", "server") or not is_bundle_name(entry.name):
+    if entry.role not in ROLES or not is_bundle_name(entry.name):
         raise ValueError(f"an entry names no bundle ({entry.role!r}, {entry.name!r})")
     for value in asdict(entry).values():
         if not (value.isascii() and value.isprintable()) or len(value) > 200:

@@ -21,13 +21,14 @@ from .authority import Authority, _signing_config, _utc, random_serial
 from .certinfo import Certificate, parse_pem
 from .errors import OutputError
 from .files import read_limited, write_private
+from .identity import ROLES
 from .keys import NewKey, _check_not_empty, digest_args, digest_name, public_key_of_file
 from .layout import CA_CERT, CERT_MODE, DIR_MODE
 from .openssl import Argument, OpenSSL, descriptor_budget, input_pipe
 from .parallel import run_all
 from .plan import BACKDATE, LeafSpec
 from .render import SHIPPED, Templates
-from .verify import _PURPOSES, verify_leaves
+from .verify import verify_leaves
 
 if TYPE_CHECKING:  # a PKI engine's code loads only in the runs that use one
     pass
@@ -38,7 +39,7 @@ SIGNING = "signing"  # work folders in the staging folder
 def leaf_config(spec: LeafSpec, templates: Templates) -> str:
     """The OpenSSL config of a leaf, rendered from its role's template."""
     return templates.render(
-        f"{spec.role}.cnf.j2",
+        spec.identity.role.template,
         common_name=spec.common_name,
         key_type=spec.key.kind,
         dns_names=[san.value for san in spec.sans if san.kind == "DNS"],
@@ -219,8 +220,8 @@ def place_and_check(openssl: OpenSSL, requests: Sequence[LeafRequest],
                           CERT_MODE)
         check_issued(issued[request.cert_path], request.spec, request.cert_path,
                      templates.blame())
-    by_role = {role: [r.cert_path for r in requests if r.spec.role == role]
-               for role in ("server", "client")}
+    by_role = {role.name: [r.cert_path for r in requests if r.spec.identity.role is role]
+               for role in ROLES.values()}
     run_all([functools.partial(verify_leaves, openssl, trust_path, paths, role,
                                hint=templates.blame(), untrusted=chain_path)
              for role, paths in by_role.items() if paths], 2)  # the roles side by side
@@ -243,7 +244,7 @@ def check_issued(certificate: Certificate, spec: LeafSpec, cert_path: Path,
         problems.append("its subjectAltName differs from the names asked")
     if certificate.is_ca:
         problems.append("it is a CA")
-    if certificate.extended_key_usage != (_PURPOSES[spec.role][1],):
+    if certificate.extended_key_usage != (spec.identity.role.eku_oid,):
         problems.append(f"its extendedKeyUsage is not {spec.role} authentication only")
     if certificate.subject_cn != spec.common_name:
         problems.append("its common name differs from the one asked")

@@ -42,6 +42,7 @@ from .files import (
     remove_created_dirs,
     write_private,
 )
+from .identity import PROGRAM
 from .journal import (
     JOURNAL_VERSION,
     Journal,
@@ -228,7 +229,7 @@ class OutputDirectory:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise Conflict(
-                f"another minipaas certs run is using {self.path}; try again when it ends"
+                f"another {PROGRAM} run is using {self.path}; try again when it ends"
             ) from None
         except OSError as error:
             raise OutputError(f"cannot lock {self.path}: {describe(error)}") from None
@@ -472,7 +473,7 @@ class OutputDirectory:
             self._keep_staging = True
             raise OutputError(
                 f"cannot put the previous files back in {self.path} ({describe(error)}); "
-                "the next minipaas certs run on it will finish putting them back"
+                f"the next {PROGRAM} run on it will finish putting them back"
             ) from None
 
     def _recover(self, leftover: Path) -> None:
@@ -541,7 +542,7 @@ def _lock_shared(descriptor: int, folder: Path) -> None:
     try:
         fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise Conflict(f"another minipaas certs run is changing {folder}; try again "
+        raise Conflict(f"another {PROGRAM} run is changing {folder}; try again "
                        "when it ends") from None
 
 
@@ -611,7 +612,7 @@ def refuse_links(directory: Path, names: Iterable[str]) -> None:
     """A Conflict naming the first symlinked folder ``names`` lie in (see
     ``linked_folders``), and how to replace it by the real folder."""
     for link in linked_folders(directory, names)[:1]:
-        raise Conflict(f"{link} is a symlink (to {os.readlink(link)}): minipaas certs never "
+        raise Conflict(f"{link} is a symlink (to {os.readlink(link)}): {PROGRAM} never "
                        f"writes through a symlinked folder; {link_fix(link)}, and run again")
 
 

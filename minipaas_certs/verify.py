@@ -6,11 +6,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH
 from .errors import OpenSSLFailed, OutputError
+from .identity import ROLES
 from .openssl import Argument, OpenSSL
-
-_PURPOSES = {"server": ("sslserver", OID_SERVER_AUTH), "client": ("sslclient", OID_CLIENT_AUTH)}
 
 
 class VerifyFailed(OutputError):
@@ -39,7 +37,7 @@ def unverified(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: str
     """The certificates among ``paths`` that one ``openssl verify -x509_strict`` call
     (with the role's purpose) does not report OK: a process for all, not one each.
     ``inherit``: the descriptors behind ``/dev/fd/N`` paths."""
-    purpose = _PURPOSES[role][0]
+    purpose = ROLES[role].purpose
     try:
         output = openssl.run(["verify", "-x509_strict", "-purpose", purpose,
                               *([] if check_time else ["-no_check_time"]), "-CAfile", ca_path,
@@ -65,7 +63,7 @@ def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str |
     ``cert`` is a file, or PEM bytes given on stdin.  ``check_time=False`` leaves
     dates out, for callers that report them separately.
     """
-    purpose = ["-purpose", _PURPOSES[role][0]] if role else []
+    purpose = ["-purpose", ROLES[role].purpose] if role else []
     shown = cert.name if isinstance(cert, Path) else "the certificate"
     try:
         output = openssl.run(["verify", "-x509_strict", *purpose,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from minipaas_certs.layout import Bundle, is_key, is_public, is_tool_path, pair_files
+from minipaas_certs.layout import is_key, is_public, is_tool_path
 
 
 @pytest.mark.parametrize("name", ["ca.pem", "ca-key.pem", "cert.pem", "SHA256SUMS", ".gitignore",
@@ -23,19 +23,6 @@ def test_names_the_tool_writes(name: str) -> None:
                                   "servers/m1/client.p12", "clients/ci/x.p12", "other.p12"])
 def test_names_it_never_writes(name: str) -> None:
     assert not is_tool_path(name)
-
-
-def test_pairs_and_bundles() -> None:
-    assert pair_files("server") == ("server-cert.pem", "server-key.pem")
-    assert pair_files("client") == ("client-cert.pem", "client-key.pem")
-    assert pair_files("client", "ci") == ("clients/ci/cert.pem", "clients/ci/key.pem")
-    assert pair_files("server", "m1") == ("servers/m1/server-cert.pem",
-                                          "servers/m1/server-key.pem")
-    assert Bundle.of("clients/ci/cert.pem") == Bundle("client", "ci")
-    assert Bundle.of("servers/m1/ca.pem") == Bundle("server", "m1")
-    assert Bundle.of("cert.pem") is None
-    assert Bundle("server", "m1").files == ("servers/m1/ca.pem", "servers/m1/server-cert.pem",
-                                            "servers/m1/server-key.pem")
 
 
 @pytest.mark.parametrize("name,public", [("ca.pem", True), ("key.pem", False),

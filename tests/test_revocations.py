@@ -11,7 +11,7 @@ from conftest import run_tool
 
 from minipaas_certs.certinfo import read_certificate
 from minipaas_certs.errors import OutputError
-from minipaas_certs.layout import Bundle
+from minipaas_certs.identity import CLIENT, Identity
 from minipaas_certs.plan import successor_cn
 from minipaas_certs.revocations import Revocation, read, render
 
@@ -21,7 +21,7 @@ def test_a_record_reads_back_as_written(tmp_path: Path) -> None:
     assert run_tool("certs", "all", "--out", str(tmp_path), "-q").returncode == 0
     certificate = read_certificate(tmp_path / "cert.pem")
     moment = datetime.datetime(2026, 11, 27, 12, 0, 1, 500, tzinfo=datetime.timezone.utc)
-    entry = Revocation.of(Bundle("client", "ci"), certificate, moment)
+    entry = Revocation.of(Identity(CLIENT, "ci"), certificate, moment)
     assert entry.serial == f"{certificate.serial:x}" and entry.revoked_at.endswith(":01+00:00")
     (tmp_path / "revoked.json").write_bytes(render([entry, entry]))
     assert read(tmp_path) == [entry, entry]

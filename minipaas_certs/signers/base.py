@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence
 from ..certinfo import Certificate, parse_pem, read_certificates
 from ..errors import Conflict, OutputError
 from ..files import read_limited, write_private
-from ..layout import CA_CERT, CERT_MODE, DOCKER_CLI_COPIES, KEY_MODE, Bundle, identities, pair_files
+from ..identity import identities
+from ..layout import CA_CERT, CERT_MODE, KEY_MODE
 
 if TYPE_CHECKING:
     from ..openssl import OpenSSL
@@ -128,8 +129,8 @@ def left_behind(out: Path, gone: set[str], anchors_pem: bytes) -> list[str]:
     ca.pem (``anchors_pem``) does not trust: none may remain after exit 0."""
     anchors = parse_pem(anchors_pem, out / CA_CERT)
     found = []
-    for role, bundle in identities(out):
-        cert_file = pair_files(role, bundle)[0]
+    for identity in identities(out):
+        cert_file = identity.cert
         if cert_file in gone:
             continue
         try:
@@ -137,7 +138,7 @@ def left_behind(out: Path, gone: set[str], anchors_pem: bytes) -> list[str]:
         except OutputError:
             chain = []
         if not chains_to(chain, anchors):
-            found.append(Bundle(role, bundle).folder if bundle else cert_file)
+            found.append(identity.label)
     return found
 
 
@@ -168,8 +169,8 @@ def copy_into_bundles(store: OutputDirectory, leaves: Sequence[LeafSpec],
             write_private(cert.parent / CA_CERT, ca_pem, CERT_MODE)
             os.chmod(key, KEY_MODE)  # the certificate was placed with its mode
             written[cert.parent / CA_CERT] = ca_pem
-        elif spec.role == "client":
-            for source, copy in DOCKER_CLI_COPIES.items():
+        else:
+            for source, copy in spec.identity.role.cli_copies.items():
                 data = read_limited(store.staged(source))
                 write_private(store.staged(copy), data, KEY_MODE)
                 written[store.staged(copy)] = data

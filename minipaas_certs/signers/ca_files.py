@@ -11,6 +11,7 @@ from ..authority import Authority, load_authority, read_ca
 from ..certinfo import parse_pem
 from ..errors import OutputError, quote
 from ..files import read_limited
+from ..identity import certs_command
 from ..layout import CA_CERT, CA_KEY
 from ..plan import leaf_end
 from ..store import same_directory
@@ -68,11 +69,11 @@ class _FilesSigning(Signing):
                 gone: set[str]) -> None:
         run, source, loaded = self.run, self.source, self.authority
         if self.elsewhere:  # what is left behind, before --force
-            again = (f"minipaas certs renew --all --out {quote(run.out)} "
-                     f"--ca-dir {quote(source)}")
+            again = certs_command("renew", "--all", out=run.out,
+                                  options=[("--ca-dir", source), "--force"])
             refuse_left_behind(run.out, gone, loaded.cert_pem, source / CA_CERT,
                                f"re-issue every certificate from it in one step with "
-                               f"`{again} --force`")
+                               f"`{again}`")
             copy_ca(run, placement, loaded.cert_pem, source / CA_CERT, self.replaces_ca)
         if run.passphrase is not None and loaded.passphrase is None:
             run.progress(f"Note: {source / CA_KEY} is not encrypted; the passphrase "

@@ -28,7 +28,6 @@ from ..render import SHIPPED, Templates
 from ..signing import SIGNING, LeafRequest, place_and_check, request_leaf
 from ..vault import Engine, EngineRefused
 from ..vault import sign as engine_sign
-from ..verify import _PURPOSES
 from .base import (
     Signer,
     Signing,
@@ -131,7 +130,7 @@ def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
         anchors, intermediates = roots[:1], [cert for cert in above if not cert.self_issued]
         if public_key_of_file(openssl, request.key_path) != leaf.public_key_der:
             raise CAProblem(f"the PKI engine signed a key other than {request.key_path.name}")
-        purpose = _PURPOSES[request.spec.role][1]
+        purpose = request.spec.identity.role.eku_oid
         if leaf.extended_key_usage != (purpose,):
             raise EngineRefused(
                 f"the PKI engine's role {engine.role} signed CN={request.spec.common_name} "

@@ -17,8 +17,9 @@ from ..authority import finish_ca, start_ca
 from ..certinfo import read_certificates
 from ..errors import CAProblem, Conflict, OpenSSLFailed, OutputError
 from ..files import read_limited
+from ..identity import identities
 from ..keys import NewKey, is_encrypted, passin, public_key_of
-from ..layout import BACKUP_PREFIX, CA_CERT, CA_KEY, OLD_CA_CERT, Bundle, identities, pair_files
+from ..layout import BACKUP_PREFIX, CA_CERT, CA_KEY, OLD_CA_CERT
 from ..plan import successor_cn, unstamped
 from .base import Signer, Signing, SigningRun
 from .local import sign_locally
@@ -78,8 +79,7 @@ class _NewCASigning(Signing):
 def _refuse_orphans(run: SigningRun, issued: set[str], holds_ca: bool) -> None:
     """A new CA never leaves certificates of the previous one beside its ca.pem."""
     out = run.out
-    orphans = [Bundle(role, name).folder if name else pair_files(role)[0]
-               for role, name in identities(out) if pair_files(role, name)[0] not in issued]
+    orphans = [identity.label for identity in identities(out) if identity.cert not in issued]
     if orphans:
         again = "--reissue" if run.plan.force or not holds_ca else "--force --reissue"
         raise Conflict(
