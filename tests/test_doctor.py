@@ -238,16 +238,6 @@ def test_daemon_still_on_the_previous_ca_during_a_rollover(tmp_path: Path, daemo
 
 # --- a start in the future, in `show` ----------------------------------------------------------
 
-def test_show_names_a_start_in_the_future(tmp_path: Path, cli) -> None:
-    out = tmp_path / "certs"
-    certs("all", "--out", str(out))
-    reissue(out / "client-cert.pem", out, days_ago=-2)
-    start = read_certificate(out / "client-cert.pem").not_before
-    shown = cli("certs", "show", str(out)).out
-    assert (f"(not yet valid: valid only from {start:%Y-%m-%d %H:%M:%S} UTC: is a clock "
-            "wrong") in shown, shown
-    assert shown.count("not yet valid") == 1  # the others started five minutes ago
-
 
 def test_a_start_ahead_reads_the_same_whichever_signed_it(tmp_path: Path) -> None:
     """An OpenBao leaf starts 30 s back (the role's not_before_duration), a local one five

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import load_cert
+from conftest import certs, load_cert, reissue
 from cryptography.hazmat.primitives import hashes
+
+from minipaas_certs.certinfo import read_certificate
 
 
 @pytest.fixture
@@ -56,3 +58,14 @@ def test_show_uses_the_environment_default(out: Path, cli, monkeypatch) -> None:
 def test_show_of_a_missing_directory(tmp_path: Path, cli) -> None:
     result = cli("certs", "show", str(tmp_path / "none"))
     assert result.code == 6 and "not a directory" in result.error_line
+
+
+def test_show_names_a_start_in_the_future(tmp_path: Path, cli) -> None:
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out))
+    reissue(out / "client-cert.pem", out, days_ago=-2)
+    start = read_certificate(out / "client-cert.pem").not_before
+    shown = cli("certs", "show", str(out)).out
+    assert (f"(not yet valid: valid only from {start:%Y-%m-%d %H:%M:%S} UTC: is a clock "
+            "wrong") in shown, shown
+    assert shown.count("not yet valid") == 1  # the others started five minutes ago
