@@ -15,9 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from as_user import ok, tool
 from conftest import TOOL_OPENSSL, certs, run_tool
 
 from minipaas_certs.layout import STAGING_PREFIX
+
+OUT = "my certs"
 
 
 def _files_holding(folder: Path, data: bytes) -> list[Path]:
@@ -86,3 +89,28 @@ def test_a_staging_folder_the_tool_did_not_make_stops_renew_within_too(
     assert done.returncode == 6, done.stderr  # as every writing run: a person must look
     assert "is not a staging folder of this tool" in done.stderr
     assert planted.is_dir()
+
+
+def test_openssl_never_reads_the_files_in_the_ca_dir_as_the_readme_says(
+        tmp_path: Path) -> None:
+    """README (Bounded input): "openssl only ever reads the tool's own copies in the
+    staging folder (or keys … on its stdin or through pipes), never the files in --out
+    or --ca-dir."  Since the CA key is read in place, openssl is handed
+    ``--ca-dir``/ca-key.pem by path: the file the tool checked (regular, 1 MiB, mode)
+    is opened again by openssl, so the two promises (Safety: "openssl reads the CA key
+    where it lies") contradict each other, and a swap between the check and openssl's
+    open is read unchecked.  One of the two must give."""
+    ok(tmp_path, "ca", "--out", "org ca", "--cn", "Org CA")
+    log = tmp_path / "argv.log"
+    wrapper = tmp_path / "openssl-logging"
+    system = subprocess.run(["bash", "-c", "command -v openssl"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> "{log}"\nexec "{system}" "$@"\n')
+    wrapper.chmod(0o755)
+    done = tool(tmp_path, "client", "--out", OUT, "--ca-dir", "org ca", "--name", "q",
+                "--openssl", str(wrapper), "-q")
+    assert done.returncode == 0, done.stderr
+    ca_dir = (tmp_path / "org ca").resolve()
+    read_there = [arg for arg in log.read_text().splitlines()
+                  if arg and Path(tmp_path, arg).resolve().parent == ca_dir]
+    assert not read_there, read_there

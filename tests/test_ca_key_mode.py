@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+from as_user import ok, tool
 from conftest import certs, run_tool
 from test_safety import snapshot
+
+OUT = "my certs"
 
 
 def one_error(stderr: str) -> str:
@@ -69,3 +73,21 @@ def test_in_ca_dir_and_through_a_symlink_before_out_is_made(prepared: Path,
     real.chmod(0o600)
     assert run_tool("certs", "client", "--out", str(new), "--ca-dir", str(ca),
                     "-q").returncode == 0
+
+
+def test_a_ca_key_that_is_no_file_is_not_met_with_chmod_advice(tmp_path: Path) -> None:
+    """README (Bounded input): a FIFO or a device is refused at once.  A --ca-dir whose
+    ca-key.pem is a symlink to a device (here a FIFO of mode 0644, as /dev/zero is
+    0666) is refused with "UNPROTECTED PRIVATE KEY FILE … run `chmod 600 …`":
+    the mode is judged before the file type, and the command given would chmod the
+    device the link leads to (as root, /dev/zero for everyone)."""
+    ok(tmp_path, "ca", "--out", "org")
+    (tmp_path / "org" / "ca-key.pem").unlink()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo, 0o644)
+    fifo.chmod(0o644)
+    (tmp_path / "org" / "ca-key.pem").symlink_to(fifo)
+    done = tool(tmp_path, "client", "--out", OUT, "--ca-dir", "org", "--name", "q")
+    assert done.returncode == 5, done.stderr
+    assert "chmod" not in done.stderr, done.stderr
+    assert oct(fifo.stat().st_mode & 0o777) == "0o644"

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from as_user import ok, tool
 from conftest import ALL_FILES, run_tool
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -18,6 +19,8 @@ from cryptography.x509.oid import NameOID
 
 from minipaas_certs import __version__
 from minipaas_certs.store import OutputDirectory
+
+OUT = "my certs"
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -550,3 +553,95 @@ def test_a_new_set_loads_no_code_for_revoking_engines_or_parsing_dates(tmp_path:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("comment", ["# rotate the server pair", "# a new client pair"])
+def test_certs_help_example_works_after_its_setup_example(cli, tmp_path: Path,
+                                                          comment: str) -> None:
+    """`minipaas certs --help` lists `all --san 10.0.0.5 --san manager.example.com`, then
+    `server --out .certs --san 10.0.0.5  # rotate the server pair` and `client --out
+    .certs --cn ci  # a new client pair`: run after the first, each is refused (exit 2:
+    it would drop manager.example.com, or CN=client)."""
+    import shlex
+
+    lines = [line.strip() for line in cli("certs", "--help").out.splitlines()]
+    setup = next(line for line in lines if line.startswith("minipaas certs all "))
+    example = next(line for line in lines if line.endswith(comment))
+    out = str(tmp_path / "certs")
+    for line in (setup, example.split("#")[0]):
+        argv = [out if arg == ".certs" else arg for arg in shlex.split(line)[1:]]
+        result = cli(*argv, "-q")
+        assert result.code == 0, (line, result.err)
+
+
+def test_the_force_way_on_offered_for_no_default_san_works(tmp_path: Path) -> None:
+    """Item 1 / README: a refused rotation names "two ways on: --san NAME to keep it,
+    --force to drop it".  ``server --no-default-san`` is refused naming every SAN, and
+    the same command with ``--force``, as the message says, fails with exit 2 "a server
+    certificate needs at least one --san": the offered way on is a dead end."""
+    ok(tmp_path, "all", "--out", OUT, "--san", "10.0.0.5", "--san", "manager.example.com")
+    refused = tool(tmp_path, "server", "--out", OUT, "--no-default-san")
+    assert refused.returncode == 2, refused.stderr
+    assert "--force" in refused.stderr
+    forced = tool(tmp_path, "server", "--out", OUT, "--no-default-san", "--force", "-q")
+    assert forced.returncode == 0, forced.stderr
+
+
+def _bundles(cwd: Path, *signer: str) -> None:
+    """--out with a client and a manager bundle: its own CA, or signed from ``signer``."""
+    if signer:
+        ok(cwd, "ca", "--out", "org old", "--cn", "Org old CA")
+        ok(cwd, "server", "--out", OUT, *signer)
+    else:
+        ok(cwd, "all", "--out", OUT)
+    ok(cwd, "client", "--out", OUT, "--name", "ci", *signer)
+    ok(cwd, "server", "--out", OUT, "--name", "m1", *signer)
+
+
+@pytest.mark.parametrize("command", [
+    ["server", "--out", OUT, "--ca-dir", "org ca"],
+    ["client", "--out", OUT, "--ca-dir", "org ca", "--name", "new"],
+    ["all", "--out", OUT],
+], ids=["server-ca-dir", "client-ca-dir", "all"])
+def test_an_exit_4_refusal_offering_force_is_not_followed_by_another(
+        tmp_path: Path, command: list[str]) -> None:
+    """The new exit-4 refusals: a message that says "use --force" (or "--force to move
+    the old files into a backup folder") leads, once --force is given as told, to a
+    second exit-4 refusal with other advice (``renew --all --ca-dir … --force``, or
+    ``--reissue``).  A refusal should name the way on that works at once."""
+    _bundles(tmp_path, *(["--ca-dir", "org old"] if "--ca-dir" in command else []))
+    ok(tmp_path, "ca", "--out", "org ca", "--cn", "Org CA")
+    first = tool(tmp_path, *command)
+    assert first.returncode == 4, first.stderr
+    assert "--force" in first.stderr
+    if "renew --all" in first.stderr or "--reissue" in first.stderr:
+        return  # the way on that works is named at once
+    second = tool(tmp_path, *command, "--force", "-q")
+    assert second.returncode != 4, (first.stderr, second.stderr)
+
+
+def test_certs_help_shows_the_readmes_exit_code_table(tmp_path: Path) -> None:
+    """README: "The same for every command (``minipaas certs --help`` shows this
+    table…)".  The help's table leaves out what this issue added: exit 2 for an option
+    given twice, exit 4 for a symlinked bundle folder, exit 5 for a CA key open to
+    others, and that 130/143 mean the change was not made."""
+    done = tool(tmp_path, "--help")
+    assert done.returncode == 0
+    table = " ".join(done.stdout.split("Exit codes:")[1].split("Options:")[0].split())
+    for words in ("given twice", "symlink", "open to others", "before the change"):
+        assert words in table, (words, table)
+
+
+def test_an_unreadable_server_pair_is_not_replaced_with_defaults_without_force(
+        tmp_path: Path) -> None:
+    """``server --help``: --force is what it takes to "replace a pair that cannot be
+    read".  A truncated server-cert.pem (a bad copy, a full disk) is replaced by
+    ``certs server --out`` without --force, exit 0, with the default names only: the
+    headline symptom of this issue (10.0.0.5 gone, ``check`` OK), through a path the
+    rotation check does not see."""
+    ok(tmp_path, "all", "--out", OUT, "--san", "10.0.0.5", "--san", "manager.example.com")
+    cert = tmp_path / OUT / "server-cert.pem"
+    cert.write_text(cert.read_text()[:300])
+    done = tool(tmp_path, "server", "--out", OUT, "-q")
+    assert done.returncode != 0, "replaced without --force: " + done.stdout
+    assert done.stderr.count("Error:") == 1 and "--force" in done.stderr, done.stderr

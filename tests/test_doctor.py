@@ -17,7 +17,12 @@ from typing import Iterator
 
 import pytest
 from conftest import certs, reissue, run_tool
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from dockerd import Dockerd
+from foreign import _foreign_server
 from test_chains import ca_dir, certificates, organisation
 
 from minipaas_certs.certinfo import read_certificate
@@ -233,16 +238,6 @@ def test_daemon_still_on_the_previous_ca_during_a_rollover(tmp_path: Path, daemo
 
 # --- a start in the future, in `show` ----------------------------------------------------------
 
-def test_show_names_a_start_in_the_future(tmp_path: Path, cli) -> None:
-    out = tmp_path / "certs"
-    certs("all", "--out", str(out))
-    reissue(out / "client-cert.pem", out, days_ago=-2)
-    start = read_certificate(out / "client-cert.pem").not_before
-    shown = cli("certs", "show", str(out)).out
-    assert (f"(not yet valid: valid only from {start:%Y-%m-%d %H:%M:%S} UTC: is a clock "
-            "wrong") in shown, shown
-    assert shown.count("not yet valid") == 1  # the others started five minutes ago
-
 
 def test_a_start_ahead_reads_the_same_whichever_signed_it(tmp_path: Path) -> None:
     """An OpenBao leaf starts 30 s back (the role's not_before_duration), a local one five
@@ -279,3 +274,230 @@ def test_a_start_ahead_reads_the_same_whichever_signed_it(tmp_path: Path) -> Non
         line = f"valid only from {leaf.not_before:%Y-%m-%d %H:%M:%S} UTC: is a clock wrong"
         assert "client-cert.pem  (client)" in shown
         assert f"(not yet valid: {line}" in shown, shown
+
+
+@pytest.mark.docker
+def test_doctor_agrees_with_the_docker_cli_on_any_extended_key_usage(cli, tmp_path: Path,
+                                                                   daemons) -> None:
+    """A daemon certificate whose extendedKeyUsage is anyExtendedKeyUsage (as some
+    organisations' CAs issue): Go accepts it and the docker CLI connects; doctor says
+    "the daemon's certificate was not accepted: unsuitable certificate purpose" (exit 8)."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    served = tmp_path / "served"
+    served.mkdir()
+    for name in ("ca.pem", "ca-key.pem"):
+        (served / name).write_bytes((out / name).read_bytes())
+    (served / "ca-key.pem").chmod(0o600)
+    _foreign_server(served, usage=x509.ObjectIdentifier("2.5.29.37.0"))
+    daemon = daemons().start_with_files(served)
+    assert daemon.client(out, "version").returncode == 0
+    result = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    assert result.code == 0, result.out + result.err
+
+
+_KEY_CERT_SIGN_ONLY = x509.KeyUsage(
+    digital_signature=False, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=False,
+    encipher_only=False, decipher_only=False)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("served, works, verdict", [
+    # Go ignores a leaf's keyUsage; OpenSSL: "unsuitable certificate purpose".
+    ({"key_usage": _KEY_CERT_SIGN_ONLY}, True, "OK: mutual TLS works"),
+    ({"usage": x509.ObjectIdentifier("2.5.29.37.0"), "key_usage": _KEY_CERT_SIGN_ONLY}, True,
+     "OK: mutual TLS works"),
+    ({"usage": None}, True, "OK: mutual TLS works"),  # no EKU: any purpose, for both
+    # Server Gated Crypto: OpenSSL takes it for serverAuth, Go 1.24 does not.
+    ({"usage": x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.3")}, False,
+     "is not a server certificate"),
+    ({"usage": x509.ObjectIdentifier("2.16.840.1.113730.4.1")}, False,
+     "is not a server certificate"),
+    ({"usage": ExtendedKeyUsageOID.CODE_SIGNING}, False, "is not a server certificate"),
+    # Go's purposes allow it, so the signature decides: OpenSSL's, with purposes off.
+    ({"usage": x509.ObjectIdentifier("2.5.29.37.0"), "forged": True}, False,
+     "not accepted: certificate signature failure"),
+    # ...and Go's refusal of SHA-1, which `openssl verify` lets pass.
+    ({"usage": x509.ObjectIdentifier("2.5.29.37.0"), "sha1": True}, False,
+     "signed with SHA-1, which Go refuses: renew it with `minipaas certs renew server"),
+], ids=["keyCertSign", "any-keyCertSign", "no-EKU", "ms-sgc", "netscape-sgc", "codeSigning",
+        "any-forged", "any-sha1"])
+def test_doctor_judges_the_daemons_purposes_as_go_does(cli, tmp_path: Path, daemons,
+                                                       served: dict[str, object], works: bool,
+                                                       verdict: str) -> None:
+    """doctor's verdict is the docker CLI's on the daemon certificate's purposes:
+    Go ignores the leaf's keyUsage and takes anyExtendedKeyUsage or no EKU for a
+    server, refuses an EKU without serverAuth; OpenSSL's purpose rules differ, and its
+    refusal must not hide a signature that does not hold."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    folder = tmp_path / "served"
+    folder.mkdir()
+    for name in ("ca.pem", "ca-key.pem"):
+        (folder / name).write_bytes((out / name).read_bytes())
+    (folder / "ca-key.pem").chmod(0o600)
+    _foreign_server(folder, **served)  # type: ignore[arg-type]
+    daemon = daemons().start_with_files(folder)
+    assert (daemon.client(out, "version").returncode == 0) is works
+    result = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    assert result.code == (0 if works else 8), result.out + result.err
+    assert verdict in result.out, result.out
+
+
+@pytest.mark.docker
+def test_doctor_does_not_read_the_common_name_as_go_does_not(cli, tmp_path: Path,
+                                                            daemons) -> None:
+    """A daemon certificate with CN=localhost and only IP:127.0.0.1 among its SANs, and
+    --host localhost: Go ignores the CN ("certificate is not valid for any names, but
+    wanted to match localhost"); OpenSSL falls back to it when the SANs hold no DNS name."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    folder = tmp_path / "served"
+    folder.mkdir()
+    for name in ("ca.pem", "ca-key.pem"):
+        (folder / name).write_bytes((out / name).read_bytes())
+    (folder / "ca-key.pem").chmod(0o600)
+    _foreign_server(folder, cn="localhost")
+    daemon = daemons().start_with_files(folder)
+    host = f"localhost:{daemon.port}"
+    docker = daemon.client(out, "version", env={"DOCKER_HOST": f"tcp://{host}"})
+    assert "wanted to match localhost" in docker.stderr, docker.stderr
+    result = cli("certs", "doctor", "--host", host, str(out))
+    assert result.code == 8, result.out
+    assert "localhost is not among the daemon certificate's names (IP:127.0.0.1)" in result.out
+
+
+@pytest.mark.docker
+def test_doctor_names_a_ca_whose_key_usage_forbids_signing(cli, tmp_path: Path,
+                                                          daemons) -> None:
+    """A root in ca.pem (CA:TRUE) whose keyUsage is digitalSignature and cRLSign issued
+    the daemon's certificate: Go refuses it ("parent certificate cannot sign this kind
+    of certificate"), whatever its purposes; doctor said only OpenSSL's "invalid CA
+    certificate", with no cause nor fix."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "odd root")])
+    root = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "ca.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    (served / "ca-key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    _foreign_server(served)
+    (served / "ca.pem").write_bytes((out / "ca.pem").read_bytes())  # it verifies our client
+    with (out / "ca.pem").open("ab") as bundle:  # the client trusts the odd root too
+        bundle.write(root.public_bytes(serialization.Encoding.PEM))
+    daemon = daemons().start_with_files(served)
+    docker = daemon.client(out, "version")
+    assert "parent certificate cannot sign" in docker.stderr, docker.stderr
+    result = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    assert result.code == 8, result.out
+    assert "CN=odd root may not sign certificates (its keyUsage lacks keyCertSign)" \
+        in result.out, result.out
+
+
+@pytest.mark.docker
+def test_doctor_says_what_to_do_when_the_daemon_serves_the_leaf_without_its_intermediate(
+        cli, tmp_path: Path, daemons) -> None:
+    """dockerd started with server-cert.pem cut to the leaf (the intermediate dropped): the
+    docker CLI fails "signed by unknown authority"; doctor's verdict ends "...lacks it
+    after the leaf (...) and restart dockerd": no step before "and" says what to do
+    (copy the whole server-cert.pem from the folder to the daemon)."""
+    import re
+    import shlex
+    import shutil
+
+    from test_chains import ca_dir, organisation
+
+    org = organisation(tmp_path / "org")
+    signer, out = ca_dir(org, tmp_path / "ca", "intermediate.pem", "root.pem"), tmp_path / "c"
+    assert cli("certs", "server", "--out", str(out), "--ca-dir", str(signer), "--san",
+               "127.0.0.1", "-q").code == 0
+    assert cli("certs", "client", "--out", str(out), "--ca-dir", str(signer), "-q").code == 0
+    served = tmp_path / "served"
+    shutil.copytree(out, served)
+    leaf = (out / "server-cert.pem").read_text().split("-----END CERTIFICATE-----")[0]
+    (served / "server-cert.pem").write_text(leaf + "-----END CERTIFICATE-----\n")
+    daemon = daemons().start_with_files(served)
+    assert daemon.client(out, "version").returncode != 0
+    verdict = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    assert verdict.code == 8
+    assert re.search(r"\b(copy|deploy|install|put)\b", verdict.out, re.IGNORECASE), verdict.out
+    # The file it names holds the leaf and the intermediate: the daemon's fix as it is.
+    assert f"deploy {out / 'server-cert.pem'}, which holds the leaf and the intermediate" \
+        in verdict.out, verdict.out
+    # No file of the folder holds that chain: the command that writes one, and it works.
+    (out / "server-cert.pem").write_text(leaf + "-----END CERTIFICATE-----\n")
+    verdict = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    assert verdict.code == 8
+    fix = re.search(r"`minipaas (certs server [^`]*)`", verdict.out)
+    assert fix and "deploy server-cert.pem and server-key.pem" in verdict.out, verdict.out
+    argv = [str(signer) if arg == "CA_FOLDER" else arg for arg in shlex.split(fix.group(1))]
+    assert cli(*argv, "-q").code == 0
+    assert (out / "server-cert.pem").read_text().count("BEGIN CERTIFICATE") == 2
+
+
+@pytest.mark.docker
+def test_doctor_resolves_a_host_as_the_docker_cli_does(cli, tmp_path: Path, daemons) -> None:
+    """--host 0x7f000001: the docker CLI cannot resolve it ("no such host"); doctor
+    connects to 127.0.0.1 (the C resolver reads hex as an address) and advises
+    `renew server --san 0x7f000001`, a DNS name no client can connect by."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    daemon = daemons().start_with_files(out)
+    host = f"0x7f000001:{daemon.port}"
+    docker = daemon.client(out, "version", env={"DOCKER_HOST": f"tcp://{host}"})
+    assert docker.returncode != 0, docker.stdout  # Go: "lookup 0x7f000001: no such host"
+    verdict = cli("certs", "doctor", "--host", host, str(out))
+    assert "--san 0x7f000001" not in verdict.out + verdict.err, verdict.out
+    # The other forms C's resolver reads as 127.0.0.1 and Go looks up as names: the
+    # docker CLI's verdict, not a connection (nor exit 2, "invalid IP address").
+    for name in ("0x7f000001", "127.1", "0177.0.0.1", "2130706433"):
+        host = f"{name}:{daemon.port}"
+        docker = daemon.client(out, "version", env={"DOCKER_HOST": f"tcp://{host}"})
+        assert "no such host" in docker.stderr, (name, docker.stderr)
+        verdict = cli("certs", "doctor", "--host", host, str(out))
+        assert verdict.code == 8, (name, verdict.out + verdict.err)
+        assert "no such host" in verdict.out and "connect by 127.0.0.1" in verdict.out, \
+            (name, verdict.out)
+    assert cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out)).code == 0
+
+
+@pytest.mark.docker
+def test_doctor_fix_for_a_server_pair_used_as_the_client_works(cli, tmp_path: Path,
+                                                               daemons) -> None:
+    """cert.pem/key.pem and client-*.pem hold the server pair: doctor's verdict and the
+    docker CLI agree (refused), but the fix doctor prints, `minipaas certs client --out
+    DIR`, is itself refused since rotation keeps the current pair ("is not a client
+    certificate: give --force")."""
+    import re
+    import shlex
+
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    daemon = daemons().start_with_files(out)
+    for server, client in (("server-cert.pem", "cert.pem"), ("server-key.pem", "key.pem"),
+                           ("server-cert.pem", "client-cert.pem"),
+                           ("server-key.pem", "client-key.pem")):
+        (out / client).write_bytes((out / server).read_bytes())
+    assert daemon.client(out, "version").returncode != 0
+    verdict = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    fix = re.search(r"`minipaas (certs client [^`]*)`", verdict.out)
+    assert fix, verdict.out
+    result = cli(*shlex.split(fix.group(1)), "-q")
+    assert result.code == 0, result.err

@@ -364,21 +364,6 @@ def test_encrypted_ca_key_needs_the_right_passphrase(tmp_path: Path, cli, monkey
     assert cli("certs", "client", "--out", str(out), "-q").code == 0
 
 
-@pytest.mark.parametrize("content", ["abc", "", "two\nlines", "x" * 1024])
-def test_bad_passphrase_is_refused(tmp_path: Path, cli, content: str) -> None:
-    path = tmp_path / "pass"
-    path.write_text(content)
-    result = cli("certs", "all", "--out", str(tmp_path / "c"), "--ca-passphrase-file", str(path))
-    assert result.code == 2 and "passphrase" in result.error_line
-    assert not (tmp_path / "c").exists()
-
-
-def test_missing_passphrase_file(tmp_path: Path, cli) -> None:
-    result = cli("certs", "ca", "--out", str(tmp_path / "c"), "--ca-passphrase-file",
-                 str(tmp_path / "nope"))
-    assert result.code == 2 and "cannot read" in result.error_line
-
-
 def test_passphrase_never_reaches_argv_or_environment(tmp_path: Path,
                                                       passphrase_file: Path) -> None:
     log = tmp_path / "seen"

@@ -19,11 +19,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from as_user import ok, paste, quoted_command, tool
 from conftest import SYSTEM_OPENSSL, certs, load_cert, run_tool, system_verify
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from foreign import _foreign_server, foreign_leaf
+
+OUT = "my certs'q"  # relative to the working folder: printed commands must paste
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -228,3 +232,178 @@ def test_a_foreign_top_level_server_pair_is_carried_off_with_its_names(tmp_path:
     assert not (out / "server-cert.pem").exists()
     assert run_tool(*shlex.split(command.group(1))[1:], "-q").returncode == 0
     assert run_tool("certs", "check", str(out)).returncode == 0
+
+
+def test_revoke_goes_ahead_with_a_mixed_case_dns_name(cli, tmp_path: Path) -> None:
+    """An emergency revocation re-issues every other identity keeping its names: a server
+    pair with DNS:Manager.Example.com (the same name as manager.example.com) blocks
+    `revoke --name alice` with exit 2 and advice (`--san ...`) revoke does not take."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    assert cli("certs", "client", "--out", str(out), "--name", "alice", "-q").code == 0
+    _foreign_server(out, "Manager.Example.com")
+    result = cli("certs", "revoke", "--out", str(out), "--name", "alice", "-q")
+    assert result.code == 0, result.err
+    assert not (out / "clients" / "alice").exists()
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    ok(tmp_path, "all", "--out", OUT, "--san", "10.0.0.5")
+    ok(tmp_path, "client", "--out", OUT, "--name", "alice")
+    return tmp_path
+
+
+# Item 8: `renew --all` (same CA) leaves a foreign bundle in place and names the command
+# that issues it again "under names this tool accepts".  For a server bundle with a bad CN,
+# and for any P-521 key, that command is refused (exit 2, "cannot renew ... as it is"):
+# --force does not stop the rotation from reading the current CN and key.
+@pytest.mark.parametrize("folder,role,cn,curve,san", [
+    ("servers/doe", "server", "Doe, Server", "P-256", "DNS:doe.example"),
+    ("servers/big", "server", "big", "P-521", "DNS:big.example"),
+    ("clients/big", "client", "big", "P-521", ""),
+    (".", "server", "Docker, Prod", "P-256", "DNS:prod.example.com,IP:10.0.0.5"),
+])
+def test_renew_all_names_foreign_pairs_with_commands_that_work(
+        work: Path, folder: str, role: str, cn: str, curve: str, san: str) -> None:
+    out = work / OUT
+    foreign_leaf(out / folder, role, cn, curve, out / "ca.pem", out / "ca-key.pem", san)
+    done = tool(work, "renew", "--all", "--out", OUT, "--json", "-q")
+    assert done.returncode == 0, done.stderr
+    (skipped,) = json.loads(done.stdout)["skipped"]
+    again = paste(skipped["command"], work)
+    assert again.returncode == 0, (skipped["command"], again.stderr)
+    assert tool(work, "check", OUT).returncode == 0
+
+
+# Item 8 with --ca-dir: the folder has no CA key of its own, so the command printed for a
+# foreign bundle must name the --ca-dir; without it, it fails (exit 5, ca-key.pem missing).
+def test_renew_all_from_another_ca_names_foreign_bundles_with_their_ca_dir(
+        tmp_path: Path) -> None:
+    ok(tmp_path, "ca", "--out", "org a", "--cn", "Org A")
+    ok(tmp_path, "ca", "--out", "org b", "--cn", "Org B")
+    ok(tmp_path, "server", "--out", OUT, "--ca-dir", "org a", "--san", "10.0.0.5")
+    ok(tmp_path, "client", "--out", OUT, "--ca-dir", "org a", "--name", "alice")
+    foreign_leaf(tmp_path / OUT / "clients" / "doe", "client", "Doe, John", "P-256",
+                 tmp_path / "org a" / "ca.pem", tmp_path / "org a" / "ca-key.pem")
+    done = tool(tmp_path, "renew", "--all", "--out", OUT, "--ca-dir", "org b", "--force",
+                "--json", "-q")
+    assert done.returncode == 0, done.stderr
+    (skipped,) = json.loads(done.stdout)["skipped"]
+    again = paste(skipped["command"], tmp_path)
+    assert again.returncode == 0, (skipped["command"], again.stderr)
+    assert system_verify(tmp_path / OUT / "ca.pem", tmp_path / OUT / "clients" / "doe" /
+                         "cert.pem", "sslclient").returncode == 0
+
+
+# Item 1: `renew client --name web` where clients/web holds a server certificate says
+# "issue it again with `minipaas certs client --out ... --name web`"; pasted, that is
+# refused (exit 4: the bundle exists, --force needed).
+def test_renew_of_the_other_roles_bundle_suggests_a_command_that_works(work: Path) -> None:
+    out = work / OUT
+    foreign_leaf(out / "clients" / "web", "server", "web", "P-256", out / "ca.pem",
+                 out / "ca-key.pem", "DNS:web.example")
+    done = tool(work, "renew", "client", "--out", OUT, "--name", "web")
+    assert done.returncode == 5, done.stderr
+    again = paste(quoted_command(done.stderr), work)
+    assert again.returncode == 0, again.stderr
+
+
+# Item 1: re-running `certs server` (or `renew`) on a pair this tool did not make (a CN or
+# key it would not issue) is refused with no way on: no command is named, and `--force`
+# alone is refused the same way.
+@pytest.mark.parametrize("folder,role,cn,curve,command", [
+    (".", "server", "Docker, Prod", "P-521", ["server"]),
+    ("clients/doe", "client", "Doe, John", "P-256", ["renew", "client", "--name", "doe"]),
+])
+def test_rotating_a_foreign_pair_names_a_way_on(work: Path, folder: str, role: str, cn: str,
+                                                curve: str, command: list[str]) -> None:
+    out = work / OUT
+    foreign_leaf(out / folder, role, cn, curve, out / "ca.pem", out / "ca-key.pem",
+                 "DNS:prod.example.com" if role == "server" else "")
+    done = tool(work, *command, "--out", OUT)
+    assert done.returncode == 2, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("Error")]
+    again = paste(quoted_command(line), work)
+    assert again.returncode == 0, (line, again.stderr)
+
+
+# Item 4: `rotate-ca finish --force` with a bundle still from the old CA (a foreign one that
+# renew --all could not carry over) exits 0 and leaves it beside a ca.pem that does not
+# trust it: check then says "problem" (exit 8).  revoke moves such a bundle to the backup.
+def test_rotate_ca_finish_never_leaves_a_mixed_set(work: Path) -> None:
+    out = work / OUT
+    foreign_leaf(out / "clients" / "doe", "client", "Doe, John", "P-256", out / "ca.pem",
+                 out / "ca-key.pem")
+    ok(work, "rotate-ca", "start", "--out", OUT)
+    ok(work, "renew", "--all", "--out", OUT)
+    done = tool(work, "rotate-ca", "finish", "--out", OUT, "--force")
+    if done.returncode == 0:
+        checked = tool(work, "check", OUT, "--warn-days", "1")
+        assert checked.returncode == 0, checked.stdout
+
+
+# Item 1 (check's side, commit a31be66 "check's fix commands work"): a bundle holding the
+# other role's certificate gets "fix: minipaas certs renew client ... --name web", which
+# is refused when pasted (exit 5, "is not a client certificate").
+def test_checks_fix_for_the_other_roles_bundle_works(work: Path) -> None:
+    out = work / OUT
+    foreign_leaf(out / "clients" / "web", "server", "web", "P-256", out / "ca.pem",
+                 out / "ca-key.pem", "DNS:web.example")
+    checked = tool(work, "check", OUT)
+    assert checked.returncode == 8
+    (line,) = [line for line in checked.stdout.splitlines()
+               if line.startswith("problem: clients/web/cert.pem")]
+    again = paste(line.split("; fix: ", 1)[1], work)
+    assert again.returncode == 0, (line, again.stderr)
+    assert tool(work, "check", OUT).returncode == 0
+
+
+# Item 1: rotation keeps the SANs or refuses to drop them; a URI or e-mail SAN (SPIFFE
+# ids, authorization plugins) is dropped silently by `server --name`, `renew server` and
+# revoke, exit 0, without --force and without a word.
+@pytest.mark.parametrize("command", [["server", "--name", "uri"],
+                                     ["renew", "server", "--name", "uri"]])
+def test_rotation_never_drops_a_uri_san_silently(work: Path, command: list[str]) -> None:
+    out = work / OUT
+    foreign_leaf(out / "servers" / "uri", "server", "uri.example", "P-256", out / "ca.pem",
+                 out / "ca-key.pem", "DNS:uri.example,URI:spiffe://example.org/docker")
+    done = tool(work, *command, "--out", OUT)
+    if done.returncode == 0:
+        text = (out / "servers" / "uri" / "server-cert.pem").read_text()
+        shown = subprocess.run([SYSTEM_OPENSSL, "x509", "-noout", "-ext", "subjectAltName"],
+                               input=text, capture_output=True, text=True).stdout
+        assert "URI:spiffe://example.org/docker" in shown, shown
+    else:
+        assert done.returncode == 2 and "spiffe://example.org/docker" in done.stderr
+
+
+# Item 8 wording: renew --all says of a bundle that holds no certificate at all "it works
+# until it expires" -- it does not work now; the user is told there is no hurry.
+def test_renew_all_does_not_say_an_empty_bundle_works(work: Path) -> None:
+    empty = work / OUT / "clients" / "empty"
+    empty.mkdir(mode=0o700)
+    (empty / "ca.pem").write_bytes((work / OUT / "ca.pem").read_bytes())
+    done = tool(work, "renew", "--all", "--out", OUT, "-q")
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stderr.splitlines()
+               if line.startswith("Warning: clients/empty")]
+    assert "it works until it expires" not in line, line
+
+
+# Item 8: revoking the bundle itself when it holds the other role's certificate is refused
+# (exit 5) with "move the broken bundle away by hand instead".  servers/cli holding a
+# client certificate of the CA is a working client credential to every daemon: moving the
+# folder cuts nothing off, while revoke (a new CA) would.
+def test_a_bundle_holding_the_other_roles_certificate_can_be_revoked(work: Path) -> None:
+    out = work / OUT
+    foreign_leaf(out / "servers" / "cli", "client", "cli", "P-256", out / "ca.pem",
+                 out / "ca-key.pem")
+    assert system_verify(out / "ca.pem", out / "servers" / "cli" / "server-cert.pem",
+                         "sslclient").returncode == 0  # a client credential that works
+    done = tool(work, "revoke", "--out", OUT, "--server", "cli", "-q")
+    assert done.returncode == 0, done.stderr
+    assert system_verify(out / "ca.pem", out / "clients" / "alice" / "cert.pem",
+                         "sslclient").returncode == 0
+    assert not (out / "servers" / "cli").exists()
+    assert tool(work, "check", OUT).returncode == 0

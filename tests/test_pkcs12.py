@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -18,12 +19,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from as_user import ok, tool
 from conftest import SYSTEM_OPENSSL, TOOL_OPENSSL, certs, load_cert, reissue, unavailable
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
 from test_chains import ca_dir, organisation
 from test_safety import snapshot
+
+OUT = "my certs"
 
 PASSWORD = "correct horse battery"
 
@@ -391,3 +395,55 @@ def test_without_a_ca_it_says_to_make_the_set_first(tmp_path: Path, password_fil
     assert result.code == 5
     assert f"`minipaas certs all --out {tmp_path / 'empty'}`, then `minipaas certs client " \
         f"--out {tmp_path / 'empty'} --name ci`" in result.error_line
+
+
+def test_readme_truststore_block_run_again_during_a_rollover(tmp_path: Path) -> None:
+    """The README's trust store block, made once, then run again after `rotate-ca start`
+    (the rollover it names: ca.pem then holds two CAs): it makes a new password for
+    the existing truststore.p12, and every keytool call fails; the store keeps one CA."""
+    import shutil
+    import subprocess
+
+    import pytest
+    from conftest import run_tool
+
+    if not shutil.which("keytool"):
+        pytest.skip("keytool not installed")
+    readme = (Path(__file__).parent.parent / "README.rst").read_text()
+    # The line that makes the password, wherever it starts (the fix keeps an existing one).
+    start = readme.rindex("\n", 0, readme.index(
+        "(umask 077 && openssl rand -base64 24 > truststore-password)")) + 1
+    block = readme[start:readme.index("\n\n", start)]
+    for args in (["all"], ["client", "--name", "ci"]):
+        assert run_tool("certs", *args, "--out", ".certs", "-q", cwd=tmp_path).returncode == 0
+    assert subprocess.run(["sh", "-c", block], cwd=tmp_path, capture_output=True,
+                          stdin=subprocess.DEVNULL).returncode == 0
+    password = (tmp_path / "truststore-password").read_bytes()
+    assert run_tool("certs", "rotate-ca", "start", "--out", ".certs", "-q",
+                    cwd=tmp_path).returncode == 0
+    again = subprocess.run(["sh", "-c", block], cwd=tmp_path, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL)
+    assert "keytool error" not in again.stdout + again.stderr, again.stdout + again.stderr
+    assert again.stdout.count("trustedCertEntry") == 2
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "truststore-password").read_bytes() == password
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        ".certs", "truststore-password", "truststore.p12"]
+
+
+def test_the_p12_advice_after_a_revocation_names_the_bundle(tmp_path: Path) -> None:
+    """``revoke`` (and ``renew --all``) print, for each client, "where a client.p12 was
+    used, make it again with `minipaas certs p12`": pasted, that command acts on
+    ./.certs and the default pair, not on clients/ci of this --out.  The command
+    should carry --out and --name as every other printed command does."""
+    ok(tmp_path, "all", "--out", OUT)
+    ok(tmp_path, "client", "--out", OUT, "--name", "ci")
+    ok(tmp_path, "client", "--out", OUT, "--name", "gone")
+    done = tool(tmp_path, "revoke", "--out", OUT, "--name", "gone", "-q")
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stderr.splitlines() if "client ci:" in x)
+    command = re.search(r"`(minipaas certs p12[^`]*)`", line)
+    assert command is not None, line
+    words = shlex.split(command.group(1))
+    assert "--out" in words and words[words.index("--out") + 1] == OUT, line
+    assert "--name" in words and words[words.index("--name") + 1] == "ci", line

@@ -6,6 +6,9 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from as_user import ok
+from conftest import load_cert
+from cryptography.x509.oid import NameOID
 
 from minipaas_certs.errors import Conflict, InvalidInput
 from minipaas_certs.names import SubjectAltName
@@ -29,6 +32,8 @@ from minipaas_certs.plan import (
 )
 from minipaas_certs.signers.ca_files import CAFiles
 from minipaas_certs.signers.new_ca import NewCA
+
+OUT = "my certs"
 
 KEY = KeySpec.parse("ecdsa")
 
@@ -163,3 +168,20 @@ def test_a_plan_refuses_a_kind_its_signer_cannot_carry() -> None:
     assert revocation.force and revocation.reissue and revocation.revoke == ("a",)
     assert Plan.new_set(NewCA(CASpec("ca", KEY, 100)), reissue=True).reissue
     assert not Plan.new_set(NewCA(CASpec("ca", KEY, 100))).reissue
+
+
+def ca_cn(path: Path) -> str:
+    return str(load_cert(path).subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+def test_a_third_replacement_ca_does_not_take_the_first_cas_name(tmp_path: Path) -> None:
+    """Item 10: two CAs made the same day get distinct CNs.  ``ca --force --reissue``
+    twice: the second new CA only avoids the CN of the CA it replaces, so it takes back
+    the plain ``minipaas-ca`` of the first CA, which is still in a backup folder."""
+    ok(tmp_path, "all", "--out", OUT)
+    ok(tmp_path, "ca", "--out", OUT, "--force", "--reissue")
+    ok(tmp_path, "ca", "--out", OUT, "--force", "--reissue")
+    names = [ca_cn(p) for p in sorted((tmp_path / OUT).glob("backup-*/ca.pem"))]
+    names.append(ca_cn(tmp_path / OUT / "ca.pem"))
+    assert len(names) == 3
+    assert len(set(names)) == 3, names

@@ -1,4 +1,5 @@
-"""revocations.py: the record of revoked identities, read strictly, written whole."""
+"""revocations.py: the record of revoked identities, read strictly, written whole; what
+`revoke` says, and the name of its own each new CA gets."""
 
 from __future__ import annotations
 
@@ -7,13 +8,24 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_tool
+from as_user import ok, tool
+from conftest import load_cert, run_tool
+from cryptography.x509.oid import NameOID
 
 from minipaas_certs.certinfo import read_certificate
 from minipaas_certs.errors import OutputError
 from minipaas_certs.identity import CLIENT, Identity
 from minipaas_certs.plan import successor_cn
 from minipaas_certs.revocations import Revocation, read, render
+
+OUT = "my certs'q"  # relative to the working folder: printed commands must paste
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    ok(tmp_path, "all", "--out", OUT, "--san", "10.0.0.5")
+    ok(tmp_path, "client", "--out", OUT, "--name", "alice")
+    return tmp_path
 
 
 def test_a_record_reads_back_as_written(tmp_path: Path) -> None:
@@ -76,3 +88,34 @@ def test_a_successor_name_never_repeats_the_old_one() -> None:
     assert successor_cn(None, moment) == "minipaas-ca 2026-12-07 21:30:05Z"
     long = successor_cn("x" * 64, moment)
     assert len(long) == 64 and long.endswith(" 2026-12-07 21:30:05Z")
+
+
+# Item 10: a new CA made over an old one by `all --force --reissue` or `ca --force
+# --reissue` (it re-issues every bundle from it) keeps the very CN of the old one
+# (minipaas-ca): the daemons' old CA and the new cannot be told apart, as in issue 22.
+@pytest.mark.parametrize("command", [["all", "--force", "--reissue"],
+                                     ["ca", "--force", "--reissue"]])
+def test_a_replacement_ca_gets_a_cn_of_its_own(work: Path, command: list[str]) -> None:
+    old = load_cert(work / OUT / "ca.pem")
+    ok(work, *command, "--out", OUT)
+    new = load_cert(work / OUT / "ca.pem")
+    assert new.serial_number != old.serial_number
+    assert new.subject.get_attributes_for_oid(NameOID.COMMON_NAME) != \
+        old.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+
+
+# Item 10: `rotate-ca start --cn` naming the current CA's CN is accepted: ca.pem then holds
+# two CAs both "CN=minipaas-ca", which check itself cannot tell apart.
+def test_rotate_ca_start_refuses_the_current_cas_cn(work: Path) -> None:
+    done = tool(work, "rotate-ca", "start", "--out", OUT, "--cn", "minipaas-ca")
+    assert done.returncode == 2, done.stderr
+
+
+# README: "The command prints what goes where" and renew --all prints it "even with -q,
+# as it needs a person".  revoke -q prints nothing on stderr: no word that the change only
+# takes effect once each manager restarts with its new files.
+def test_revoke_quiet_still_says_where_the_new_files_go(work: Path) -> None:
+    ok(work, "server", "--out", OUT, "--name", "m1")
+    done = tool(work, "revoke", "--out", OUT, "--name", "alice", "-q")
+    assert done.returncode == 0, done.stderr
+    assert "servers/m1/server-cert.pem" in done.stderr and "restart" in done.stderr

@@ -15,9 +15,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from as_user import ok
 from conftest import load_cert
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from foreign import _foreign_server
+
+OUT = "my certs'q"  # relative to the working folder: printed commands must paste
 
 
 def _names(path: Path) -> list[str]:
@@ -205,3 +210,59 @@ def test_the_pages_rotation_keeps_the_name_clients_connect_by(tmp_path: Path, da
     serve(out, "127.0.0.2")
     refused = daemon.client(out, "version", env={"DOCKER_HOST": f"tcp://127.0.0.2:{port}"})
     assert refused.returncode != 0 and "127.0.0.2" in refused.stderr
+
+
+def test_rotation_keeps_a_mixed_case_dns_name(cli, tmp_path: Path) -> None:
+    """DNS names match without regard to case: a current SAN Manager.Example.com is kept
+    (as manager.example.com) by `certs server`, not reported as dropped, and the
+    advised `--san Manager.Example.com` must then work too."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    _foreign_server(out, "Manager.Example.com")
+    assert cli("certs", "server", "--out", str(out), "-q").code == 0
+    names = load_cert(out / "server-cert.pem").extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert [name.lower() for name in names] == ["manager.example.com"]
+
+
+def test_renew_server_keeps_a_mixed_case_dns_name(cli, tmp_path: Path) -> None:
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    _foreign_server(out, "Manager.Example.com")
+    assert cli("certs", "renew", "server", "--out", str(out), "-q").code == 0
+
+
+def test_rotation_key_size_alone_keeps_the_key_type(cli, tmp_path: Path) -> None:
+    """README: rotation keeps the key type unless options name another; --key-size
+    4096 alone on an RSA pair is an RSA 4096 key, not 'not valid for ecdsa keys'."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "--key-type", "rsa", "--key-size", "2048",
+               "-q").code == 0
+    result = cli("certs", "server", "--out", str(out), "--key-size", "4096", "-q")
+    assert result.code == 0, result.err
+    key = load_cert(out / "server-cert.pem").public_key()
+    assert isinstance(key, rsa.RSAPublicKey) and key.key_size == 4096
+
+
+def test_dropped_wildcard_is_suggested_quoted_for_the_shell(cli, tmp_path: Path) -> None:
+    """The refusal's `--san *.apps.example.com` is a glob pasted into a shell (zsh: "no
+    matches found"); the CN in the same message is quoted, the SAN is not."""
+    import shlex
+
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "--san", "*.apps.example.com", "--san",
+               "10.0.0.5", "-q").code == 0
+    result = cli("certs", "server", "--out", str(out), "--san", "10.0.0.5")
+    assert result.code == 2
+    assert f"--san {shlex.quote('*.apps.example.com')}" in result.error_line, result.err
+
+
+# Item 1 (low): `server --san new.example --force` drops 10.0.0.5 from the SANs but keeps
+# CN=10.0.0.5, a name the certificate no longer covers (show, doctor and CN-reading
+# clients then name a host it does not serve).
+def test_a_dropped_san_does_not_stay_as_the_cn(tmp_path: Path) -> None:
+    ok(tmp_path, "all", "--out", OUT, "--san", "10.0.0.5")
+    ok(tmp_path, "server", "--out", OUT, "--san", "new.example", "--force")
+    cert = load_cert(tmp_path / OUT / "server-cert.pem")
+    (cn,) = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    assert cn.value != "10.0.0.5"

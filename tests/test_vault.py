@@ -666,3 +666,16 @@ def test_an_engine_ca_never_leaves_a_mixed_set(bao: OpenBao, tmp_path: Path) -> 
                  ["client", "--vault-role", "docker-client"]):
         assert tool(bao, *args, "--out", str(fresh), "-q").returncode == 0
     assert run_tool("certs", "check", str(fresh)).returncode == 0
+
+
+def test_an_engine_address_with_credentials_is_refused_before_any_request() -> None:
+    """VAULT_ADDR=http://user:s3cret@127.0.0.1:8200 passes the address check; the run then
+    asks the resolver for the host "user:s3cret@127.0.0.1" (the password leaves in a DNS
+    query) and prints it: "cannot reach the PKI engine at http://user:s3cret@...".
+    The address check ("use http(s)://HOST:PORT") must refuse it at once, unprinted."""
+    from minipaas_certs.errors import InvalidInput
+    from minipaas_certs.vault import Engine
+
+    with pytest.raises(InvalidInput) as refused:
+        Engine("http://user:s3cret@127.0.0.1:8200", "pki", "docker-server", "token")
+    assert "s3cret" not in str(refused.value)
