@@ -38,7 +38,7 @@ PIPE = subprocess.PIPE
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 OPENSSL = os.environ.get("MINIPAAS_OPENSSL") or "openssl"
 EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
-# The tool's throw-away `openssl ca` database (authority._signing_config), restated: the
+# The tool's throw-away `openssl ca` database (authority.signing_config), restated: the
 # floor imports nothing of the package, so that none of the tool's own start-up enters it.
 SIGNING_CONFIG = """\
 [ ca ]

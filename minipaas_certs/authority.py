@@ -38,7 +38,7 @@ from .verify import verify_leaf
 MIN_CA_RSA_BITS = 2048
 # `openssl ca` needs a database; each certificate gets a throw-away one, so that
 # the dates can be set (`req -x509` and `x509 -req` take only -days before 3.4).
-def _signing_config(copy: bool = False) -> str:
+def signing_config(copy: bool = False) -> str:
     """The throw-away CA database's config.  ``copy``: the certificates take the
     extensions their requests carry, plus the CA's key identifier."""
     return f"""\
@@ -147,7 +147,7 @@ def random_serial() -> str:
     return f"{value:032X}"
 
 
-def _utc(moment: datetime.datetime) -> str:
+def utc_time(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.timezone.utc).strftime("%Y%m%d%H%M%SZ")
 
 
@@ -204,7 +204,7 @@ def finish_ca(openssl: OpenSSL, provisional: Authority, days: int, check_key: bo
     staging = provisional.cert_path.parent
     work, cert_path = staging / CA_WORK, staging / CA_CERT
     made = provisional.certificate
-    write_private(work / "signing.cnf", _signing_config().encode(), 0o600)
+    write_private(work / "signing.cnf", signing_config().encode(), 0o600)
     write_private(work / "index.txt", b"", 0o600)
     write_private(work / "serial", f"{made.serial:032X}\n".encode(), 0o600)  # the same
     not_before = provisional.starts
@@ -212,8 +212,8 @@ def finish_ca(openssl: OpenSSL, provisional: Authority, days: int, check_key: bo
                  "-keyfile", provisional.key_path, "-cert", provisional.cert_path,
                  "-ss_cert", provisional.cert_path, "-out", cert_path,
                  "-extfile", work / "ca.cnf", "-extensions", "extensions",
-                 "-startdate", _utc(not_before),
-                 "-enddate", _utc(not_before + BACKDATE + datetime.timedelta(days=days)),
+                 "-startdate", utc_time(not_before),
+                 "-enddate", utc_time(not_before + BACKDATE + datetime.timedelta(days=days)),
                  "-md", digest_name(made.key_type, made.key_bits), "-notext", "-preserveDN"],
                 cwd=work, secrets=provisional.secrets)
     shutil.rmtree(work)  # the throw-away database is of no further use

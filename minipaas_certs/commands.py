@@ -25,6 +25,7 @@ from .options import (
     SERVER_CN_DEFAULT,
     InOrder,
     Run,
+    SignerOptions,
     bundle_help,
     ca_days_option,
     ca_dir_option,
@@ -46,7 +47,6 @@ from .options import (
     reporter,
     rotation_key_options,
     san_options,
-    signer,
     validate,
     with_run,
 )
@@ -189,11 +189,12 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
               help="Drop names the current certificate has that --san/--cn/--no-default-san "
                    "leave out; replace a pair that cannot be read.")
 @engine_options
+@gather(SignerOptions, into="signing")
 @with_run(usage=lambda days, hours, **_: chosen_lifetime(days, hours))
-def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default_san: bool,
-                   cn: str | None, name: str | None, key_type: str | None,
-                   key_size: int | None, days: int | None, hours: int | None, force: bool,
-                   run: Run, **engine: Any) -> None:
+def server_command(out: str, signing: SignerOptions, sans: Sequence[str],
+                   no_default_san: bool, cn: str | None, name: str | None,
+                   key_type: str | None, key_size: int | None, days: int | None,
+                   hours: int | None, force: bool, run: Run) -> None:
     """A server pair from the CA: server-cert.pem, server-key.pem.
 
     \b
@@ -210,9 +211,9 @@ def server_command(out: str, ca_dir: str | None, sans: Sequence[str], no_default
     from .generate import generate
     from .plan import Plan
 
-    plan = Plan.issue(signer(ca_dir, engine),
-                      (_request(SERVER.name, name, cn, sans, no_default_san, key_type, key_size,
-                                days, hours),), force=force)
+    request = _request(SERVER.name, name, cn, sans, no_default_san, key_type, key_size,
+                       days, hours)  # checked before the signer's options, as always
+    plan = Plan.issue(signing.signer(), (request,), force=force)
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
 
@@ -245,10 +246,11 @@ def _request(role: str, name: str | None, cn: str | None, sans: Sequence[str],
               help="Replace an existing bundle (it goes to a backup folder), or change the "
                    "default pair's CN.")
 @engine_options
+@gather(SignerOptions, into="signing")
 @with_run(usage=_client_usage)
-def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence[str],
+def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequence[str],
                    key_type: str | None, key_size: int | None, days: int | None,
-                   hours: int | None, force: bool, run: Run, **engine: Any) -> None:
+                   hours: int | None, force: bool, run: Run) -> None:
     """A client pair from the CA (client-*.pem, and cert.pem/key.pem).
 
     \b
@@ -266,7 +268,7 @@ def client_command(out: str, ca_dir: str | None, cn: str | None, names: Sequence
     bundles: list[str | None] = list(dict.fromkeys(names)) or [None]  # None: the default pair
     requests = tuple(_request(CLIENT.name, name, cn, (), False, key_type, key_size, days, hours)
                      for name in bundles)
-    plan = Plan.issue(signer(ca_dir, engine), requests, force=force)
+    plan = Plan.issue(signing.signer(), requests, force=force)
     reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
 
 
@@ -451,10 +453,11 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 @click.option("--json", "as_json", is_flag=True,
               help="With --all: say what changed as JSON on stdout.")
 @engine_options
+@gather(SignerOptions, into="signing")
 @gather(_Renewal, into="asked")
 @with_run(usage=lambda asked, **_: asked.refuse_misuse())
-def renew_command(out: str, ca_dir: str | None, force: bool, asked: _Renewal, run: Run,
-                  **engine_values: Any) -> None:
+def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal,
+                  run: Run) -> None:
     """Re-issue a pair, keeping its CN, SANs, key type and validity.
 
     \b
@@ -471,7 +474,7 @@ def renew_command(out: str, ca_dir: str | None, force: bool, asked: _Renewal, ru
     """
     from .generate import renew, renew_all
 
-    signed_by = signer(ca_dir, engine_values)
+    signed_by = signing.signer()
     within = asked.within
     if asked.every:
         renewal = renew_all(run.openssl, Path(out), lifetime=asked.lifetime,

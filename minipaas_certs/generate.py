@@ -11,7 +11,7 @@ import contextlib
 import datetime
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Sequence, cast
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 from . import clock
 from .certinfo import Certificate, read_certificate, read_certificates
@@ -41,12 +41,11 @@ from .plan import (
     successor_ca,
 )
 from .render import SHIPPED, Templates
-from .signers.base import SigningRun
+from .signers.base import Signer, SigningRun
 from .store import OutputDirectory, remove_abandoned, shared_lock, unfinished
 
 if TYPE_CHECKING:  # revoking loads only in the runs that use it
     from .revocations import Revocation
-    from .signers.base import Signer
 
 
 def generate(openssl: OpenSSL, out: Path, plan: Plan, *, passphrase: bytes | None = None,
@@ -98,7 +97,7 @@ class Outcome(NamedTuple):
 
 def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
               templates: Templates, progress: Progress) -> Outcome:
-    """``generate``, which also says what ``plan.reissue`` re-issued."""
+    """``generate``, and ``renew_all`` once it has found something due."""
     openssl.version  # noqa: B018 - fail early if openssl is missing or too old; runs once
     with OutputDirectory(out) as store, children_reaped(openssl):
         for leftover in store.undone:
@@ -106,8 +105,9 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         resolved = [_resolve(out, request, plan.force, plan.signer_options())
                     for request in plan.requests]
         asked = [spec for spec, _ in resolved]
-        # A plan's signer is a signers.base.Signer: plan.py names only what it reads of it.
-        signer = cast("Signer", plan.signer)
+        signer = plan.signer  # plan.py names only what it reads of a Signer
+        if not isinstance(signer, Signer):
+            raise TypeError(f"{signer!r} is no signers.base.Signer")
         signing = signer.open(SigningRun(openssl, store, out, plan, passphrase, templates,
                                          progress))
         reissues, skipped = _reissues(out, plan, signing.replaces_ca)
@@ -123,7 +123,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         gone = {spec.cert_file for spec in leaves} | {bundle.cert for bundle in plan.revoke}
         gone.update(item.identity.cert for item in skipped)
         signing.refuse(leaves, gone)
-        placement = plan.placement(leaves, out, store.snapshot())
+        placement = plan.placement(leaves, out, store.snapshot)
         signing.prepare(leaves, placement, gone)
         for spec, rotated in resolved:  # once the signer is known fit: no line before an error
             if rotated:

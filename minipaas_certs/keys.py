@@ -126,11 +126,11 @@ class NewKey:
             self.openssl.run(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA256",
                               "-iter", str(PBKDF2_ITERATIONS), "-out", self.path],
                              stdin=clear, secrets=passout(self.passphrase))
-        _check_not_empty(self.path)
+        check_not_empty(self.path)
         return ["-key", self.path]
 
 
-def _check_not_empty(path: Path) -> None:
+def check_not_empty(path: Path) -> None:
     """On a full disk openssl was seen to exit 0 and leave an empty file."""
     if not path.is_file() or path.stat().st_size == 0:
         raise OutputError(f"openssl exited 0 but left {path.name} empty (is the disk full?)")

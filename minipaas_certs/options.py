@@ -34,6 +34,8 @@ from .secrets import ca_passphrase, vault_token
 
 if TYPE_CHECKING:
     from .render import Templates
+    from .signers.base import Signer
+    from .vault import Engine
 
 
 def validate(parse: Callable[[str], Any]) -> Callable[..., Any]:
@@ -234,7 +236,7 @@ engine_options = stack(
 
 def signing_engine(vault_role: str | None, vault_addr: str | None, vault_mount: str,
                    vault_token_file: str | None, vault_cacert: str | None,
-                   ca_dir: str | None = None) -> Any:
+                   ca_dir: str | None = None) -> Engine | None:
     """The PKI engine the options name, or None (sign with a CA key)."""
     if vault_role is None:
         return None
@@ -255,13 +257,29 @@ def signing_engine(vault_role: str | None, vault_addr: str | None, vault_mount: 
                   os.environ)
 
 
-def signer(ca_dir: str | None, engine: dict[str, Any]) -> Any:
-    """Who signs, as the options name it: a PKI engine, or the CA in --ca-dir (else in
-    --out); see ``signers.choose``."""
-    from .signers import choose
+@dataclasses.dataclass(frozen=True)
+class SignerOptions:
+    """What the options of every signer backend said (``--ca-dir``, ``--vault-*``),
+    gathered into one value for a command (``gather(SignerOptions, into="signing")``).
+    A new backend adds its options above, its fields here, and its case to
+    ``signers.choose``."""
 
-    return choose(ca_dir=Path(ca_dir) if ca_dir else None,
-                  engine=signing_engine(ca_dir=ca_dir, **engine))
+    ca_dir: str | None
+    vault_role: str | None
+    vault_addr: str | None
+    vault_mount: str
+    vault_token_file: str | None
+    vault_cacert: str | None
+
+    def signer(self) -> Signer:
+        """Who signs, as the options name it: a PKI engine, or the CA in --ca-dir (else in
+        --out).  Reads the engine's token and CA file: called where the command used to
+        read them, so that errors come in the same order."""
+        from .signers import choose
+
+        engine = signing_engine(self.vault_role, self.vault_addr, self.vault_mount,
+                                self.vault_token_file, self.vault_cacert, self.ca_dir)
+        return choose(ca_dir=Path(self.ca_dir) if self.ca_dir else None, engine=engine)
 
 
 class Keywords(TypedDict):

@@ -15,7 +15,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AbstractSet, Callable, NamedTuple, Protocol, Sequence
+from typing import AbstractSet, Callable, Iterable, NamedTuple, Protocol, Sequence
 
 from . import clock
 from .certinfo import Certificate
@@ -183,6 +183,7 @@ class Placement:
     files: dict[str, int] = field(default_factory=dict)
     bundles: list[str] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)  # if replaced, moved into a backup
+    present: AbstractSet[str] = frozenset()  # what the folder held of the names considered
 
     def add_leaf(self, spec: LeafSpec) -> None:
         if spec.place:
@@ -310,16 +311,19 @@ class Plan:
                     "a certificate must not outlive its CA")
 
     def placement(self, leaves: Sequence[LeafSpec], out: Path = Path("."),
-                  present: AbstractSet[str] = frozenset()) -> Placement:
+                  snapshot: Callable[[Iterable[str]], AbstractSet[str]] = lambda _: frozenset()
+                  ) -> Placement:
         """Where the new CA (if any) and ``leaves`` (the plan's and the re-issued ones) go
-        in ``out``, and which of the names ``present`` there (the store's snapshot) the
-        run replaces (they are kept in a backup); a replacement the rules above forbid
-        is a Conflict."""
+        in ``out``, and which of the names there the run replaces (they are kept in a
+        backup); a replacement the rules above forbid is a Conflict.  What is there
+        comes from one ``snapshot`` (``store.snapshot``) of every name placement and a
+        CA copy consider, kept in the placement."""
         placement = Placement(files=dict(CA_FILES) if self.ca is not None else {})
         for spec in leaves:
             placement.add_leaf(spec)
+        placement.present = snapshot([*placement.files, *placement.bundles, CA_CERT, CA_KEY])
         placement.keep = [name for name in (*placement.files, *placement.bundles)
-                          if name in present]
+                          if name in placement.present]
         if self.ca is not None and placement.keep and not self.force:
             raise Conflict(
                 f"{out} already holds {', '.join(placement.keep)}: a new CA never replaces "
@@ -333,26 +337,6 @@ class Plan:
                     f"{', '.join(str(out / name) for name in clients)} already exists; "
                     "use --force to replace it (the old bundle is kept in a backup folder)")
         return placement
-
-    def place_ca_copy(self, placement: Placement, out: Path, origin: Path | str,
-                      same: bool, present: AbstractSet[str]) -> bool:
-        """Whether a CA from elsewhere (``--ca-dir``, a PKI engine) gets its ca.pem beside
-        the new files (the docker CLI needs it in DOCKER_CERT_PATH), as ``placement``
-        then says.  An existing ca.pem that is not ``same`` belongs to another CA: it is
-        replaced (and kept in a backup) only with ``force``, and never beside its key."""
-        if CA_CERT in present:
-            if same:
-                return False
-            if CA_KEY in present:
-                raise Conflict(f"{out} holds its own CA ({CA_KEY}), and {out / CA_CERT} is "
-                               f"not {origin}'s: write these certificates into another --out")
-            if not self.force:
-                raise Conflict(
-                    f"{out / CA_CERT} is a different CA certificate from {origin}; "
-                    "use --force to replace it (the old one is kept in a backup folder)")
-            placement.keep.append(CA_CERT)
-        placement.files[CA_CERT] = CERT_MODE
-        return True
 
     def archive(self, placement: Placement) -> list[str]:
         """What the run moves into the backup with nothing in its place: a replaced CA's

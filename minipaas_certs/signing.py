@@ -1,5 +1,5 @@
-"""Leaves: their keys and requests, their signing by ``openssl ca`` (or a PKI engine),
-and the checks of what was signed.
+"""Leaves: their keys and requests, their signing by ``openssl ca``, and the checks of
+what was signed (a PKI engine's answers too: see ``signers.engine``).
 
 Each function here works on files in a private staging folder; nothing in this
 module decides where files end up (see ``generate``).
@@ -14,24 +14,21 @@ import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 from . import clock
-from .authority import Authority, _signing_config, _utc, random_serial
+from .authority import Authority, random_serial, signing_config, utc_time
 from .certinfo import Certificate, parse_pem
 from .errors import OutputError
 from .files import read_limited, write_private
 from .identity import ROLES
-from .keys import NewKey, _check_not_empty, digest_args, digest_name, public_key_of_file
+from .keys import NewKey, check_not_empty, digest_args, digest_name, public_key_of_file
 from .layout import CA_CERT, CERT_MODE, DIR_MODE
 from .openssl import Argument, OpenSSL, descriptor_budget, input_pipe
 from .parallel import run_all
 from .plan import BACKDATE, LeafSpec
 from .render import SHIPPED, Templates
 from .verify import verify_leaves
-
-if TYPE_CHECKING:  # a PKI engine's code loads only in the runs that use one
-    pass
 
 SIGNING = "signing"  # work folders in the staging folder
 
@@ -85,7 +82,7 @@ def request_leaf(openssl: OpenSSL, staging: Path, spec: LeafSpec,
                            *digest_args(spec.key.kind, spec.key.bits)], stdin=config)
     if b"-----BEGIN CERTIFICATE REQUEST-----" not in request:
         raise OutputError(f"openssl exited 0 but wrote no request for {key_path.name}")
-    _check_not_empty(key_path)
+    check_not_empty(key_path)
     return LeafRequest(spec, cert_path, key_path, request)
 
 
@@ -123,7 +120,7 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
     for index, (lifetime, group) in enumerate(calls):
         folder = work / str(index)
         folder.mkdir(mode=DIR_MODE)
-        write_private(folder / "signing.cnf", _signing_config(copy=True).encode(), 0o600)
+        write_private(folder / "signing.cnf", signing_config(copy=True).encode(), 0o600)
         write_private(folder / "index.txt", b"", 0o600)
         write_private(folder / "serial", random_serial().encode() + b"\n", 0o600)
         digest = digest_name(signer.certificate.key_type, signer.certificate.key_bits)
@@ -132,7 +129,7 @@ def sign_leaves(openssl: OpenSSL, staging: Path, signer: Authority,
             openssl.run(["ca", "-batch", "-config", folder / "signing.cnf",
                          "-cert", signer.cert_path, "-keyfile", keyfile,
                          "-outdir", folder, "-extensions", "signing_extensions",
-                         "-startdate", _utc(not_before), "-enddate", _utc(now + lifetime),
+                         "-startdate", utc_time(not_before), "-enddate", utc_time(now + lifetime),
                          "-md", digest, "-notext", "-preserveDN", "-rand_serial",
                          "-infiles", *inputs],
                         cwd=folder, secrets=signer.secrets, inherit=[*inherit, *key_inherit])

@@ -158,7 +158,6 @@ class OutputDirectory:
         self._digests: dict[Path, str] = {}  # of staged files made durable by `sync`
         self._synced_folders: set[Path] = set()  # the folders that hold them
         self._shared: dict[Path, int] = {}  # folders read under a shared lock: --ca-dir
-        self._snapshot: frozenset[str] | None = None  # see ``snapshot``
         self._scope = interrupts.cooperative()
 
     def __enter__(self) -> OutputDirectory:
@@ -261,17 +260,11 @@ class OutputDirectory:
         if descriptor is not None:
             os.close(descriptor)
 
-    def snapshot(self) -> frozenset[str]:
-        """The tool's names present in the directory (top-level entries, and the bundle
-        folders in servers/ and clients/), listed once per run under the lock, so that
-        a plan decides what it replaces from one view of the folder."""
-        if self._snapshot is None:
-            names = set(os.listdir(self.path))
-            for folder in (SERVERS_DIR, CLIENTS_DIR):
-                if os.path.isdir(self.path / folder):
-                    names.update(f"{folder}/{name}" for name in os.listdir(self.path / folder))
-            self._snapshot = frozenset(names)
-        return self._snapshot
+    def snapshot(self, names: Iterable[str]) -> frozenset[str]:
+        """Which of ``names`` the directory holds (a symlink counts, even dangling): the
+        one view of the folder, taken under the lock, from which a plan decides what
+        it replaces."""
+        return frozenset(name for name in names if self.holds(name))
 
     def holds(self, name: str) -> bool:
         """Whether ``name`` exists in the directory (a symlink counts, even dangling)."""

@@ -1,4 +1,5 @@
-"""Signing through an OpenBao or HashiCorp Vault PKI secrets engine.
+"""The HTTP client of an OpenBao or HashiCorp Vault PKI secrets engine (its signer,
+with the checks of what it signs, is ``signers.engine``).
 
 The key and the request are made locally (the key never leaves the machine);
 the engine signs the request by its role's policy, through

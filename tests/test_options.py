@@ -78,3 +78,15 @@ def test_a_default_from_the_environment_is_no_repetition(
     result = cli("certs", "all", "--out", str(tmp_path / "given"), "-q")
     assert result.code == 0, result.err
     assert (tmp_path / "given" / "ca.pem").exists() and not (tmp_path / "from-env").exists()
+
+
+@pytest.mark.parametrize("command", ["server", "client"])
+def test_the_request_is_refused_before_the_signer_options_are_read(
+        tmp_path: Path, cli, command: str) -> None:
+    """A bad key size is named first, as before the signer options were gathered: the
+    engine's own checks (its address, its token) come after what the request asks."""
+    result = cli("certs", command, "--out", str(tmp_path / "certs"), "--key-type", "ecdsa",
+                 "--key-size", "999", "--vault-role", "servers")
+    assert result.code == 2
+    assert result.error_line == ("Error: --key-size 999 is not valid for ecdsa keys "
+                                 "(use 256, 384)")

@@ -149,14 +149,14 @@ def test_each_run_kind_decides_from_the_snapshot_what_it_replaces() -> None:
     present = frozenset({"ca.pem", "ca-key.pem", "clients", "clients/ci"})
     request = Request("client", "ci")
     with pytest.raises(Conflict, match="clients/ci already exists; use --force"):
-        Plan.issue(CAFiles(), (request,)).placement([bundle], Path("out"), present)
+        Plan.issue(CAFiles(), (request,)).placement([bundle], Path("out"), present.intersection)
     for plan in (Plan.issue(CAFiles(), (request,), force=True),
                  Plan.renewal(CAFiles(), Request("client", "ci", existing_only=True)),
                  Plan.renew_all(CAFiles())):
-        assert plan.placement([bundle], Path("out"), present).keep == ["clients/ci"]
+        assert plan.placement([bundle], Path("out"), present.intersection).keep == ["clients/ci"]
     assert Plan.issue(CAFiles(), (request,)).placement([bundle], Path("out")).keep == []
     with pytest.raises(Conflict, match="a new CA never replaces them"):
-        Plan.new_set(NewCA(CASpec("ca", KEY, 100))).placement([], Path("out"), present)
+        Plan.new_set(NewCA(CASpec("ca", KEY, 100))).placement([], Path("out"), present.intersection)
 
 
 def test_a_plan_refuses_a_kind_its_signer_cannot_carry() -> None:

@@ -23,7 +23,16 @@ from minipaas_certs.files import read_limited
 from minipaas_certs.generate import generate
 from minipaas_certs.layout import CA_CERT, CA_KEY
 from minipaas_certs.openssl import OpenSSL
-from minipaas_certs.plan import DAY, CASpec, KeySpec, LeafSpec, Placement, Plan, Request
+from minipaas_certs.plan import (
+    DAY,
+    CASpec,
+    KeySpec,
+    LeafSpec,
+    Placement,
+    Plan,
+    Request,
+    leaf_end,
+)
 from minipaas_certs.signers import choose
 from minipaas_certs.signers.base import Signer, Signing, SigningRun
 from minipaas_certs.signers.ca_files import CAFiles
@@ -56,15 +65,28 @@ class _KeyElsewhereSigning(Signing):
         cert_pem = read_limited(run.out / CA_CERT, error=CAProblem)
         self.authority = load_authority(run.openssl, run.store.staging, run.out, cert_pem,
                                         key_pem, run.passphrase)
-        self.opened = True
+        HOOKS.append("open")
+
+    def refuse(self, leaves: Sequence[LeafSpec], gone: set[str]) -> None:
+        HOOKS.append("refuse")
 
     def prepare(self, leaves: Sequence[LeafSpec], placement: Placement,
                 gone: set[str]) -> None:
-        self.prepared = [spec.cert_file for spec in leaves]
+        HOOKS.append("prepare")
+        for spec in leaves:  # the check a CA from files makes: no leaf outlives its CA
+            self.authority.check_can_sign_until(leaf_end(spec.lifetime))
 
     def sign(self, leaves: Sequence[LeafSpec]) -> bytes:
+        HOOKS.append("sign")
         authority = self.authority
         return sign_locally(self.run, lambda: authority, leaves)
+
+    def settle(self, leaves: Sequence[LeafSpec], placement: Placement, gone: set[str],
+               anchors: bytes) -> None:
+        HOOKS.append("settle")
+
+
+HOOKS: list[str] = []  # the Signing hooks generate called, in order
 
 
 @pytest.fixture
@@ -81,9 +103,11 @@ def test_a_backend_written_outside_the_package_signs_through_generate(
         key_elsewhere: tuple[Path, Path]) -> None:
     out, keys = key_elsewhere
     request = Request("server", "m1", sans=("m1.example", "10.0.0.11"))
+    HOOKS.clear()
     outcome = generate(OpenSSL(TOOL_OPENSSL), out, Plan.issue(KeyElsewhere(keys), (request,)))
     cert = out / "servers/m1/server-cert.pem"
     assert cert in outcome.written
+    assert HOOKS == ["open", "refuse", "prepare", "sign", "settle"]
     assert not (out / CA_KEY).exists() and (keys / KEY_NAME).exists()  # never copied in
     verified = subprocess.run([SYSTEM_OPENSSL, "verify", "-x509_strict", "-purpose", "sslserver",
                                "-CAfile", str(out / CA_CERT), str(cert)],
@@ -149,3 +173,18 @@ def test_only_a_new_ca_places_ca_files() -> None:
     issued = Plan.issue(CAFiles(), ()).placement([leaf])
     assert set(made.files) == {CA_CERT, CA_KEY} and made.bundles == ["clients/ci"]
     assert issued.files == {} and issued.bundles == ["clients/ci"]
+
+
+def test_one_signer_at_a_time() -> None:
+    with pytest.raises(ValueError, match="one signer at a time"):
+        choose(new_ca=CASpec("ca", KEY, 30), ca_dir=Path("org"))
+
+
+def test_the_backend_refuses_a_leaf_that_would_outlive_its_ca(
+        key_elsewhere: tuple[Path, Path]) -> None:
+    out, keys = key_elsewhere
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(CAProblem, match=r"expires on .* before the new certificate would"):
+        generate(OpenSSL(TOOL_OPENSSL), out, Plan.issue(KeyElsewhere(keys), (
+            Request("client", "ci", lifetime=4000 * DAY),)))
+    assert sorted(p.name for p in out.iterdir()) == before

@@ -48,7 +48,7 @@ def test_leaf_request_argv_carries_the_extensions_but_the_issuers(
         tmp_path: Path, version: str, monkeypatch: pytest.MonkeyPatch) -> None:
     recorder = RecordingOpenSSL(version)
     for module in (keys, signing):  # the key's file (NewKey), then the request's
-        monkeypatch.setattr(module, "_check_not_empty", lambda path: None)
+        monkeypatch.setattr(module, "check_not_empty", lambda path: None)
     spec = plan.LeafSpec("server", "node", plan.KeySpec.parse("rsa", 2048), 30 * plan.DAY,
                           (SubjectAltName("DNS", "node"),), bundle="m1")
     request = signing.request_leaf(recorder, tmp_path, spec)  # type: ignore[arg-type]

@@ -24,6 +24,8 @@ def choose(*, new_ca: CASpec | None = None, ca_dir: Path | None = None,
            engine: Engine | None = None) -> Signer:
     """The signer a command's options name: a new CA, a PKI engine, or the CA in
     ``ca_dir`` (else in the output directory).  Each backend loads only when chosen."""
+    if sum(choice is not None for choice in (new_ca, ca_dir, engine)) > 1:
+        raise ValueError("one signer at a time: a new CA, a CA folder or a PKI engine")
     if new_ca is not None:
         from .new_ca import NewCA
 

@@ -5,7 +5,8 @@ engine); the ``Plan`` holds it.  Under the output directory's lock, ``open``
 returns the run's ``Signing``, whose hooks ``generate`` calls in this order:
 
 1. ``open`` reads and checks what signs, before the run decides what to re-issue;
-   ``replaces_ca`` then says whether ca.pem changes (every identity is then due);
+   ``replaces_ca`` then says whether ca.pem changes (every identity is then due),
+   as far as is known before signing (an engine knows its CA only in ``settle``);
 2. ``refuse``: what this signer cannot do with these leaves, before placement;
 3. ``prepare``: its checks and copies once placement is known, before any key;
 4. ``sign``: every leaf's key, request and certificate in the staging folder,
@@ -27,7 +28,7 @@ from ..certinfo import Certificate, parse_pem, read_certificates
 from ..errors import Conflict, OutputError
 from ..files import read_limited, write_private
 from ..identity import identities
-from ..layout import CA_CERT, CERT_MODE, KEY_MODE
+from ..layout import CA_CERT, CA_KEY, CERT_MODE, KEY_MODE
 
 if TYPE_CHECKING:
     from ..openssl import OpenSSL
@@ -75,7 +76,10 @@ class Signing:
 class Signer:
     """Who signs: the choice a command makes, held by the ``Plan``."""
 
-    new_ca: CASpec | None = None  # a CA this run makes (its files are placed too)
+    @property
+    def new_ca(self) -> CASpec | None:
+        """A CA this run makes (its files are placed with the leaves), if any."""
+        return None
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -105,12 +109,26 @@ def differs(store: OutputDirectory, ca_pem: bytes) -> bool:
 
 
 def copy_ca(run: SigningRun, placement: Placement, ca_pem: bytes, origin: Path | str,
-            differs: bool) -> None:
-    """Stage ``ca_pem`` as ca.pem if the plan puts a copy beside the new files;
-    ``differs``: what ``differs`` found of the ca.pem there."""
-    store = run.store
-    if run.plan.place_ca_copy(placement, store.path, origin, not differs, store.snapshot()):
-        store.stage(CA_CERT, ca_pem, CERT_MODE)
+            replaced: bool) -> None:
+    """A CA from elsewhere (``--ca-dir``, a PKI engine) gets its ca.pem beside the new
+    files (the docker CLI needs it in DOCKER_CERT_PATH), staged, unless the folder
+    already holds that very one.  One that is another CA's (``replaced``: what
+    ``differs`` found) is replaced, and kept in a backup, only with --force, and
+    never beside its key."""
+    out = run.out
+    if CA_CERT in placement.present:
+        if not replaced:
+            return
+        if CA_KEY in placement.present:
+            raise Conflict(f"{out} holds its own CA ({CA_KEY}), and {out / CA_CERT} is "
+                           f"not {origin}'s: write these certificates into another --out")
+        if not run.plan.force:
+            raise Conflict(
+                f"{out / CA_CERT} is a different CA certificate from {origin}; "
+                "use --force to replace it (the old one is kept in a backup folder)")
+        placement.keep.append(CA_CERT)
+    placement.files[CA_CERT] = CERT_MODE
+    run.store.stage(CA_CERT, ca_pem, CERT_MODE)
 
 
 def refuse_left_behind(out: Path, gone: set[str], anchors_pem: bytes, origin: Path | str,

@@ -2,7 +2,7 @@
 signers share.
 
 The leaves' keys and requests are made while the CA is made (or loaded and
-checked): CPU-bound work in openssl children, run on ``_workers`` threads.  Then
+checked): CPU-bound work in openssl children, run on ``workers`` threads.  Then
 ``openssl ca`` signs them (see ``signing.sign_leaves``), many leaves in parts so that
 each part is signed and checked while later parts' keys are made.
 """

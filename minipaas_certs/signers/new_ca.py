@@ -33,19 +33,22 @@ class NewCA(Signer):
     """A new CA of ``spec``."""
 
     def __init__(self, spec: CASpec) -> None:
-        self.new_ca = spec
+        self.spec = spec
+
+    @property
+    def new_ca(self) -> CASpec:
+        return self.spec
 
     def open(self, run: SigningRun) -> Signing:
-        return _NewCASigning(run, self.new_ca)
+        return _NewCASigning(run, self.spec)
 
 
 class _NewCASigning(Signing):
     replaces_ca = True  # nothing may be left behind that the new ca.pem would not trust
 
-    def __init__(self, run: SigningRun, spec: CASpec | None) -> None:
+    def __init__(self, run: SigningRun, spec: CASpec) -> None:
         super().__init__(run)
-        assert spec is not None
-        self.spec = spec
+        self.spec = spec  # the CN stamped in ``prepare`` if another CA of the folder has it
 
     def refuse(self, leaves: Sequence[LeafSpec], gone: set[str]) -> None:
         # Before placement's own refusal: one way on that works.
