@@ -54,12 +54,12 @@ def _upper(raw: bytes, origin: str) -> bytes:
 def test_a_file_named_by_its_option_comes_before_the_environment(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "s").write_bytes(b"from file\n")
-    monkeypatch.setenv("MINIPAAS_TEST_SECRET", "from env")
-    assert secrets.secret(str(tmp_path / "s"), "--s-file", "MINIPAAS_TEST_SECRET",
+    monkeypatch.setenv("SECRET_OF_THIS_TEST", "from env")
+    assert secrets.secret(str(tmp_path / "s"), "--s-file", "SECRET_OF_THIS_TEST",
                           _upper) == b"FROM FILE"
-    assert secrets.secret(None, "--s-file", "MINIPAAS_TEST_SECRET", _upper) == b"FROM ENV"
-    monkeypatch.delenv("MINIPAAS_TEST_SECRET")
-    assert secrets.secret(None, "--s-file", "MINIPAAS_TEST_SECRET", _upper) is None
+    assert secrets.secret(None, "--s-file", "SECRET_OF_THIS_TEST", _upper) == b"FROM ENV"
+    monkeypatch.delenv("SECRET_OF_THIS_TEST")
+    assert secrets.secret(None, "--s-file", "SECRET_OF_THIS_TEST", _upper) is None
 
 
 def test_a_file_that_cannot_be_read_is_refused_naming_the_option(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_a_file_that_cannot_be_read_is_refused_naming_the_option(tmp_path: Path)
     os.mkfifo(tmp_path / "fifo")  # refused at once, not waited on
     for name in ("fifo", "missing"):
         with pytest.raises(InvalidInput) as refused:
-            secrets.secret(str(tmp_path / name), "--s-file", "MINIPAAS_TEST_SECRET", _upper)
+            secrets.secret(str(tmp_path / name), "--s-file", "SECRET_OF_THIS_TEST", _upper)
         assert str(refused.value).startswith("--s-file: "), refused.value
 
 
