@@ -63,13 +63,6 @@ class Finding:
     message: str
     fix: str
 
-    def line(self) -> str:
-        return f"{self.severity}: {self.file}: {self.message}; fix: {self.fix}"
-
-    def as_json(self) -> dict[str, str]:
-        return {"severity": self.severity, "file": self.file, "message": self.message,
-                "fix": self.fix}
-
 
 def _pairs(directory: Path) -> list[tuple[str, str, Identity]]:
     """The leaf pairs present: (certificate, key, whose), bundles included; the docker

@@ -145,7 +145,8 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
     plan = Plan.new_set(choose(new_ca=CASpec(ca_cn, key, ca_days)), force=force, reissue=reissue,
                 leaves=(server_leaf(server_cn, sans, not no_default_san, key, lifetime),
                         *client_leaves(client_cn, (), key, lifetime)))
-    reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
+    done = generate(run.openssl, Path(out), plan, **run.keywords)
+    reports.render("outcome", reports.Done(Path(out), done))
 
 
 @click.command("ca", epilog=EXIT_CODES)
@@ -171,7 +172,8 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
     plan = Plan.new_set(choose(new_ca=CASpec(cn, _key(key_type, key_size), ca_days)),
                         force=force,
                 reissue=reissue)
-    reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
+    done = generate(run.openssl, Path(out), plan, **run.keywords)
+    reports.render("outcome", reports.Done(Path(out), done))
 
 
 @click.command("server", epilog=EXIT_CODES)
@@ -214,7 +216,8 @@ def server_command(out: str, signing: SignerOptions, sans: Sequence[str],
     request = _request(SERVER.name, name, cn, sans, no_default_san, key_type, key_size,
                        days, hours)  # checked before the signer's options, as always
     plan = Plan.issue(signing.signer(), (request,), force=force)
-    reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
+    done = generate(run.openssl, Path(out), plan, **run.keywords)
+    reports.render("outcome", reports.Done(Path(out), done))
 
 
 def _request(role: str, name: str | None, cn: str | None, sans: Sequence[str],
@@ -269,7 +272,8 @@ def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequ
     requests = tuple(_request(CLIENT.name, name, cn, (), False, key_type, key_size, days, hours)
                      for name in bundles)
     plan = Plan.issue(signing.signer(), requests, force=force)
-    reports.outcome(generate(run.openssl, Path(out), plan, **run.keywords))
+    done = generate(run.openssl, Path(out), plan, **run.keywords)
+    reports.render("outcome", reports.Done(Path(out), done))
 
 
 @click.command("env", epilog=EXIT_CODES)
@@ -386,7 +390,8 @@ def p12_command(out: str, name: str | None, password_file: str | None, run: Run)
     from .pkcs12 import export
 
     password = p12_password(password_file)
-    reports.written(export(run.openssl, Path(out), name, password, progress=run.progress))
+    reports.render("written", reports.Written(export(run.openssl, Path(out), name, password,
+                                                     progress=run.progress)))
 
 
 @click.command("show", epilog=EXIT_CODES)
@@ -404,7 +409,8 @@ def show_command(directory: str, as_json: bool) -> None:
 
     folder = Path(directory)
     now = clock.now()
-    reports.show(folder, inventory(folder), now, read_revocations(folder), as_json)
+    reports.render("show", reports.Shown(folder, inventory(folder), now, read_revocations(folder)),
+                   reports.chosen(as_json))
 
 
 @click.command("check", epilog=EXIT_CODES)
@@ -428,7 +434,7 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 
     folder = Path(directory)
     report = check(run.openssl, folder, warn_days, run.passphrase)
-    reports.check(folder, report, warn_days, as_json)
+    reports.render("check", reports.Checked(folder, report, warn_days), reports.chosen(as_json))
     return report.exit_code
 
 
@@ -480,12 +486,14 @@ def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal
         renewal = renew_all(run.openssl, Path(out), lifetime=asked.lifetime,
                             within=None if within is None else datetime.timedelta(days=within),
                             signer=signed_by, force=force, **run.keywords)
-        reports.renewal(Path(out), renewal, within, asked.as_json, run.progress)
+        reports.render("renew-all", reports.Renewed(Path(out), renewal, within, run.progress),
+                       reports.chosen(asked.as_json))
         return
-    reports.outcome(renew(run.openssl, Path(out), asked.role or "", name=asked.name,
-                          extra_sans=asked.sans, lifetime=asked.lifetime,
-                          key_kind=asked.key_type, key_bits=asked.key_size,
-                          signer=signed_by, force=force, **run.keywords))
+    renewed = renew(run.openssl, Path(out), asked.role or "", name=asked.name,
+                    extra_sans=asked.sans, lifetime=asked.lifetime,
+                    key_kind=asked.key_type, key_bits=asked.key_size,
+                    signer=signed_by, force=force, **run.keywords)
+    reports.render("outcome", reports.Done(Path(out), renewed))
 
 
 def _revoke_usage(names: Sequence[str], servers: Sequence[str], **_: Any) -> None:
@@ -525,9 +533,9 @@ def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_da
 
     cut_off = [*(Identity(CLIENT, name) for name in names),
                *(Identity(SERVER, name) for name in servers)]
-    reports.outcome(revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
-                            lifetime=None if days is None else chosen_lifetime(days),
-                            **run.keywords))
+    revoked = revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
+                     lifetime=None if days is None else chosen_lifetime(days), **run.keywords)
+    reports.render("outcome", reports.Done(Path(out), revoked))
 
 
 @click.group("rotate-ca", cls=InOrder, epilog=EXIT_CODES)
@@ -559,8 +567,8 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
     from .rotate_ca import start
 
     key = _key(key_type, key_size) if key_type else None
-    reports.written(start(run.openssl, Path(out), common_name=cn, key=key, days=ca_days,
-                          **run.keywords))
+    reports.render("written", reports.Written(start(run.openssl, Path(out), common_name=cn,
+                                                    key=key, days=ca_days, **run.keywords)))
 
 
 @rotate_ca.command("finish", epilog=EXIT_CODES,
@@ -575,7 +583,8 @@ def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
     from .rotate_ca import finish
 
     written, warnings = finish(Path(out), force=force, progress=reporter(quiet))
-    reports.written(written, warnings)  # even with -q: a person must issue these again
+    # The warnings even with -q: a person must issue these again.
+    reports.render("written", reports.Written(written, warnings))
 
 
 @click.command("doctor", epilog=EXIT_CODES)
@@ -620,5 +629,5 @@ def verify_sums_command(directory: str) -> int:
 
     folder = Path(directory)
     matched, mismatches = verify(folder)
-    reports.sums(folder, matched, mismatches)
+    reports.render("verify-sums", reports.Summed(folder, matched, mismatches))
     return EXIT_PROBLEMS if mismatches else 0

@@ -31,13 +31,11 @@ from .layout import (
 from .names import parse_san
 from .openssl import OpenSSL, children_reaped
 from .plan import (
-    HOUR,
     CannotKeep,
     LeafSpec,
     Plan,
     Progress,
     Request,
-    describe,
     successor_ca,
 )
 from .render import SHIPPED, Templates
@@ -69,30 +67,12 @@ class Outcome(NamedTuple):
     recovered: bool = False
     skipped: tuple[Skipped, ...] = ()
     skipped_to: Path | None = None  # the backup that holds the skipped ones (a new CA)
-    advice: tuple[str, ...] = ()  # after a new CA: what was revoked, what to deploy
+    revoked: tuple[Revocation, ...] = ()  # after a new CA: who was cut off
+    redeploy: tuple[LeafSpec, ...] | None = None  # after a new CA with --reissue: its leaves
 
     @property
     def changed(self) -> bool:
         return bool(self.written) or self.recovered
-
-    def deployment(self, out: Path) -> list[str]:
-        return deployment(out, [reissue.spec for reissue in self.reissued])
-
-    def warnings(self) -> list[str]:
-        """One line for each identity the run could not carry over, with what to do."""
-        lines = []
-        for item in self.skipped:
-            if self.skipped_to is not None:
-                fate = (f"could not be carried over to the new CA ({item.reason}): it is in "
-                        f"{self.skipped_to} and stops working once the daemons restart with "
-                        "the new files")
-            elif item.working:
-                fate = f"was not renewed ({item.reason}): it works until it expires"
-            else:
-                fate = f"was not renewed ({item.reason}): it does not work as it is"
-            lines.append(f"Warning: {item.label} {fate}; issue it again under names this "
-                         f"tool accepts: `{item.command}`")
-        return lines
 
 
 def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
@@ -152,10 +132,12 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
                                        archive=[*plan.archive(placement), *carried_off])
         if backup is not None:
             progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
-        advice = _new_ca_advice(out, plan, leaves, revoked) \
-            if plan.ca is not None and plan.force else []
+        # After a new CA, a person must hear what was revoked and what to deploy.
+        advised = plan.ca is not None and plan.force
         return Outcome(written, reissues, bool(store.undone), tuple(skipped),
-                       backup if signing.replaces_ca else None, tuple(advice))
+                       backup if signing.replaces_ca else None,
+                       tuple(revoked) if advised else (),
+                       tuple(leaves) if advised and plan.reissue else None)
 
 
 def _resolve(out: Path, request: Request, force: bool, signer: Sequence[str] = ()
@@ -201,13 +183,6 @@ class Reissue(NamedTuple):
     spec: LeafSpec
     current: Certificate
 
-    def as_json(self) -> dict[str, object]:
-        return {"file": self.spec.cert_file, "role": self.spec.role,
-                "bundle": self.spec.bundle, "common_name": self.spec.common_name,
-                "previous_not_after": self.current.not_after.isoformat(),
-                "validity": describe(self.spec.lifetime),
-                "validity_hours": self.spec.lifetime // HOUR}
-
 
 class Skipped(NamedTuple):
     """An identity a re-issue cannot carry over as it is (a CN, SAN or key this tool
@@ -227,10 +202,6 @@ class Skipped(NamedTuple):
     def names(self) -> list[str]:
         """What moves into the backup with it when the CA changes (it would not verify)."""
         return list(self.identity.owned)
-
-    def as_json(self) -> dict[str, object]:
-        return {"file": self.identity.cert, "role": self.identity.role.name,
-                "bundle": self.identity.name, "reason": self.reason, "command": self.command}
 
 
 def _skipped(out: Path, plan: Plan, identity: Identity, reason: str,
@@ -321,18 +292,6 @@ def _revocations(out: Path, plan: Plan) -> list[Revocation]:
     if found:
         read_revocations(out)  # refuse a damaged record before anything is made
     return found
-
-
-def _new_ca_advice(out: Path, plan: Plan, leaves: Sequence[LeafSpec],
-                   revoked: Sequence[Revocation]) -> list[str]:
-    """After a new CA: what was revoked, and what to deploy (said even with -q: a person
-    must copy the files and restart the daemons)."""
-    lines = [f"Revoked {entry.line()}" for entry in revoked]
-    if plan.reissue:
-        lines.append("Deploy the new files: until a daemon restarts with them it trusts the "
-                     "previous CA, and once it does, only the new one:")
-        lines += [f"  {line}" for line in deployment(out, leaves)]
-    return lines
 
 
 def _keystore_again(out: Path, name: str | None) -> str:

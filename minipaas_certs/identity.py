@@ -207,3 +207,9 @@ def identities(directory: Path) -> list[Identity]:
     certificates), then every bundle."""
     top = [Identity(role) for role in ROLES.values() if (directory / role.cert).exists()]
     return [*top, *bundles(directory)]
+
+
+def eku_name(oid: str) -> str:
+    """How an extendedKeyUsage OID is printed: its role's name for it (serverAuth,
+    clientAuth), else the OID itself."""
+    return next((role.eku_name for role in ROLES.values() if role.eku_oid == oid), oid)

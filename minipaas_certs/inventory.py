@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .certinfo import (
     Certificate,
@@ -15,14 +13,11 @@ from .certinfo import (
 from .errors import (
     OutputError,
 )
-from .identity import CLIENT, ROLES, bundles, certs_command
+from .identity import CLIENT, ROLES, bundles
 from .layout import (
     CA_CERT,
     OLD_CA_CERT,
 )
-from .plan import HOUR
-
-_USAGE_NAMES = {role.eku_oid: role.eku_name for role in ROLES.values()}
 
 
 @dataclass(frozen=True)
@@ -33,27 +28,6 @@ class Entry:
     role: str
     certificate: Certificate
     chain: tuple[Certificate, ...] = ()  # the intermediates after a leaf in its file
-
-    def as_json(self, now: datetime.datetime) -> dict[str, Any]:
-        cert = self.certificate
-        return {
-            "file": self.file,
-            "role": self.role,
-            "subject": cert.subject_cn,
-            "issuer": cert.issuer_cn,
-            "subject_dn": cert.subject,
-            "issuer_dn": cert.issuer,
-            "chain": [link.subject for link in self.chain],
-            "sans": cert.names,
-            "extended_key_usage": [_USAGE_NAMES.get(o, o) for o in cert.extended_key_usage],
-            "key": {"type": cert.key_type, "bits": cert.key_bits},
-            "serial": f"{cert.serial:x}",
-            "not_before": cert.not_before.isoformat(),
-            "not_after": cert.not_after.isoformat(),
-            "days_left": int(cert.days_left(now) // 1),
-            "hours_left": (cert.not_after - now) // HOUR,
-            "sha256": cert.fingerprint,
-        }
 
 
 def _read(directory: Path, name: str, unreadable: list[str] | None) -> list[Certificate]:
@@ -109,14 +83,6 @@ class Rollover:
     new_ca: Certificate
     old_ca: Certificate
     old_leaves: list[str]
-
-    def describe(self, directory: Path) -> str:
-        waiting = ", ".join(self.old_leaves)
-        finish = f"`{certs_command('rotate-ca', 'finish', out=directory)}`"
-        next_step = (f"re-issue {waiting} from the new CA, then {finish}" if waiting
-                     else finish)
-        return (f"CA rollover in progress: ca.pem trusts the new CA (CN={self.new_ca.subject_cn}) "
-                f"and the old one (CN={self.old_ca.subject_cn}); next: {next_step}")
 
 
 def rollover_state(directory: Path, entries: list[Entry] | None = None) -> Rollover | None:

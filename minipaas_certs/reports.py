@@ -1,25 +1,29 @@
 """Every shape the commands print: text lines, JSON envelopes, counted nouns.
 
 Operations return data; this module renders it, on stdout (results) and stderr (what
-a person must act on).  A new output format is added here, next to the others.
+a person must act on).  Each command's result goes through ``render(kind, data,
+format)``, and ``FORMATS`` names every format of every kind: a new output format
+(`check --format prometheus`, say) is one more entry there, with its renderer.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .errors import printable
+from .identity import certs_command, eku_name
 from .layout import REVOKED_FILE, SUMS_FILE
 from .output import progress, say, say_line
 
 if TYPE_CHECKING:  # the operations are imported only by the commands that run them
     import datetime
 
-    from .check import Report
-    from .generate import Outcome
-    from .inventory import Entry
+    from .check import Finding, Report
+    from .generate import Outcome, Reissue, Skipped
+    from .inventory import Entry, Rollover
     from .revocations import Revocation
     from .sums import Mismatch
 
@@ -34,6 +38,63 @@ def count(number: int | None, noun: str) -> str:
     return f"{number} {plural(number, noun)}"
 
 
+# What each kind of result renders: the data a command hands over.
+
+@dataclass(frozen=True)
+class Written:
+    """The files a run wrote, and what a person must act on (printed even with -q)."""
+
+    paths: Sequence[Path]
+    warnings: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a run (all, ca, server, client, renew, revoke) did in ``out``."""
+
+    out: Path
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Renewed:
+    """What `renew --all` did in ``out``; ``progress`` says that nothing was due
+    (quiet with -q)."""
+
+    out: Path
+    outcome: Outcome
+    within: int | None
+    progress: Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """`certs show`: a folder's certificates, as of ``now``, and its revocations."""
+
+    folder: Path
+    entries: list[Entry]
+    now: datetime.datetime
+    revoked: Sequence[Revocation]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """`certs check`: its report on ``folder``."""
+
+    folder: Path
+    report: Report
+    warn_days: int
+
+
+@dataclass(frozen=True)
+class Summed:
+    """`certs verify-sums`: how many files matched, and what did not."""
+
+    folder: Path
+    matched: int
+    mismatches: Sequence[Mismatch]
+
+
 def written(paths: Sequence[Path], warnings: Sequence[str] = ()) -> None:
     """The files written, one a line on stdout; then, on stderr even with -q (they need
     a person), ``warnings``."""
@@ -43,66 +104,157 @@ def written(paths: Sequence[Path], warnings: Sequence[str] = ()) -> None:
         progress(line)
 
 
-def outcome(done: Outcome) -> None:
+def _written(data: Written) -> None:
+    written(data.paths, data.warnings)
+
+
+def _outcome(data: Done) -> None:
     """What a run wrote, and the identities it could not carry over."""
-    written(done.written, (*done.warnings(), *done.advice))
+    done = data.outcome
+    written(done.written, (*skipped_warnings(done), *new_ca_advice(data.out, done)))
 
 
-def renewal(out: Path, renewed: Outcome, within: int | None, as_json: bool,
-            run_progress: Callable[[str], None]) -> None:
-    """What `renew --all` changed: JSON on stdout, or the files written on stdout and
-    what was renewed and where it must go on stderr (even with -q: it needs a human)."""
-    if as_json:
-        say(json.dumps({
-            "directory": str(out),
-            "changed": renewed.changed,
-            "within_days": within,
-            "renewed": [reissue.as_json() for reissue in renewed.reissued],
-            "deploy": renewed.deployment(out),
-            "written": [str(path) for path in renewed.written],
-            "skipped": [item.as_json() for item in renewed.skipped],
-            "skipped_to": str(renewed.skipped_to) if renewed.skipped_to else None,
-        }, indent=2))
-        return
-    for line in renewed.warnings():
+def skipped_warnings(done: Outcome) -> list[str]:
+    """One line for each identity the run could not carry over, with what to do."""
+    lines = []
+    for item in done.skipped:
+        if done.skipped_to is not None:
+            fate = (f"could not be carried over to the new CA ({item.reason}): it is in "
+                    f"{done.skipped_to} and stops working once the daemons restart with "
+                    "the new files")
+        elif item.working:
+            fate = f"was not renewed ({item.reason}): it works until it expires"
+        else:
+            fate = f"was not renewed ({item.reason}): it does not work as it is"
+        lines.append(f"Warning: {item.label} {fate}; issue it again under names this "
+                     f"tool accepts: `{item.command}`")
+    return lines
+
+
+def new_ca_advice(out: Path, done: Outcome) -> list[str]:
+    """After a new CA: what was revoked, and what to deploy (said even with -q: a person
+    must copy the files and restart the daemons)."""
+    lines = [f"Revoked {entry.line()}" for entry in done.revoked]
+    if done.redeploy is not None:
+        from .generate import deployment
+
+        lines.append("Deploy the new files: until a daemon restarts with them it trusts the "
+                     "previous CA, and once it does, only the new one:")
+        lines += [f"  {line}" for line in deployment(out, done.redeploy)]
+    return lines
+
+
+def _deploy(out: Path, renewed: Outcome) -> list[str]:
+    from .generate import deployment
+
+    return deployment(out, [reissue.spec for reissue in renewed.reissued])
+
+
+def reissue_json(reissue: Reissue) -> dict[str, object]:
+    from .plan import HOUR, describe
+
+    return {"file": reissue.spec.cert_file, "role": reissue.spec.role,
+            "bundle": reissue.spec.bundle, "common_name": reissue.spec.common_name,
+            "previous_not_after": reissue.current.not_after.isoformat(),
+            "validity": describe(reissue.spec.lifetime),
+            "validity_hours": reissue.spec.lifetime // HOUR}
+
+
+def skipped_json(item: Skipped) -> dict[str, object]:
+    return {"file": item.identity.cert, "role": item.identity.role.name,
+            "bundle": item.identity.name, "reason": item.reason, "command": item.command}
+
+
+def _renewal_json(data: Renewed) -> None:
+    out, renewed, within = data.out, data.outcome, data.within
+    say(json.dumps({
+        "directory": str(out),
+        "changed": renewed.changed,
+        "within_days": within,
+        "renewed": [reissue_json(reissue) for reissue in renewed.reissued],
+        "deploy": _deploy(out, renewed),
+        "written": [str(path) for path in renewed.written],
+        "skipped": [skipped_json(item) for item in renewed.skipped],
+        "skipped_to": str(renewed.skipped_to) if renewed.skipped_to else None,
+    }, indent=2))
+
+
+def _renewal_text(data: Renewed) -> None:
+    """What `renew --all` changed: the files written on stdout, and what was renewed and
+    where it must go on stderr (even with -q: it needs a human)."""
+    out, renewed, within = data.out, data.outcome, data.within
+    for line in skipped_warnings(renewed):
         progress(line)
     if not renewed.reissued:
-        run_progress(f"Nothing to renew in {out}: no certificate expires within "
-                     f"{count(within, 'day')}")
+        data.progress(f"Nothing to renew in {out}: no certificate expires within "
+                      f"{count(within, 'day')}")
         return
     written(renewed.written)
     for reissue in renewed.reissued:
         progress(f"Renewed {out / reissue.spec.cert_file} (CN={reissue.spec.common_name}, "
                  f"was to expire {reissue.current.not_after:%Y-%m-%d %H:%M} UTC)")
     progress("Deploy the new files (dockerd reads them only when it starts):")
-    for line in renewed.deployment(out):
+    for line in _deploy(out, renewed):
         progress(f"  {line}")
 
 
-def show(folder: Path, entries: list[Entry], now: datetime.datetime,
-         revoked: Sequence[Revocation], as_json: bool) -> None:
-    """`certs show`: the listing, or its JSON."""
-    if as_json:
-        from dataclasses import asdict
+def rollover_line(directory: Path, rollover: Rollover) -> str:
+    """Where a CA rollover stands, and its next step."""
+    waiting = ", ".join(rollover.old_leaves)
+    finish = f"`{certs_command('rotate-ca', 'finish', out=directory)}`"
+    next_step = (f"re-issue {waiting} from the new CA, then {finish}" if waiting
+                 else finish)
+    return (f"CA rollover in progress: ca.pem trusts the new CA "
+            f"(CN={rollover.new_ca.subject_cn}) and the old one "
+            f"(CN={rollover.old_ca.subject_cn}); next: {next_step}")
 
-        from .inventory import rollover_state
 
-        rollover = rollover_state(folder, entries)
-        say(json.dumps({
-            "directory": str(folder),
-            "certificates": [entry.as_json(now) for entry in entries],
-            "rollover": rollover.describe(folder) if rollover else None,
-            "revoked": [asdict(entry) for entry in revoked],
-        }, indent=2))
-    else:
-        say(show_text(folder, entries, now, revoked))
+def entry_json(entry: Entry, now: datetime.datetime) -> dict[str, Any]:
+    from .plan import HOUR
+
+    cert = entry.certificate
+    return {
+        "file": entry.file,
+        "role": entry.role,
+        "subject": cert.subject_cn,
+        "issuer": cert.issuer_cn,
+        "subject_dn": cert.subject,
+        "issuer_dn": cert.issuer,
+        "chain": [link.subject for link in entry.chain],
+        "sans": cert.names,
+        "extended_key_usage": [eku_name(o) for o in cert.extended_key_usage],
+        "key": {"type": cert.key_type, "bits": cert.key_bits},
+        "serial": f"{cert.serial:x}",
+        "not_before": cert.not_before.isoformat(),
+        "not_after": cert.not_after.isoformat(),
+        "days_left": int(cert.days_left(now) // 1),
+        "hours_left": (cert.not_after - now) // HOUR,
+        "sha256": cert.fingerprint,
+    }
+
+
+def _show_json(data: Shown) -> None:
+    from .inventory import rollover_state
+
+    folder = data.folder
+    rollover = rollover_state(folder, data.entries)
+    say(json.dumps({
+        "directory": str(folder),
+        "certificates": [entry_json(entry, data.now) for entry in data.entries],
+        "rollover": rollover_line(folder, rollover) if rollover else None,
+        "revoked": [asdict(entry) for entry in data.revoked],
+    }, indent=2))
+
+
+def _show_text(data: Shown) -> None:
+    say(show_text(data.folder, data.entries, data.now, data.revoked))
 
 
 def show_text(directory: Path, entries: list[Entry], now: datetime.datetime,
               revoked: Sequence[Revocation] = ()) -> str:
     """The human-readable listing of ``certs show``."""
     from .certinfo import starts_later
-    from .inventory import _USAGE_NAMES, rollover_state
+    from .inventory import rollover_state
     from .plan import time_left
 
     lines = [f"{printable(str(directory))}:"]  # a folder's name is one line
@@ -110,7 +262,7 @@ def show_text(directory: Path, entries: list[Entry], now: datetime.datetime,
         lines.append("  no certificates")
     for entry in entries:
         cert = entry.certificate
-        usage = ", ".join(_USAGE_NAMES.get(o, o) for o in cert.extended_key_usage) or "-"
+        usage = ", ".join(eku_name(o) for o in cert.extended_key_usage) or "-"
         state = (f"{time_left(cert.not_after - now)} left" if cert.not_after > now
                  else f"EXPIRED {time_left(now - cert.not_after)} ago")
         later = starts_later(cert, now)  # doctor's words, whichever signed it
@@ -132,37 +284,72 @@ def show_text(directory: Path, entries: list[Entry], now: datetime.datetime,
         ]
     rollover = rollover_state(directory, entries)
     if rollover:
-        lines += ["", rollover.describe(directory)]
+        lines += ["", rollover_line(directory, rollover)]
     if revoked:
         lines += ["", f"revoked ({len(revoked)}, recorded in {REVOKED_FILE}):"]
         lines += [f"  {entry.line()}" for entry in revoked]
     return "\n".join(lines)
 
 
-def check(folder: Path, report: Report, warn_days: int, as_json: bool) -> None:
-    """`certs check`: one line per finding and the rollover, or OK; or its JSON."""
-    findings, rollover, code = report.findings, report.rollover, report.exit_code
-    if as_json:
-        say(json.dumps({
-            "directory": str(folder),
-            "status": report.status,
-            "findings": [finding.as_json() for finding in findings],
-            "rollover": rollover.describe(folder) if rollover else None,
-        }, indent=2))
-        return
-    for finding in findings:
-        say_line(finding.line())
-    if rollover:
-        say(rollover.describe(folder))
-    if code == 0:
+def finding_line(finding: Finding) -> str:
+    return f"{finding.severity}: {finding.file}: {finding.message}; fix: {finding.fix}"
+
+
+def finding_json(finding: Finding) -> dict[str, str]:
+    return {"severity": finding.severity, "file": finding.file, "message": finding.message,
+            "fix": finding.fix}
+
+
+def _check_json(data: Checked) -> None:
+    folder, report = data.folder, data.report
+    rollover = report.rollover
+    say(json.dumps({
+        "directory": str(folder),
+        "status": report.status,
+        "findings": [finding_json(finding) for finding in report.findings],
+        "rollover": rollover_line(folder, rollover) if rollover else None,
+    }, indent=2))
+
+
+def _check_text(data: Checked) -> None:
+    """One line per finding and the rollover, or OK."""
+    folder, report = data.folder, data.report
+    for finding in report.findings:
+        say_line(finding_line(finding))
+    if report.rollover:
+        say(rollover_line(folder, report.rollover))
+    if report.exit_code == 0:
         say_line(f"OK: {folder}: {count(report.certificates, 'certificate')}, "
-                 f"none expires within {count(warn_days, 'day')}")
+                 f"none expires within {count(data.warn_days, 'day')}")
 
 
-def sums(folder: Path, matched: int, mismatches: Sequence[Mismatch]) -> None:
-    """`certs verify-sums`: each mismatch, or OK."""
-    for mismatch in mismatches:
+def _sums_text(data: Summed) -> None:
+    """Each mismatch, or OK."""
+    for mismatch in data.mismatches:
         say_line(f"problem: {mismatch.file}: {mismatch.message}")
-    if not mismatches:
-        say_line(f"OK: {folder}: {count(matched, 'file')} "
-                 f"{plural(matched, 'matches', 'match')} {SUMS_FILE}")
+    if not data.mismatches:
+        say_line(f"OK: {data.folder}: {count(data.matched, 'file')} "
+                 f"{plural(data.matched, 'matches', 'match')} {SUMS_FILE}")
+
+
+Renderer = Callable[[Any], None]  # takes the kind's data (Checked for "check", ...)
+
+# kind -> format -> renderer: every output of every command, in one table.
+FORMATS: dict[str, dict[str, Renderer]] = {
+    "written": {"text": _written},  # p12, rotate-ca
+    "outcome": {"text": _outcome},  # all, ca, server, client, renew, revoke
+    "renew-all": {"text": _renewal_text, "json": _renewal_json},
+    "show": {"text": _show_text, "json": _show_json},
+    "check": {"text": _check_text, "json": _check_json},
+    "verify-sums": {"text": _sums_text},
+}
+
+
+def render(kind: str, data: object, format: str = "text") -> None:
+    """Print ``data``, a result of ``kind``, in ``format`` (one of ``FORMATS[kind]``)."""
+    FORMATS[kind][format](data)
+
+
+def chosen(as_json: bool) -> str:
+    """The format a command's ``--json`` flag picks."""
+    return "json" if as_json else "text"

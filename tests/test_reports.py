@@ -1,8 +1,19 @@
-"""reports: the counted nouns every printed count goes through."""
+"""reports: the counted nouns every printed count goes through, and the formats table
+every output goes through."""
 
 from __future__ import annotations
 
-from minipaas_certs.reports import count, plural
+from pathlib import Path
+
+from conftest import TOOL_OPENSSL
+
+from minipaas_certs import reports
+from minipaas_certs.check import Finding, check
+from minipaas_certs.generate import Outcome
+from minipaas_certs.identity import ROLES, eku_name
+from minipaas_certs.openssl import OpenSSL
+from minipaas_certs.output import say
+from minipaas_certs.reports import Checked, count, plural
 
 
 def test_count_says_one_noun_or_many() -> None:
@@ -14,3 +25,62 @@ def test_count_says_one_noun_or_many() -> None:
 def test_plural_takes_an_irregular_form() -> None:
     assert plural(1, "matches", "match") == "matches"
     assert plural(3, "matches", "match") == "match"
+
+
+# Every output goes through reports.FORMATS: a new format is one entry there.
+
+def test_a_new_check_format_is_one_entry(tmp_path: Path, cli, capsys, monkeypatch) -> None:
+    """A throw-away format, registered in the table alone, renders `check`'s report."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+
+    def nagios(data: Checked) -> None:
+        report = data.report
+        say(f"CERTS {report.status.upper()} - {report.certificates} certificates, "
+            f"{len(report.findings)} findings")
+
+    monkeypatch.setitem(reports.FORMATS["check"], "nagios", nagios)
+    report = check(OpenSSL(TOOL_OPENSSL), out, 30)
+    capsys.readouterr()
+    reports.render("check", Checked(out, report, 30), "nagios")
+    assert capsys.readouterr().out == "CERTS OK - 3 certificates, 0 findings\n"
+
+
+def test_the_check_command_renders_through_the_table(tmp_path: Path, cli, monkeypatch) -> None:
+    """`check --json` prints what the table's json entry renders, and keeps its exit code."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    (out / "server-key.pem").chmod(0o644)
+    monkeypatch.setitem(reports.FORMATS["check"], "json",
+                        lambda data: say(f"{data.folder}: {data.report.status}"))
+    result = cli("certs", "check", "--json", str(out))
+    assert (result.code, result.out) == (8, f"{out}: problem\n")
+
+
+def test_every_kind_prints_text_and_the_json_ones_are_named() -> None:
+    assert all("text" in formats for formats in reports.FORMATS.values())
+    assert {kind for kind, formats in reports.FORMATS.items() if "json" in formats} == \
+        {"show", "check", "renew-all"}
+    assert (reports.chosen(True), reports.chosen(False)) == ("json", "text")
+
+
+def test_a_finding_as_a_line_and_as_json() -> None:
+    finding = Finding("warning", "cert.pem", "expires on 2030-01-01, in 5 days",
+                      "minipaas certs renew client --out x")
+    assert reports.finding_line(finding) == ("warning: cert.pem: expires on 2030-01-01, in 5 "
+                                             "days; fix: minipaas certs renew client --out x")
+    assert list(reports.finding_json(finding).items()) == [
+        ("severity", "warning"), ("file", "cert.pem"),
+        ("message", "expires on 2030-01-01, in 5 days"),
+        ("fix", "minipaas certs renew client --out x")]
+
+
+def test_usage_names_come_from_the_role_table() -> None:
+    assert [eku_name(role.eku_oid) for role in ROLES.values()] == ["serverAuth", "clientAuth"]
+    assert eku_name("1.3.6.1.5.5.7.3.4") == "1.3.6.1.5.5.7.3.4"  # emailProtection: as is
+
+
+def test_nothing_skipped_nothing_advised() -> None:
+    done = Outcome([], [])
+    assert reports.skipped_warnings(done) == []
+    assert reports.new_ca_advice(Path("x"), done) == []
