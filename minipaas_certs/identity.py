@@ -130,8 +130,8 @@ def as_role(role: Role | str) -> Role:
 
 
 def role_of(certificate: Certificate) -> Role | None:
-    """The role a certificate is for, by its EKU (the first row's that it holds: one for
-    both serves); None for a CA or a certificate of neither."""
+    """The role a certificate is for, by its EKU: the first row's it holds (one with both
+    is a server's); None for a CA or a certificate of neither."""
     if certificate.is_ca:
         return None
     return next((role for role in ROLES.values()
