@@ -36,6 +36,7 @@ OID_EXTENDED_KEY_USAGE = "2.5.29.37"
 OID_SUBJECT_ALT_NAME = "2.5.29.17"
 OID_SUBJECT_KEY_ID = "2.5.29.14"
 OID_AUTHORITY_KEY_ID = "2.5.29.35"
+# The TLS extendedKeyUsages: which role holds which is identity's role table.
 OID_SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
 OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
 OID_RSA_PSS = "1.2.840.113549.1.1.10"
@@ -229,15 +230,6 @@ class Certificate(NamedTuple):
         if self.key_type == "rsa-pss":
             return f"RSA-PSS {self.key_bits}"
         return "Ed25519" if self.key_type == "ed25519" else self.key_type
-
-    @property
-    def role(self) -> str:
-        """``ca``, ``server``, ``client`` (or ``other``), from CA:TRUE and the EKU."""
-        if self.is_ca:
-            return "ca"
-        if OID_SERVER_AUTH in self.extended_key_usage:
-            return "server"
-        return "client" if OID_CLIENT_AUTH in self.extended_key_usage else "other"
 
     def days_left(self, now: datetime.datetime | None = None) -> float:
         now = now or clock.now()

@@ -27,7 +27,7 @@ from .errors import (
     quote,
 )
 from .files import read_limited, write_private
-from .identity import CLIENT, PROGRAM, ROLES, Identity, bundles, certs_command
+from .identity import CLIENT, PROGRAM, ROLES, Identity, Role, bundles, certs_command
 from .inventory import Entry, Rollover, inventory, rollover_state
 from .journal import owned_private_dir
 from .keys import is_encrypted, passin, public_key_of
@@ -77,10 +77,9 @@ def _pairs(directory: Path) -> list[tuple[str, str, Identity]]:
     return present + [(b.cert, b.key, b) for b in bundles(directory)]
 
 
-def _renew_command(out: Path, file: str, certificate: Certificate | None = None) -> str:
-    """The command that re-issues ``file``; where its ``certificate`` is not of the role
+def _renew_command(out: Path, place: Identity, certificate: Certificate | None = None) -> str:
+    """The command that re-issues ``place``; where its ``certificate`` is not of the role
     its place holds, it is issued anew there (renew has nothing to keep)."""
-    place = Identity.of(file) or Identity(CLIENT)
     if certificate is not None and not place.role.fits(certificate):
         return place.command(out, options=["--force"])  # a client bundle asks for --force
     return place.command(out, verb="renew")
@@ -247,11 +246,11 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
         pairs.append((CA_CERT, CA_KEY, signer, passphrase,
                       f"put back the key of {quote(out)}/{CA_CERT}"))
     # Leaves to verify, by role and the intermediates their file carries.
-    leaves: dict[tuple[str, bytes], list[Leaf]] = {}
+    leaves: dict[tuple[Role, bytes], list[Leaf]] = {}
     for cert_file, key_file, whose in _pairs(directory):
         if cert_file in copies.values():
             continue  # checked as the pair it copies
-        fix = _renew_command(out, cert_file, by_file.get(cert_file))
+        fix = _renew_command(out, whose, by_file.get(cert_file))
         missing = [name for name in (cert_file, key_file) if not os.path.exists(directory / name)]
         if missing:
             fix = _bundle_command(out, whose) if whose.name is not None else whose.command(out)
@@ -262,7 +261,7 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
             pairs.append((cert_file, key_file, by_file[cert_file], None, fix))
             if cas:
                 chain = b"".join(link.pem for link in chains.get(cert_file, ()))
-                leaves.setdefault((whose.role.name, chain), []).append(
+                leaves.setdefault((whose.role, chain), []).append(
                     (cert_file, by_file[cert_file], fix))
     # The verify processes first; the checks done in Python run while they work.
     cores = os.cpu_count() or 1
@@ -289,8 +288,8 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
 Leaf = Tuple[str, Certificate, str]  # file, certificate, the command that fixes it
 
 
-def _verify_parts(leaves: dict[tuple[str, bytes], list[Leaf]], cores: int
-                  ) -> list[tuple[str, bytes, list[Leaf]]]:
+def _verify_parts(leaves: dict[tuple[Role, bytes], list[Leaf]], cores: int
+                  ) -> list[tuple[Role, bytes, list[Leaf]]]:
     """The verify calls: one per role and chain, split over the cores when there are many
     leaves (32 or more), each holding few enough open files (see ``_verify_findings``)."""
     parts = []
@@ -337,7 +336,7 @@ def _bundle_trust(directory: Path, cas: list[Certificate], out: Path) -> list[Fi
     for bundle in bundles(directory):
         name = bundle.ca
         # A manager is renewed (its addresses are kept); a client bundle is made again.
-        fix = _renew_command(out, bundle.cert) if bundle.role.needs_sans else \
+        fix = _renew_command(out, bundle) if bundle.role.needs_sans else \
             _bundle_command(out, bundle)
         user = bundle.role.bundle_user
         if not os.path.exists(directory / name):
@@ -397,7 +396,7 @@ def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
                    now: datetime.datetime, out: Path) -> list[Finding]:
     cert = entry.certificate
     fix = (certs_command("rotate-ca", "start", out=out) if cert.is_ca
-           else _renew_command(out, entry.file, cert))
+           else _renew_command(out, Identity.holding(entry.file), cert))
     found = []
     days = cert.days_left(now)
     # The time of day too when it is near: a short-lived certificate's end is an hour.
@@ -439,13 +438,13 @@ def _signature_findings(entry: Entry, out: Path) -> list[Finding]:
                         f"replace it with `{certs_command('rotate-ca', 'start', out=out)}`")]
     if cert.weak_signature:
         fix = (certs_command("rotate-ca", "start", out=out) if cert.is_ca
-               else _renew_command(out, entry.file, cert))
+               else _renew_command(out, Identity.holding(entry.file), cert))
         return [Finding("problem", entry.file, f"signed with {cert.weak_signature}, which Go "
                         "(dockerd, the docker CLI) rejects", fix)]
     return [Finding("problem", entry.file, f"its chain's CN={link.subject_cn} is signed with "
                     f"{link.weak_signature}, which Go (dockerd, the docker CLI) rejects",
                     "ask the organisation for a new intermediate, then "
-                    + _renew_command(out, entry.file, cert))
+                    + _renew_command(out, Identity.holding(entry.file), cert))
             for link in entry.chain if link.weak_signature][:1]
 
 
@@ -473,7 +472,7 @@ def _key_findings(openssl: OpenSSL, directory: Path, cert_file: str, key_file: s
     return []
 
 
-def _verify_findings(openssl: OpenSSL, directory: Path, ca_copy: Path, work: Path, role: str,
+def _verify_findings(openssl: OpenSSL, directory: Path, ca_copy: Path, work: Path, role: Role,
                      chain: bytes, leaves: Sequence[Leaf]) -> list[Finding]:
     """Do these leaves verify as ``role`` against ca.pem?  One openssl call for all; each
     that fails is verified again alone, from the bytes read before, for its reason.

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import click
 
 from . import reports
-from .identity import CLIENT, ROLES, SERVER, Identity
+from .identity import CLIENT, ROLES, SERVER, Identity, Role
 from .names import parse_identity_name, parse_san
 from .options import (
     CHECK_CN,
@@ -72,6 +72,9 @@ def _client_usage(names: Sequence[str], cn: str | None, days: int | None, hours:
     chosen_lifetime(days, hours)
 
 
+_NO_ROLE = "say what to renew: server, client, or --all"
+
+
 @dataclass(frozen=True)
 class _Renewal:
     """What `renew` is asked to renew and how: its options but where (--out, --ca-dir),
@@ -96,7 +99,14 @@ class _Renewal:
             raise click.UsageError("--within and --json go with --all")
         chosen_lifetime(self.days, self.hours)
         if not self.every and not self.role:
-            raise click.UsageError("say what to renew: server, client, or --all")
+            raise click.UsageError(_NO_ROLE)
+
+    @property
+    def identity(self) -> Identity:
+        """The pair or bundle to renew (without --all)."""
+        if not self.role:
+            raise click.UsageError(_NO_ROLE)
+        return Identity(ROLES[self.role], self.name)
 
     @property
     def lifetime(self) -> datetime.timedelta | None:
@@ -213,21 +223,21 @@ def server_command(out: str, signing: SignerOptions, sans: Sequence[str],
     from .generate import generate
     from .plan import Plan
 
-    request = _request(SERVER.name, name, cn, sans, no_default_san, key_type, key_size,
+    request = _request(SERVER, name, cn, sans, no_default_san, key_type, key_size,
                        days, hours)  # checked before the signer's options, as always
     plan = Plan.issue(signing.signer(), (request,), force=force)
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
 
 
-def _request(role: str, name: str | None, cn: str | None, sans: Sequence[str],
+def _request(role: Role, name: str | None, cn: str | None, sans: Sequence[str],
              no_default_san: bool, key_type: str | None, key_size: int | None,
              days: int | None, hours: int | None) -> Any:
     """One identity as a ``server`` or ``client`` command asks for it (None: not said)."""
     from .plan import Request
 
     named = bool(sans) or no_default_san  # else the current names, or the defaults
-    return Request(role, name, cn or (None if ROLES[role].needs_sans else name),
+    return Request(role, name, cn or (None if role.needs_sans else name),
                    (*sans, *(() if no_default_san else DEFAULT_SANS)) if named else None,
                    key_kind=key_type, key_bits=key_size,
                    lifetime=None if days is None and hours is None
@@ -269,7 +279,7 @@ def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequ
     from .plan import Plan
 
     bundles: list[str | None] = list(dict.fromkeys(names)) or [None]  # None: the default pair
-    requests = tuple(_request(CLIENT.name, name, cn, (), False, key_type, key_size, days, hours)
+    requests = tuple(_request(CLIENT, name, cn, (), False, key_type, key_size, days, hours)
                      for name in bundles)
     plan = Plan.issue(signing.signer(), requests, force=force)
     done = generate(run.openssl, Path(out), plan, **run.keywords)
@@ -489,7 +499,7 @@ def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal
         reports.render("renew-all", reports.Renewed(Path(out), renewal, within, run.progress),
                        reports.chosen(asked.as_json))
         return
-    renewed = renew(run.openssl, Path(out), asked.role or "", name=asked.name,
+    renewed = renew(run.openssl, Path(out), asked.identity,
                     extra_sans=asked.sans, lifetime=asked.lifetime,
                     key_kind=asked.key_type, key_bits=asked.key_size,
                     signer=signed_by, force=force, **run.keywords)

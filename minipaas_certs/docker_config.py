@@ -15,7 +15,6 @@ from .certinfo import Certificate, read_certificate
 from .errors import CAProblem, InvalidInput, OutputError, printable, quote
 from .identity import CLIENT, SERVER, Identity, bundles, certs_command
 from .layout import (
-    BUNDLE_FILES,
     CA_CERT,
     CA_KEY,
     CLI_CERT,
@@ -160,7 +159,7 @@ def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> P
     """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle; when its
     files are missing, the message gives the commands that make them."""
     folder = Identity(CLIENT, parse_identity_name(name) if name else None).directory(out)
-    missing = [file for file in BUNDLE_FILES if not (folder / file).is_file()]
+    missing = [file for file in CLIENT.bundle_files if not (folder / file).is_file()]
     if missing:
         lead = ("create them with" if os.path.lexists(out / CA_KEY) else
                 "create them where the CA key is, with" if os.path.lexists(out / CA_CERT)
@@ -255,7 +254,7 @@ def context_create_argv(context: str, host: DockerHost, cert_path: Path) -> list
     """The ``docker context create`` command line for a client bundle."""
     if not _CONTEXT_NAME.match(context):
         raise InvalidInput(f"invalid context name {context!r}: letters, digits, '_', '.', '+', '-'")
-    for file in BUNDLE_FILES:
+    for file in CLIENT.bundle_files:
         if _CSV_SPECIAL.search(str(cert_path / file)):
             raise InvalidInput(
                 f"{cert_path} contains a comma, quote or control character, which "

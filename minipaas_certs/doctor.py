@@ -23,8 +23,6 @@ from pathlib import Path
 
 from . import clock
 from .certinfo import (
-    OID_CLIENT_AUTH,
-    OID_SERVER_AUTH,
     Certificate,
     DERError,
     parse_certificate,
@@ -36,7 +34,7 @@ from .certinfo import (
 from .docker_config import DockerHost, bundle_dir, legacy_ipv4, name_matches
 from .errors import CAProblem, CertsError, OpenSSLFailed, OutputError, quote
 from .files import read_limited
-from .identity import CLIENT, ROLES, SERVER, Identity, bundles, certs_command
+from .identity import CLIENT, SERVER, Identity, bundles, certs_command
 from .keys import is_encrypted
 from .layout import (
     BACKUP_NAME,
@@ -394,7 +392,7 @@ def _client_problem(client: Certificate, chain: list[Certificate], cas: list[Cer
                 f"under it, put it after the leaf in {CLI_CERT} (the docker CLI sends exactly "
                 f"what {CLI_CERT} holds; `{certs_command('client', '--ca-dir')}` writes it so); "
                 "otherwise the bundle mixes two CAs")
-    if not all(_allows(link, OID_CLIENT_AUTH) for link in path.chain):
+    if not all(_allows(link, CLIENT.eku_oid) for link in path.chain):
         return (f"{CLI_CERT} is not a client certificate (its extendedKeyUsage, or a CA's "
                 f"above it, lacks clientAuth): issue one with `{Identity(CLIENT).command(out)}`")
     return None
@@ -417,8 +415,7 @@ def _revoked_bundle(out: Path, name: str) -> str | None:
     """The verdict on ``--name NAME`` when revoked.json records that client's revocation
     (its bundle went into a backup folder with it)."""
     try:
-        entries = [e for e in read_revocations(out) if ROLES.get(e.role) is CLIENT
-                   and e.name == name]
+        entries = [e for e in read_revocations(out) if e.identity == Identity(CLIENT, name)]
     except OutputError:
         return None
     if not entries:
@@ -550,7 +547,7 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     later = starts_later(server, now)
     if later:
         return f"the daemon's certificate is {later}"
-    if not _allows(server, OID_SERVER_AUTH):
+    if not _allows(server, SERVER.eku_oid):
         # Go fails first on the names (a client certificate has none), but re-issuing
         # them would not help: the cause is the wrong kind of certificate.
         return _not_a_server(server, out, manager)
@@ -563,7 +560,7 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
     path = _build(server, intermediates, cas, now)
     if path.chain is None:
         return _foreign(path, cas, cert_path, out)
-    if not all(_allows(link, OID_SERVER_AUTH) for link in path.chain):
+    if not all(_allows(link, SERVER.eku_oid) for link in path.chain):
         return _restricted(path.chain)
     # Go checks each signature but the trust anchor's own, and refuses SHA-1 and MD5.
     weak = next((link for link in path.chain[:-1] if link.weak_signature), None)
@@ -595,10 +592,10 @@ def _purpose_problem(host: DockerHost, cert_path: Path, cas: list[Certificate],
     served = _served_chain(host, cert_path)
     if not served:
         return None
-    if not _allows(served[0], OID_SERVER_AUTH):
+    if not _allows(served[0], SERVER.eku_oid):
         return _not_a_server(served[0], out, _manager(out, served[0]))
     path = _build(served[0], served[1:], cas, clock.now())
-    if path.chain and not all(_allows(link, OID_SERVER_AUTH) for link in path.chain):
+    if path.chain and not all(_allows(link, SERVER.eku_oid) for link in path.chain):
         return _restricted(path.chain)
     return None
 

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence
 from . import clock
 from .certinfo import Certificate, read_certificate, read_certificates
 from .errors import CAProblem, InvalidInput, OutputError, quote
-from .identity import ROLES, SERVER, Identity, bundles, certs_command, identities
+from .identity import ROLES, Identity, bundles, certs_command, identities, kind_of
 from .layout import (
-    BUNDLE_FILES,
     CA_CERT,
     CA_KEY,
     CERT_MODE,
@@ -26,7 +25,6 @@ from .layout import (
     GITIGNORE,
     GITIGNORE_TEXT,
     REVOKED_FILE,
-    SERVER_BUNDLE_FILES,
 )
 from .names import parse_san
 from .openssl import OpenSSL, children_reaped
@@ -243,7 +241,7 @@ def _reissues(out: Path, plan: Plan, replace_ca: bool = False
     now = clock.now()
     found, skipped = [], []
     for identity in identities(out):
-        cert_file, role, bundle = identity.cert, identity.role, identity.name
+        cert_file, role = identity.cert, identity.role
         if cert_file in taken:
             continue
         try:
@@ -253,12 +251,12 @@ def _reissues(out: Path, plan: Plan, replace_ca: bool = False
                                     None, not replace_ca))
             continue
         if not role.fits(current):
-            skipped.append(_skipped(out, plan, identity, f"it holds a {current.role} "
+            skipped.append(_skipped(out, plan, identity, f"it holds a {kind_of(current)} "
                                     f"certificate, not a {role} one", current, not replace_ca))
         elif replace_ca or plan.others.is_due(current, now):
             try:
-                found.append(Reissue(plan.reissued(current, out / cert_file, role.name,
-                                                   bundle), current))
+                found.append(Reissue(plan.reissued(current, out / cert_file, identity),
+                                     current))
             except InvalidInput as error:
                 reason = error.reason if isinstance(error, CannotKeep) else str(error)
                 skipped.append(_skipped(out, plan, identity, reason, current,
@@ -302,28 +300,16 @@ def _keystore_again(out: Path, name: str | None) -> str:
 
 def deployment(out: Path, leaves: Sequence[LeafSpec]) -> list[str]:
     """Where each re-issued identity's files must go."""
-    lines = []
-    for spec in leaves:
-        place = spec.place
-        if spec.identity.role is SERVER:
-            files = ", ".join(place.files if place else SERVER_BUNDLE_FILES)
-            who = f"manager {place.name}" if place else "the daemon of the top-level pair"
-            lines.append(f"{who}: {files} into its /etc/docker, then restart dockerd")
-        elif place:
-            lines.append(f"client {place.name}: the folder {place.folder} "
-                         f"(its DOCKER_CERT_PATH){_keystore_again(out, place.name)}")
-        else:
-            lines.append(f"the default client: {', '.join(BUNDLE_FILES)}"
-                         f"{_keystore_again(out, None)}")
-    return lines
+    return [spec.identity.deployment + (_keystore_again(out, spec.bundle)
+                                        if spec.role.keystore else "") for spec in leaves]
 
 
-def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
+def renew(openssl: OpenSSL, out: Path, identity: Identity, *,
           extra_sans: Sequence[str] = (), lifetime: datetime.timedelta | None = None,
           key_kind: str | None = None, key_bits: int | None = None,
           signer: Signer, force: bool = False, passphrase: bytes | None = None,
           templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> Outcome:
-    """Re-issue a server or client pair (top-level, or the bundle ``name`` of that role)
+    """Re-issue a server or client pair (``identity``: top-level, or a bundle)
     with the current certificate's CN, SANs, key type and span.
 
     The values are read from the certificate itself, so a renewal keeps what the
@@ -332,8 +318,9 @@ def renew(openssl: OpenSSL, out: Path, role: str, *, name: str | None = None,
     folder.  ``force``: with a CA from another folder, replace a ca.pem in ``out``
     that is another CA's (it goes into a backup folder too).
     """
-    request = Request(role, name, add_sans=tuple(extra_sans), key_kind=key_kind,
-                      key_bits=key_bits, lifetime=lifetime, existing_only=True)
+    request = Request(identity.role, identity.name, add_sans=tuple(extra_sans),
+                      key_kind=key_kind, key_bits=key_bits, lifetime=lifetime,
+                      existing_only=True)
     return generate(openssl, out, Plan.renewal(signer, request, force=force),
                     passphrase=passphrase, templates=templates, progress=progress)
 

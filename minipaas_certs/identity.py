@@ -6,29 +6,32 @@ one of its bundles.  An identity is a role and a bundle name, or no name for the
 top-level (default) pair; it knows its files, its folder, its copies and the
 command that fixes it.  Every "minipaas certs ..." a message prints is built by
 ``certs_command``, so a path is quoted one way everywhere.  File names stay
-``layout``'s; this module only groups them.
+``layout``'s; this module only groups them: the names the tool writes
+(``is_tool_path``) follow from the rows, so a new file kind is one row's change.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Mapping, Tuple, Union
 
 from .certinfo import OID_CLIENT_AUTH, OID_SERVER_AUTH
 from .errors import quote
 from .layout import (
-    BUNDLE_FILES,
+    BUNDLE_NAME,
     CA_CERT,
-    CLIENT_BUNDLE_JOURNALED,
+    CLI_CERT,
+    CLI_KEY,
     CLIENT_CERT,
     CLIENT_KEY,
     CLIENT_P12,
     CLIENTS_DIR,
     DOCKER_CLI_COPIES,
-    SERVER_BUNDLE_FILES,
     SERVER_CERT,
     SERVER_KEY,
     SERVERS_DIR,
+    SHARED_FILES,
     is_bundle_name,
 )
 
@@ -65,8 +68,7 @@ class Role:
     folder: str  # where its bundles live: servers/NAME, clients/NAME
     cert: str  # the top-level pair
     key: str
-    bundle_files: tuple[str, str, str]  # ca.pem, certificate, key in a bundle
-    journaled: tuple[str, ...]  # what a commit may move in one of its bundles
+    bundle_files: tuple[str, ...]  # ca.pem, certificate, key (then any other) in a bundle
     purpose: str  # `openssl verify -purpose`
     eku_oid: str  # its one extendedKeyUsage
     eku_name: str
@@ -80,30 +82,66 @@ class Role:
     bundle_user: str  # who reads one of its bundles' ca.pem (to verify its peers)
     bundle_peers: str  # whom that user verifies with it
     force_over_bundle: bool  # a new bundle over one of its existing bundles needs --force
+    # Where its files go after a new CA (``Identity.deployment``): the top-level pair's
+    # (its bundle files, under a bundle's names) and a bundle's; {name}, {folder} and
+    # {files} are filled in.
+    deploy_pair: str
+    deploy_bundle: str
 
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def journaled(self) -> tuple[str, ...]:
+        """What a commit may move in one of its bundles: its files, and its keystore."""
+        return (*self.bundle_files, *((self.keystore,) if self.keystore else ()))
+
     def fits(self, certificate: Certificate) -> bool:
-        """Whether ``certificate`` is one of this role's (by its EKU, as certinfo reads it)."""
-        return certificate.role == self.name
+        """Whether ``certificate`` is one of this role's (by its EKU)."""
+        return role_of(certificate) is self
 
 
+_DOCKERD = "{files} into its /etc/docker, then restart dockerd"
 SERVER = Role(
     name="server", folder=SERVERS_DIR, cert=SERVER_CERT, key=SERVER_KEY,
-    bundle_files=SERVER_BUNDLE_FILES, journaled=SERVER_BUNDLE_FILES, purpose="sslserver",
+    # A server bundle holds what a manager's /etc/docker needs, under daemon.json's names.
+    bundle_files=(CA_CERT, SERVER_CERT, SERVER_KEY), purpose="sslserver",
     eku_oid=OID_SERVER_AUTH, eku_name="serverAuth", template="server.cnf.j2",
     revoke_option="--server", cli_copies={}, keystore=None, needs_sans=True,
-    bundle_user="dockerd on this manager", bundle_peers="clients", force_over_bundle=False)
+    bundle_user="dockerd on this manager", bundle_peers="clients", force_over_bundle=False,
+    deploy_pair=f"the daemon of the top-level pair: {_DOCKERD}",
+    deploy_bundle=f"manager {{name}}: {_DOCKERD}")
 CLIENT = Role(
     name="client", folder=CLIENTS_DIR, cert=CLIENT_CERT, key=CLIENT_KEY,
-    bundle_files=BUNDLE_FILES, journaled=CLIENT_BUNDLE_JOURNALED, purpose="sslclient",
+    # A client bundle is a ready DOCKER_CERT_PATH.
+    bundle_files=(CA_CERT, CLI_CERT, CLI_KEY), purpose="sslclient",
     eku_oid=OID_CLIENT_AUTH, eku_name="clientAuth", template="client.cnf.j2",
     revoke_option="--name", cli_copies=DOCKER_CLI_COPIES, keystore=CLIENT_P12,
     needs_sans=False, bundle_user="the docker CLI", bundle_peers="daemons",
-    force_over_bundle=True)
+    force_over_bundle=True, deploy_pair="the default client: {files}",
+    deploy_bundle="client {name}: the folder {folder} (its DOCKER_CERT_PATH)")
 ROLES = {role.name: role for role in (SERVER, CLIENT)}
 _BY_FOLDER = {role.folder: role for role in ROLES.values()}
+
+
+def as_role(role: Role | str) -> Role:
+    """A role, or the one a role name names (constructors take either)."""
+    return role if isinstance(role, Role) else ROLES[role]
+
+
+def role_of(certificate: Certificate) -> Role | None:
+    """The role a certificate is for, by its EKU: the first row's it holds (one with both
+    is a server's); None for a CA or a certificate of neither."""
+    if certificate.is_ca:
+        return None
+    return next((role for role in ROLES.values()
+                 if role.eku_oid in certificate.extended_key_usage), None)
+
+
+def kind_of(certificate: Certificate) -> str:
+    """``ca``, ``server``, ``client`` (or ``other``), as ``certs show`` says."""
+    role = role_of(certificate)
+    return "ca" if certificate.is_ca else role.name if role else "other"
 
 
 @dataclass(frozen=True)
@@ -163,6 +201,14 @@ class Identity:
         return (*self.files, *self.copies, *keystore)
 
     @property
+    def deployment(self) -> str:
+        """Where its files must go, once re-issued."""
+        if self.name is None:
+            return self.role.deploy_pair.format(files=", ".join(self.role.bundle_files))
+        return self.role.deploy_bundle.format(name=self.name, folder=self.folder,
+                                              files=", ".join(self.files))
+
+    @property
     def label(self) -> str:
         """How messages name it: its folder, or its top-level certificate."""
         return self.folder if self.folder is not None else self.cert
@@ -189,6 +235,37 @@ class Identity:
             return cls(role, parts[1]) if role else None
         return next((cls(role) for role in ROLES.values() if relative in cls(role).owned),
                     None)
+
+    @classmethod
+    def holding(cls, leaf: str) -> Identity:
+        """The identity a file holding a leaf certificate stands for: its bundle or its
+        top-level pair (cert.pem: the client's).  A leaf where no identity's file is
+        (ca.pem or ca-old.pem holding one) counts as the default client's, whose
+        commands are then the fix printed for it."""
+        return cls.of(leaf) or cls(CLIENT)
+
+
+def _tool_names(roles: Iterable[Role]) -> tuple[frozenset[str], re.Pattern[str]]:
+    """The top-level names the tool writes (``layout.SHARED_FILES``, each role's pair,
+    copies and keystore), and the paths of bundles and their files: all from the rows
+    of ``roles``."""
+    roles = tuple(roles)
+    top = frozenset({*SHARED_FILES, *(name for role in roles for name in Identity(role).owned)})
+    bundle_path = re.compile("|".join(
+        rf"{role.folder}/(?!.*\.\.){BUNDLE_NAME}"
+        rf"(?:/(?:{'|'.join(map(re.escape, role.journaled))}))?\Z" for role in roles))
+    return top, bundle_path
+
+
+TOP_LEVEL_FILES, _BUNDLE_PATH = _tool_names(ROLES.values())
+
+
+def is_tool_path(name: str, roles: Iterable[Role] | None = None) -> bool:
+    """Whether ``name`` (relative to the output directory) is one the tool writes:
+    a top-level file, a bundle folder, or a file of one (of ``roles``: the table's)."""
+    top, bundle_path = (TOP_LEVEL_FILES, _BUNDLE_PATH) if roles is None else \
+        _tool_names(roles)
+    return name in top or bool(bundle_path.match(name))
 
 
 def bundles(directory: Path, role: Role | None = None) -> list[Identity]:

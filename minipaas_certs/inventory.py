@@ -13,7 +13,7 @@ from .certinfo import (
 from .errors import (
     OutputError,
 )
-from .identity import CLIENT, ROLES, bundles
+from .identity import CLIENT, ROLES, bundles, kind_of
 from .layout import (
     CA_CERT,
     OLD_CA_CERT,
@@ -63,7 +63,7 @@ def inventory(directory: Path, unreadable: list[str] | None = None) -> list[Entr
                  *(bundle.cert for bundle in bundles(directory))):
         found = _read(directory, name, unreadable)
         if found:  # a leaf, then the intermediates its peers need
-            entries.append(Entry(name, found[0].role, found[0], tuple(found[1:])))
+            entries.append(Entry(name, kind_of(found[0]), found[0], tuple(found[1:])))
     return entries
 
 

@@ -19,6 +19,7 @@ from typing import Mapping, NamedTuple
 
 from .errors import OutputError
 from .files import MAX_SMALL_BYTES, describe, fsync_path, read_limited
+from .identity import is_tool_path
 from .layout import (
     BACKUP_NAME,
     CLIENTS_DIR,
@@ -27,7 +28,6 @@ from .layout import (
     REPLACED,
     SERVERS_DIR,
     is_key,
-    is_tool_path,
 )
 
 JOURNAL_VERSION = 2

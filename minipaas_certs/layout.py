@@ -5,8 +5,8 @@ pairs, the docker CLI's copies, client bundles (``clients/NAME/``), server
 bundles (``servers/NAME/``, one per Swarm manager), the rollover's old CA, the
 revocation record, SHA256SUMS, .gitignore, and how staging and backup folders
 are named.  Recovery after a crash moves files back by the names its journal
-lists; it acts only on names ``is_tool_path`` recognises, so a planted journal
-cannot make it touch anything else.
+lists; it acts only on names ``identity.is_tool_path`` recognises (these names,
+grouped by the role table), so a planted journal cannot make it touch anything else.
 """
 
 from __future__ import annotations
@@ -33,18 +33,17 @@ SUMS_FILE = "SHA256SUMS"
 GITIGNORE = ".gitignore"
 REVOKED_FILE = "revoked.json"  # who was cut off, and when: written by `certs revoke`
 CLIENTS_DIR, SERVERS_DIR = "clients", "servers"
-BUNDLE_FILES = (CA_CERT, CLI_CERT, CLI_KEY)  # a client bundle is a ready DOCKER_CERT_PATH
-# A server bundle holds what a manager's /etc/docker needs, under daemon.json's names.
-SERVER_BUNDLE_FILES = (CA_CERT, SERVER_CERT, SERVER_KEY)
-# What may be journaled in a client bundle: its files, and its client.p12.
-CLIENT_BUNDLE_JOURNALED = (*BUNDLE_FILES, CLIENT_P12)
+BUNDLE_FOLDERS = (CLIENTS_DIR, SERVERS_DIR)  # one per role (see identity.ROLES)
 
 CA_FILES = {CA_CERT: CERT_MODE, CA_KEY: KEY_MODE}
 # The docker CLI reads only ca.pem, cert.pem and key.pem from DOCKER_CERT_PATH, so the
 # default client pair is also written under those names, as plain copies: copies
 # survive tar, CI artifacts and secret stores that drop or refuse symlinks.
 DOCKER_CLI_COPIES = {CLIENT_CERT: CLI_CERT, CLIENT_KEY: CLI_KEY}
-LEAF_FILES = (SERVER_CERT, SERVER_KEY, CLIENT_CERT, CLIENT_KEY, CLI_CERT, CLI_KEY)
+# The top-level files of no identity (identity.TOP_LEVEL_FILES adds each role's pair,
+# copies and keystore).
+SHARED_FILES = frozenset({*CA_FILES, OLD_CA_CERT, OLD_CA_KEY, SUMS_FILE, GITIGNORE,
+                          REVOKED_FILE})
 
 STAGING_PREFIX = ".minipaas-staging-"
 JOURNAL = "journal.json"  # in a staging folder: the commit's moves, for recovery
@@ -66,16 +65,9 @@ def backup_name(stamp: str, attempt: int = 1) -> str:
     ``attempt`` counts up while that name is taken."""
     return f"{BACKUP_PREFIX}{stamp}" + (f"-{attempt}" if attempt > 1 else "")
 
-TOP_LEVEL_FILES = frozenset({*CA_FILES, OLD_CA_CERT, OLD_CA_KEY, *LEAF_FILES, SUMS_FILE,
-                             GITIGNORE, REVOKED_FILE, CLIENT_P12})
-# The bundle folders, each with what may be journaled in one of its bundles.
-_JOURNALED = {CLIENTS_DIR: CLIENT_BUNDLE_JOURNALED, SERVERS_DIR: SERVER_BUNDLE_FILES}
 # A bundle name as `names.parse_identity_name` accepts it.
-_NAME = r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9_-])?"
-_NAME_ONLY = re.compile(rf"{_NAME}\Z")
-_BUNDLE_PATH = re.compile("|".join(
-    rf"{folder}/(?!.*\.\.){_NAME}(?:/(?:{'|'.join(map(re.escape, journaled))}))?\Z"
-    for folder, journaled in _JOURNALED.items()))
+BUNDLE_NAME = r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9_-])?"
+_NAME_ONLY = re.compile(rf"{BUNDLE_NAME}\Z")
 
 
 def is_bundle_name(name: str) -> bool:
@@ -88,17 +80,11 @@ def strangers(directory: Path) -> list[str]:
     """What lies in ``servers/`` or ``clients/`` that is not a bundle the tool writes
     (another name, a file): left alone by every command, reported by ``check``."""
     found = []
-    for folder in _JOURNALED:
+    for folder in BUNDLE_FOLDERS:
         if (directory / folder).is_dir():
             found += sorted(f"{folder}/{p.name}" for p in (directory / folder).iterdir()
                             if not (is_bundle_name(p.name) and p.is_dir()))
     return found
-
-
-def is_tool_path(name: str) -> bool:
-    """Whether ``name`` (relative to the output directory) is one the tool writes:
-    a top-level file, a bundle folder, or a file of one."""
-    return name in TOP_LEVEL_FILES or bool(_BUNDLE_PATH.match(name))
 
 
 def is_key(name: str) -> bool:
@@ -117,7 +103,7 @@ def is_public(name: str) -> bool:
     if not name.isprintable() or "\\" in name:  # surrogate escapes are not printable
         return False
     parts = name.split("/")
-    placed = len(parts) == 1 or (len(parts) == 3 and parts[0] in _JOURNALED
+    placed = len(parts) == 1 or (len(parts) == 3 and parts[0] in BUNDLE_FOLDERS
                                  and is_bundle_name(parts[1]))
     return placed and name.endswith(".pem") and not is_key(name)
 
@@ -125,6 +111,7 @@ def is_public(name: str) -> bool:
 def public_files(directory: Path) -> list[str]:
     """The public files in ``directory``, relative, sorted."""
     candidates = [*directory.glob("*.pem"), directory / REVOKED_FILE,
-                  *(path for folder in _JOURNALED for path in directory.glob(f"{folder}/*/*.pem"))]
+                  *(path for folder in BUNDLE_FOLDERS
+                    for path in directory.glob(f"{folder}/*/*.pem"))]
     names = (str(path.relative_to(directory)) for path in candidates if path.is_file())
     return sorted(name for name in names if is_public(name))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import clock
-from .certinfo import OID_CLIENT_AUTH, Certificate, parse_pem
+from .certinfo import Certificate, parse_pem
 from .docker_config import client_commands
 from .errors import CAProblem, Conflict, OutputError
 from .files import MAX_SMALL_BYTES, read_limited, write_private
@@ -136,7 +136,7 @@ def _read_pair(openssl: OpenSSL, out: Path, pair: Identity) -> Contents:
         anchors = parse_pem(ca_pem, ca_path)
     except OutputError as error:
         raise CAProblem(str(error)) from None
-    if leaf.is_ca or OID_CLIENT_AUTH not in leaf.extended_key_usage:
+    if leaf.is_ca or CLIENT.eku_oid not in leaf.extended_key_usage:
         raise CAProblem(f"{cert_path} is not a client certificate (extendedKeyUsage "
                         f"clientAuth): issue one with {_issue(out, pair)}")
     if leaf.not_after <= clock.now():
@@ -171,7 +171,7 @@ def _verify(openssl: OpenSSL, work: Path, out: Path, pair: Identity,
         untrusted = work / "intermediates.pem"
         write_private(untrusted, b"".join(cert.pem for cert in intermediates), CERT_MODE)
     try:
-        verify_leaf(openssl, work / "root.pem", work / "leaf.pem", pair.role.name,
+        verify_leaf(openssl, work / "root.pem", work / "leaf.pem", pair.role,
                     untrusted=untrusted)
     except VerifyFailed as failure:
         raise CAProblem(f"{out / pair.cert} does not verify against {out / pair.ca} as a "

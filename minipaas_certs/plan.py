@@ -20,7 +20,7 @@ from typing import AbstractSet, Callable, Iterable, NamedTuple, Protocol, Sequen
 from . import clock
 from .certinfo import Certificate
 from .errors import CAProblem, Conflict, InvalidInput, quote
-from .identity import ROLES, SERVER, Identity, certs_command
+from .identity import CLIENT, SERVER, Identity, Role, as_role, certs_command
 from .layout import (
     CA_CERT,
     CA_FILES,
@@ -97,7 +97,7 @@ class LeafSpec:
     files of one Swarm manager's /etc/docker.
     """
 
-    role: str  # "server" or "client"
+    role: Role  # or a role's name, made its Role
     common_name: str
     key: KeySpec
     lifetime: datetime.timedelta  # whole hours; notAfter is this after now
@@ -105,12 +105,13 @@ class LeafSpec:
     bundle: str | None = None
 
     def __post_init__(self) -> None:
-        if self.identity.role.needs_sans and not self.sans:
+        object.__setattr__(self, "role", as_role(self.role))
+        if self.role.needs_sans and not self.sans:
             raise InvalidInput("a server certificate needs at least one --san")
 
     @property
     def identity(self) -> Identity:
-        return Identity(ROLES[self.role], self.bundle or None)
+        return Identity(self.role, self.bundle or None)
 
     @property
     def place(self) -> Identity | None:
@@ -346,13 +347,12 @@ class Plan:
         stale = [CLIENT_P12] if CLIENT_CERT in placement.files else []
         return [*old_ca, *(bundle.label for bundle in self.revoke), *stale]
 
-    def reissued(self, current: Certificate, where: Path, role: str,
-                 bundle: str | None) -> LeafSpec:
+    def reissued(self, current: Certificate, where: Path, identity: Identity) -> LeafSpec:
         """The re-issue of an identity the directory holds (``others``)."""
         asked = (self.others.lifetime if self.others else None) or span(current)
         if self.ca is not None:
             asked = min(asked, (self.ca.days - 1) * DAY)
-        return renewal(current, where, role, bundle, (), asked, None)
+        return renewal(current, where, identity.role, identity.name, (), asked, None)
 
     def signer_options(self) -> list[str]:
         """The options that name this plan's signer, for the commands it prints."""
@@ -380,20 +380,20 @@ def server_leaf(cn: str | None, sans: Sequence[str], with_default_sans: bool, ke
                 lifetime: datetime.timedelta, bundle: str | None = None) -> LeafSpec:
     """The top-level server pair, or with ``bundle`` the manager ``servers/BUNDLE``."""
     names = server_names(sans, with_defaults=with_default_sans)
-    return LeafSpec("server", cn or default_server_cn(names), key, lifetime, names, bundle)
+    return LeafSpec(SERVER, cn or default_server_cn(names), key, lifetime, names, bundle)
 
 
 def client_leaves(cn: str | None, bundles: Sequence[str], key: KeySpec,
                   lifetime: datetime.timedelta) -> tuple[LeafSpec, ...]:
     """One bundle per name (its CN is its name), or else the default client pair."""
     unique = list(dict.fromkeys(bundles))
-    return (tuple(LeafSpec("client", name, key, lifetime, bundle=name) for name in unique)
-            or (LeafSpec("client", cn or DEFAULT_CLIENT_CN, key, lifetime),))
+    return (tuple(LeafSpec(CLIENT, name, key, lifetime, bundle=name) for name in unique)
+            or (LeafSpec(CLIENT, cn or DEFAULT_CLIENT_CN, key, lifetime),))
 
 
-def check_renewal(role: str, extra_sans: Sequence[str]) -> None:
+def check_renewal(role: Role, extra_sans: Sequence[str]) -> None:
     """What a renewal may change, checked before anything is read."""
-    if not ROLES[role].needs_sans and extra_sans:
+    if not role.needs_sans and extra_sans:
         raise InvalidInput("--san is for server certificates; a client is named by its CN")
 
 
@@ -409,7 +409,7 @@ class Request:
     current ones (``renew --san``).
     """
 
-    role: str
+    role: Role  # or a role's name, made its Role
     bundle: str | None = None
     common_name: str | None = None
     sans: tuple[str, ...] | None = None
@@ -420,15 +420,16 @@ class Request:
     existing_only: bool = False  # `renew`: the identity must be there
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "role", as_role(self.role))
         check_renewal(self.role, self.add_sans)
-        if not self.identity.role.needs_sans and self.sans:
+        if not self.role.needs_sans and self.sans:
             raise InvalidInput("--san is for server certificates; a client is named by its CN")
         if self.key_kind is not None:  # --key-size alone is checked against the current key
             KeySpec.parse(self.key_kind, self.key_bits)  # refuse at once
 
     @property
     def identity(self) -> Identity:
-        return Identity(ROLES[self.role], self.bundle or None)
+        return Identity(self.role, self.bundle or None)
 
     @property
     def cert_file(self) -> str:
@@ -553,12 +554,12 @@ def _canonical(name: str) -> str:
         return name
 
 
-def renewal(current: Certificate, where: Path, role: str, bundle: str | None,
+def renewal(current: Certificate, where: Path, role: Role | str, bundle: str | None,
             extra_sans: Sequence[str], lifetime: datetime.timedelta,
             key: KeySpec | None) -> LeafSpec:
     """What a renewal keeps: the current certificate's CN and SANs (plus ``extra_sans``)
     and its key type and size unless ``key`` says otherwise."""
-    return Request(role, bundle, add_sans=tuple(extra_sans),
+    return Request(as_role(role), bundle, add_sans=tuple(extra_sans),
                    key_kind=key.kind if key else None, key_bits=key.bits if key else None,
                    lifetime=lifetime).resolve(current, where)
 

@@ -153,7 +153,7 @@ def _deploy(out: Path, renewed: Outcome) -> list[str]:
 def reissue_json(reissue: Reissue) -> dict[str, object]:
     from .plan import HOUR, describe
 
-    return {"file": reissue.spec.cert_file, "role": reissue.spec.role,
+    return {"file": reissue.spec.cert_file, "role": reissue.spec.role.name,
             "bundle": reissue.spec.bundle, "common_name": reissue.spec.common_name,
             "previous_not_after": reissue.current.not_after.isoformat(),
             "validity": describe(reissue.spec.lifetime),

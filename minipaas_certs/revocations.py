@@ -25,7 +25,8 @@ RECORD_VERSION = 1
 
 @dataclass(frozen=True)
 class Revocation:
-    """One identity cut off: its bundle, the certificate it held, and when."""
+    """One identity cut off: its bundle, the certificate it held, and when.  Its fields
+    are the record's, as revoked.json holds them (the role by its name)."""
 
     role: str
     name: str
@@ -44,8 +45,13 @@ class Revocation:
                    certificate.issuer_cn or "", certificate.not_after.isoformat(),
                    now.replace(microsecond=0).isoformat())
 
+    @property
+    def identity(self) -> Identity:
+        """The bundle cut off (a record ``read`` accepts names a role and a bundle)."""
+        return Identity(ROLES[self.role], self.name)
+
     def line(self) -> str:
-        return (f"{Identity(ROLES[self.role], self.name).label}  CN={self.common_name}  serial "
+        return (f"{self.identity.label}  CN={self.common_name}  serial "
                 f"{self.serial}  issuer CN={self.issuer}  revoked {self.revoked_at}")
 
 

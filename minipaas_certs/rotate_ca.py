@@ -17,7 +17,7 @@ from .authority import create_ca, load_authority, read_ca
 from .certinfo import pem_blocks
 from .errors import CAProblem, Conflict, InvalidInput, quote
 from .files import read_limited
-from .identity import CLIENT, Identity, bundles, certs_command
+from .identity import Identity, bundles, certs_command
 from .inventory import inventory, rollover_state
 from .layout import (
     CA_CERT,
@@ -140,8 +140,8 @@ def finish(out: Path, *, force: bool = False,
 
 def _identity(leaf: str) -> Identity:
     """The identity a certificate file stands for: its bundle, or its top-level pair
-    (a leaf of no role's name counts as the client's, as the docker CLI's copies do)."""
-    return Identity.of(leaf) or Identity(CLIENT)
+    (the docker CLI's copy counts as the client's)."""
+    return Identity.holding(leaf)
 
 
 def _carried_off(old_leaves: list[str]) -> list[str]:

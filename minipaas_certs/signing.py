@@ -217,7 +217,7 @@ def place_and_check(openssl: OpenSSL, requests: Sequence[LeafRequest],
                           CERT_MODE)
         check_issued(issued[request.cert_path], request.spec, request.cert_path,
                      templates.blame())
-    by_role = {role.name: [r.cert_path for r in requests if r.spec.identity.role is role]
+    by_role = {role: [r.cert_path for r in requests if r.spec.role is role]
                for role in ROLES.values()}
     run_all([functools.partial(verify_leaves, openssl, trust_path, paths, role,
                                hint=templates.blame(), untrusted=chain_path)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import OpenSSLFailed, OutputError
-from .identity import ROLES
+from .identity import Role, as_role
 from .openssl import Argument, OpenSSL
 
 
@@ -19,7 +19,7 @@ class VerifyFailed(OutputError):
         self.detail = detail
 
 
-def verify_leaves(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: str,
+def verify_leaves(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: Role | str,
                   hint: str = "", untrusted: Path | None = None) -> None:
     """``verify_leaf`` for many certificates of one role, in one openssl call; on a
     failure, each is verified alone so that the message names the one at fault."""
@@ -31,13 +31,13 @@ def verify_leaves(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: 
                           + hint)
 
 
-def unverified(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: str,
+def unverified(openssl: OpenSSL, ca_path: Path, paths: Sequence[Path], role: Role | str,
                untrusted: Path | None = None, check_time: bool = True,
                inherit: Sequence[int] = ()) -> list[Path]:
     """The certificates among ``paths`` that one ``openssl verify -x509_strict`` call
     (with the role's purpose) does not report OK: a process for all, not one each.
     ``inherit``: the descriptors behind ``/dev/fd/N`` paths."""
-    purpose = ROLES[role].purpose
+    purpose = as_role(role).purpose
     try:
         output = openssl.run(["verify", "-x509_strict", "-purpose", purpose,
                               *([] if check_time else ["-no_check_time"]), "-CAfile", ca_path,
@@ -55,7 +55,7 @@ def _untrusted(path: Path | None) -> list[Argument]:
     return ["-untrusted", path] if path else []
 
 
-def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str | None,
+def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: Role | str | None,
                 check_time: bool = True, hint: str = "", untrusted: Path | None = None) -> None:
     """``openssl verify -x509_strict`` with the leaf's TLS purpose against the CA
     (``role`` None: no purpose, as for a CA against itself).
@@ -63,7 +63,7 @@ def verify_leaf(openssl: OpenSSL, ca_path: Path, cert: Path | bytes, role: str |
     ``cert`` is a file, or PEM bytes given on stdin.  ``check_time=False`` leaves
     dates out, for callers that report them separately.
     """
-    purpose = ["-purpose", ROLES[role].purpose] if role else []
+    purpose = ["-purpose", as_role(role).purpose] if role else []
     shown = cert.name if isinstance(cert, Path) else "the certificate"
     try:
         output = openssl.run(["verify", "-x509_strict", *purpose,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import subprocess
 from pathlib import Path
@@ -16,11 +17,14 @@ from minipaas_certs.identity import (
     CLIENT,
     ROLES,
     SERVER,
+    TOP_LEVEL_FILES,
     Identity,
     Role,
     bundles,
     certs_command,
     identities,
+    is_tool_path,
+    kind_of,
 )
 
 PACKAGE = Path(minipaas_certs.__file__).parent
@@ -65,8 +69,9 @@ def test_the_client_row() -> None:
 def test_every_name_of_a_role_is_one_layout_writes(role: Role) -> None:
     assert role.template in render.TEMPLATES
     assert (SHIPPED_TEMPLATES / role.template).is_file()
-    assert {role.cert, role.key, *role.cli_copies.values()} <= layout.TOP_LEVEL_FILES
-    assert all(layout.is_tool_path(f"{role.folder}/ci/{file}") for file in role.journaled)
+    assert {role.cert, role.key, *role.cli_copies.values()} <= TOP_LEVEL_FILES
+    assert all(is_tool_path(f"{role.folder}/ci/{file}") for file in role.journaled)
+    assert role.folder in layout.BUNDLE_FOLDERS
     assert [layout.is_key(file) for file in role.bundle_files] == [False, False, True]
 
 
@@ -131,6 +136,7 @@ def test_pairs_and_bundles() -> None:
     assert Identity.of("clients/ci/cert.pem") == Identity(CLIENT, "ci")
     assert Identity.of("servers/m1/ca.pem") == Identity(SERVER, "m1")
     assert Identity.of("cert.pem") == Identity(CLIENT)  # the top-level pair's copy: no bundle
+    assert Identity.of("cert.pem").folder is None  # type: ignore[union-attr]
     assert Identity(SERVER, "m1").files == ("servers/m1/ca.pem", "servers/m1/server-cert.pem",
                                             "servers/m1/server-key.pem")
 
@@ -143,6 +149,46 @@ def test_a_role_knows_its_certificates(certs_dir: Path) -> None:
     assert SERVER.fits(server) and not SERVER.fits(client)
     assert CLIENT.fits(client) and not CLIENT.fits(server)
     assert not any(role.fits(read_certificate(certs_dir / "ca.pem")) for role in ROLES.values())
+    assert [kind_of(read_certificate(certs_dir / name)) for name in (
+        "ca.pem", "server-cert.pem", "client-cert.pem")] == ["ca", "server", "client"]
+
+
+def test_a_new_file_kind_is_one_row() -> None:
+    """A file added to a role's row is one of its bundles' files, journaled in them and
+    a name the tool writes, with no other edit."""
+    extra = dataclasses.replace(CLIENT, name="robot", folder="robots",
+                                bundle_files=(*CLIENT.bundle_files, "extra.pem"))
+    bundle = Identity(extra, "r2")
+    assert bundle.files == ("robots/r2/ca.pem", "robots/r2/cert.pem", "robots/r2/key.pem",
+                            "robots/r2/extra.pem")
+    assert (bundle.cert, bundle.key) == ("robots/r2/cert.pem", "robots/r2/key.pem")
+    assert "extra.pem" in extra.journaled and extra.journaled[-1] == "client.p12"
+    assert is_tool_path("robots/r2/extra.pem", [extra]) and is_tool_path("robots/r2", [extra])
+    assert not is_tool_path("robots/r2/extra.pem") and not is_tool_path("clients/r2/extra.pem")
+    assert not is_tool_path("robots/r2/other.pem", [extra])
+
+
+def test_where_files_go_after_a_new_ca() -> None:
+    assert [Identity(role).deployment for role in ROLES.values()] == [
+        "the daemon of the top-level pair: ca.pem, server-cert.pem, server-key.pem into its "
+        "/etc/docker, then restart dockerd", "the default client: ca.pem, cert.pem, key.pem"]
+    assert Identity(SERVER, "m1").deployment == (
+        "manager m1: servers/m1/ca.pem, servers/m1/server-cert.pem, servers/m1/server-key.pem "
+        "into its /etc/docker, then restart dockerd")
+    assert Identity(CLIENT, "ci").deployment == \
+        "client ci: the folder clients/ci (its DOCKER_CERT_PATH)"
+
+
+def test_leaves_and_requests_carry_their_role() -> None:
+    from minipaas_certs.plan import DAY, KeySpec, LeafSpec, Request
+
+    leaf = LeafSpec("client", "ci", KeySpec.parse("ecdsa"), DAY, bundle="ci")
+    assert leaf.role is CLIENT and leaf.identity == Identity(CLIENT, "ci")
+    assert leaf == LeafSpec(CLIENT, "ci", KeySpec.parse("ecdsa"), DAY, bundle="ci")
+    assert Request("server").role is SERVER and Request(SERVER, "m1").identity == \
+        Identity(SERVER, "m1")
+    with pytest.raises(KeyError):
+        Request("manager")
 
 
 def test_fix_commands() -> None:
@@ -176,6 +222,9 @@ def test_hostile_paths_are_quoted_as_errors_quote_does(path: str) -> None:
 NOT_MOVED: set[str] = set()
 ROLE_TEST = re.compile(r"""role\s*[!=]=|[!=]=\s*["'](?:client|server)["']"""
                        r"""|["'](?:client|server)["']\s*[!=]=""")
+# The same test under other spellings: a role compared with a row by identity, or looked
+# up by its name to be compared.
+ROLE_IS_TEST = re.compile(r"""\bis\s+(?:not\s+)?(?:SERVER|CLIENT)\b|ROLES\.get\(.*\)\s+is\b""")
 # Strings that say "minipaas certs" and are no fix command, in modules that cannot use the
 # builder: cli.py's --help examples (`certs --help` imports no more than it does, see
 # test_cli) and layout's .gitignore comment (layout lies below identity).
@@ -192,7 +241,7 @@ def test_no_module_but_identity_tests_a_role_by_its_name() -> None:
     found = [f"{name}:{number}: {line.strip()}" for name, path in _modules()
              if name not in NOT_MOVED | {"identity"}
              for number, line in enumerate(path.read_text().splitlines(), 1)
-             if ROLE_TEST.search(line)]
+             if ROLE_TEST.search(line) or ROLE_IS_TEST.search(line)]
     assert found == []
 
 
@@ -220,6 +269,11 @@ def test_the_checks_see_what_they_look_for(tmp_path: Path) -> None:
     assert ROLE_TEST.search('if role == "server":') and ROLE_TEST.search("x != 'client'")
     assert ROLE_TEST.search('"client" == kind') and ROLE_TEST.search("spec.role==x")
     assert not ROLE_TEST.search("ROLES.get(entry.role) is CLIENT")
+    assert ROLE_IS_TEST.search("ROLES.get(entry.role) is CLIENT")
+    assert ROLE_IS_TEST.search("if spec.identity.role is SERVER:")
+    assert ROLE_IS_TEST.search("role is not CLIENT") and ROLE_IS_TEST.search("x is  SERVER")
+    assert not ROLE_IS_TEST.search("role is not bundle.role") and \
+        not ROLE_IS_TEST.search("SERVER_CERT is x") and not ROLE_IS_TEST.search("this CLIENT")
     module = tmp_path / "planted.py"
     module.write_text('"""`minipaas certs` in a docstring."""\n\n\ndef f(out: str) -> str:\n'
                       '    """Nor here: minipaas certs."""\n'

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from minipaas_certs.layout import is_key, is_public, is_tool_path
+from minipaas_certs.identity import is_tool_path
+from minipaas_certs.layout import is_key, is_public
 
 
 @pytest.mark.parametrize("name", ["ca.pem", "ca-key.pem", "cert.pem", "SHA256SUMS", ".gitignore",

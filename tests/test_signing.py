@@ -95,7 +95,7 @@ def _signing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, specs: list[plan.L
     recorder = SigningOpenSSL("OpenSSL 3.0.2")
     requests = []
     for spec in specs:
-        name = f"{spec.role}-{spec.bundle}" if spec.bundle else spec.role
+        name = f"{spec.role}-{spec.bundle}" if spec.bundle else str(spec.role)
         key = tmp_path / f"{name}-key.pem"
         key.write_text(name)
         requests.append(signing.LeafRequest(spec, tmp_path / f"{name}-cert.pem", key,
