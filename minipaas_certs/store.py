@@ -208,7 +208,8 @@ class OutputDirectory:
         """Create the directory if needed and lock it; False if what was locked is no
         longer the folder at that path (a run that made it failed and removed it)."""
         if not os.path.isdir(self.path):
-            if os.path.lexists(self.path):
+            # Seen absent, it may be a folder by the next look: a racing run made it.
+            if os.path.lexists(self.path) and not os.path.isdir(self.path):
                 raise OutputError(f"{self.path} exists and is not a directory")
             try:
                 self._created += make_private_dirs(self.path)

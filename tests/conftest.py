@@ -138,6 +138,15 @@ def system_verify(ca: Path, cert: Path, purpose: str) -> subprocess.CompletedPro
                            "-CAfile", str(ca), str(cert)], capture_output=True, text=True)
 
 
+@pytest.fixture
+def out(tmp_path: Path, cli) -> Path:
+    """A new set (a CA, a server pair for 10.0.0.5, the client pair) in a folder of the
+    test's own; a test file that means another set by ``out`` defines its own."""
+    folder = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(folder), "-q", "--san", "10.0.0.5").code == 0
+    return folder
+
+
 @pytest.fixture(scope="session")
 def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One default `certs all` output, shared by read-only tests."""

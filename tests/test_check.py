@@ -24,13 +24,6 @@ from test_vault_answers import openssl
 OUT = "my certs"
 
 
-@pytest.fixture
-def out(tmp_path: Path, cli) -> Path:
-    folder = tmp_path / "certs"
-    assert cli("certs", "all", "--out", str(folder), "-q", "--san", "10.0.0.5").code == 0
-    return folder
-
-
 def test_check_passes_on_a_fresh_set(out: Path, cli) -> None:
     result = cli("certs", "check", str(out))
     assert result.code == 0

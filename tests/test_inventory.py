@@ -5,18 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from conftest import certs, load_cert, reissue
 from cryptography.hazmat.primitives import hashes
 
 from minipaas_certs.certinfo import read_certificate
-
-
-@pytest.fixture
-def out(tmp_path: Path, cli) -> Path:
-    folder = tmp_path / "certs"
-    assert cli("certs", "all", "--out", str(folder), "-q", "--san", "10.0.0.5").code == 0
-    return folder
 
 
 def test_show_lists_every_certificate(out: Path, cli) -> None:

@@ -11,13 +11,6 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 
-@pytest.fixture
-def out(tmp_path: Path, cli) -> Path:
-    folder = tmp_path / "certs"
-    assert cli("certs", "all", "--out", str(folder), "-q", "--san", "10.0.0.5").code == 0
-    return folder
-
-
 def cn(path: Path) -> str:
     return load_cert(path).subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
 

@@ -115,3 +115,22 @@ def test_a_run_that_made_the_folder_but_lost_the_lock_leaves_it(
         assert out.is_dir() and os.path.samestat(os.fstat(winner[0]), os.stat(out))
     finally:
         os.close(winner[0])
+
+
+def test_a_folder_another_run_makes_between_two_looks_is_locked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen absent, then made by a racing run before the next look: it is a folder, so
+    this run locks it (it said "exists and is not a directory", exit 6, under load)."""
+    out, real_isdir, looks = tmp_path / "certs", os.path.isdir, []
+
+    def isdir(path: object) -> bool:
+        if str(path) == str(out) and not looks:
+            looks.append(path)
+            out.mkdir(mode=0o700)  # the other run, right after this look
+            return False
+        return real_isdir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os.path, "isdir", isdir)
+    with OutputDirectory(out) as store:
+        assert store.path == out
+    assert looks and out.is_dir()

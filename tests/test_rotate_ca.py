@@ -7,20 +7,12 @@ import re
 import shlex
 from pathlib import Path
 
-import pytest
 from as_user import ok, tool
 from conftest import load_cert, run_tool, system_verify, write_ca
 from cryptography.x509.oid import NameOID
 from test_vault_answers import openssl
 
 OUT = "my certs"
-
-
-@pytest.fixture
-def out(tmp_path: Path, cli) -> Path:
-    folder = tmp_path / "certs"
-    assert cli("certs", "all", "--out", str(folder), "-q", "--san", "10.0.0.5").code == 0
-    return folder
 
 
 def cn(path: Path) -> str:
