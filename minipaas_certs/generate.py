@@ -86,7 +86,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         signer = plan.signer  # plan.py names only what it reads of a Signer
         if not isinstance(signer, Signer):
             raise TypeError(f"{signer!r} is no signers.base.Signer")
-        signing = signer.open(SigningRun(openssl, store, out, plan, passphrase, templates,
+        signing = signer.open(SigningRun(openssl, store, plan, passphrase, templates,
                                          progress))
         reissues, skipped = _reissues(out, plan, signing.replaces_ca)
         if plan.reissue and plan.ca is None and not plan.leaves and not asked \

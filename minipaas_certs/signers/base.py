@@ -42,11 +42,15 @@ class SigningRun(NamedTuple):
 
     openssl: OpenSSL
     store: OutputDirectory
-    out: Path
     plan: Plan
     passphrase: bytes | None
     templates: Templates
     progress: Progress
+
+    @property
+    def out(self) -> Path:
+        """The output directory, as the command named it."""
+        return self.store.path
 
 
 class Signing:
