@@ -276,20 +276,27 @@ def test_a_start_ahead_reads_the_same_whichever_signed_it(tmp_path: Path) -> Non
         assert f"(not yet valid: {line}" in shown, shown
 
 
+def _foreign_daemon_files(cli, tmp_path: Path, **served: object) -> tuple[Path, Path]:
+    """A new set in ``certs``, and beside it a daemon's folder (``served``) holding its
+    CA and a server certificate that CA signs as ``foreign._foreign_server`` makes it."""
+    out, folder = tmp_path / "certs", tmp_path / "served"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    folder.mkdir()
+    for name in ("ca.pem", "ca-key.pem"):
+        (folder / name).write_bytes((out / name).read_bytes())
+    (folder / "ca-key.pem").chmod(0o600)
+    _foreign_server(folder, **served)  # type: ignore[arg-type]
+    return out, folder
+
+
 @pytest.mark.docker
 def test_doctor_agrees_with_the_docker_cli_on_any_extended_key_usage(cli, tmp_path: Path,
                                                                    daemons) -> None:
     """A daemon certificate whose extendedKeyUsage is anyExtendedKeyUsage (as some
     organisations' CAs issue): Go accepts it and the docker CLI connects; doctor says
     "the daemon's certificate was not accepted: unsuitable certificate purpose" (exit 8)."""
-    out = tmp_path / "certs"
-    assert cli("certs", "all", "--out", str(out), "-q").code == 0
-    served = tmp_path / "served"
-    served.mkdir()
-    for name in ("ca.pem", "ca-key.pem"):
-        (served / name).write_bytes((out / name).read_bytes())
-    (served / "ca-key.pem").chmod(0o600)
-    _foreign_server(served, usage=x509.ObjectIdentifier("2.5.29.37.0"))
+    out, served = _foreign_daemon_files(cli, tmp_path,
+                                        usage=x509.ObjectIdentifier("2.5.29.37.0"))
     daemon = daemons().start_with_files(served)
     assert daemon.client(out, "version").returncode == 0
     result = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
@@ -330,14 +337,7 @@ def test_doctor_judges_the_daemons_purposes_as_go_does(cli, tmp_path: Path, daem
     Go ignores the leaf's keyUsage and takes anyExtendedKeyUsage or no EKU for a
     server, refuses an EKU without serverAuth; OpenSSL's purpose rules differ, and its
     refusal must not hide a signature that does not hold."""
-    out = tmp_path / "certs"
-    assert cli("certs", "all", "--out", str(out), "-q").code == 0
-    folder = tmp_path / "served"
-    folder.mkdir()
-    for name in ("ca.pem", "ca-key.pem"):
-        (folder / name).write_bytes((out / name).read_bytes())
-    (folder / "ca-key.pem").chmod(0o600)
-    _foreign_server(folder, **served)  # type: ignore[arg-type]
+    out, folder = _foreign_daemon_files(cli, tmp_path, **served)
     daemon = daemons().start_with_files(folder)
     assert (daemon.client(out, "version").returncode == 0) is works
     result = cli("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
@@ -351,14 +351,7 @@ def test_doctor_does_not_read_the_common_name_as_go_does_not(cli, tmp_path: Path
     """A daemon certificate with CN=localhost and only IP:127.0.0.1 among its SANs, and
     --host localhost: Go ignores the CN ("certificate is not valid for any names, but
     wanted to match localhost"); OpenSSL falls back to it when the SANs hold no DNS name."""
-    out = tmp_path / "certs"
-    assert cli("certs", "all", "--out", str(out), "-q").code == 0
-    folder = tmp_path / "served"
-    folder.mkdir()
-    for name in ("ca.pem", "ca-key.pem"):
-        (folder / name).write_bytes((out / name).read_bytes())
-    (folder / "ca-key.pem").chmod(0o600)
-    _foreign_server(folder, cn="localhost")
+    out, folder = _foreign_daemon_files(cli, tmp_path, cn="localhost")
     daemon = daemons().start_with_files(folder)
     host = f"localhost:{daemon.port}"
     docker = daemon.client(out, "version", env={"DOCKER_HOST": f"tcp://{host}"})

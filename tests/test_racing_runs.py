@@ -117,20 +117,27 @@ def test_a_run_that_made_the_folder_but_lost_the_lock_leaves_it(
         os.close(winner[0])
 
 
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "from-elsewhere"])
 def test_a_folder_another_run_makes_between_two_looks_is_locked(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, relative: bool) -> None:
     """Seen absent, then made by a racing run before the next look: it is a folder, so
-    this run locks it (it said "exists and is not a directory", exit 6, under load)."""
+    this run locks it (it said "exists and is not a directory", exit 6, under load).
+    Also with a relative path, from another working folder."""
     out, real_isdir, looks = tmp_path / "certs", os.path.isdir, []
+    named = out
+    if relative:
+        (tmp_path / "elsewhere").mkdir()
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        named = Path("../certs")
 
     def isdir(path: object) -> bool:
-        if str(path) == str(out) and not looks:
+        if str(path) == str(named) and not looks:
             looks.append(path)
             out.mkdir(mode=0o700)  # the other run, right after this look
             return False
         return real_isdir(path)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os.path, "isdir", isdir)
-    with OutputDirectory(out) as store:
-        assert store.path == out
+    with OutputDirectory(named) as store:
+        assert store.path == named
     assert looks and out.is_dir()
