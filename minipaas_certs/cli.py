@@ -16,6 +16,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_CODES_HELP, CertsError, Interrupted, exit_code
+from .groups import Group
 from .layout import (
     CA_CERT,
     CA_KEY,
@@ -70,7 +71,7 @@ COMMANDS = {
 }
 
 
-class _LazyGroup(click.Group):
+class _LazyGroup(Group):
     """A group whose commands are imported when one runs, not to list them."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -84,21 +85,12 @@ class _LazyGroup(click.Group):
         command: click.Command = getattr(commands, COMMANDS[cmd_name][0])
         return command
 
-    def resolve_command(self, ctx: click.Context, args: list[str]
-                        ) -> tuple[str | None, click.Command | None, list[str]]:
-        name, command, rest = super().resolve_command(ctx, args)
-        if command is not None:
-            from .options import refuse_repeated_options
-
-            refuse_repeated_options(command, ctx, name, rest)
-        return name, command, rest
-
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="minipaas-certs")
 def cli() -> None:
     """MiniPaaS command line: `minipaas certs --help` lists what it does."""

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import click
 
 from . import reports
+from .groups import Group
 from .identity import CLIENT, ROLES, SERVER, Identity, Role
 from .names import parse_identity_name, parse_san
 from .options import (
@@ -23,15 +24,14 @@ from .options import (
     PASSPHRASE_NEW_CA,
     PASSPHRASE_NEXT_CA,
     SERVER_CN_DEFAULT,
-    InOrder,
     Run,
     SignerOptions,
     bundle_help,
     ca_days_option,
     ca_dir_option,
     days_option,
-    directory_argument,
     engine_options,
+    folder_options,
     force_option,
     gather,
     host_option,
@@ -62,7 +62,7 @@ from .plan import (
     MAX_WARN_DAYS,
     chosen_lifetime,
 )
-from .secrets import P12_PASSWORD_VARIABLE, p12_password
+from .secrets import P12_PASSWORD, p12_password
 
 
 def _client_usage(names: Sequence[str], cn: str | None, days: int | None, hours: int | None,
@@ -380,8 +380,8 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
 @out_option
 @name_option
 @click.option("--password-file", "password_file", metavar="FILE", default=None,
-              help=f"Protect the file with the one line of FILE (6 or more printable ASCII "
-                   f"characters) [env {P12_PASSWORD_VARIABLE}].")
+              help=P12_PASSWORD.help("Protect the file with the one line of FILE (6 or more "
+                                     "printable ASCII characters)"))
 @with_run(templates=False, passphrase=None)
 def p12_command(out: str, name: str | None, password_file: str | None, run: Run) -> None:
     """Write a client's certificate, its chain and its key as client.p12 (PKCS#12),
@@ -405,7 +405,7 @@ def p12_command(out: str, name: str | None, password_file: str | None, run: Run)
 
 
 @click.command("show", epilog=EXIT_CODES)
-@directory_argument
+@folder_options
 @json_option
 def show_command(directory: str, as_json: bool) -> None:
     """Every certificate in DIR (default .certs or MINIPAAS_CERTS_OUT) and its bundles.
@@ -424,7 +424,7 @@ def show_command(directory: str, as_json: bool) -> None:
 
 
 @click.command("check", epilog=EXIT_CODES)
-@directory_argument
+@folder_options
 @click.option("--warn-days", type=click.IntRange(0, MAX_WARN_DAYS), default=DEFAULT_WARN_DAYS,
               show_default=True,
               help="Warn about certificates that expire within this many days.")
@@ -548,7 +548,7 @@ def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_da
     reports.render("outcome", reports.Done(Path(out), revoked))
 
 
-@click.group("rotate-ca", cls=InOrder, epilog=EXIT_CODES)
+@click.group("rotate-ca", cls=Group, epilog=EXIT_CODES)
 def rotate_ca() -> None:
     """Replace the CA without downtime: start, re-issue, finish.
 
@@ -599,7 +599,7 @@ def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
 
 @click.command("doctor", epilog=EXIT_CODES)
 @host_option
-@directory_argument
+@folder_options
 @name_option
 @openssl_option
 def doctor_command(host: str, directory: str, name: str | None,
@@ -626,7 +626,7 @@ def doctor_command(host: str, directory: str, name: str | None,
 
 
 @click.command("verify-sums", epilog=EXIT_CODES)
-@directory_argument
+@folder_options
 def verify_sums_command(directory: str) -> int:
     """Check DIR's certificates against its SHA256SUMS (after carrying them across).
 

@@ -1,7 +1,7 @@
 """The Click options the commands share, defined once and stacked as decorators.
 
 Also what turns them into values a command needs: the ``Run`` of a command that runs
-openssl, the PKI engine the --vault-* options name, the refusal of an option given twice.
+openssl, the PKI engine the --vault-* options name, the one folder of --out and DIR.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, TypedDict
 
 import click
 
@@ -30,7 +30,7 @@ from .plan import (
     MAX_DAYS,
     MAX_HOURS,
 )
-from .secrets import ca_passphrase, vault_token
+from .secrets import CA_PASSPHRASE, VAULT_TOKEN, ca_passphrase, vault_token
 
 if TYPE_CHECKING:
     from .render import Templates
@@ -50,44 +50,6 @@ def validate(parse: Callable[[str], Any]) -> Callable[..., Any]:
             raise click.BadParameter(str(error), ctx, param) from None
 
     return callback
-
-
-def refuse_repeated_options(command: click.Command, ctx: click.Context, name: str | None,
-                            args: Sequence[str]) -> None:
-    """Click keeps the last value of an option given twice: ``server --name m1 --name m2``
-    would quietly issue m2 alone.  An option that takes one value, given more than once,
-    is a usage error instead (exit 2).  Flags (saying one twice says the same) and
-    repeatable options may repeat; a default from the environment is not a repetition.
-
-    Run by each group on its subcommand's arguments before they are parsed, so that
-    every command, and every option added to one, is covered.
-    """
-    if isinstance(command, click.Group) or ctx.resilient_parsing:
-        return  # a group's subcommand is checked by that group
-    single = [param for param in command.params if isinstance(param, click.Option)
-              and not (param.multiple or param.is_flag or param.count)]
-    if not single:
-        return
-    context = click.Context(command, info_name=name, parent=ctx, **command.context_settings)
-    parser = command.make_parser(context)
-    # For this parse only, each such option collects its values, to name them (the
-    # parser's table is internal to click: without it, the message names none).
-    table = {**getattr(parser, "_long_opt", {}), **getattr(parser, "_short_opt", {})}
-    for option in table.values():
-        if getattr(option, "obj", None) in single and getattr(option, "action", "") == "store":
-            option.action = "append"
-    try:
-        values, _, order = parser.parse_args(args=list(args))
-    except click.UsageError:
-        return  # the command's own parse reports it
-    for param in single:
-        count = sum(1 for seen in order if seen is param)
-        if count > 1:
-            given = values.get(param.name or "")
-            listed = f" ({', '.join(map(str, given))})" if isinstance(given, list) else ""
-            times = "twice" if count == 2 else f"{count} times"
-            raise click.UsageError(f"{max(param.opts, key=len)} given {times}{listed}: give "
-                                   "it once", context)
 
 
 def sans_with_environment(ctx: click.Context, param: click.Parameter,
@@ -140,7 +102,7 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 
 out_option = click.option(
-    "--out", "out", default=".certs", show_default=True, envvar="MINIPAAS_CERTS_OUT",
+    "--out", "out", metavar="DIR", default=".certs", show_default=True, envvar="MINIPAAS_CERTS_OUT",
     type=click.Path(), callback=not_empty, help="Output directory [env MINIPAAS_CERTS_OUT].")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 openssl_option = click.option(
@@ -157,8 +119,7 @@ PASSPHRASE_NEXT_CA = ("Unlock the encrypted CA key, and encrypt the new one (AES
 def passphrase_option(does: str) -> Decorator:
     """--ca-passphrase-file, with help that says what it ``does`` for this command."""
     return click.option("--ca-passphrase-file", "passphrase_file", metavar="FILE",
-                        default=None, help=f"{does} the one line of FILE "
-                                           "[env MINIPAAS_CA_PASSPHRASE].")
+                        default=None, help=CA_PASSPHRASE.help(f"{does} the one line of FILE"))
 
 templates_option = click.option(
     "--templates", "templates", metavar="DIR", envvar="MINIPAAS_TEMPLATES", default=None,
@@ -228,7 +189,7 @@ engine_options = stack(
     click.option("--vault-mount", "vault_mount", default="pki", show_default=True,
                  help="The PKI engine's mount path."),
     click.option("--vault-token-file", "vault_token_file", metavar="FILE", default=None,
-                 help="A file holding the token [default: env VAULT_TOKEN or BAO_TOKEN]."),
+                 help=VAULT_TOKEN.help("A file holding the engine's token")),
     click.option("--vault-cacert", "vault_cacert", metavar="FILE", envvar="VAULT_CACERT",
                  default=None, help="The CA of the engine's own HTTPS [env VAULT_CACERT]."),
 )
@@ -375,22 +336,47 @@ name_option = click.option("--name", default=None, callback=validate(parse_ident
                                 "[default: the default client pair].")
 
 
-directory_argument = click.argument("directory", required=False, metavar="[DIR]",
-                                    default=".certs", envvar="MINIPAAS_CERTS_OUT",
-                                    callback=not_empty)
+def _one_folder(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Hand the command the folder --out or DIR names, as ``directory``."""
+
+    @functools.wraps(function)
+    def command(*args: Any, out: str, directory: str | None, **kwargs: Any) -> Any:
+        return function(*args, directory=folder_to_read(out, directory), **kwargs)
+
+    return command
+
+
+def folder_to_read(out: str, directory: str | None) -> str:
+    """DIR (the argument these commands took before --out), else --out: a DIR beside
+    an --out given on the command line must name the same folder; --out from
+    MINIPAAS_CERTS_OUT, or its default, gives way to DIR."""
+    if directory is None:
+        return out
+    source = click.get_current_context().get_parameter_source("out")
+    if source == click.core.ParameterSource.COMMANDLINE and not _same_folder(out, directory):
+        raise click.UsageError(f"DIR {directory} and --out {out} name different folders: "
+                               "give one")
+    return directory
+
+
+def _same_folder(one: str, other: str) -> bool:
+    if os.path.abspath(one) == os.path.abspath(other):
+        return True
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # either is missing: the command says so
+        return False
+
+
+# The commands that read a folder (show, check, doctor, verify-sums) take --out like
+# every other, and still the DIR they took first.
+folder_options = stack(
+    click.option("--out", "out", metavar="DIR", default=".certs", show_default=True,
+                 envvar="MINIPAAS_CERTS_OUT", type=click.Path(), callback=not_empty,
+                 help="The folder to read; a DIR argument is the same "
+                      "[env MINIPAAS_CERTS_OUT]."),
+    click.argument("directory", required=False, metavar="[DIR]", callback=not_empty),
+    _one_folder,
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
-
-class InOrder(click.Group):
-    """A group that lists its commands in the order they are defined (click sorts them):
-    rotate-ca's steps read start, then finish."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
-
-    def resolve_command(self, ctx: click.Context, args: list[str]
-                        ) -> tuple[str | None, click.Command | None, list[str]]:
-        name, command, rest = super().resolve_command(ctx, args)
-        if command is not None:
-            refuse_repeated_options(command, ctx, name, rest)
-        return name, command, rest

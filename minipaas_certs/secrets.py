@@ -1,59 +1,123 @@
-"""Secrets, read in one place: from the file an option names, else from the environment.
+"""Secrets, read in one place, each from the first of: the file its option names, the
+file its ``*_FILE`` variable names, the secret itself in a variable.
 
 A file is read capped and must be a regular file (a FIFO is refused, not waited on);
-each secret is read once, before the output directory is locked.
+each secret is read once, before the output directory is locked.  A ``*_FILE``
+variable beside a variable holding the secret itself is refused (which one was meant
+cannot be known), and so is a secret's variable that names a file: taken as the
+secret, a path would lock a key or a keystore with the path's text.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Generic, Sequence, TypeVar
 
 from .errors import InvalidInput
-from .names import parse_passphrase
+from .names import parse_p12_password, parse_passphrase
 
-P12_PASSWORD_VARIABLE = "MINIPAAS_P12_PASSWORD"
+T = TypeVar("T")
 
 
-def secret(file: str | None, option: str, variable: str,
-           parse: Callable[[bytes, str], bytes]) -> bytes | None:
-    """A secret from the file ``option`` names (a regular file of bounded size), else
-    from the environment ``variable``, else None; ``parse`` checks it."""
-    if file is not None:
+@dataclass(frozen=True)
+class Secret(Generic[T]):
+    """One secret: its option and variables, and ``parse(raw, origin)``, which checks it
+    (``origin`` names where it came from, for messages)."""
+
+    what: str  # "passphrase": "... or the passphrase itself in VARIABLE"
+    option: str  # --x-file
+    file_variable: str  # names a file, like the option
+    variables: tuple[str, ...]  # hold the secret itself; the first one set counts
+    parse: Callable[[bytes, str], T]
+
+    def help(self, text: str) -> str:
+        """An option's help: ``text``, then the variables, never a secret's as the file's."""
+        return f"{text} [env {self.file_variable}; or the {self.what} itself in " \
+               f"{' or '.join(self.variables)}]."
+
+    @property
+    def ways(self) -> str:
+        """How to give it, for a message that asks for it."""
+        return f"{self.option} FILE (or {self.file_variable} naming the file, or the " \
+               f"{self.what} itself in {' or '.join(self.variables)})"
+
+    def read(self, file: str | None) -> tuple[T, str] | None:
+        """The secret and where it came from (``--x-file FILE``, ``VARIABLE``), or None
+        when nothing gives it.  The option comes first; in the environment, a file's
+        name and the secret itself together are refused."""
+        if file is not None:
+            return self._from_file(file, self.option)
+        named = os.environ.get(self.file_variable)  # empty: unset, as click takes it
+        variable = _first_set(self.variables)
+        if named:
+            if variable is not None and os.environ[variable]:
+                raise InvalidInput(f"set one of {self.file_variable} or {variable}, not both: "
+                                   f"{self.file_variable} names a file holding the "
+                                   f"{self.what}, {variable} holds the {self.what} itself")
+            return self._from_file(named, self.file_variable)
+        if variable is None:
+            return None
+        value = os.environ[variable]
+        if os.sep in value and os.path.isfile(value):  # not shown: it may be a secret
+            raise InvalidInput(f"{variable} holds the {self.what} itself, but names a file: "
+                               f"name the file in {self.file_variable} instead")
+        return self.parse(os.fsencode(value), variable), variable
+
+    def _from_file(self, file: str, given_by: str) -> tuple[T, str]:
         from .files import MAX_SMALL_BYTES, read_limited
 
         try:
-            return parse(read_limited(Path(file), MAX_SMALL_BYTES, error=InvalidInput), file)
+            raw = read_limited(Path(file), MAX_SMALL_BYTES, error=InvalidInput)
+            return self.parse(raw, file), f"{given_by} {file}"
         except InvalidInput as error:
-            raise InvalidInput(f"{option}: {error}") from None
-    value = os.environ.get(variable)
-    return None if value is None else parse(os.fsencode(value), variable)
+            raise InvalidInput(f"{given_by}: {error}") from None
+
+
+def _first_set(variables: Sequence[str]) -> str | None:
+    """The first variable set to something, else the first set at all (to an empty
+    value, which the secret's check then refuses as it would an empty file)."""
+    return next((name for name in variables if os.environ.get(name)),
+                next((name for name in variables if name in os.environ), None))
+
+
+def _token(raw: bytes, origin: str) -> str:
+    """An engine token without surrounding white space; what an HTTP header can carry
+    is checked with the other engine settings."""
+    token = raw.decode("utf-8", "replace").strip()
+    if not token:
+        raise InvalidInput(f"the engine token from {origin} is empty")
+    return token
+
+
+CA_PASSPHRASE = Secret("passphrase", "--ca-passphrase-file", "MINIPAAS_CA_PASSPHRASE_FILE",
+                       ("MINIPAAS_CA_PASSPHRASE",), parse_passphrase)
+P12_PASSWORD = Secret("password", "--password-file", "MINIPAAS_P12_PASSWORD_FILE",
+                      ("MINIPAAS_P12_PASSWORD",), parse_p12_password)
+# VAULT_TOKEN_FILE is no Vault convention (its CLI reads a token helper, not a
+# variable), so the file's variable is this tool's own.
+VAULT_TOKEN = Secret("token", "--vault-token-file", "MINIPAAS_VAULT_TOKEN_FILE",
+                     ("VAULT_TOKEN", "BAO_TOKEN"), _token)
 
 
 def ca_passphrase(file: str | None) -> bytes | None:
-    """The CA passphrase from --ca-passphrase-file, else MINIPAAS_CA_PASSPHRASE, else None."""
-    return secret(file, "--ca-passphrase-file", "MINIPAAS_CA_PASSPHRASE", parse_passphrase)
+    """The CA passphrase (None: not given; an unencrypted CA key needs none)."""
+    found = CA_PASSPHRASE.read(file)
+    return None if found is None else found[0]
 
 
 def p12_password(file: str | None) -> bytes:
-    """The PKCS#12 password from --password-file, else MINIPAAS_P12_PASSWORD; required."""
-    from .names import parse_p12_password
-
-    password = secret(file, "--password-file", P12_PASSWORD_VARIABLE, parse_p12_password)
-    if password is None:
-        raise InvalidInput(f"give the PKCS#12 password with --password-file FILE or the "
-                           f"{P12_PASSWORD_VARIABLE} environment variable")
-    return password
+    """The PKCS#12 password; required."""
+    found = P12_PASSWORD.read(file)
+    if found is None:
+        raise InvalidInput(f"give the PKCS#12 password with {P12_PASSWORD.ways}")
+    return found[0]
 
 
 def vault_token(file: str | None) -> tuple[str, str]:
-    """The engine's token from --vault-token-file, else VAULT_TOKEN, else BAO_TOKEN, and
-    where it came from (for messages)."""
-    if file is not None:
-        from .files import MAX_SMALL_BYTES, read_limited
-
-        raw = read_limited(Path(file), MAX_SMALL_BYTES, error=InvalidInput)
-        return raw.decode("utf-8", "replace").strip(), f"--vault-token-file {file}"
-    source = "VAULT_TOKEN" if os.environ.get("VAULT_TOKEN") else "BAO_TOKEN"
-    return os.environ.get(source, "").strip(), source
+    """The engine's token and where it came from (for messages); required."""
+    found = VAULT_TOKEN.read(file)
+    if found is None:
+        raise InvalidInput(f"no engine token: give {VAULT_TOKEN.ways}")
+    return found

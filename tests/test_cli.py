@@ -509,6 +509,94 @@ def test_unknown_option_is_one_error_line(cli) -> None:
     assert result.code == 2 and "--no-such-option" in result.error_line
 
 
+# --- one set of conventions: groups, and --out on the commands that read a folder -------
+
+@pytest.mark.parametrize("path", [[], ["certs"], ["certs", "rotate-ca"]])
+def test_a_bare_group_prints_its_help_on_stdout(cli, path: list[str]) -> None:
+    """Not the help squashed into one `Error: Usage: ...` line, exit 2 (click >= 8.2)."""
+    result = cli(*path)
+    assert (result.code, result.err) == (0, "")
+    assert result.out == cli(*path, "--help").out and "Commands:" in result.out
+
+
+def test_a_bare_group_prints_its_help_from_a_real_process() -> None:
+    done = run_tool("certs", "rotate-ca")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("Usage: minipaas certs rotate-ca [OPTIONS] COMMAND")
+
+
+@pytest.mark.parametrize("path,message", [
+    (["cert"], "No such command 'cert'. Did you mean 'certs'?"),
+    (["certs", "servr"], "No such command 'servr'. Did you mean 'server'?"),
+    (["certs", "clinet", "--name", "ci"], "No such command 'clinet'. Did you mean 'client'?"),
+    (["certs", "verify-sum"], "No such command 'verify-sum'. Did you mean 'verify-sums'?"),
+    (["certs", "rotate-ca", "strat"], "No such command 'strat'. Did you mean 'start'?"),
+    (["certs", "frobnicate"],
+     "No such command 'frobnicate'; `minipaas certs --help` lists the commands."),
+    (["certs", "rotate-ca", "undo"],
+     "No such command 'undo'; `minipaas certs rotate-ca --help` lists the commands."),
+])
+def test_an_unknown_command_gets_did_you_mean_at_every_level(
+        cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: list[str],
+        message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli(*path)
+    assert result.code == 2
+    assert result.error_line == f"Error: {message}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_several_close_commands_are_all_offered() -> None:
+    from minipaas_certs.groups import no_such_command
+
+    assert no_such_command("stat", ["start", "state", "finish"], "x") == (
+        "No such command 'stat'. Did you mean 'state' or 'start'?")  # closest first
+    assert no_such_command("sever", ["server", "severe", "serve", "client"], "x") == (
+        "No such command 'sever'. Did you mean 'severe', 'server' or 'serve'?")
+
+
+READERS = {"show": [], "check": [], "verify-sums": [], "doctor": ["--host", "127.0.0.1:1"]}
+
+
+@pytest.mark.parametrize("command", list(READERS))
+def test_a_command_that_reads_a_folder_takes_out_and_still_dir(
+        cli, out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+    """--out as every other command takes it (MINIPAAS_CERTS_OUT, default .certs); DIR
+    stays as its alias, and the two naming different folders is a usage error."""
+    asked = ["certs", command, *READERS[command]]
+    by_dir = cli(*asked, str(out))
+    assert by_dir.code in (0, 8), by_dir.err  # doctor: nothing listens on port 1
+    seen = (by_dir.code, by_dir.out, by_dir.err)
+    assert (lambda r: (r.code, r.out, r.err))(cli(*asked, "--out", str(out))) == seen
+    assert (lambda r: (r.code, r.out, r.err))(cli(*asked, f"--out={out}", f"{out}/")) == seen
+    monkeypatch.setenv("MINIPAAS_CERTS_OUT", str(tmp_path / "elsewhere"))
+    assert (lambda r: (r.code, r.out, r.err))(cli(*asked, str(out))) == seen  # DIR first
+    monkeypatch.setenv("MINIPAAS_CERTS_OUT", str(out))
+    assert (lambda r: (r.code, r.out, r.err))(cli(*asked)) == seen
+    monkeypatch.delenv("MINIPAAS_CERTS_OUT")
+    monkeypatch.chdir(out.parent)  # the same folder, named two ways
+    assert cli(*asked, "--out", out.name, str(out)).code == by_dir.code
+    for given in (["--out", "elsewhere", str(out)], [str(out), "--out", "elsewhere"]):
+        before = snapshot(out)
+        result = cli(*asked, *given)
+        assert result.code == 2
+        assert result.error_line == (f"Error: DIR {out} and --out elsewhere name different "
+                                     "folders: give one")
+        assert snapshot(out) == before and not (tmp_path / "elsewhere").exists()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".certs").symlink_to(out)  # the default, .certs
+    assert cli(*asked).code == by_dir.code
+
+
+@pytest.mark.parametrize("command", list(READERS))
+def test_the_help_of_a_reader_shows_dir_as_the_same_as_out(cli, command: str) -> None:
+    text = cli("certs", command, "--help").out
+    assert f"Usage: minipaas certs {command} [OPTIONS] [DIR]" in text
+    option = " ".join(text.split("--out DIR", 1)[1].split())
+    assert option.startswith("The folder to read; a DIR argument is the same "
+                             "[env MINIPAAS_CERTS_OUT]. [default: .certs]")
+
+
 # --- the command table ---------------------------------------------------------------
 
 def test_every_command_is_listed_and_resolves() -> None:
@@ -537,7 +625,8 @@ def test_help_does_not_import_the_commands_or_the_core() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0
     assert done.stderr.strip() == "['minipaas_certs.cli', 'minipaas_certs.errors', " \
-                                  "'minipaas_certs.layout', 'minipaas_certs.output']"
+                                  "'minipaas_certs.groups', 'minipaas_certs.layout', " \
+                                  "'minipaas_certs.output']"
 
 
 def test_a_new_set_loads_no_code_for_revoking_engines_or_parsing_dates(tmp_path: Path) -> None:

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.invariant  # the source's imports: no openssl or Python
 PACKAGE = Path(minipaas_certs.__file__).parent
 README = PACKAGE.parent / "README.rst"
 LAYERS = {
-    "cli": ["launcher", "__main__", "cli", "commands", "options", "secrets", "reports",
-            "output"],
+    "cli": ["launcher", "__main__", "cli", "commands", "options", "groups", "secrets",
+            "reports", "output"],
     "operations": ["generate", "rotate_ca", "check", "inventory", "docker_config",
                    "doctor", "pkcs12"],
     "core": ["plan", "signers", "signing", "authority", "verify", "keys", "store", "journal",

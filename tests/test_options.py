@@ -15,18 +15,19 @@ from typing import Iterator
 import click
 import pytest
 
-from minipaas_certs import commands
-from minipaas_certs.cli import COMMANDS
+from minipaas_certs.cli import COMMANDS, certs
 
 
-def _commands() -> Iterator[tuple[list[str], click.Command]]:
-    for name, (attribute, _) in COMMANDS.items():
-        command = getattr(commands, attribute)
+def _commands(group: click.Group = certs, path: tuple[str, ...] = ()
+              ) -> Iterator[tuple[list[str], click.Command]]:
+    """Every command under ``certs``, at any depth, as the group resolves it."""
+    for name in group.list_commands(click.Context(group)):
+        command = group.get_command(click.Context(group), name)
+        assert command is not None
         if isinstance(command, click.Group):
-            for sub, subcommand in command.commands.items():
-                yield [name, sub], subcommand
+            yield from _commands(command, (*path, name))
         else:
-            yield [name], command
+            yield [*path, name], command
 
 
 def _single_valued() -> list[tuple[list[str], str]]:
@@ -44,7 +45,9 @@ def test_the_options_checked_are_every_single_valued_one() -> None:
     options = {(" ".join(path), option) for path, option in SINGLE}
     assert {("server", "--name"), ("all", "--out"), ("server", "--days"), ("ca", "--cn"),
             ("rotate-ca start", "--cn"), ("doctor", "--host"), ("p12", "--password-file"),
-            ("check", "--warn-days")} <= options
+            ("check", "--warn-days"), ("show", "--out"), ("check", "--out"),
+            ("doctor", "--out"), ("verify-sums", "--out"), ("server", "--vault-token-file"),
+            ("renew", "--ca-passphrase-file")} <= options
     assert ("client", "--name") not in options and ("all", "--san") not in options
 
 

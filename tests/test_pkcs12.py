@@ -266,7 +266,7 @@ def _break(out: Path, how: str) -> None:
 
 
 BAD = {  # case -> (arguments, password file content or None, environment, exit code, says)
-    "no password": ([], None, None, 2, "--password-file FILE or the MINIPAAS_P12_PASSWORD"),
+    "no password": ([], None, None, 2, "--password-file FILE (or MINIPAAS_P12_PASSWORD_FILE"),
     "empty variable": ([], None, "", 2, "is empty"),
     "short": ([], b"abcde\n", None, 2, "shorter than 6 characters, which Java's keytool"),
     "short variable": ([], None, "abc", 2, "shorter than 6"),
