@@ -2,8 +2,8 @@
 order they are defined, its help on stdout when nothing follows it, "Did you mean" for
 an unknown command, and the refusal of a single-valued option given twice.
 
-Light on purpose (click alone): ``cli`` builds its groups from it before any command
-or core module is imported, and ``commands`` builds ``rotate-ca`` from it.
+Light on purpose (click and ``output``): ``cli`` builds its groups from it before any
+command or core module is imported, and ``commands`` builds ``rotate-ca`` from it.
 """
 
 from __future__ import annotations
