@@ -19,7 +19,7 @@ from typing import AbstractSet, Callable, Iterable, NamedTuple, Protocol, Sequen
 
 from . import clock
 from .certinfo import Certificate
-from .errors import CAProblem, Conflict, InvalidInput, quote
+from .errors import CAProblem, Conflict, InvalidInput, listed, quote
 from .identity import CLIENT, SERVER, Identity, Role, as_role, certs_command
 from .layout import (
     CA_CERT,
@@ -327,7 +327,7 @@ class Plan:
                           if name in placement.present]
         if self.ca is not None and placement.keep and not self.force:
             raise Conflict(
-                f"{out} already holds {', '.join(placement.keep)}: a new CA never replaces "
+                f"{out} already holds {listed(placement.keep)}: a new CA never replaces "
                 f"them; use `{certs_command(SERVER.name)}` or `client` to issue from the "
                 "existing CA, or --force to move the old files into a backup folder")
         if self.kind is Kind.ISSUE and not self.force:
@@ -335,7 +335,7 @@ class Plan:
                        and found.name is not None and found.role.force_over_bundle]
             if clients:
                 raise Conflict(
-                    f"{', '.join(str(out / name) for name in clients)} already exists; "
+                    f"{listed(out / name for name in clients)} already exists; "
                     "use --force to replace it (the old bundle is kept in a backup folder)")
         return placement
 

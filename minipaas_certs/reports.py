@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from .errors import printable
+from .errors import listed, printable
 from .identity import certs_command, eku_name
 from .layout import REVOKED_FILE, SUMS_FILE
 from .output import progress, say, say_line
@@ -200,7 +200,7 @@ def _renewal_text(data: Renewed) -> None:
 
 def rollover_line(directory: Path, rollover: Rollover) -> str:
     """Where a CA rollover stands, and its next step."""
-    waiting = ", ".join(rollover.old_leaves)
+    waiting = listed(rollover.old_leaves, empty="")
     finish = f"`{certs_command('rotate-ca', 'finish', out=directory)}`"
     next_step = (f"re-issue {waiting} from the new CA, then {finish}" if waiting
                  else finish)

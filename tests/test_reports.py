@@ -84,3 +84,39 @@ def test_nothing_skipped_nothing_advised() -> None:
     done = Outcome([], [])
     assert reports.skipped_warnings(done) == []
     assert reports.new_ca_advice(Path("x"), done) == []
+
+
+# Long lists in messages: one helper cuts them with a count.
+
+def test_listed_names_ten_then_counts_the_rest() -> None:
+    from minipaas_certs.errors import listed
+
+    assert listed([]) == "none"
+    assert listed([], empty="") == ""
+    assert listed(["a", "b"]) == "a, b"
+    names = [f"c{i}" for i in range(1, 11)]
+    assert listed(names) == ", ".join(names)  # ten: all of them
+    assert listed([*names, "c11", "c12"]) == f"{', '.join(names)} and 2 more"
+    assert listed(Path(f"x/{n}") for n in ["p", "q", "r"]) == "x/p, x/q, x/r"
+
+
+def test_a_missing_bundle_among_many_names_ten(tmp_path: Path, cli) -> None:
+    """`p12 --name` (and revoke) for a bundle that is not there: the bundles present are
+    named, ten of them, and counted past that: not 150 names on one line."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    names = [f"c{i:02}" for i in range(1, 15)]
+    assert cli("certs", "client", "--out", str(out), "-q",
+               *(word for name in names for word in ("--name", name))).code == 0
+    (tmp_path / "password").write_text("secret-words\n")
+    result = cli("certs", "p12", "--out", str(out), "--name", "nobody",
+                 "--password-file", str(tmp_path / "password"))
+    assert result.code == 5
+    assert result.error_line == (
+        f"Error: no client bundle {out}/clients/nobody (present: {', '.join(names[:10])} "
+        f"and 4 more): create it with `minipaas certs client --out {out} --name nobody`")
+    revoked = cli("certs", "revoke", "--out", str(out), "--name", "nobody")
+    assert revoked.code == 2
+    assert "(present: clients/c01, clients/c02, clients/c03, clients/c04, clients/c05, " \
+        "clients/c06, clients/c07, clients/c08, clients/c09, clients/c10 and 4 more)" \
+        in revoked.error_line
