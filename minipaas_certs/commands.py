@@ -157,6 +157,9 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                         *client_leaves(client_cn, (), key, lifetime)))
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
+    addresses = [parse_san(san).value for san in sans]
+    for line in reports.next_steps(Path(out), addresses[0] if addresses else "localhost"):
+        run.progress(line)
 
 
 @click.command("ca", epilog=EXIT_CODES)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from .errors import listed, printable
+from .errors import listed, printable, quote
 from .identity import certs_command, eku_name
 from .layout import REVOKED_FILE, SUMS_FILE
 from .output import progress, say, say_line
@@ -142,6 +142,21 @@ def new_ca_advice(out: Path, done: Outcome) -> list[str]:
                      "previous CA, and once it does, only the new one:")
         lines += [f"  {line}" for line in deployment(out, done.redeploy)]
     return lines
+
+
+def next_steps(out: Path, host: str) -> list[str]:
+    """After `certs all`: the two things a new set is for, the daemon's files and the first
+    `docker version` over mutual TLS (``host``: the server's first address)."""
+    from .identity import SERVER
+
+    daemon_json = certs_command("daemon-json")
+    env = certs_command("env", out=out, options=[("--host", host)])
+    files = SERVER.bundle_files
+    return [f"Next: copy {', '.join(files[:-1])} and {files[-1]} from {quote(out)} into the "
+            "daemon's /etc/docker,",
+            f"  and what `{daemon_json}` prints into its /etc/docker/daemon.json; "
+            "restart dockerd.",
+            f"Then: eval \"$({env})\" && docker version"]
 
 
 def _deploy(out: Path, renewed: Outcome) -> list[str]:

@@ -120,3 +120,37 @@ def test_a_missing_bundle_among_many_names_ten(tmp_path: Path, cli) -> None:
     assert "(present: clients/c01, clients/c02, clients/c03, clients/c04, clients/c05, " \
         "clients/c06, clients/c07, clients/c08, clients/c09, clients/c10 and 4 more)" \
         in revoked.error_line
+
+
+# After `certs all`: the next two commands.
+
+def test_all_says_what_to_do_next(tmp_path: Path, cli) -> None:
+    """Three lines on stderr after the progress: the daemon's files, then the first
+    `docker version`, whose env command works as printed (HOST: the first --san)."""
+    import shlex
+
+    out = tmp_path / "certs"
+    done = cli("certs", "all", "--out", str(out), "--san", "manager.example.com",
+               "--san", "10.0.0.5")
+    assert done.code == 0
+    assert done.err.splitlines()[-3:] == [
+        f"Next: copy ca.pem, server-cert.pem and server-key.pem from {out} into the "
+        "daemon's /etc/docker,",
+        "  and what `minipaas certs daemon-json` prints into its /etc/docker/daemon.json; "
+        "restart dockerd.",
+        f'Then: eval "$(minipaas certs env --out {out} --host manager.example.com)" '
+        "&& docker version"]
+    env = done.err.splitlines()[-1].split('"$(')[1].split(')"')[0]
+    shown = cli(*shlex.split(env)[1:])
+    assert shown.code == 0 and shown.err == ""  # the host is among the server's names
+    assert "export DOCKER_HOST=tcp://manager.example.com:2376" in shown.out
+
+
+def test_all_without_a_san_and_quiet(tmp_path: Path, cli) -> None:
+    """Without --san the server answers to localhost alone; -q prints none of it."""
+    out = tmp_path / "certs"
+    done = cli("certs", "all", "--out", str(out))
+    assert done.err.splitlines()[-1] == (
+        f'Then: eval "$(minipaas certs env --out {out} --host localhost)" && docker version')
+    quiet = cli("certs", "all", "--out", str(tmp_path / "quiet"), "-q")
+    assert quiet.code == 0 and quiet.err == ""
