@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the operations are imported only by the commands that run t
     from .inventory import Entry, Rollover
     from .revocations import Revocation
     from .sums import Mismatch
+    from .sums import Received as ReceivedBundle
 
 
 def plural(number: int | None, singular: str, many: str | None = None) -> str:
@@ -88,11 +89,23 @@ class Checked:
 
 @dataclass(frozen=True)
 class Summed:
-    """`certs verify-sums`: how many files matched, and what did not."""
+    """`certs verify-sums`: how many files matched, and what did not (``listing``: the
+    SHA256SUMS they were checked against, the folder's own or --sums FILE)."""
 
     folder: Path
     matched: int
     mismatches: Sequence[Mismatch]
+    listing: str = SUMS_FILE
+
+
+@dataclass(frozen=True)
+class Received:
+    """`certs verify-sums` on a handed-over bundle: what held, what did not, and the
+    sender's SHA256SUMS if given (``sums``)."""
+
+    folder: Path
+    found: ReceivedBundle
+    sums: str | None
 
 
 def written(paths: Sequence[Path], warnings: Sequence[str] = ()) -> None:
@@ -344,7 +357,26 @@ def _sums_text(data: Summed) -> None:
         say_line(f"problem: {mismatch.file}: {mismatch.message}")
     if not data.mismatches:
         say_line(f"OK: {data.folder}: {count(data.matched, 'file')} "
-                 f"{plural(data.matched, 'matches', 'match')} {SUMS_FILE}")
+                 f"{plural(data.matched, 'matches', 'match')} {data.listing}")
+
+
+def _received_text(data: Received) -> None:
+    """What held in a handed-over bundle, each problem, and whether its files were
+    checked against the sender's SHA256SUMS, or how to."""
+    found = data.found
+    for line in found.checked:
+        say_line(f"checked: {line}")
+    if data.sums is not None and found.bundle is not None and not found.problems:
+        where = found.bundle or "the top level"
+        say_line(f"checked: {count(found.matched, 'file')} "
+                 f"{plural(found.matched, 'matches', 'match')} {where} in {data.sums}")
+    for mismatch in found.problems:
+        say_line(f"problem: {mismatch.file}: {mismatch.message}")
+    if data.sums is None:
+        again = certs_command("verify-sums", quote(data.folder), options=[("--sums", "FILE")])
+        say_line(f"not checked: that these files are the ones the sender wrote: "
+                 f"{data.folder} holds no {SUMS_FILE} (a bundle never does); check them "
+                 f"against the sender's top-level one: `{again}`")
 
 
 Renderer = Callable[[Any], None]  # takes the kind's data (Checked for "check", ...)
@@ -357,6 +389,7 @@ FORMATS: dict[str, dict[str, Renderer]] = {
     "show": {"text": _show_text, "json": _show_json},
     "check": {"text": _check_text, "json": _check_json},
     "verify-sums": {"text": _sums_text},
+    "verify-received": {"text": _received_text},
 }
 
 
