@@ -30,7 +30,9 @@ from .names import parse_san
 from .openssl import OpenSSL, children_reaped
 from .plan import (
     CannotKeep,
+    LeafLine,
     LeafSpec,
+    Leaves,
     Plan,
     Progress,
     Request,
@@ -107,10 +109,11 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             if rotated:
                 progress(f"Renewing {out / spec.cert_file} (CN={spec.common_name}" + (
                     f", SANs {', '.join(map(str, spec.sans))}" if spec.sans else "") + ")")
+        progress(Leaves("Generating keys and certificates", len(leaves)))
         for spec in leaves:
             names = ", ".join(map(str, spec.sans))
-            progress(f"Generating {spec.role} key ({spec.key}) and certificate for "
-                     f"CN={spec.common_name}" + (f", SANs {names}" if names else ""))
+            progress(LeafLine(f"Generating {spec.role} key ({spec.key}) and certificate for "
+                              f"CN={spec.common_name}" + (f", SANs {names}" if names else "")))
         anchors = signing.sign(leaves)
         signing.settle(leaves, placement, gone, anchors)
         if store.write_new(GITIGNORE, GITIGNORE_TEXT, CERT_MODE):

@@ -36,6 +36,28 @@ from .names import MAX_CN_LENGTH, SubjectAltName, parse_common_name, parse_san, 
 
 Progress = Callable[[str], None]  # how an operation reports what it is doing
 
+
+# A run of many leaves reports them in three kinds of line, so that a terminal can show
+# one count (N/M) instead of a line per leaf; any other reporter prints them as text.
+class Leaves(str):
+    """``total`` leaves follow, each said by a ``LeafLine`` and counted by a ``MADE``."""
+
+    total: int
+
+    def __new__(cls, text: str, total: int) -> Leaves:
+        made = super().__new__(cls, text)
+        made.total = total
+        return made
+
+
+class LeafLine(str):
+    """A line about one leaf of a run."""
+
+    per_leaf = True  # how ``output.Reporter`` knows it without importing this module
+
+
+MADE = LeafLine("")  # one more leaf's key and request are made
+
 KEY_SIZES = {"ecdsa": (256, 384), "rsa": (2048, 3072, 4096), "ed25519": (256,)}
 DEFAULT_KEY_TYPE = "ecdsa"
 DEFAULT_DAYS, DEFAULT_CA_DAYS, MAX_DAYS = 365, 3650, 36500

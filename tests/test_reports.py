@@ -154,3 +154,78 @@ def test_all_without_a_san_and_quiet(tmp_path: Path, cli) -> None:
         f'Then: eval "$(minipaas certs env --out {out} --host localhost)" && docker version')
     quiet = cli("certs", "all", "--out", str(tmp_path / "quiet"), "-q")
     assert quiet.code == 0 and quiet.err == ""
+
+
+# Progress of a run of many bundles: a count on a terminal, a line each elsewhere or with -v.
+
+def _on_a_terminal(*args: str) -> tuple[int, str, str]:
+    """Run the tool with stderr on a real pseudo-terminal (stdout a pipe): its exit code,
+    stdout, and the bytes the terminal received, decoded."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "minipaas_certs", *args],
+                                   stdout=subprocess.PIPE, stderr=terminal)
+    finally:
+        os.close(terminal)
+    received = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: every end of the terminal is closed
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(controller)
+    out = process.stdout.read().decode() if process.stdout else ""
+    return process.wait(), out, received.decode().replace("\r\n", "\n")
+
+
+def _names(count: int, prefix: str = "c") -> list[str]:
+    return [word for number in range(1, count + 1) for word in ("--name", f"{prefix}{number}")]
+
+
+def test_many_bundles_count_in_one_line_on_a_terminal(tmp_path: Path, cli) -> None:
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    code, stdout, terminal = _on_a_terminal("certs", "client", "--out", str(out), *_names(12))
+    assert code == 0, terminal
+    assert f"{out}/clients/c12/key.pem" in stdout.splitlines()  # the results: unchanged
+    assert "Generating client key" not in terminal
+    steps = [f"\r\x1b[KGenerating keys and certificates: {n}/12" for n in range(13)]
+    assert terminal == "".join(steps) + "\n", repr(terminal)
+
+
+def test_verbose_or_a_pipe_gets_a_line_per_bundle(tmp_path: Path, cli) -> None:
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    code, _, terminal = _on_a_terminal("certs", "client", "--out", str(out), "-v",
+                                       *_names(12))
+    assert code == 0
+    lines = [f"Generating client key (ECDSA P-256) and certificate for CN=c{n}"
+             for n in range(1, 13)]
+    assert terminal.splitlines() == lines and "\x1b" not in terminal
+    piped = cli("certs", "client", "--out", str(out), *_names(12, "p"))  # stderr: no terminal
+    assert piped.err.splitlines() == [line.replace("CN=c", "CN=p") for line in lines]
+
+
+def test_a_few_bundles_keep_their_lines_on_a_terminal(tmp_path: Path, cli) -> None:
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    code, _, terminal = _on_a_terminal("certs", "client", "--out", str(out), *_names(2))
+    assert code == 0
+    assert terminal.splitlines() == [
+        f"Generating client key (ECDSA P-256) and certificate for CN=c{n}" for n in (1, 2)]
+
+
+def test_quiet_and_verbose_together_is_a_usage_error(tmp_path: Path, cli) -> None:
+    result = cli("certs", "all", "--out", str(tmp_path / "certs"), "-q", "-v")
+    assert result.code == 2
+    assert result.error_line == ("Error: -q and -v cannot be combined: -q prints errors and "
+                                 "warnings alone, -v every progress line")
+    assert not (tmp_path / "certs").exists()
