@@ -305,3 +305,15 @@ def test_sums_given_for_a_whole_folder_and_a_missing_sums_file(sent: Path, tmp_p
     assert missing.code == 2
     assert missing.error_line == (f"Error: --sums: cannot read {tmp_path / 'nothing'}: No such "
                                   "file or directory")
+
+
+def test_a_received_bundle_with_a_fifo_for_a_key_is_judged_at_once(sent: Path, tmp_path: Path,
+                                                                   cli) -> None:
+    """A FIFO where the key should be is refused, not waited on."""
+    etc = _handed_over(sent, "servers/m1", tmp_path / "etc-docker")
+    (etc / "server-key.pem").unlink()
+    os.mkfifo(etc / "server-key.pem")
+    result = cli("certs", "verify-sums", str(etc))
+    assert result.code == 8
+    assert "problem: server-key.pem: missing, or not a readable private key" in \
+        result.out.splitlines()
