@@ -33,7 +33,7 @@ def say_line(text: str) -> None:
     say(printable(text))
 
 
-_STDERR = threading.Lock()  # lines come from the worker threads too
+_STDERR = threading.RLock()  # lines come from worker threads too; a signal handler may print
 _ERASE = "\r\x1b[K"  # back to the start of the line, and clear it
 _count_shown = False  # a count (N/M) stands on stderr's current line, with no newline
 
