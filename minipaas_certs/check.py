@@ -77,12 +77,17 @@ def _pairs(directory: Path) -> list[tuple[str, str, Identity]]:
     return present + [(b.cert, b.key, b) for b in bundles(directory)]
 
 
-def _renew_command(out: Path, place: Identity, certificate: Certificate | None = None) -> str:
-    """The command that re-issues ``place``; where its ``certificate`` is not of the role
-    its place holds, it is issued anew there (renew has nothing to keep)."""
-    if certificate is not None and not place.role.fits(certificate):
-        return place.command(out, options=["--force"])  # a client bundle asks for --force
-    return place.command(out, verb="renew")
+def _fix(out: Path, place: Identity, certificate: Certificate | None) -> str:
+    """The one command that fixes whatever is wrong with ``place`` (its dates, key, CA
+    file, a missing half): `renew` while its ``certificate`` reads as one of its role,
+    as renew keeps its names, key type and lifetime (an 8-hour bundle stays one).
+    Else it is issued anew: over another role's certificate with --force, and with
+    nothing to keep, as a new bundle or pair."""
+    if certificate is not None and place.role.fits(certificate):
+        return place.command(out, verb="renew")
+    if certificate is not None:
+        return place.command(out, options=["--force"])
+    return _bundle_command(out, place) if place.name is not None else place.command(out)
 
 
 def _bundle_command(out: Path, bundle: Identity) -> str:
@@ -250,10 +255,9 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     for cert_file, key_file, whose in _pairs(directory):
         if cert_file in copies.values():
             continue  # checked as the pair it copies
-        fix = _renew_command(out, whose, by_file.get(cert_file))
+        fix = _fix(out, whose, by_file.get(cert_file))
         missing = [name for name in (cert_file, key_file) if not os.path.exists(directory / name)]
         if missing:
-            fix = _bundle_command(out, whose) if whose.name is not None else whose.command(out)
             findings += [Finding("problem", name, "missing: its pair is incomplete", fix)
                          for name in missing]
             continue
@@ -271,7 +275,7 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
                           role, chain, part)
         for index, (role, chain, part) in enumerate(parts)]
     checks += [functools.partial(_key_findings, openssl, directory, *pair) for pair in pairs]
-    checks.append(functools.partial(_directory_findings, directory, cas, out))
+    checks.append(functools.partial(_directory_findings, directory, cas, by_file, out))
     rollover = rollover_state(directory, entries)
     findings += _with_copies([
         Finding("warning", leaf, "still issued by the old CA during a rollover",
@@ -301,10 +305,11 @@ def _verify_parts(leaves: dict[tuple[Role, bytes], list[Leaf]], cores: int
     return parts
 
 
-def _directory_findings(directory: Path, cas: list[Certificate], out: Path) -> list[Finding]:
+def _directory_findings(directory: Path, cas: list[Certificate],
+                        by_file: dict[str, Certificate], out: Path) -> list[Finding]:
     """What is wrong beyond the pairs: bundles' CA files, key modes, folders this tool
     did not write, symlinked bundle or role folders, a damaged revocation record."""
-    findings = _bundle_trust(directory, cas, out) + _key_modes(directory)
+    findings = _bundle_trust(directory, cas, by_file, out) + _key_modes(directory)
     links = linked_folders(directory)
     findings += [Finding("warning", name, "not a bundle this tool writes (a name `--name` "
                          "refuses, or not a folder): every command leaves it alone",
@@ -321,7 +326,8 @@ def _directory_findings(directory: Path, cas: list[Certificate], out: Path) -> l
     return findings
 
 
-def _bundle_trust(directory: Path, cas: list[Certificate], out: Path) -> list[Finding]:
+def _bundle_trust(directory: Path, cas: list[Certificate], by_file: dict[str, Certificate],
+                  out: Path) -> list[Finding]:
     """Each bundle's ca.pem as its user reads it: the docker CLI (a client bundle)
     verifies daemons with it, dockerd (a manager's bundle) verifies clients with it.
 
@@ -335,9 +341,7 @@ def _bundle_trust(directory: Path, cas: list[Certificate], out: Path) -> list[Fi
     top = {ca.der: ca for ca in cas if ca.self_issued} or {ca.der: ca for ca in cas}
     for bundle in bundles(directory):
         name = bundle.ca
-        # A manager is renewed (its addresses are kept); a client bundle is made again.
-        fix = _renew_command(out, bundle) if bundle.role.needs_sans else \
-            _bundle_command(out, bundle)
+        fix = _fix(out, bundle, by_file.get(bundle.cert))  # the fix of its other findings
         user = bundle.role.bundle_user
         if not os.path.exists(directory / name):
             findings.append(Finding("problem", name, f"missing: {user} cannot verify its peers "
@@ -353,10 +357,15 @@ def _bundle_trust(directory: Path, cas: list[Certificate], out: Path) -> list[Fi
         lacking = _names(ca for der, ca in top.items() if der not in held)
         extra = _names(ca for der, ca in held.items() if der not in top)
         peers = bundle.role.bundle_peers
-        if lacking:
+        if lacking and extra:  # one problem (another CA's file), one line
+            findings.append(Finding("problem", name, f"trusts {extra} instead of ca.pem's "
+                                    f"{lacking}: {user} would refuse {peers} the CA of ca.pem "
+                                    f"signed, and accept those the other signed, revoked ones "
+                                    "included", fix))
+        elif lacking:
             findings.append(Finding("problem", name, f"lacks the CA {lacking} of ca.pem: "
                                     f"{user} would refuse {peers} it signed", fix))
-        if extra:
+        elif extra:
             findings.append(Finding("problem", name, f"still trusts {extra}, which ca.pem does "
                                     f"not: {user} would accept {peers} it signed, revoked "
                                     "ones included", fix))
@@ -396,7 +405,7 @@ def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
                    now: datetime.datetime, out: Path) -> list[Finding]:
     cert = entry.certificate
     fix = (certs_command("rotate-ca", "start", out=out) if cert.is_ca
-           else _renew_command(out, Identity.holding(entry.file), cert))
+           else _fix(out, Identity.holding(entry.file), cert))
     found = []
     days = cert.days_left(now)
     # The time of day too when it is near: a short-lived certificate's end is an hour.
@@ -438,13 +447,13 @@ def _signature_findings(entry: Entry, out: Path) -> list[Finding]:
                         f"replace it with `{certs_command('rotate-ca', 'start', out=out)}`")]
     if cert.weak_signature:
         fix = (certs_command("rotate-ca", "start", out=out) if cert.is_ca
-               else _renew_command(out, Identity.holding(entry.file), cert))
+               else _fix(out, Identity.holding(entry.file), cert))
         return [Finding("problem", entry.file, f"signed with {cert.weak_signature}, which Go "
                         "(dockerd, the docker CLI) rejects", fix)]
     return [Finding("problem", entry.file, f"its chain's CN={link.subject_cn} is signed with "
                     f"{link.weak_signature}, which Go (dockerd, the docker CLI) rejects",
                     "ask the organisation for a new intermediate, then "
-                    + _renew_command(out, Identity.holding(entry.file), cert))
+                    + _fix(out, Identity.holding(entry.file), cert))
             for link in entry.chain if link.weak_signature][:1]
 
 

@@ -157,6 +157,9 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                         *client_leaves(client_cn, (), key, lifetime)))
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
+    addresses = [parse_san(san).value for san in sans]
+    for line in reports.next_steps(Path(out), addresses[0] if addresses else "localhost"):
+        run.progress(line)
 
 
 @click.command("ca", epilog=EXIT_CODES)
@@ -627,17 +630,40 @@ def doctor_command(host: str, directory: str, name: str | None,
 
 @click.command("verify-sums", epilog=EXIT_CODES)
 @folder_options
-def verify_sums_command(directory: str) -> int:
+@click.option("--sums", metavar="FILE", default=None,
+              help="The sender's top-level SHA256SUMS, for a bundle handed over without "
+                   "it (servers/NAME in /etc/docker, clients/NAME on a CI host): its lines "
+                   "for this bundle are checked.")
+@openssl_option
+def verify_sums_command(directory: str, sums: str | None, openssl_path: str | None) -> int:
     """Check DIR's certificates against its SHA256SUMS (after carrying them across).
 
     Every run that writes DIR also writes SHA256SUMS, the SHA-256 of each
     certificate (keys are left out), in the format of `sha256sum -c`.  Exit 0 if
     every listed file matches and every certificate is listed, 8 otherwise.
-    """
-    from .errors import EXIT_PROBLEMS
-    from .sums import verify
 
-    folder = Path(directory)
-    matched, mismatches = verify(folder)
-    reports.render("verify-sums", reports.Summed(folder, matched, mismatches))
-    return EXIT_PROBLEMS if mismatches else 0
+    \b
+    A bundle handed over alone (no SHA256SUMS in it), e.g. on a manager:
+      minipaas certs verify-sums /etc/docker --sums SHA256SUMS
+    checks that its key matches its certificate, which verifies against its ca.pem
+    for its purpose and is within its dates; with --sums, the sender's top-level
+    SHA256SUMS, also that each file is the one the sender wrote.  Exit 8 if
+    anything fails.
+    """
+    from . import clock
+    from .errors import EXIT_PROBLEMS
+    from .layout import SUMS_FILE
+    from .sums import received_pair, verify, verify_received
+
+    folder, listing = Path(directory), Path(sums) if sums else None
+    pair = received_pair(folder)
+    if pair is None:
+        matched, mismatches = verify(folder, listing)
+        reports.render("verify-sums", reports.Summed(folder, matched, mismatches,
+                                                     sums or SUMS_FILE))
+        return EXIT_PROBLEMS if mismatches else 0
+    from .openssl import OpenSSL
+
+    found = verify_received(OpenSSL(openssl_path), folder, pair, listing, clock.now())
+    reports.render("verify-received", reports.Received(folder, found, sums))
+    return EXIT_PROBLEMS if found.problems else 0

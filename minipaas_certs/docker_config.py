@@ -125,19 +125,25 @@ def server_names_warning(out: Path, host: DockerHost) -> str | None:
     if any(name_matches(certificate, host) for _, certificate in certificates):
         return None
     current = certificates[0][1].names
-    wanted = [name for name in current if name not in ("DNS:localhost", "IP:127.0.0.1")]
-    wanted.append(f"{host.kind}:{host.name}")
     if len(certificates) == 1 and certificates[0][0] == out / SERVER_CERT:
-        which, command = (f"the server certificate's names ({', '.join(current)})",
-                          Identity(SERVER).command(out, options=[
-                              ("--san", name) for name in wanted]))
+        which, manager = f"the server certificate's names ({', '.join(current)})", \
+            Identity(SERVER)
     else:
         which = "the names of any server certificate in " + quote(str(out))
-        command = Identity(SERVER, "MANAGER").command(out, options=[
-            ("--san", f"{host.kind}:{host.name}")])
+        manager = Identity(SERVER, "MANAGER")
     return (f"Warning: {host.name} is not among {which}; the docker CLI will fail with "
-            f"\"certificate is valid for ..., not {host.name}\". Issue the daemon's with: "
-            f"{command}")
+            f"\"certificate is valid for ..., not {host.name}\": {san_fix(out, manager, host)}")
+
+
+RESTART = "and restart dockerd (it reads TLS files only at start)"
+
+
+def san_fix(out: Path, manager: Identity, host: DockerHost) -> str:
+    """What to do when ``host`` is not among the names of ``manager``'s certificate: the
+    one fix env, context and doctor give.  `renew --san` adds the name and keeps the
+    others, the key type and the lifetime."""
+    command = manager.command(out, verb="renew", options=[("--san", host.name)])
+    return f"connect by one of them, or re-issue it with `{command}` {RESTART}"
 
 
 def client_commands(out: Path, name: str | None, host: DockerHost | None = None) -> str:

@@ -31,7 +31,14 @@ from .certinfo import (
     read_certificates,
     starts_later,
 )
-from .docker_config import DockerHost, bundle_dir, legacy_ipv4, name_matches
+from .docker_config import (
+    RESTART,
+    DockerHost,
+    bundle_dir,
+    legacy_ipv4,
+    name_matches,
+    san_fix,
+)
 from .errors import CAProblem, CertsError, OpenSSLFailed, OutputError, quote
 from .files import read_limited
 from .identity import CLIENT, SERVER, Identity, bundles, certs_command
@@ -304,7 +311,7 @@ def _missing_link(client: Certificate, chain: list[Certificate],
 
 # extendedKeyUsage anyExtendedKeyUsage: Go lets it stand for every purpose.
 _ANY_USAGE = "2.5.29.37.0"
-_RESTART = "and restart dockerd (it reads TLS files only at start)"
+_RESTART = RESTART  # the words of the SAN fix too
 
 
 def _allows(certificate: Certificate, usage: str) -> bool:
@@ -553,10 +560,8 @@ def _server_problem(host: DockerHost, cert_path: Path, cas: list[Certificate], o
         return _not_a_server(server, out, manager)
     if not name_matches(server, host):
         names = ", ".join(server.names) or "none"
-        return (f"{host.name} is not among the daemon certificate's names ({names}): connect "
-                "by one of them, or re-issue it with "
-                f"`{manager.command(out, verb='renew', options=[f'--san {host.name}'])}` "
-                f"{_RESTART}")
+        return (f"{host.name} is not among the daemon certificate's names ({names}): "
+                f"{san_fix(out, manager, host)}")
     path = _build(server, intermediates, cas, now)
     if path.chain is None:
         return _foreign(path, cas, cert_path, out)

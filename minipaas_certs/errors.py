@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import Iterable
 
 
 def printable(text: str) -> str:
@@ -30,6 +31,20 @@ def quote(value: object) -> str:
         return "".join(f"\\x{byte:02x}" for byte in os.fsencode(char))  # its bytes
 
     return "$'" + "".join(map(escaped, text)) + "'"
+
+
+LISTED = 10  # names a message lists before "and N more"
+
+
+def listed(names: Iterable[object], limit: int = LISTED, empty: str = "none") -> str:
+    """``a, b, c``; past ``limit`` names, the first ones and ``and N more``: a message
+    that names 150 bundles stays one readable line.  ``empty`` when there are none."""
+    items = [str(name) for name in names]
+    if not items:
+        return empty
+    if len(items) <= limit:
+        return ", ".join(items)
+    return f"{', '.join(items[:limit])} and {len(items) - limit} more"
 
 
 # The commands that judge (check, doctor, verify-sums) report findings, not errors:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 from . import clock
 from .certinfo import Certificate, read_certificate, read_certificates
-from .errors import CAProblem, InvalidInput, OutputError, quote
+from .errors import CAProblem, InvalidInput, OutputError, listed, quote
 from .identity import ROLES, Identity, bundles, certs_command, identities, kind_of
 from .layout import (
     CA_CERT,
@@ -30,7 +30,9 @@ from .names import parse_san
 from .openssl import OpenSSL, children_reaped
 from .plan import (
     CannotKeep,
+    LeafLine,
     LeafSpec,
+    Leaves,
     Plan,
     Progress,
     Request,
@@ -107,10 +109,11 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
             if rotated:
                 progress(f"Renewing {out / spec.cert_file} (CN={spec.common_name}" + (
                     f", SANs {', '.join(map(str, spec.sans))}" if spec.sans else "") + ")")
+        progress(Leaves("Generating keys and certificates", len(leaves)))
         for spec in leaves:
             names = ", ".join(map(str, spec.sans))
-            progress(f"Generating {spec.role} key ({spec.key}) and certificate for "
-                     f"CN={spec.common_name}" + (f", SANs {names}" if names else ""))
+            progress(LeafLine(f"Generating {spec.role} key ({spec.key}) and certificate for "
+                              f"CN={spec.common_name}" + (f", SANs {names}" if names else "")))
         anchors = signing.sign(leaves)
         signing.settle(leaves, placement, gone, anchors)
         if store.write_new(GITIGNORE, GITIGNORE_TEXT, CERT_MODE):
@@ -129,7 +132,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
                                        keep=placement.keep,
                                        archive=[*plan.archive(placement), *carried_off])
         if backup is not None:
-            progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
+            progress(f"Moved the previous {listed(store.existing_in(backup))} into {backup}")
         # After a new CA, a person must hear what was revoked and what to deploy.
         advised = plan.ca is not None and plan.force
         return Outcome(written, reissues, bool(store.undone), tuple(skipped),
@@ -276,7 +279,7 @@ def _revocations(out: Path, plan: Plan) -> list[Revocation]:
     for bundle in plan.revoke:
         path = out / bundle.cert
         if not os.path.lexists(bundle.directory(out)):
-            present = ", ".join(b.label for b in bundles(out, bundle.role)) or "none"
+            present = listed(b.label for b in bundles(out, bundle.role))
             other = next(Identity(role, bundle.name) for role in ROLES.values()
                          if role is not bundle.role)
             hint = f"; did you mean {other.option}?" if other.directory(out).is_dir() else ""

@@ -18,7 +18,7 @@ from .errors import InvalidInput
 from .identity import Identity, Role, certs_command
 from .layout import CLIENTS_DIR, SERVERS_DIR
 from .names import parse_common_name, parse_identity_name, parse_san
-from .output import progress
+from .output import Reporter
 from .plan import (
     DEFAULT_CA_DAYS,
     DEFAULT_DAYS,
@@ -106,6 +106,10 @@ out_option = click.option(
     envvar="MINIPAAS_CERTS_OUT", type=click.Path(), callback=not_empty,
     help="Output directory [env MINIPAAS_CERTS_OUT].")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+verbose_option = click.option(
+    "-v", "--verbose", is_flag=True,
+    help="A progress line per certificate, even on a terminal (which otherwise counts "
+         "a run of many in one line).")
 openssl_option = click.option(
     "--openssl", "openssl_path", metavar="PATH", envvar="MINIPAAS_OPENSSL",
     help="The openssl binary [env MINIPAAS_OPENSSL; default: from PATH].")
@@ -257,7 +261,7 @@ class Run:
 
     def __init__(self, openssl_path: str | None, quiet: bool,
                  passphrase_file: str | None, templates: str | None = None,
-                 reads_ca_key: bool = True) -> None:
+                 reads_ca_key: bool = True, verbose: bool = False) -> None:
         from .openssl import OpenSSL
         from .render import Templates
 
@@ -266,9 +270,10 @@ class Run:
         self.templates = Templates.load(Path(templates) if templates else None)
         self.quiet = quiet
         self.passphrase = ca_passphrase(passphrase_file) if reads_ca_key else None
+        self._report = reporter(quiet, verbose)
 
     def progress(self, message: str) -> None:
-        reporter(self.quiet)(message)
+        self._report(message)
 
     @property
     def keywords(self) -> Keywords:
@@ -292,9 +297,10 @@ def gather(options: type[Any], into: str) -> Decorator:
     return decorate
 
 
-def reporter(quiet: bool) -> Callable[[str], None]:
-    """Progress lines on stderr, or none with -q."""
-    return (lambda _: None) if quiet else progress
+def reporter(quiet: bool, verbose: bool = False) -> Callable[[str], None]:
+    """Progress lines on stderr (a count for many leaves on a terminal, unless
+    ``verbose``), or none with -q."""
+    return (lambda _: None) if quiet else Reporter(verbose)
 
 
 def with_run(*, quiet: bool = True, templates: bool = True,
@@ -315,13 +321,17 @@ def with_run(*, quiet: bool = True, templates: bool = True,
         @functools.wraps(function)
         def command(*args: Any, quiet: bool = True, openssl_path: str | None = None,
                     passphrase_file: str | None = None, templates: str | None = None,
-                    **kwargs: Any) -> Any:
+                    verbose: bool = False, **kwargs: Any) -> Any:
+            if quiet and verbose:
+                raise click.UsageError("-q and -v cannot be combined: -q prints errors and "
+                                       "warnings alone, -v every progress line")
             if usage is not None:
                 usage(**kwargs)
-            run = Run(openssl_path, quiet, passphrase_file, templates, passphrase is not None)
+            run = Run(openssl_path, quiet, passphrase_file, templates, passphrase is not None,
+                      verbose)
             return function(*args, run=run, **kwargs)
 
-        extra: list[Decorator] = [quiet_option] if quiet else []
+        extra: list[Decorator] = [quiet_option, verbose_option] if quiet else []
         extra += [templates_option] if templates else []
         extra += [passphrase_option(passphrase)] if passphrase is not None else []
         return stack(*extra, openssl_option)(command)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 
 import click
 
@@ -32,10 +33,77 @@ def say_line(text: str) -> None:
     say(printable(text))
 
 
+_STDERR = threading.RLock()  # lines come from worker threads too; a signal handler may print
+_ERASE = "\r\x1b[K"  # back to the start of the line, and clear it
+_count_shown = False  # a count (N/M) stands on stderr's current line, with no newline
+
+
 def progress(text: str) -> None:
-    """Progress (or a warning) on stderr, control characters escaped."""
-    with contextlib.suppress(OSError):
+    """Progress (or a warning) on stderr, control characters escaped; a count shown on
+    the terminal is erased first (the next step draws it again)."""
+    global _count_shown
+    with _STDERR, contextlib.suppress(OSError):
+        if _count_shown:
+            _count_shown = False
+            click.echo(_ERASE, err=True, nl=False)
         click.echo("\n".join(printable(line) for line in text.split("\n")), err=True)
+
+
+def _show_count(text: str, last: bool) -> None:
+    global _count_shown
+    with _STDERR, contextlib.suppress(OSError):
+        click.echo(_ERASE + printable(text), err=True, nl=last)
+        sys.stderr.flush()
+        _count_shown = not last
+
+
+COUNT_FROM = 10  # a run of more leaves than this counts them on a terminal
+
+
+class Reporter:
+    """Progress as a person follows it.  A run of many leaves (more than ``COUNT_FROM``)
+    is one line on a terminal, ``Generating keys and certificates: N/M``, rewritten in
+    place; in a log or a pipe, or with -v (``verbose``), a line per leaf instead.
+
+    The lines it is given are text; a run's count comes as ``plan.Leaves`` (has
+    ``total``), its lines and steps as ``plan.LeafLine`` (has ``per_leaf``; a step is
+    empty).  Duck-typed: this module is imported by every command, ``plan`` is not.
+    """
+
+    def __init__(self, verbose: bool = False, terminal: bool | None = None) -> None:
+        self.counting = ""  # the count's label while one is shown
+        self.total = self.made = 0
+        self.lock = threading.Lock()
+        self.summing = not verbose and (_stderr_is_terminal() if terminal is None
+                                        else terminal)
+
+    def __call__(self, text: str) -> None:
+        total = getattr(text, "total", None)
+        with self.lock:
+            if total is not None:  # a run's leaves start
+                self.counting = str(text) if self.summing and total > COUNT_FROM else ""
+                self.total, self.made = total, 0
+                if self.counting:
+                    _show_count(f"{self.counting}: 0/{total}", last=False)
+                return
+            if getattr(text, "per_leaf", False):
+                if text and not self.counting:
+                    progress(text)
+                elif not text and self.counting:
+                    self.made += 1
+                    last = self.made >= self.total
+                    _show_count(f"{self.counting}: {self.made}/{self.total}", last)
+                    if last:
+                        self.counting = ""
+                return
+        progress(text)
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (OSError, ValueError):  # closed
+        return False
 
 
 def drop_stdout() -> None:

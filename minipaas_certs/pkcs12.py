@@ -18,7 +18,7 @@ from pathlib import Path
 from . import clock
 from .certinfo import Certificate, parse_pem
 from .docker_config import client_commands
-from .errors import CAProblem, Conflict, OutputError
+from .errors import CAProblem, Conflict, OutputError, listed
 from .files import MAX_SMALL_BYTES, read_limited, write_private
 from .identity import CLIENT, Identity, bundles
 from .keys import is_encrypted, passin, passout, public_half
@@ -111,7 +111,7 @@ def _refuse_missing_folder(out: Path, pair: Identity) -> None:
     if folder.is_dir():
         return
     if pair.name and out.is_dir():
-        present = ", ".join(str(bundle.name) for bundle in bundles(out, CLIENT)) or "none"
+        present = listed(bundle.name for bundle in bundles(out, CLIENT))
         raise CAProblem(f"no client bundle {folder} (present: {present}): create it with "
                         f"{_issue(out, pair)}")
     raise CAProblem(f"no client pair in {out} (no such folder): create one with "

@@ -19,7 +19,7 @@ from typing import AbstractSet, Callable, Iterable, NamedTuple, Protocol, Sequen
 
 from . import clock
 from .certinfo import Certificate
-from .errors import CAProblem, Conflict, InvalidInput, quote
+from .errors import CAProblem, Conflict, InvalidInput, listed, quote
 from .identity import CLIENT, SERVER, Identity, Role, as_role, certs_command
 from .layout import (
     CA_CERT,
@@ -35,6 +35,28 @@ from .layout import (
 from .names import MAX_CN_LENGTH, SubjectAltName, parse_common_name, parse_san, parse_sans
 
 Progress = Callable[[str], None]  # how an operation reports what it is doing
+
+
+# A run of many leaves reports them in three kinds of line, so that a terminal can show
+# one count (N/M) instead of a line per leaf; any other reporter prints them as text.
+class Leaves(str):
+    """``total`` leaves follow, each said by a ``LeafLine`` and counted by a ``MADE``."""
+
+    total: int
+
+    def __new__(cls, text: str, total: int) -> Leaves:
+        made = super().__new__(cls, text)
+        made.total = total
+        return made
+
+
+class LeafLine(str):
+    """A line about one leaf of a run."""
+
+    per_leaf = True  # how ``output.Reporter`` knows it without importing this module
+
+
+MADE = LeafLine("")  # one more leaf's key and request are made
 
 KEY_SIZES = {"ecdsa": (256, 384), "rsa": (2048, 3072, 4096), "ed25519": (256,)}
 DEFAULT_KEY_TYPE = "ecdsa"
@@ -327,7 +349,7 @@ class Plan:
                           if name in placement.present]
         if self.ca is not None and placement.keep and not self.force:
             raise Conflict(
-                f"{out} already holds {', '.join(placement.keep)}: a new CA never replaces "
+                f"{out} already holds {listed(placement.keep)}: a new CA never replaces "
                 f"them; use `{certs_command(SERVER.name)}` or `client` to issue from the "
                 "existing CA, or --force to move the old files into a backup folder")
         if self.kind is Kind.ISSUE and not self.force:
@@ -335,7 +357,7 @@ class Plan:
                        and found.name is not None and found.role.force_over_bundle]
             if clients:
                 raise Conflict(
-                    f"{', '.join(str(out / name) for name in clients)} already exists; "
+                    f"{listed(out / name for name in clients)} already exists; "
                     "use --force to replace it (the old bundle is kept in a backup folder)")
         return placement
 

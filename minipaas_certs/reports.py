@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from .errors import printable
+from .errors import listed, printable, quote
 from .identity import certs_command, eku_name
 from .layout import REVOKED_FILE, SUMS_FILE
 from .output import progress, say, say_line
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the operations are imported only by the commands that run t
     from .inventory import Entry, Rollover
     from .revocations import Revocation
     from .sums import Mismatch
+    from .sums import Received as ReceivedBundle
 
 
 def plural(number: int | None, singular: str, many: str | None = None) -> str:
@@ -88,11 +89,23 @@ class Checked:
 
 @dataclass(frozen=True)
 class Summed:
-    """`certs verify-sums`: how many files matched, and what did not."""
+    """`certs verify-sums`: how many files matched, and what did not (``listing``: the
+    SHA256SUMS they were checked against, the folder's own or --sums FILE)."""
 
     folder: Path
     matched: int
     mismatches: Sequence[Mismatch]
+    listing: str = SUMS_FILE
+
+
+@dataclass(frozen=True)
+class Received:
+    """`certs verify-sums` on a handed-over bundle: what held, what did not, and the
+    sender's SHA256SUMS if given (``sums``)."""
+
+    folder: Path
+    found: ReceivedBundle
+    sums: str | None
 
 
 def written(paths: Sequence[Path], warnings: Sequence[str] = ()) -> None:
@@ -142,6 +155,21 @@ def new_ca_advice(out: Path, done: Outcome) -> list[str]:
                      "previous CA, and once it does, only the new one:")
         lines += [f"  {line}" for line in deployment(out, done.redeploy)]
     return lines
+
+
+def next_steps(out: Path, host: str) -> list[str]:
+    """After `certs all`: the two things a new set is for, the daemon's files and the first
+    `docker version` over mutual TLS (``host``: the server's first address)."""
+    from .identity import SERVER
+
+    daemon_json = certs_command("daemon-json")
+    env = certs_command("env", out=out, options=[("--host", host)])
+    files = SERVER.bundle_files
+    return [f"Next: copy {', '.join(files[:-1])} and {files[-1]} from {quote(out)} into the "
+            "daemon's /etc/docker,",
+            f"  and what `{daemon_json}` prints into its /etc/docker/daemon.json; "
+            "restart dockerd.",
+            f"Then: eval \"$({env})\" && docker version"]
 
 
 def _deploy(out: Path, renewed: Outcome) -> list[str]:
@@ -200,7 +228,7 @@ def _renewal_text(data: Renewed) -> None:
 
 def rollover_line(directory: Path, rollover: Rollover) -> str:
     """Where a CA rollover stands, and its next step."""
-    waiting = ", ".join(rollover.old_leaves)
+    waiting = listed(rollover.old_leaves, empty="")
     finish = f"`{certs_command('rotate-ca', 'finish', out=directory)}`"
     next_step = (f"re-issue {waiting} from the new CA, then {finish}" if waiting
                  else finish)
@@ -329,7 +357,26 @@ def _sums_text(data: Summed) -> None:
         say_line(f"problem: {mismatch.file}: {mismatch.message}")
     if not data.mismatches:
         say_line(f"OK: {data.folder}: {count(data.matched, 'file')} "
-                 f"{plural(data.matched, 'matches', 'match')} {SUMS_FILE}")
+                 f"{plural(data.matched, 'matches', 'match')} {data.listing}")
+
+
+def _received_text(data: Received) -> None:
+    """What held in a handed-over bundle, each problem, and whether its files were
+    checked against the sender's SHA256SUMS, or how to."""
+    found = data.found
+    for line in found.checked:
+        say_line(f"checked: {line}")
+    if data.sums is not None and found.bundle is not None and not found.problems:
+        where = found.bundle or "the top level"
+        say_line(f"checked: {count(found.matched, 'file')} "
+                 f"{plural(found.matched, 'matches', 'match')} {where} in {data.sums}")
+    for mismatch in found.problems:
+        say_line(f"problem: {mismatch.file}: {mismatch.message}")
+    if data.sums is None:
+        again = certs_command("verify-sums", quote(data.folder), options=[("--sums", "FILE")])
+        say_line(f"not checked: that these files are the ones the sender wrote: "
+                 f"{data.folder} holds no {SUMS_FILE} (a bundle never does); check them "
+                 f"against the sender's top-level one: `{again}`")
 
 
 Renderer = Callable[[Any], None]  # takes the kind's data (Checked for "check", ...)
@@ -342,6 +389,7 @@ FORMATS: dict[str, dict[str, Renderer]] = {
     "show": {"text": _show_text, "json": _show_json},
     "check": {"text": _check_text, "json": _check_json},
     "verify-sums": {"text": _sums_text},
+    "verify-received": {"text": _received_text},
 }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .authority import create_ca, load_authority, read_ca
 from .certinfo import pem_blocks
-from .errors import CAProblem, Conflict, InvalidInput, quote
+from .errors import CAProblem, Conflict, InvalidInput, listed, quote
 from .files import read_limited
 from .identity import Identity, bundles, certs_command
 from .inventory import inventory, rollover_state
@@ -115,7 +115,7 @@ def finish(out: Path, *, force: bool = False,
                             f"one with `{certs_command('rotate-ca', 'start', out=out)}`")
         if state.old_leaves and not force:
             raise Conflict(
-                f"{', '.join(state.old_leaves)} in {out} still come from the old CA and would "
+                f"{listed(state.old_leaves)} in {out} still come from the old CA and would "
                 f"stop working: re-issue them (`{certs_command('server')}`, `client`, `renew`) "
                 "first, or use --force to move them into the backup with the old CA"
             )

@@ -26,7 +26,7 @@ from .keys import NewKey, check_not_empty, digest_args, digest_name, public_key_
 from .layout import CA_CERT, CERT_MODE, DIR_MODE
 from .openssl import Argument, OpenSSL, descriptor_budget, input_pipe
 from .parallel import run_all
-from .plan import BACKDATE, LeafSpec
+from .plan import BACKDATE, MADE, LeafSpec, Progress
 from .render import SHIPPED, Templates
 from .verify import verify_leaves
 
@@ -59,8 +59,8 @@ _ISSUER_BOUND = re.compile(r"(?m)^[ \t]*authorityKeyIdentifier[ \t]*=.*\n?")
 
 
 def request_leaf(openssl: OpenSSL, staging: Path, spec: LeafSpec,
-                 templates: Templates = SHIPPED, after: Callable[[], object] = lambda: None
-                 ) -> LeafRequest:
+                 templates: Templates = SHIPPED, after: Callable[[], object] = lambda: None,
+                 progress: Progress = lambda _: None) -> LeafRequest:
     """Make a leaf's key and a request carrying its template's extensions (one
     ``req`` process for ECDSA and Ed25519 keys).
 
@@ -83,6 +83,7 @@ def request_leaf(openssl: OpenSSL, staging: Path, spec: LeafSpec,
     if b"-----BEGIN CERTIFICATE REQUEST-----" not in request:
         raise OutputError(f"openssl exited 0 but wrote no request for {key_path.name}")
     check_not_empty(key_path)
+    progress(MADE)  # the leaf's costly part is done: a terminal's count goes up
     return LeafRequest(spec, cert_path, key_path, request)
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 from . import interrupts
-from .errors import Conflict, OutputError, quote
+from .errors import Conflict, OutputError, listed, quote
 from .files import (
     describe,
     fsync_path,
@@ -489,7 +489,7 @@ class OutputDirectory:
         if left:
             raise OutputError(
                 f"cannot finish undoing the run interrupted in {leftover}: "
-                f"{', '.join(left)} is neither back in {self.path} nor found where "
+                f"{listed(left)} is neither back in {self.path} nor found where "
                 "the journal says; the folder is kept (the previous files may be in it or "
                 "in a backup folder): put them back by hand, then remove it"
             )

@@ -4,6 +4,7 @@ validity or re-signed with backdated dates)."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -473,3 +474,61 @@ def test_check_warns_of_a_weak_self_signature_on_a_root(tmp_path: Path, digest: 
     assert run_tool("certs", "client", "--out", str(out), "--name", "ci", "-q").returncode == 0
     assert load_cert(out / "clients" / "ci" / "cert.pem").signature_hash_algorithm.name == \
         "sha256"
+
+
+def _fixes(output: str, file_prefix: str) -> set[str]:
+    return {line.split("; fix: ", 1)[1] for line in output.splitlines()
+            if line.split(": ", 2)[1].startswith(file_prefix)}
+
+
+def test_one_fix_per_bundle_and_it_keeps_the_lifetime(tmp_path: Path, cli) -> None:
+    """An 8-hour CI bundle of the previous CA (`all --force` with the bundle moved aside,
+    then put back): its ca.pem's two faults are one finding, and every finding about the
+    bundle names one fix, `renew`, which clears them and keeps the 8 hours (`client
+    --force` on a missing half would have issued it for a year: no longer offered)."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    assert cli("certs", "client", "--out", str(out), "--name", "ci", "--hours", "8",
+               "-q").code == 0
+    shutil.move(str(out / "clients"), str(tmp_path / "aside"))
+    assert cli("certs", "all", "--out", str(out), "--force", "-q").code == 0
+    shutil.move(str(tmp_path / "aside"), str(out / "clients"))
+    result = cli("certs", "check", str(out))
+    assert result.code == 8
+    fix = f"minipaas certs renew client --out {out} --name ci"
+    assert _fixes(result.out, "clients/ci/") == {fix}, result.out
+    ca_lines = [line for line in result.out.splitlines() if "clients/ci/ca.pem" in line]
+    assert len(ca_lines) == 1 and " instead of ca.pem's CN=" in ca_lines[0], result.out
+    assert cli(*shlex.split(fix)[1:], "-q").code == 0
+    after = cli("certs", "check", str(out))
+    assert after.code == 7, after.out  # the 8 hours are within --warn-days: a warning
+    assert after.out.startswith("warning: clients/ci/cert.pem: expires on ")
+    cert = load_cert(out / "clients/ci/cert.pem")
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc < datetime.timedelta(hours=9)
+
+
+@pytest.mark.parametrize("lost", ["key.pem", "ca.pem"])
+def test_a_bundle_missing_a_half_is_renewed(tmp_path: Path, cli, lost: str) -> None:
+    """With its certificate in place, renew makes the rest: the fix keeps the 8 hours."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    assert cli("certs", "client", "--out", str(out), "--name", "ci", "--hours", "8",
+               "-q").code == 0
+    (out / "clients/ci" / lost).unlink()
+    result = cli("certs", "check", str(out))
+    assert result.code == 8
+    fix = f"minipaas certs renew client --out {out} --name ci"
+    assert _fixes(result.out, "clients/ci/") == {fix}, result.out
+    assert cli(*shlex.split(fix)[1:], "-q").code == 0
+    assert cli("certs", "check", str(out)).code == 7
+
+
+def test_a_bundle_without_its_certificate_is_issued_anew(tmp_path: Path, cli) -> None:
+    """Nothing to keep: the bundle is made again (--force over its key)."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    assert cli("certs", "client", "--out", str(out), "--name", "ci", "-q").code == 0
+    (out / "clients/ci/cert.pem").unlink()
+    result = cli("certs", "check", str(out))
+    assert _fixes(result.out, "clients/ci/") == {
+        f"minipaas certs client --out {out} --name ci --force"}, result.out

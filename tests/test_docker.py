@@ -218,6 +218,14 @@ def test_missing_ip_san_fails_as_the_env_warning_says(tmp_path: Path, daemons) -
     env = run_tool("certs", "env", "--out", str(out), "--host", f"127.0.0.1:{daemon.port}")
     assert env.returncode == 0
     assert "127.0.0.1 is not among the server certificate's names" in env.stderr
+    # doctor, which sees the daemon, gives the same fix in the same words.
+    told = run_tool("certs", "doctor", "--host", f"127.0.0.1:{daemon.port}", str(out))
+    assert told.returncode == 8
+    fix = env.stderr.strip().split("\": ", 1)[1]
+    assert fix.startswith("connect by one of them, or re-issue it with `minipaas certs renew "
+                          f"server --out {out} --san 127.0.0.1`"), env.stderr
+    assert told.stdout.startswith("127.0.0.1 is not among the daemon certificate's names "
+                                  f"(DNS:localhost): {fix}"), told.stdout
     failed = daemon.client(out)
     assert failed.returncode != 0
     assert "IP SANs" in failed.stderr or "127.0.0.1" in failed.stderr

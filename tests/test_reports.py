@@ -84,3 +84,148 @@ def test_nothing_skipped_nothing_advised() -> None:
     done = Outcome([], [])
     assert reports.skipped_warnings(done) == []
     assert reports.new_ca_advice(Path("x"), done) == []
+
+
+# Long lists in messages: one helper cuts them with a count.
+
+def test_listed_names_ten_then_counts_the_rest() -> None:
+    from minipaas_certs.errors import listed
+
+    assert listed([]) == "none"
+    assert listed([], empty="") == ""
+    assert listed(["a", "b"]) == "a, b"
+    names = [f"c{i}" for i in range(1, 11)]
+    assert listed(names) == ", ".join(names)  # ten: all of them
+    assert listed([*names, "c11", "c12"]) == f"{', '.join(names)} and 2 more"
+    assert listed(Path(f"x/{n}") for n in ["p", "q", "r"]) == "x/p, x/q, x/r"
+
+
+def test_a_missing_bundle_among_many_names_ten(tmp_path: Path, cli) -> None:
+    """`p12 --name` (and revoke) for a bundle that is not there: the bundles present are
+    named, ten of them, and counted past that: not 150 names on one line."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    names = [f"c{i:02}" for i in range(1, 15)]
+    assert cli("certs", "client", "--out", str(out), "-q",
+               *(word for name in names for word in ("--name", name))).code == 0
+    (tmp_path / "password").write_text("secret-words\n")
+    result = cli("certs", "p12", "--out", str(out), "--name", "nobody",
+                 "--password-file", str(tmp_path / "password"))
+    assert result.code == 5
+    assert result.error_line == (
+        f"Error: no client bundle {out}/clients/nobody (present: {', '.join(names[:10])} "
+        f"and 4 more): create it with `minipaas certs client --out {out} --name nobody`")
+    revoked = cli("certs", "revoke", "--out", str(out), "--name", "nobody")
+    assert revoked.code == 2
+    assert "(present: clients/c01, clients/c02, clients/c03, clients/c04, clients/c05, " \
+        "clients/c06, clients/c07, clients/c08, clients/c09, clients/c10 and 4 more)" \
+        in revoked.error_line
+
+
+# After `certs all`: the next two commands.
+
+def test_all_says_what_to_do_next(tmp_path: Path, cli) -> None:
+    """Three lines on stderr after the progress: the daemon's files, then the first
+    `docker version`, whose env command works as printed (HOST: the first --san)."""
+    import shlex
+
+    out = tmp_path / "certs"
+    done = cli("certs", "all", "--out", str(out), "--san", "manager.example.com",
+               "--san", "10.0.0.5")
+    assert done.code == 0
+    assert done.err.splitlines()[-3:] == [
+        f"Next: copy ca.pem, server-cert.pem and server-key.pem from {out} into the "
+        "daemon's /etc/docker,",
+        "  and what `minipaas certs daemon-json` prints into its /etc/docker/daemon.json; "
+        "restart dockerd.",
+        f'Then: eval "$(minipaas certs env --out {out} --host manager.example.com)" '
+        "&& docker version"]
+    env = done.err.splitlines()[-1].split('"$(')[1].split(')"')[0]
+    shown = cli(*shlex.split(env)[1:])
+    assert shown.code == 0 and shown.err == ""  # the host is among the server's names
+    assert "export DOCKER_HOST=tcp://manager.example.com:2376" in shown.out
+
+
+def test_all_without_a_san_and_quiet(tmp_path: Path, cli) -> None:
+    """Without --san the server answers to localhost alone; -q prints none of it."""
+    out = tmp_path / "certs"
+    done = cli("certs", "all", "--out", str(out))
+    assert done.err.splitlines()[-1] == (
+        f'Then: eval "$(minipaas certs env --out {out} --host localhost)" && docker version')
+    quiet = cli("certs", "all", "--out", str(tmp_path / "quiet"), "-q")
+    assert quiet.code == 0 and quiet.err == ""
+
+
+# Progress of a run of many bundles: a count on a terminal, a line each elsewhere or with -v.
+
+def _on_a_terminal(*args: str) -> tuple[int, str, str]:
+    """Run the tool with stderr on a real pseudo-terminal (stdout a pipe): its exit code,
+    stdout, and the bytes the terminal received, decoded."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "minipaas_certs", *args],
+                                   stdout=subprocess.PIPE, stderr=terminal)
+    finally:
+        os.close(terminal)
+    received = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: every end of the terminal is closed
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(controller)
+    out = process.stdout.read().decode() if process.stdout else ""
+    return process.wait(), out, received.decode().replace("\r\n", "\n")
+
+
+def _names(count: int, prefix: str = "c") -> list[str]:
+    return [word for number in range(1, count + 1) for word in ("--name", f"{prefix}{number}")]
+
+
+def test_many_bundles_count_in_one_line_on_a_terminal(tmp_path: Path, cli) -> None:
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    code, stdout, terminal = _on_a_terminal("certs", "client", "--out", str(out), *_names(12))
+    assert code == 0, terminal
+    assert f"{out}/clients/c12/key.pem" in stdout.splitlines()  # the results: unchanged
+    assert "Generating client key" not in terminal
+    steps = [f"\r\x1b[KGenerating keys and certificates: {n}/12" for n in range(13)]
+    assert terminal == "".join(steps) + "\n", repr(terminal)
+
+
+def test_verbose_or_a_pipe_gets_a_line_per_bundle(tmp_path: Path, cli) -> None:
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    code, _, terminal = _on_a_terminal("certs", "client", "--out", str(out), "-v",
+                                       *_names(12))
+    assert code == 0
+    lines = [f"Generating client key (ECDSA P-256) and certificate for CN=c{n}"
+             for n in range(1, 13)]
+    assert terminal.splitlines() == lines and "\x1b" not in terminal
+    piped = cli("certs", "client", "--out", str(out), *_names(12, "p"))  # stderr: no terminal
+    assert piped.err.splitlines() == [line.replace("CN=c", "CN=p") for line in lines]
+
+
+def test_a_few_bundles_keep_their_lines_on_a_terminal(tmp_path: Path, cli) -> None:
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    code, _, terminal = _on_a_terminal("certs", "client", "--out", str(out), *_names(2))
+    assert code == 0
+    assert terminal.splitlines() == [
+        f"Generating client key (ECDSA P-256) and certificate for CN=c{n}" for n in (1, 2)]
+
+
+def test_quiet_and_verbose_together_is_a_usage_error(tmp_path: Path, cli) -> None:
+    result = cli("certs", "all", "--out", str(tmp_path / "certs"), "-q", "-v")
+    assert result.code == 2
+    assert result.error_line == ("Error: -q and -v cannot be combined: -q prints errors and "
+                                 "warnings alone, -v every progress line")
+    assert not (tmp_path / "certs").exists()

@@ -202,3 +202,118 @@ def test_a_line_repeated_as_it_is_passes(out: Path) -> None:
     text = (out / SUMS_FILE).read_text()
     (out / SUMS_FILE).write_text(text.splitlines(keepends=True)[0] + text)
     assert verify(out) == (6, [])
+
+
+# --- the receiver of a handed-over bundle: no SHA256SUMS in it -------------------------------
+
+@pytest.fixture
+def sent(tmp_path: Path, cli) -> Path:
+    """A sender's folder with a manager's bundle and a CI client's."""
+    folder = tmp_path / "sender"
+    assert cli("certs", "all", "--out", str(folder), "-q").code == 0
+    assert cli("certs", "server", "--out", str(folder), "--name", "m1", "--san", "10.0.0.11",
+               "-q").code == 0
+    assert cli("certs", "client", "--out", str(folder), "--name", "ci", "--hours", "8",
+               "-q").code == 0
+    return folder
+
+
+def _handed_over(sent: Path, bundle: str, to: Path) -> Path:
+    shutil.copytree(sent / bundle, to)
+    return to
+
+
+def test_a_received_bundle_says_what_it_checked_without_the_sums(sent: Path, tmp_path: Path,
+                                                                 cli) -> None:
+    """servers/m1 copied to a manager's /etc/docker: the key, the chain to ca.pem with
+    the purpose and the dates are checked; for the files' integrity it points to the
+    sender's SHA256SUMS, never to re-generating one (the receiver cannot)."""
+    etc = _handed_over(sent, "servers/m1", tmp_path / "etc-docker")
+    result = cli("certs", "verify-sums", str(etc))
+    assert result.code == 0, result.out
+    lines = result.out.splitlines()
+    assert lines[:2] == ["checked: server-key.pem matches server-cert.pem",
+                         "checked: server-cert.pem verifies as a server certificate against "
+                         "ca.pem"]
+    assert lines[2].startswith("checked: server-cert.pem is valid until ")
+    assert lines[3] == (f"not checked: that these files are the ones the sender wrote: {etc} "
+                        "holds no SHA256SUMS (a bundle never does); check them against the "
+                        "sender's top-level one: `minipaas certs verify-sums "
+                        f"{etc} --sums FILE`")
+    assert "re-generate" not in result.out
+
+
+def test_a_received_bundle_against_the_senders_sums(sent: Path, tmp_path: Path, cli) -> None:
+    ci = _handed_over(sent, "clients/ci", tmp_path / "ci")
+    sums = str(sent / SUMS_FILE)
+    result = cli("certs", "verify-sums", str(ci), "--sums", sums)
+    assert result.code == 0, result.out
+    assert result.out.splitlines()[-1] == f"checked: 2 files match clients/ci in {sums}"
+    assert "(7 hours left)" in result.out  # an 8-hour CI bundle, just made
+    with (ci / "ca.pem").open("ab") as changed:
+        changed.write(b"\n")
+    damaged = cli("certs", "verify-sums", str(ci), "--sums", sums)
+    assert damaged.code == 8
+    assert damaged.out.splitlines()[-1] == (
+        f"problem: ca.pem: its SHA-256 differs from {sums} (clients/ci/ca.pem): changed or "
+        "damaged since it was written")
+
+
+def test_a_received_bundle_with_a_wrong_key_or_another_folders_sums(sent: Path, tmp_path: Path,
+                                                                   cli) -> None:
+    etc = _handed_over(sent, "servers/m1", tmp_path / "etc-docker")
+    shutil.copy(sent / "server-key.pem", etc / "server-key.pem")  # the top-level pair's key
+    result = cli("certs", "verify-sums", str(etc))
+    assert result.code == 8
+    assert "problem: server-key.pem: does not match server-cert.pem" in result.out.splitlines()
+    other = tmp_path / "other"
+    assert cli("certs", "all", "--out", str(other), "-q").code == 0
+    elsewhere = cli("certs", "verify-sums", str(etc), "--sums", str(other / SUMS_FILE))
+    assert elsewhere.code == 8
+    assert (f"problem: server-cert.pem: its SHA-256 is listed nowhere in {other / SUMS_FILE}: "
+            "changed or damaged since it was written, or that is another folder's "
+            "SHA256SUMS") in elsewhere.out.splitlines()
+
+
+def test_a_received_bundle_of_another_ca(sent: Path, tmp_path: Path, cli) -> None:
+    """Its ca.pem replaced by another CA's: the certificate does not verify (exit 8)."""
+    etc = _handed_over(sent, "servers/m1", tmp_path / "etc-docker")
+    other = tmp_path / "other"
+    assert cli("certs", "ca", "--out", str(other), "-q").code == 0
+    shutil.copy(other / "ca.pem", etc / "ca.pem")
+    result = cli("certs", "verify-sums", str(etc))
+    assert result.code == 8
+    assert any(line.startswith("problem: server-cert.pem: does not verify as a server "
+                               "certificate against ca.pem (error ") for line in
+               result.out.splitlines()), result.out
+
+
+def test_sums_given_for_a_whole_folder_and_a_missing_sums_file(sent: Path, tmp_path: Path,
+                                                               cli) -> None:
+    """A folder carried without its SHA256SUMS, the file carried apart; the sender's own
+    folder without the file is still told to re-generate it; a --sums that is not there
+    is a usage error, one line."""
+    carried = tmp_path / "carried"
+    shutil.copytree(sent, carried)
+    (carried / SUMS_FILE).unlink()
+    result = cli("certs", "verify-sums", str(carried), "--sums", str(sent / SUMS_FILE))
+    assert result.code == 0, result.out
+    assert result.out == f"OK: {carried}: 8 files match {sent / SUMS_FILE}\n"
+    alone = cli("certs", "verify-sums", str(carried))
+    assert alone.code == 8 and "re-generate it" in alone.out
+    missing = cli("certs", "verify-sums", str(carried), "--sums", str(tmp_path / "nothing"))
+    assert missing.code == 2
+    assert missing.error_line == (f"Error: --sums: cannot read {tmp_path / 'nothing'}: No such "
+                                  "file or directory")
+
+
+def test_a_received_bundle_with_a_fifo_for_a_key_is_judged_at_once(sent: Path, tmp_path: Path,
+                                                                   cli) -> None:
+    """A FIFO where the key should be is refused, not waited on."""
+    etc = _handed_over(sent, "servers/m1", tmp_path / "etc-docker")
+    (etc / "server-key.pem").unlink()
+    os.mkfifo(etc / "server-key.pem")
+    result = cli("certs", "verify-sums", str(etc))
+    assert result.code == 8
+    assert "problem: server-key.pem: missing, or not a readable private key" in \
+        result.out.splitlines()

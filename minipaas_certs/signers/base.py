@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 from ..certinfo import Certificate, parse_pem, read_certificates
-from ..errors import Conflict, OutputError
+from ..errors import Conflict, OutputError, listed
 from ..files import read_limited, write_private
 from ..identity import identities
 from ..layout import CA_CERT, CA_KEY, CERT_MODE, KEY_MODE
@@ -142,7 +142,7 @@ def refuse_left_behind(out: Path, gone: set[str], anchors_pem: bytes, origin: Pa
     ``way`` says how to go on."""
     left = left_behind(out, gone, anchors_pem)
     if left:
-        raise Conflict(f"{', '.join(left)} in {out} would be left with certificates that the "
+        raise Conflict(f"{listed(left)} in {out} would be left with certificates that the "
                        f"new {CA_CERT} from {origin} does not trust: {way}")
 
 

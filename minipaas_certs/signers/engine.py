@@ -79,7 +79,8 @@ class _EngineSigning(Signing):
     def sign(self, leaves: Sequence[LeafSpec]) -> bytes:
         run = self.run
         requests = run_all([functools.partial(request_leaf, run.openssl, run.store.staging,
-                                              spec, run.templates) for spec in leaves],
+                                              spec, run.templates, progress=run.progress)
+                            for spec in leaves],
                            workers(leaves), on_interrupt=stop_children(run))
         anchors = sign_with_engine(run.openssl, run.store.staging, self.engine, requests,
                                    run.templates)

@@ -96,7 +96,7 @@ def sign_locally(run: SigningRun, provide: Callable[[], Authority],
     for batch, size in enumerate(sizes):
         parts: list[Deferred[LeafRequest]] = [Deferred() for _ in range(size)]
         making += [functools.partial(part.provide, functools.partial(
-            request_leaf, openssl, store.staging, spec, templates, gate.wait))
+            request_leaf, openssl, store.staging, spec, templates, gate.wait, run.progress))
             for part, spec in zip(parts, leaves[len(requested):])]
         signing.append(functools.partial(sign, batch, parts))
         requested += parts

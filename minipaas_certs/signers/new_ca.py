@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..authority import finish_ca, start_ca
 from ..certinfo import read_certificates
-from ..errors import CAProblem, Conflict, OpenSSLFailed, OutputError
+from ..errors import CAProblem, Conflict, OpenSSLFailed, OutputError, listed
 from ..files import read_limited
 from ..identity import identities
 from ..keys import NewKey, is_encrypted, passin, public_key_of
@@ -86,7 +86,7 @@ def _refuse_orphans(run: SigningRun, issued: set[str], holds_ca: bool) -> None:
     if orphans:
         again = "--reissue" if run.plan.force or not holds_ca else "--force --reissue"
         raise Conflict(
-            f"{', '.join(orphans)} in {out} hold certificates of the previous CA, which the "
+            f"{listed(orphans)} in {out} hold certificates of the previous CA, which the "
             f"new ca.pem would not trust: add {again} to re-issue them from the new CA in "
             f"the same step (each keeps its names), or move them out of {out} first")
 
