@@ -107,13 +107,16 @@ def environment(home: Path) -> dict[str, str]:
 
 
 def shell(script: str, cwd: Path, env: dict[str, str] | None = None,
-          replace: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+          replace: dict[str, str] | None = None,
+          base: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in bash -euo pipefail; ``base`` replaces the whole environment."""
     for old, new in (replace or {}).items():
         assert old in script, old
         script = script.replace(old, new)
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd,
-                          env={**environment(cwd), **(env or {})}, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=300)
+                          env={**(environment(cwd) if base is None else base), **(env or {})},
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, f"{script}\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -156,18 +159,20 @@ def test_the_quick_start_has_the_expected_shape() -> None:
     assert client.splitlines()[-1] == "docker version"
 
 
-def run_quick_start(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_quick_start(folder: Path, base: dict[str, str] | None = None,
+                    readme: Path = README) -> subprocess.CompletedProcess[str]:
     """The quick start's three blocks in ``folder``, its dockerd started by the test."""
     daemon = Dockerd()
     port = {"2376": str(daemon.port)}
-    certs, daemon_block, client = blocks(QUICK_START)
+    certs, daemon_block, client = [textwrap.dedent(block).strip() for block in
+                                   SH_BLOCK.findall(sections(readme)[QUICK_START])]
     try:
-        shell(certs, folder, env)
+        shell(certs, folder, base=base)
         *before, dockerd_line = daemon_block.splitlines()
-        shell("\n".join(before), folder, env, port)
+        shell("\n".join(before), folder, replace=port, base=base)
         assert dockerd_line == "dockerd --config-file daemon.json &"
         daemon.start_with_config(folder / "daemon.json")
-        done = shell(client, folder, env, port)
+        done = shell(client, folder, replace=port, base=base)
         # daemon-json kept the local socket: docker on the machine itself still works.
         assert daemon.local().returncode == 0
         return done
@@ -178,7 +183,7 @@ def run_quick_start(folder: Path, env: dict[str, str]) -> subprocess.CompletedPr
 @pytest.mark.docker
 def test_the_quick_start_reaches_docker_version_over_tls(tmp_path: Path) -> None:
     require_docker()
-    done = run_quick_start(tmp_path, {})
+    done = run_quick_start(tmp_path)
     assert "Server:" in done.stdout and "Engine:" in done.stdout
 
 
