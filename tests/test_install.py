@@ -29,7 +29,8 @@ from conftest import unavailable
 from dockerd import require_docker
 from test_readme import ROOT, SH_BLOCK, run_quick_start, sections, shell
 
-pytestmark = [pytest.mark.invariant, pytest.mark.slow]
+pytestmark = pytest.mark.invariant
+SLOW = pytest.mark.slow  # every test that uses the `installed` fixture: 10 s or more
 DEBIAN_PYTHON = Path("/usr/bin/python3")
 # A new user's PATH as root: no pyenv, no venv of the tests; docker may be in /usr/local.
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -100,6 +101,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield home
 
 
+@SLOW
+@pytest.mark.docker
 def test_the_readme_install_works_on_debians_python_and_the_quick_start_runs(
         installed: Path, tmp_path: Path) -> None:
     require_docker()
@@ -130,6 +133,7 @@ def renewal_units(home: Path, folder: Path) -> Path:
     return units
 
 
+@SLOW
 def test_the_renewal_units_verify_with_the_installed_command(installed: Path,
                                                              tmp_path: Path) -> None:
     units = renewal_units(installed, tmp_path)
@@ -147,6 +151,7 @@ def test_the_renewal_units_verify_with_the_installed_command(installed: Path,
     assert (daily.stdout, daily.stderr) == ("", "")
 
 
+@SLOW
 def test_a_unit_whose_command_is_missing_is_refused(installed: Path, tmp_path: Path) -> None:
     """The check above can fail: the shipped path, on a machine without the install."""
     units = renewal_units(installed / "not-installed", tmp_path)
@@ -154,6 +159,7 @@ def test_a_unit_whose_command_is_missing_is_refused(installed: Path, tmp_path: P
     assert done.returncode != 0 and "is not executable" in done.stderr
 
 
+@SLOW
 def test_the_cron_file_names_the_installed_command(installed: Path) -> None:
     """cron's PATH is /usr/bin:/bin: the line must name the command by the path the
     install gives root."""

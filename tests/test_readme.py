@@ -233,7 +233,6 @@ def test_rotate_a_server_certificate(work: Path) -> None:
 
 
 @pytest.mark.docker
-@pytest.mark.slow
 def test_cut_off_a_leaked_key(work: Path, daemons) -> None:
     out = work / ".certs"
     tool(work, "client", "--out", ".certs", "--name", "alice", "--name", "ci-build", "-q")
