@@ -66,12 +66,13 @@ def tasks() -> list[str]:
 # Where each task's blocks run; the two not run say why.
 TASKS = {
     "Onboard a developer or a CI job": "test_onboard_a_developer_or_a_ci_job",
-    "Give a manager its files": "not run: copies to a remote manager over scp and ssh",
+    "Give a manager its files": "test_give_a_manager_its_files (not its scp and ssh "
+                                "lines: they copy to a remote manager)",
     "Set up three managers": "test_set_up_three_managers",
     "Rotate a server certificate": "test_rotate_a_server_certificate",
     "Cut off a leaked key": "test_cut_off_a_leaked_key",
-    "Renew unattended": "test_renew_unattended (its unit install needs systemd as PID 1: "
-                        "tests/test_contrib.py checks the units)",
+    "Renew unattended": "test_renew_unattended (not its unit install: it needs systemd as "
+                        "PID 1; tests/test_install.py checks the units and the cron file)",
     "Use an organisation's intermediate CA": "test_use_an_organisations_intermediate_ca",
     "Sign through OpenBao or Vault": "test_the_engine_roles_block, test_sign_through_the_engine,"
                                      " test_renew_an_engine_signed_folder_unattended",
@@ -85,15 +86,14 @@ TASKS = {
 def test_every_task_is_run() -> None:
     assert tasks() == list(TASKS)
     assert all(blocks(title) for title in TASKS), "each task shows its commands"
-    (remote,) = blocks("Give a manager its files")
-    assert all(line.startswith(("minipaas certs daemon-json ", "scp ", "ssh "))
-               for line in remote.splitlines())
     install = blocks("Renew unattended")[1]
-    assert install.splitlines()[0].startswith("install -m 0644 contrib/")
+    assert install.splitlines()[0] == "cd minipaas-certs/contrib"
+    named = set(re.findall(r"minipaas-certs[\w.-]*\.(?:service|timer|cron)", install))
+    assert named == {p.name for p in (ROOT / "contrib").iterdir() if p.is_file()}
 
 
 def test_every_contrib_file_the_readme_names_exists() -> None:
-    named = set(re.findall(r"contrib/[\w./-]+\w", README.read_text()))
+    named = set(re.findall(r"minipaas-certs/(contrib/[\w./-]+\w)", README.read_text()))
     assert named and all((ROOT / name).is_file() for name in named), named
 
 
@@ -206,6 +206,30 @@ def test_onboard_a_developer_or_a_ci_job(work: Path, daemons) -> None:
     assert "Server:" in done.stdout
     assert sorted(os.listdir(alice / ".docker" / "minipaas" / "alice")) == \
         ["ca.pem", "cert.pem", "key.pem"]
+
+
+def test_give_a_manager_its_files(work: Path) -> None:
+    """Its local lines run; its scp and ssh lines would copy what they name, which is
+    there: the bundle, the daemon.json just made, the checkout's drop-in."""
+    tool(work, "server", "--out", ".certs", "--name", "m1", "--san", "10.0.0.11", "-q")
+    (block,) = blocks("Give a manager its files")
+    local = [line for line in block.splitlines() if not line.startswith(("scp ", "ssh "))]
+    assert local and all(line.startswith("minipaas certs daemon-json ") for line in local)
+    shell("\n".join(local), work)
+    daemon = json.loads((work / "daemon.json").read_text())
+    assert (daemon["tlscacert"], daemon["tlscert"], daemon["tlskey"]) == (
+        "/etc/docker/ca.pem", "/etc/docker/server-cert.pem", "/etc/docker/server-key.pem")
+    assert daemon["tlsverify"] is True
+    assert daemon["hosts"] == ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"]
+    (checkout := work / "minipaas-certs").symlink_to(ROOT)
+    for line in block.splitlines():
+        if line.startswith("scp "):
+            *sources, _destination = line.split()[1:]
+            for source in sources:
+                assert list(work.glob(source)), source
+    assert sorted(p.name for p in work.glob(".certs/servers/m1/*")) == [
+        "ca.pem", "server-cert.pem", "server-key.pem"]
+    assert (checkout / "contrib" / "docker.service.d" / "minipaas-tls.conf").is_file()
 
 
 def test_set_up_three_managers(work: Path) -> None:
