@@ -33,10 +33,10 @@ test-pythons: ## Run the test suite on every Python 3.8-3.13 found (tox; pyenv o
 	python=$$(command -v $(PYTHON)) && PATH="$$(scripts/pythons.sh):$$PATH" $$python -m tox \
 	  $(TOX_ARGS) -- $(PYTEST_RUN)
 
-lint: ## ruff, mypy --strict, and README.rst as valid reStructuredText
+lint: ## ruff, mypy --strict, and README.rst and docs/*.rst as valid reStructuredText
 	$(PYTHON) -m ruff check minipaas_certs tests benchmarks
 	$(PYTHON) -m mypy
-	$(PYTHON) -m docutils --halt=warning README.rst /dev/null
+	for doc in README.rst docs/*.rst; do $(PYTHON) -m docutils --halt=warning "$$doc" /dev/null || exit 1; done
 
 certs: ## Generate a CA, server and client set into OUT (default .certs)
 	$(PYTHON) -m minipaas_certs certs all --out $(OUT)

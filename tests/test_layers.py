@@ -1,4 +1,4 @@
-"""The package's layering, as README's module map gives it: imports only run down.
+"""The package's layering, as docs/development.rst's module map gives it: imports run down.
 
 A module may import modules of its own layer or below, never above, and the
 imports form no cycle.  Every spelling counts, wherever it is (lazy imports inside
@@ -20,7 +20,7 @@ import minipaas_certs
 
 pytestmark = pytest.mark.invariant  # the source's imports: no openssl or Python of its own
 PACKAGE = Path(minipaas_certs.__file__).parent
-README = PACKAGE.parent / "README.rst"
+DEVELOPMENT = PACKAGE.parent / "docs" / "development.rst"
 LAYERS = {
     "cli": ["launcher", "__main__", "cli", "commands", "options", "groups", "secrets",
             "reports", "output"],
@@ -186,8 +186,8 @@ def test_a_planted_import_is_found(tmp_path: Path, line: str, found: str) -> Non
 
 
 def _module_map() -> list[tuple[str, str]]:
-    """README's module map: (module, its description's first line), top to bottom."""
-    development = README.read_text().split("\nDevelopment\n=====", 1)[1]
+    """The module map: (module, its description's first line), top to bottom."""
+    development = DEVELOPMENT.read_text()
     rows = re.findall(r"^``([\w/]+)\.py``\s{2,}(\S.*)$", development, re.MULTILINE)
     return [(name.replace("/__init__", "").replace("/", "."), text) for name, text in rows]
 

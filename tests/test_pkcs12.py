@@ -334,7 +334,7 @@ def test_the_readme_example_runs_as_written(prepared: Path, tmp_path: Path) -> N
     if shutil.which("keytool") is None:
         unavailable("Java's keytool is missing (apt-get install default-jre-headless)")
     readme = (Path(__file__).parent.parent / "README.rst").read_text()
-    section = readme.split("A keystore for Java clients\n", 1)[1]
+    section = readme.split("Give a Java client a keystore\n", 1)[1]
     block = re.findall(r"\.\. code-block:: sh\n\n((?:[ \t]+\S.*\n|\n)+)", section)[0]
     shutil.copytree(prepared, tmp_path / ".certs", symlinks=True)
     package_root = Path(__file__).parent.parent
@@ -350,7 +350,7 @@ def test_the_readme_example_runs_as_written(prepared: Path, tmp_path: Path) -> N
 
 def _readme_block(containing: str) -> str:
     readme = (Path(__file__).parent.parent / "README.rst").read_text()
-    section = readme.split("A keystore for Java clients\n", 1)[1].split("\n---", 1)[0]
+    section = readme.split("Give a Java client a keystore\n", 1)[1].split("\n---", 1)[0]
     blocks = re.findall(r"\.\. code-block:: sh\n\n((?:[ \t]+\S.*\n|\n)+)", section)
     (block,) = [textwrap.dedent(block) for block in blocks if containing in block]
     return block

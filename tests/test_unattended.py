@@ -180,13 +180,14 @@ def test_renew_within_on_a_missing_folder_is_an_error(tmp_path: Path, cli) -> No
 
 
 def documented_renewal() -> list[str]:
-    """The renewal command README.rst gives for cron and for the systemd service."""
+    """The renewal command contrib/ gives cron and the systemd service (the same one)."""
     import re
 
-    text = (Path(__file__).resolve().parent.parent / "README.rst").read_text()
-    section = text.split("\nUnattended renewal\n", 1)[1].split("\nCarrying certificates", 1)[0]
-    cron = re.findall(r"(?m)^ +17 3 \* \* \* root (minipaas .*)$", section)
-    service = re.findall(r"(?m)^ +ExecStart=/usr/local/bin/(minipaas .*)$", section)
+    contrib = Path(__file__).resolve().parent.parent / "contrib"
+    cron = re.findall(r"(?m)^17 3 \* \* \* root /root/\.local/share/minipaas/bin/(minipaas .*)$",
+                      (contrib / "minipaas-certs.cron").read_text())
+    service = re.findall(r"(?m)^ExecStart=/root/\.local/share/minipaas/bin/(minipaas .*)$",
+                         (contrib / "minipaas-certs-renew.service").read_text())
     assert len(cron) == 1 and cron == service
     return cron[0].split()
 
