@@ -229,8 +229,9 @@ engine_options = stack(
                  help="The PKI engine's mount path."),
     click.option("--vault-token-file", "vault_token_file", metavar="FILE", default=None,
                  help="A file holding the token [default: env VAULT_TOKEN or BAO_TOKEN]."),
-    click.option("--vault-cacert", "vault_cacert", metavar="FILE", envvar="VAULT_CACERT",
-                 default=None, help="The CA of the engine's own HTTPS [env VAULT_CACERT]."),
+    click.option("--vault-cacert", "vault_cacert", metavar="FILE", default=None,
+                 help="The CA of the engine's own HTTPS [env VAULT_CACERT, BAO_CACERT; "
+                      "default: the system's CAs]."),
 )
 
 
@@ -248,13 +249,20 @@ def signing_engine(vault_role: str | None, vault_addr: str | None, vault_mount: 
     from .vault import Engine
 
     token, source = vault_token(vault_token_file)
+    cacert_source = "--vault-cacert"
+    if vault_cacert is None:  # as the bao and vault CLIs: the variables, first set first
+        from .vault import CACERT_SOURCES
+
+        cacert_source, vault_cacert = next(
+            ((name, os.environ[name]) for name in CACERT_SOURCES if os.environ.get(name)),
+            (cacert_source, None))
     # Read once, capped, before the directory is locked: a FIFO is refused, not waited on.
     try:
         cacert = read_limited(Path(vault_cacert), error=InvalidInput) if vault_cacert else None
     except InvalidInput as error:
-        raise InvalidInput(f"--vault-cacert: {error}") from None
+        raise InvalidInput(f"{cacert_source}: {error}") from None
     return Engine(vault_addr, vault_mount.strip("/"), vault_role, token, cacert, source,
-                  os.environ)
+                  os.environ, cacert_source=cacert_source)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 TIMEOUT = 30.0  # seconds for a whole request to the engine, however slowly it answers
 MAX_ANSWER = 1024 * 1024
+CACERT_SOURCES = ("VAULT_CACERT", "BAO_CACERT")  # --vault-cacert's variables, first set first
 _MOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*\Z")
 _ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
 
@@ -155,6 +156,7 @@ class Engine:
     token_source: str = ""  # where the token was read: VAULT_TOKEN, --vault-token-file...
     # The proxy variables (see ``proxy_for``); none: every request goes direct.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    cacert_source: str = "--vault-cacert"  # where ``cacert`` was named: or VAULT_CACERT...
 
     def __post_init__(self) -> None:
         if "@" in self.address:
@@ -220,7 +222,8 @@ class Engine:
         try:
             context.load_verify_locations(cadata=blocks.decode("ascii"))
         except (ssl.SSLError, UnicodeDecodeError, ValueError) as error:
-            raise InvalidInput(f"--vault-cacert holds no PEM certificate ({error})") from None
+            raise InvalidInput(f"{self.cacert_source} holds no PEM certificate ({error})"
+                               ) from None
         return context
 
     @property
@@ -314,7 +317,8 @@ def _sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
         raise EngineRefused(f"{where} refused to sign: {_errors(error)}") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise CAProblem(f"cannot reach {where}: {reason}") from None
+        raise CAProblem(f"cannot reach {where}: {reason}{_untrusted_hint(engine, reason)}"
+                        ) from None
     except (ValueError, RecursionError, http.client.HTTPException):
         raise CAProblem(f"{where} answered with something that is not its JSON") from None
     signed, warnings = _reply(data, where)
@@ -323,6 +327,22 @@ def _sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
         raise EngineRefused(f"{where} would not sign for {hours} hours: {capped[0]}; ask for "
                             "less with --days or --hours")
     return signed
+
+
+def _untrusted_hint(engine: Engine, reason: object) -> str:
+    """What to do when the engine's HTTPS certificate fails verification."""
+    import ssl
+
+    if not isinstance(reason, ssl.SSLCertVerificationError):
+        return ""
+    if reason.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH
+        return (f": the engine's certificate does not name {engine.host}; give --vault-addr "
+                "a name its certificate holds")
+    if engine.cacert is not None:
+        return (f": the engine's certificate is not trusted by {engine.cacert_source}: give "
+                "the CA that issued its HTTPS certificate")
+    return (": the engine's certificate is not trusted here: give the CA of its HTTPS with "
+            f"--vault-cacert FILE (or {' / '.join(CACERT_SOURCES)})")
 
 
 def _reply(data: object, where: str) -> tuple[Signed, list[str]]:

@@ -254,11 +254,22 @@ def test_engine_over_https_is_trusted_through_its_ca_alone(bao_tls: OpenBao,
     args = ["client", "--name", "ci", "--vault-role", "docker-client", "--out", str(out), "-q"]
     done = tool(bao_tls, *args)  # the system's CAs do not know the engine's
     assert done.returncode == 5 and "CERTIFICATE_VERIFY_FAILED" in done.stderr, done.stderr
+    assert done.stderr.rstrip().endswith(
+        ": the engine's certificate is not trusted here: give the CA of its HTTPS with "
+        "--vault-cacert FILE (or VAULT_CACERT / BAO_CACERT)"), done.stderr
     assert not out.exists()
     other = tmp_path / "other"
     assert run_tool("certs", "ca", "--out", str(other), "-q").returncode == 0
     done = tool(bao_tls, *args, "--vault-cacert", str(other / "ca.pem"))
     assert done.returncode == 5 and "CERTIFICATE_VERIFY_FAILED" in done.stderr, done.stderr
+    assert "not trusted by --vault-cacert: give the CA that issued its HTTPS certificate" \
+        in done.stderr
+    for variable in ("VAULT_CACERT", "BAO_CACERT"):  # the wrong CA, from the environment
+        done = run_tool("certs", *args, env={"VAULT_ADDR": bao_tls.address,
+                                             "VAULT_TOKEN": ROOT_TOKEN, "VAULT_CACERT": "",
+                                             "BAO_CACERT": "", variable: str(other / "ca.pem")})
+        assert done.returncode == 5 and f"not trusted by {variable}: give" in done.stderr
+    assert not out.exists()
     bundle = tmp_path / "bundle.pem"  # a label in UTF-8, as distributions' bundles have
     bundle.write_bytes("# Főtanúsítvány\n".encode() + bao_tls.tls_ca.read_bytes())
     done = tool(bao_tls, *args, "--vault-cacert", str(bundle))
@@ -266,6 +277,55 @@ def test_engine_over_https_is_trusted_through_its_ca_alone(bao_tls: OpenBao,
     leaf = load_cert(out / "clients" / "ci" / "cert.pem")
     leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(bao_tls.root.encode()))
     assert leaf.serial_number in bao_tls.serials()
+
+
+@pytest.mark.parametrize("variables", [
+    {"VAULT_CACERT": "engine"}, {"BAO_CACERT": "engine"},
+    {"VAULT_CACERT": "engine", "BAO_CACERT": "other"},  # the first set, as the address
+    {"VAULT_CACERT": "other", "option": "engine"},  # the option over the variables
+])
+def test_the_engine_ca_is_read_from_vault_cacert_or_bao_cacert(
+        bao_tls: OpenBao, tmp_path: Path, variables: dict[str, str]) -> None:
+    other = tmp_path / "other"
+    assert run_tool("certs", "ca", "--out", str(other), "-q").returncode == 0
+    files = {"engine": str(bao_tls.tls_ca), "other": str(other / "ca.pem")}
+    env = {"VAULT_ADDR": bao_tls.address, "VAULT_TOKEN": ROOT_TOKEN, "VAULT_CACERT": "",
+           "BAO_CACERT": "", **{name: files[value] for name, value in variables.items()
+                                if name != "option"}}
+    option = ["--vault-cacert", files[variables["option"]]] if "option" in variables else []
+    out = tmp_path / "certs"
+    done = run_tool("certs", "client", "--vault-role", "docker-client", "--out", str(out),
+                    "-q", *option, env=env)
+    assert done.returncode == 0, done.stderr
+    assert load_cert(out / "cert.pem").serial_number in bao_tls.serials()
+
+
+def test_an_engine_certificate_for_another_name_says_so(tmp_path: Path) -> None:
+    """An HTTPS engine whose certificate names another host: the CA is right, the name
+    is not (a CA hint would mislead)."""
+    import http.server
+    import threading
+
+    engine = tmp_path / "engine"
+    assert run_tool("certs", "all", "--out", str(engine), "-q", "--no-default-san", "--san",
+                    "vault.example.com").returncode == 0
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(engine / "server-cert.pem", engine / "server-key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = run_tool("certs", "client", "--vault-role", "docker-client", "--out",
+                        str(tmp_path / "c"), "--vault-cacert", str(engine / "ca.pem"),
+                        env={"VAULT_ADDR": f"https://127.0.0.1:{server.server_address[1]}",
+                             "VAULT_TOKEN": ROOT_TOKEN})
+    finally:
+        server.shutdown()
+    assert done.returncode == 5, done.stderr
+    assert done.stderr.rstrip().endswith(
+        "the engine's certificate does not name 127.0.0.1; give --vault-addr a name its "
+        "certificate holds"), done.stderr
+    assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.parametrize("what", ["fifo", "/dev/zero", "empty", "not PEM"])
