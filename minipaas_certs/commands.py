@@ -225,7 +225,7 @@ def server_command(out: str, signing: SignerOptions, sans: Sequence[str],
 
     request = _request(SERVER, name, cn, sans, no_default_san, key_type, key_size,
                        days, hours)  # checked before the signer's options, as always
-    plan = Plan.issue(signing.signer(), (request,), force=force)
+    plan = Plan.issue(signing.signer((SERVER,)), (request,), force=force)
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
 
@@ -281,7 +281,7 @@ def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequ
     bundles: list[str | None] = list(dict.fromkeys(names)) or [None]  # None: the default pair
     requests = tuple(_request(CLIENT, name, cn, (), False, key_type, key_size, days, hours)
                      for name in bundles)
-    plan = Plan.issue(signing.signer(), requests, force=force)
+    plan = Plan.issue(signing.signer((CLIENT,)), requests, force=force)
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
 
@@ -490,7 +490,8 @@ def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal
     """
     from .generate import renew, renew_all
 
-    signed_by = signing.signer()
+    signed_by = signing.signer(tuple(ROLES.values()) if asked.every else
+                               (asked.identity.role,))
     within = asked.within
     if asked.every:
         renewal = renew_all(run.openssl, Path(out), lifetime=asked.lifetime,

@@ -80,7 +80,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
     with OutputDirectory(out) as store, children_reaped(openssl):
         for leftover in store.undone:
             progress(f"Undid the change of an interrupted run ({leftover.name}) in {out}")
-        resolved = [_resolve(out, request, plan.force, plan.signer_options())
+        resolved = [_resolve(out, request, plan.force, plan.signer_options(request.role))
                     for request in plan.requests]
         asked = [spec for spec, _ in resolved]
         signer = plan.signer  # plan.py names only what it reads of a Signer
@@ -214,7 +214,7 @@ def _skipped(out: Path, plan: Plan, identity: Identity, reason: str,
             with contextlib.suppress(InvalidInput):
                 sans.append(parse_san(name.split(":", 1)[1]).value)
         words += [f"--san {quote(san)}" for san in sans] or ["--san 'ITS ADDRESS'"]
-    words += plan.signer_options()
+    words += plan.signer_options(identity.role)
     words += ["--force"] if replace else []
     working = current is not None and identity.role.fits(current)
     return Skipped(identity, reason, identity.command(out, options=words), working)

@@ -222,6 +222,12 @@ engine_options = stack(
     click.option("--vault-role", "vault_role", metavar="ROLE", default=None,
                  help="Sign through the OpenBao/Vault PKI engine's role ROLE instead of a "
                       "CA key: the key is made here and never leaves."),
+    click.option("--vault-server-role", "vault_server_role", metavar="ROLE", default=None,
+                 help="The engine role that signs server certificates [default: "
+                      "--vault-role]."),
+    click.option("--vault-client-role", "vault_client_role", metavar="ROLE", default=None,
+                 help="The engine role that signs client certificates [default: "
+                      "--vault-role]."),
     click.option("--vault-addr", "vault_addr", metavar="URL",
                  envvar=["VAULT_ADDR", "BAO_ADDR"], default=None,
                  help="The engine's address [env VAULT_ADDR, BAO_ADDR]."),
@@ -237,14 +243,19 @@ engine_options = stack(
 
 def signing_engine(vault_role: str | None, vault_addr: str | None, vault_mount: str,
                    vault_token_file: str | None, vault_cacert: str | None,
-                   ca_dir: str | None = None) -> Engine | None:
-    """The PKI engine the options name, or None (sign with a CA key)."""
+                   ca_dir: str | None = None, option: str = "--vault-role") -> Engine | None:
+    """The PKI engine the options name, with the engine role ``vault_role`` (named by
+    ``option``), or None (sign with a CA key)."""
     if vault_role is None:
         return None
     if ca_dir:
-        raise click.UsageError("--vault-role and --ca-dir cannot be combined: the engine signs")
+        raise click.UsageError(f"{option} and --ca-dir cannot be combined: the engine signs")
     if not vault_addr:
-        raise click.UsageError("--vault-role needs --vault-addr (or VAULT_ADDR / BAO_ADDR)")
+        raise click.UsageError(f"{option} needs --vault-addr (or VAULT_ADDR / BAO_ADDR)")
+    from .vault import ROLE_NAME
+
+    if not ROLE_NAME.match(vault_role):
+        raise InvalidInput(f"{option} {vault_role!r} is not a role name")
     from .files import read_limited
     from .vault import Engine
 
@@ -274,20 +285,44 @@ class SignerOptions:
 
     ca_dir: str | None
     vault_role: str | None
+    vault_server_role: str | None
+    vault_client_role: str | None
     vault_addr: str | None
     vault_mount: str
     vault_token_file: str | None
     vault_cacert: str | None
 
-    def signer(self) -> Signer:
+    def signer(self, issues: Sequence[Role]) -> Signer:
         """Who signs, as the options name it: a PKI engine, or the CA in --ca-dir (else in
-        --out).  Reads the engine's token and CA file: called where the command used to
-        read them, so that errors come in the same order."""
+        --out).  ``issues``: the roles the command may issue; an engine role named for
+        another is a usage error (a typo caught, not an option ignored).  Reads the
+        engine's token and CA file: called where the command used to read them, so that
+        errors come in the same order."""
+        from .identity import ROLES
         from .signers import choose
 
-        engine = signing_engine(self.vault_role, self.vault_addr, self.vault_mount,
-                                self.vault_token_file, self.vault_cacert, self.ca_dir)
-        return choose(ca_dir=Path(self.ca_dir) if self.ca_dir else None, engine=engine)
+        named = {role: (f"--vault-{role}-role", getattr(self, f"vault_{role}_role"))
+                 for role in ROLES.values()}
+        for role, (option, value) in named.items():
+            if value is not None and role not in issues:
+                instead = " or ".join(["--vault-role", *(named[r][0] for r in issues)])
+                raise click.UsageError(f"{option} names the engine role for {role} "
+                                       "certificates, and this command issues "
+                                       f"{' and '.join(map(str, issues))} ones: use {instead}")
+        chosen = {role: (option, value) if value is not None else ("--vault-role",
+                                                                   self.vault_role)
+                  for role, (option, value) in named.items()}
+        given = {role: (option, value) for role, (option, value) in chosen.items()
+                 if value is not None and role in issues}
+        engine = None
+        for option, value in given.values():
+            engine = engine or signing_engine(value, self.vault_addr, self.vault_mount,
+                                              self.vault_token_file, self.vault_cacert,
+                                              self.ca_dir, option)
+        if engine is None:
+            return choose(ca_dir=Path(self.ca_dir) if self.ca_dir else None)
+        return choose(engines={role: dataclasses.replace(engine, role=value)
+                               for role, (_, value) in given.items()})
 
 
 class Keywords(TypedDict):

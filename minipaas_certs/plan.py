@@ -206,6 +206,8 @@ class SignerChoice(Protocol):
     @property
     def options(self) -> tuple[str, ...]: ...  # how printed commands name it
 
+    def options_for(self, role: Role) -> tuple[str, ...]: ...  # ... one that issues role
+
 
 class Kind(enum.Enum):
     """What a run does, which decides what it may replace without --force."""
@@ -354,9 +356,10 @@ class Plan:
             asked = min(asked, (self.ca.days - 1) * DAY)
         return renewal(current, where, identity.role, identity.name, (), asked, None)
 
-    def signer_options(self) -> list[str]:
-        """The options that name this plan's signer, for the commands it prints."""
-        return list(self.signer.options)
+    def signer_options(self, role: Role | None = None) -> list[str]:
+        """The options that name this plan's signer, for the commands it prints (one
+        that issues ``role``: those that command accepts)."""
+        return list(self.signer.options if role is None else self.signer.options_for(role))
 
 
 # --- builders: from parsed options to a plan ----------------------------------------------

@@ -31,7 +31,7 @@ TIMEOUT = 30.0  # seconds for a whole request to the engine, however slowly it a
 MAX_ANSWER = 1024 * 1024
 CACERT_SOURCES = ("VAULT_CACERT", "BAO_CACERT")  # --vault-cacert's variables, first set first
 _MOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*\Z")
-_ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
+ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
 
 
 class EngineRefused(CAProblem):
@@ -170,7 +170,7 @@ class Engine:
             raise InvalidInput(f"--vault-addr {self.address!r}: use http(s)://HOST:PORT")
         if not _MOUNT.match(self.mount):
             raise InvalidInput(f"--vault-mount {self.mount!r} is not a mount path")
-        if not _ROLE.match(self.role):
+        if not ROLE_NAME.match(self.role):
             raise InvalidInput(f"--vault-role {self.role!r} is not a role name")
         source = self.token_source or "the engine token"
         if not self.token:

@@ -31,6 +31,7 @@ from ..identity import identities
 from ..layout import CA_CERT, CA_KEY, CERT_MODE, KEY_MODE
 
 if TYPE_CHECKING:
+    from ..identity import Role
     from ..openssl import OpenSSL
     from ..plan import CASpec, LeafSpec, Placement, Plan, Progress
     from ..render import Templates
@@ -89,6 +90,10 @@ class Signer:
     def options(self) -> tuple[str, ...]:
         """The options that name this signer, for the commands a run prints."""
         return ()
+
+    def options_for(self, role: Role) -> tuple[str, ...]:
+        """The options that name this signer in a printed command that issues ``role``."""
+        return self.options
 
     def open(self, run: SigningRun) -> Signing:
         raise NotImplementedError
