@@ -507,43 +507,59 @@ def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal
     reports.render("outcome", reports.Done(Path(out), renewed))
 
 
-def _revoke_usage(names: Sequence[str], servers: Sequence[str], **_: Any) -> None:
-    if not names and not servers:
-        raise click.UsageError("name what to revoke: --name CLIENT or --server MANAGER")
+def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequence[str],
+                  client_pair: bool, **_: Any) -> None:
+    if not (names or clients or servers or client_pair):
+        raise click.UsageError("name what to revoke: --name NAME (a bundle), or "
+                               "--client-pair (the top-level client pair)")
 
 
 @click.command("revoke", epilog=EXIT_CODES)
 @out_option
 @click.option("--name", "names", multiple=True, callback=validate(parse_identity_name),
-              help="Revoke the client bundle clients/NAME (repeatable).")
-@click.option("--server", "servers", multiple=True, callback=validate(parse_identity_name),
-              help="Revoke the manager's bundle servers/NAME, e.g. a decommissioned one "
+              help="Revoke the bundle NAME: clients/NAME or servers/NAME, whichever exists "
                    "(repeatable).")
+@click.option("--client", "clients", multiple=True, callback=validate(parse_identity_name),
+              metavar="NAME", help="Revoke the client bundle clients/NAME (repeatable).")
+@click.option("--server", "servers", multiple=True, callback=validate(parse_identity_name),
+              metavar="NAME", help="Revoke the manager's bundle servers/NAME, e.g. a "
+                                   "decommissioned one (repeatable).")
+@click.option("--client-pair", is_flag=True,
+              help="Revoke the top-level client pair (client-cert.pem, cert.pem); nothing "
+                   "is issued in its place.")
 @click.option("--ca-days", type=DAYS, default=DEFAULT_CA_DAYS, show_default=True,
               help="Validity of the new CA.")
 @click.option("--days", type=DAYS, default=None,
               help="Validity of the re-issued certificates [default: each one's current].")
 @with_run(passphrase=PASSPHRASE_NEXT_CA, usage=_revoke_usage)
-def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_days: int,
-                   days: int | None, run: Run) -> None:
+def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
+                   servers: Sequence[str], client_pair: bool, ca_days: int, days: int | None,
+                   run: Run) -> None:
     """Cut identities off, although dockerd checks no CRL: a new CA, every other
     identity re-issued from it, in one step.
 
     \b
     minipaas certs revoke --out .certs --name alice
-    minipaas certs revoke --out .certs --server m3
+    minipaas certs revoke --out .certs --name m3      # servers/m3
+    minipaas certs revoke --out .certs --client-pair
 
-    The new CA has the old one's key type; ca.pem and every bundle's ca.pem hold
-    it alone. The top-level pairs, every servers/* and every remaining clients/*
-    are re-issued with their CN, SANs and key type. The revoked bundles and the
-    old CA go to a backup folder, and revoked.json records who was cut off.
+    --name finds clients/NAME or servers/NAME; when both exist, say which with
+    --client NAME or --server NAME.  The new CA has the old one's key type; ca.pem
+    and every bundle's ca.pem hold it alone.  The top-level server pair, every
+    servers/* and every remaining clients/* (and the top-level client pair unless
+    revoked) are re-issued with their CN, SANs and key type.  The revoked
+    identities and the old CA go to a backup folder, and revoked.json records who
+    was cut off.
     Revocation takes effect when each manager runs with its new files (copy
     them, restart dockerd); the remaining clients need their new bundles.
     """
     from .generate import revoke
+    from .revocations import named
 
-    cut_off = [*(Identity(CLIENT, name) for name in names),
-               *(Identity(SERVER, name) for name in servers)]
+    cut_off = [*(named(Path(out), name) for name in names),
+               *(Identity(CLIENT, name) for name in clients),
+               *(Identity(SERVER, name) for name in servers),
+               *([Identity(CLIENT)] if client_pair else [])]
     revoked = revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
                      lifetime=None if days is None else chosen_lifetime(days), **run.keywords)
     reports.render("outcome", reports.Done(Path(out), revoked))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence
 from . import clock
 from .certinfo import Certificate, read_certificate, read_certificates
 from .errors import CAProblem, InvalidInput, OutputError, quote
-from .identity import ROLES, Identity, bundles, certs_command, identities, kind_of
+from .identity import ROLES, Identity, certs_command, identities, kind_of
 from .layout import (
     CA_CERT,
     CA_KEY,
@@ -96,7 +96,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         revoked = _revocations(out, plan)
         # Before placement's own refusals: a linked bundle is named as such.
         store.refuse_links([*(spec.cert_file for spec in leaves),
-                            *(bundle.label for bundle in plan.revoke)])
+                            *(name for bundle in plan.revoke for name in bundle.owned)])
         # What the run replaces or moves away: what stays must trust the new ca.pem.
         gone = {spec.cert_file for spec in leaves} | {bundle.cert for bundle in plan.revoke}
         gone.update(item.identity.cert for item in skipped)
@@ -275,13 +275,13 @@ def _revocations(out: Path, plan: Plan) -> list[Revocation]:
     found = []
     for bundle in plan.revoke:
         path = out / bundle.cert
-        if not os.path.lexists(bundle.directory(out)):
-            present = ", ".join(b.label for b in bundles(out, bundle.role)) or "none"
-            other = next(Identity(role, bundle.name) for role in ROLES.values()
-                         if role is not bundle.role)
-            hint = f"; did you mean {other.option}?" if other.directory(out).is_dir() else ""
-            raise InvalidInput(f"no bundle {bundle.directory(out)} to revoke (present: "
-                               f"{present}){hint}")
+        if bundle.name is None and not os.path.lexists(path):
+            raise InvalidInput(f"no top-level {bundle.role} pair to revoke in {out} "
+                               f"({bundle.cert} does not exist)")
+        if bundle.name is not None and not os.path.lexists(bundle.directory(out)):
+            from .revocations import no_bundle
+
+            raise no_bundle(out, bundle.name, (bundle.role,))
         if not path.is_file():
             raise CAProblem(f"{path} is missing: revoking records the certificate it "
                             "cuts off; move the broken bundle away by hand instead")

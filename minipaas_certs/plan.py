@@ -300,6 +300,8 @@ class Plan:
             raise ValueError(f"a {self.kind.value} run and its signer disagree on a new CA")
         if self.revoke and self.kind is not Kind.REVOKE:
             raise ValueError("only a revocation cuts identities off")
+        if any(cut.name is None and not cut.role.pair_revocable for cut in self.revoke):
+            raise ValueError("the top-level server pair is re-issued by a revocation")
         if self.ca is None:
             return
         if self.reissue and self.ca.days < 2:
@@ -347,7 +349,7 @@ class Plan:
         pair (it holds the old pair; a bundle's goes with its folder)."""
         old_ca = [OLD_CA_CERT, OLD_CA_KEY] if self.ca is not None and self.force else []
         stale = [CLIENT_P12] if CLIENT_CERT in placement.files else []
-        return [*old_ca, *(bundle.label for bundle in self.revoke), *stale]
+        return [*old_ca, *(name for bundle in self.revoke for name in bundle.owned), *stale]
 
     def reissued(self, current: Certificate, where: Path, identity: Identity) -> LeafSpec:
         """The re-issue of an identity the directory holds (``others``)."""
