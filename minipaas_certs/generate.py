@@ -37,7 +37,7 @@ from .plan import (
     successor_ca,
 )
 from .render import SHIPPED, Templates
-from .signers.base import Signer, SigningRun
+from .signers.base import Signer, SigningRun, carried_intermediates, move_out
 from .store import OutputDirectory, remove_abandoned, shared_lock, unfinished
 
 if TYPE_CHECKING:  # revoking loads only in the runs that use it
@@ -363,24 +363,65 @@ def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Identity], *, ca_days:
     """
     from .signers.new_ca import NewCA
 
-    plan = Plan.revocation(NewCA(successor_ca(_current_ca(out), ca_days)), cut_off,
+    plan = Plan.revocation(NewCA(successor_ca(_current_ca(out, cut_off), ca_days)), cut_off,
                            lifetime=lifetime)
     return generate(openssl, out, plan, passphrase=passphrase, templates=templates,
                     progress=progress)
 
 
-def _current_ca(out: Path) -> Certificate:
-    """The CA a revocation replaces: the first certificate of ca.pem beside its key."""
+def _current_ca(out: Path, cut_off: Sequence[Identity]) -> Certificate:
+    """The CA a revocation replaces: the first certificate of ca.pem beside its key.  A
+    CA this run cannot replace is refused up front, saying what cuts them off instead."""
     if not os.path.lexists(out / CA_KEY):
-        raise CAProblem(f"{out} holds no {CA_KEY}: revoke in the folder that holds the CA "
-                        "(its --ca-dir), where the new CA must be made")
+        intermediates = carried_intermediates(out)
+        if intermediates:
+            raise _under_a_trusted_root(out, cut_off, intermediates[0], key_here=False)
+        from .vault import NEW_ROOT
+
+        renew_from = certs_command("renew", "--all", out=out,
+                                   options=["--ca-dir CA_FOLDER", "--force"])
+        renew_engine = certs_command("renew", "--all", out=out, options=[
+            "--vault-server-role ROLE", "--vault-client-role ROLE", "--force"])
+        raise CAProblem(
+            f"{out} holds no {CA_KEY}: its certificates come from a CA kept elsewhere, and "
+            "as dockerd checks no CRL, revoking means a new CA in every ca.pem; do it by "
+            f"hand: move {move_out(out, cut_off) or 'what you revoke'} out of {out}, then "
+            "for a CA folder of this tool "
+            f"`{certs_command('ca', out='CA_FOLDER', options=['--force'])}` and `{renew_from}` "
+            "(and that renew for each folder it signs); for a PKI engine, give it a new "
+            f"root ({NEW_ROOT}) and `{renew_engine}`")
     try:
         certificates = read_certificates(out / CA_CERT)
     except OutputError as error:
         raise CAProblem(str(error)) from None
     if not all(certificate.self_issued for certificate in certificates):
-        raise CAProblem(f"{out / CA_CERT} holds an intermediate CA: revoking makes a new CA, "
-                        "and a new intermediate comes from your organisation; put it in place "
-                        "(ca.pem and ca-key.pem), then "
-                        f"`{certs_command('renew', '--all', out=out)}` for each folder it signs")
+        intermediate = next(cert for cert in certificates if not cert.self_issued)
+        raise _under_a_trusted_root(out, cut_off, intermediate, key_here=True)
     return certificates[0]
+
+
+def _under_a_trusted_root(out: Path, cut_off: Sequence[Identity], intermediate: Certificate,
+                          key_here: bool) -> CAProblem:
+    """Certificates of an intermediate (an organisation's) cannot be cut off while the
+    daemons trust its root: a new intermediate's ca.pem is that same root."""
+    until = []
+    for identity in cut_off:
+        with contextlib.suppress(OutputError):
+            ends = read_certificate(out / identity.cert).not_after
+            until.append(f"{identity.label} until {ends:%Y-%m-%d %H:%M} UTC")
+    if key_here:
+        way = (f"in place of this one ({CA_CERT} with its chain, {CA_KEY}), then "
+               f"`{certs_command('renew', '--all', out=out)}`")
+    else:
+        renew = certs_command("renew", "--all", out=out,
+                              options=["--ca-dir NEW_CA_FOLDER", "--force"])
+        way = (f"in a new folder NEW_CA_FOLDER ({CA_CERT} with its chain, {CA_KEY}), then "
+               f"`{renew}`")
+    return CAProblem(
+        f"{out}'s certificates come from the intermediate CA CN={intermediate.subject_cn}, "
+        "whose root every daemon trusts: no revocation cuts a certificate off while they "
+        "trust that root (dockerd checks no CRL, and whatever intermediate signs next, "
+        f"ca.pem stays the root), so it stays valid until it expires "
+        f"({'; '.join(until) or 'see `minipaas certs show`'}). "
+        f"To cut it off sooner, move {move_out(out, cut_off) or 'it'} out of {out} and put "
+        f"an intermediate under another root from your organisation {way}")
