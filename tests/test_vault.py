@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,7 +26,7 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import load_cert, run_tool, unavailable
+from conftest import TOOL_OPENSSL, load_cert, run_tool, unavailable
 from cryptography import x509
 from dockerd import free_port
 
@@ -801,3 +802,54 @@ def test_an_engine_address_with_credentials_is_refused_before_any_request() -> N
     with pytest.raises(InvalidInput) as refused:
         Engine("http://user:s3cret@127.0.0.1:8200", "pki", "docker-server", "token")
     assert "s3cret" not in str(refused.value)
+
+
+def test_an_engine_signed_folder_is_revoked_and_rolled_over_as_the_refusals_say(
+        tmp_path: Path) -> None:
+    """revoke and rotate-ca start make a CA here: in a folder the engine signs they refuse
+    up front, and their engine steps, followed (a new root in the engine, then one
+    renew --all with both roles), cut the revoked bundle off.  An engine of its own: its
+    root changes."""
+    engine = OpenBao()
+    try:
+        out = tmp_path / "certs"
+        for args in (["server", "--vault-role", "docker-server"],
+                     ["client", "--vault-role", "docker-client"],
+                     ["client", "--name", "ci", "--vault-role", "docker-client"]):
+            assert tool(engine, *args, "--out", str(out), "-q").returncode == 0
+        before = snapshot(out)
+        said = {}
+        for args in (["revoke", "--name", "ci"], ["rotate-ca", "start"]):
+            done = tool(engine, *args, "--out", str(out))
+            assert done.returncode == 5, done.stderr
+            assert snapshot(out) == before
+            said[args[0]] = done.stderr
+        assert f"move {out}/clients/ci out of {out}" in said["revoke"]
+        for text in said.values():
+            assert "give it a new root (`bao write pki/root/rotate/internal common_name=NAME`, " \
+                   "then `bao write pki/root/replace default=next`)" in text, text
+        renew = re.findall(r"`(minipaas certs renew [^`]*--vault-server-role[^`]*)`",
+                           said["revoke"])
+        assert renew == [f"minipaas certs renew --all --out {out} --vault-server-role ROLE "
+                         "--vault-client-role ROLE --force"]
+        shutil.move(str(out / "clients" / "ci"), str(tmp_path / "ci"))
+        env = {**os.environ, "BAO_ADDR": engine.address, "BAO_TOKEN": ROOT_TOKEN}
+        for args in (["write", "pki/root/rotate/internal", "common_name=OpenBao Docker CA 2",
+                      "ttl=87600h", "key_type=ec"], ["write", "pki/root/replace", "default=next"]):
+            done = subprocess.run([bao_binary(), *args], env=env, capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+        command = renew[0].split()[2:]
+        command[command.index("ROLE")] = "docker-server"
+        command[command.index("ROLE")] = "docker-client"
+        done = tool(engine, *command, "-q")
+        assert done.returncode == 0, done.stderr
+        root = load_cert(out / "ca.pem")
+        assert root.subject.rfc4514_string() == "CN=OpenBao Docker CA 2"
+        for name in ("server-cert.pem", "cert.pem"):
+            load_cert(out / name).verify_directly_issued_by(root)
+        cut = subprocess.run([TOOL_OPENSSL, "verify", "-CAfile", str(out / "ca.pem"),
+                              str(tmp_path / "ci" / "cert.pem")], capture_output=True)
+        assert cut.returncode != 0  # the daemons with the new ca.pem refuse it
+        assert run_tool("certs", "check", str(out)).returncode == 0
+    finally:
+        engine.stop()
