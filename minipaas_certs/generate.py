@@ -422,6 +422,6 @@ def _under_a_trusted_root(out: Path, cut_off: Sequence[Identity], intermediate: 
         "whose root every daemon trusts: no revocation cuts a certificate off while they "
         "trust that root (dockerd checks no CRL, and whatever intermediate signs next, "
         f"ca.pem stays the root), so it stays valid until it expires "
-        f"({'; '.join(until) or 'see `minipaas certs show`'}). "
+        f"({'; '.join(until) or '`' + certs_command('show', out=out) + '` gives the date'}). "
         f"To cut it off sooner, move {move_out(out, cut_off) or 'it'} out of {out} and put "
         f"an intermediate under another root from your organisation {way}")

@@ -300,7 +300,8 @@ class Plan:
             raise ValueError(f"a {self.kind.value} run and its signer disagree on a new CA")
         if self.revoke and self.kind is not Kind.REVOKE:
             raise ValueError("only a revocation cuts identities off")
-        if any(cut.name is None and not cut.role.pair_revocable for cut in self.revoke):
+        if any(isinstance(cut, Identity) and cut.name is None and not cut.role.pair_revocable
+               for cut in self.revoke):
             raise ValueError("the top-level server pair is re-issued by a revocation")
         if self.ca is None:
             return
