@@ -137,19 +137,43 @@ def _key(key_type: str, key_size: int | None) -> Any:
 @ca_days_option
 @force_option
 @reissue_option
+@engine_options
 @with_run(passphrase=PASSPHRASE_NEW_CA)
 def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                 server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
-                days: int, ca_days: int, force: bool, reissue: bool, run: Run) -> None:
+                days: int, ca_days: int, force: bool, reissue: bool, run: Run,
+                **engine: Any) -> None:
     """A new CA, a server pair and a client pair: the set for a new cluster.
 
     With --force over an existing set, the bundles of the previous CA
     (servers/*, clients/*) no longer verify: add --reissue to re-issue them from
     the new CA in the same step, each keeping its CN, SANs and key type.
+
+    \b
+    Through an OpenBao/Vault PKI engine instead, no CA is made here:
+      minipaas certs all --out .certs --san 10.0.0.5 \\
+          --vault-server-role docker-server --vault-client-role docker-client
     """
     from .generate import generate
     from .plan import CASpec, Plan, client_leaves, server_leaf
     from .signers import choose
+
+    signing = SignerOptions(ca_dir=None, **engine)
+    if signing.names_engine:
+        for option in ("ca_cn", "ca_days", "reissue"):
+            if click.get_current_context().get_parameter_source(option) not in (
+                    None, click.core.ParameterSource.DEFAULT):
+                raise click.UsageError(f"--{option.replace('_', '-')} is for the CA this "
+                                       "command makes; through the engine it makes none")
+        requests = (_request(SERVER, None, server_cn, sans, no_default_san, key_type,
+                             key_size, days, None),
+                    _request(CLIENT, None, client_cn, (), False, key_type, key_size, days,
+                             None))
+        plan = Plan.issue(signing.signer((SERVER, CLIENT)), requests, force=force,
+                          new_set=True)
+        done = generate(run.openssl, Path(out), plan, **run.keywords)
+        reports.render("outcome", reports.Done(Path(out), done))
+        return
 
     key, lifetime = _key(key_type, key_size), chosen_lifetime(days)
     plan = Plan.new_set(choose(new_ca=CASpec(ca_cn, key, ca_days)), force=force, reissue=reissue,
@@ -517,8 +541,8 @@ def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequenc
 @click.command("revoke", epilog=EXIT_CODES)
 @out_option
 @click.option("--name", "names", multiple=True, callback=validate(parse_identity_name),
-              help="Revoke the bundle NAME: clients/NAME or servers/NAME, whichever exists "
-                   "(repeatable).")
+              metavar="NAME", help="Revoke the bundle NAME: clients/NAME or servers/NAME, "
+                                   "whichever exists (repeatable).")
 @click.option("--client", "clients", multiple=True, callback=validate(parse_identity_name),
               metavar="NAME", help="Revoke the client bundle clients/NAME (repeatable).")
 @click.option("--server", "servers", multiple=True, callback=validate(parse_identity_name),

@@ -292,6 +292,12 @@ class SignerOptions:
     vault_token_file: str | None
     vault_cacert: str | None
 
+    @property
+    def names_engine(self) -> bool:
+        """Whether an engine role is named: the engine signs."""
+        return any(role is not None for role in (self.vault_role, self.vault_server_role,
+                                                 self.vault_client_role))
+
     def signer(self, issues: Sequence[Role]) -> Signer:
         """Who signs, as the options name it: a PKI engine, or the CA in --ca-dir (else in
         --out).  ``issues``: the roles the command may issue; an engine role named for

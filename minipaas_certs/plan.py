@@ -214,6 +214,7 @@ class Kind(enum.Enum):
 
     NEW_CA = "new CA"  # certs all, certs ca: a CA made in this run, and its leaves
     ISSUE = "issue"  # certs server, certs client: identities issued or rotated
+    NEW_SET = "new set"  # certs all through an engine: no CA made, nothing replaced
     RENEW = "renew"  # renew server|client: one identity that exists
     RENEW_ALL = "renew all"  # renew --all: every identity present (that is due)
     REVOKE = "revoke"  # a new CA re-issues every identity but those cut off
@@ -267,8 +268,11 @@ class Plan:
 
     @classmethod
     def issue(cls, signer: SignerChoice, requests: Sequence[Request], *,
-              force: bool = False) -> Plan:
-        return cls(signer, Kind.ISSUE, requests=tuple(requests), force=force)
+              force: bool = False, new_set: bool = False) -> Plan:
+        """``requests`` issued or rotated; ``new_set`` (``certs all`` through an engine):
+        like a new CA's leaves, none replaces what is there without ``force``."""
+        return cls(signer, Kind.NEW_SET if new_set else Kind.ISSUE, requests=tuple(requests),
+                   force=force)
 
     @classmethod
     def renewal(cls, signer: SignerChoice, request: Request, *, force: bool = False) -> Plan:
@@ -330,6 +334,11 @@ class Plan:
         placement.present = snapshot([*placement.files, *placement.bundles, CA_CERT, CA_KEY])
         placement.keep = [name for name in (*placement.files, *placement.bundles)
                           if name in placement.present]
+        if self.kind is Kind.NEW_SET and placement.keep and not self.force:
+            raise Conflict(
+                f"{out} already holds {', '.join(placement.keep)}: `{certs_command('all')}` "
+                f"never replaces them; use `{certs_command(SERVER.name)}` or `client` to "
+                "renew them, or --force to move the old files into a backup folder")
         if self.ca is not None and placement.keep and not self.force:
             raise Conflict(
                 f"{out} already holds {', '.join(placement.keep)}: a new CA never replaces "

@@ -853,3 +853,43 @@ def test_an_engine_signed_folder_is_revoked_and_rolled_over_as_the_refusals_say(
         assert run_tool("certs", "check", str(out)).returncode == 0
     finally:
         engine.stop()
+
+
+def test_all_through_the_engine_makes_the_set_and_no_ca(bao: OpenBao, tmp_path: Path) -> None:
+    out = tmp_path / "certs"
+    roles = ["--vault-server-role", "docker-server", "--vault-client-role", "docker-client"]
+    for options, code, text in (
+            (["--vault-role", "docker-server"], 2, "would sign both the server and the client"),
+            (["--ca-cn", "Ops CA", *roles], 2, "--ca-cn is for the CA this command makes; "
+                                              "through the engine it makes none"),
+            (["--ca-days", "100", *roles], 2, "--ca-days is for the CA"),
+            (["--reissue", "--force", *roles], 2, "--reissue is for the CA")):
+        done = tool(bao, "all", "--out", str(out), *options)
+        assert done.returncode == code and text in done.stderr, done.stderr
+        assert not out.exists()
+    done = tool(bao, "all", "--out", str(out), "--san", "10.0.0.5", "--days", "60", *roles,
+                "-q")
+    assert done.returncode == 0, done.stderr
+    root = x509.load_pem_x509_certificate(bao.root.encode())
+    assert load_cert(out / "ca.pem") == root and not (out / "ca-key.pem").exists()
+    for name in ("server-cert.pem", "client-cert.pem", "cert.pem"):
+        load_cert(out / name).verify_directly_issued_by(root)
+    names = load_cert(out / "server-cert.pem").extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert {str(a) for a in names.get_values_for_type(x509.IPAddress)} == {"10.0.0.5",
+                                                                           "127.0.0.1"}
+    assert run_tool("certs", "check", str(out)).returncode == 0
+    before = snapshot(out)
+    done = tool(bao, "all", "--out", str(out), *roles)
+    assert done.returncode == 4 and "never replaces them" in done.stderr, done.stderr
+    assert snapshot(out) == before
+    serial = load_cert(out / "cert.pem").serial_number
+    assert tool(bao, "all", "--out", str(out), "--force", *roles, "-q").returncode == 0
+    assert load_cert(out / "cert.pem").serial_number != serial
+
+
+def test_the_role_options_are_single_valued(tmp_path: Path) -> None:
+    done = run_tool("certs", "renew", "--all", "--out", str(tmp_path / "c"),
+                    "--vault-server-role", "a", "--vault-server-role", "b")
+    assert done.returncode == 2, done.stderr
+    assert "Error: --vault-server-role given twice (a, b): give it once" in done.stderr
