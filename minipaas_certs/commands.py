@@ -555,10 +555,11 @@ def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequenc
               help="Validity of the new CA.")
 @click.option("--days", type=DAYS, default=None,
               help="Validity of the re-issued certificates [default: each one's current].")
+@engine_options
 @with_run(passphrase=PASSPHRASE_NEXT_CA, usage=_revoke_usage)
 def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
                    servers: Sequence[str], client_pair: bool, ca_days: int, days: int | None,
-                   run: Run) -> None:
+                   run: Run, **engine: Any) -> None:
     """Cut identities off, although dockerd checks no CRL: a new CA, every other
     identity re-issued from it, in one step.
 
@@ -576,16 +577,29 @@ def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
     was cut off.
     Revocation takes effect when each manager runs with its new files (copy
     them, restart dockerd); the remaining clients need their new bundles.
+
+    A folder signed through a PKI engine: give the engine a new root first, then
+    revoke with --vault-server-role and --vault-client-role (or --vault-role): the
+    engine re-issues the others under it.
     """
     from .generate import revoke
     from .revocations import named
 
+    signing = SignerOptions(ca_dir=None, **engine)
+    signer = None
+    if signing.names_engine:
+        source = click.get_current_context().get_parameter_source("ca_days")
+        if source not in (None, click.core.ParameterSource.DEFAULT):
+            raise click.UsageError("--ca-days is for a CA this command makes; through the "
+                                   "engine it makes none")
+        signer = signing.signer((SERVER, CLIENT))
     cut_off = [*(named(Path(out), name) for name in names),
                *(Identity(CLIENT, name) for name in clients),
                *(Identity(SERVER, name) for name in servers),
                *([Identity(CLIENT)] if client_pair else [])]
     revoked = revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
-                     lifetime=None if days is None else chosen_lifetime(days), **run.keywords)
+                     lifetime=None if days is None else chosen_lifetime(days), engine=signer,
+                     **run.keywords)
     reports.render("outcome", reports.Done(Path(out), revoked))
 
 

@@ -131,7 +131,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         if backup is not None:
             progress(f"Moved the previous {', '.join(store.existing_in(backup))} into {backup}")
         # After a new CA, a person must hear what was revoked and what to deploy.
-        advised = plan.ca is not None and plan.force
+        advised = plan.force and (plan.ca is not None or bool(plan.revoke))
         return Outcome(written, reissues, bool(store.undone), tuple(skipped),
                        backup if signing.replaces_ca else None,
                        tuple(revoked) if advised else (),
@@ -352,15 +352,21 @@ def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | Non
 
 
 def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Identity], *, ca_days: int,
-           lifetime: datetime.timedelta | None = None, passphrase: bytes | None = None,
-           templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> Outcome:
+           lifetime: datetime.timedelta | None = None, engine: Signer | None = None,
+           passphrase: bytes | None = None, templates: Templates = SHIPPED,
+           progress: Progress = lambda _: None) -> Outcome:
     """Cut the bundles ``cut_off`` off: a new CA of the old one's key type, every other
     identity re-issued from it, the old CA and the revoked bundles moved into a
     backup, the revocation recorded; one all-or-nothing commit.
 
     Docker daemons check no CRL: only a CA file that no longer holds the CA that
-    signed a certificate stops it.
+    signed a certificate stops it.  ``engine``: a PKI engine re-issues them instead,
+    under a new root it was given (refused, before any key, if it still signs under
+    the folder's).
     """
+    if engine is not None:
+        return generate(openssl, out, Plan.revocation(engine, cut_off, lifetime=lifetime),
+                        passphrase=passphrase, templates=templates, progress=progress)
     from .signers.new_ca import NewCA
 
     plan = Plan.revocation(NewCA(successor_ca(_current_ca(out, cut_off), ca_days)), cut_off,
@@ -380,16 +386,17 @@ def _current_ca(out: Path, cut_off: Sequence[Identity]) -> Certificate:
 
         renew_from = certs_command("renew", "--all", out=out,
                                    options=["--ca-dir CA_FOLDER", "--force"])
-        renew_engine = certs_command("renew", "--all", out=out, options=[
-            "--vault-server-role ROLE", "--vault-client-role ROLE", "--force"])
+        revoke_engine = certs_command("revoke", out=out, options=[
+            *(identity.option for identity in cut_off), "--vault-server-role ROLE",
+            "--vault-client-role ROLE"])
         raise CAProblem(
             f"{out} holds no {CA_KEY}: its certificates come from a CA kept elsewhere, and "
-            "as dockerd checks no CRL, revoking means a new CA in every ca.pem; do it by "
-            f"hand: move {move_out(out, cut_off) or 'what you revoke'} out of {out}, then "
-            "for a CA folder of this tool "
+            "as dockerd checks no CRL, revoking means a new CA in every ca.pem: "
+            "for a PKI engine, give it a new root "
+            f"({NEW_ROOT}), then `{revoke_engine}`; for a CA folder of this tool, by hand: "
+            f"move {move_out(out, cut_off) or 'what you revoke'} out of {out}, then "
             f"`{certs_command('ca', out='CA_FOLDER', options=['--force'])}` and `{renew_from}` "
-            "(and that renew for each folder it signs); for a PKI engine, give it a new "
-            f"root ({NEW_ROOT}) and `{renew_engine}`")
+            "(and that renew for each folder it signs)")
     try:
         certificates = read_certificates(out / CA_CERT)
     except OutputError as error:

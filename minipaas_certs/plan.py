@@ -286,6 +286,8 @@ class Plan:
     @classmethod
     def revocation(cls, signer: SignerChoice, cut_off: Sequence[Identity], *,
                    lifetime: datetime.timedelta | None = None) -> Plan:
+        """``cut_off`` moved away, every other identity re-issued by ``signer``: a new CA,
+        or a PKI engine, which must sign under a root other than the folder's."""
         return cls(signer, Kind.REVOKE, force=True, others=Others(lifetime),
                    revoke=tuple(dict.fromkeys(cut_off)))
 
@@ -300,7 +302,8 @@ class Plan:
         return self.others is not None
 
     def __post_init__(self) -> None:
-        if (self.ca is not None) != (self.kind in (Kind.NEW_CA, Kind.REVOKE)):
+        # A revocation's new CA is made here, or is a PKI engine's new root.
+        if (self.ca is not None) != (self.kind is Kind.NEW_CA) and self.kind is not Kind.REVOKE:
             raise ValueError(f"a {self.kind.value} run and its signer disagree on a new CA")
         if self.revoke and self.kind is not Kind.REVOKE:
             raise ValueError("only a revocation cuts identities off")

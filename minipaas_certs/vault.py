@@ -32,8 +32,8 @@ TIMEOUT = 30.0  # seconds for a whole request to the engine, however slowly it a
 MAX_ANSWER = 1024 * 1024
 # What gives an engine a new root, which the roles then sign with (their issuer_ref is
 # "default"); the vault CLI takes the same paths.
-NEW_ROOT = ("`bao write pki/root/rotate/internal common_name=NAME`, then "
-            "`bao write pki/root/replace default=next`")
+NEW_ROOT = ("`bao write pki/root/rotate/internal common_name=NAME issuer_name=ISSUER`, "
+            "then `bao write pki/root/replace default=ISSUER`")
 CACERT_SOURCES = ("VAULT_CACERT", "BAO_CACERT")  # --vault-cacert's variables, first set first
 _MOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*\Z")
 ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")

@@ -804,12 +804,23 @@ def test_an_engine_address_with_credentials_is_refused_before_any_request() -> N
     assert "s3cret" not in str(refused.value)
 
 
+def _new_root(engine: OpenBao, name: str, issuer: str) -> None:
+    """What revoke's and rotate-ca's messages say: a new root, made the default issuer."""
+    env = {**os.environ, "BAO_ADDR": engine.address, "BAO_TOKEN": ROOT_TOKEN}
+    for args in (["write", "pki/root/rotate/internal", f"common_name={name}",
+                  f"issuer_name={issuer}", "ttl=87600h", "key_type=ec"],
+                 ["write", "pki/root/replace", f"default={issuer}"]):
+        done = subprocess.run([bao_binary(), *args], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+
 def test_an_engine_signed_folder_is_revoked_and_rolled_over_as_the_refusals_say(
         tmp_path: Path) -> None:
     """revoke and rotate-ca start make a CA here: in a folder the engine signs they refuse
-    up front, and their engine steps, followed (a new root in the engine, then one
-    renew --all with both roles), cut the revoked bundle off.  An engine of its own: its
-    root changes."""
+    up front, saying to give the engine a new root; then revoke through the engine cuts
+    the bundle off (refused, before any key, while the engine still signs under the old
+    root), and renew --all --force moves the folder to another new root.  An engine of
+    its own: its root changes."""
     engine = OpenBao()
     try:
         out = tmp_path / "certs"
@@ -817,39 +828,59 @@ def test_an_engine_signed_folder_is_revoked_and_rolled_over_as_the_refusals_say(
                      ["client", "--vault-role", "docker-client"],
                      ["client", "--name", "ci", "--vault-role", "docker-client"]):
             assert tool(engine, *args, "--out", str(out), "-q").returncode == 0
-        before = snapshot(out)
+        before, serials = snapshot(out), engine.serials()
         said = {}
         for args in (["revoke", "--name", "ci"], ["rotate-ca", "start"]):
             done = tool(engine, *args, "--out", str(out))
             assert done.returncode == 5, done.stderr
             assert snapshot(out) == before
             said[args[0]] = done.stderr
-        assert f"move {out}/clients/ci out of {out}" in said["revoke"]
         for text in said.values():
-            assert "give it a new root (`bao write pki/root/rotate/internal common_name=NAME`, " \
-                   "then `bao write pki/root/replace default=next`)" in text, text
-        renew = re.findall(r"`(minipaas certs renew [^`]*--vault-server-role[^`]*)`",
-                           said["revoke"])
-        assert renew == [f"minipaas certs renew --all --out {out} --vault-server-role ROLE "
-                         "--vault-client-role ROLE --force"]
-        shutil.move(str(out / "clients" / "ci"), str(tmp_path / "ci"))
-        env = {**os.environ, "BAO_ADDR": engine.address, "BAO_TOKEN": ROOT_TOKEN}
-        for args in (["write", "pki/root/rotate/internal", "common_name=OpenBao Docker CA 2",
-                      "ttl=87600h", "key_type=ec"], ["write", "pki/root/replace", "default=next"]):
-            done = subprocess.run([bao_binary(), *args], env=env, capture_output=True, text=True)
-            assert done.returncode == 0, done.stderr
-        command = renew[0].split()[2:]
+            assert "give it a new root (`bao write pki/root/rotate/internal common_name=NAME " \
+                   "issuer_name=ISSUER`, then `bao write pki/root/replace default=ISSUER`)" \
+                in text, text
+        (revoke,) = re.findall(r"`(minipaas certs revoke [^`]*)`", said["revoke"])
+        assert revoke == (f"minipaas certs revoke --out {out} --client ci --vault-server-role "
+                          "ROLE --vault-client-role ROLE")
+        command = revoke.split()[2:]
         command[command.index("ROLE")] = "docker-server"
         command[command.index("ROLE")] = "docker-client"
-        done = tool(engine, *command, "-q")
+        done = tool(engine, *command)  # the engine still signs under the old root
+        assert done.returncode == 5, done.stderr
+        assert "still signs under CN=OpenBao Docker CA, the root " in done.stderr
+        assert "revoking through it would cut nothing off; give it a new root first" \
+            in done.stderr
+        assert snapshot(out) == before and engine.serials() == serials  # nothing signed
+        _new_root(engine, "OpenBao Docker CA 2", "root-2")
+        old_ci = load_cert(out / "clients" / "ci" / "cert.pem")
+        done = tool(engine, *command)
         assert done.returncode == 0, done.stderr
+        assert "Revoked clients/ci  CN=ci" in done.stderr and "restart dockerd" in done.stderr
+        assert not (out / "clients" / "ci").exists()
+        (entry,) = json.loads((out / "revoked.json").read_text())["revoked"]
+        assert (entry["name"], int(entry["serial"], 16)) == ("ci", old_ci.serial_number)
         root = load_cert(out / "ca.pem")
         assert root.subject.rfc4514_string() == "CN=OpenBao Docker CA 2"
         for name in ("server-cert.pem", "cert.pem"):
             load_cert(out / name).verify_directly_issued_by(root)
+        (backup,) = out.glob("backup-*")
         cut = subprocess.run([TOOL_OPENSSL, "verify", "-CAfile", str(out / "ca.pem"),
-                              str(tmp_path / "ci" / "cert.pem")], capture_output=True)
+                              str(backup / "clients" / "ci" / "cert.pem")], capture_output=True)
         assert cut.returncode != 0  # the daemons with the new ca.pem refuse it
+        assert run_tool("certs", "check", str(out)).returncode == 0
+        # A rollover as rotate-ca start said: a new root, then one renew of everything.
+        (renew,) = re.findall(r"`(minipaas certs renew [^`]*--vault-server-role[^`]*)`",
+                              said["rotate-ca"])
+        assert renew == (f"minipaas certs renew --all --out {out} --vault-server-role ROLE "
+                         "--vault-client-role ROLE --force")
+        _new_root(engine, "OpenBao Docker CA 3", "root-3")
+        command = renew.split()[2:]
+        command[command.index("ROLE")] = "docker-server"
+        command[command.index("ROLE")] = "docker-client"
+        assert tool(engine, *command, "-q").returncode == 0
+        root = load_cert(out / "ca.pem")
+        assert root.subject.rfc4514_string() == "CN=OpenBao Docker CA 3"
+        load_cert(out / "cert.pem").verify_directly_issued_by(root)
         assert run_tool("certs", "check", str(out)).returncode == 0
     finally:
         engine.stop()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .. import clock
 from ..authority import CHAIN_FILE
-from ..certinfo import Certificate, parse_pem
+from ..certinfo import Certificate, parse_pem, read_certificates
 from ..errors import CAProblem, InvalidInput, OutputError
 from ..files import write_private
 from ..identity import Role
@@ -27,7 +27,7 @@ from ..parallel import run_all
 from ..plan import BACKDATE, CLOCK_MARGIN, HOUR, describe
 from ..render import SHIPPED, Templates
 from ..signing import SIGNING, LeafRequest, place_and_check, request_leaf
-from ..vault import Engine, EngineRefused
+from ..vault import Engine, EngineRefused, ca_chain
 from ..vault import sign as engine_sign
 from .base import (
     Signer,
@@ -99,6 +99,13 @@ class _EngineSigning(Signing):
             self.run.progress(f"Warning: {self.engine.address} is plain HTTP: the token "
                               "crosses the network in clear; use https:// (and "
                               "--vault-cacert)")
+        if self.run.plan.revoke:  # before any key: a revocation needs the engine's new root
+            try:
+                chain = parse_pem(ca_chain(self.engine), Path("ca_chain"))
+            except OutputError as error:
+                raise CAProblem(f"the PKI engine at {self.engine.address} answered its CA "
+                                f"chain with a damaged certificate ({error})") from None
+            self._refuse_same_root([cert for cert in chain if cert.self_issued])
 
     def sign(self, leaves: Sequence[LeafSpec]) -> bytes:
         run = self.run
@@ -110,10 +117,29 @@ class _EngineSigning(Signing):
         copy_into_bundles(run.store, leaves, anchors)
         return anchors
 
+    def _refuse_same_root(self, roots: Sequence[Certificate]) -> None:
+        """A revocation whose engine signs under a root the folder's ca.pem holds would
+        leave what it cuts off trusted."""
+        from ..vault import NEW_ROOT
+
+        try:
+            ours = read_certificates(self.run.out / CA_CERT)
+        except OutputError:
+            return  # no readable ca.pem here: whatever the engine's root, it is another
+        same = [root for root in roots if any(root.der == cert.der for cert in ours)]
+        if same:
+            raise CAProblem(
+                f"the PKI engine at {self.engine.address} still signs under "
+                f"CN={same[0].subject_cn}, the root {self.run.out / CA_CERT} holds: what it "
+                "signed stays trusted, so revoking through it would cut nothing off; give "
+                f"it a new root first ({NEW_ROOT}), then run this again")
+
     def settle(self, leaves: Sequence[LeafSpec], placement: Placement, gone: set[str],
                anchors: bytes) -> None:
         run = self.run
         origin = f"the PKI engine at {self.engine.address}"
+        if run.plan.revoke:  # its root changed between prepare and signing?
+            self._refuse_same_root(parse_pem(anchors, run.out / CA_CERT))
         self.replaces_ca = differs(run.store, anchors)
         # One role signs servers or clients: a folder cannot move over piece by piece.
         refuse_left_behind(run.out, gone, anchors, origin,
