@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from as_user import ok, paste, quoted_command, tool
-from conftest import load_cert, run_tool
+from conftest import load_cert, run_tool, system_verify
 from cryptography.x509.oid import NameOID
 
 from minipaas_certs.certinfo import read_certificate
@@ -215,3 +215,37 @@ def test_a_top_level_pair_named_as_a_bundle_is_explained(work: Path) -> None:
     done = tool(work, "revoke", "--out", OUT, "--client-pair")
     assert done.returncode == 2 and done.stderr == (
         f"Error: no top-level client pair to revoke in {OUT} (client-cert.pem does not exist)\n")
+
+
+def test_a_folder_signed_from_a_ca_folder_is_revoked_as_the_refusal_says(
+        tmp_path: Path) -> None:
+    """revoke makes a CA, which it cannot do where the key is not: it refuses up front,
+    and its by-hand steps for a CA folder of this tool, followed, cut the bundle off."""
+    import shlex
+    import shutil
+
+    ok(tmp_path, "ca", "--out", "ca folder")
+    for args in (["server"], ["client"], ["client", "--name", "ci"]):
+        ok(tmp_path, *args, "--out", OUT, "--ca-dir", "ca folder")
+    out = tmp_path / OUT
+    before = snapshot(out)
+    done = tool(tmp_path, "revoke", "--out", OUT, "--name", "ci")
+    assert done.returncode == 5, done.stderr
+    assert snapshot(out) == before
+    assert f"for a CA folder of this tool, by hand: move {OUT}/clients/ci out of {OUT}, " \
+           "then " in done.stderr, done.stderr
+    commands = re.findall(r"`(minipaas certs [^`]*)`", done.stderr)
+    assert commands[-2:] == [
+        "minipaas certs ca --out CA_FOLDER --force",
+        f"minipaas certs renew --all --out {quote(OUT)} --ca-dir CA_FOLDER --force"]
+    shutil.move(str(out / "clients" / "ci"), str(tmp_path / "ci"))
+    for command in commands[-2:]:
+        done = paste(command.replace("CA_FOLDER", shlex.quote("ca folder")), tmp_path)
+        assert done.returncode == 0, (command, done.stderr)
+    new_ca = load_cert(tmp_path / "ca folder" / "ca.pem")
+    assert load_cert(out / "ca.pem") == new_ca
+    assert load_cert(out / "cert.pem").issuer == new_ca.subject
+    assert system_verify(out / "ca.pem", tmp_path / "ci" / "cert.pem",
+                         "sslclient").returncode != 0  # cut off
+    assert system_verify(out / "ca.pem", out / "cert.pem", "sslclient").returncode == 0
+    assert tool(tmp_path, "check", OUT).returncode == 0
