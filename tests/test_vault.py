@@ -924,3 +924,21 @@ def test_the_role_options_are_single_valued(tmp_path: Path) -> None:
                     "--vault-server-role", "a", "--vault-server-role", "b")
     assert done.returncode == 2, done.stderr
     assert "Error: --vault-server-role given twice (a, b): give it once" in done.stderr
+
+
+def test_revoke_through_the_engine_in_a_folder_with_its_own_ca_is_refused(
+        bao: OpenBao, tmp_path: Path) -> None:
+    out = tmp_path / "certs"
+    assert run_tool("certs", "all", "--out", str(out), "-q").returncode == 0
+    assert run_tool("certs", "client", "--out", str(out), "--name", "ci", "-q").returncode == 0
+    before, serials = snapshot(out), bao.serials()
+    done = tool(bao, "revoke", "--out", str(out), "--name", "ci", "--vault-server-role",
+                "docker-server", "--vault-client-role", "docker-client")
+    assert done.returncode == 5, done.stderr
+    assert done.stderr.strip() == (f"Error: {out} holds its own CA (ca-key.pem): revoke "
+                                   "without the engine options, which makes the new CA here")
+    assert snapshot(out) == before and bao.serials() == serials
+    done = tool(bao, "revoke", "--out", str(out), "--name", "ci", "--ca-days", "100",
+                "--vault-role", "docker-client")
+    assert done.returncode == 2 and "--ca-days is for a CA this command makes" in done.stderr
+    assert snapshot(out) == before

@@ -22,7 +22,7 @@ from ..errors import CAProblem, InvalidInput, OutputError
 from ..files import write_private
 from ..identity import Role
 from ..keys import public_key_of_file
-from ..layout import CA_CERT, CERT_MODE, DIR_MODE
+from ..layout import CA_CERT, CA_KEY, CERT_MODE, DIR_MODE
 from ..parallel import run_all
 from ..plan import BACKDATE, CLOCK_MARGIN, HOUR, describe
 from ..render import SHIPPED, Templates
@@ -100,6 +100,9 @@ class _EngineSigning(Signing):
                               "crosses the network in clear; use https:// (and "
                               "--vault-cacert)")
         if self.run.plan.revoke:  # before any key: a revocation needs the engine's new root
+            if CA_KEY in placement.present:
+                raise CAProblem(f"{self.run.out} holds its own CA ({CA_KEY}): revoke without "
+                                "the engine options, which makes the new CA here")
             try:
                 chain = parse_pem(ca_chain(self.engine), Path("ca_chain"))
             except OutputError as error:
