@@ -320,13 +320,17 @@ class SignerOptions:
                   for role, (option, value) in named.items()}
         given = {role: (option, value) for role, (option, value) in chosen.items()
                  if value is not None and role in issues}
-        engine = None
-        for option, value in given.values():
-            engine = engine or signing_engine(value, self.vault_addr, self.vault_mount,
-                                              self.vault_token_file, self.vault_cacert,
-                                              self.ca_dir, option)
-        if engine is None:
+        if not given:
             return choose(ca_dir=Path(self.ca_dir) if self.ca_dir else None)
+        from .vault import ROLE_NAME
+
+        for option, value in given.values():  # each named by its own option
+            if not ROLE_NAME.match(value):
+                raise InvalidInput(f"{option} {value!r} is not a role name")
+        option, value = next(iter(given.values()))
+        engine = signing_engine(value, self.vault_addr, self.vault_mount,
+                                self.vault_token_file, self.vault_cacert, self.ca_dir, option)
+        assert engine is not None  # a role was named
         return choose(engines={role: dataclasses.replace(engine, role=value)
                                for role, (_, value) in given.items()})
 

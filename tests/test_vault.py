@@ -293,6 +293,8 @@ def test_renew_all_signs_servers_and_clients_in_one_unattended_run(bao: OpenBao,
     (["renew", "client", "--vault-server-role", "docker-server"], "issues client ones"),
     (["server", "--vault-server-role", "no role!"], "--vault-server-role 'no role!' is not a "
      "role name"),
+    (["renew", "--all", "--vault-server-role", "s", "--vault-client-role", "no role!"],
+     "--vault-client-role 'no role!' is not a role name"),
     (["client", "--vault-client-role", "c", "--ca-dir", "elsewhere"],
      "--vault-client-role and --ca-dir cannot be combined"),
 ])
