@@ -160,10 +160,12 @@ def test_the_explicit_forms_name_the_other_role_when_it_has_the_bundle(work: Pat
 def test_the_top_level_client_pair_is_revoked_and_nothing_takes_its_place(work: Path) -> None:
     out = work / OUT
     old = load_cert(out / "cert.pem")
+    (work / "pw").write_text("s3cret-pass\n")
+    ok(work, "p12", "--out", OUT, "--password-file", "pw")  # made of the pair: it goes too
     done = tool(work, "revoke", "--out", OUT, "--client-pair")
     assert done.returncode == 0, done.stderr
     assert "Revoked client-cert.pem  CN=client  serial" in done.stderr
-    pair = ("client-cert.pem", "client-key.pem", "cert.pem", "key.pem")
+    pair = ("client-cert.pem", "client-key.pem", "cert.pem", "key.pem", "client.p12")
     assert not any((out / name).exists() for name in pair)
     (backup,) = out.glob("backup-*")
     assert all((backup / name).is_file() for name in pair)
