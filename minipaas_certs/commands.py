@@ -137,19 +137,43 @@ def _key(key_type: str, key_size: int | None) -> Any:
 @ca_days_option
 @force_option
 @reissue_option
+@engine_options
 @with_run(passphrase=PASSPHRASE_NEW_CA)
 def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                 server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
-                days: int, ca_days: int, force: bool, reissue: bool, run: Run) -> None:
+                days: int, ca_days: int, force: bool, reissue: bool, run: Run,
+                **engine: Any) -> None:
     """A new CA, a server pair and a client pair: the set for a new cluster.
 
     With --force over an existing set, the bundles of the previous CA
     (servers/*, clients/*) no longer verify: add --reissue to re-issue them from
     the new CA in the same step, each keeping its CN, SANs and key type.
+
+    \b
+    Through an OpenBao/Vault PKI engine instead, no CA is made here:
+      minipaas certs all --out .certs --san 10.0.0.5 \\
+          --vault-server-role docker-server --vault-client-role docker-client
     """
     from .generate import generate
     from .plan import CASpec, Plan, client_leaves, server_leaf
     from .signers import choose
+
+    signing = SignerOptions(ca_dir=None, **engine)
+    if signing.names_engine:
+        for option in ("ca_cn", "ca_days", "reissue"):
+            if click.get_current_context().get_parameter_source(option) not in (
+                    None, click.core.ParameterSource.DEFAULT):
+                raise click.UsageError(f"--{option.replace('_', '-')} is for the CA this "
+                                       "command makes; through the engine it makes none")
+        requests = (_request(SERVER, None, server_cn, sans, no_default_san, key_type,
+                             key_size, days, None),
+                    _request(CLIENT, None, client_cn, (), False, key_type, key_size, days,
+                             None))
+        plan = Plan.issue(signing.signer((SERVER, CLIENT)), requests, force=force,
+                          new_set=True)
+        done = generate(run.openssl, Path(out), plan, **run.keywords)
+        reports.render("outcome", reports.Done(Path(out), done))
+        return
 
     key, lifetime = _key(key_type, key_size), chosen_lifetime(days)
     plan = Plan.new_set(choose(new_ca=CASpec(ca_cn, key, ca_days)), force=force, reissue=reissue,
@@ -228,7 +252,7 @@ def server_command(out: str, signing: SignerOptions, sans: Sequence[str],
 
     request = _request(SERVER, name, cn, sans, no_default_san, key_type, key_size,
                        days, hours)  # checked before the signer's options, as always
-    plan = Plan.issue(signing.signer(), (request,), force=force)
+    plan = Plan.issue(signing.signer((SERVER,)), (request,), force=force)
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
 
@@ -284,7 +308,7 @@ def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequ
     bundles: list[str | None] = list(dict.fromkeys(names)) or [None]  # None: the default pair
     requests = tuple(_request(CLIENT, name, cn, (), False, key_type, key_size, days, hours)
                      for name in bundles)
-    plan = Plan.issue(signing.signer(), requests, force=force)
+    plan = Plan.issue(signing.signer((CLIENT,)), requests, force=force)
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
 
@@ -493,7 +517,8 @@ def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal
     """
     from .generate import renew, renew_all
 
-    signed_by = signing.signer()
+    signed_by = signing.signer(tuple(ROLES.values()) if asked.every else
+                               (asked.identity.role,))
     within = asked.within
     if asked.every:
         renewal = renew_all(run.openssl, Path(out), lifetime=asked.lifetime,
@@ -509,45 +534,75 @@ def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal
     reports.render("outcome", reports.Done(Path(out), renewed))
 
 
-def _revoke_usage(names: Sequence[str], servers: Sequence[str], **_: Any) -> None:
-    if not names and not servers:
-        raise click.UsageError("name what to revoke: --name CLIENT or --server MANAGER")
+def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequence[str],
+                  client_pair: bool, **_: Any) -> None:
+    if not (names or clients or servers or client_pair):
+        raise click.UsageError("name what to revoke: --name NAME (a bundle), or "
+                               "--client-pair (the top-level client pair)")
 
 
 @click.command("revoke", epilog=EXIT_CODES)
 @out_option
 @click.option("--name", "names", multiple=True, callback=validate(parse_identity_name),
-              help="Revoke the client bundle clients/NAME (repeatable).")
+              metavar="NAME", help="Revoke the bundle NAME: clients/NAME or servers/NAME, "
+                                   "whichever exists (repeatable).")
+@click.option("--client", "clients", multiple=True, callback=validate(parse_identity_name),
+              metavar="NAME", help="Revoke the client bundle clients/NAME (repeatable).")
 @click.option("--server", "servers", multiple=True, callback=validate(parse_identity_name),
-              help="Revoke the manager's bundle servers/NAME, e.g. a decommissioned one "
-                   "(repeatable).")
+              metavar="NAME", help="Revoke the manager's bundle servers/NAME, e.g. a "
+                                   "decommissioned one (repeatable).")
+@click.option("--client-pair", is_flag=True,
+              help="Revoke the top-level client pair (client-cert.pem, cert.pem); nothing "
+                   "is issued in its place.")
 @click.option("--ca-days", type=DAYS, default=DEFAULT_CA_DAYS, show_default=True,
               help="Validity of the new CA.")
 @click.option("--days", type=DAYS, default=None,
               help="Validity of the re-issued certificates [default: each one's current].")
+@engine_options
 @with_run(passphrase=PASSPHRASE_NEXT_CA, usage=_revoke_usage)
-def revoke_command(out: str, names: Sequence[str], servers: Sequence[str], ca_days: int,
-                   days: int | None, run: Run) -> None:
+def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
+                   servers: Sequence[str], client_pair: bool, ca_days: int, days: int | None,
+                   run: Run, **engine: Any) -> None:
     """Cut identities off, although dockerd checks no CRL: a new CA, every other
     identity re-issued from it, in one step.
 
     \b
     minipaas certs revoke --out .certs --name alice
-    minipaas certs revoke --out .certs --server m3
+    minipaas certs revoke --out .certs --name m3      # servers/m3
+    minipaas certs revoke --out .certs --client-pair
 
-    The new CA has the old one's key type; ca.pem and every bundle's ca.pem hold
-    it alone. The top-level pairs, every servers/* and every remaining clients/*
-    are re-issued with their CN, SANs and key type. The revoked bundles and the
-    old CA go to a backup folder, and revoked.json records who was cut off.
+    --name finds clients/NAME or servers/NAME; when both exist, say which with
+    --client NAME or --server NAME.  The new CA has the old one's key type; ca.pem
+    and every bundle's ca.pem hold it alone.  The top-level server pair, every
+    servers/* and every remaining clients/* (and the top-level client pair unless
+    revoked) are re-issued with their CN, SANs and key type.  The revoked
+    identities and the old CA go to a backup folder, and revoked.json records who
+    was cut off.
     Revocation takes effect when each manager runs with its new files (copy
     them, restart dockerd); the remaining clients need their new bundles.
+
+    A folder signed through a PKI engine: give the engine a new root first, then
+    revoke with --vault-server-role and --vault-client-role (or --vault-role): the
+    engine re-issues the others under it.
     """
     from .generate import revoke
+    from .revocations import named
 
-    cut_off = [*(Identity(CLIENT, name) for name in names),
-               *(Identity(SERVER, name) for name in servers)]
+    signing = SignerOptions(ca_dir=None, **engine)
+    signer = None
+    if signing.names_engine:
+        source = click.get_current_context().get_parameter_source("ca_days")
+        if source not in (None, click.core.ParameterSource.DEFAULT):
+            raise click.UsageError("--ca-days is for a CA this command makes; through the "
+                                   "engine it makes none")
+        signer = signing.signer((SERVER, CLIENT))
+    cut_off = [*(named(Path(out), name) for name in names),
+               *(Identity(CLIENT, name) for name in clients),
+               *(Identity(SERVER, name) for name in servers),
+               *([Identity(CLIENT)] if client_pair else [])]
     revoked = revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
-                     lifetime=None if days is None else chosen_lifetime(days), **run.keywords)
+                     lifetime=None if days is None else chosen_lifetime(days), engine=signer,
+                     **run.keywords)
     reports.render("outcome", reports.Done(Path(out), revoked))
 
 

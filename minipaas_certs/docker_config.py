@@ -167,6 +167,11 @@ def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> P
     folder = Identity(CLIENT, parse_identity_name(name) if name else None).directory(out)
     missing = [file for file in CLIENT.bundle_files if not (folder / file).is_file()]
     if missing:
+        from .revocations import verdict
+
+        revoked = verdict(out, name)
+        if revoked is not None:
+            raise CAProblem(revoked)
         lead = ("create them with" if os.path.lexists(out / CA_KEY) else
                 "create them where the CA key is, with" if os.path.lexists(out / CA_CERT)
                 else f"{out} holds no CA: create the set with")

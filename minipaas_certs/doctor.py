@@ -57,6 +57,7 @@ from .layout import (
 )
 from .openssl import OpenSSL, input_pipe
 from .revocations import read as read_revocations
+from .revocations import verdict as revoked_verdict
 
 TIMEOUT = 10.0  # seconds for the whole exchange, not per read: a slow trickle cannot stall it
 MAX_REPLY = 256 * 1024  # a /version answer is under 2 KiB
@@ -418,29 +419,6 @@ def _revoked(client: Certificate, out: Path) -> str | None:
             "refuse it; this identity needs no bundle any more")
 
 
-def _revoked_bundle(out: Path, name: str) -> str | None:
-    """The verdict on ``--name NAME`` when revoked.json records that client's revocation
-    (its bundle went into a backup folder with it)."""
-    try:
-        entries = [e for e in read_revocations(out) if e.identity == Identity(CLIENT, name)]
-    except OutputError:
-        return None
-    if not entries:
-        return None
-    entry = entries[-1]  # re-created and revoked again: the latest
-    try:
-        moment = datetime.datetime.fromisoformat(entry.revoked_at)
-        when = (f"{moment.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
-                if moment.tzinfo else entry.revoked_at)
-    except ValueError:
-        when = entry.revoked_at
-    identity = Identity(CLIENT, name)
-    return (f"{identity.folder} was revoked on {when} (CN={entry.common_name}, "
-            f"serial {entry.serial}, recorded in {quote(out / REVOKED_FILE)}): its bundle is "
-            "in a backup folder, and daemons running with the new CA refuse it; if it needs "
-            f"access again, give it a new identity with `{identity.command(out)}`")
-
-
 def doctor(host: DockerHost, out: Path, name: str | None,
            openssl: str | None = None) -> Diagnosis:
     """``certs doctor``: ``diagnose`` with the default client or the bundle ``name``; a
@@ -448,7 +426,7 @@ def doctor(host: DockerHost, out: Path, name: str | None,
     try:
         cert_path = bundle_dir(out, name, host)
     except CAProblem:
-        revoked = _revoked_bundle(out, name) if name else None
+        revoked = revoked_verdict(out, name)
         if revoked is None:
             raise
         return Diagnosis(False, revoked)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence
 from . import clock
 from .certinfo import Certificate, read_certificate, read_certificates
 from .errors import CAProblem, InvalidInput, OutputError, listed, quote
-from .identity import ROLES, Identity, bundles, certs_command, identities, kind_of
+from .identity import ROLES, Identity, certs_command, identities, kind_of
 from .layout import (
     CA_CERT,
     CA_KEY,
@@ -39,7 +39,7 @@ from .plan import (
     successor_ca,
 )
 from .render import SHIPPED, Templates
-from .signers.base import Signer, SigningRun
+from .signers.base import Signer, SigningRun, carried_intermediates, move_out
 from .store import OutputDirectory, remove_abandoned, shared_lock, unfinished
 
 if TYPE_CHECKING:  # revoking loads only in the runs that use it
@@ -82,7 +82,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
     with OutputDirectory(out) as store, children_reaped(openssl):
         for leftover in store.undone:
             progress(f"Undid the change of an interrupted run ({leftover.name}) in {out}")
-        resolved = [_resolve(out, request, plan.force, plan.signer_options())
+        resolved = [_resolve(out, request, plan.force, plan.signer_options(request.role))
                     for request in plan.requests]
         asked = [spec for spec, _ in resolved]
         signer = plan.signer  # plan.py names only what it reads of a Signer
@@ -98,7 +98,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         revoked = _revocations(out, plan)
         # Before placement's own refusals: a linked bundle is named as such.
         store.refuse_links([*(spec.cert_file for spec in leaves),
-                            *(bundle.label for bundle in plan.revoke)])
+                            *(name for bundle in plan.revoke for name in bundle.owned)])
         # What the run replaces or moves away: what stays must trust the new ca.pem.
         gone = {spec.cert_file for spec in leaves} | {bundle.cert for bundle in plan.revoke}
         gone.update(item.identity.cert for item in skipped)
@@ -134,7 +134,7 @@ def _generate(openssl: OpenSSL, out: Path, plan: Plan, passphrase: bytes | None,
         if backup is not None:
             progress(f"Moved the previous {listed(store.existing_in(backup))} into {backup}")
         # After a new CA, a person must hear what was revoked and what to deploy.
-        advised = plan.ca is not None and plan.force
+        advised = plan.force and (plan.ca is not None or bool(plan.revoke))
         return Outcome(written, reissues, bool(store.undone), tuple(skipped),
                        backup if signing.replaces_ca else None,
                        tuple(revoked) if advised else (),
@@ -217,7 +217,7 @@ def _skipped(out: Path, plan: Plan, identity: Identity, reason: str,
             with contextlib.suppress(InvalidInput):
                 sans.append(parse_san(name.split(":", 1)[1]).value)
         words += [f"--san {quote(san)}" for san in sans] or ["--san 'ITS ADDRESS'"]
-    words += plan.signer_options()
+    words += plan.signer_options(identity.role)
     words += ["--force"] if replace else []
     working = current is not None and identity.role.fits(current)
     return Skipped(identity, reason, identity.command(out, options=words), working)
@@ -278,13 +278,13 @@ def _revocations(out: Path, plan: Plan) -> list[Revocation]:
     found = []
     for bundle in plan.revoke:
         path = out / bundle.cert
-        if not os.path.lexists(bundle.directory(out)):
-            present = listed(b.label for b in bundles(out, bundle.role))
-            other = next(Identity(role, bundle.name) for role in ROLES.values()
-                         if role is not bundle.role)
-            hint = f"; did you mean {other.option}?" if other.directory(out).is_dir() else ""
-            raise InvalidInput(f"no bundle {bundle.directory(out)} to revoke (present: "
-                               f"{present}){hint}")
+        if bundle.name is None and not os.path.lexists(path):
+            raise InvalidInput(f"no top-level {bundle.role} pair to revoke in {out} "
+                               f"({bundle.cert} does not exist)")
+        if bundle.name is not None and not os.path.lexists(bundle.directory(out)):
+            from .revocations import no_bundle
+
+            raise no_bundle(out, bundle.name, (bundle.role,))
         if not path.is_file():
             raise CAProblem(f"{path} is missing: revoking records the certificate it "
                             "cuts off; move the broken bundle away by hand instead")
@@ -355,35 +355,83 @@ def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | Non
 
 
 def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Identity], *, ca_days: int,
-           lifetime: datetime.timedelta | None = None, passphrase: bytes | None = None,
-           templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> Outcome:
+           lifetime: datetime.timedelta | None = None, engine: Signer | None = None,
+           passphrase: bytes | None = None, templates: Templates = SHIPPED,
+           progress: Progress = lambda _: None) -> Outcome:
     """Cut the bundles ``cut_off`` off: a new CA of the old one's key type, every other
     identity re-issued from it, the old CA and the revoked bundles moved into a
     backup, the revocation recorded; one all-or-nothing commit.
 
     Docker daemons check no CRL: only a CA file that no longer holds the CA that
-    signed a certificate stops it.
+    signed a certificate stops it.  ``engine``: a PKI engine re-issues them instead,
+    under a new root it was given (refused, before any key, if it still signs under
+    the folder's).
     """
+    if engine is not None:
+        return generate(openssl, out, Plan.revocation(engine, cut_off, lifetime=lifetime),
+                        passphrase=passphrase, templates=templates, progress=progress)
     from .signers.new_ca import NewCA
 
-    plan = Plan.revocation(NewCA(successor_ca(_current_ca(out), ca_days)), cut_off,
+    plan = Plan.revocation(NewCA(successor_ca(_current_ca(out, cut_off), ca_days)), cut_off,
                            lifetime=lifetime)
     return generate(openssl, out, plan, passphrase=passphrase, templates=templates,
                     progress=progress)
 
 
-def _current_ca(out: Path) -> Certificate:
-    """The CA a revocation replaces: the first certificate of ca.pem beside its key."""
+def _current_ca(out: Path, cut_off: Sequence[Identity]) -> Certificate:
+    """The CA a revocation replaces: the first certificate of ca.pem beside its key.  A
+    CA this run cannot replace is refused up front, saying what cuts them off instead."""
     if not os.path.lexists(out / CA_KEY):
-        raise CAProblem(f"{out} holds no {CA_KEY}: revoke in the folder that holds the CA "
-                        "(its --ca-dir), where the new CA must be made")
+        intermediates = carried_intermediates(out)
+        if intermediates:
+            raise _under_a_trusted_root(out, cut_off, intermediates[0], key_here=False)
+        from .vault import NEW_ROOT
+
+        renew_from = certs_command("renew", "--all", out=out,
+                                   options=["--ca-dir CA_FOLDER", "--force"])
+        revoke_engine = certs_command("revoke", out=out, options=[
+            *(identity.option for identity in cut_off), "--vault-server-role ROLE",
+            "--vault-client-role ROLE"])
+        raise CAProblem(
+            f"{out} holds no {CA_KEY}: its certificates come from a CA kept elsewhere, and "
+            "as dockerd checks no CRL, revoking means a new CA in every ca.pem: "
+            "for a PKI engine, give it a new root "
+            f"({NEW_ROOT}), then `{revoke_engine}`; for a CA folder of this tool, by hand: "
+            f"move {move_out(out, cut_off) or 'what you revoke'} out of {out}, then "
+            f"`{certs_command('ca', out='CA_FOLDER', options=['--force'])}` and `{renew_from}` "
+            "(and that renew for each folder it signs)")
     try:
         certificates = read_certificates(out / CA_CERT)
     except OutputError as error:
         raise CAProblem(str(error)) from None
     if not all(certificate.self_issued for certificate in certificates):
-        raise CAProblem(f"{out / CA_CERT} holds an intermediate CA: revoking makes a new CA, "
-                        "and a new intermediate comes from your organisation; put it in place "
-                        "(ca.pem and ca-key.pem), then "
-                        f"`{certs_command('renew', '--all', out=out)}` for each folder it signs")
+        intermediate = next(cert for cert in certificates if not cert.self_issued)
+        raise _under_a_trusted_root(out, cut_off, intermediate, key_here=True)
     return certificates[0]
+
+
+def _under_a_trusted_root(out: Path, cut_off: Sequence[Identity], intermediate: Certificate,
+                          key_here: bool) -> CAProblem:
+    """Certificates of an intermediate (an organisation's) cannot be cut off while the
+    daemons trust its root: a new intermediate's ca.pem is that same root."""
+    until = []
+    for identity in cut_off:
+        with contextlib.suppress(OutputError):
+            ends = read_certificate(out / identity.cert).not_after
+            until.append(f"{identity.label} until {ends:%Y-%m-%d %H:%M} UTC")
+    if key_here:
+        way = (f"in place of this one ({CA_CERT} with its chain, {CA_KEY}), then "
+               f"`{certs_command('renew', '--all', out=out)}`")
+    else:
+        renew = certs_command("renew", "--all", out=out,
+                              options=["--ca-dir NEW_CA_FOLDER", "--force"])
+        way = (f"in a new folder NEW_CA_FOLDER ({CA_CERT} with its chain, {CA_KEY}), then "
+               f"`{renew}`")
+    return CAProblem(
+        f"{out}'s certificates come from the intermediate CA CN={intermediate.subject_cn}, "
+        "whose root every daemon trusts: no revocation cuts a certificate off while they "
+        "trust that root (dockerd checks no CRL, and whatever intermediate signs next, "
+        f"ca.pem stays the root), so it stays valid until it expires "
+        f"({'; '.join(until) or '`' + certs_command('show', out=out) + '` gives the date'}). "
+        f"To cut it off sooner, move {move_out(out, cut_off) or 'it'} out of {out} and put "
+        f"an intermediate under another root from your organisation {way}")

@@ -74,6 +74,9 @@ class Role:
     eku_name: str
     template: str  # the config template its leaves are rendered from
     revoke_option: str  # how `certs revoke` names one of its bundles
+    # Whether `certs revoke` cuts its top-level pair off (``revoke_option``-pair): the
+    # client's; the server's is the daemon's, re-issued by every revocation.
+    pair_revocable: bool
     cli_copies: Mapping[str, str]  # top-level pair file -> the docker CLI's copy of it
     keystore: str | None  # client.p12, beside the pair, for a client
     # A server certificate names the addresses it answers on (its CN defaults to the
@@ -107,7 +110,7 @@ SERVER = Role(
     # A server bundle holds what a manager's /etc/docker needs, under daemon.json's names.
     bundle_files=(CA_CERT, SERVER_CERT, SERVER_KEY), purpose="sslserver",
     eku_oid=OID_SERVER_AUTH, eku_name="serverAuth", template="server.cnf.j2",
-    revoke_option="--server", cli_copies={}, keystore=None, needs_sans=True,
+    revoke_option="--server", pair_revocable=False, cli_copies={}, keystore=None, needs_sans=True,
     bundle_user="dockerd on this manager", bundle_peers="clients", force_over_bundle=False,
     deploy_pair=f"the daemon of the top-level pair: {_DOCKERD}",
     deploy_bundle=f"manager {{name}}: {_DOCKERD}")
@@ -116,7 +119,8 @@ CLIENT = Role(
     # A client bundle is a ready DOCKER_CERT_PATH.
     bundle_files=(CA_CERT, CLI_CERT, CLI_KEY), purpose="sslclient",
     eku_oid=OID_CLIENT_AUTH, eku_name="clientAuth", template="client.cnf.j2",
-    revoke_option="--name", cli_copies=DOCKER_CLI_COPIES, keystore=CLIENT_P12,
+    revoke_option="--client", pair_revocable=True, cli_copies=DOCKER_CLI_COPIES,
+    keystore=CLIENT_P12,
     needs_sans=False, bundle_user="the docker CLI", bundle_peers="daemons",
     force_over_bundle=True, deploy_pair="the default client: {files}",
     deploy_bundle="client {name}: the folder {folder} (its DOCKER_CERT_PATH)")
@@ -215,7 +219,10 @@ class Identity:
 
     @property
     def option(self) -> str:
-        """How `certs revoke` names a bundle: ``--name NAME`` or ``--server NAME``."""
+        """How `certs revoke` names it explicitly: ``--client NAME`` or ``--server NAME``,
+        or ``--client-pair`` for the top-level client pair."""
+        if self.name is None:
+            return f"{self.role.revoke_option}-pair"
         return f"{self.role.revoke_option} {self.name}"
 
     def command(self, out: object, *, verb: str = "", options: Iterable[Option] = ()) -> str:

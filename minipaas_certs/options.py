@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypedDict
 
 import click
 
@@ -188,6 +188,12 @@ engine_options = stack(
     click.option("--vault-role", "vault_role", metavar="ROLE", default=None,
                  help="Sign through the OpenBao/Vault PKI engine's role ROLE instead of a "
                       "CA key: the key is made here and never leaves."),
+    click.option("--vault-server-role", "vault_server_role", metavar="ROLE", default=None,
+                 help="The engine role that signs server certificates [default: "
+                      "--vault-role]."),
+    click.option("--vault-client-role", "vault_client_role", metavar="ROLE", default=None,
+                 help="The engine role that signs client certificates [default: "
+                      "--vault-role]."),
     click.option("--vault-addr", "vault_addr", metavar="URL",
                  envvar=["VAULT_ADDR", "BAO_ADDR"], default=None,
                  help="The engine's address [env VAULT_ADDR, BAO_ADDR]."),
@@ -195,32 +201,45 @@ engine_options = stack(
                  help="The PKI engine's mount path."),
     click.option("--vault-token-file", "vault_token_file", metavar="FILE", default=None,
                  help=VAULT_TOKEN.help("A file holding the engine's token")),
-    click.option("--vault-cacert", "vault_cacert", metavar="FILE", envvar="VAULT_CACERT",
-                 default=None, help="The CA of the engine's own HTTPS [env VAULT_CACERT]."),
+    click.option("--vault-cacert", "vault_cacert", metavar="FILE", default=None,
+                 help="The CA of the engine's own HTTPS [env VAULT_CACERT, BAO_CACERT; "
+                      "default: the system's CAs]."),
 )
 
 
 def signing_engine(vault_role: str | None, vault_addr: str | None, vault_mount: str,
                    vault_token_file: str | None, vault_cacert: str | None,
-                   ca_dir: str | None = None) -> Engine | None:
-    """The PKI engine the options name, or None (sign with a CA key)."""
+                   ca_dir: str | None = None, option: str = "--vault-role") -> Engine | None:
+    """The PKI engine the options name, with the engine role ``vault_role`` (named by
+    ``option``), or None (sign with a CA key)."""
     if vault_role is None:
         return None
     if ca_dir:
-        raise click.UsageError("--vault-role and --ca-dir cannot be combined: the engine signs")
+        raise click.UsageError(f"{option} and --ca-dir cannot be combined: the engine signs")
     if not vault_addr:
-        raise click.UsageError("--vault-role needs --vault-addr (or VAULT_ADDR / BAO_ADDR)")
+        raise click.UsageError(f"{option} needs --vault-addr (or VAULT_ADDR / BAO_ADDR)")
+    from .vault import ROLE_NAME
+
+    if not ROLE_NAME.match(vault_role):
+        raise InvalidInput(f"{option} {vault_role!r} is not a role name")
     from .files import read_limited
     from .vault import Engine
 
     token, source = vault_token(vault_token_file)
+    cacert_source = "--vault-cacert"
+    if vault_cacert is None:  # as the bao and vault CLIs: the variables, first set first
+        from .vault import CACERT_SOURCES
+
+        cacert_source, vault_cacert = next(
+            ((name, os.environ[name]) for name in CACERT_SOURCES if os.environ.get(name)),
+            (cacert_source, None))
     # Read once, capped, before the directory is locked: a FIFO is refused, not waited on.
     try:
         cacert = read_limited(Path(vault_cacert), error=InvalidInput) if vault_cacert else None
     except InvalidInput as error:
-        raise InvalidInput(f"--vault-cacert: {error}") from None
+        raise InvalidInput(f"{cacert_source}: {error}") from None
     return Engine(vault_addr, vault_mount.strip("/"), vault_role, token, cacert, source,
-                  os.environ)
+                  os.environ, cacert_source=cacert_source)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,20 +251,54 @@ class SignerOptions:
 
     ca_dir: str | None
     vault_role: str | None
+    vault_server_role: str | None
+    vault_client_role: str | None
     vault_addr: str | None
     vault_mount: str
     vault_token_file: str | None
     vault_cacert: str | None
 
-    def signer(self) -> Signer:
+    @property
+    def names_engine(self) -> bool:
+        """Whether an engine role is named: the engine signs."""
+        return any(role is not None for role in (self.vault_role, self.vault_server_role,
+                                                 self.vault_client_role))
+
+    def signer(self, issues: Sequence[Role]) -> Signer:
         """Who signs, as the options name it: a PKI engine, or the CA in --ca-dir (else in
-        --out).  Reads the engine's token and CA file: called where the command used to
-        read them, so that errors come in the same order."""
+        --out).  ``issues``: the roles the command may issue; an engine role named for
+        another is a usage error (a typo caught, not an option ignored).  Reads the
+        engine's token and CA file: called where the command used to read them, so that
+        errors come in the same order."""
+        from .identity import ROLES
         from .signers import choose
 
-        engine = signing_engine(self.vault_role, self.vault_addr, self.vault_mount,
-                                self.vault_token_file, self.vault_cacert, self.ca_dir)
-        return choose(ca_dir=Path(self.ca_dir) if self.ca_dir else None, engine=engine)
+        named = {role: (f"--vault-{role}-role", getattr(self, f"vault_{role}_role"))
+                 for role in ROLES.values()}
+        for role, (option, value) in named.items():
+            if value is not None and role not in issues:
+                instead = " or ".join(["--vault-role", *(named[r][0] for r in issues)])
+                raise click.UsageError(f"{option} names the engine role for {role} "
+                                       "certificates, and this command issues "
+                                       f"{' and '.join(map(str, issues))} ones: use {instead}")
+        chosen = {role: (option, value) if value is not None else ("--vault-role",
+                                                                   self.vault_role)
+                  for role, (option, value) in named.items()}
+        given = {role: (option, value) for role, (option, value) in chosen.items()
+                 if value is not None and role in issues}
+        if not given:
+            return choose(ca_dir=Path(self.ca_dir) if self.ca_dir else None)
+        from .vault import ROLE_NAME
+
+        for option, value in given.values():  # each named by its own option
+            if not ROLE_NAME.match(value):
+                raise InvalidInput(f"{option} {value!r} is not a role name")
+        option, value = next(iter(given.values()))
+        engine = signing_engine(value, self.vault_addr, self.vault_mount,
+                                self.vault_token_file, self.vault_cacert, self.ca_dir, option)
+        assert engine is not None  # a role was named
+        return choose(engines={role: dataclasses.replace(engine, role=value)
+                               for role, (_, value) in given.items()})
 
 
 class Keywords(TypedDict):

@@ -228,12 +228,15 @@ class SignerChoice(Protocol):
     @property
     def options(self) -> tuple[str, ...]: ...  # how printed commands name it
 
+    def options_for(self, role: Role) -> tuple[str, ...]: ...  # ... one that issues role
+
 
 class Kind(enum.Enum):
     """What a run does, which decides what it may replace without --force."""
 
     NEW_CA = "new CA"  # certs all, certs ca: a CA made in this run, and its leaves
     ISSUE = "issue"  # certs server, certs client: identities issued or rotated
+    NEW_SET = "new set"  # certs all through an engine: no CA made, nothing replaced
     RENEW = "renew"  # renew server|client: one identity that exists
     RENEW_ALL = "renew all"  # renew --all: every identity present (that is due)
     REVOKE = "revoke"  # a new CA re-issues every identity but those cut off
@@ -287,8 +290,11 @@ class Plan:
 
     @classmethod
     def issue(cls, signer: SignerChoice, requests: Sequence[Request], *,
-              force: bool = False) -> Plan:
-        return cls(signer, Kind.ISSUE, requests=tuple(requests), force=force)
+              force: bool = False, new_set: bool = False) -> Plan:
+        """``requests`` issued or rotated; ``new_set`` (``certs all`` through an engine):
+        like a new CA's leaves, none replaces what is there without ``force``."""
+        return cls(signer, Kind.NEW_SET if new_set else Kind.ISSUE, requests=tuple(requests),
+                   force=force)
 
     @classmethod
     def renewal(cls, signer: SignerChoice, request: Request, *, force: bool = False) -> Plan:
@@ -302,6 +308,8 @@ class Plan:
     @classmethod
     def revocation(cls, signer: SignerChoice, cut_off: Sequence[Identity], *,
                    lifetime: datetime.timedelta | None = None) -> Plan:
+        """``cut_off`` moved away, every other identity re-issued by ``signer``: a new CA,
+        or a PKI engine, which must sign under a root other than the folder's."""
         return cls(signer, Kind.REVOKE, force=True, others=Others(lifetime),
                    revoke=tuple(dict.fromkeys(cut_off)))
 
@@ -316,10 +324,14 @@ class Plan:
         return self.others is not None
 
     def __post_init__(self) -> None:
-        if (self.ca is not None) != (self.kind in (Kind.NEW_CA, Kind.REVOKE)):
+        # A revocation's new CA is made here, or is a PKI engine's new root.
+        if (self.ca is not None) != (self.kind is Kind.NEW_CA) and self.kind is not Kind.REVOKE:
             raise ValueError(f"a {self.kind.value} run and its signer disagree on a new CA")
         if self.revoke and self.kind is not Kind.REVOKE:
             raise ValueError("only a revocation cuts identities off")
+        if any(isinstance(cut, Identity) and cut.name is None and not cut.role.pair_revocable
+               for cut in self.revoke):
+            raise ValueError("the top-level server pair is re-issued by a revocation")
         if self.ca is None:
             return
         if self.reissue and self.ca.days < 2:
@@ -347,6 +359,11 @@ class Plan:
         placement.present = snapshot([*placement.files, *placement.bundles, CA_CERT, CA_KEY])
         placement.keep = [name for name in (*placement.files, *placement.bundles)
                           if name in placement.present]
+        if self.kind is Kind.NEW_SET and placement.keep and not self.force:
+            raise Conflict(
+                f"{out} already holds {', '.join(placement.keep)}: `{certs_command('all')}` "
+                f"never replaces them; use `{certs_command(SERVER.name)}` or `client` to "
+                "renew them, or --force to move the old files into a backup folder")
         if self.ca is not None and placement.keep and not self.force:
             raise Conflict(
                 f"{out} already holds {listed(placement.keep)}: a new CA never replaces "
@@ -367,7 +384,7 @@ class Plan:
         pair (it holds the old pair; a bundle's goes with its folder)."""
         old_ca = [OLD_CA_CERT, OLD_CA_KEY] if self.ca is not None and self.force else []
         stale = [CLIENT_P12] if CLIENT_CERT in placement.files else []
-        return [*old_ca, *(bundle.label for bundle in self.revoke), *stale]
+        return [*old_ca, *(name for bundle in self.revoke for name in bundle.owned), *stale]
 
     def reissued(self, current: Certificate, where: Path, identity: Identity) -> LeafSpec:
         """The re-issue of an identity the directory holds (``others``)."""
@@ -376,9 +393,10 @@ class Plan:
             asked = min(asked, (self.ca.days - 1) * DAY)
         return renewal(current, where, identity.role, identity.name, (), asked, None)
 
-    def signer_options(self) -> list[str]:
-        """The options that name this plan's signer, for the commands it prints."""
-        return list(self.signer.options)
+    def signer_options(self, role: Role | None = None) -> list[str]:
+        """The options that name this plan's signer, for the commands it prints (one
+        that issues ``role``: those that command accepts)."""
+        return list(self.signer.options if role is None else self.signer.options_for(role))
 
 
 # --- builders: from parsed options to a plan ----------------------------------------------

@@ -14,10 +14,10 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .certinfo import Certificate
-from .errors import OutputError
+from .certinfo import Certificate, read_certificate
+from .errors import InvalidInput, OutputError, listed, quote
 from .files import read_limited
-from .identity import ROLES, Identity
+from .identity import CLIENT, ROLES, Identity, Role, bundles, certs_command
 from .layout import REVOKED_FILE, is_bundle_name
 
 RECORD_VERSION = 1
@@ -47,8 +47,9 @@ class Revocation:
 
     @property
     def identity(self) -> Identity:
-        """The bundle cut off (a record ``read`` accepts names a role and a bundle)."""
-        return Identity(ROLES[self.role], self.name)
+        """The bundle cut off, or (no name) the role's top-level pair (a record ``read``
+        accepts names a role, and a bundle or none)."""
+        return Identity(ROLES[self.role], self.name or None)
 
     def line(self) -> str:
         return (f"{self.identity.label}  CN={self.common_name}  serial "
@@ -81,7 +82,7 @@ def read(directory: Path) -> list[Revocation]:
 
 def _check(entry: Revocation) -> None:
     """Only what the tool writes: a record is printed, so nothing in it may be hostile."""
-    if entry.role not in ROLES or not is_bundle_name(entry.name):
+    if entry.role not in ROLES or not (entry.name == "" or is_bundle_name(entry.name)):
         raise ValueError(f"an entry names no bundle ({entry.role!r}, {entry.name!r})")
     for value in asdict(entry).values():
         if not (value.isascii() and value.isprintable()) or len(value) > 200:
@@ -92,3 +93,76 @@ def render(entries: list[Revocation]) -> bytes:
     return (json.dumps({"version": RECORD_VERSION,
                         "revoked": [asdict(entry) for entry in entries]}, indent=2)
             + "\n").encode()
+
+
+def named(out: Path, name: str) -> Identity:
+    """The bundle ``revoke --name NAME`` names: clients/NAME or servers/NAME, whichever
+    ``out`` holds; both is ambiguous (the explicit --client and --server say which)."""
+    found = [Identity(role, name) for role in ROLES.values()
+             if Identity(role, name).directory(out).is_dir()]
+    if len(found) > 1:
+        raise InvalidInput(f"{' and '.join(b.label for b in found)} both exist in {out}: say "
+                           f"which to revoke with {' or '.join(b.option for b in found)}")
+    if not found:
+        raise no_bundle(out, name, tuple(ROLES.values()))
+    return found[0]
+
+
+def no_bundle(out: Path, name: str, roles: tuple[Role, ...]) -> InvalidInput:
+    """The refusal of a revocation of ``name`` (a bundle of ``roles``) that ``out`` lacks:
+    what is there, the explicit option of another role's bundle of that name, and what
+    happens to a top-level pair the name may have meant."""
+    wanted = [Identity(role, name) for role in roles]
+    present = listed(b.label for role in roles for b in bundles(out, role))
+    text = f"no bundle {' or '.join(str(b.directory(out)) for b in wanted)} to revoke " \
+           f"(present: {present})"
+    other = [Identity(role, name) for role in ROLES.values() if role not in roles
+             and Identity(role, name).directory(out).is_dir()]
+    if other:
+        return InvalidInput(f"{text}; did you mean {other[0].option}?")
+    for pair in map(Identity, roles):
+        cert = out / pair.cert
+        try:
+            meant = name in (pair.role.name, read_certificate(cert).subject_cn)
+        except OutputError:
+            meant = name == pair.role.name and os.path.lexists(cert)
+        if not meant or not os.path.lexists(cert):
+            continue
+        if pair.role.pair_revocable:
+            return InvalidInput(f"{text}; the top-level client pair ({pair.cert}) is revoked "
+                                f"with {pair.option}")
+        replace = certs_command("ca", out=out, options=["--force", "--reissue"])
+        return InvalidInput(f"{text}; the top-level server pair ({pair.cert}) is not "
+                            "revoked but re-issued, with a new key, by every revoke; to "
+                            "stop its current certificate being trusted with nothing cut "
+                            f"off, replace the CA: `{replace}`")
+    return InvalidInput(text)
+
+
+def verdict(out: Path, name: str | None) -> str | None:
+    """What to say of the client bundle ``name`` (None: the top-level client pair) when
+    its files are gone and revoked.json records its revocation (they went into a backup
+    folder with it); None when it records none (or cannot be read)."""
+    identity = Identity(CLIENT, name)
+    try:
+        entries = [e for e in read(out) if e.identity == identity]
+    except OutputError:
+        return None
+    if not entries:
+        return None
+    entry = entries[-1]  # re-created and revoked again: the latest
+    try:
+        moment = datetime.datetime.fromisoformat(entry.revoked_at)
+        when = (f"{moment.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+                if moment.tzinfo else entry.revoked_at)
+    except ValueError:
+        when = entry.revoked_at
+    record = f"CN={entry.common_name}, serial {entry.serial}, recorded in " \
+             f"{quote(out / REVOKED_FILE)}"
+    if name is None:
+        return (f"the top-level client pair of {out} ({identity.cert}) was revoked on {when} "
+                f"({record}): give --name NAME for a client bundle, or issue a new pair "
+                f"with `{identity.command(out)}`")
+    return (f"{identity.folder} was revoked on {when} ({record}): its bundle is in a backup "
+            "folder, and daemons running with the new CA refuse it; if it needs access "
+            f"again, give it a new identity with `{identity.command(out)}`")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .authority import create_ca, load_authority, read_ca
 from .certinfo import pem_blocks
-from .errors import CAProblem, Conflict, InvalidInput, listed, quote
+from .errors import CAProblem, CertsError, Conflict, InvalidInput, listed, quote
 from .files import read_limited
 from .identity import Identity, bundles, certs_command
 from .inventory import inventory, rollover_state
@@ -30,6 +30,7 @@ from .layout import (
 from .openssl import OpenSSL, children_reaped
 from .plan import KeySpec, Progress, successor_cn
 from .render import SHIPPED, Templates
+from .signers.base import carried_intermediates
 from .store import OutputDirectory
 
 
@@ -49,21 +50,17 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
                            f"`{certs_command('rotate-ca', 'finish', out=out)}`")
         store.refuse_links(_bundle_copies(out))
         if os.path.lexists(out / CA_CERT) and not os.path.lexists(out / CA_KEY):
-            move = certs_command("renew", "--all", out=out,
-                                 options=["--ca-dir NEW_CA_FOLDER", "--force"])
-            raise CAProblem(f"{out} holds no {CA_KEY}: its certificates come from a CA kept "
-                            "in another folder; rotate the CA there "
-                            f"(`{certs_command('rotate-ca', 'start', out='CA_FOLDER')}`), or "
-                            f"replace it and move this folder over with `{move}`")
+            raise _kept_elsewhere(out)
         old_pem, old_key_pem = read_ca(store, out)
         old = load_authority(openssl, store.staging, out, old_pem, old_key_pem, passphrase,
                              replacing=True)
         if old.chain:
-            renew = certs_command("renew", "--all", out="FOLDER",
-                                  options=[("--ca-dir", out)])
+            here = certs_command("renew", "--all", out=out)
+            there = certs_command("renew", "--all", out="FOLDER", options=[("--ca-dir", out)])
             raise Conflict(f"{out / CA_CERT} holds an intermediate CA of your organisation: "
-                           "its successor comes from the organisation; put it in place, then "
-                           f"`{renew}`")
+                           "its successor comes from the organisation; put it in place of "
+                           f"this one ({CA_CERT} with its chain, {CA_KEY}), then `{here}` "
+                           f"(and `{there}` for each folder it signs)")
         if len(pem_blocks(old_pem)) > 1:
             raise Conflict(f"{out / CA_CERT} already holds several CA certificates")
         name = common_name or successor_cn(old.certificate.subject_cn)
@@ -100,6 +97,32 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         return written
 
 
+def _kept_elsewhere(out: Path) -> CertsError:
+    """``rotate-ca start`` in a folder whose CA key is elsewhere: what rolls it over."""
+    intermediates = carried_intermediates(out)
+    if intermediates:
+        renew = certs_command("renew", "--all", out=out, options=["--ca-dir NEW_CA_FOLDER"])
+        return CAProblem(
+            f"{out} holds no {CA_KEY}, and its certificates come from the intermediate CA "
+            f"CN={intermediates[0].subject_cn} of your organisation: its successor comes from "
+            f"the organisation; put it in a new folder NEW_CA_FOLDER ({CA_CERT} with its "
+            f"chain, {CA_KEY}), then `{renew}` (add --force if it is under another root, and "
+            "deploy every file before the daemons restart)")
+    from .vault import NEW_ROOT
+
+    renew = certs_command("renew", "--all", out=out, options=["--ca-dir CA_FOLDER", "--force"])
+    renew_engine = certs_command("renew", "--all", out=out, options=[
+        "--vault-server-role ROLE", "--vault-client-role ROLE", "--force"])
+    return CAProblem(
+        f"{out} holds no {CA_KEY}: its CA is kept elsewhere. For a CA folder of this tool, "
+        f"roll it over there (`{certs_command('rotate-ca', 'start', out='CA_FOLDER')}`), then "
+        f"`{renew}`: this folder's ca.pem then trusts both CAs; after "
+        f"`{certs_command('rotate-ca', 'finish', out='CA_FOLDER')}`, that renew again leaves "
+        f"the new CA alone here. For a PKI engine, give it a new root ({NEW_ROOT}), then "
+        f"`{renew_engine}`: ca.pem then holds the new root alone, so deploy every file "
+        "before the daemons restart")
+
+
 def finish(out: Path, *, force: bool = False,
            progress: Progress = lambda _: None) -> tuple[list[Path], list[str]]:
     """Step 3: ca.pem holds the new CA alone; the old CA's files go into a backup folder.
@@ -110,6 +133,16 @@ def finish(out: Path, *, force: bool = False,
     """
     with OutputDirectory(out) as store:
         state = rollover_state(out, inventory(out))
+        if state is None and os.path.lexists(out / CA_CERT) \
+                and not os.path.lexists(out / CA_KEY):
+            renew = certs_command("renew", "--all", out=out,
+                                  options=["--ca-dir CA_FOLDER", "--force"])
+            raise CAProblem(
+                f"no CA rollover in progress in {out}: it holds no {CA_KEY}, its CA is kept "
+                "elsewhere; a rollover starts where the CA is "
+                f"(`{certs_command('rotate-ca', 'start', out='CA_FOLDER')}`), and once "
+                f"`{certs_command('rotate-ca', 'finish', out='CA_FOLDER')}` is done, `{renew}` "
+                "leaves the new CA alone here")
         if state is None:
             raise CAProblem(f"no CA rollover in progress in {out} (no {OLD_CA_CERT}); start "
                             f"one with `{certs_command('rotate-ca', 'start', out=out)}`")

@@ -20,17 +20,23 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, NamedTuple, Union
+from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple, TypeVar, Union
 
 from .errors import CAProblem, InvalidInput
 
 if TYPE_CHECKING:
     import ssl
+    import urllib.request
 
 TIMEOUT = 30.0  # seconds for a whole request to the engine, however slowly it answers
 MAX_ANSWER = 1024 * 1024
+# What gives an engine a new root, which the roles then sign with (their issuer_ref is
+# "default"); the vault CLI takes the same paths.
+NEW_ROOT = ("`bao write pki/root/rotate/internal common_name=NAME issuer_name=ISSUER`, "
+            "then `bao write pki/root/replace default=ISSUER`")
+CACERT_SOURCES = ("VAULT_CACERT", "BAO_CACERT")  # --vault-cacert's variables, first set first
 _MOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*\Z")
-_ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
+ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
 
 
 class EngineRefused(CAProblem):
@@ -155,6 +161,7 @@ class Engine:
     token_source: str = ""  # where the token was read: VAULT_TOKEN, --vault-token-file...
     # The proxy variables (see ``proxy_for``); none: every request goes direct.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    cacert_source: str = "--vault-cacert"  # where ``cacert`` was named: or VAULT_CACERT...
 
     def __post_init__(self) -> None:
         if "@" in self.address:
@@ -168,7 +175,7 @@ class Engine:
             raise InvalidInput(f"--vault-addr {self.address!r}: use http(s)://HOST:PORT")
         if not _MOUNT.match(self.mount):
             raise InvalidInput(f"--vault-mount {self.mount!r} is not a mount path")
-        if not _ROLE.match(self.role):
+        if not ROLE_NAME.match(self.role):
             raise InvalidInput(f"--vault-role {self.role!r} is not a role name")
         source = self.token_source or "the engine token"
         if not self.token:
@@ -220,7 +227,8 @@ class Engine:
         try:
             context.load_verify_locations(cadata=blocks.decode("ascii"))
         except (ssl.SSLError, UnicodeDecodeError, ValueError) as error:
-            raise InvalidInput(f"--vault-cacert holds no PEM certificate ({error})") from None
+            raise InvalidInput(f"{self.cacert_source} holds no PEM certificate ({error})"
+                               ) from None
         return context
 
     @property
@@ -244,25 +252,36 @@ class Signed:
 
 
 def sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
-    """Have ``engine`` sign the request for ``hours``; names come from the request.
+    """Have ``engine`` sign the request for ``hours``; names come from the request."""
+    return _waited(engine, lambda: _sign(engine, request_pem, hours))
 
-    The exchange runs on a thread of its own, so that SIGINT/SIGTERM and the
-    deadline end the wait at once, however the engine answers.
-    """
+
+def ca_chain(engine: Engine) -> bytes:
+    """The CA chain the engine signs with now (its default issuer's, up to the root as
+    the issuer holds it), PEM: ``GET /v1/<mount>/cert/ca_chain``."""
+    return _waited(engine, lambda: _fetch_chain(engine))
+
+
+_T = TypeVar("_T")
+
+
+def _waited(engine: Engine, exchange: Callable[[], _T]) -> _T:
+    """``exchange()`` on a thread of its own, so that SIGINT/SIGTERM and the deadline end
+    the wait at once, however the engine answers."""
     import threading
     import time
 
     from . import interrupts
 
-    outcome: list[Signed | BaseException] = []
+    outcome: list[_T | BaseException] = []
 
-    def exchange() -> None:
+    def run() -> None:
         try:
-            outcome.append(_sign(engine, request_pem, hours))
+            outcome.append(exchange())
         except BaseException as error:  # handed to the waiting thread
             outcome.append(error)
 
-    worker = threading.Thread(target=exchange, daemon=True)
+    worker = threading.Thread(target=run, daemon=True)
     worker.start()
     deadline = time.monotonic() + TIMEOUT
     while worker.is_alive():
@@ -278,9 +297,22 @@ def sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
     return result
 
 
+def _fetch_chain(engine: Engine) -> bytes:
+    import urllib.request
+
+    url = f"{engine.address.rstrip('/')}/v1/{engine.mount}/cert/ca_chain"
+    call = urllib.request.Request(url, method="GET", headers={"X-Vault-Token": engine.token})
+    where = f"the PKI engine at {engine.address}"
+    data = _exchange(engine, call, where, "would not give its CA chain")
+    result = data.get("data") if isinstance(data, dict) else None
+    chain = result.get("ca_chain") or result.get("certificate") \
+        if isinstance(result, dict) else None
+    if not isinstance(chain, str) or not chain.isascii():
+        raise CAProblem(f"{where} answered its CA chain with no PEM text")
+    return chain.encode("ascii")
+
+
 def _sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
-    import http.client
-    import urllib.error
     import urllib.request
 
     # The engine would add the CN to the SANs; the names asked are the request's alone.
@@ -288,16 +320,32 @@ def _sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
                        "format": "pem", "exclude_cn_from_sans": True}).encode()
     call = urllib.request.Request(engine.sign_url, data=body, method="POST", headers={
         "X-Vault-Token": engine.token, "Content-Type": "application/json"})
+    where = f"the PKI engine at {engine.address} (role {engine.role})"
+    signed, warnings = _reply(_exchange(engine, call, where, "refused to sign"), where)
+    capped = [w for w in warnings if "TTL" in w]
+    if capped:  # the engine shortened the certificate: not what was asked
+        raise EngineRefused(f"{where} would not sign for {hours} hours: {capped[0]}; ask for "
+                            "less with --days or --hours")
+    return signed
+
+
+def _exchange(engine: Engine, call: urllib.request.Request, where: str, refused: str
+              ) -> object:
+    """``call`` sent to the engine, its JSON answer read (capped): no redirect followed,
+    no proxy but ``engine.proxy``; an error answer is one error quoting the engine."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         """A redirect would carry the token to wherever it points: refused."""
 
         def redirect_request(self, *args: object, **kwargs: object) -> None:
             return None
 
-    where = f"the PKI engine at {engine.address} (role {engine.role})"
     # No proxy from urllib's own reading of the environment: only ``engine.proxy``.
     handlers: list[urllib.request.BaseHandler] = [NoRedirect(), urllib.request.ProxyHandler({})]
-    if engine.sign_url.startswith("https:"):
+    if engine.address.startswith("https:"):
         handlers.append(urllib.request.HTTPSHandler(context=engine.tls_context))
         if engine.proxy is not None:  # a CONNECT tunnel: the proxy sees TLS alone
             call.set_proxy(f"{engine.proxy.host}:{engine.proxy.port}", "https")
@@ -309,20 +357,31 @@ def _sign(engine: Engine, request_pem: bytes, hours: int) -> Signed:
     opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(call, timeout=TIMEOUT) as answer:
-            data = json.loads(answer.read(MAX_ANSWER + 1)[:MAX_ANSWER])
+            return json.loads(answer.read(MAX_ANSWER + 1)[:MAX_ANSWER])
     except urllib.error.HTTPError as error:
-        raise EngineRefused(f"{where} refused to sign: {_errors(error)}") from None
+        raise EngineRefused(f"{where} {refused}: {_errors(error)}") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise CAProblem(f"cannot reach {where}: {reason}") from None
+        raise CAProblem(f"cannot reach {where}: {reason}{_untrusted_hint(engine, reason)}"
+                        ) from None
     except (ValueError, RecursionError, http.client.HTTPException):
         raise CAProblem(f"{where} answered with something that is not its JSON") from None
-    signed, warnings = _reply(data, where)
-    capped = [w for w in warnings if "TTL" in w]
-    if capped:  # the engine shortened the certificate: not what was asked
-        raise EngineRefused(f"{where} would not sign for {hours} hours: {capped[0]}; ask for "
-                            "less with --days or --hours")
-    return signed
+
+
+def _untrusted_hint(engine: Engine, reason: object) -> str:
+    """What to do when the engine's HTTPS certificate fails verification."""
+    import ssl
+
+    if not isinstance(reason, ssl.SSLCertVerificationError):
+        return ""
+    if reason.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH
+        return (f": the engine's certificate does not name {engine.host}; give --vault-addr "
+                "a name its certificate holds")
+    if engine.cacert is not None:
+        return (f": the engine's certificate is not trusted by {engine.cacert_source}: give "
+                "the CA that issued its HTTPS certificate")
+    return (": the engine's certificate is not trusted here: give the CA of its HTTPS with "
+            f"--vault-cacert FILE (or {' / '.join(CACERT_SOURCES)})")
 
 
 def _reply(data: object, where: str) -> tuple[Signed, list[str]]:

@@ -5,11 +5,13 @@ PKI team would; every result is checked with ``cryptography``."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from as_user import paste
 from conftest import TOOL_OPENSSL, load_cert
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -217,8 +219,8 @@ def test_an_organisations_intermediate_is_not_replaced_by_a_local_ca(
     assert result.code == 4 and "holds an intermediate CA of your organisation" in \
         result.error_line
     result = cli("certs", "revoke", "--out", str(signer), "--name", "ci")
-    assert result.code == 5 and "a new intermediate comes from your organisation" in \
-        result.error_line
+    assert result.code == 5 and "no revocation cuts a certificate off while they trust " \
+        "that root" in result.error_line
     assert {p: p.read_bytes() for p in signer.rglob("*") if p.is_file()} == before
     assert cli("certs", "check", str(signer)).code == 0  # bundles hold the root alone
 
@@ -238,3 +240,99 @@ def test_another_root_in_the_ca_file_is_refused(org: Path, tmp_path: Path, cli) 
     assert cli("certs", "client", "--out", str(tmp_path / "d"), "--ca-dir", str(twice),
                "-q").code == 0
     assert certificates(tmp_path / "d" / "ca.pem") == [load_cert(org / "root.pem")]
+
+
+def successor(org: Path, to: Path) -> Path:
+    """A --ca-dir with a second intermediate under the same root, as an organisation
+    issues a successor: ca.pem its chain, ca-key.pem its key."""
+    to.mkdir()
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", str(to / "ca-key.pem"), "-out", str(to / "next.csr"), "-subj",
+            "/O=Example Corp/OU=Platform/CN=Example Docker Intermediate 2", cwd=org)
+    openssl("x509", "-req", "-in", str(to / "next.csr"), "-CA", "root.pem", "-CAkey",
+            "root-key.pem", "-set_serial", "4661", "-out", str(to / "next.pem"), "-days",
+            "1800", "-sha384", "-extfile", "org.cnf", "-extensions", "intermediate", cwd=org)
+    (to / "ca.pem").write_bytes((to / "next.pem").read_bytes() + (org / "root.pem").read_bytes())
+    for name in ("next.csr", "next.pem"):
+        (to / name).unlink()
+    (to / "ca-key.pem").chmod(0o600)
+    return to
+
+
+def snapshot(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_an_intermediate_in_the_folder_is_replaced_as_rotate_ca_says(
+        org: Path, tmp_path: Path) -> None:
+    """rotate-ca start refuses an organisation's intermediate and says what works: its
+    successor put in place, then renew --all, which this test does.  revoke refuses,
+    saying why no revocation cuts off what a trusted root signed: the certificate
+    revoked by hand and re-issued around still verifies against the folder's ca.pem."""
+    from as_user import tool
+
+    signer = ca_dir(org, tmp_path / "ca", "intermediate.pem", "root.pem")
+    assert tool(tmp_path, "client", "--out", "ca", "--name", "ci", "-q").returncode == 0
+    before = snapshot(signer)
+    done = tool(tmp_path, "rotate-ca", "start", "--out", "ca")
+    assert done.returncode == 4, done.stderr
+    assert "put it in place of this one (ca.pem with its chain, ca-key.pem), then " \
+           "`minipaas certs renew --all --out ca` (and `minipaas certs renew --all --out " \
+           "FOLDER --ca-dir ca` for each folder it signs)" in done.stderr, done.stderr
+    done = tool(tmp_path, "revoke", "--out", "ca", "--name", "ci")
+    assert done.returncode == 5, done.stderr
+    assert "ca's certificates come from the intermediate CA CN=Example Docker Intermediate, " \
+           "whose root every daemon trusts: no revocation cuts a certificate off while they " \
+           "trust that root" in done.stderr, done.stderr
+    assert "stays valid until it expires (clients/ci until 20" in done.stderr
+    assert "move ca/clients/ci out of ca and put an intermediate under another root from " \
+           "your organisation in place of this one" in done.stderr
+    assert snapshot(signer) == before
+    revoked = tmp_path / "ci-revoked"
+    shutil.move(str(signer / "clients" / "ci"), str(revoked))
+    assert tool(tmp_path, "client", "--out", "ca", "--name", "ops", "-q").returncode == 0
+    following = successor(org, tmp_path / "next")
+    for name in ("ca.pem", "ca-key.pem"):
+        shutil.copy(following / name, signer / name)
+    done = tool(tmp_path, "renew", "--all", "--out", "ca", "-q")
+    assert done.returncode == 0, done.stderr
+    assert certificates(signer / "clients" / "ops" / "cert.pem")[1] == \
+        certificates(following / "ca.pem")[0]
+    assert tool(tmp_path, "check", "ca").returncode == 0
+    # Why revoke refused: the old intermediate's certificate still verifies.
+    held = subprocess.run([TOOL_OPENSSL, "verify", "-purpose", "sslclient", "-CAfile",
+                           str(signer / "ca.pem"), "-untrusted", str(revoked / "cert.pem"),
+                           str(revoked / "cert.pem")], capture_output=True, text=True)
+    assert held.returncode == 0, held.stderr
+
+
+def test_a_folder_signed_by_an_intermediate_elsewhere_moves_to_its_successor(
+        org: Path, tmp_path: Path) -> None:
+    from as_user import tool
+
+    signer = ca_dir(org, tmp_path / "ca", "intermediate.pem", "root.pem")
+    for args in (["server"], ["client", "--name", "ci"]):
+        done = tool(tmp_path, *args, "--out", "certs", "--ca-dir", str(signer), "-q")
+        assert done.returncode == 0, done.stderr
+    out = tmp_path / "certs"
+    before = snapshot(out)
+    done = tool(tmp_path, "rotate-ca", "start", "--out", "certs")
+    assert done.returncode == 5, done.stderr
+    assert "come from the intermediate CA CN=Example Docker Intermediate of your " \
+           "organisation" in done.stderr
+    (renew,) = re.findall(r"`(minipaas certs [^`]*)`", done.stderr)
+    assert renew == "minipaas certs renew --all --out certs --ca-dir NEW_CA_FOLDER"
+    done = tool(tmp_path, "revoke", "--out", "certs", "--name", "ci")
+    assert done.returncode == 5 and "no revocation cuts a certificate off" in done.stderr
+    assert "in a new folder NEW_CA_FOLDER (ca.pem with its chain, ca-key.pem), then " \
+           "`minipaas certs renew --all --out certs --ca-dir NEW_CA_FOLDER --force`" \
+           in done.stderr, done.stderr
+    assert snapshot(out) == before
+    successor(org, tmp_path / "next")
+    done = paste(renew.replace("NEW_CA_FOLDER", "next"), tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in ("server-cert.pem", "clients/ci/cert.pem"):
+        assert certificates(out / name)[1].subject.rfc4514_string().startswith(
+            "CN=Example Docker Intermediate 2,"), name
+    assert certificates(out / "ca.pem") == [load_cert(org / "root.pem")]
+    assert tool(tmp_path, "check", "certs").returncode == 0

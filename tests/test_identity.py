@@ -57,7 +57,7 @@ def test_the_client_row() -> None:
     assert CLIENT.journaled == ("ca.pem", "cert.pem", "key.pem", "client.p12")
     assert (CLIENT.purpose, CLIENT.eku_oid, CLIENT.eku_name) == ("sslclient", OID_CLIENT_AUTH,
                                                                  "clientAuth")
-    assert (CLIENT.template, CLIENT.revoke_option) == ("client.cnf.j2", "--name")
+    assert (CLIENT.template, CLIENT.revoke_option) == ("client.cnf.j2", "--client")
     assert dict(CLIENT.cli_copies) == {"client-cert.pem": "cert.pem",
                                        "client-key.pem": "key.pem"}
     assert CLIENT.keystore == "client.p12" and not CLIENT.needs_sans
@@ -99,7 +99,8 @@ def test_the_bundles() -> None:
     assert ci.files == ("clients/ci/ca.pem", "clients/ci/cert.pem", "clients/ci/key.pem")
     assert ci.copies == () and ci.owned == ("clients/ci",)
     assert ci.file("client.p12") == "clients/ci/client.p12"
-    assert (manager.option, ci.option) == ("--server m1", "--name ci")
+    assert (manager.option, ci.option) == ("--server m1", "--client ci")
+    assert Identity(CLIENT).option == "--client-pair"
     assert ci.directory(Path("o")) == Path("o/clients/ci")
 
 

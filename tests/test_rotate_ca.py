@@ -7,7 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
-from as_user import ok, tool
+from as_user import ok, paste, tool
 from conftest import load_cert, run_tool, system_verify, write_ca
 from cryptography.x509.oid import NameOID
 from test_vault_answers import openssl
@@ -142,3 +142,49 @@ def test_rotate_ca_start_replaces_a_ca_with_a_short_rsa_key(tmp_path: Path) -> N
                     "-q")
     assert done.returncode == 0, done.stderr
     assert run_tool("certs", "client", "--out", str(out), "--name", "ci", "-q").returncode == 0
+
+
+def _commands(stderr: str) -> list[str]:
+    return re.findall(r"`(minipaas certs [^`]*)`", stderr)
+
+
+def _run_as_said(command: str, cwd: Path, **placeholders: str) -> None:
+    for placeholder, value in placeholders.items():
+        command = command.replace(placeholder, shlex.quote(value))
+    done = paste(command, cwd)
+    assert done.returncode == 0, (command, done.stderr)
+
+
+def test_a_folder_signed_from_a_ca_folder_rolls_over_as_the_refusals_say(
+        tmp_path: Path) -> None:
+    """rotate-ca start and finish in a folder whose CA key is in another folder refuse
+    up front, and the commands they give, run in order, roll the CA over there and
+    give this folder the new CA, with both trusted in between."""
+    ok(tmp_path, "ca", "--out", "ca folder", "--cn", "Ops CA")
+    for args in (["server", "--san", "10.0.0.5"], ["client"], ["client", "--name", "ci"]):
+        ok(tmp_path, *args, "--out", OUT, "--ca-dir", "ca folder")
+    out, ca = tmp_path / OUT, tmp_path / "ca folder"
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    done = tool(tmp_path, "rotate-ca", "start", "--out", OUT)
+    assert done.returncode == 5, done.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    start, renew, finish, *engine = _commands(done.stderr)
+    assert start == "minipaas certs rotate-ca start --out CA_FOLDER"
+    assert renew == f"minipaas certs renew --all --out '{OUT}' --ca-dir CA_FOLDER --force"
+    assert finish == "minipaas certs rotate-ca finish --out CA_FOLDER"
+    assert engine[-1].endswith("--vault-server-role ROLE --vault-client-role ROLE --force")
+    _run_as_said(start, tmp_path, CA_FOLDER="ca folder")
+    _run_as_said(renew, tmp_path, CA_FOLDER="ca folder")
+    assert ca_blocks(out / "ca.pem") == 2 and ca_blocks(out / "clients/ci/ca.pem") == 2
+    new_ca = load_cert(ca / "ca.pem")
+    for name in ("server-cert.pem", "cert.pem", "clients/ci/cert.pem"):
+        assert load_cert(out / name).issuer == new_ca.subject, name
+    assert tool(tmp_path, "check", OUT).returncode == 0
+    done = tool(tmp_path, "rotate-ca", "finish", "--out", OUT)  # the finish is the CA's
+    assert done.returncode == 5, done.stderr
+    assert _commands(done.stderr) == [start, finish, renew]
+    _run_as_said(finish, tmp_path, CA_FOLDER="ca folder")
+    _run_as_said(renew, tmp_path, CA_FOLDER="ca folder")
+    assert ca_blocks(out / "ca.pem") == 1 and load_cert(out / "ca.pem") == new_ca
+    assert load_cert(out / "clients/ci/ca.pem") == new_ca
+    assert tool(tmp_path, "check", OUT).returncode == 0

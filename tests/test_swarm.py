@@ -387,7 +387,7 @@ def test_reissue_refusals_change_nothing(swarm: Path, tmp_path: Path, cli) -> No
     for args, code, text in [
         (["revoke", "--name", "bob", "--ca-days", "1"], 2, "--ca-days 1 leaves no time"),
         (["revoke", "--name", "bob", "--days", "4000"], 2, "--days 4000 must be shorter"),
-        (["revoke", "--name", "m1"], 2, "did you mean --server m1?"),
+        (["revoke", "--client", "m1"], 2, "did you mean --server m1?"),
         (["ca", "--force", "--reissue", "--ca-days", "1"], 2, "leaves no time"),
     ]:
         result = cli("certs", *args, "--out", str(swarm))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,7 +26,7 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import load_cert, run_tool, unavailable
+from conftest import TOOL_OPENSSL, load_cert, run_tool, unavailable
 from cryptography import x509
 from dockerd import free_port
 
@@ -238,7 +239,71 @@ def test_a_role_of_the_other_purpose_is_named(bao: OpenBao, tmp_path: Path) -> N
     assert tool(bao, "client", "--out", str(out), "-q", "--vault-role",
                 "docker-client").returncode == 0
     done = tool(bao, "renew", "--all", "--out", str(out), "--vault-role", "docker-client")
-    assert done.returncode == 2 and "in two runs" in done.stderr
+    assert done.returncode == 2 and "--vault-server-role ROLE and --vault-client-role ROLE" \
+        in done.stderr
+
+
+def test_renew_all_signs_servers_and_clients_in_one_unattended_run(bao: OpenBao,
+                                                                   tmp_path: Path) -> None:
+    """A folder signed through the engine, renewed from cron: each leaf by its role's
+    engine role, in one run; refused up front (nothing asked of the engine) when a role
+    would be missing or one role would sign both kinds."""
+    out = tmp_path / "certs"
+    for args in (["server", "--vault-role", "docker-server"],
+                 ["server", "--name", "m1", "--san", "10.0.0.11", "--vault-role",
+                  "docker-server"],
+                 ["client", "--vault-client-role", "docker-client"],
+                 ["client", "--name", "ci", "--vault-client-role", "docker-client"]):
+        done = tool(bao, *args, "--out", str(out), "-q")
+        assert done.returncode == 0, done.stderr
+    files = ("server-cert.pem", "servers/m1/server-cert.pem", "cert.pem", "clients/ci/cert.pem")
+    before, serials = snapshot(out), bao.serials()
+    for options, text in (
+            (["--vault-role", "docker-server"],
+             "Error: the engine role docker-server would sign both the server and the client "
+             "certificates, and a role signs one kind (server_flag or client_flag): name each "
+             "with --vault-server-role ROLE and --vault-client-role ROLE"),
+            (["--vault-server-role", "docker-server"],
+             "Error: no engine role signs the client certificates of this run (client-cert.pem, "
+             "clients/ci): add --vault-client-role ROLE")):
+        done = tool(bao, "renew", "--all", "--out", str(out), *options)
+        assert done.returncode == 2 and done.stderr.strip() == text, done.stderr
+        assert snapshot(out) == before and bao.serials() == serials
+    roles = ["--vault-server-role", "docker-server", "--vault-client-role", "docker-client"]
+    done = tool(bao, "renew", "--all", "--within", "30", "--out", str(out), "-q", *roles)
+    assert done.returncode == 0 and snapshot(out) == before  # none due: nothing changes
+    for options in (roles, ["--vault-role", "docker-server", "--vault-client-role",
+                            "docker-client"]):
+        old = {name: load_cert(out / name).serial_number for name in files}
+        done = tool(bao, "renew", "--all", "--out", str(out), "-q", *options)
+        assert done.returncode == 0, done.stderr
+        new = {name: load_cert(out / name).serial_number for name in files}
+        assert all(new[name] != old[name] for name in files)
+        assert set(new.values()) <= bao.serials()
+        assert run_tool("certs", "check", str(out)).returncode == 0
+
+
+@pytest.mark.parametrize("args,text", [
+    (["server", "--vault-client-role", "docker-client"],
+     "--vault-client-role names the engine role for client certificates, and this command "
+     "issues server ones: use --vault-role or --vault-server-role"),
+    (["client", "--vault-server-role", "docker-server"],
+     "--vault-server-role names the engine role for server certificates, and this command "
+     "issues client ones: use --vault-role or --vault-client-role"),
+    (["renew", "client", "--vault-server-role", "docker-server"], "issues client ones"),
+    (["server", "--vault-server-role", "no role!"], "--vault-server-role 'no role!' is not a "
+     "role name"),
+    (["renew", "--all", "--vault-server-role", "s", "--vault-client-role", "no role!"],
+     "--vault-client-role 'no role!' is not a role name"),
+    (["client", "--vault-client-role", "c", "--ca-dir", "elsewhere"],
+     "--vault-client-role and --ca-dir cannot be combined"),
+])
+def test_an_engine_role_for_a_role_the_command_does_not_issue_is_refused(
+        bao: OpenBao, tmp_path: Path, args: list[str], text: str) -> None:
+    done = tool(bao, *args, "--out", str(tmp_path / "c"))
+    assert done.returncode == 2, done.stderr
+    assert text in done.stderr and len(done.stderr.strip().splitlines()) <= 3, done.stderr
+    assert not (tmp_path / "c").exists()
 
 
 @pytest.fixture(scope="module")
@@ -254,11 +319,22 @@ def test_engine_over_https_is_trusted_through_its_ca_alone(bao_tls: OpenBao,
     args = ["client", "--name", "ci", "--vault-role", "docker-client", "--out", str(out), "-q"]
     done = tool(bao_tls, *args)  # the system's CAs do not know the engine's
     assert done.returncode == 5 and "CERTIFICATE_VERIFY_FAILED" in done.stderr, done.stderr
+    assert done.stderr.rstrip().endswith(
+        ": the engine's certificate is not trusted here: give the CA of its HTTPS with "
+        "--vault-cacert FILE (or VAULT_CACERT / BAO_CACERT)"), done.stderr
     assert not out.exists()
     other = tmp_path / "other"
     assert run_tool("certs", "ca", "--out", str(other), "-q").returncode == 0
     done = tool(bao_tls, *args, "--vault-cacert", str(other / "ca.pem"))
     assert done.returncode == 5 and "CERTIFICATE_VERIFY_FAILED" in done.stderr, done.stderr
+    assert "not trusted by --vault-cacert: give the CA that issued its HTTPS certificate" \
+        in done.stderr
+    for variable in ("VAULT_CACERT", "BAO_CACERT"):  # the wrong CA, from the environment
+        done = run_tool("certs", *args, env={"VAULT_ADDR": bao_tls.address,
+                                             "VAULT_TOKEN": ROOT_TOKEN, "VAULT_CACERT": "",
+                                             "BAO_CACERT": "", variable: str(other / "ca.pem")})
+        assert done.returncode == 5 and f"not trusted by {variable}: give" in done.stderr
+    assert not out.exists()
     bundle = tmp_path / "bundle.pem"  # a label in UTF-8, as distributions' bundles have
     bundle.write_bytes("# Főtanúsítvány\n".encode() + bao_tls.tls_ca.read_bytes())
     done = tool(bao_tls, *args, "--vault-cacert", str(bundle))
@@ -266,6 +342,55 @@ def test_engine_over_https_is_trusted_through_its_ca_alone(bao_tls: OpenBao,
     leaf = load_cert(out / "clients" / "ci" / "cert.pem")
     leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(bao_tls.root.encode()))
     assert leaf.serial_number in bao_tls.serials()
+
+
+@pytest.mark.parametrize("variables", [
+    {"VAULT_CACERT": "engine"}, {"BAO_CACERT": "engine"},
+    {"VAULT_CACERT": "engine", "BAO_CACERT": "other"},  # the first set, as the address
+    {"VAULT_CACERT": "other", "option": "engine"},  # the option over the variables
+])
+def test_the_engine_ca_is_read_from_vault_cacert_or_bao_cacert(
+        bao_tls: OpenBao, tmp_path: Path, variables: dict[str, str]) -> None:
+    other = tmp_path / "other"
+    assert run_tool("certs", "ca", "--out", str(other), "-q").returncode == 0
+    files = {"engine": str(bao_tls.tls_ca), "other": str(other / "ca.pem")}
+    env = {"VAULT_ADDR": bao_tls.address, "VAULT_TOKEN": ROOT_TOKEN, "VAULT_CACERT": "",
+           "BAO_CACERT": "", **{name: files[value] for name, value in variables.items()
+                                if name != "option"}}
+    option = ["--vault-cacert", files[variables["option"]]] if "option" in variables else []
+    out = tmp_path / "certs"
+    done = run_tool("certs", "client", "--vault-role", "docker-client", "--out", str(out),
+                    "-q", *option, env=env)
+    assert done.returncode == 0, done.stderr
+    assert load_cert(out / "cert.pem").serial_number in bao_tls.serials()
+
+
+def test_an_engine_certificate_for_another_name_says_so(tmp_path: Path) -> None:
+    """An HTTPS engine whose certificate names another host: the CA is right, the name
+    is not (a CA hint would mislead)."""
+    import http.server
+    import threading
+
+    engine = tmp_path / "engine"
+    assert run_tool("certs", "all", "--out", str(engine), "-q", "--no-default-san", "--san",
+                    "vault.example.com").returncode == 0
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(engine / "server-cert.pem", engine / "server-key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = run_tool("certs", "client", "--vault-role", "docker-client", "--out",
+                        str(tmp_path / "c"), "--vault-cacert", str(engine / "ca.pem"),
+                        env={"VAULT_ADDR": f"https://127.0.0.1:{server.server_address[1]}",
+                             "VAULT_TOKEN": ROOT_TOKEN})
+    finally:
+        server.shutdown()
+    assert done.returncode == 5, done.stderr
+    assert done.stderr.rstrip().endswith(
+        "the engine's certificate does not name 127.0.0.1; give --vault-addr a name its "
+        "certificate holds"), done.stderr
+    assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.parametrize("what", ["fifo", "/dev/zero", "empty", "not PEM"])
@@ -679,3 +804,143 @@ def test_an_engine_address_with_credentials_is_refused_before_any_request() -> N
     with pytest.raises(InvalidInput) as refused:
         Engine("http://user:s3cret@127.0.0.1:8200", "pki", "docker-server", "token")
     assert "s3cret" not in str(refused.value)
+
+
+def _new_root(engine: OpenBao, name: str, issuer: str) -> None:
+    """What revoke's and rotate-ca's messages say: a new root, made the default issuer."""
+    env = {**os.environ, "BAO_ADDR": engine.address, "BAO_TOKEN": ROOT_TOKEN}
+    for args in (["write", "pki/root/rotate/internal", f"common_name={name}",
+                  f"issuer_name={issuer}", "ttl=87600h", "key_type=ec"],
+                 ["write", "pki/root/replace", f"default={issuer}"]):
+        done = subprocess.run([bao_binary(), *args], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+
+def test_an_engine_signed_folder_is_revoked_and_rolled_over_as_the_refusals_say(
+        tmp_path: Path) -> None:
+    """revoke and rotate-ca start make a CA here: in a folder the engine signs they refuse
+    up front, saying to give the engine a new root; then revoke through the engine cuts
+    the bundle off (refused, before any key, while the engine still signs under the old
+    root), and renew --all --force moves the folder to another new root.  An engine of
+    its own: its root changes."""
+    engine = OpenBao()
+    try:
+        out = tmp_path / "certs"
+        for args in (["server", "--vault-role", "docker-server"],
+                     ["client", "--vault-role", "docker-client"],
+                     ["client", "--name", "ci", "--vault-role", "docker-client"]):
+            assert tool(engine, *args, "--out", str(out), "-q").returncode == 0
+        before, serials = snapshot(out), engine.serials()
+        said = {}
+        for args in (["revoke", "--name", "ci"], ["rotate-ca", "start"]):
+            done = tool(engine, *args, "--out", str(out))
+            assert done.returncode == 5, done.stderr
+            assert snapshot(out) == before
+            said[args[0]] = done.stderr
+        for text in said.values():
+            assert "give it a new root (`bao write pki/root/rotate/internal common_name=NAME " \
+                   "issuer_name=ISSUER`, then `bao write pki/root/replace default=ISSUER`)" \
+                in text, text
+        (revoke,) = re.findall(r"`(minipaas certs revoke [^`]*)`", said["revoke"])
+        assert revoke == (f"minipaas certs revoke --out {out} --client ci --vault-server-role "
+                          "ROLE --vault-client-role ROLE")
+        command = revoke.split()[2:]
+        command[command.index("ROLE")] = "docker-server"
+        command[command.index("ROLE")] = "docker-client"
+        done = tool(engine, *command)  # the engine still signs under the old root
+        assert done.returncode == 5, done.stderr
+        assert "still signs under CN=OpenBao Docker CA, the root " in done.stderr
+        assert "revoking through it would cut nothing off; give it a new root first" \
+            in done.stderr
+        assert snapshot(out) == before and engine.serials() == serials  # nothing signed
+        _new_root(engine, "OpenBao Docker CA 2", "root-2")
+        old_ci = load_cert(out / "clients" / "ci" / "cert.pem")
+        done = tool(engine, *command)
+        assert done.returncode == 0, done.stderr
+        assert "Revoked clients/ci  CN=ci" in done.stderr and "restart dockerd" in done.stderr
+        assert not (out / "clients" / "ci").exists()
+        (entry,) = json.loads((out / "revoked.json").read_text())["revoked"]
+        assert (entry["name"], int(entry["serial"], 16)) == ("ci", old_ci.serial_number)
+        root = load_cert(out / "ca.pem")
+        assert root.subject.rfc4514_string() == "CN=OpenBao Docker CA 2"
+        for name in ("server-cert.pem", "cert.pem"):
+            load_cert(out / name).verify_directly_issued_by(root)
+        (backup,) = out.glob("backup-*")
+        cut = subprocess.run([TOOL_OPENSSL, "verify", "-CAfile", str(out / "ca.pem"),
+                              str(backup / "clients" / "ci" / "cert.pem")], capture_output=True)
+        assert cut.returncode != 0  # the daemons with the new ca.pem refuse it
+        assert run_tool("certs", "check", str(out)).returncode == 0
+        # A rollover as rotate-ca start said: a new root, then one renew of everything.
+        (renew,) = re.findall(r"`(minipaas certs renew [^`]*--vault-server-role[^`]*)`",
+                              said["rotate-ca"])
+        assert renew == (f"minipaas certs renew --all --out {out} --vault-server-role ROLE "
+                         "--vault-client-role ROLE --force")
+        _new_root(engine, "OpenBao Docker CA 3", "root-3")
+        command = renew.split()[2:]
+        command[command.index("ROLE")] = "docker-server"
+        command[command.index("ROLE")] = "docker-client"
+        assert tool(engine, *command, "-q").returncode == 0
+        root = load_cert(out / "ca.pem")
+        assert root.subject.rfc4514_string() == "CN=OpenBao Docker CA 3"
+        load_cert(out / "cert.pem").verify_directly_issued_by(root)
+        assert run_tool("certs", "check", str(out)).returncode == 0
+    finally:
+        engine.stop()
+
+
+def test_all_through_the_engine_makes_the_set_and_no_ca(bao: OpenBao, tmp_path: Path) -> None:
+    out = tmp_path / "certs"
+    roles = ["--vault-server-role", "docker-server", "--vault-client-role", "docker-client"]
+    for options, code, text in (
+            (["--vault-role", "docker-server"], 2, "would sign both the server and the client"),
+            (["--ca-cn", "Ops CA", *roles], 2, "--ca-cn is for the CA this command makes; "
+                                              "through the engine it makes none"),
+            (["--ca-days", "100", *roles], 2, "--ca-days is for the CA"),
+            (["--reissue", "--force", *roles], 2, "--reissue is for the CA")):
+        done = tool(bao, "all", "--out", str(out), *options)
+        assert done.returncode == code and text in done.stderr, done.stderr
+        assert not out.exists()
+    done = tool(bao, "all", "--out", str(out), "--san", "10.0.0.5", "--days", "60", *roles,
+                "-q")
+    assert done.returncode == 0, done.stderr
+    root = x509.load_pem_x509_certificate(bao.root.encode())
+    assert load_cert(out / "ca.pem") == root and not (out / "ca-key.pem").exists()
+    for name in ("server-cert.pem", "client-cert.pem", "cert.pem"):
+        load_cert(out / name).verify_directly_issued_by(root)
+    names = load_cert(out / "server-cert.pem").extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert {str(a) for a in names.get_values_for_type(x509.IPAddress)} == {"10.0.0.5",
+                                                                           "127.0.0.1"}
+    assert run_tool("certs", "check", str(out)).returncode == 0
+    before = snapshot(out)
+    done = tool(bao, "all", "--out", str(out), *roles)
+    assert done.returncode == 4 and "never replaces them" in done.stderr, done.stderr
+    assert snapshot(out) == before
+    serial = load_cert(out / "cert.pem").serial_number
+    assert tool(bao, "all", "--out", str(out), "--force", *roles, "-q").returncode == 0
+    assert load_cert(out / "cert.pem").serial_number != serial
+
+
+def test_the_role_options_are_single_valued(tmp_path: Path) -> None:
+    done = run_tool("certs", "renew", "--all", "--out", str(tmp_path / "c"),
+                    "--vault-server-role", "a", "--vault-server-role", "b")
+    assert done.returncode == 2, done.stderr
+    assert "Error: --vault-server-role given twice (a, b): give it once" in done.stderr
+
+
+def test_revoke_through_the_engine_in_a_folder_with_its_own_ca_is_refused(
+        bao: OpenBao, tmp_path: Path) -> None:
+    out = tmp_path / "certs"
+    assert run_tool("certs", "all", "--out", str(out), "-q").returncode == 0
+    assert run_tool("certs", "client", "--out", str(out), "--name", "ci", "-q").returncode == 0
+    before, serials = snapshot(out), bao.serials()
+    done = tool(bao, "revoke", "--out", str(out), "--name", "ci", "--vault-server-role",
+                "docker-server", "--vault-client-role", "docker-client")
+    assert done.returncode == 5, done.stderr
+    assert done.stderr.strip() == (f"Error: {out} holds its own CA (ca-key.pem): revoke "
+                                   "without the engine options, which makes the new CA here")
+    assert snapshot(out) == before and bao.serials() == serials
+    done = tool(bao, "revoke", "--out", str(out), "--name", "ci", "--ca-days", "100",
+                "--vault-role", "docker-client")
+    assert done.returncode == 2 and "--ca-days is for a CA this command makes" in done.stderr
+    assert snapshot(out) == before

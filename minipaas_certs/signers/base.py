@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence
 from ..certinfo import Certificate, parse_pem, read_certificates
 from ..errors import Conflict, OutputError, listed
 from ..files import read_limited, write_private
-from ..identity import identities
+from ..identity import Identity, identities
 from ..layout import CA_CERT, CA_KEY, CERT_MODE, KEY_MODE
 
 if TYPE_CHECKING:
+    from ..identity import Role
     from ..openssl import OpenSSL
     from ..plan import CASpec, LeafSpec, Placement, Plan, Progress
     from ..render import Templates
@@ -89,6 +90,10 @@ class Signer:
     def options(self) -> tuple[str, ...]:
         """The options that name this signer, for the commands a run prints."""
         return ()
+
+    def options_for(self, role: Role) -> tuple[str, ...]:
+        """The options that name this signer in a printed command that issues ``role``."""
+        return self.options
 
     def open(self, run: SigningRun) -> Signing:
         raise NotImplementedError
@@ -197,3 +202,26 @@ def copy_into_bundles(store: OutputDirectory, leaves: Sequence[LeafSpec],
                 write_private(store.staged(copy), data, KEY_MODE)
                 written[store.staged(copy)] = data
     return written
+
+
+# --- a folder whose CA is kept elsewhere: what revoke and rotate-ca say to do instead ------
+
+def carried_intermediates(out: Path) -> list[Certificate]:
+    """The CAs the first leaf of ``out`` that carries any holds after itself: a folder
+    signed by an intermediate (an organisation's, or an engine's) gets its chain in
+    every leaf file, and its ca.pem is the root, which every peer then trusts."""
+    for identity in identities(out):
+        try:
+            chain = read_certificates(out / identity.cert)
+        except OutputError:
+            continue
+        if len(chain) > 1:
+            return chain[1:]
+    return []
+
+
+def move_out(out: Path, cut_off: Sequence[Identity]) -> str:
+    """``clients/ci, client-cert.pem, cert.pem ...``: what to move out of ``out`` by hand
+    so that a re-issue of everything does not carry them over."""
+    return ", ".join(str(out / name) for identity in cut_off for name in identity.owned
+                     if os.path.lexists(out / name))

@@ -13,20 +13,21 @@ import datetime
 import functools
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .. import clock
 from ..authority import CHAIN_FILE
-from ..certinfo import Certificate, parse_pem
+from ..certinfo import Certificate, parse_pem, read_certificates
 from ..errors import CAProblem, InvalidInput, OutputError
 from ..files import write_private
+from ..identity import Role
 from ..keys import public_key_of_file
-from ..layout import CA_CERT, CERT_MODE, DIR_MODE
+from ..layout import CA_CERT, CA_KEY, CERT_MODE, DIR_MODE
 from ..parallel import run_all
 from ..plan import BACKDATE, CLOCK_MARGIN, HOUR, describe
 from ..render import SHIPPED, Templates
 from ..signing import SIGNING, LeafRequest, place_and_check, request_leaf
-from ..vault import Engine, EngineRefused
+from ..vault import Engine, EngineRefused, ca_chain
 from ..vault import sign as engine_sign
 from .base import (
     Signer,
@@ -45,29 +46,52 @@ if TYPE_CHECKING:
 
 
 class EngineSigner(Signer):
-    """The PKI engine ``engine``; one of its roles signs servers or clients."""
+    """The PKI engine: ``engines`` holds it once per leaf role it signs, each with the
+    engine role that signs it (an engine role signs servers or clients, not both)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engines: Mapping[Role, Engine]) -> None:
+        if not engines:
+            raise ValueError("an engine signer needs a role")
+        self.engines = dict(engines)
+        self.engine = next(iter(self.engines.values()))  # the address, mount, token
 
     @property
     def options(self) -> tuple[str, ...]:
-        return (f"--vault-role {self.engine.role}",)
+        named = {engine.role for engine in self.engines.values()}
+        if len(named) == 1:
+            return (f"--vault-role {named.pop()}",)
+        return tuple(f"--vault-{role}-role {engine.role}" for role, engine in
+                     self.engines.items())
+
+    def options_for(self, role: Role) -> tuple[str, ...]:
+        engine = self.engines.get(role)
+        return (f"--vault-role {engine.role}",) if engine else self.options
 
     def open(self, run: SigningRun) -> Signing:
-        return _EngineSigning(run, self.engine)
+        return _EngineSigning(run, self)
 
 
 class _EngineSigning(Signing):
-    def __init__(self, run: SigningRun, engine: Engine) -> None:
+    def __init__(self, run: SigningRun, signer: EngineSigner) -> None:
         super().__init__(run)
-        self.engine = engine
+        self.engines, self.engine = signer.engines, signer.engine
 
     def refuse(self, leaves: Sequence[LeafSpec], gone: set[str]) -> None:
-        if len({spec.role for spec in leaves}) > 1:
-            raise InvalidInput("one --vault-role signs for servers or for clients, not "
-                               "both: renew the servers and the clients in two runs "
-                               "(`renew server ...`, `renew client ...`)")
+        """Before any key: every role of ``leaves`` has an engine role of its own."""
+        roles = list(dict.fromkeys(spec.role for spec in leaves))
+        for role in roles:
+            if role not in self.engines:
+                mine = [spec.identity.label for spec in leaves if spec.role is role]
+                shown = ", ".join(mine[:3]) + (f" and {len(mine) - 3} more"
+                                               if len(mine) > 3 else "")
+                raise InvalidInput(f"no engine role signs the {role} certificates of this "
+                                   f"run ({shown}): add --vault-{role}-role ROLE")
+        if len(roles) > 1 and len({self.engines[role].role for role in roles}) == 1:
+            raise InvalidInput(
+                f"the engine role {self.engines[roles[0]].role} would sign both the server "
+                "and the client certificates, and a role signs one kind (server_flag or "
+                "client_flag): name each with --vault-server-role ROLE and "
+                "--vault-client-role ROLE")
 
     def prepare(self, leaves: Sequence[LeafSpec], placement: Placement,
                 gone: set[str]) -> None:
@@ -75,6 +99,16 @@ class _EngineSigning(Signing):
             self.run.progress(f"Warning: {self.engine.address} is plain HTTP: the token "
                               "crosses the network in clear; use https:// (and "
                               "--vault-cacert)")
+        if self.run.plan.revoke:  # before any key: a revocation needs the engine's new root
+            if CA_KEY in placement.present:
+                raise CAProblem(f"{self.run.out} holds its own CA ({CA_KEY}): revoke without "
+                                "the engine options, which makes the new CA here")
+            try:
+                chain = parse_pem(ca_chain(self.engine), Path("ca_chain"))
+            except OutputError as error:
+                raise CAProblem(f"the PKI engine at {self.engine.address} answered its CA "
+                                f"chain with a damaged certificate ({error})") from None
+            self._refuse_same_root([cert for cert in chain if cert.self_issued])
 
     def sign(self, leaves: Sequence[LeafSpec]) -> bytes:
         run = self.run
@@ -82,15 +116,34 @@ class _EngineSigning(Signing):
                                               spec, run.templates, progress=run.progress)
                             for spec in leaves],
                            workers(leaves), on_interrupt=stop_children(run))
-        anchors = sign_with_engine(run.openssl, run.store.staging, self.engine, requests,
+        anchors = sign_with_engine(run.openssl, run.store.staging, self.engines, requests,
                                    run.templates)
         copy_into_bundles(run.store, leaves, anchors)
         return anchors
+
+    def _refuse_same_root(self, roots: Sequence[Certificate]) -> None:
+        """A revocation whose engine signs under a root the folder's ca.pem holds would
+        leave what it cuts off trusted."""
+        from ..vault import NEW_ROOT
+
+        try:
+            ours = read_certificates(self.run.out / CA_CERT)
+        except OutputError:
+            return  # no readable ca.pem here: whatever the engine's root, it is another
+        same = [root for root in roots if any(root.der == cert.der for cert in ours)]
+        if same:
+            raise CAProblem(
+                f"the PKI engine at {self.engine.address} still signs under "
+                f"CN={same[0].subject_cn}, the root {self.run.out / CA_CERT} holds: what it "
+                "signed stays trusted, so revoking through it would cut nothing off; give "
+                f"it a new root first ({NEW_ROOT}), then run this again")
 
     def settle(self, leaves: Sequence[LeafSpec], placement: Placement, gone: set[str],
                anchors: bytes) -> None:
         run = self.run
         origin = f"the PKI engine at {self.engine.address}"
+        if run.plan.revoke:  # its root changed between prepare and signing?
+            self._refuse_same_root(parse_pem(anchors, run.out / CA_CERT))
         self.replaces_ca = differs(run.store, anchors)
         # One role signs servers or clients: a folder cannot move over piece by piece.
         refuse_left_behind(run.out, gone, anchors, origin,
@@ -98,17 +151,19 @@ class _EngineSigning(Signing):
         copy_ca(run, placement, anchors, origin, self.replaces_ca)
 
 
-def sign_with_engine(openssl: OpenSSL, staging: Path, engine: Engine,
+def sign_with_engine(openssl: OpenSSL, staging: Path, engines: Mapping[Role, Engine],
                      requests: Sequence[LeafRequest], templates: Templates = SHIPPED
                      ) -> bytes:
-    """Have a PKI engine sign every request (see ``vault``), then check as for a local
-    CA.  Returns the trust anchor, the engine's root, as ca.pem copies hold it."""
+    """Have a PKI engine sign every request (see ``vault``) with its role's engine role
+    (``engines``), then check as for a local CA.  Returns the trust anchor, the
+    engine's root, as ca.pem copies hold it."""
     work = staging / f"{SIGNING}-engine"
     work.mkdir(mode=DIR_MODE)
     issued: dict[Path, Certificate] = {}
     anchors: list[Certificate] = []
     intermediates: list[Certificate] = []
     for request in requests:
+        engine = engines[request.spec.identity.role]
         asked = clock.now()
         signed = engine_sign(engine, request.request,
                              request.spec.lifetime // HOUR)
