@@ -31,6 +31,9 @@ class Secret(Generic[T]):
     file_variable: str  # names a file, like the option
     variables: tuple[str, ...]  # hold the secret itself; the first one set counts
     parse: Callable[[bytes, str], T]
+    # False where ``variables`` belong to other tools (VAULT_TOKEN is the admin's shell's
+    # token for the vault CLI): this tool's own *_FILE variable then wins over them.
+    both_refused: bool = True
 
     def help(self, text: str) -> str:
         """An option's help: ``text``, then the variables, never a secret's as the file's."""
@@ -52,7 +55,7 @@ class Secret(Generic[T]):
         named = os.environ.get(self.file_variable)  # empty: unset, as click takes it
         variable = _first_set(self.variables)
         if named:
-            if variable is not None and os.environ[variable]:
+            if self.both_refused and variable is not None and os.environ[variable]:
                 raise InvalidInput(f"set one of {self.file_variable} or {variable}, not both: "
                                    f"{self.file_variable} names a file holding the "
                                    f"{self.what}, {variable} holds the {self.what} itself")
@@ -96,9 +99,9 @@ CA_PASSPHRASE = Secret("passphrase", "--ca-passphrase-file", "MINIPAAS_CA_PASSPH
 P12_PASSWORD = Secret("password", "--password-file", "MINIPAAS_P12_PASSWORD_FILE",
                       ("MINIPAAS_P12_PASSWORD",), parse_p12_password)
 # VAULT_TOKEN_FILE is no Vault convention (its CLI reads a token helper, not a
-# variable), so the file's variable is this tool's own.
+# variable), so the file's variable is this tool's own, and the more specific choice.
 VAULT_TOKEN = Secret("token", "--vault-token-file", "MINIPAAS_VAULT_TOKEN_FILE",
-                     ("VAULT_TOKEN", "BAO_TOKEN"), _token)
+                     ("VAULT_TOKEN", "BAO_TOKEN"), _token, both_refused=False)
 
 
 def ca_passphrase(file: str | None) -> bytes | None:

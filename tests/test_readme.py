@@ -12,6 +12,7 @@ installing systemd units (those are checked by tests/test_contrib.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -37,9 +38,6 @@ pytestmark = pytest.mark.invariant
 SH_BLOCK = re.compile(r"\.\. code-block:: sh\n\n((?:[ \t]+\S.*\n|\n)+)")
 QUICK_START = "Quick start: ``docker version`` over mutual TLS"
 ENGINE_EXAMPLE = "https://bao.example.com:8200"
-NEEDS_CLI = pytest.mark.xfail(strict=False, reason="needs i24-cli (--out on readers, *_FILE)")
-NEEDS_SIGNERS = pytest.mark.xfail(strict=False, reason="needs i24-signers "
-                                  "(--vault-server-role/--vault-client-role)")
 
 
 def sections(path: Path = README) -> dict[str, str]:
@@ -75,7 +73,8 @@ TASKS = {
                         "PID 1; tests/test_install.py checks the units and the cron file)",
     "Use an organisation's intermediate CA": "test_use_an_organisations_intermediate_ca",
     "Sign through OpenBao or Vault": "test_the_engine_roles_block, test_sign_through_the_engine,"
-                                     " test_renew_an_engine_signed_folder_unattended",
+                                     " test_renew_an_engine_signed_folder_unattended,"
+                                     " test_cut_off_a_key_through_the_engine",
     "Give a Java client a keystore": "tests/test_pkcs12.py: test_the_readme_example_runs_as_"
                                      "written, test_the_readme_truststore_commands_*",
     "Check what expires": "test_check_what_expires",
@@ -302,8 +301,8 @@ def test_use_an_organisations_intermediate_ca(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[tuple[str, Path]]:
+@contextlib.contextmanager
+def bao_engine() -> Iterator[tuple[str, Path]]:
     """A bare OpenBao dev server on loopback, set up by the README's roles block with the
     real ``bao`` CLI; its address and the folder holding ``bao``."""
     from test_vault import ROOT_TOKEN, bao_binary
@@ -317,8 +316,7 @@ def engine() -> Iterator[tuple[str, Path]]:
         env={"HOME": str(home), "PATH": os.environ["PATH"]}, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        env = {"BAO_ADDR": address, "BAO_TOKEN": ROOT_TOKEN, "HOME": str(home),
-               "PATH": f"{bao.parent}{os.pathsep}{os.environ['PATH']}"}
+        env = bao_admin(address, home)
         deadline = time.monotonic() + 30
         while subprocess.run([str(bao), "status"], env=env, capture_output=True).returncode:
             assert process.poll() is None and time.monotonic() < deadline, "bao did not start"
@@ -330,6 +328,21 @@ def engine() -> Iterator[tuple[str, Path]]:
         process.terminate()
         process.wait(timeout=30)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def bao_admin(address: str, home: Path) -> dict[str, str]:
+    """The environment of the engine's admin: its address, the root token, ``bao``."""
+    from test_vault import ROOT_TOKEN, bao_binary
+
+    return {"BAO_ADDR": address, "BAO_TOKEN": ROOT_TOKEN, "HOME": str(home),
+            "PATH": f"{Path(bao_binary()).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[tuple[str, Path]]:
+    """One engine for the tests that leave its root as it is."""
+    with bao_engine() as running:
+        yield running
 
 
 def test_the_engine_roles_block(engine: tuple[str, Path]) -> None:
@@ -352,7 +365,6 @@ def sign_through_the_engine(engine: tuple[str, Path], work: Path) -> None:
     shell(sign, work, replace={ENGINE_EXAMPLE: address})
 
 
-@NEEDS_CLI
 def test_sign_through_the_engine(engine: tuple[str, Path], tmp_path: Path) -> None:
     sign_through_the_engine(engine, tmp_path)
     out = tmp_path / ".certs"
@@ -361,15 +373,13 @@ def test_sign_through_the_engine(engine: tuple[str, Path], tmp_path: Path) -> No
     assert load_cert(out / "clients" / "ci" / "cert.pem").subject.rfc4514_string() == "CN=ci"
 
 
-@NEEDS_CLI
-@NEEDS_SIGNERS
 def test_renew_an_engine_signed_folder_unattended(engine: tuple[str, Path],
                                                   tmp_path: Path) -> None:
     sign_through_the_engine(engine, tmp_path)
     out = tmp_path / ".certs"
     before = {path: load_cert(out / path).serial_number
               for path in ("servers/m1/server-cert.pem", "clients/ci/cert.pem")}
-    sign, renew = blocks("Sign through OpenBao or Vault")[1:]
+    sign, renew = blocks("Sign through OpenBao or Vault")[1:3]
     exports = sign.splitlines()[0]  # the engine and the token file, as the reader has them
     # Everything due: both roles are renewed, each by its engine role.
     shell(f"{exports}\n{renew}", tmp_path,
@@ -378,7 +388,28 @@ def test_renew_an_engine_signed_folder_unattended(engine: tuple[str, Path],
         assert load_cert(out / path).serial_number != serial, path
 
 
-@NEEDS_CLI
+def test_cut_off_a_key_through_the_engine(tmp_path: Path) -> None:
+    """The README's engine revocation, on an engine of its own (it changes the root):
+    the admin's two bao lines, then revoke with the reader's exports."""
+    with bao_engine() as running:
+        sign_through_the_engine(running, tmp_path)
+        out = tmp_path / ".certs"
+        old_root = (out / "ca.pem").read_bytes()
+        exports = blocks("Sign through OpenBao or Vault")[1].splitlines()[0]
+        revoke = blocks("Sign through OpenBao or Vault")[3]
+        admin = bao_admin(*running)
+        del admin["HOME"]  # the reader's: ~/.vault-token is in it
+        shell(f"{exports}\n{revoke}", tmp_path, admin, replace={ENGINE_EXAMPLE: running[0]})
+    assert (out / "ca.pem").read_bytes() != old_root
+    assert not (out / "clients" / "ci").exists()
+    assert [entry["name"] for entry in json.loads((out / "revoked.json").read_text())
+            ["revoked"]] == ["ci"]
+    root = load_cert(out / "ca.pem")
+    assert root.subject.rfc4514_string() == "CN=Docker CA 2"
+    assert load_cert(out / "servers" / "m1" / "server-cert.pem").issuer == root.subject
+    assert (out / "servers" / "m1" / "ca.pem").read_bytes() == (out / "ca.pem").read_bytes()
+
+
 def test_check_what_expires(work: Path) -> None:
     (check,) = blocks("Check what expires")
     done = shell(check, work)

@@ -328,8 +328,8 @@ def test_the_engine_token_from_the_file_its_variable_names(
     monkeypatch.setenv("MINIPAAS_VAULT_TOKEN_FILE", str(tmp_path / "token"))
     assert cli(*asked).code != 0  # refused by the engine, after it saw the token
     assert engine.seen == ["s.from-a-file"]
+    # VAULT_TOKEN / BAO_TOKEN in an admin's shell are the vault CLI's: this tool's own
+    # file variable is the more specific choice, and wins (no refusal, as for the others).
     monkeypatch.setenv(variable, "s.itself")
-    both = cli(*asked)
-    assert both.code == 2 and both.error_line.startswith(
-        f"Error: set one of MINIPAAS_VAULT_TOKEN_FILE or {variable}, not both: ")
-    assert engine.seen == ["s.from-a-file"] and not out.exists()  # no request
+    assert cli(*asked).code != 0
+    assert engine.seen == ["s.from-a-file", "s.from-a-file"] and not out.exists()
