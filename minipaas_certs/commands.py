@@ -43,6 +43,7 @@ from .options import (
     openssl_option,
     out_option,
     quiet_option,
+    refuse_through_engine,
     reissue_option,
     reporter,
     rotation_key_options,
@@ -160,11 +161,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
 
     signing = SignerOptions(ca_dir=None, **engine)
     if signing.names_engine:
-        for option in ("ca_cn", "ca_days", "reissue"):
-            if click.get_current_context().get_parameter_source(option) not in (
-                    None, click.core.ParameterSource.DEFAULT):
-                raise click.UsageError(f"--{option.replace('_', '-')} is for the CA this "
-                                       "command makes; through the engine it makes none")
+        refuse_through_engine("ca_cn", "ca_days", "reissue")
         requests = (_request(SERVER, None, server_cn, sans, no_default_san, key_type,
                              key_size, days, None),
                     _request(CLIENT, None, client_cn, (), False, key_type, key_size, days,
@@ -591,10 +588,7 @@ def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
     signing = SignerOptions(ca_dir=None, **engine)
     signer = None
     if signing.names_engine:
-        source = click.get_current_context().get_parameter_source("ca_days")
-        if source not in (None, click.core.ParameterSource.DEFAULT):
-            raise click.UsageError("--ca-days is for a CA this command makes; through the "
-                                   "engine it makes none")
+        refuse_through_engine("ca_days")
         signer = signing.signer((SERVER, CLIENT))
     cut_off = [*(named(Path(out), name) for name in names),
                *(Identity(CLIENT, name) for name in clients),

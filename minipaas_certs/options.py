@@ -410,6 +410,21 @@ def _one_folder(function: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def given(option: str) -> bool:
+    """Whether the command line or the environment gave ``option`` (a parameter's name),
+    rather than its default."""
+    source = click.get_current_context().get_parameter_source(option)
+    return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def refuse_through_engine(*options: str) -> None:
+    """Options about the CA a command makes, given when an engine signs and none is made."""
+    for option in options:
+        if given(option):
+            raise click.UsageError(f"--{option.replace('_', '-')} is for the CA this command "
+                                   "makes; through the engine it makes none")
+
+
 def folder_to_read(out: str, directory: str | None) -> str:
     """DIR (the argument these commands took before --out), else --out: a DIR beside
     an --out given on the command line must name the same folder; --out from

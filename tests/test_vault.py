@@ -942,5 +942,5 @@ def test_revoke_through_the_engine_in_a_folder_with_its_own_ca_is_refused(
     assert snapshot(out) == before and bao.serials() == serials
     done = tool(bao, "revoke", "--out", str(out), "--name", "ci", "--ca-days", "100",
                 "--vault-role", "docker-client")
-    assert done.returncode == 2 and "--ca-days is for a CA this command makes" in done.stderr
+    assert done.returncode == 2 and "--ca-days is for the CA this command makes" in done.stderr
     assert snapshot(out) == before
