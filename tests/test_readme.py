@@ -458,3 +458,11 @@ def test_the_readme_stays_short_and_user_facing() -> None:
     prose = SH_BLOCK.sub("", re.sub(r"``[^`]*``", "", text)).lower()
     assert "test" not in prose, "user text does not talk about the test suite"
     assert text.count("only when it starts") + text.count("only at start") == 1
+
+
+def test_ci_runs_the_test_command_the_readme_gives() -> None:
+    """CI runs what a reader is told to run: README's test command is a line of .ci/run."""
+    (command,) = re.findall(r"in a venv with ``pip install -e '\.\[dev\]'``:\s+``([^`]+)``",
+                            README.read_text())
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    assert command == "make test" and command in (line.strip() for line in ci)
