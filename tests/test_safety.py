@@ -97,8 +97,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     "-q").returncode == 0
     keystore = base / "p12"  # with a client.p12 to replace
     shutil.copytree(steady, keystore, symlinks=True)
-    assert run_tool("certs", "p12", "--out", str(keystore), "-q",
-                    env={P12_VARIABLE: P12_PASSWORD}).returncode == 0
+    for name in ([], ["--name", "ci"]):  # a client.p12 at the top and in a bundle
+        assert run_tool("certs", "p12", "--out", str(keystore), *name, "-q",
+                        env={P12_VARIABLE: P12_PASSWORD}).returncode == 0
     bare = base / "bare"  # no clients/ or servers/ yet: a first bundle makes the folder
     assert run_tool("certs", "all", "--out", str(bare), "-q").returncode == 0
     swarm = base / "swarm"
@@ -123,6 +124,9 @@ COMMANDS = {
     "first client --name": ("bare", ["certs", "client", "--name", "a", "--name", "b"]),
     "renew --all": ("swarm", ["certs", "renew", "--all"]),
     "revoke": ("swarm", ["certs", "revoke", "--name", "alice"]),
+    "revoke --name (a server)": ("swarm", ["certs", "revoke", "--name", "m1"]),
+    "revoke --client-pair": ("p12", ["certs", "revoke", "--client-pair"]),
+    "revoke --name (with its p12)": ("p12", ["certs", "revoke", "--name", "ci"]),
     "p12": ("p12", ["certs", "p12"]),
     "p12 --name": ("p12", ["certs", "p12", "--name", "ci"]),
 }
