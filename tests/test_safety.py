@@ -284,12 +284,14 @@ def _loose_copy(prepared: Path, target: Path) -> Path:
     shutil.copytree(prepared / "steady", target, symlinks=True)
     (target / "server-key.pem").chmod(0o2644)
     (target / "clients" / "ci" / "key.pem").chmod(0o640)
+    (target / "client-key.pem").chmod(0o644)  # revoke --client-pair moves it aside
     return target
 
 
 @pytest.mark.invariant
 @pytest.mark.parametrize("args", [["certs", "server"],
-                                  ["certs", "client", "--name", "ci", "--force"]])
+                                  ["certs", "client", "--name", "ci", "--force"],
+                                  ["certs", "revoke", "--client-pair"]])
 def test_old_keys_are_private_in_the_backup_whatever_the_crash(
         prepared: Path, tmp_path: Path, args: list[str],
         forked_tool: Callable[..., subprocess.CompletedProcess[str]]) -> None:
