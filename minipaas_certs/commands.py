@@ -585,7 +585,7 @@ def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
     revoke with --vault-server-role and --vault-client-role (or --vault-role): the
     engine re-issues the others under it.
     """
-    from .generate import revoke
+    from .generate import recover, revoke
     from .revocations import named
 
     signing = SignerOptions(ca_dir=None, **engine)
@@ -596,6 +596,7 @@ def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
             raise click.UsageError("--ca-days is for a CA this command makes; through the "
                                    "engine it makes none")
         signer = signing.signer((SERVER, CLIENT))
+    recover(Path(out), run.progress)  # before --name looks for the bundle
     cut_off = [*(named(Path(out), name) for name in names),
                *(Identity(CLIENT, name) for name in clients),
                *(Identity(SERVER, name) for name in servers),

@@ -289,6 +289,30 @@ def _loose_copy(prepared: Path, target: Path) -> Path:
 
 
 @pytest.mark.invariant
+@pytest.mark.parametrize("args", [["certs", "revoke", "--name", "alice"],
+                                  ["certs", "revoke", "--client-pair"]])
+def test_revoke_run_again_after_a_crash_recovers_first(
+        prepared: Path, tmp_path: Path, args: list[str],
+        forked_tool: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    """What revoke reads before its run (the CA key beside ca.pem, the bundle --name
+    finds) is read after the undo of a crashed revoke: run again, it revokes, rather
+    than find the CA key or the bundle away in the crashed run's staging folder and say
+    the CA is kept elsewhere or there is no such bundle."""
+    work, captures = tmp_path / "work", tmp_path / "captures"
+    work.mkdir()
+    shutil.copytree(prepared / "swarm", work / "certs", symlinks=True)
+    renames = crash_states(work, "certs", captures, *args)
+    for limit in range(1, renames + 1):
+        shutil.copytree(captures / str(limit), work / "certs", symlinks=True)
+        done = forked_tool(*args, "--out", "certs", "-q", cwd=work)
+        assert done.returncode == 0, (limit, done.stderr)
+        assert forked_tool("certs", "check", "certs", cwd=work).returncode == 0, limit
+        (entry,) = json.loads((work / "certs" / "revoked.json").read_text())["revoked"]
+        assert entry["name"] == args[-1].replace("--client-pair", ""), limit
+        shutil.rmtree(work / "certs")
+
+
+@pytest.mark.invariant
 @pytest.mark.parametrize("args", [["certs", "server"],
                                   ["certs", "client", "--name", "ci", "--force"],
                                   ["certs", "revoke", "--client-pair"]])
