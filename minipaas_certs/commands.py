@@ -582,7 +582,7 @@ def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
     revoke with --vault-server-role and --vault-client-role (or --vault-role): the
     engine re-issues the others under it.
     """
-    from .generate import revoke
+    from .generate import recover, revoke
     from .revocations import named
 
     signing = SignerOptions(ca_dir=None, **engine)
@@ -590,6 +590,7 @@ def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
     if signing.names_engine:
         refuse_through_engine("ca_days")
         signer = signing.signer((SERVER, CLIENT))
+    recover(Path(out), run.progress)  # before --name looks for the bundle
     cut_off = [*(named(Path(out), name) for name in names),
                *(Identity(CLIENT, name) for name in clients),
                *(Identity(SERVER, name) for name in servers),

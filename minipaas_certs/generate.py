@@ -367,6 +367,7 @@ def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Identity], *, ca_days:
     under a new root it was given (refused, before any key, if it still signs under
     the folder's).
     """
+    recover(out, progress)
     if engine is not None:
         return generate(openssl, out, Plan.revocation(engine, cut_off, lifetime=lifetime),
                         passphrase=passphrase, templates=templates, progress=progress)
@@ -376,6 +377,16 @@ def revoke(openssl: OpenSSL, out: Path, cut_off: Sequence[Identity], *, ca_days:
                            lifetime=lifetime)
     return generate(openssl, out, plan, passphrase=passphrase, templates=templates,
                     progress=progress)
+
+
+def recover(out: Path, progress: Progress = lambda _: None) -> None:
+    """Undo a change a crashed run left in ``out``, as entering a run does, for what a
+    command reads before its run: revoke's CA and bundles, read half-moved, would say
+    the CA is kept elsewhere or there is no such bundle."""
+    if unfinished(out):
+        with OutputDirectory(out) as store:
+            for leftover in store.undone:
+                progress(f"Undid the change of an interrupted run ({leftover.name}) in {out}")
 
 
 def _current_ca(out: Path, cut_off: Sequence[Identity]) -> Certificate:

@@ -63,7 +63,7 @@ class Secret(Generic[T]):
         if variable is None:
             return None
         value = os.environ[variable]
-        if os.sep in value and os.path.isfile(value):  # not shown: it may be a secret
+        if _names_a_file(value):  # not shown: it may be a secret
             raise InvalidInput(f"{variable} holds the {self.what} itself, but names a file: "
                                f"name the file in {self.file_variable} instead")
         return self.parse(os.fsencode(value), variable), variable
@@ -76,6 +76,14 @@ class Secret(Generic[T]):
             return self.parse(raw, file), f"{given_by} {file}"
         except InvalidInput as error:
             raise InvalidInput(f"{given_by}: {error}") from None
+
+
+def _names_a_file(value: str) -> bool:
+    """Whether a secret's variable names something that exists other than a folder: a
+    file given as a path, relative (``p12-password`` beside it) or absolute, or a pipe
+    (``<(cat file)`` gives /dev/fd/N).  A folder is left out: a word like ``test`` may
+    be a passphrase and a folder of the working directory both."""
+    return os.path.lexists(value) and not os.path.isdir(value)
 
 
 def _first_set(variables: Sequence[str]) -> str | None:

@@ -27,6 +27,7 @@ from .layout import (
     CLI_KEY,
     CLIENT_CERT,
     CLIENT_KEY,
+    REVOKED_FILE,
     SERVER_CERT,
     SERVER_KEY,
     SUMS_FILE,
@@ -134,12 +135,18 @@ _PAIRS = ((SERVER_CERT, SERVER_KEY), (CLI_CERT, CLI_KEY), (CLIENT_CERT, CLIENT_K
 
 def received_pair(directory: Path) -> tuple[str, str] | None:
     """The certificate and key of a handed-over bundle in ``directory`` (one folder with
-    ca.pem and a pair, no SHA256SUMS, no CA key, no bundles of its own), or None: a
-    folder of the sender's."""
-    if any(os.path.lexists(directory / name) for name in (SUMS_FILE, CA_KEY, *BUNDLE_FOLDERS)) \
+    ca.pem and a pair, no SHA256SUMS, no CA key, no bundles or revoked.json of its own),
+    or None: a folder of the sender's.  A server pair beside a client pair is the
+    sender's top level too, its CA elsewhere (no ca-key.pem) and its SHA256SUMS lost:
+    no bundle holds both, and taken for one, a change to the other pair would pass."""
+    if any(os.path.lexists(directory / name)
+           for name in (SUMS_FILE, CA_KEY, REVOKED_FILE, *BUNDLE_FOLDERS)) \
             or not os.path.lexists(directory / CA_CERT):
         return None
-    return next((pair for pair in _PAIRS if os.path.lexists(directory / pair[0])), None)
+    pairs = [pair for pair in _PAIRS if os.path.lexists(directory / pair[0])]
+    if _PAIRS[0] in pairs and len(pairs) > 1:
+        return None
+    return next(iter(pairs), None)
 
 
 class Received(NamedTuple):

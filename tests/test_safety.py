@@ -97,8 +97,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     "-q").returncode == 0
     keystore = base / "p12"  # with a client.p12 to replace
     shutil.copytree(steady, keystore, symlinks=True)
-    assert run_tool("certs", "p12", "--out", str(keystore), "-q",
-                    env={P12_VARIABLE: P12_PASSWORD}).returncode == 0
+    for name in ([], ["--name", "ci"]):  # a client.p12 at the top and in a bundle
+        assert run_tool("certs", "p12", "--out", str(keystore), *name, "-q",
+                        env={P12_VARIABLE: P12_PASSWORD}).returncode == 0
     bare = base / "bare"  # no clients/ or servers/ yet: a first bundle makes the folder
     assert run_tool("certs", "all", "--out", str(bare), "-q").returncode == 0
     swarm = base / "swarm"
@@ -123,6 +124,9 @@ COMMANDS = {
     "first client --name": ("bare", ["certs", "client", "--name", "a", "--name", "b"]),
     "renew --all": ("swarm", ["certs", "renew", "--all"]),
     "revoke": ("swarm", ["certs", "revoke", "--name", "alice"]),
+    "revoke --name (a server)": ("swarm", ["certs", "revoke", "--name", "m1"]),
+    "revoke --client-pair": ("p12", ["certs", "revoke", "--client-pair"]),
+    "revoke --name (with its p12)": ("p12", ["certs", "revoke", "--name", "ci"]),
     "p12": ("p12", ["certs", "p12"]),
     "p12 --name": ("p12", ["certs", "p12", "--name", "ci"]),
 }
@@ -280,12 +284,38 @@ def _loose_copy(prepared: Path, target: Path) -> Path:
     shutil.copytree(prepared / "steady", target, symlinks=True)
     (target / "server-key.pem").chmod(0o2644)
     (target / "clients" / "ci" / "key.pem").chmod(0o640)
+    (target / "client-key.pem").chmod(0o644)  # revoke --client-pair moves it aside
     return target
 
 
 @pytest.mark.invariant
+@pytest.mark.parametrize("args", [["certs", "revoke", "--name", "alice"],
+                                  ["certs", "revoke", "--client-pair"]])
+def test_revoke_run_again_after_a_crash_recovers_first(
+        prepared: Path, tmp_path: Path, args: list[str],
+        forked_tool: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    """What revoke reads before its run (the CA key beside ca.pem, the bundle --name
+    finds) is read after the undo of a crashed revoke: run again, it revokes, rather
+    than find the CA key or the bundle away in the crashed run's staging folder and say
+    the CA is kept elsewhere or there is no such bundle."""
+    work, captures = tmp_path / "work", tmp_path / "captures"
+    work.mkdir()
+    shutil.copytree(prepared / "swarm", work / "certs", symlinks=True)
+    renames = crash_states(work, "certs", captures, *args)
+    for limit in range(1, renames + 1):
+        shutil.copytree(captures / str(limit), work / "certs", symlinks=True)
+        done = forked_tool(*args, "--out", "certs", "-q", cwd=work)
+        assert done.returncode == 0, (limit, done.stderr)
+        assert forked_tool("certs", "check", "certs", cwd=work).returncode == 0, limit
+        (entry,) = json.loads((work / "certs" / "revoked.json").read_text())["revoked"]
+        assert entry["name"] == args[-1].replace("--client-pair", ""), limit
+        shutil.rmtree(work / "certs")
+
+
+@pytest.mark.invariant
 @pytest.mark.parametrize("args", [["certs", "server"],
-                                  ["certs", "client", "--name", "ci", "--force"]])
+                                  ["certs", "client", "--name", "ci", "--force"],
+                                  ["certs", "revoke", "--client-pair"]])
 def test_old_keys_are_private_in_the_backup_whatever_the_crash(
         prepared: Path, tmp_path: Path, args: list[str],
         forked_tool: Callable[..., subprocess.CompletedProcess[str]]) -> None:

@@ -333,3 +333,27 @@ def test_the_engine_token_from_the_file_its_variable_names(
     monkeypatch.setenv(variable, "s.itself")
     assert cli(*asked).code != 0
     assert engine.seen == ["s.from-a-file", "s.from-a-file"] and not out.exists()
+
+
+@pytest.mark.parametrize("given", ["relative", "pipe"])
+def test_a_secret_variable_naming_a_relative_file_or_a_pipe_is_refused(
+        tmp_path: Path, out: Path, cli, monkeypatch: pytest.MonkeyPatch, given: str) -> None:
+    """``MINIPAAS_P12_PASSWORD=p12-password`` beside the file, or ``=<(cat file)`` (a
+    /dev/fd/N pipe), names a file as surely as an absolute path: not a password."""
+    import os
+
+    (tmp_path / "p12-password").write_text("keystore-secret\n")
+    monkeypatch.chdir(tmp_path)
+    read, write = os.pipe()
+    try:
+        monkeypatch.setenv("MINIPAAS_P12_PASSWORD",
+                           "p12-password" if given == "relative" else f"/dev/fd/{read}")
+        result = cli("certs", "p12", "--out", str(out))
+    finally:
+        os.close(read)
+        os.close(write)
+    assert result.code == 2
+    assert result.error_line == ("Error: MINIPAAS_P12_PASSWORD holds the password itself, but "
+                                 "names a file: name the file in MINIPAAS_P12_PASSWORD_FILE "
+                                 "instead")
+    assert not (out / "client.p12").exists()

@@ -317,3 +317,21 @@ def test_a_received_bundle_with_a_fifo_for_a_key_is_judged_at_once(sent: Path, t
     assert result.code == 8
     assert "problem: server-key.pem: missing, or not a readable private key" in \
         result.out.splitlines()
+
+
+def test_a_senders_folder_without_its_ca_key_and_sums_is_no_received_bundle(
+        sent: Path, tmp_path: Path, cli) -> None:
+    """A folder whose CA is elsewhere (--ca-dir, an engine) holds no ca-key.pem; with its
+    SHA256SUMS lost and a certificate changed, its server and client pairs still say it
+    is the sender's top level, not a bundle handed over: SHA256SUMS is missing (exit 8),
+    not "not checked" (exit 0)."""
+    folder = tmp_path / "signed-elsewhere"
+    for role in ("server", "client"):
+        assert cli("certs", role, "--out", str(folder), "--ca-dir", str(sent), "-q").code == 0
+    assert not (folder / "ca-key.pem").exists()
+    (folder / SUMS_FILE).unlink()
+    with (folder / "client-cert.pem").open("ab") as changed:
+        changed.write(b"\n")
+    result = cli("certs", "verify-sums", str(folder))
+    assert result.code == 8, result.out
+    assert result.out.startswith(f"problem: {SUMS_FILE}: missing: re-generate it"), result.out

@@ -944,3 +944,40 @@ def test_revoke_through_the_engine_in_a_folder_with_its_own_ca_is_refused(
                 "--vault-role", "docker-client")
     assert done.returncode == 2 and "--ca-days is for the CA this command makes" in done.stderr
     assert snapshot(out) == before
+
+
+def test_revoke_through_the_engine_refused_mid_run_leaves_the_folder_as_it_was(
+        tmp_path: Path) -> None:
+    """The engine signs the server pairs, then refuses the first client leaf (a role for
+    example.com only): nothing of the run is written, revoked.json included, and the
+    same revocation then works with a role that signs every client."""
+    engine = OpenBao()
+    try:
+        out = tmp_path / "certs"
+        for args in (["server", "--vault-role", "docker-server"],
+                     ["server", "--name", "m1", "--san", "10.0.0.11",
+                      "--vault-role", "docker-server"],
+                     ["client", "--vault-role", "docker-client"],
+                     ["client", "--name", "ci", "--name", "dev",
+                      "--vault-role", "docker-client"]):
+            assert tool(engine, *args, "--out", str(out), "-q").returncode == 0
+        _new_root(engine, "OpenBao Docker CA 2", "root-2")
+        before, serials = snapshot(out), engine.serials()
+        done = tool(engine, "revoke", "--out", str(out), "--name", "ci", "--vault-server-role",
+                    "docker-server", "--vault-client-role", "example-only", "-q")
+        assert done.returncode == 5, done.stderr
+        one_error = done.stderr.strip().splitlines()
+        assert len(one_error) == 1 and one_error[0].startswith("Error: "), done.stderr
+        assert "Traceback" not in done.stderr
+        assert engine.serials() > serials  # it did sign before it refused
+        assert snapshot(out) == before
+        assert {p.name for p in out.iterdir()} == {
+            Path(name).relative_to(out).parts[0] for name in before}  # no backup, no staging
+        done = tool(engine, "revoke", "--out", str(out), "--name", "ci", "--vault-server-role",
+                    "docker-server", "--vault-client-role", "docker-client", "-q")
+        assert done.returncode == 0, done.stderr
+        (entry,) = json.loads((out / "revoked.json").read_text())["revoked"]
+        assert entry["name"] == "ci" and not (out / "clients" / "ci").exists()
+        assert run_tool("certs", "check", str(out)).returncode == 0
+    finally:
+        engine.stop()
