@@ -31,7 +31,7 @@ class Revocation:
     role: str
     name: str
     common_name: str
-    serial: str  # hexadecimal, as `openssl x509 -serial` and `certs show` print it
+    serial: str  # hexadecimal, lower case, as `certs show` prints it (openssl: upper case)
     sha256: str
     issuer: str
     not_after: str  # ISO 8601: until when it would have been valid
