@@ -39,6 +39,12 @@ def test_rollover_sequence(out: Path, cli) -> None:
     assert "CA rollover in progress" in shown["rollover"]
     checked = cli("certs", "check", str(out))
     assert checked.code == 7 and "server-cert.pem: still issued by the old CA" in checked.out
+    # each leaf's fix is the one command that re-issues it keeping its lifetime
+    quoted = shlex.quote(str(out))
+    assert ("clients/ci/cert.pem: still issued by the old CA during a rollover; fix: "
+            f"minipaas certs renew client --out {quoted} --name ci\n") in checked.out
+    assert ("warning: server-cert.pem: still issued by the old CA during a rollover; fix: "
+            f"minipaas certs renew server --out {quoted}\n") in checked.out
     # a second start and an early finish are refused
     assert cli("certs", "rotate-ca", "start", "--out", str(out)).code == 4
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
