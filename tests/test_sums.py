@@ -317,3 +317,14 @@ def test_a_received_bundle_with_a_fifo_for_a_key_is_judged_at_once(sent: Path, t
     assert result.code == 8
     assert "problem: server-key.pem: missing, or not a readable private key" in \
         result.out.splitlines()
+
+
+@pytest.mark.parametrize("with_sums", [False, True])
+def test_a_folder_that_is_not_there_is_an_error_not_a_sums_file_to_make(
+        sent: Path, tmp_path: Path, cli, with_sums: bool) -> None:
+    """A mistyped folder is exit 6 as for show and check, never "re-generate it"."""
+    missing = tmp_path / "not-there"
+    extra = ["--sums", str(sent / SUMS_FILE)] if with_sums else []
+    result = cli("certs", "verify-sums", "--out", str(missing), *extra)
+    assert (result.code, result.out) == (6, "")
+    assert result.error_line == f"Error: {missing} is not a directory"
