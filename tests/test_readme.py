@@ -279,6 +279,12 @@ def test_renew_unattended(work: Path) -> None:
     done = shell(daily, work)
     assert (done.stdout, done.stderr) == ("", "")  # nothing due: silent, nothing changed
     assert files(work / ".certs") == before
+    assert "changes nothing (and with ``-q`` prints nothing)" in " ".join(
+        sections()["Renew unattended"].split())
+    told = shell(daily.replace(" -q", ""), work)  # without -q: one line says why
+    assert (told.stdout, told.stderr) == (
+        "", "Nothing to renew in .certs: no certificate expires within 30 days\n")
+    assert files(work / ".certs") == before
 
 
 def test_use_an_organisations_intermediate_ca(tmp_path: Path) -> None:
