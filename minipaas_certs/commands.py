@@ -614,8 +614,9 @@ def rotate_ca() -> None:
     1. minipaas certs rotate-ca start --out .certs
        ca.pem becomes a bundle of the new and the old CA: deploy it to the
        daemons (restart them) and to the clients.
-    2. minipaas certs server --out .certs ...; minipaas certs client ...
-       (they sign with the new CA from now on); deploy, restart dockerd.
+    2. minipaas certs renew --all --out .certs
+       every pair from the new CA, keeping its names and lifetime; deploy
+       them, restart dockerd.
     3. minipaas certs rotate-ca finish --out .certs
        ca.pem holds the new CA alone; the old CA's files go to a backup folder.
     """

@@ -473,6 +473,18 @@ def test_rotate_ca_lists_its_steps_in_order(cli) -> None:
     assert [line.split()[0] for line in lines] == ["start", "finish"]
 
 
+def test_rotate_ca_help_gives_the_readmes_three_commands(cli) -> None:
+    """Step 2 is the one command that re-issues every pair (bundles too), as in README."""
+    helped = re.findall(r"^ {2,}\d\. (minipaas .*)$", cli("certs", "rotate-ca", "--help").out,
+                        re.MULTILINE)
+    readme = (Path(__file__).resolve().parent.parent / "README.rst").read_text()
+    block = readme.split("Replace the CA without downtime\n", 1)[1].split("\n\n\n", 1)[0]
+    said = re.findall(r"^ +(minipaas certs \S+(?: \S+)*?)(?: +#.*)?$", block, re.MULTILINE)
+    assert helped == said == ["minipaas certs rotate-ca start --out .certs",
+                              "minipaas certs renew --all --out .certs",
+                              "minipaas certs rotate-ca finish --out .certs"]
+
+
 @pytest.mark.parametrize("path", [[], ["certs"], ["certs", "rotate-ca"]])
 @pytest.mark.parametrize("columns", ["80", "50"])
 def test_no_listing_line_is_cut_mid_sentence(cli, monkeypatch, path: list[str],
