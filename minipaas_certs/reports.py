@@ -230,7 +230,8 @@ def rollover_line(directory: Path, rollover: Rollover) -> str:
     """Where a CA rollover stands, and its next step."""
     waiting = listed(rollover.old_leaves, empty="")
     finish = f"`{certs_command('rotate-ca', 'finish', out=directory)}`"
-    next_step = (f"re-issue {waiting} from the new CA, then {finish}" if waiting
+    renew = f"`{certs_command('renew', '--all', out=directory)}`"
+    next_step = (f"re-issue {waiting} from the new CA ({renew}), then {finish}" if waiting
                  else finish)
     return (f"CA rollover in progress: ca.pem trusts the new CA "
             f"(CN={rollover.new_ca.subject_cn}) and the old one "

@@ -50,6 +50,11 @@ def test_rollover_sequence(out: Path, cli) -> None:
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     early = cli("certs", "rotate-ca", "finish", "--out", str(out))
     assert early.code == 4 and "still come from the old CA" in early.error_line
+    # the one command that re-issues them all, runnable as printed
+    assert (f"would stop working: re-issue them first (`minipaas certs renew --all --out "
+            f"{quoted}`), or use --force") in early.error_line
+    assert (f"from the new CA (`minipaas certs renew --all --out {quoted}`), then "
+            f"`minipaas certs rotate-ca finish --out {quoted}`") in shown["rollover"]
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     # re-issued leaves come from the new CA
     for args in (["server", "--san", "10.0.0.5"], ["client"], ["renew", "client", "--name", "ci"]):
