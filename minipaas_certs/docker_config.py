@@ -246,12 +246,15 @@ SYSTEMD_ADVICE = f"""\
 Install it as /etc/docker/daemon.json, with {CA_CERT}, {SERVER_CERT} and {SERVER_KEY}
 in the --cert-dir folder. The stock docker.service starts dockerd with -H fd://, which
 conflicts with "hosts" ("specified both as a flag and in the configuration file"):
-clear it with a drop-in, /etc/systemd/system/docker.service.d/minipaas-tls.conf:
+clear it with a drop-in, /etc/systemd/system/docker.service.d/minipaas-tls.conf, that
+starts dockerd as the package does but without -H fd://; for Debian's and Ubuntu's
+docker.io (the checkout's contrib/docker.service.d/minipaas-tls.conf):
 
   [Service]
   ExecStart=
-  ExecStart=/usr/bin/dockerd
+  ExecStart=/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock $DOCKER_OPTS
 
+(`systemctl cat docker` shows the package's line);
 then: systemctl daemon-reload && systemctl restart docker
 dockerd reads TLS files only at start: after rotating them, restart it."""
 

@@ -183,6 +183,17 @@ def test_daemon_json_defaults(cli) -> None:
     assert "restart" in result.err
 
 
+def test_daemon_json_advice_gives_the_shipped_drop_in(cli) -> None:
+    """The drop-in on stderr is contrib's, which matches Debian's docker.io unit
+    (tests/test_install.py), not a bare /usr/bin/dockerd that Debian does not have."""
+    shipped = (Path(__file__).resolve().parent.parent / "contrib" / "docker.service.d"
+               / "minipaas-tls.conf").read_text()
+    lines = [line for line in shipped.splitlines() if line and not line.startswith("#")]
+    advice = cli("certs", "daemon-json").err
+    assert "\n".join(f"  {line}" for line in lines) + "\n" in advice
+    assert "/usr/bin/dockerd" not in advice
+
+
 def test_daemon_json_options(cli) -> None:
     result = cli("certs", "daemon-json", "--cert-dir", "/srv/tls/", "--listen",
                  "tcp://[::]:2376", "--listen", "tcp://10.0.0.5:2376", "-q")
