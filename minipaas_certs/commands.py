@@ -460,7 +460,8 @@ def show_command(directory: str, as_json: bool) -> None:
 def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> int:
     """Exit 0 if DIR's certificates are sound; for cron and CI.
 
-    Exit 7 if one expires within --warn-days, 8 if something is wrong now: an
+    Exit 7 for a warning (one expires within --warn-days, a CA rollover waits
+    for re-issues, a root's self-signature is weak), 8 if something is wrong now: an
     expired certificate, a key that does not match, a leaf that does not verify
     against ca.pem or outlives the CA, a key readable by others, cert.pem/key.pem
     not a valid client pair or not copies of client-cert.pem/client-key.pem, a

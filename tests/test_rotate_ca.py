@@ -39,6 +39,8 @@ def test_rollover_sequence(out: Path, cli) -> None:
     assert "CA rollover in progress" in shown["rollover"]
     checked = cli("certs", "check", str(out))
     assert checked.code == 7 and "server-cert.pem: still issued by the old CA" in checked.out
+    assert "a CA rollover waits for re-issues" in " ".join(
+        cli("certs", "check", "--help").out.split())  # check's help names this exit 7
     # each leaf's fix is the one command that re-issues it keeping its lifetime
     quoted = shlex.quote(str(out))
     assert ("clients/ci/cert.pem: still issued by the old CA during a rollover; fix: "
