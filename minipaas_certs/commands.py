@@ -171,16 +171,16 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                              None))
         plan = Plan.issue(signing.signer((SERVER, CLIENT)), requests, force=force,
                           new_set=True)
-        done = generate(run.openssl, Path(out), plan, **run.keywords)
-        reports.render("outcome", reports.Done(Path(out), done))
-        return
-
-    key, lifetime = _key(key_type, key_size), chosen_lifetime(days)
-    plan = Plan.new_set(choose(new_ca=CASpec(ca_cn, key, ca_days)), force=force, reissue=reissue,
-                leaves=(server_leaf(server_cn, sans, not no_default_san, key, lifetime),
-                        *client_leaves(client_cn, (), key, lifetime)))
+    else:
+        key, lifetime = _key(key_type, key_size), chosen_lifetime(days)
+        plan = Plan.new_set(choose(new_ca=CASpec(ca_cn, key, ca_days)), force=force,
+                            reissue=reissue,
+                            leaves=(server_leaf(server_cn, sans, not no_default_san, key,
+                                                lifetime),
+                                    *client_leaves(client_cn, (), key, lifetime)))
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
+    # What comes next, whoever signed: the daemon's files, then docker version.
     addresses = [parse_san(san).value for san in sans]
     for line in reports.next_steps(Path(out), addresses[0] if addresses else "localhost"):
         run.progress(line)
