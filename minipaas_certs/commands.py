@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import click
 
 from . import reports
-from .groups import Group
+from .groups import Choice, Group
 from .identity import CLIENT, ROLES, SERVER, Identity, Role
 from .names import parse_identity_name, parse_san
 from .options import (
@@ -477,7 +477,7 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 
 
 @click.command("renew", epilog=EXIT_CODES)
-@click.argument("role", type=click.Choice(list(ROLES)), required=False)
+@click.argument("role", type=Choice(list(ROLES)), required=False)
 @out_option
 @ca_dir_option
 @click.option("--all", "every", is_flag=True,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, TypedDict
 import click
 
 from .errors import InvalidInput
+from .groups import Choice
 from .identity import Identity, Role, certs_command
 from .layout import CLIENTS_DIR, SERVERS_DIR
 from .names import parse_common_name, parse_identity_name, parse_san
@@ -134,18 +135,18 @@ force_option = click.option(
     "--force", is_flag=True,
     help="Replace files that would be refused; old ones go to a backup folder.")
 key_options = stack(
-    click.option("--key-type", type=click.Choice(list(KEY_SIZES)),
+    click.option("--key-type", type=Choice(list(KEY_SIZES)),
                  default=DEFAULT_KEY_TYPE, show_default=True, help="Key algorithm."),
     click.option("--key-size", type=int, default=None,
                  help=key_sizes_help()),
 )
 keep_key_options = stack(
-    click.option("--key-type", type=click.Choice(list(KEY_SIZES)), default=None,
+    click.option("--key-type", type=Choice(list(KEY_SIZES)), default=None,
                  help="Key algorithm [default: the current certificate's]."),
     click.option("--key-size", type=int, default=None, help="Key size (see `certs all`)."),
 )
 rotation_key_options = stack(
-    click.option("--key-type", type=click.Choice(list(KEY_SIZES)), default=None,
+    click.option("--key-type", type=Choice(list(KEY_SIZES)), default=None,
                  help=f"Key algorithm [default: {DEFAULT_KEY_TYPE}, or the current "
                       "certificate's when rotating]."),
     click.option("--key-size", type=int, default=None, help=key_sizes_help()),

@@ -531,6 +531,22 @@ def test_a_bare_group_prints_its_help_on_stdout(cli, path: list[str]) -> None:
     assert result.out == cli(*path, "--help").out and "Commands:" in result.out
 
 
+@pytest.mark.parametrize("args,message", [
+    (["renew", "servr"], "Error: Invalid value for '[server|client]': 'servr' is not one of "
+                         "'server', 'client'. Did you mean 'server'?"),
+    (["all", "--key-type", "ecdsaa"], "Error: Invalid value for '--key-type': 'ecdsaa' is not "
+                                      "one of 'ecdsa', 'rsa', 'ed25519'. Did you mean 'ecdsa'?"),
+    (["renew", "xyz"], "Error: Invalid value for '[server|client]': 'xyz' is not one of "
+                       "'server', 'client'."),
+])
+def test_a_mistyped_choice_gets_did_you_mean(cli, tmp_path: Path, args: list[str],
+                                             message: str) -> None:
+    """``renew servr`` is as near a subcommand as ``certs servr``: the same suggestion."""
+    result = cli("certs", *args, "--out", str(tmp_path / "c"))
+    assert (result.code, result.error_line) == (2, message)
+    assert not (tmp_path / "c").exists()
+
+
 def test_a_bare_group_prints_its_help_from_a_real_process() -> None:
     done = run_tool("certs", "rotate-ca")
     assert (done.returncode, done.stderr) == (0, "")
