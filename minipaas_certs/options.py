@@ -105,7 +105,7 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 out_option = click.option(
     "--out", "out", metavar="DIR", default=".certs", show_default=True,
     envvar="MINIPAAS_CERTS_OUT", type=click.Path(), callback=not_empty,
-    help="Output directory [env MINIPAAS_CERTS_OUT].")
+    help="The certificates' folder [env MINIPAAS_CERTS_OUT].")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 verbose_option = click.option(
     "-v", "--verbose", is_flag=True,

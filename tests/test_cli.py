@@ -762,3 +762,13 @@ def test_an_unreadable_server_pair_is_not_replaced_with_defaults_without_force(
     done = tool(tmp_path, "server", "--out", OUT, "-q")
     assert done.returncode != 0, "replaced without --force: " + done.stdout
     assert done.stderr.count("Error:") == 1 and "--force" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("command", [["env"], ["context"], ["p12"], ["all"], ["renew"],
+                                     ["revoke"], ["rotate-ca", "finish"]])
+def test_out_is_not_called_an_output_directory_where_it_is_read(cli, command: list[str]
+                                                                ) -> None:
+    """env and context only read --out: its help says what it is, for every command."""
+    text = " ".join(cli("certs", *command, "--help").out.split())
+    assert "--out DIR The certificates' folder [env MINIPAAS_CERTS_OUT]." in text
+    assert "Output directory" not in text
