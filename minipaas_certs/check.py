@@ -225,7 +225,7 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     for name in unreadable:
         findings.append(Finding("problem", name, "holds no valid PEM certificate",
                                 f"restore it, or re-issue it with `{certs_command()}` (see "
-                                f"`{certs_command('show', quote(out))}`)"))
+                                f"`{certs_command('show', out=out)}`)"))
     by_file = {entry.file: entry.certificate for entry in entries}
     copies, copy_findings = _cli_copies(directory, {e.file: e for e in entries}, out)
     findings += copy_findings

@@ -667,8 +667,8 @@ def doctor_command(host: str, directory: str, name: str | None,
     """Try mutual TLS with a daemon using DIR's files; say why it fails, and the fix.
 
     \b
-    minipaas certs doctor --host 10.0.0.5 .certs
-    minipaas certs doctor --host manager.example.com:2376 .certs --name ci
+    minipaas certs doctor --out .certs --host 10.0.0.5
+    minipaas certs doctor --out .certs --host manager.example.com:2376 --name ci
 
     Exit 0 when a handshake and GET /version succeed, 8 otherwise, with the
     cause: nothing listens, the host is not among the server's SANs, the server's
@@ -701,7 +701,7 @@ def verify_sums_command(directory: str, sums: str | None, openssl_path: str | No
 
     \b
     A bundle handed over alone (no SHA256SUMS in it), e.g. on a manager:
-      minipaas certs verify-sums /etc/docker --sums SHA256SUMS
+      minipaas certs verify-sums --out /etc/docker --sums SHA256SUMS
     checks that its key matches its certificate, which verifies against its ca.pem
     for its purpose and is within its dates; with --sums, the sender's top-level
     SHA256SUMS, also that each file is the one the sender wrote.  Exit 8 if

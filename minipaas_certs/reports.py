@@ -374,7 +374,7 @@ def _received_text(data: Received) -> None:
     for mismatch in found.problems:
         say_line(f"problem: {mismatch.file}: {mismatch.message}")
     if data.sums is None:
-        again = certs_command("verify-sums", quote(data.folder), options=[("--sums", "FILE")])
+        again = certs_command("verify-sums", out=data.folder, options=[("--sums", "FILE")])
         say_line(f"not checked: that these files are the ones the sender wrote: "
                  f"{data.folder} holds no {SUMS_FILE} (a bundle never does); check them "
                  f"against the sender's top-level one: `{again}`")

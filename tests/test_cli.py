@@ -772,3 +772,11 @@ def test_out_is_not_called_an_output_directory_where_it_is_read(cli, command: li
     text = " ".join(cli("certs", *command, "--help").out.split())
     assert "--out DIR The certificates' folder [env MINIPAAS_CERTS_OUT]." in text
     assert "Output directory" not in text
+
+
+@pytest.mark.parametrize("command", list(READERS))
+def test_a_reading_commands_examples_name_the_folder_with_out(cli, command: str) -> None:
+    """As README does: DIR stays an alias, but what a user copies says --out."""
+    examples = [line.strip() for line in cli("certs", command, "--help").out.splitlines()
+                if line.strip().startswith(f"minipaas certs {command} ")]
+    assert all(" --out " in line for line in examples), examples

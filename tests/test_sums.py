@@ -238,7 +238,7 @@ def test_a_received_bundle_says_what_it_checked_without_the_sums(sent: Path, tmp
     assert lines[2].startswith("checked: server-cert.pem is valid until ")
     assert lines[3] == (f"not checked: that these files are the ones the sender wrote: {etc} "
                         "holds no SHA256SUMS (a bundle never does); check them against the "
-                        "sender's top-level one: `minipaas certs verify-sums "
+                        "sender's top-level one: `minipaas certs verify-sums --out "
                         f"{etc} --sums FILE`")
     assert "re-generate" not in result.out
 
