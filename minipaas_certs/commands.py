@@ -338,7 +338,7 @@ def env_command(out: str, host: str, name: str | None) -> None:
 
 
 @click.command("daemon-json", epilog=EXIT_CODES)
-@click.option("--cert-dir", default="/etc/docker", show_default=True,
+@click.option("--cert-dir", metavar="DIR", default="/etc/docker", show_default=True,
               help="Where ca.pem, server-cert.pem and server-key.pem are on the daemon's host.")
 @click.option("--listen", multiple=True, metavar="URL",
               help="A daemon `hosts` entry, repeatable [default: unix:///var/run/docker.sock "

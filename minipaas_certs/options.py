@@ -181,7 +181,7 @@ reissue_option = click.option(
          f"({SERVERS_DIR}/*, {CLIENTS_DIR}/*, and the top-level pairs this command does not "
          "make) from the new one, keeping CN, SANs and key type.")
 ca_dir_option = click.option(
-    "--ca-dir", type=click.Path(), default=None, callback=not_empty,
+    "--ca-dir", metavar="DIR", type=click.Path(), default=None, callback=not_empty,
     help="Folder holding ca.pem and ca-key.pem [default: --out].")
 
 

@@ -781,3 +781,12 @@ def test_a_reading_commands_examples_name_the_folder_with_out(cli, command: str)
     examples = [line.strip() for line in cli("certs", command, "--help").out.splitlines()
                 if line.strip().startswith(f"minipaas certs {command} ")]
     assert all(" --out " in line for line in examples), examples
+
+
+@pytest.mark.parametrize("command,option", [("server", "--ca-dir"), ("client", "--ca-dir"),
+                                            ("renew", "--ca-dir"),
+                                            ("daemon-json", "--cert-dir")])
+def test_every_folder_option_shows_dir(cli, command: str, option: str) -> None:
+    """A folder is DIR in every help, as --out and --templates show it (not PATH, TEXT)."""
+    text = " ".join(cli("certs", command, "--help").out.split())
+    assert f"{option} DIR " in text
