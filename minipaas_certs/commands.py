@@ -40,6 +40,7 @@ from .options import (
     key_options,
     leaf_validity_options,
     name_option,
+    no_ca_dir_option,
     openssl_option,
     out_option,
     quiet_option,
@@ -560,6 +561,7 @@ def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequenc
 @click.option("--days", type=DAYS, default=None,
               help="Validity of the re-issued certificates [default: each one's current].")
 @engine_options
+@no_ca_dir_option
 @with_run(passphrase=PASSPHRASE_NEXT_CA, usage=_revoke_usage)
 def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
                    servers: Sequence[str], client_pair: bool, ca_days: int, days: int | None,
@@ -630,6 +632,7 @@ def rotate_ca() -> None:
               help="Common name of the new CA [default: the old one's, dated].")
 @keep_key_options
 @ca_days_option
+@no_ca_dir_option
 @with_run(passphrase=PASSPHRASE_NEXT_CA)
 def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_size: int | None,
                          ca_days: int, run: Run) -> None:
@@ -648,6 +651,7 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
               help="Finish even though certificates from the old CA remain: they go into "
                    "the backup with it, each named with the command that issues it again.")
 @quiet_option
+@no_ca_dir_option
 def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
     """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
     from .rotate_ca import finish

@@ -185,6 +185,20 @@ ca_dir_option = click.option(
     help="Folder holding ca.pem and ca-key.pem [default: --out].")
 
 
+def _refuse_ca_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        raise click.UsageError(
+            f"{ctx.command_path} takes no --ca-dir: it changes the CA itself, which it can "
+            "do only in the folder holding the CA key; run it without --ca-dir to be told "
+            "what works for this folder", ctx)
+
+
+# revoke and rotate-ca change the CA itself: --ca-dir cannot work there.  Hidden, it answers
+# an operator who tries it (the other commands take it) instead of "did you mean --ca-days".
+no_ca_dir_option = click.option("--ca-dir", hidden=True, expose_value=False,
+                                callback=_refuse_ca_dir)
+
+
 engine_options = stack(
     click.option("--vault-role", "vault_role", metavar="ROLE", default=None,
                  help="Sign through the OpenBao/Vault PKI engine's role ROLE instead of a "

@@ -790,3 +790,19 @@ def test_every_folder_option_shows_dir(cli, command: str, option: str) -> None:
     """A folder is DIR in every help, as --out and --templates show it (not PATH, TEXT)."""
     text = " ".join(cli("certs", command, "--help").out.split())
     assert f"{option} DIR " in text
+
+
+@pytest.mark.parametrize("command", [["revoke", "--name", "ci"], ["rotate-ca", "start"],
+                                     ["rotate-ca", "finish"]])
+def test_a_command_that_changes_the_ca_refuses_ca_dir_saying_why(
+        cli, out: Path, tmp_path: Path, command: list[str]) -> None:
+    """Not "No such option. Did you mean --ca-days?": what it cannot do, and the way on."""
+    before = snapshot(out)
+    path = command[:2] if command[0] == "rotate-ca" else command[:1]
+    result = cli("certs", *command, "--out", str(out), "--ca-dir", str(tmp_path / "org"))
+    assert (result.code, result.error_line) == (2, (
+        f"Error: minipaas certs {' '.join(path)} takes no --ca-dir: it changes the CA itself, "
+        "which it can do only in the folder "
+        "holding the CA key; run it without --ca-dir to be told what works for this folder"))
+    assert snapshot(out) == before
+    assert "--ca-dir" not in cli("certs", *path, "--help").out
