@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .certinfo import Certificate, read_certificate
-from .errors import CAProblem, InvalidInput, OutputError, printable, quote
+from .errors import CAProblem, InvalidInput, OutputError, listed, printable, quote
 from .identity import CLIENT, SERVER, Identity, bundles, certs_command
 from .layout import (
     CA_CERT,
@@ -172,6 +172,14 @@ def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> P
         revoked = verdict(out, name)
         if revoked is not None:
             raise CAProblem(revoked)
+        manager = Identity(SERVER, folder.name).directory(out) if name else None
+        if manager is not None and not os.path.lexists(folder) and manager.is_dir():
+            # `env --name m1` for a manager: not a client bundle to create under its name.
+            present = listed(bundle.directory(out).relative_to(out)
+                             for bundle in bundles(out, CLIENT))
+            raise CAProblem(f"{manager} is a manager's bundle, and a client connects with a "
+                            f"client bundle (present: {present}), or make one with "
+                            f"{client_commands(out, name, host)}")
         lead = ("create them with" if os.path.lexists(out / CA_KEY) else
                 "create them where the CA key is, with" if os.path.lexists(out / CA_CERT)
                 else f"{out} holds no CA: create the set with")

@@ -295,3 +295,19 @@ def test_env_in_a_copied_client_folder_names_the_ca_folder(tmp_path: Path, cli) 
     assert result.code == 5
     assert f"`minipaas certs client --out {tmp_path} --ca-dir CA_FOLDER` ({tmp_path} holds " \
         "ca.pem but not ca-key.pem)" in result.err
+
+
+@pytest.mark.parametrize("command", [["env"], ["context"], ["doctor"]])
+def test_a_managers_bundle_named_as_a_client_says_so(cli, tmp_path: Path,
+                                                     command: list[str]) -> None:
+    """``env --name m1`` where m1 is a manager: not "clients/m1 lacks ca.pem..."."""
+    out = tmp_path / "certs"
+    for args in (["all"], ["server", "--name", "m1", "--san", "10.0.0.11"],
+                 ["client", "--name", "ci"]):
+        assert cli("certs", *args, "--out", str(out), "-q").code == 0
+    result = cli("certs", *command, "--out", str(out), "--host", "127.0.0.1:1", "--name", "m1")
+    assert (result.code, result.out) == (5, "")
+    assert result.error_line == (
+        f"Error: {out}/servers/m1 is a manager's bundle, and a client connects with a client "
+        f"bundle (present: clients/ci), or make one with `minipaas certs client --out {out} "
+        "--name m1`")
