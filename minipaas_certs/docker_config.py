@@ -177,8 +177,8 @@ def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> P
             # `env --name m1` for a manager: not a client bundle to create under its name.
             present = listed(bundle.directory(out).relative_to(out)
                              for bundle in bundles(out, CLIENT))
-            raise CAProblem(f"{manager} is a manager's bundle, and a client connects with a "
-                            f"client bundle (present: {present}), or make one with "
+            raise CAProblem(f"{manager} is a manager's bundle; a client connects with a "
+                            f"client bundle: name one (present: {present}), or make one with "
                             f"{client_commands(out, name, host)}")
         lead = ("create them with" if os.path.lexists(out / CA_KEY) else
                 "create them where the CA key is, with" if os.path.lexists(out / CA_CERT)

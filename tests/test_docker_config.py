@@ -308,6 +308,6 @@ def test_a_managers_bundle_named_as_a_client_says_so(cli, tmp_path: Path,
     result = cli("certs", *command, "--out", str(out), "--host", "127.0.0.1:1", "--name", "m1")
     assert (result.code, result.out) == (5, "")
     assert result.error_line == (
-        f"Error: {out}/servers/m1 is a manager's bundle, and a client connects with a client "
-        f"bundle (present: clients/ci), or make one with `minipaas certs client --out {out} "
-        "--name m1`")
+        f"Error: {out}/servers/m1 is a manager's bundle; a client connects with a client "
+        "bundle: name one (present: clients/ci), or make one with "
+        f"`minipaas certs client --out {out} --name m1`")
