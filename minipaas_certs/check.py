@@ -225,7 +225,7 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     for name in unreadable:
         findings.append(Finding("problem", name, "holds no valid PEM certificate",
                                 f"restore it, or re-issue it with `{certs_command()}` (see "
-                                f"`{certs_command('show', quote(out))}`)"))
+                                f"`{certs_command('show', out=out)}`)"))
     by_file = {entry.file: entry.certificate for entry in entries}
     copies, copy_findings = _cli_copies(directory, {e.file: e for e in entries}, out)
     findings += copy_findings
@@ -277,9 +277,12 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
     checks += [functools.partial(_key_findings, openssl, directory, *pair) for pair in pairs]
     checks.append(functools.partial(_directory_findings, directory, cas, by_file, out))
     rollover = rollover_state(directory, entries)
+    # The one command per leaf (renew keeps its lifetime); the rollover line says finish.
+    whose_cert = {cert_file: whose for cert_file, _key, whose in _pairs(directory)}
     findings += _with_copies([
         Finding("warning", leaf, "still issued by the old CA during a rollover",
-                f"re-issue it, then `{certs_command('rotate-ca', 'finish', out=out)}`")
+                _fix(out, whose_cert[leaf], by_file.get(leaf)) if leaf in whose_cert
+                else f"re-issue it, then `{certs_command('rotate-ca', 'finish', out=out)}`")
         for leaf in (rollover.old_leaves if rollover else []) if leaf not in copies.values()],
         copies)
     for result in run_all(checks, min(len(parts), cores) + 1):  # openssl, and Python

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import click
 
 from . import reports
-from .groups import Group
+from .groups import Choice, Group
 from .identity import CLIENT, ROLES, SERVER, Identity, Role
 from .names import parse_identity_name, parse_san
 from .options import (
@@ -40,6 +40,7 @@ from .options import (
     key_options,
     leaf_validity_options,
     name_option,
+    no_ca_dir_option,
     openssl_option,
     out_option,
     quiet_option,
@@ -168,16 +169,16 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                              None))
         plan = Plan.issue(signing.signer((SERVER, CLIENT)), requests, force=force,
                           new_set=True)
-        done = generate(run.openssl, Path(out), plan, **run.keywords)
-        reports.render("outcome", reports.Done(Path(out), done))
-        return
-
-    key, lifetime = _key(key_type, key_size), chosen_lifetime(days)
-    plan = Plan.new_set(choose(new_ca=CASpec(ca_cn, key, ca_days)), force=force, reissue=reissue,
-                leaves=(server_leaf(server_cn, sans, not no_default_san, key, lifetime),
-                        *client_leaves(client_cn, (), key, lifetime)))
+    else:
+        key, lifetime = _key(key_type, key_size), chosen_lifetime(days)
+        plan = Plan.new_set(choose(new_ca=CASpec(ca_cn, key, ca_days)), force=force,
+                            reissue=reissue,
+                            leaves=(server_leaf(server_cn, sans, not no_default_san, key,
+                                                lifetime),
+                                    *client_leaves(client_cn, (), key, lifetime)))
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
+    # What comes next, whoever signed: the daemon's files, then docker version.
     addresses = [parse_san(san).value for san in sans]
     for line in reports.next_steps(Path(out), addresses[0] if addresses else "localhost"):
         run.progress(line)
@@ -335,7 +336,7 @@ def env_command(out: str, host: str, name: str | None) -> None:
 
 
 @click.command("daemon-json", epilog=EXIT_CODES)
-@click.option("--cert-dir", default="/etc/docker", show_default=True,
+@click.option("--cert-dir", metavar="DIR", default="/etc/docker", show_default=True,
               help="Where ca.pem, server-cert.pem and server-key.pem are on the daemon's host.")
 @click.option("--listen", multiple=True, metavar="URL",
               help="A daemon `hosts` entry, repeatable [default: unix:///var/run/docker.sock "
@@ -457,7 +458,8 @@ def show_command(directory: str, as_json: bool) -> None:
 def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> int:
     """Exit 0 if DIR's certificates are sound; for cron and CI.
 
-    Exit 7 if one expires within --warn-days, 8 if something is wrong now: an
+    Exit 7 for a warning (one expires within --warn-days, a CA rollover waits
+    for re-issues, a root's self-signature is weak), 8 if something is wrong now: an
     expired certificate, a key that does not match, a leaf that does not verify
     against ca.pem or outlives the CA, a key readable by others, cert.pem/key.pem
     not a valid client pair or not copies of client-cert.pem/client-key.pem, a
@@ -473,7 +475,7 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 
 
 @click.command("renew", epilog=EXIT_CODES)
-@click.argument("role", type=click.Choice(list(ROLES)), required=False)
+@click.argument("role", type=Choice(list(ROLES)), required=False)
 @out_option
 @ca_dir_option
 @click.option("--all", "every", is_flag=True,
@@ -556,6 +558,7 @@ def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequenc
 @click.option("--days", type=DAYS, default=None,
               help="Validity of the re-issued certificates [default: each one's current].")
 @engine_options
+@no_ca_dir_option
 @with_run(passphrase=PASSPHRASE_NEXT_CA, usage=_revoke_usage)
 def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
                    servers: Sequence[str], client_pair: bool, ca_days: int, days: int | None,
@@ -609,8 +612,9 @@ def rotate_ca() -> None:
     1. minipaas certs rotate-ca start --out .certs
        ca.pem becomes a bundle of the new and the old CA: deploy it to the
        daemons (restart them) and to the clients.
-    2. minipaas certs server --out .certs ...; minipaas certs client ...
-       (they sign with the new CA from now on); deploy, restart dockerd.
+    2. minipaas certs renew --all --out .certs
+       every pair from the new CA, keeping its names and lifetime; deploy
+       them, restart dockerd.
     3. minipaas certs rotate-ca finish --out .certs
        ca.pem holds the new CA alone; the old CA's files go to a backup folder.
     """
@@ -623,6 +627,7 @@ def rotate_ca() -> None:
               help="Common name of the new CA [default: the old one's, dated].")
 @keep_key_options
 @ca_days_option
+@no_ca_dir_option
 @with_run(passphrase=PASSPHRASE_NEXT_CA)
 def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_size: int | None,
                          ca_days: int, run: Run) -> None:
@@ -641,6 +646,7 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
               help="Finish even though certificates from the old CA remain: they go into "
                    "the backup with it, each named with the command that issues it again.")
 @quiet_option
+@no_ca_dir_option
 def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
     """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
     from .rotate_ca import finish
@@ -660,8 +666,8 @@ def doctor_command(host: str, directory: str, name: str | None,
     """Try mutual TLS with a daemon using DIR's files; say why it fails, and the fix.
 
     \b
-    minipaas certs doctor --host 10.0.0.5 .certs
-    minipaas certs doctor --host manager.example.com:2376 .certs --name ci
+    minipaas certs doctor --out .certs --host 10.0.0.5
+    minipaas certs doctor --out .certs --host manager.example.com:2376 --name ci
 
     Exit 0 when a handshake and GET /version succeed, 8 otherwise, with the
     cause: nothing listens, the host is not among the server's SANs, the server's
@@ -694,7 +700,7 @@ def verify_sums_command(directory: str, sums: str | None, openssl_path: str | No
 
     \b
     A bundle handed over alone (no SHA256SUMS in it), e.g. on a manager:
-      minipaas certs verify-sums /etc/docker --sums SHA256SUMS
+      minipaas certs verify-sums --out /etc/docker --sums SHA256SUMS
     checks that its key matches its certificate, which verifies against its ca.pem
     for its purpose and is within its dates; with --sums, the sender's top-level
     SHA256SUMS, also that each file is the one the sender wrote.  Exit 8 if

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .certinfo import Certificate, read_certificate
-from .errors import CAProblem, InvalidInput, OutputError, printable, quote
+from .errors import CAProblem, InvalidInput, OutputError, listed, printable, quote
 from .identity import CLIENT, SERVER, Identity, bundles, certs_command
 from .layout import (
     CA_CERT,
@@ -172,6 +172,14 @@ def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> P
         revoked = verdict(out, name)
         if revoked is not None:
             raise CAProblem(revoked)
+        manager = Identity(SERVER, folder.name).directory(out) if name else None
+        if manager is not None and not os.path.lexists(folder) and manager.is_dir():
+            # `env --name m1` for a manager: not a client bundle to create under its name.
+            present = listed(bundle.directory(out).relative_to(out)
+                             for bundle in bundles(out, CLIENT))
+            raise CAProblem(f"{manager} is a manager's bundle; a client connects with a "
+                            f"client bundle: name one (present: {present}), or make one with "
+                            f"{client_commands(out, name, host)}")
         lead = ("create them with" if os.path.lexists(out / CA_KEY) else
                 "create them where the CA key is, with" if os.path.lexists(out / CA_CERT)
                 else f"{out} holds no CA: create the set with")
@@ -246,12 +254,15 @@ SYSTEMD_ADVICE = f"""\
 Install it as /etc/docker/daemon.json, with {CA_CERT}, {SERVER_CERT} and {SERVER_KEY}
 in the --cert-dir folder. The stock docker.service starts dockerd with -H fd://, which
 conflicts with "hosts" ("specified both as a flag and in the configuration file"):
-clear it with a drop-in, /etc/systemd/system/docker.service.d/minipaas-tls.conf:
+clear it with a drop-in, /etc/systemd/system/docker.service.d/minipaas-tls.conf, that
+starts dockerd as the package does but without -H fd://; for Debian's and Ubuntu's
+docker.io (the checkout's contrib/docker.service.d/minipaas-tls.conf):
 
   [Service]
   ExecStart=
-  ExecStart=/usr/bin/dockerd
+  ExecStart=/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock $DOCKER_OPTS
 
+(`systemctl cat docker` shows the package's line);
 then: systemctl daemon-reload && systemctl restart docker
 dockerd reads TLS files only at start: after rotating them, restart it."""
 

@@ -112,7 +112,7 @@ class CAProblem(CertsError):
 
     exit_code = 5
     summary = ("CA problem: missing, expired, weak, not matching its key, or its key\n"
-               "       open to others")
+               "       open to others; or the PKI engine refused or cannot be reached")
 
 
 class OutputError(CertsError):

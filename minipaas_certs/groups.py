@@ -1,6 +1,7 @@
 """The behaviour every ``minipaas`` group shares, in one class: its commands listed in the
 order they are defined, its help on stdout when nothing follows it, "Did you mean" for
-an unknown command, and the refusal of a single-valued option given twice.
+an unknown command (and, in ``Choice``, a mistyped choice), and the refusal of a
+single-valued option given twice.
 
 Light on purpose (click and ``output``): ``cli`` builds its groups from it before any
 command or core module is imported, and ``commands`` builds ``rotate-ca`` from it.
@@ -9,7 +10,7 @@ command or core module is imported, and ``commands`` builds ``rotate-ca`` from i
 from __future__ import annotations
 
 import difflib
-from typing import Sequence
+from typing import Any, Sequence
 
 import click
 
@@ -41,6 +42,21 @@ class Group(click.Group):
         if command is not None and not ctx.resilient_parsing:
             refuse_repeated_options(command, ctx, name, rest)
         return name, command, rest
+
+
+class Choice(click.Choice):  # type: ignore[type-arg]  # generic from click 8.2 only
+    """click's Choice, with "Did you mean" as for a command: ``renew servr``."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as error:
+            close = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1)
+            if not close:
+                raise
+            raise click.BadParameter(f"{error.message.rstrip('.')}. Did you mean "
+                                     f"{close[0]!r}?", ctx, param) from None
 
 
 def no_such_command(typed: str, names: Sequence[str], group: str) -> str:

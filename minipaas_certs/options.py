@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, TypedDict
 import click
 
 from .errors import InvalidInput
+from .groups import Choice
 from .identity import Identity, Role, certs_command
 from .layout import CLIENTS_DIR, SERVERS_DIR
 from .names import parse_common_name, parse_identity_name, parse_san
@@ -104,7 +105,7 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 out_option = click.option(
     "--out", "out", metavar="DIR", default=".certs", show_default=True,
     envvar="MINIPAAS_CERTS_OUT", type=click.Path(), callback=not_empty,
-    help="Output directory [env MINIPAAS_CERTS_OUT].")
+    help="The certificates' folder [env MINIPAAS_CERTS_OUT].")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 verbose_option = click.option(
     "-v", "--verbose", is_flag=True,
@@ -134,18 +135,18 @@ force_option = click.option(
     "--force", is_flag=True,
     help="Replace files that would be refused; old ones go to a backup folder.")
 key_options = stack(
-    click.option("--key-type", type=click.Choice(list(KEY_SIZES)),
+    click.option("--key-type", type=Choice(list(KEY_SIZES)),
                  default=DEFAULT_KEY_TYPE, show_default=True, help="Key algorithm."),
     click.option("--key-size", type=int, default=None,
                  help=key_sizes_help()),
 )
 keep_key_options = stack(
-    click.option("--key-type", type=click.Choice(list(KEY_SIZES)), default=None,
+    click.option("--key-type", type=Choice(list(KEY_SIZES)), default=None,
                  help="Key algorithm [default: the current certificate's]."),
     click.option("--key-size", type=int, default=None, help="Key size (see `certs all`)."),
 )
 rotation_key_options = stack(
-    click.option("--key-type", type=click.Choice(list(KEY_SIZES)), default=None,
+    click.option("--key-type", type=Choice(list(KEY_SIZES)), default=None,
                  help=f"Key algorithm [default: {DEFAULT_KEY_TYPE}, or the current "
                       "certificate's when rotating]."),
     click.option("--key-size", type=int, default=None, help=key_sizes_help()),
@@ -180,8 +181,22 @@ reissue_option = click.option(
          f"({SERVERS_DIR}/*, {CLIENTS_DIR}/*, and the top-level pairs this command does not "
          "make) from the new one, keeping CN, SANs and key type.")
 ca_dir_option = click.option(
-    "--ca-dir", type=click.Path(), default=None, callback=not_empty,
+    "--ca-dir", metavar="DIR", type=click.Path(), default=None, callback=not_empty,
     help="Folder holding ca.pem and ca-key.pem [default: --out].")
+
+
+def _refuse_ca_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        raise click.UsageError(
+            f"{ctx.command_path} takes no --ca-dir: it changes the CA itself, which it can "
+            "do only in the folder holding the CA key; run it without --ca-dir to be told "
+            "what works for this folder", ctx)
+
+
+# revoke and rotate-ca change the CA itself: --ca-dir cannot work there.  Hidden, it answers
+# an operator who tries it (the other commands take it) instead of "did you mean --ca-days".
+no_ca_dir_option = click.option("--ca-dir", hidden=True, expose_value=False,
+                                callback=_refuse_ca_dir)
 
 
 engine_options = stack(

@@ -230,7 +230,8 @@ def rollover_line(directory: Path, rollover: Rollover) -> str:
     """Where a CA rollover stands, and its next step."""
     waiting = listed(rollover.old_leaves, empty="")
     finish = f"`{certs_command('rotate-ca', 'finish', out=directory)}`"
-    next_step = (f"re-issue {waiting} from the new CA, then {finish}" if waiting
+    renew = f"`{certs_command('renew', '--all', out=directory)}`"
+    next_step = (f"re-issue {waiting} from the new CA ({renew}), then {finish}" if waiting
                  else finish)
     return (f"CA rollover in progress: ca.pem trusts the new CA "
             f"(CN={rollover.new_ca.subject_cn}) and the old one "
@@ -373,7 +374,7 @@ def _received_text(data: Received) -> None:
     for mismatch in found.problems:
         say_line(f"problem: {mismatch.file}: {mismatch.message}")
     if data.sums is None:
-        again = certs_command("verify-sums", quote(data.folder), options=[("--sums", "FILE")])
+        again = certs_command("verify-sums", out=data.folder, options=[("--sums", "FILE")])
         say_line(f"not checked: that these files are the ones the sender wrote: "
                  f"{data.folder} holds no {SUMS_FILE} (a bundle never does); check them "
                  f"against the sender's top-level one: `{again}`")

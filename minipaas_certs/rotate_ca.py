@@ -149,8 +149,9 @@ def finish(out: Path, *, force: bool = False,
         if state.old_leaves and not force:
             raise Conflict(
                 f"{listed(state.old_leaves)} in {out} still come from the old CA and would "
-                f"stop working: re-issue them (`{certs_command('server')}`, `client`, `renew`) "
-                "first, or use --force to move them into the backup with the old CA"
+                "stop working: re-issue them first "
+                f"(`{certs_command('renew', '--all', out=out)}`), or use --force to move them "
+                "into the backup with the old CA"
             )
         carried = _carried_off(state.old_leaves)
         copies = [copy for copy in _bundle_copies(out)

@@ -59,6 +59,8 @@ def verify(directory: Path, sums: Path | None = None) -> tuple[int, list[Mismatc
     ``sums``: the listing is that file (the sender's, carried apart), not the
     directory's own.  Returns how many files matched, and what did not.
     """
+    if not directory.is_dir():  # a mistyped folder: not a SHA256SUMS to re-generate
+        raise OutputError(f"{directory} is not a directory")
     path = sums or directory / SUMS_FILE
     if sums is None and not path.is_file():
         return 0, [Mismatch(SUMS_FILE, f"missing: re-generate it with any `{certs_command()}` "

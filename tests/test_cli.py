@@ -473,6 +473,18 @@ def test_rotate_ca_lists_its_steps_in_order(cli) -> None:
     assert [line.split()[0] for line in lines] == ["start", "finish"]
 
 
+def test_rotate_ca_help_gives_the_readmes_three_commands(cli) -> None:
+    """Step 2 is the one command that re-issues every pair (bundles too), as in README."""
+    helped = re.findall(r"^ {2,}\d\. (minipaas .*)$", cli("certs", "rotate-ca", "--help").out,
+                        re.MULTILINE)
+    readme = (Path(__file__).resolve().parent.parent / "README.rst").read_text()
+    block = readme.split("Replace the CA without downtime\n", 1)[1].split("\n\n\n", 1)[0]
+    said = re.findall(r"^ +(minipaas certs \S+(?: \S+)*?)(?: +#.*)?$", block, re.MULTILINE)
+    assert helped == said == ["minipaas certs rotate-ca start --out .certs",
+                              "minipaas certs renew --all --out .certs",
+                              "minipaas certs rotate-ca finish --out .certs"]
+
+
 @pytest.mark.parametrize("path", [[], ["certs"], ["certs", "rotate-ca"]])
 @pytest.mark.parametrize("columns", ["80", "50"])
 def test_no_listing_line_is_cut_mid_sentence(cli, monkeypatch, path: list[str],
@@ -517,6 +529,22 @@ def test_a_bare_group_prints_its_help_on_stdout(cli, path: list[str]) -> None:
     result = cli(*path)
     assert (result.code, result.err) == (0, "")
     assert result.out == cli(*path, "--help").out and "Commands:" in result.out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["renew", "servr"], "Error: Invalid value for '[server|client]': 'servr' is not one of "
+                         "'server', 'client'. Did you mean 'server'?"),
+    (["all", "--key-type", "ecdsaa"], "Error: Invalid value for '--key-type': 'ecdsaa' is not "
+                                      "one of 'ecdsa', 'rsa', 'ed25519'. Did you mean 'ecdsa'?"),
+    (["renew", "xyz"], "Error: Invalid value for '[server|client]': 'xyz' is not one of "
+                       "'server', 'client'."),
+])
+def test_a_mistyped_choice_gets_did_you_mean(cli, tmp_path: Path, args: list[str],
+                                             message: str) -> None:
+    """``renew servr`` is as near a subcommand as ``certs servr``: the same suggestion."""
+    result = cli("certs", *args, "--out", str(tmp_path / "c"))
+    assert (result.code, result.error_line) == (2, message)
+    assert not (tmp_path / "c").exists()
 
 
 def test_a_bare_group_prints_its_help_from_a_real_process() -> None:
@@ -717,7 +745,8 @@ def test_certs_help_shows_the_readmes_exit_code_table(tmp_path: Path) -> None:
     done = tool(tmp_path, "--help")
     assert done.returncode == 0
     table = " ".join(done.stdout.split("Exit codes:")[1].split("Options:")[0].split())
-    for words in ("given twice", "symlink", "open to others", "before the change"):
+    for words in ("given twice", "symlink", "open to others", "before the change",
+                  "the PKI engine refused or cannot be reached"):  # exit 5, as README's
         assert words in table, (words, table)
 
 
@@ -734,3 +763,46 @@ def test_an_unreadable_server_pair_is_not_replaced_with_defaults_without_force(
     done = tool(tmp_path, "server", "--out", OUT, "-q")
     assert done.returncode != 0, "replaced without --force: " + done.stdout
     assert done.stderr.count("Error:") == 1 and "--force" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("command", [["env"], ["context"], ["p12"], ["all"], ["renew"],
+                                     ["revoke"], ["rotate-ca", "finish"]])
+def test_out_is_not_called_an_output_directory_where_it_is_read(cli, command: list[str]
+                                                                ) -> None:
+    """env and context only read --out: its help says what it is, for every command."""
+    text = " ".join(cli("certs", *command, "--help").out.split())
+    assert "--out DIR The certificates' folder [env MINIPAAS_CERTS_OUT]." in text
+    assert "Output directory" not in text
+
+
+@pytest.mark.parametrize("command", list(READERS))
+def test_a_reading_commands_examples_name_the_folder_with_out(cli, command: str) -> None:
+    """As README does: DIR stays an alias, but what a user copies says --out."""
+    examples = [line.strip() for line in cli("certs", command, "--help").out.splitlines()
+                if line.strip().startswith(f"minipaas certs {command} ")]
+    assert all(" --out " in line for line in examples), examples
+
+
+@pytest.mark.parametrize("command,option", [("server", "--ca-dir"), ("client", "--ca-dir"),
+                                            ("renew", "--ca-dir"),
+                                            ("daemon-json", "--cert-dir")])
+def test_every_folder_option_shows_dir(cli, command: str, option: str) -> None:
+    """A folder is DIR in every help, as --out and --templates show it (not PATH, TEXT)."""
+    text = " ".join(cli("certs", command, "--help").out.split())
+    assert f"{option} DIR " in text
+
+
+@pytest.mark.parametrize("command", [["revoke", "--name", "ci"], ["rotate-ca", "start"],
+                                     ["rotate-ca", "finish"]])
+def test_a_command_that_changes_the_ca_refuses_ca_dir_saying_why(
+        cli, out: Path, tmp_path: Path, command: list[str]) -> None:
+    """Not "No such option. Did you mean --ca-days?": what it cannot do, and the way on."""
+    before = snapshot(out)
+    path = command[:2] if command[0] == "rotate-ca" else command[:1]
+    result = cli("certs", *command, "--out", str(out), "--ca-dir", str(tmp_path / "org"))
+    assert (result.code, result.error_line) == (2, (
+        f"Error: minipaas certs {' '.join(path)} takes no --ca-dir: it changes the CA itself, "
+        "which it can do only in the folder "
+        "holding the CA key; run it without --ca-dir to be told what works for this folder"))
+    assert snapshot(out) == before
+    assert "--ca-dir" not in cli("certs", *path, "--help").out

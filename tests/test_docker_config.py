@@ -183,6 +183,17 @@ def test_daemon_json_defaults(cli) -> None:
     assert "restart" in result.err
 
 
+def test_daemon_json_advice_gives_the_shipped_drop_in(cli) -> None:
+    """The drop-in on stderr is contrib's, which matches Debian's docker.io unit
+    (tests/test_install.py), not a bare /usr/bin/dockerd that Debian does not have."""
+    shipped = (Path(__file__).resolve().parent.parent / "contrib" / "docker.service.d"
+               / "minipaas-tls.conf").read_text()
+    lines = [line for line in shipped.splitlines() if line and not line.startswith("#")]
+    advice = cli("certs", "daemon-json").err
+    assert "\n".join(f"  {line}" for line in lines) + "\n" in advice
+    assert "/usr/bin/dockerd" not in advice
+
+
 def test_daemon_json_options(cli) -> None:
     result = cli("certs", "daemon-json", "--cert-dir", "/srv/tls/", "--listen",
                  "tcp://[::]:2376", "--listen", "tcp://10.0.0.5:2376", "-q")
@@ -284,3 +295,19 @@ def test_env_in_a_copied_client_folder_names_the_ca_folder(tmp_path: Path, cli) 
     assert result.code == 5
     assert f"`minipaas certs client --out {tmp_path} --ca-dir CA_FOLDER` ({tmp_path} holds " \
         "ca.pem but not ca-key.pem)" in result.err
+
+
+@pytest.mark.parametrize("command", [["env"], ["context"], ["doctor"]])
+def test_a_managers_bundle_named_as_a_client_says_so(cli, tmp_path: Path,
+                                                     command: list[str]) -> None:
+    """``env --name m1`` where m1 is a manager: not "clients/m1 lacks ca.pem..."."""
+    out = tmp_path / "certs"
+    for args in (["all"], ["server", "--name", "m1", "--san", "10.0.0.11"],
+                 ["client", "--name", "ci"]):
+        assert cli("certs", *args, "--out", str(out), "-q").code == 0
+    result = cli("certs", *command, "--out", str(out), "--host", "127.0.0.1:1", "--name", "m1")
+    assert (result.code, result.out) == (5, "")
+    assert result.error_line == (
+        f"Error: {out}/servers/m1 is a manager's bundle; a client connects with a client "
+        "bundle: name one (present: clients/ci), or make one with "
+        f"`minipaas certs client --out {out} --name m1`")

@@ -279,6 +279,12 @@ def test_renew_unattended(work: Path) -> None:
     done = shell(daily, work)
     assert (done.stdout, done.stderr) == ("", "")  # nothing due: silent, nothing changed
     assert files(work / ".certs") == before
+    assert "changes nothing (and with ``-q`` prints nothing)" in " ".join(
+        sections()["Renew unattended"].split())
+    told = shell(daily.replace(" -q", ""), work)  # without -q: one line says why
+    assert (told.stdout, told.stderr) == (
+        "", "Nothing to renew in .certs: no certificate expires within 30 days\n")
+    assert files(work / ".certs") == before
 
 
 def test_use_an_organisations_intermediate_ca(tmp_path: Path) -> None:
@@ -299,6 +305,30 @@ def test_use_an_organisations_intermediate_ca(tmp_path: Path) -> None:
                                str(out / "ca.pem"), "-untrusted", str(out / leaf),
                                str(out / leaf)], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
+    # revoke and rotate-ca in a folder signed from --ca-dir: refused as the reference says
+    said = " ".join(sections()["revoke"].split())
+    assert "``rotate-ca`` refuse before writing anything (exit 5) and print" in said
+    before = files(out)
+    for args in (["revoke", "--name", "ci"], ["rotate-ca", "start"]):
+        refused = subprocess.run([sys.executable, "-m", "minipaas_certs", "certs", *args,
+                                  "--out", ".certs"], cwd=work, env=environment(work),
+                                 capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 5 and refused.stderr.startswith("Error: "), refused.stderr
+    assert files(out) == before
+
+
+def test_the_details_say_what_revoke_does_through_an_engine() -> None:
+    """docs/details.rst names the revoke the tool takes for an engine-signed folder (not
+    "no --vault-* option", nor renew --force as the way to revoke)."""
+    details = " ".join((ROOT / "docs" / "details.rst").read_text().split())
+    where = details.split("When the CA is elsewhere", 1)[1].split("An organisation's CA", 1)[0]
+    assert "--vault" not in where.split("they take no", 1)[1].split(".", 1)[0]
+    assert ("``minipaas certs revoke --out OUT --name NAME --vault-server-role ROLE "
+            "--vault-client-role ROLE``") in where
+    assert "default=next" not in where
+    helped = subprocess.run([sys.executable, "-m", "minipaas_certs", "certs", "revoke",
+                             "--help"], capture_output=True, text=True, check=True).stdout
+    assert "--vault-server-role" in helped and "--vault-client-role" in helped
 
 
 @contextlib.contextmanager

@@ -39,11 +39,24 @@ def test_rollover_sequence(out: Path, cli) -> None:
     assert "CA rollover in progress" in shown["rollover"]
     checked = cli("certs", "check", str(out))
     assert checked.code == 7 and "server-cert.pem: still issued by the old CA" in checked.out
+    assert "a CA rollover waits for re-issues" in " ".join(
+        cli("certs", "check", "--help").out.split())  # check's help names this exit 7
+    # each leaf's fix is the one command that re-issues it keeping its lifetime
+    quoted = shlex.quote(str(out))
+    assert ("clients/ci/cert.pem: still issued by the old CA during a rollover; fix: "
+            f"minipaas certs renew client --out {quoted} --name ci\n") in checked.out
+    assert ("warning: server-cert.pem: still issued by the old CA during a rollover; fix: "
+            f"minipaas certs renew server --out {quoted}\n") in checked.out
     # a second start and an early finish are refused
     assert cli("certs", "rotate-ca", "start", "--out", str(out)).code == 4
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     early = cli("certs", "rotate-ca", "finish", "--out", str(out))
     assert early.code == 4 and "still come from the old CA" in early.error_line
+    # the one command that re-issues them all, runnable as printed
+    assert (f"would stop working: re-issue them first (`minipaas certs renew --all --out "
+            f"{quoted}`), or use --force") in early.error_line
+    assert (f"from the new CA (`minipaas certs renew --all --out {quoted}`), then "
+            f"`minipaas certs rotate-ca finish --out {quoted}`") in shown["rollover"]
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     # re-issued leaves come from the new CA
     for args in (["server", "--san", "10.0.0.5"], ["client"], ["renew", "client", "--name", "ci"]):

@@ -238,7 +238,7 @@ def test_a_received_bundle_says_what_it_checked_without_the_sums(sent: Path, tmp
     assert lines[2].startswith("checked: server-cert.pem is valid until ")
     assert lines[3] == (f"not checked: that these files are the ones the sender wrote: {etc} "
                         "holds no SHA256SUMS (a bundle never does); check them against the "
-                        "sender's top-level one: `minipaas certs verify-sums "
+                        "sender's top-level one: `minipaas certs verify-sums --out "
                         f"{etc} --sums FILE`")
     assert "re-generate" not in result.out
 
@@ -335,3 +335,14 @@ def test_a_senders_folder_without_its_ca_key_and_sums_is_no_received_bundle(
     result = cli("certs", "verify-sums", str(folder))
     assert result.code == 8, result.out
     assert result.out.startswith(f"problem: {SUMS_FILE}: missing: re-generate it"), result.out
+
+
+@pytest.mark.parametrize("with_sums", [False, True])
+def test_a_folder_that_is_not_there_is_an_error_not_a_sums_file_to_make(
+        sent: Path, tmp_path: Path, cli, with_sums: bool) -> None:
+    """A mistyped folder is exit 6 as for show and check, never "re-generate it"."""
+    missing = tmp_path / "not-there"
+    extra = ["--sums", str(sent / SUMS_FILE)] if with_sums else []
+    result = cli("certs", "verify-sums", "--out", str(missing), *extra)
+    assert (result.code, result.out) == (6, "")
+    assert result.error_line == f"Error: {missing} is not a directory"

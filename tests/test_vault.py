@@ -919,6 +919,11 @@ def test_all_through_the_engine_makes_the_set_and_no_ca(bao: OpenBao, tmp_path: 
     serial = load_cert(out / "cert.pem").serial_number
     assert tool(bao, "all", "--out", str(out), "--force", *roles, "-q").returncode == 0
     assert load_cert(out / "cert.pem").serial_number != serial
+    # without -q, what comes next, as after a set with its own CA
+    done = tool(bao, "all", "--out", str(out), "--force", "--san", "10.0.0.5", *roles)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f'Then: eval "$(minipaas certs env --out {out} --host 10.0.0.5)" && docker version')
 
 
 def test_the_role_options_are_single_valued(tmp_path: Path) -> None:
