@@ -301,10 +301,23 @@ def _keystore_again(out: Path, name: str | None) -> str:
     return f"; where a {CLIENT_P12} was used, make it again with `{command}`"
 
 
-def deployment(out: Path, leaves: Sequence[LeafSpec]) -> list[str]:
-    """Where each re-issued identity's files must go."""
-    return [spec.identity.deployment + (_keystore_again(out, spec.bundle)
-                                        if spec.role.keystore else "") for spec in leaves]
+def deployment(out: Path, leaves: Sequence[LeafSpec], summed: bool = False) -> list[str]:
+    """Where each re-issued identity's files must go: a line each, or (``summed``) the
+    top-level pairs' lines and one line per role for its bundles, naming them."""
+    def line(spec: LeafSpec) -> str:
+        return spec.identity.deployment + (_keystore_again(out, spec.bundle)
+                                           if spec.role.keystore else "")
+
+    if not summed:
+        return [line(spec) for spec in leaves]
+    lines = [line(spec) for spec in leaves if spec.bundle is None]
+    for role in ROLES.values():
+        names = [spec.bundle for spec in leaves if spec.bundle is not None and spec.role is role]
+        if names:
+            every = Identity(role, "NAME").deployment + (
+                _keystore_again(out, "NAME") if role.keystore else "")
+            lines.append(f"{every}; NAME: {listed(names)}")
+    return lines
 
 
 def renew(openssl: OpenSSL, out: Path, identity: Identity, *,

@@ -19,7 +19,7 @@ from .groups import Choice
 from .identity import Identity, Role, certs_command
 from .layout import CLIENTS_DIR, SERVERS_DIR
 from .names import parse_common_name, parse_identity_name, parse_san
-from .output import Reporter
+from .output import Reporter, list_every_item
 from .plan import (
     DEFAULT_CA_DAYS,
     DEFAULT_DAYS,
@@ -338,6 +338,7 @@ class Run:
         self.templates = Templates.load(Path(templates) if templates else None)
         self.quiet = quiet
         self.passphrase = ca_passphrase(passphrase_file) if reads_ca_key else None
+        list_every_item(verbose)
         self._report = reporter(quiet, verbose)
 
     def progress(self, message: str) -> None:

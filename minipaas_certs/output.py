@@ -38,6 +38,29 @@ _ERASE = "\r\x1b[K"  # back to the start of the line, and clear it
 _count_shown = False  # a count (N/M) stands on stderr's current line, with no newline
 
 
+_every_item = False  # -v: a long report lists every item, even on a terminal
+
+
+def list_every_item(verbose: bool) -> None:
+    """-v (``verbose``): long reports list each item, even to a person at a terminal;
+    set by each command that takes -v, before it reports."""
+    global _every_item
+    _every_item = verbose
+
+
+def sum_up(stdout: bool) -> bool:
+    """Whether a long report (a line per bundle) is summed up on stdout (``stdout``) or
+    stderr: for a person at a terminal, unless -v.  A log or a pipe gets every line:
+    a script may read them."""
+    if _every_item:
+        return False
+    stream = sys.stdout if stdout else sys.stderr
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):  # closed
+        return False
+
+
 def progress(text: str) -> None:
     """Progress (or a warning) on stderr, control characters escaped; a count shown on
     the terminal is erased first (the next step draws it again)."""
@@ -74,7 +97,7 @@ class Reporter:
         self.counting = ""  # the count's label while one is shown
         self.total = self.made = 0
         self.lock = threading.Lock()
-        self.summing = not verbose and (_stderr_is_terminal() if terminal is None
+        self.summing = not verbose and (sum_up(stdout=False) if terminal is None
                                         else terminal)
 
     def __call__(self, text: str) -> None:
@@ -97,13 +120,6 @@ class Reporter:
                         self.counting = ""
                 return
         progress(text)
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except (OSError, ValueError):  # closed
-        return False
 
 
 def drop_stdout() -> None:

@@ -9,6 +9,7 @@ format)``, and ``FORMATS`` names every format of every kind: a new output format
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from .errors import listed, printable, quote
 from .identity import certs_command, eku_name
 from .layout import REVOKED_FILE, SUMS_FILE
-from .output import progress, say, say_line
+from .output import COUNT_FROM, progress, say, say_line, sum_up
 
 if TYPE_CHECKING:  # the operations are imported only by the commands that run them
     import datetime
@@ -109,10 +110,16 @@ class Received:
 
 
 def written(paths: Sequence[Path], warnings: Sequence[str] = ()) -> None:
-    """The files written, one a line on stdout; then, on stderr even with -q (they need
-    a person), ``warnings``."""
-    for path in paths:
-        say_line(str(path))
+    """The files written, one a line on stdout (for more than ``COUNT_FROM`` folders on
+    a terminal, one line that counts them: -v lists them); then, on stderr even with -q
+    (they need a person), ``warnings``."""
+    folders = {path.parent for path in paths}
+    if len(folders) > COUNT_FROM and sum_up(stdout=True):
+        say_line(f"Wrote {count(len(paths), 'file')} in {os.path.commonpath(paths)} "
+                 f"({count(len(folders), 'folder')}; -v lists each file)")
+    else:
+        for path in paths:
+            say_line(str(path))
     for line in warnings:
         progress(line)
 
@@ -153,7 +160,8 @@ def new_ca_advice(out: Path, done: Outcome) -> list[str]:
 
         lines.append("Deploy the new files: until a daemon restarts with them it trusts the "
                      "previous CA, and once it does, only the new one:")
-        lines += [f"  {line}" for line in deployment(out, done.redeploy)]
+        summed = len(done.redeploy) > COUNT_FROM and sum_up(stdout=False)
+        lines += [f"  {line}" for line in deployment(out, done.redeploy, summed)]
     return lines
 
 
@@ -172,10 +180,10 @@ def next_steps(out: Path, host: str) -> list[str]:
             f"Then: eval \"$({env})\" && docker version"]
 
 
-def _deploy(out: Path, renewed: Outcome) -> list[str]:
+def _deploy(out: Path, renewed: Outcome, summed: bool = False) -> list[str]:
     from .generate import deployment
 
-    return deployment(out, [reissue.spec for reissue in renewed.reissued])
+    return deployment(out, [reissue.spec for reissue in renewed.reissued], summed)
 
 
 def reissue_json(reissue: Reissue) -> dict[str, object]:
@@ -218,11 +226,17 @@ def _renewal_text(data: Renewed) -> None:
                       f"{count(within, 'day')}")
         return
     written(renewed.written)
-    for reissue in renewed.reissued:
-        progress(f"Renewed {out / reissue.spec.cert_file} (CN={reissue.spec.common_name}, "
-                 f"was to expire {reissue.current.not_after:%Y-%m-%d %H:%M} UTC)")
+    summed = len(renewed.reissued) > COUNT_FROM and sum_up(stdout=False)
+    if summed:
+        progress(f"Renewed {count(len(renewed.reissued), 'certificate')} in {out}: "
+                 f"{listed(reissue.spec.cert_file for reissue in renewed.reissued)} "
+                 "(-v: a line each)")
+    else:
+        for reissue in renewed.reissued:
+            progress(f"Renewed {out / reissue.spec.cert_file} (CN={reissue.spec.common_name}"
+                     f", was to expire {reissue.current.not_after:%Y-%m-%d %H:%M} UTC)")
     progress("Deploy the new files (dockerd reads them only when it starts):")
-    for line in _deploy(out, renewed):
+    for line in _deploy(out, renewed, summed):
         progress(f"  {line}")
 
 

@@ -186,6 +186,69 @@ def _on_a_terminal(*args: str) -> tuple[int, str, str]:
     return process.wait(), out, received.decode().replace("\r\n", "\n")
 
 
+def _person_at_a_terminal(*args: str) -> tuple[int, str]:
+    """Run the tool with stdout and stderr on one real pseudo-terminal: its exit code and
+    what the person sees (the count's redraws removed)."""
+    import os
+    import pty
+    import re
+    import subprocess
+    import sys
+
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "minipaas_certs", *args],
+                                   stdout=terminal, stderr=terminal)
+    finally:
+        os.close(terminal)
+    received = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(controller)
+    seen = re.sub(r"\r\x1b\[K[^\r\n]*(?=\r\x1b\[K)", "", received.decode())
+    return process.wait(), seen.replace("\r\n", "\n").replace("\r\x1b[K", "")
+
+
+def test_a_person_at_a_terminal_sees_many_bundles_summed_up(tmp_path: Path, cli) -> None:
+    """The files written, the renewed certificates and where they go: one line each for
+    12 bundles on a terminal (names cut with a count), every line with -v."""
+    out = tmp_path / "certs"
+    assert cli("certs", "all", "--out", str(out), "-q").code == 0
+    assert cli("certs", "client", "--out", str(out), "-q", *_names(12)).code == 0
+    code, seen = _person_at_a_terminal("certs", "renew", "--all", "--out", str(out))
+    assert code == 0, seen
+    lines = seen.splitlines()
+    assert lines[0] == "Generating keys and certificates: 14/14"
+    (wrote,) = [line for line in lines if line.startswith("Wrote ")]
+    assert f"Renewed 14 certificates in {out}: server-cert.pem, client-cert.pem, " \
+           "clients/c1/cert.pem, clients/c10/cert.pem, clients/c11/cert.pem, " \
+           "clients/c12/cert.pem, clients/c2/cert.pem, clients/c3/cert.pem, " \
+           "clients/c4/cert.pem, clients/c5/cert.pem and 4 more (-v: a line each)" in lines
+    assert lines[-1] == (
+        "  client NAME: the folder clients/NAME (its DOCKER_CERT_PATH); where a client.p12 "
+        f"was used, make it again with `minipaas certs p12 --out {out} --name NAME`; NAME: "
+        "c1, c10, c11, c12, c2, c3, c4, c5, c6, c7 and 2 more")
+    assert len(lines) == 8, lines
+    code, seen = _person_at_a_terminal("certs", "renew", "--all", "--out", str(out), "-v")
+    assert code == 0
+    lines = seen.splitlines()
+    assert f"{out}/clients/c12/key.pem" in lines
+    files = [line for line in lines if line.startswith(f"{out}/")]
+    assert wrote == f"Wrote {len(files)} files in {out} (13 folders; -v lists each file)"
+    assert sum(line.startswith("Renewed ") for line in lines) == 14
+    assert sum(line.startswith("  client c") for line in lines) == 12
+    code, seen = _person_at_a_terminal("certs", "revoke", "--out", str(out), "--name", "c3")
+    assert code == 0, seen
+    assert seen.splitlines()[-1].endswith("; NAME: c1, c10, c11, c12, c2, c4, c5, c6, c7, c8 "
+                                          "and 1 more")
+
+
 def _names(count: int, prefix: str = "c") -> list[str]:
     return [word for number in range(1, count + 1) for word in ("--name", f"{prefix}{number}")]
 
