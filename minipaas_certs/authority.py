@@ -319,7 +319,8 @@ def load_authority(openssl: OpenSSL, staging: Path, origin: Path, cert_pem: byte
     return authority
 
 
-def read_ca(store: OutputDirectory, source: Path) -> tuple[bytes, bytes]:
+def read_ca(store: OutputDirectory, source: Path, *, elsewhere: bool = True
+            ) -> tuple[bytes, bytes]:
     """ca.pem and ca-key.pem of ``source``, read once.
 
     When ``source`` is not the directory this run holds, they are read under a
@@ -327,9 +328,10 @@ def read_ca(store: OutputDirectory, source: Path) -> tuple[bytes, bytes]:
     key where it lies (no copy of it is ever written), and no other run can
     replace it meanwhile.  A change that a crashed run left there is undone first
     (its CA files may be uncommitted ones, whose key the next run there would drop).
+    ``elsewhere``: the command takes --ca-dir, which a missing CA's message then names.
     """
     if same_directory(source, store.path):
-        return _read_ca_files(source)
+        return _read_ca_files(source, elsewhere)
     store.share(source)
     if not unfinished(source):
         return _read_ca_files(source)
@@ -344,16 +346,17 @@ def read_ca(store: OutputDirectory, source: Path) -> tuple[bytes, bytes]:
     if unfinished(source):
         raise Conflict(f"{source} holds an unfinished change by a run that crashed "
                        "again; try again")
-    return _read_ca_files(source)
+    return _read_ca_files(source, elsewhere)
 
 
-def _read_ca_files(source: Path) -> tuple[bytes, bytes]:
+def _read_ca_files(source: Path, elsewhere: bool = True) -> tuple[bytes, bytes]:
     cert_path, key_path = source / CA_CERT, source / CA_KEY
     missing = [path.name for path in (cert_path, key_path) if not os.path.lexists(path)]
     if len(missing) == 2:
         raise CAProblem(
             f"no CA in {source} ({CA_CERT} and {CA_KEY} are missing): create one with "
-            f"`{certs_command('ca', out=source)}`, or name its folder with --ca-dir"
+            f"`{certs_command('ca', out=source)}`"
+            + (", or name its folder with --ca-dir" if elsewhere else "")
         )
     if missing:
         raise CAProblem(

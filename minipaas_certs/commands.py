@@ -39,6 +39,7 @@ from .options import (
     keep_key_options,
     key_options,
     leaf_validity_options,
+    made_out_option,
     name_option,
     no_ca_dir_option,
     openssl_option,
@@ -312,7 +313,7 @@ def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequ
 
 
 @click.command("env", epilog=EXIT_CODES)
-@out_option
+@made_out_option
 @host_option
 @name_option
 def env_command(out: str, host: str, name: str | None) -> None:
@@ -370,7 +371,7 @@ def daemon_json_command(cert_dir: str, listen: Sequence[str], no_local_socket: b
 
 
 @click.command("context", epilog=EXIT_CODES)
-@out_option
+@made_out_option
 @host_option
 @name_option
 @click.option("--context", "context_name", default=None,
@@ -402,7 +403,7 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
 
 
 @click.command("p12", epilog=EXIT_CODES)
-@out_option
+@made_out_option
 @name_option
 @click.option("--password-file", "password_file", metavar="FILE", default=None,
               help=P12_PASSWORD.help("Protect the file with the one line of FILE (6 or more "
@@ -476,7 +477,7 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 
 @click.command("renew", epilog=EXIT_CODES)
 @click.argument("role", type=Choice(list(ROLES)), required=False)
-@out_option
+@made_out_option
 @ca_dir_option
 @click.option("--all", "every", is_flag=True,
               help="Renew every pair in --out (top-level, servers/*, clients/*) in one step.")
@@ -541,7 +542,7 @@ def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequenc
 
 
 @click.command("revoke", epilog=EXIT_CODES)
-@out_option
+@made_out_option
 @click.option("--name", "names", multiple=True, callback=validate(parse_identity_name),
               metavar="NAME", help="Revoke the bundle NAME: clients/NAME or servers/NAME, "
                                    "whichever exists (repeatable).")
@@ -622,7 +623,7 @@ def rotate_ca() -> None:
 
 @rotate_ca.command("start", epilog=EXIT_CODES,
                    short_help="Step 1: a new CA, which ca.pem trusts beside the old one.")
-@out_option
+@made_out_option
 @click.option("--cn", callback=CHECK_CN, default=None,
               help="Common name of the new CA [default: the old one's, dated].")
 @keep_key_options
@@ -641,7 +642,7 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
 
 @rotate_ca.command("finish", epilog=EXIT_CODES,
                    short_help="Step 3: ca.pem trusts the new CA alone; the old is archived.")
-@out_option
+@made_out_option
 @click.option("--force", is_flag=True,
               help="Finish even though certificates from the old CA remain: they go into "
                    "the backup with it, each named with the command that issues it again.")

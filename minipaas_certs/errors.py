@@ -119,8 +119,9 @@ class OutputError(CertsError):
     """The output directory cannot be written, or what was written is not sound."""
 
     exit_code = 6
-    summary = ("output directory cannot be written, holds an unexplained leftover,\n"
-               "       or what was written is unsound")
+    summary = ("the folder is missing (for a command that needs a set made), cannot\n"
+               "       be written, holds an unexplained leftover, or what was written\n"
+               "       is unsound")
 
 
 class Interrupted(CertsError):

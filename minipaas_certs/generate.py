@@ -405,6 +405,9 @@ def recover(out: Path, progress: Progress = lambda _: None) -> None:
 def _current_ca(out: Path, cut_off: Sequence[Identity]) -> Certificate:
     """The CA a revocation replaces: the first certificate of ca.pem beside its key.  A
     CA this run cannot replace is refused up front, saying what cuts them off instead."""
+    if not os.path.lexists(out / CA_CERT) and not os.path.lexists(out / CA_KEY):
+        raise CAProblem(f"no CA in {out} ({CA_CERT} and {CA_KEY} are missing): it holds "
+                        "no set to revoke from")
     if not os.path.lexists(out / CA_KEY):
         intermediates = carried_intermediates(out)
         if intermediates:

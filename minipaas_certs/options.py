@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, TypedDict
 
 import click
 
-from .errors import InvalidInput
+from .errors import InvalidInput, OutputError
 from .groups import Choice
 from .identity import Identity, Role, certs_command
 from .layout import CLIENTS_DIR, SERVERS_DIR
@@ -102,10 +102,23 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def made_folder(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--out of a command that works on a set already made: a missing folder is one
+    error, with show's and check's words and exit code (6), before anything is read."""
+    value = not_empty(ctx, param, value)
+    if value is not None and not ctx.resilient_parsing and not os.path.isdir(value):
+        raise OutputError(f"{value} is not a directory")
+    return value
+
+
 out_option = click.option(
     "--out", "out", metavar="DIR", default=".certs", show_default=True,
     envvar="MINIPAAS_CERTS_OUT", type=click.Path(), callback=not_empty,
     help="The certificates' folder [env MINIPAAS_CERTS_OUT].")
+made_out_option = click.option(
+    "--out", "out", metavar="DIR", default=".certs", show_default=True,
+    envvar="MINIPAAS_CERTS_OUT", type=click.Path(), callback=made_folder,
+    help="The certificates' folder, made before [env MINIPAAS_CERTS_OUT].")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 verbose_option = click.option(
     "-v", "--verbose", is_flag=True,
@@ -421,7 +434,10 @@ def _one_folder(function: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(function)
     def command(*args: Any, out: str, directory: str | None, **kwargs: Any) -> Any:
-        return function(*args, directory=folder_to_read(out, directory), **kwargs)
+        folder = folder_to_read(out, directory)
+        if not os.path.isdir(folder):
+            raise OutputError(f"{folder} is not a directory")
+        return function(*args, directory=folder, **kwargs)
 
     return command
 

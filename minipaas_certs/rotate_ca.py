@@ -51,7 +51,7 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         store.refuse_links(_bundle_copies(out))
         if os.path.lexists(out / CA_CERT) and not os.path.lexists(out / CA_KEY):
             raise _kept_elsewhere(out)
-        old_pem, old_key_pem = read_ca(store, out)
+        old_pem, old_key_pem = read_ca(store, out, elsewhere=False)  # it takes no --ca-dir
         old = load_authority(openssl, store.staging, out, old_pem, old_key_pem, passphrase,
                              replacing=True)
         if old.chain:

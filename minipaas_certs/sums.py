@@ -63,6 +63,9 @@ def verify(directory: Path, sums: Path | None = None) -> tuple[int, list[Mismatc
         raise OutputError(f"{directory} is not a directory")
     path = sums or directory / SUMS_FILE
     if sums is None and not path.is_file():
+        if not public_files(directory):  # nothing this tool wrote: nothing to re-generate
+            return 0, [Mismatch(SUMS_FILE, f"missing, and {directory} holds no certificate: "
+                                           "is it the folder you meant?")]
         return 0, [Mismatch(SUMS_FILE, f"missing: re-generate it with any `{certs_command()}` "
                                        "command that writes the directory")]
     listed, problems = _listing(path, sums is not None)

@@ -806,3 +806,42 @@ def test_a_command_that_changes_the_ca_refuses_ca_dir_saying_why(
         "holding the CA key; run it without --ca-dir to be told what works for this folder"))
     assert snapshot(out) == before
     assert "--ca-dir" not in cli("certs", *path, "--help").out
+
+
+# A command that works on a set already made, given a folder that is not there: one
+# line, the same words and exit code (6) from each, and nothing made.
+NEEDS_A_MADE_SET = [
+    ["renew", "--all"], ["renew", "server"], ["revoke", "--name", "ci"],
+    ["revoke", "--client-pair"], ["rotate-ca", "start"], ["rotate-ca", "finish"],
+    ["p12", "--password-file", "p12-password"], ["env", "--host", "10.0.0.5"],
+    ["context", "--host", "10.0.0.5"], ["doctor", "--host", "127.0.0.1:9"], ["show"],
+    ["check"], ["verify-sums"]]
+
+
+@pytest.mark.parametrize("command", NEEDS_A_MADE_SET, ids=" ".join)
+def test_a_missing_folder_is_one_error_for_every_command_that_reads_a_set(
+        tmp_path: Path, cli, command: list[str]) -> None:
+    missing = tmp_path / "not-there"
+    result = cli("certs", *command, "--out", str(missing))
+    assert (result.code, result.out) == (6, "")
+    assert result.err == f"Error: {missing} is not a directory\n"
+    assert not missing.exists()
+
+
+def test_an_empty_folder_gets_what_is_true_of_it(tmp_path: Path, cli) -> None:
+    """No "CA kept elsewhere" for a folder that holds none, no --ca-dir offered to a
+    command that takes none, no SHA256SUMS to re-generate where nothing was written."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    revoke = cli("certs", "revoke", "--out", str(empty), "--client-pair")
+    assert revoke.code == 5 and revoke.error_line == (
+        f"Error: no CA in {empty} (ca.pem and ca-key.pem are missing): it holds no set to "
+        "revoke from")
+    start = cli("certs", "rotate-ca", "start", "--out", str(empty))
+    assert start.code == 5 and start.error_line == (
+        f"Error: no CA in {empty} (ca.pem and ca-key.pem are missing): create one with "
+        f"`minipaas certs ca --out {empty}`")
+    sums = cli("certs", "verify-sums", "--out", str(empty))
+    assert (sums.code, sums.out) == (8, f"problem: SHA256SUMS: missing, and {empty} holds no "
+                                        "certificate: is it the folder you meant?\n")
+    assert os.listdir(empty) == []
