@@ -313,7 +313,7 @@ def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequ
 
 
 @click.command("env", epilog=EXIT_CODES)
-@made_out_option
+@out_option
 @host_option
 @name_option
 def env_command(out: str, host: str, name: str | None) -> None:
@@ -371,7 +371,7 @@ def daemon_json_command(cert_dir: str, listen: Sequence[str], no_local_socket: b
 
 
 @click.command("context", epilog=EXIT_CODES)
-@made_out_option
+@out_option
 @host_option
 @name_option
 @click.option("--context", "context_name", default=None,

@@ -165,6 +165,9 @@ def bundle_dir(out: Path, name: str | None, host: DockerHost | None = None) -> P
     """The DOCKER_CERT_PATH of the default client (``out``) or of a named bundle; when its
     files are missing, the message gives the commands that make them."""
     folder = Identity(CLIENT, parse_identity_name(name) if name else None).directory(out)
+    if not out.is_dir():  # as every command that needs a set made says it (exit 6)
+        raise OutputError(f"{out} is not a directory: make a set there with "
+                          f"{client_commands(out, name, host)}")
     missing = [file for file in CLIENT.bundle_files if not (folder / file).is_file()]
     if missing:
         from .revocations import verdict

@@ -102,23 +102,10 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
-def made_folder(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """--out of a command that works on a set already made: a missing folder is one
-    error, with show's and check's words and exit code (6), before anything is read."""
-    value = not_empty(ctx, param, value)
-    if value is not None and not ctx.resilient_parsing and not os.path.isdir(value):
-        raise OutputError(f"{value} is not a directory")
-    return value
-
-
 out_option = click.option(
     "--out", "out", metavar="DIR", default=".certs", show_default=True,
     envvar="MINIPAAS_CERTS_OUT", type=click.Path(), callback=not_empty,
     help="The certificates' folder [env MINIPAAS_CERTS_OUT].")
-made_out_option = click.option(
-    "--out", "out", metavar="DIR", default=".certs", show_default=True,
-    envvar="MINIPAAS_CERTS_OUT", type=click.Path(), callback=made_folder,
-    help="The certificates' folder, made before [env MINIPAAS_CERTS_OUT].")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 verbose_option = click.option(
     "-v", "--verbose", is_flag=True,
@@ -455,6 +442,24 @@ def refuse_through_engine(*options: str) -> None:
         if given(option):
             raise click.UsageError(f"--{option.replace('_', '-')} is for the CA this command "
                                    "makes; through the engine it makes none")
+
+
+def _made(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A command that works on a set already made: a missing --out is one error, with
+    show's and check's words and exit code (6), once the command line is parsed (its
+    usage errors come first) and before anything is read."""
+
+    @functools.wraps(function)
+    def command(*args: Any, out: str, **kwargs: Any) -> Any:
+        if not os.path.isdir(out):
+            raise OutputError(f"{out} is not a directory: make a set there with "
+                              f"`{certs_command('all', out=out)}`")
+        return function(*args, out=out, **kwargs)
+
+    return command
+
+
+made_out_option = stack(out_option, _made)
 
 
 def folder_to_read(out: str, directory: str | None) -> str:

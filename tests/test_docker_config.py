@@ -148,13 +148,19 @@ def test_a_folder_without_a_ca_gets_certs_all(tmp_path: Path, cli, command: str)
     """`certs client` cannot work where there is no CA: the first-day fix is `certs all`,
     naming the host among the server's SANs; it works as printed."""
     out = tmp_path / "certs"
+    out.mkdir()  # an empty folder; with none at all, the same fix (exit 6, as for renew...)
     result = cli("certs", command, "--out", str(out), "--host", "manager.example.com:2376")
     assert result.code == 5 and result.out == ""
     assert result.error_line == (
         f"Error: {out} lacks ca.pem, cert.pem, key.pem: {out} holds no CA: create the set "
         f"with `minipaas certs all --out {out} --san manager.example.com`")
+    out.rmdir()
+    gone = cli("certs", command, "--out", str(out), "--host", "manager.example.com:2376")
+    assert gone.code == 6 and gone.error_line == (
+        f"Error: {out} is not a directory: make a set there with "
+        f"`minipaas certs all --out {out} --san manager.example.com`")
     named = cli("certs", command, "--out", str(out), "--host", "10.0.0.5", "--name", "ci")
-    assert named.code == 5 and named.error_line.endswith(
+    assert named.code == 6 and named.error_line.endswith(
         f"`minipaas certs all --out {out} --san 10.0.0.5`, then "
         f"`minipaas certs client --out {out} --name ci`")
     fix = result.error_line.split("`")[1].split()[1:]

@@ -315,8 +315,9 @@ def test_bad_input_is_one_error_line_and_changes_nothing(
 def test_a_missing_out_is_not_created(tmp_path: Path, password_file: Path, cli) -> None:
     result = cli("certs", "p12", "--out", str(tmp_path / "none"), "--password-file",
                  str(password_file))
-    assert result.code == 5
-    assert "create one with `minipaas certs all --out" in result.error_line  # no CA there
+    assert result.code == 6
+    assert result.error_line == (f"Error: {tmp_path / 'none'} is not a directory: make a set "
+                                 f"there with `minipaas certs all --out {tmp_path / 'none'}`")
     assert not (tmp_path / "none").exists()
 
 

@@ -175,7 +175,7 @@ def test_within_and_json_go_with_all(cluster: Path, cli, arguments: list[str]) -
 
 def test_renew_within_on_a_missing_folder_is_an_error(tmp_path: Path, cli) -> None:
     result = cli("certs", "renew", "--all", "--within", "30", "--out", str(tmp_path / "none"))
-    assert result.code == 5 and "is not a directory" in result.err
+    assert result.code == 6 and "is not a directory" in result.err
     assert not os.path.lexists(tmp_path / "none")
 
 
