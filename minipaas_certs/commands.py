@@ -39,7 +39,7 @@ from .options import (
     keep_key_options,
     key_options,
     leaf_validity_options,
-    made_out_option,
+    made_set,
     name_option,
     no_ca_dir_option,
     openssl_option,
@@ -403,7 +403,7 @@ def context_command(out: str, host: str, name: str | None, context_name: str | N
 
 
 @click.command("p12", epilog=EXIT_CODES)
-@made_out_option
+@out_option
 @name_option
 @click.option("--password-file", "password_file", metavar="FILE", default=None,
               help=P12_PASSWORD.help("Protect the file with the one line of FILE (6 or more "
@@ -426,7 +426,7 @@ def p12_command(out: str, name: str | None, password_file: str | None, run: Run)
     from .pkcs12 import export
 
     password = p12_password(password_file)
-    reports.render("written", reports.Written(export(run.openssl, Path(out), name, password,
+    reports.render("written", reports.Written(export(run.openssl, made_set(out), name, password,
                                                      progress=run.progress)))
 
 
@@ -477,7 +477,7 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 
 @click.command("renew", epilog=EXIT_CODES)
 @click.argument("role", type=Choice(list(ROLES)), required=False)
-@made_out_option
+@out_option
 @ca_dir_option
 @click.option("--all", "every", is_flag=True,
               help="Renew every pair in --out (top-level, servers/*, clients/*) in one step.")
@@ -542,7 +542,7 @@ def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequenc
 
 
 @click.command("revoke", epilog=EXIT_CODES)
-@made_out_option
+@out_option
 @click.option("--name", "names", multiple=True, callback=validate(parse_identity_name),
               metavar="NAME", help="Revoke the bundle NAME: clients/NAME or servers/NAME, "
                                    "whichever exists (repeatable).")
@@ -594,7 +594,7 @@ def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
     if signing.names_engine:
         refuse_through_engine("ca_days")
         signer = signing.signer((SERVER, CLIENT))
-    recover(Path(out), run.progress)  # before --name looks for the bundle
+    recover(made_set(out), run.progress)  # before --name looks for the bundle
     cut_off = [*(named(Path(out), name) for name in names),
                *(Identity(CLIENT, name) for name in clients),
                *(Identity(SERVER, name) for name in servers),
@@ -623,7 +623,7 @@ def rotate_ca() -> None:
 
 @rotate_ca.command("start", epilog=EXIT_CODES,
                    short_help="Step 1: a new CA, which ca.pem trusts beside the old one.")
-@made_out_option
+@out_option
 @click.option("--cn", callback=CHECK_CN, default=None,
               help="Common name of the new CA [default: the old one's, dated].")
 @keep_key_options
@@ -636,13 +636,13 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
     from .rotate_ca import start
 
     key = _key(key_type, key_size) if key_type else None
-    reports.render("written", reports.Written(start(run.openssl, Path(out), common_name=cn,
+    reports.render("written", reports.Written(start(run.openssl, made_set(out), common_name=cn,
                                                     key=key, days=ca_days, **run.keywords)))
 
 
 @rotate_ca.command("finish", epilog=EXIT_CODES,
                    short_help="Step 3: ca.pem trusts the new CA alone; the old is archived.")
-@made_out_option
+@out_option
 @click.option("--force", is_flag=True,
               help="Finish even though certificates from the old CA remain: they go into "
                    "the backup with it, each named with the command that issues it again.")
@@ -652,7 +652,7 @@ def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
     """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
     from .rotate_ca import finish
 
-    written, warnings = finish(Path(out), force=force, progress=reporter(quiet))
+    written, warnings = finish(made_set(out), force=force, progress=reporter(quiet))
     # The warnings even with -q: a person must issue these again.
     reports.render("written", reports.Written(written, warnings))
 

@@ -352,8 +352,9 @@ def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | Non
     is written, nor locked exclusively: a daily timer changes no file (not even
     SHA256SUMS) until a renewal is due.
     """
-    if not out.is_dir():
-        raise CAProblem(f"nothing to renew: {out} is not a directory")
+    if not out.is_dir():  # as every command that needs a set made says it
+        raise OutputError(f"{out} is not a directory: make a set there with "
+                          f"`{certs_command('all', out=out)}`")
     if not identities(out):
         raise CAProblem(f"nothing to renew in {out}: it holds no server or client "
                         "certificate")

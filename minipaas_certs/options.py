@@ -444,22 +444,14 @@ def refuse_through_engine(*options: str) -> None:
                                    "makes; through the engine it makes none")
 
 
-def _made(function: Callable[..., Any]) -> Callable[..., Any]:
-    """A command that works on a set already made: a missing --out is one error, with
-    show's and check's words and exit code (6), once the command line is parsed (its
-    usage errors come first) and before anything is read."""
-
-    @functools.wraps(function)
-    def command(*args: Any, out: str, **kwargs: Any) -> Any:
-        if not os.path.isdir(out):
-            raise OutputError(f"{out} is not a directory: make a set there with "
-                              f"`{certs_command('all', out=out)}`")
-        return function(*args, out=out, **kwargs)
-
-    return command
-
-
-made_out_option = stack(out_option, _made)
+def made_set(out: str) -> Path:
+    """--out of a command that works on a set already made: a missing folder is one error,
+    with show's and check's words and exit code (6), and the set to make.  Called where
+    the command's usage is checked and nothing is read yet."""
+    if not os.path.isdir(out):
+        raise OutputError(f"{out} is not a directory: make a set there with "
+                          f"`{certs_command('all', out=out)}`")
+    return Path(out)
 
 
 def folder_to_read(out: str, directory: str | None) -> str:
