@@ -273,7 +273,11 @@ def diagnose(host: DockerHost, cert_path: Path, out: Path,
                                 f"{TIMEOUT:g} s: a firewall, or the wrong address")
     except OSError as error:
         return Diagnosis(False, f"{address}: {error}")
-    engine = f"Docker Engine {version.get('Version', '?')}, API {version.get('ApiVersion', '?')}"
+    if not version.get("ApiVersion"):  # TLS and the files work, but not with a dockerd
+        return Diagnosis(False, f"{host.name}:{host.port} answers over mutual TLS, but not "
+                                "as a Docker daemon (GET /version names no API version): "
+                                "is it the port dockerd listens on?")
+    engine = f"Docker Engine {version.get('Version', '?')}, API {version['ApiVersion']}"
     return Diagnosis(True, f"OK: mutual TLS works with {address} ({engine})")
 
 

@@ -57,10 +57,10 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         if old.chain:
             here = certs_command("renew", "--all", out=out)
             there = certs_command("renew", "--all", out="FOLDER", options=[("--ca-dir", out)])
-            raise Conflict(f"{out / CA_CERT} holds an intermediate CA of your organisation: "
-                           "its successor comes from the organisation; put it in place of "
-                           f"this one ({CA_CERT} with its chain, {CA_KEY}), then `{here}` "
-                           f"(and `{there}` for each folder it signs)")
+            raise CAProblem(f"{out / CA_CERT} holds an intermediate CA of your organisation: "
+                            "its successor comes from the organisation; put it in place "
+                            f"of this one ({CA_CERT} with its chain, {CA_KEY}), then "
+                            f"`{here}` (and `{there}` for each folder it signs)")
         if len(pem_blocks(old_pem)) > 1:
             raise Conflict(f"{out / CA_CERT} already holds several CA certificates")
         name = common_name or successor_cn(old.certificate.subject_cn)

@@ -216,7 +216,7 @@ def test_an_organisations_intermediate_is_not_replaced_by_a_local_ca(
     assert certificates(signer / "clients" / "ci" / "ca.pem") == [load_cert(org / "root.pem")]
     before = {p: p.read_bytes() for p in signer.rglob("*") if p.is_file()}
     result = cli("certs", "rotate-ca", "start", "--out", str(signer))
-    assert result.code == 4 and "holds an intermediate CA of your organisation" in \
+    assert result.code == 5 and "holds an intermediate CA of your organisation" in \
         result.error_line
     result = cli("certs", "revoke", "--out", str(signer), "--name", "ci")
     assert result.code == 5 and "no revocation cuts a certificate off while they trust " \
@@ -275,7 +275,7 @@ def test_an_intermediate_in_the_folder_is_replaced_as_rotate_ca_says(
     assert tool(tmp_path, "client", "--out", "ca", "--name", "ci", "-q").returncode == 0
     before = snapshot(signer)
     done = tool(tmp_path, "rotate-ca", "start", "--out", "ca")
-    assert done.returncode == 4, done.stderr
+    assert done.returncode == 5, done.stderr
     assert "put it in place of this one (ca.pem with its chain, ca-key.pem), then " \
            "`minipaas certs renew --all --out ca` (and `minipaas certs renew --all --out " \
            "FOLDER --ca-dir ca` for each folder it signs)" in done.stderr, done.stderr

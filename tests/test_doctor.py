@@ -494,3 +494,35 @@ def test_doctor_fix_for_a_server_pair_used_as_the_client_works(cli, tmp_path: Pa
     assert fix, verdict.out
     result = cli(*shlex.split(fix.group(1)), "-q")
     assert result.code == 0, result.err
+
+
+def test_a_tls_server_that_is_not_dockerd_is_not_ok(tmp_path: Path) -> None:
+    """The daemon's files served by `openssl s_server -www` with client certificates
+    required: mutual TLS works, but GET /version is no Docker API's answer, and the docker
+    CLI fails there too.  Not "OK (Docker Engine ?, API ?)"."""
+    import time
+
+    from conftest import SYSTEM_OPENSSL
+    from dockerd import free_port
+
+    out = tmp_path / "certs"
+    certs("all", "--out", str(out), "--san", "127.0.0.1")
+    port = free_port()
+    server = subprocess.Popen(
+        [SYSTEM_OPENSSL, "s_server", "-www", "-accept", f"127.0.0.1:{port}", "-cert",
+         str(out / "server-cert.pem"), "-key", str(out / "server-key.pem"), "-CAfile",
+         str(out / "ca.pem"), "-Verify", "1", "-quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            done = run_tool("certs", "doctor", "--out", str(out), "--host", f"127.0.0.1:{port}")
+            if "nothing listens" not in done.stderr + done.stdout or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert done.returncode == 8, done.stdout + done.stderr
+        assert f"127.0.0.1:{port} answers over mutual TLS, but not as a Docker daemon" in \
+               done.stdout + done.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
