@@ -158,9 +158,9 @@ def test_all_without_a_san_and_quiet(tmp_path: Path, cli) -> None:
 
 # Progress of a run of many bundles: a count on a terminal, a line each elsewhere or with -v.
 
-def _on_a_terminal(*args: str) -> tuple[int, str, str]:
-    """Run the tool with stderr on a real pseudo-terminal (stdout a pipe): its exit code,
-    stdout, and the bytes the terminal received, decoded."""
+def _on_a_terminal(*args: str, stdout_too: bool = False) -> tuple[int, str, str]:
+    """Run the tool with stderr (and, ``stdout_too``, stdout) on a real pseudo-terminal:
+    its exit code, stdout when it is a pipe, and the bytes the terminal received, decoded."""
     import os
     import pty
     import subprocess
@@ -169,7 +169,8 @@ def _on_a_terminal(*args: str) -> tuple[int, str, str]:
     controller, terminal = pty.openpty()
     try:
         process = subprocess.Popen([sys.executable, "-m", "minipaas_certs", *args],
-                                   stdout=subprocess.PIPE, stderr=terminal)
+                                   stdout=terminal if stdout_too else subprocess.PIPE,
+                                   stderr=terminal)
     finally:
         os.close(terminal)
     received = b""
@@ -187,32 +188,13 @@ def _on_a_terminal(*args: str) -> tuple[int, str, str]:
 
 
 def _person_at_a_terminal(*args: str) -> tuple[int, str]:
-    """Run the tool with stdout and stderr on one real pseudo-terminal: its exit code and
-    what the person sees (the count's redraws removed)."""
-    import os
-    import pty
+    """Run the tool with stdout and stderr on one terminal: its exit code and what the
+    person sees (the count's redraws removed)."""
     import re
-    import subprocess
-    import sys
 
-    controller, terminal = pty.openpty()
-    try:
-        process = subprocess.Popen([sys.executable, "-m", "minipaas_certs", *args],
-                                   stdout=terminal, stderr=terminal)
-    finally:
-        os.close(terminal)
-    received = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        received += chunk
-    os.close(controller)
-    seen = re.sub(r"\r\x1b\[K[^\r\n]*(?=\r\x1b\[K)", "", received.decode())
-    return process.wait(), seen.replace("\r\n", "\n").replace("\r\x1b[K", "")
+    code, _, received = _on_a_terminal(*args, stdout_too=True)
+    seen = re.sub(r"\r\x1b\[K[^\r\n]*(?=\r\x1b\[K)", "", received)
+    return code, seen.replace("\r\x1b[K", "")
 
 
 def test_a_person_at_a_terminal_sees_many_bundles_summed_up(tmp_path: Path, cli) -> None:
