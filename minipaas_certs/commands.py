@@ -7,13 +7,15 @@ each command imports the core it needs, so start-up stays close to click's own.
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import click
 
 from . import reports
+from .errors import CertsError, quote
 from .groups import Choice, Group
 from .identity import CLIENT, ROLES, SERVER, Identity, Role
 from .names import parse_identity_name, parse_san
@@ -53,7 +55,7 @@ from .options import (
     validate,
     with_run,
 )
-from .output import progress, say
+from .output import progress, say, say_line
 from .plan import (
     DEFAULT_CA_CN,
     DEFAULT_CA_DAYS,
@@ -449,14 +451,57 @@ def show_command(directory: str, as_json: bool) -> None:
                    reports.chosen(as_json))
 
 
+def _textfile(context: click.Context, parameter: click.Parameter, value: str | None
+              ) -> Path | None:
+    """node_exporter's textfile collector reads only ``*.prom`` files."""
+    if value is not None and not value.endswith(".prom"):
+        raise click.BadParameter(f"{quote(value)} does not end in .prom, which node_exporter's "
+                                 "textfile collector reads")
+    return Path(value) if value is not None else None
+
+
+def _unknown_to_nagios(function: Callable[..., int]) -> Callable[..., int]:
+    """With --format nagios, a check that cannot be made (the folder missing or
+    unreadable, openssl failing, options that do not combine) is the plugin API's
+    UNKNOWN: exit 3 and its reason on stdout, which is all a Nagios or Icinga server
+    reads.  Values click refuses while parsing stay usage errors (exit 2)."""
+
+    @functools.wraps(function)
+    def command(*args: Any, **kwargs: Any) -> int:
+        try:
+            return function(*args, **kwargs)
+        except (CertsError, OSError, click.ClickException) as error:
+            if kwargs.get("output_format") != "nagios":
+                raise
+            if isinstance(error, click.ClickException):
+                reason = error.format_message()
+            elif isinstance(error, OSError):
+                reason = f"{error.strerror or error}" + (
+                    f": {error.filename}" if error.filename else "")
+            else:
+                reason = str(error)
+            say_line(reports.nagios_unknown(reason))
+            return reports.NAGIOS_UNKNOWN
+
+    return command
+
+
 @click.command("check", epilog=EXIT_CODES)
+@_unknown_to_nagios
 @folder_options
 @click.option("--warn-days", type=click.IntRange(0, MAX_WARN_DAYS), default=DEFAULT_WARN_DAYS,
               show_default=True,
               help="Warn about certificates that expire within this many days.")
+@click.option("--format", "output_format", type=Choice(list(reports.FORMATS["check"])),
+              help="Output: text (default), json, prometheus (the metrics), or nagios (a "
+                   "plugin's status line and perfdata; exit 0/1/2, 3 if it cannot check).")
 @json_option
+@click.option("--textfile", metavar="PATH.prom", callback=_textfile,
+              help="Also write the Prometheus metrics to this file, atomically (mode 0644), "
+                   "for node_exporter's textfile collector.")
 @with_run(quiet=False, templates=False)
-def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> int:
+def check_command(directory: str, warn_days: int, output_format: str | None, as_json: bool,
+                  textfile: Path | None, run: Run) -> int:
     """Exit 0 if DIR's certificates are sound; for cron and CI.
 
     Exit 7 for a warning (one expires within --warn-days, a CA rollover waits
@@ -465,14 +510,23 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
     against ca.pem or outlives the CA, a key readable by others, cert.pem/key.pem
     not a valid client pair or not copies of client-cert.pem/client-key.pem, a
     missing file.  One line per finding, naming the file and the command that
-    fixes it (a finding about the client pair names its copy too).
+    fixes it (a finding about the client pair names its copy too).  --json is
+    --format json.
     """
     from .check import check
+    from .files import replace_atomically
 
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError(f"--json is --format json: it cannot go with --format "
+                               f"{output_format}")
+    chosen = "json" if as_json else output_format or "text"
     folder = Path(directory)
     report = check(run.openssl, folder, warn_days, run.passphrase)
-    reports.render("check", reports.Checked(folder, report, warn_days), reports.chosen(as_json))
-    return report.exit_code
+    checked = reports.Checked(folder, report, warn_days)
+    if textfile is not None:
+        replace_atomically(textfile, reports.check_prometheus(checked).encode(), 0o644)
+    reports.render("check", checked, chosen)
+    return reports.nagios_code(report.exit_code) if chosen == "nagios" else report.exit_code
 
 
 @click.command("renew", epilog=EXIT_CODES)

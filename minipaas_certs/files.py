@@ -8,6 +8,7 @@ exists: created with its final mode, never through a planted symlink.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -117,3 +118,33 @@ def fsync_path(path: Path) -> None:
             raise
     finally:
         os.close(descriptor)
+
+
+def replace_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Put ``data`` at ``path`` (``mode``) in one rename: a reader (node_exporter's
+    textfile collector, say) sees the old file or the new one, never a part.
+
+    The temporary file sits in the same folder (a rename does not cross filesystems),
+    is fsynced before the rename and the folder after it, and its name does not end
+    in ``.prom``, so a collector never reads it half-written.
+    """
+    import secrets
+
+    temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        descriptor = os.open(temporary, flags, 0o600)
+        try:
+            os.fchmod(descriptor, mode)  # exactly: the umask does not apply
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view):]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+        fsync_path(path.parent)
+    except OSError as failure:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise OutputError(f"cannot write {path}: {describe(failure)}") from None

@@ -366,6 +366,143 @@ def _check_text(data: Checked) -> None:
                  f"none expires within {count(data.warn_days, 'day')}")
 
 
+# Prometheus: enix's x509-certificate-exporter names and labels, so its dashboards and
+# alerts (on x509_cert_not_after) work unchanged; then the tool's own findings.
+PROMETHEUS_CERT_METRICS = (
+    ("x509_cert_not_before", "The certificate's notBefore, in seconds since the epoch."),
+    ("x509_cert_not_after", "The certificate's notAfter, in seconds since the epoch."),
+    ("x509_cert_expired", "1 if the certificate has expired, else 0."),
+)
+FINDINGS_METRIC = "minipaas_certs_findings"
+SEVERITIES = ("problem", "warning")  # check's two kinds of finding
+
+
+def _label_value(value: str) -> str:
+    """A label value as the exposition format wants it: control characters (and
+    a name's undecodable bytes) written out as show does, then backslash and quote
+    escaped; no raw newline can remain."""
+    return printable(value).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _labels(pairs: Sequence[tuple[str, str]]) -> str:
+    return "{" + ",".join(f'{name}="{_label_value(value)}"' for name, value in pairs) + "}"
+
+
+def check_prometheus(data: Checked) -> str:
+    """The metrics of ``data`` in the Prometheus text format (no timestamps: the
+    scrape's time is the sample's, as node_exporter's textfile collector wants)."""
+    from . import clock
+
+    now = clock.now()
+    folder = os.path.abspath(data.folder)
+    samples: dict[str, list[str]] = {name: [] for name, _ in PROMETHEUS_CERT_METRICS}
+    seen = set()
+    for entry in data.report.entries:
+        cert = entry.certificate
+        labels = _labels([("filepath", os.path.join(folder, entry.file)),
+                          ("issuer_CN", cert.issuer_cn or ""), ("serial_number", str(cert.serial)),
+                          ("subject_CN", cert.subject_cn or "")])
+        if labels in seen:  # the same certificate twice in one file: one series
+            continue
+        seen.add(labels)
+        samples["x509_cert_not_before"].append(f"{labels} {int(cert.not_before.timestamp())}")
+        samples["x509_cert_not_after"].append(f"{labels} {int(cert.not_after.timestamp())}")
+        samples["x509_cert_expired"].append(f"{labels} {int(cert.not_after <= now)}")
+    lines = []
+    for name, text in PROMETHEUS_CERT_METRICS:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
+        lines += [f"{name}{sample}" for sample in samples[name]]
+    found = [finding.severity for finding in data.report.findings]
+    lines += [f"# HELP {FINDINGS_METRIC} What `certs check` found in the directory, by "
+              "severity: problem (wrong now), warning (due soon).",
+              f"# TYPE {FINDINGS_METRIC} gauge"]
+    lines += [f"{FINDINGS_METRIC}{_labels([('directory', folder), ('severity', severity)])} "
+              f"{found.count(severity)}" for severity in SEVERITIES]
+    return "\n".join(lines) + "\n"
+
+
+def _check_prometheus(data: Checked) -> None:
+    say(check_prometheus(data).rstrip("\n"))
+
+
+# Nagios plugin API: one status line (then, as long output, one line per finding),
+# perfdata after "|", exit 0/1/2 for OK/WARNING/CRITICAL and 3 for UNKNOWN.
+NAGIOS_STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+NAGIOS_UNKNOWN = 3
+
+
+def nagios_code(exit_code: int) -> int:
+    """check's exit code (0, 7 or 8) as the plugin API's (0, 1, 2)."""
+    from .errors import EXIT_PROBLEMS, EXIT_WARNINGS
+
+    return {0: 0, EXIT_WARNINGS: 1, EXIT_PROBLEMS: 2}[exit_code]
+
+
+def _nagios_text(text: str) -> str:
+    """One line of plugin output: "|" starts the perfdata, so none may come before it."""
+    return printable(text).replace("|", "/")
+
+
+def _perf_label(entry: Entry, used: set[str]) -> str:
+    """A certificate's perfdata label: ``server``, ``client`` (the top-level pairs),
+    ``server m1`` (a bundle), the CA's role (``ca``, ``ca (old, in rollover)``), or
+    else its file; numbered if taken; quoted per the plugin API ('' for a quote)."""
+    from .identity import Identity
+    from .layout import CA_CERT
+
+    whose = Identity.of(entry.file)
+    if whose is not None and entry.file == whose.cert:
+        label = whose.role.name if whose.name is None else f"{whose.role.name} {whose.name}"
+    else:
+        label = entry.role if entry.file == CA_CERT else entry.file
+    label, number = _nagios_text(label), 2
+    unique = label
+    while unique in used:
+        unique, number = f"{label} {number}", number + 1
+    used.add(unique)
+    return "'" + unique.replace("'", "''") + "'"
+
+
+def check_nagios(data: Checked) -> str:
+    """The plugin output: ``CERTS OK - ...`` and perfdata: each certificate's whole
+    days left (negative once expired), with --warn-days as the warning range and 0 as
+    the critical one (the plugin API's ``N:``: alert below N)."""
+    import math
+
+    from . import clock
+
+    report, now = data.report, clock.now()
+    state = NAGIOS_STATES[nagios_code(report.exit_code)]
+    used: set[str] = set()
+    perfdata = [f"{_perf_label(entry, used)}={math.floor(entry.certificate.days_left(now))}d;"
+                f"{data.warn_days}:;0:" for entry in report.entries
+                if entry.file not in report.copies.values()]
+    if report.exit_code == 0:
+        summary = (f"{data.folder}: {count(report.certificates, 'certificate')}, "
+                   f"none expires within {count(data.warn_days, 'day')}")
+    else:
+        severities = [finding.severity for finding in report.findings]
+        counted = ", ".join(count(severities.count(kind), kind) for kind in SEVERITIES
+                            if kind in severities)
+        first = report.findings[0]
+        summary = f"{data.folder}: {counted}; {first.file}: {first.message}"
+    performance = f" | {' '.join(perfdata)}" if perfdata else ""
+    lines = [f"CERTS {state} - {_nagios_text(summary)}{performance}"]
+    lines += [_nagios_text(finding_line(finding)) for finding in report.findings]
+    if report.rollover:
+        lines.append(_nagios_text(rollover_line(data.folder, report.rollover)))
+    return "\n".join(lines)
+
+
+def _check_nagios(data: Checked) -> None:
+    say(check_nagios(data))
+
+
+def nagios_unknown(message: str) -> str:
+    """The plugin output when the check could not be made (the folder cannot be read)."""
+    return f"CERTS UNKNOWN - {_nagios_text(' '.join(message.split()))}"
+
+
 def _sums_text(data: Summed) -> None:
     """Each mismatch, or OK."""
     for mismatch in data.mismatches:
@@ -402,7 +539,8 @@ FORMATS: dict[str, dict[str, Renderer]] = {
     "outcome": {"text": _outcome},  # all, ca, server, client, renew, revoke
     "renew-all": {"text": _renewal_text, "json": _renewal_json},
     "show": {"text": _show_text, "json": _show_json},
-    "check": {"text": _check_text, "json": _check_json},
+    "check": {"text": _check_text, "json": _check_json, "prometheus": _check_prometheus,
+              "nagios": _check_nagios},
     "verify-sums": {"text": _sums_text},
     "verify-received": {"text": _received_text},
 }
