@@ -78,6 +78,7 @@ TASKS = {
     "Give a Java client a keystore": "tests/test_pkcs12.py: test_the_readme_example_runs_as_"
                                      "written, test_the_readme_truststore_commands_*",
     "Check what expires": "test_check_what_expires",
+    "Feed Prometheus or Nagios": "test_feed_prometheus_or_nagios",
     "Replace the CA without downtime": "test_replace_the_ca_without_downtime",
 }
 
@@ -449,6 +450,19 @@ def test_check_what_expires(work: Path) -> None:
                   if "\t" in line)
     assert set(listed) >= {"ca.pem", "server-cert.pem", "client-cert.pem"}, done.stdout
     assert listed["server-cert.pem"] in ("364", "365")
+
+
+def test_feed_prometheus_or_nagios(work: Path) -> None:
+    (block,) = blocks("Feed Prometheus or Nagios")
+    collected = work / "node-exporter"
+    collected.mkdir()
+    done = shell(block, work, replace={"/var/lib/prometheus/node-exporter": str(collected)})
+    metrics = (collected / "minipaas-certs.prom").read_text()
+    assert 'x509_cert_not_after{filepath="' in metrics
+    assert done.stdout.startswith("OK: .certs: 3 certificates")
+    nagios = done.stdout.splitlines()[1]
+    assert nagios.startswith("CERTS OK - .certs: 3 certificates, none expires within 30 days")
+    assert "'server'=364d;30:;0:" in nagios
 
 
 def test_replace_the_ca_without_downtime(work: Path) -> None:
