@@ -135,6 +135,13 @@ def test_textfile_refuses_what_the_collector_would_not_read(out: Path, tmp_path:
     assert result.code == 2
     assert result.err.strip().endswith(f"{tmp_path}/certs.txt does not end in .prom, which "
                                        "node_exporter's textfile collector reads")
+    taken = tmp_path / "collected"
+    (taken / "certs.prom").mkdir(parents=True)  # the rename fails: its file is removed
+    result = cli("certs", "check", str(out), "--textfile", str(taken / "certs.prom"))
+    assert result.code == 6
+    assert result.err.strip() == f"Error: cannot write {taken}/certs.prom: Is a directory"
+    assert os.listdir(taken) == ["certs.prom"] and not os.listdir(taken / "certs.prom")
+    shutil.rmtree(taken)
     missing = tmp_path / "nowhere" / "certs.prom"
     result = cli("certs", "check", str(out), "--textfile", str(missing))
     assert result.code == 6
