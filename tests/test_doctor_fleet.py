@@ -77,6 +77,7 @@ def test_a_host_nothing_listens_on_is_unreachable(fleet: Path, tmp_path: Path) -
     (["--host", "M1=127.0.0.1"], "invalid bundle name 'M1': use 1-64 lower-case letters, "
      "digits, '.', '_' or '-', starting with a letter or digit"),
     (["--hosts-file", "{hosts}"], "{hosts} line 2: '10.0.0.5' is not NAME=HOST:PORT"),
+    (["--hosts-file", "{empty}"], "{empty} names no host: one NAME=HOST:PORT a line"),
     ([], "give the daemon's address with --host HOST[:PORT], or --host NAME=HOST:PORT / "
          "--hosts-file FILE for several"),
 ])
@@ -84,10 +85,19 @@ def test_bad_hosts_are_one_error_before_any_connection(fleet: Path, tmp_path: Pa
                                                        args: list[str], message: str) -> None:
     hosts = tmp_path / "hosts"
     hosts.write_text("m1=127.0.0.1\n10.0.0.5\n")
+    empty = tmp_path / "empty"
+    empty.write_text("# none yet\n\n")
     done = run_tool("certs", "doctor", "--out", str(fleet),
-                    *(arg.format(hosts=hosts) for arg in args))
+                    *(arg.format(hosts=hosts, empty=empty) for arg in args))
     assert (done.returncode, done.stdout) == (2, "")
-    assert done.stderr == f"Error: {message.format(out=fleet, hosts=hosts)}\n"
+    assert done.stderr == f"Error: {message.format(out=fleet, hosts=hosts, empty=empty)}\n"
+
+
+def test_a_hosts_file_that_cannot_be_read(fleet: Path, tmp_path: Path) -> None:
+    done = run_tool("certs", "doctor", "--out", str(fleet), "--hosts-file",
+                    str(tmp_path / "missing"))
+    assert (done.returncode, done.stdout) == (6, "")
+    assert done.stderr == f"Error: cannot read {tmp_path / 'missing'}: No such file or directory\n"
 
 
 # --- real daemons -------------------------------------------------------------------------
@@ -120,6 +130,12 @@ def test_renewed_without_restart_is_stale_then_ok(tmp_path: Path, daemons) -> No
     # The handshake alone still works: the docker CLI, and doctor on a plain address.
     assert daemon.client(out, "version").returncode == 0
     assert doctor(out, "--host", f"127.0.0.1:{daemon.port}")[0] == 0
+    unkept = tmp_path / "unkept"  # the backup gone: the line still says what to do
+    shutil.copytree(out, unkept, ignore=shutil.ignore_patterns("backup-*"))
+    code, (line,) = doctor(unkept, "--host", host)
+    assert code == 8
+    assert f"stale: still serves serial {before.serial:x} (not the one in servers/m1/" \
+        "server-cert.pem); restart dockerd on m1 (" in line, line
     code, report = as_json(out, "--host", host)
     (entry,) = report["hosts"]  # type: ignore[misc]
     assert code == 8 and entry["verdict"] == "stale" and entry["name"] == "m1"
@@ -165,6 +181,12 @@ def test_revoke_names_the_one_manager_not_restarted(tmp_path: Path, daemons) -> 
                                "deploy servers/m3/ca.pem, servers/m3/server-cert.pem, "
                                "servers/m3/server-key.pem and restart dockerd on m3 "
                                f"({days} days left; TLSv1.3 TLS_"), lines[2]
+    # With bob's revoked bundle, every daemon is broken, and the line says why.
+    code, lines = doctor(out, "--hosts-file", str(listing), "--name", "bob")
+    assert code == 8 and len(lines) == 3
+    assert all(line.split(": ", 2)[1:] == ["broken", lines[0].split(": ", 2)[2]]
+               for line in lines), lines
+    assert lines[0].split(": ", 2)[2].startswith("clients/bob was revoked on "), lines
     # The docker CLI agrees: m3 refuses the new client, the others take it.
     for name, daemon in managers.items():
         assert (daemon.client(out, "version").returncode == 0) == (name != "m3"), name
