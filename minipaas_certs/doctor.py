@@ -733,6 +733,13 @@ def _probe(host: DockerHost, cert_path: Path) -> Served:
         return Served(True, chain[0] if chain else None)
 
 
+def _holds(path: Path, leaf: Certificate) -> bool:
+    try:
+        return read_certificate(path).der == leaf.der
+    except OutputError:
+        return False
+
+
 def _kept_in(out: Path, leaf: Certificate, expected: Identity) -> str | None:
     """The backup file that holds ``leaf`` (the certificate a renewal replaced), newest
     backup first."""
@@ -743,11 +750,8 @@ def _kept_in(out: Path, leaf: Certificate, expected: Identity) -> str | None:
         return None
     for backup in backups:
         for name in dict.fromkeys((expected.cert, SERVER.cert)):
-            try:
-                if read_certificate(out / backup / name).der == leaf.der:
-                    return f"{backup}/{name}"
-            except OutputError:
-                continue
+            if _holds(out / backup / name, leaf):
+                return f"{backup}/{name}"
     return None
 
 
@@ -790,6 +794,11 @@ def check_host(host: DockerHost, out: Path, server: Identity | None, name: str |
     if leaf.der == expected.der:
         return HostVerdict(label, address, "ok" if diagnosis.ok else "broken",
                            diagnosis.message, served)
+    other = next((bundle for bundle in [Identity(SERVER), *bundles(out, SERVER)]
+                  if bundle != server and _holds(out / bundle.cert, leaf)), None)
+    if other is not None:  # another daemon's files, or the wrong address
+        return HostVerdict(label, address, "broken", f"serves {other.cert}, not "
+                           f"{server.cert}: is {address} {label}'s address?", served)
     restart = f"restart dockerd on {label}"
     if leaf.issuer_der == expected.issuer_der and \
             leaf.authority_key_id == expected.authority_key_id:

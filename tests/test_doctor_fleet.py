@@ -148,6 +148,12 @@ def test_renewed_without_restart_is_stale_then_ok(tmp_path: Path, daemons) -> No
     assert code == 0
     (entry,) = report["hosts"]  # type: ignore[misc]
     assert (entry["verdict"], entry["serial"]) == ("ok", f"{after.serial:x}")
+    # m1's daemon named as the top-level pair's: not stale, the wrong address.
+    code, (line,) = doctor(out, "--host", f"server=127.0.0.1:{daemon.port}")
+    assert (code, line) == (8, f"server 127.0.0.1:{daemon.port}: broken: serves "
+                               "servers/m1/server-cert.pem, not server-cert.pem: is "
+                               f"127.0.0.1:{daemon.port} server's address? ({days} days "
+                               f"left; TLSv1.3 {entry['cipher']})")
 
 
 @pytest.mark.docker
