@@ -680,9 +680,6 @@ def _chain_fix(out: Path, server: Certificate) -> str:
 
 # --- the fleet: what each daemon serves, against the files it should run ------------------
 
-VERDICTS = ("ok", "stale", "previous-ca", "broken", "unreachable")
-
-
 @dataclass(frozen=True)
 class Served:
     """What a daemon presented: its leaf (None if none was had), and the TLS version and
@@ -701,7 +698,7 @@ class HostVerdict:
 
     name: str | None
     address: str
-    verdict: str  # one of VERDICTS
+    verdict: str  # ok, stale, previous-ca, broken or unreachable
     message: str
     served: Served
 
