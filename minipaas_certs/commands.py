@@ -712,31 +712,52 @@ def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
 
 
 @click.command("doctor", epilog=EXIT_CODES)
-@host_option
+@click.option("--host", "hosts", multiple=True, metavar="[NAME=]HOST[:PORT]",
+              help="A daemon's address as clients reach it (port 2376 by default; "
+                   "[v6]:PORT for IPv6).  NAME=HOST:PORT (repeatable): the daemon should "
+                   "serve servers/NAME's certificate (NAME server: the top-level pair).")
+@click.option("--hosts-file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="NAME=HOST:PORT, one a line (# starts a comment), as --host.")
 @folder_options
 @name_option
 @openssl_option
-def doctor_command(host: str, directory: str, name: str | None,
-                   openssl_path: str | None) -> int:
+@json_option
+def doctor_command(hosts: tuple[str, ...], hosts_file: str | None, directory: str,
+                   name: str | None, openssl_path: str | None, as_json: bool) -> int:
     """Try mutual TLS with a daemon using DIR's files; say why it fails, and the fix.
 
     \b
     minipaas certs doctor --out .certs --host 10.0.0.5
     minipaas certs doctor --out .certs --host manager.example.com:2376 --name ci
+    minipaas certs doctor --out .certs --host m1=10.0.0.5 --host m2=10.0.0.6:2376
 
     Exit 0 when a handshake and GET /version succeed, 8 otherwise, with the
     cause: nothing listens, the host is not among the server's SANs, the server's
     certificate is from another CA, expired, or not a server certificate, the
     daemon still runs the previous CA, a certificate is not valid yet, the
     bundle was revoked, or the daemon refuses the client certificate.
-    """
-    from .docker_config import parse_host
-    from .doctor import doctor
-    from .errors import EXIT_PROBLEMS
 
-    diagnosis = doctor(parse_host(host, lookup=True), Path(directory), name, openssl_path)
-    say(diagnosis.message)
-    return 0 if diagnosis.ok else EXIT_PROBLEMS
+    With NAME=HOST:PORT, each daemon's certificate is also compared with the files
+    of servers/NAME: one line per daemon, ok, stale (it serves a certificate the
+    folder has since replaced: restart dockerd), previous-ca, broken or
+    unreachable, with the served certificate's days left and the TLS version and
+    cipher.  Exit 0 when every daemon is ok, 8 otherwise.
+    """
+    from .doctor import check_host, doctor, fleet
+    from .errors import EXIT_PROBLEMS, InvalidInput
+
+    if not hosts and hosts_file is None:
+        raise InvalidInput("give the daemon's address with --host HOST[:PORT], or "
+                           "--host NAME=HOST:PORT / --hosts-file FILE for several")
+    out = Path(directory)
+    targets = fleet(hosts, Path(hosts_file) if hosts_file else None, out)
+    if targets[0][0] is None and not as_json:  # one plain address: as before
+        diagnosis = doctor(targets[0][1], out, name, openssl_path)
+        say(diagnosis.message)
+        return 0 if diagnosis.ok else EXIT_PROBLEMS
+    verdicts = [check_host(host, out, server, name, openssl_path) for server, host in targets]
+    reports.render("doctor", reports.Doctored(out, verdicts), reports.chosen(as_json))
+    return 0 if all(verdict.ok for verdict in verdicts) else EXIT_PROBLEMS
 
 
 @click.command("verify-sums", epilog=EXIT_CODES)

@@ -20,6 +20,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from . import clock
 from .certinfo import (
@@ -39,7 +40,15 @@ from .docker_config import (
     name_matches,
     san_fix,
 )
-from .errors import CAProblem, CertsError, OpenSSLFailed, OutputError, quote
+from .errors import (
+    CAProblem,
+    CertsError,
+    InvalidInput,
+    OpenSSLFailed,
+    OutputError,
+    listed,
+    quote,
+)
 from .files import read_limited
 from .identity import CLIENT, SERVER, Identity, bundles, certs_command
 from .keys import is_encrypted
@@ -667,3 +676,172 @@ def _chain_fix(out: Path, server: Certificate) -> str:
     return (f"re-issue it with `{command}` (CA_FOLDER: where the "
             f"intermediate's key is; it writes the intermediate after the leaf), deploy "
             f"{SERVER_CERT} and {SERVER_KEY} to the daemon {_RESTART}")
+
+
+# --- the fleet: what each daemon serves, against the files it should run ------------------
+
+@dataclass(frozen=True)
+class Served:
+    """What a daemon presented: its leaf (None if none was had), and the TLS version and
+    cipher negotiated with the client files (None when the handshake did not finish)."""
+
+    reached: bool
+    leaf: Certificate | None = None
+    tls_version: str | None = None
+    cipher: str | None = None
+
+
+@dataclass(frozen=True)
+class HostVerdict:
+    """One daemon of the fleet: ``name`` the server bundle it should run (``server`` for
+    the top-level pair, None when no bundle was named), and what it serves."""
+
+    name: str | None
+    address: str
+    verdict: str  # ok, stale, previous-ca, broken or unreachable
+    message: str
+    served: Served
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
+
+
+def _probe(host: DockerHost, cert_path: Path) -> Served:
+    """The daemon's certificate and the TLS version and cipher it picks, with the client
+    files presented (the daemon then chooses as it does for the docker CLI).  Under TLS
+    1.3 the client's side ends before the daemon judges cert.pem, so these are had even
+    from a daemon that refuses it; else the certificate is read off a TLS 1.2 exchange."""
+    try:
+        context = _client_context(cert_path)
+    except (OSError, ssl.SSLError):  # diagnose names what is wrong with the files
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with _connect(host) as raw, \
+                context.wrap_socket(raw, server_hostname=host.name) as tls:
+            der, cipher = tls.getpeercert(binary_form=True), tls.cipher()
+            return Served(True, parse_certificate(der) if der else None, tls.version(),
+                          cipher[0] if cipher else None)
+    except (socket.gaierror, ConnectionRefusedError, socket.timeout, TimeoutError):
+        return Served(False)
+    except (OSError, ssl.SSLError, DERError):
+        chain = _served_chain(host, cert_path)
+        return Served(True, chain[0] if chain else None)
+
+
+def _holds(path: Path, leaf: Certificate) -> bool:
+    try:
+        return read_certificate(path).der == leaf.der
+    except OutputError:
+        return False
+
+
+def _kept_in(out: Path, leaf: Certificate, expected: Identity) -> str | None:
+    """The backup file that holds ``leaf`` (the certificate a renewal replaced), newest
+    backup first."""
+    try:
+        backups = sorted((p.name for p in out.iterdir() if BACKUP_NAME.match(p.name)),
+                         reverse=True)
+    except OSError:
+        return None
+    for backup in backups:
+        for name in dict.fromkeys((expected.cert, SERVER.cert)):
+            if _holds(out / backup / name, leaf):
+                return f"{backup}/{name}"
+    return None
+
+
+def expected_server(out: Path, name: str) -> Identity:
+    """The server bundle NAME of ``--host NAME=HOST:PORT`` (``server`` or empty: the
+    top-level pair), checked before any daemon is reached."""
+    from .names import parse_identity_name
+
+    identity = (Identity(SERVER) if name in ("", "server")
+                else Identity(SERVER, parse_identity_name(name)))
+    if not (out / identity.cert).is_file():
+        present = listed(["server", *(b.name for b in bundles(out, SERVER))]
+                         if (out / SERVER.cert).is_file()
+                         else [b.name for b in bundles(out, SERVER)])
+        raise InvalidInput(f"--host {name}=...: {out} holds no {identity.cert} (server "
+                           f"bundles: {present})")
+    return identity
+
+
+def check_host(host: DockerHost, out: Path, server: Identity | None, name: str | None,
+               openssl: str | None = None) -> HostVerdict:
+    """``doctor``'s verdict on one daemon with the client files (``name``): the handshake
+    as the docker CLI does it, then the certificate served against the server's files
+    (``server``; None: only the handshake counts)."""
+    label = None if server is None else server.name or "server"
+    address = host.url[len("tcp://"):]
+    diagnosis = doctor(host, out, name, openssl)
+    try:
+        cert_path = bundle_dir(out, name, host)
+    except CAProblem:  # revoked: the diagnosis says so, and no files are left to present
+        return HostVerdict(label, address, "broken", diagnosis.message, Served(True))
+    served = _probe(host, cert_path)
+    if not served.reached:
+        return HostVerdict(label, address, "unreachable", diagnosis.message, served)
+    leaf = served.leaf
+    if server is None or leaf is None:
+        return HostVerdict(label, address, "ok" if diagnosis.ok else "broken",
+                           diagnosis.message, served)
+    expected = read_certificate(out / server.cert)
+    if leaf.der == expected.der:
+        return HostVerdict(label, address, "ok" if diagnosis.ok else "broken",
+                           diagnosis.message, served)
+    other = next((bundle for bundle in [Identity(SERVER), *bundles(out, SERVER)]
+                  if bundle != server and _holds(out / bundle.cert, leaf)), None)
+    if other is not None:  # another daemon's files, or the wrong address
+        return HostVerdict(label, address, "broken", f"serves {other.cert}, not "
+                           f"{server.cert}: is {address} {label}'s address?", served)
+    restart = f"restart dockerd on {label}"
+    if leaf.issuer_der == expected.issuer_der and \
+            leaf.authority_key_id == expected.authority_key_id:
+        kept = _kept_in(out, leaf, server)
+        where = f"the one now in {kept}" if kept else f"not the one in {server.cert}"
+        return HostVerdict(label, address, "stale", f"still serves serial {leaf.serial:x} "
+                           f"({where}); {restart}", served)
+    cas = read_certificates(out / CA_CERT)
+    previous = _previous_ca(out, leaf, cas)
+    if previous:
+        files = ", ".join(server.files if server.name else (CA_CERT, *server.files))
+        return HostVerdict(label, address, "previous-ca", f"still runs the previous CA "
+                           f"({previous[1]}): deploy {files} and {restart}", served)
+    message = diagnosis.message if not diagnosis.ok else (
+        f"serves serial {leaf.serial:x} (CN={leaf.subject_cn}), not {server.cert}, from "
+        f"another issuer (CN={leaf.issuer_cn}): is {address} {label}'s address?")
+    return HostVerdict(label, address, "broken", message, served)
+
+
+def fleet(values: Sequence[str], hosts_file: Path | None,
+          out: Path) -> list[tuple[Identity | None, DockerHost]]:
+    """The daemons ``--host`` (repeatable) and ``--hosts-file`` name, each with the server
+    bundle it should run: NAME=HOST:PORT; a single plain HOST[:PORT] has none."""
+    from .docker_config import parse_host
+
+    lines = [(f"--host {value!r}", value) for value in values]
+    if hosts_file is not None:
+        text = read_limited(hosts_file).decode("utf-8", "replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            line = line.split("#", 1)[0].strip()
+            if line:
+                lines.append((f"{hosts_file} line {number}", line))
+                if "=" not in line:
+                    raise InvalidInput(f"{hosts_file} line {number}: {line!r} is not "
+                                       "NAME=HOST:PORT")
+    if len(lines) == 1 and "=" not in lines[0][1]:
+        return [(None, parse_host(lines[0][1], lookup=True))]
+    if not lines:
+        raise InvalidInput(f"{hosts_file} names no host: one NAME=HOST:PORT a line")
+    plain = next((where for where, line in lines if "=" not in line), None)
+    if plain:
+        raise InvalidInput(f"{plain}: name each of several daemons as NAME=HOST:PORT "
+                           "(NAME: its servers/NAME bundle, or server for the top-level pair)")
+    found: list[tuple[Identity | None, DockerHost]] = []
+    for _, line in lines:
+        name, _, address = line.partition("=")
+        found.append((expected_server(out, name.strip()),
+                      parse_host(address.strip(), lookup=True)))
+    return found

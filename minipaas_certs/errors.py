@@ -54,7 +54,8 @@ EXIT_PROBLEMS = 8
 VERDICTS = {
     EXIT_WARNINGS: ("check: a certificate expires within --warn-days, a rollover waits for\n"
                     "       re-issues, or a root's self-signature is weak (nothing else)"),
-    EXIT_PROBLEMS: ("check: something is wrong now; doctor: mutual TLS does not work;\n"
+    EXIT_PROBLEMS: ("check: something is wrong now; doctor: mutual TLS does not work,\n"
+                    "       or a daemon is stale, broken or unreachable (--host NAME=...);\n"
                     "       verify-sums: a file does not match SHA256SUMS"),
 }
 

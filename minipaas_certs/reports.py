@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the operations are imported only by the commands that run t
     import datetime
 
     from .check import Finding, Report
+    from .doctor import HostVerdict
     from .generate import Outcome, Reissue, Skipped
     from .inventory import Entry, Rollover
     from .revocations import Revocation
@@ -503,6 +504,43 @@ def nagios_unknown(message: str) -> str:
     return f"CERTS UNKNOWN - {_nagios_text(' '.join(message.split()))}"
 
 
+@dataclass(frozen=True)
+class Doctored:
+    """`certs doctor` on the daemons of ``out``'s servers: one verdict each."""
+
+    out: Path
+    verdicts: Sequence[HostVerdict]
+
+
+def _served_json(verdict: HostVerdict) -> dict[str, object]:
+    leaf = verdict.served.leaf
+    return {"name": verdict.name, "address": verdict.address, "verdict": verdict.verdict,
+            "serial": f"{leaf.serial:x}" if leaf else None,
+            "days_left": int(leaf.days_left() // 1) if leaf else None,
+            "tls_version": verdict.served.tls_version, "cipher": verdict.served.cipher,
+            "message": verdict.message}
+
+
+def _doctor_json(data: Doctored) -> None:
+    say(json.dumps({"schema": 1, "directory": str(data.out),
+                    "hosts": [_served_json(verdict) for verdict in data.verdicts]}, indent=2))
+
+
+def _doctor_text(data: Doctored) -> None:
+    """One line a daemon: its name and address, the verdict, what it serves."""
+    for verdict in data.verdicts:
+        served, leaf = verdict.served, verdict.served.leaf
+        found = [f"{count(int(leaf.days_left() // 1), 'day')} left"] if leaf else []
+        found += [" ".join(filter(None, (served.tls_version, served.cipher)))]
+        details = "; ".join(filter(None, found))
+        if verdict.ok and leaf:
+            what = f"OK: serves serial {leaf.serial:x}"
+        else:
+            what = f"{verdict.verdict}: {verdict.message}"
+        say_line(f"{verdict.name or 'daemon'} {verdict.address}: {what}"
+                 + (f" ({details})" if details else ""))
+
+
 def _sums_text(data: Summed) -> None:
     """Each mismatch, or OK."""
     for mismatch in data.mismatches:
@@ -541,6 +579,7 @@ FORMATS: dict[str, dict[str, Renderer]] = {
     "show": {"text": _show_text, "json": _show_json},
     "check": {"text": _check_text, "json": _check_json, "prometheus": _check_prometheus,
               "nagios": _check_nagios},
+    "doctor": {"text": _doctor_text, "json": _doctor_json},
     "verify-sums": {"text": _sums_text},
     "verify-received": {"text": _received_text},
 }

@@ -44,11 +44,12 @@ def test_the_options_checked_are_every_single_valued_one() -> None:
     assert len({" ".join(path) for path, _ in _commands()}) == len(COMMANDS) + 1  # rotate-ca
     options = {(" ".join(path), option) for path, option in SINGLE}
     assert {("server", "--name"), ("all", "--out"), ("server", "--days"), ("ca", "--cn"),
-            ("rotate-ca start", "--cn"), ("doctor", "--host"), ("p12", "--password-file"),
+            ("rotate-ca start", "--cn"), ("doctor", "--hosts-file"), ("p12", "--password-file"),
             ("check", "--warn-days"), ("show", "--out"), ("check", "--out"),
             ("doctor", "--out"), ("verify-sums", "--out"), ("server", "--vault-token-file"),
             ("renew", "--ca-passphrase-file")} <= options
     assert ("client", "--name") not in options and ("all", "--san") not in options
+    assert ("doctor", "--host") not in options  # NAME=HOST:PORT, one per daemon
 
 
 @pytest.mark.parametrize("path,option", SINGLE, ids=[" ".join(path) + " " + option
