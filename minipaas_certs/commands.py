@@ -48,6 +48,7 @@ from .options import (
     refuse_through_engine,
     reissue_option,
     reporter,
+    retention_option,
     rotation_key_options,
     san_options,
     validate,
@@ -126,6 +127,7 @@ def _key(key_type: str, key_size: int | None) -> Any:
 
 
 @click.command("all", epilog=EXIT_CODES)
+@retention_option
 @out_option
 @san_options
 @click.option("--ca-cn", callback=CHECK_CN, default=DEFAULT_CA_CN, show_default=True,
@@ -186,6 +188,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
 
 
 @click.command("ca", epilog=EXIT_CODES)
+@retention_option
 @out_option
 @click.option("--cn", callback=CHECK_CN, default=DEFAULT_CA_CN, show_default=True,
               help="Common name of the CA.")
@@ -213,6 +216,7 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 
 
 @click.command("server", epilog=EXIT_CODES)
+@retention_option
 @out_option
 @ca_dir_option
 @san_options
@@ -271,6 +275,7 @@ def _request(role: Role, name: str | None, cn: str | None, sans: Sequence[str],
 
 
 @click.command("client", epilog=EXIT_CODES)
+@retention_option
 @out_option
 @ca_dir_option
 @click.option("--cn", callback=CHECK_CN, default=None,
@@ -468,14 +473,17 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
     fixes it (a finding about the client pair names its copy too).
     """
     from .check import check
+    from .prune import live_backups
 
     folder = Path(directory)
     report = check(run.openssl, folder, warn_days, run.passphrase)
-    reports.render("check", reports.Checked(folder, report, warn_days), reports.chosen(as_json))
+    reports.render("check", reports.Checked(folder, report, warn_days, live_backups(folder)),
+                   reports.chosen(as_json))
     return report.exit_code
 
 
 @click.command("renew", epilog=EXIT_CODES)
+@retention_option
 @click.argument("role", type=Choice(list(ROLES)), required=False)
 @out_option
 @ca_dir_option
@@ -542,6 +550,7 @@ def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequenc
 
 
 @click.command("revoke", epilog=EXIT_CODES)
+@retention_option
 @out_option
 @click.option("--name", "names", multiple=True, callback=validate(parse_identity_name),
               metavar="NAME", help="Revoke the bundle NAME: clients/NAME or servers/NAME, "
@@ -623,6 +632,7 @@ def rotate_ca() -> None:
 
 @rotate_ca.command("start", epilog=EXIT_CODES,
                    short_help="Step 1: a new CA, which ca.pem trusts beside the old one.")
+@retention_option
 @out_option
 @click.option("--cn", callback=CHECK_CN, default=None,
               help="Common name of the new CA [default: the old one's, dated].")
@@ -642,6 +652,7 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
 
 @rotate_ca.command("finish", epilog=EXIT_CODES,
                    short_help="Step 3: ca.pem trusts the new CA alone; the old is archived.")
+@retention_option
 @out_option
 @click.option("--force", is_flag=True,
               help="Finish even though certificates from the old CA remain: they go into "
@@ -724,3 +735,30 @@ def verify_sums_command(directory: str, sums: str | None, openssl_path: str | No
     found = verify_received(OpenSSL(openssl_path), folder, pair, listing, clock.now())
     reports.render("verify-received", reports.Received(folder, found, sums))
     return EXIT_PROBLEMS if found.problems else 0
+
+
+@click.command("prune", epilog=EXIT_CODES)
+@out_option
+@click.option("--keep", type=click.IntRange(0, None), default=None, metavar="N",
+              help="Keep the newest N backup folders; remove older ones.")
+@click.option("--older-than", "older_than", type=click.IntRange(0, MAX_DAYS), default=None,
+              metavar="DAYS", help="Remove backup folders made DAYS days ago or more "
+                                   "(with --keep: only those beyond the newest N).")
+@json_option
+@quiet_option
+def prune_command(out: str, keep: int | None, older_than: int | None, as_json: bool,
+                  quiet: bool) -> None:
+    """Remove old backup folders: they hold the replaced private keys, often still valid.
+
+    Only folders this tool made are removed (named backup-<date>, a real 0700
+    folder of yours, holding only names the tool writes); anything else is left
+    and named on stderr.  One all-or-nothing commit under the folder's lock: a
+    crash leaves each backup folder whole or gone, and the next run finishes.
+    """
+    from .prune import prune
+
+    if keep is None and older_than is None:
+        raise click.UsageError("say what to remove: --keep N, --older-than DAYS, or both")
+    folder = made_set(out)
+    done = prune(folder, keep=keep, older_than=older_than, progress=reporter(quiet))
+    reports.render("prune", reports.PruneDone(folder, done), reports.chosen(as_json))
