@@ -410,8 +410,8 @@ class PruneDone:
 def _prune_left(data: PruneDone) -> None:
     """Folders named like a backup that the tool did not make: on stderr, even with -q."""
     for name, why in data.pruned.strangers:
-        progress(f"Warning: left {data.folder / name} alone: not a backup folder this "
-                 f"tool made ({why})")
+        progress(printable(f"Warning: left {data.folder / name} alone: not a backup "
+                           f"folder this tool made ({why})"))  # one line, whatever the name
 
 
 def _prune_text(data: PruneDone) -> None:
