@@ -226,3 +226,26 @@ def test_check_counts_backups_holding_live_keys_without_changing_its_exit(out: P
     assert prune(out, "--keep", "0").returncode == 0
     after = run_tool("certs", "check", str(out))
     assert after.returncode == 0 and "warning:" not in after.stdout
+
+
+@pytest.mark.parametrize("move", [
+    {"name": "backup-20200101T000000", "aside": "replaced", "old": True, "new": True},
+    {"name": "backup-20200101T000000", "aside": "backup-20210101T000000", "old": True,
+     "new": False},
+    {"name": "backup-x/../..", "aside": "replaced", "old": True, "new": False},
+    {"name": "backup-20200101T000000/../../victim", "aside": "replaced", "old": True,
+     "new": False},
+])
+def test_a_planted_journal_cannot_bring_folders_in_as_backups(out: Path, move: dict[str, object]
+                                                              ) -> None:
+    """Recovery moves a whole folder only as a prune set it aside: named as a backup,
+    out of the staging folder, nothing in its place."""
+    planted = out / f"{STAGING_PREFIX}planted"
+    (planted / "replaced" / "backup-20200101T000000").mkdir(parents=True)
+    os.chmod(planted, 0o700)
+    (planted / "journal.json").write_text(json.dumps(
+        {"version": 2, "moves": [{**move, "digest": ""}]}))
+    before = snapshot(out)
+    done = run_tool("certs", "prune", "--out", str(out), "--keep", "9")
+    assert done.returncode == 6 and "is not a journal this tool wrote" in done.stderr
+    assert snapshot(out) == before

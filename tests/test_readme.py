@@ -78,8 +78,8 @@ TASKS = {
     "Give a Java client a keystore": "tests/test_pkcs12.py: test_the_readme_example_runs_as_"
                                      "written, test_the_readme_truststore_commands_*",
     "Check what expires": "test_check_what_expires",
-    "Replace the CA without downtime": "test_replace_the_ca_without_downtime",
     "Clean up old backups": "test_clean_up_old_backups",
+    "Replace the CA without downtime": "test_replace_the_ca_without_downtime",
 }
 
 
