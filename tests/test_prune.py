@@ -249,3 +249,11 @@ def test_a_planted_journal_cannot_bring_folders_in_as_backups(out: Path, move: d
     done = run_tool("certs", "prune", "--out", str(out), "--keep", "9")
     assert done.returncode == 6 and "is not a journal this tool wrote" in done.stderr
     assert snapshot(out) == before
+
+
+def test_a_bad_retention_is_a_usage_error_before_anything_is_written(out: Path) -> None:
+    before = snapshot(out)
+    done = run_tool("certs", "renew", "server", "--out", str(out),
+                    env={"MINIPAAS_KEEP_BACKUPS": "two"})
+    assert done.returncode == 2 and "Error: Invalid value for '--keep-backups'" in done.stderr
+    assert "Traceback" not in done.stderr and snapshot(out) == before
