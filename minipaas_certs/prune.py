@@ -61,6 +61,14 @@ def made_at(name: str) -> datetime.datetime:
     return datetime.datetime.strptime(_order(name)[0], _STAMP).astimezone()
 
 
+def _dated(name: str) -> bool:
+    """Whether ``name`` is a backup folder's, with a date that exists."""
+    try:
+        return bool(BACKUP_NAME.match(name)) and made_at(name) is not None
+    except ValueError:  # backup-99999999T999999
+        return False
+
+
 def not_ours(folder: Path) -> str | None:
     """Why ``folder`` is not a backup folder of this tool, or None if it is."""
     why = owned_private_dir(folder)
@@ -85,7 +93,7 @@ def backups(out: Path) -> tuple[list[str], list[tuple[str, str]]]:
     one, with why each is not the tool's."""
     ours, others = [], []
     for path in sorted(out.glob(f"{BACKUP_PREFIX}*")):
-        why = None if BACKUP_NAME.match(path.name) else "its name is not one the tool gives"
+        why = None if _dated(path.name) else "its name is not one the tool gives"
         why = why or not_ours(path)
         if why:
             others.append((path.name, why))

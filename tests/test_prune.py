@@ -4,6 +4,7 @@ counts the backups that still hold usable keys."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -107,16 +108,18 @@ def _plant(out: Path, tool_backup: str, kind: str, elsewhere: Path) -> str:
     if kind == "a file":
         (out / "backup-20190101T000000").write_text("not a folder\n")
         return "backup-20190101T000000"
-    if kind == "another name":
-        (out / tool_backup).rename(out / "backup-old")
-        return "backup-old"
+    if kind in ("another name", "no such date"):
+        name = "backup-old" if kind == "another name" else "backup-20191399T996199"
+        (out / tool_backup).rename(out / name)
+        return name
     name = "backup-20190101T000000\nrm -rf ~"  # hostile: a newline and a command
     (out / tool_backup).rename(out / name)
     return name
 
 
 @pytest.mark.parametrize("kind", ["symlink", "stranger file", "stranger symlink inside",
-                                  "mode 0755", "a file", "another name", "hostile name"])
+                                  "mode 0755", "a file", "another name", "no such date",
+                                  "hostile name"])
 def test_what_the_tool_did_not_make_is_left_and_named(out: Path, tmp_path: Path,
                                                       kind: str) -> None:
     elsewhere = tmp_path / "elsewhere"
@@ -257,3 +260,10 @@ def test_a_bad_retention_is_a_usage_error_before_anything_is_written(out: Path) 
                     env={"MINIPAAS_KEEP_BACKUPS": "two"})
     assert done.returncode == 2 and "Error: Invalid value for '--keep-backups'" in done.stderr
     assert "Traceback" not in done.stderr and snapshot(out) == before
+
+
+def test_backups_whose_certificates_all_expired_are_not_counted(out: Path) -> None:
+    from minipaas_certs.prune import live_backups
+
+    assert live_backups(out) == backups(out)
+    assert live_backups(out, datetime.datetime(2200, 1, 1, tzinfo=datetime.timezone.utc)) == []
