@@ -364,8 +364,8 @@ def _check_text(data: Checked) -> None:
         say_line(finding_line(finding))
     if report.rollover:
         say(rollover_line(folder, report.rollover))
-    if data.live_backups:  # not a finding: the exit code stays what the files make it
-        say_line(live_backups_line(folder, data.live_backups))
+    if data.live_backups:  # not a finding: stdout and the exit code stay the files'
+        progress(printable(live_backups_line(folder, data.live_backups)))
     if report.exit_code == 0:
         say_line(f"OK: {folder}: {count(report.certificates, 'certificate')}, "
                  f"none expires within {count(data.warn_days, 'day')}")
@@ -435,7 +435,7 @@ def _prune_json(data: PruneDone) -> None:
 def live_backups_line(folder: Path, live: Sequence[str]) -> str:
     """check's line about backup folders that hold keys still usable."""
     fix = certs_command("prune", out=folder, options=[("--keep", "1")])
-    return (f"warning: {count(len(live), 'backup folder')} still "
+    return (f"Warning: {count(len(live), 'backup folder')} still "
             f"{plural(len(live), 'holds', 'hold')} private keys of unexpired certificates "
             f"({listed(live)}): anyone who can read {plural(len(live), 'it', 'them')} can "
             f"use them; fix: `{fix}` (or --older-than DAYS)")

@@ -60,6 +60,7 @@ from .journal import (
     unrestored,
 )
 from .layout import (
+    BACKUP_NAME,
     CERT_MODE,
     CLIENTS_DIR,
     DIR_MODE,
@@ -318,10 +319,14 @@ class OutputDirectory:
         return aside_folder(self.path, self.staging, aside)
 
     def _new_backup_name(self) -> str:
-        stamp, attempt = datetime.datetime.now().strftime("%Y%m%dT%H%M%S"), 1
-        while os.path.lexists(self.path / backup_name(stamp, attempt)):
-            attempt += 1
-        return backup_name(stamp, attempt)
+        """A name after every backup of this second, never one a prune freed: the
+        newest backup must sort last, or the next prune would take it for the oldest."""
+        stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+        base = backup_name(stamp)
+        used = [1 if path.name == base else int(path.name[len(base) + 1:])
+                for path in self.path.glob(f"{base}*")
+                if path.name.startswith(base) and BACKUP_NAME.match(path.name)]
+        return backup_name(stamp, max(used, default=0) + 1)
 
     def commit(self, files: dict[str, int], folders: Iterable[str] = (),
                keep: Iterable[str] = (), archive: Iterable[str] = ()

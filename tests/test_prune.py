@@ -220,15 +220,16 @@ def test_keep_backups_from_the_environment_bounds_a_cron_job(out: Path) -> None:
 def test_check_counts_backups_holding_live_keys_without_changing_its_exit(out: Path) -> None:
     done = run_tool("certs", "check", str(out))
     assert done.returncode == 0
-    (line,) = [line for line in done.stdout.splitlines() if line.startswith("warning:")]
-    assert line.startswith("warning: 4 backup folders still hold private keys of unexpired "
+    (line,) = done.stderr.splitlines()  # stdout is the findings alone, as before
+    assert done.stdout.startswith("OK: ") and len(done.stdout.splitlines()) == 1
+    assert line.startswith("Warning: 4 backup folders still hold private keys of unexpired "
                            "certificates (backup-20200101T000000, ")
     assert f"fix: `minipaas certs prune --out {out} --keep 1`" in line
     assert json.loads(run_tool("certs", "check", str(out), "--json").stdout)[
         "live_backups"] == backups(out)
     assert prune(out, "--keep", "0").returncode == 0
     after = run_tool("certs", "check", str(out))
-    assert after.returncode == 0 and "warning:" not in after.stdout
+    assert after.returncode == 0 and after.stderr == ""
 
 
 @pytest.mark.parametrize("move", [
@@ -267,3 +268,19 @@ def test_backups_whose_certificates_all_expired_are_not_counted(out: Path) -> No
 
     assert live_backups(out) == backups(out)
     assert live_backups(out, datetime.datetime(2200, 1, 1, tzinfo=datetime.timezone.utc)) == []
+
+
+def test_a_new_backup_never_takes_a_name_a_prune_freed(out: Path) -> None:
+    """Named after every backup of its second: else the newest would sort first and the
+    next prune would remove it as the oldest."""
+    from minipaas_certs.layout import backup_name
+    from minipaas_certs.store import OutputDirectory
+
+    with OutputDirectory(out) as store:
+        start = datetime.datetime.now()
+        stamps = [(start + datetime.timedelta(seconds=s)).strftime("%Y%m%dT%H%M%S")
+                  for s in range(3)]
+        for stamp in stamps:  # the plain name and -2 were pruned; -3 is left
+            (out / backup_name(stamp, 3)).mkdir()
+        name = store._new_backup_name()
+    assert name in [backup_name(stamp, 4) for stamp in stamps], name

@@ -472,7 +472,7 @@ def test_clean_up_old_backups(work: Path) -> None:
         tool(work, "renew", "server", "--out", ".certs", "-q")
     made = sorted(p.name for p in out.glob("backup-*"))
     assert len(made) == 4
-    assert "4 backup folders still hold private keys" in tool(work, "check", ".certs").stdout
+    assert "4 backup folders still hold private keys" in tool(work, "check", ".certs").stderr
     assert "live credentials" in sections()["Clean up old backups"]
     prune, cron = blocks("Clean up old backups")[0].splitlines()
     done = shell(prune, work)
