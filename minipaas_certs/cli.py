@@ -68,6 +68,7 @@ COMMANDS = {
     "rotate-ca": ("rotate_ca", "Replace the CA without downtime: start, re-issue, finish."),
     "doctor": ("doctor_command", "Try mutual TLS with a daemon; say why it fails, and the fix."),
     "verify-sums": ("verify_sums_command", "Check DIR's certificates against its SHA256SUMS."),
+    "prune": ("prune_command", "Remove old backup folders (they hold live private keys)."),
 }
 
 

@@ -50,6 +50,7 @@ from .options import (
     refuse_through_engine,
     reissue_option,
     reporter,
+    retention_option,
     rotation_key_options,
     san_options,
     validate,
@@ -128,6 +129,7 @@ def _key(key_type: str, key_size: int | None) -> Any:
 
 
 @click.command("all", epilog=EXIT_CODES)
+@retention_option
 @out_option
 @san_options
 @click.option("--ca-cn", callback=CHECK_CN, default=DEFAULT_CA_CN, show_default=True,
@@ -188,6 +190,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
 
 
 @click.command("ca", epilog=EXIT_CODES)
+@retention_option
 @out_option
 @click.option("--cn", callback=CHECK_CN, default=DEFAULT_CA_CN, show_default=True,
               help="Common name of the CA.")
@@ -215,6 +218,7 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 
 
 @click.command("server", epilog=EXIT_CODES)
+@retention_option
 @out_option
 @ca_dir_option
 @san_options
@@ -273,6 +277,7 @@ def _request(role: Role, name: str | None, cn: str | None, sans: Sequence[str],
 
 
 @click.command("client", epilog=EXIT_CODES)
+@retention_option
 @out_option
 @ca_dir_option
 @click.option("--cn", callback=CHECK_CN, default=None,
@@ -515,6 +520,7 @@ def check_command(directory: str, warn_days: int, output_format: str | None, as_
     """
     from .check import check
     from .files import replace_atomically
+    from .prune import live_backups
 
     if as_json and output_format not in (None, "json"):
         raise click.UsageError(f"--json is --format json: it cannot go with --format "
@@ -522,7 +528,7 @@ def check_command(directory: str, warn_days: int, output_format: str | None, as_
     chosen = "json" if as_json else output_format or "text"
     folder = Path(directory)
     report = check(run.openssl, folder, warn_days, run.passphrase)
-    checked = reports.Checked(folder, report, warn_days)
+    checked = reports.Checked(folder, report, warn_days, live_backups(folder))
     if textfile is not None:
         replace_atomically(textfile, reports.check_prometheus(checked).encode(), 0o644)
     reports.render("check", checked, chosen)
@@ -530,6 +536,7 @@ def check_command(directory: str, warn_days: int, output_format: str | None, as_
 
 
 @click.command("renew", epilog=EXIT_CODES)
+@retention_option
 @click.argument("role", type=Choice(list(ROLES)), required=False)
 @out_option
 @ca_dir_option
@@ -596,6 +603,7 @@ def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequenc
 
 
 @click.command("revoke", epilog=EXIT_CODES)
+@retention_option
 @out_option
 @click.option("--name", "names", multiple=True, callback=validate(parse_identity_name),
               metavar="NAME", help="Revoke the bundle NAME: clients/NAME or servers/NAME, "
@@ -677,6 +685,7 @@ def rotate_ca() -> None:
 
 @rotate_ca.command("start", epilog=EXIT_CODES,
                    short_help="Step 1: a new CA, which ca.pem trusts beside the old one.")
+@retention_option
 @out_option
 @click.option("--cn", callback=CHECK_CN, default=None,
               help="Common name of the new CA [default: the old one's, dated].")
@@ -696,6 +705,7 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
 
 @rotate_ca.command("finish", epilog=EXIT_CODES,
                    short_help="Step 3: ca.pem trusts the new CA alone; the old is archived.")
+@retention_option
 @out_option
 @click.option("--force", is_flag=True,
               help="Finish even though certificates from the old CA remain: they go into "
@@ -799,3 +809,30 @@ def verify_sums_command(directory: str, sums: str | None, openssl_path: str | No
     found = verify_received(OpenSSL(openssl_path), folder, pair, listing, clock.now())
     reports.render("verify-received", reports.Received(folder, found, sums))
     return EXIT_PROBLEMS if found.problems else 0
+
+
+@click.command("prune", epilog=EXIT_CODES)
+@out_option
+@click.option("--keep", type=click.IntRange(0, None), default=None, metavar="N",
+              help="Keep the newest N backup folders; remove older ones.")
+@click.option("--older-than", "older_than", type=click.IntRange(0, MAX_DAYS), default=None,
+              metavar="DAYS", help="Remove backup folders made DAYS days ago or more "
+                                   "(with --keep: only those beyond the newest N).")
+@json_option
+@quiet_option
+def prune_command(out: str, keep: int | None, older_than: int | None, as_json: bool,
+                  quiet: bool) -> None:
+    """Remove old backup folders: they hold the replaced private keys, often still valid.
+
+    Only folders this tool made are removed (named backup-<date>, a real 0700
+    folder of yours, holding only names the tool writes); anything else is left
+    and named on stderr.  One all-or-nothing commit under the folder's lock: a
+    crash leaves each backup folder whole or gone, and the next run finishes.
+    """
+    from .prune import prune
+
+    if keep is None and older_than is None:
+        raise click.UsageError("say what to remove: --keep N, --older-than DAYS, or both")
+    folder = made_set(out)
+    done = prune(folder, keep=keep, older_than=older_than, progress=reporter(quiet))
+    reports.render("prune", reports.PruneDone(folder, done), reports.chosen(as_json))

@@ -226,7 +226,10 @@ def read_journal(root: Path, leftover: Path) -> Journal | None:
                for name, mode in loose.items()):
         return None
     for move in moves:
-        if not (is_tool_path(move.name) and isinstance(move.old, bool)
+        # A whole backup folder set aside by `certs prune` (nothing comes in its place).
+        pruned = bool(BACKUP_NAME.match(move.name)) and move.aside == REPLACED \
+            and move.old is True and move.new is False
+        if not ((is_tool_path(move.name) or pruned) and isinstance(move.old, bool)
                 and isinstance(move.new, bool)
                 and (move.aside == REPLACED or BACKUP_NAME.match(move.aside))):
             return None

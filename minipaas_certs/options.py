@@ -487,4 +487,31 @@ folder_options = stack(
     _one_folder,
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+KEEP_BACKUPS = "MINIPAAS_KEEP_BACKUPS"
+
+
+def retention_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--keep-backups N: once the command's change is in place, remove --out's backup
+    folders beyond the newest N (``certs prune --keep N``: its own journaled commit;
+    a crash between the two leaves one backup more, which the next run removes)."""
+
+    @click.option("--keep-backups", "keep_backups", type=click.IntRange(0, None),
+                  default=None, envvar=KEEP_BACKUPS, metavar="N",
+                  help="Then keep only the newest N backup folders, as `certs prune "
+                       f"--keep N` does [env {KEEP_BACKUPS}; default: keep all].")
+    @functools.wraps(function)
+    def command(*args: Any, keep_backups: int | None, **kwargs: Any) -> Any:
+        result = function(*args, **kwargs)
+        if keep_backups is not None:
+            from .prune import backups, prune
+
+            out = Path(kwargs["out"])
+            if len(backups(out)[0]) > keep_backups:  # else no need to take the lock
+                report = reporter(bool(kwargs.get("quiet")))
+                for name in prune(out, keep=keep_backups, progress=report).removed:
+                    report(f"Removed the backup folder {out / name} (--keep-backups "
+                           f"{keep_backups})")
+        return result
+
+    return command
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the operations are imported only by the commands that run t
     from .doctor import HostVerdict
     from .generate import Outcome, Reissue, Skipped
     from .inventory import Entry, Rollover
+    from .prune import Pruned
     from .revocations import Revocation
     from .sums import Mismatch
     from .sums import Received as ReceivedBundle
@@ -87,6 +88,7 @@ class Checked:
     folder: Path
     report: Report
     warn_days: int
+    live_backups: Sequence[str] = ()  # backup folders that hold keys still usable
 
 
 @dataclass(frozen=True)
@@ -352,6 +354,7 @@ def _check_json(data: Checked) -> None:
         "status": report.status,
         "findings": [finding_json(finding) for finding in report.findings],
         "rollover": rollover_line(folder, rollover) if rollover else None,
+        "live_backups": list(data.live_backups),
     }, indent=2))
 
 
@@ -362,6 +365,8 @@ def _check_text(data: Checked) -> None:
         say_line(finding_line(finding))
     if report.rollover:
         say(rollover_line(folder, report.rollover))
+    if data.live_backups:  # not a finding: stdout and the exit code stay the files'
+        progress(printable(live_backups_line(folder, data.live_backups)))
     if report.exit_code == 0:
         say_line(f"OK: {folder}: {count(report.certificates, 'certificate')}, "
                  f"none expires within {count(data.warn_days, 'day')}")
@@ -569,6 +574,48 @@ def _received_text(data: Received) -> None:
                  f"against the sender's top-level one: `{again}`")
 
 
+@dataclass(frozen=True)
+class PruneDone:
+    """`certs prune`: what it removed, kept and left alone in ``folder``."""
+
+    folder: Path
+    pruned: Pruned
+
+
+def _prune_left(data: PruneDone) -> None:
+    """Folders named like a backup that the tool did not make: on stderr, even with -q."""
+    for name, why in data.pruned.strangers:
+        progress(printable(f"Warning: left {data.folder / name} alone: not a backup "
+                           f"folder this tool made ({why})"))  # one line, whatever the name
+
+
+def _prune_text(data: PruneDone) -> None:
+    """Each removed folder on stdout; what is kept and left, on stderr."""
+    for name in data.pruned.removed:
+        say_line(f"removed: {data.folder / name}")
+    _prune_left(data)
+
+
+def _prune_json(data: PruneDone) -> None:
+    _prune_left(data)
+    say(json.dumps({
+        "schema": 1,
+        "directory": str(data.folder),
+        "removed": data.pruned.removed,
+        "kept": data.pruned.kept,
+        "left": [{"name": name, "reason": why} for name, why in data.pruned.strangers],
+    }, indent=2))
+
+
+def live_backups_line(folder: Path, live: Sequence[str]) -> str:
+    """check's line about backup folders that hold keys still usable."""
+    fix = certs_command("prune", out=folder, options=[("--keep", "1")])
+    return (f"Warning: {count(len(live), 'backup folder')} still "
+            f"{plural(len(live), 'holds', 'hold')} private keys of unexpired certificates "
+            f"({listed(live)}): anyone who can read {plural(len(live), 'it', 'them')} can "
+            f"use them; fix: `{fix}` (or --older-than DAYS)")
+
+
 Renderer = Callable[[Any], None]  # takes the kind's data (Checked for "check", ...)
 
 # kind -> format -> renderer: every output of every command, in one table.
@@ -582,6 +629,7 @@ FORMATS: dict[str, dict[str, Renderer]] = {
     "doctor": {"text": _doctor_text, "json": _doctor_json},
     "verify-sums": {"text": _sums_text},
     "verify-received": {"text": _received_text},
+    "prune": {"text": _prune_text, "json": _prune_json},
 }
 
 

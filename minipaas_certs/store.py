@@ -31,7 +31,7 @@ import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from . import interrupts
 from .errors import Conflict, OutputError, listed, quote
@@ -60,6 +60,7 @@ from .journal import (
     unrestored,
 )
 from .layout import (
+    BACKUP_NAME,
     CERT_MODE,
     CLIENTS_DIR,
     DIR_MODE,
@@ -318,10 +319,14 @@ class OutputDirectory:
         return aside_folder(self.path, self.staging, aside)
 
     def _new_backup_name(self) -> str:
-        stamp, attempt = datetime.datetime.now().strftime("%Y%m%dT%H%M%S"), 1
-        while os.path.lexists(self.path / backup_name(stamp, attempt)):
-            attempt += 1
-        return backup_name(stamp, attempt)
+        """A name after every backup of this second, never one a prune freed: the
+        newest backup must sort last, or the next prune would take it for the oldest."""
+        stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+        base = backup_name(stamp)
+        used = [1 if path.name == base else int(path.name[len(base) + 1:])
+                for path in self.path.glob(f"{base}*")
+                if path.name.startswith(base) and BACKUP_NAME.match(path.name)]
+        return backup_name(stamp, max(used, default=0) + 1)
 
     def commit(self, files: dict[str, int], folders: Iterable[str] = (),
                keep: Iterable[str] = (), archive: Iterable[str] = ()
@@ -441,6 +446,46 @@ class OutputDirectory:
             target = self.path / name
             written.extend(sorted(target.iterdir()) if name in folders else [target])
         return written, backup_path
+
+    def discard(self, backups: Sequence[str]) -> None:
+        """Remove whole backup folders (names in the directory) through a journal.
+
+        Each folder leaves its name in one rename, into the staging folder, so it is
+        there whole or gone, never half-removed under its name.  A crash before the
+        journal is removed is undone by the next run (the folders come back); after
+        it, the staging folder has no journal and the next run deletes it.
+        """
+        if not backups:
+            return
+        moves = [Move(name, REPLACED, True, False) for name in backups]
+        record, journal = Journal(moves, [], {}), self.staging / JOURNAL
+        try:
+            pending = self.staging / f"{JOURNAL}.part"
+            write_private(pending, json.dumps({
+                "version": JOURNAL_VERSION, "moves": [move._asdict() for move in moves],
+                "made": [], "loose": {}}).encode(), KEY_MODE)
+            fsync_path(pending)
+            os.rename(pending, journal)
+            fsync_path(self.staging)
+        except OSError as error:
+            raise OutputError(f"cannot write {self.path}: {describe(error)}") from None
+        interrupts.check()  # the last moment a signal cancels the run
+        aside = self.staging / REPLACED
+        try:
+            aside.mkdir(mode=DIR_MODE)
+            fsync_path(self.staging)
+            for name in backups:
+                os.rename(self.path / name, aside / name)
+            fsync_path(self.path)
+            fsync_path(aside)
+            journal.unlink()
+            fsync_path(self.staging)
+        except OSError as error:
+            self._undo_or_keep(record)
+            raise OutputError(f"cannot remove backup folders in {self.path} "
+                              f"({describe(error)}); it holds them all, unchanged") from None
+        interrupts.complete(f"the backup folders were removed from {self.path}")
+        shutil.rmtree(aside, ignore_errors=True)  # what is left, the next run removes
 
     def _sums_after(self, files: Iterable[str], folders: list[str], archive: set[str],
                     digests: dict[Path, str]) -> str:

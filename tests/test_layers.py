@@ -24,7 +24,7 @@ DEVELOPMENT = PACKAGE.parent / "docs" / "development.rst"
 LAYERS = {
     "cli": ["launcher", "__main__", "cli", "commands", "options", "groups", "secrets",
             "reports", "output"],
-    "operations": ["generate", "rotate_ca", "check", "inventory", "docker_config",
+    "operations": ["generate", "rotate_ca", "check", "inventory", "docker_config", "prune",
                    "doctor", "pkcs12"],
     "core": ["plan", "signers", "signing", "authority", "verify", "keys", "store", "journal",
              "sums", "render", "openssl", "parallel", "interrupts", "revocations", "vault"],

@@ -80,6 +80,7 @@ TASKS = {
                                      "written, test_the_readme_truststore_commands_*",
     "Check what expires": "test_check_what_expires",
     "Feed Prometheus or Nagios": "test_feed_prometheus_or_nagios",
+    "Clean up old backups": "test_clean_up_old_backups",
     "Replace the CA without downtime": "test_replace_the_ca_without_downtime",
 }
 
@@ -504,6 +505,23 @@ def test_replace_the_ca_without_downtime(work: Path) -> None:
                                str(out / "ca.pem"), str(out / leaf)], capture_output=True)
         assert done.returncode == 0, leaf
     assert tool(work, "check", ".certs").returncode == 0
+
+
+def test_clean_up_old_backups(work: Path) -> None:
+    out = work / ".certs"
+    for _ in range(4):
+        tool(work, "renew", "server", "--out", ".certs", "-q")
+    made = sorted(p.name for p in out.glob("backup-*"))
+    assert len(made) == 4
+    assert "4 backup folders still hold private keys" in tool(work, "check", ".certs").stderr
+    assert "live credentials" in sections()["Clean up old backups"]
+    prune, cron = blocks("Clean up old backups")[0].splitlines()
+    done = shell(prune, work)
+    assert done.stdout.splitlines() == [f"removed: .certs/{name}" for name in made[:2]]
+    assert sorted(p.name for p in out.glob("backup-*")) == made[2:]
+    shell(cron.replace("renew --all", "renew server"), work)  # one more, then two again
+    kept = sorted(p.name for p in out.glob("backup-*"))
+    assert len(kept) == 2 and kept[0] == made[3] and kept[1] not in made
 
 
 # --- docs/development.rst ----------------------------------------------------------------
