@@ -537,7 +537,9 @@ def check_command(directory: str, warn_days: int, output_format: str | None, as_
 
 @click.command("renew", epilog=EXIT_CODES)
 @retention_option
-@click.argument("role", type=Choice(list(ROLES)), required=False)
+# The metavar given, as click 8.1 would bracket the Choice's own again ('[[server|client]]').
+@click.argument("role", type=Choice(list(ROLES)), required=False,
+                metavar=f"[{'|'.join(ROLES)}]")
 @out_option
 @ca_dir_option
 @click.option("--all", "every", is_flag=True,
