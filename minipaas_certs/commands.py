@@ -480,12 +480,13 @@ def check_command(directory: str, warn_days: int, as_json: bool, run: Run) -> in
 @out_option
 @ca_dir_option
 @click.option("--all", "every", is_flag=True,
-              help="Renew every pair in --out (top-level, servers/*, clients/*) in one step.")
+              help="Renew the pairs in --out (top-level, servers/*, clients/*) that are "
+                   "due (see --within), in one step.")
 @click.option("--within", default=None, metavar="DAYS|N%", callback=validate(Window.parse),
-              help="With --all: renew only the pairs that expire within DAYS, or that have "
-                   "less than N% of their lifetime left (100%: every pair).  "
-                   "[default: a third of each one's lifetime]; when none is due, no file "
-                   "changes (for a daily timer).")
+              help="With --all: a pair is due when it expires within DAYS, or has less "
+                   "than N% of its lifetime left; 100% renews every pair.  When none is "
+                   "due, no file changes (for a daily timer).  [default: a third of its "
+                   "lifetime]")
 @click.option("--name", default=None, callback=validate(parse_identity_name),
               help="Renew the bundle servers/NAME (server) or clients/NAME (client).")
 @click.option("--san", "sans", multiple=True, callback=validate(parse_san),

@@ -371,3 +371,9 @@ def test_check_warns_in_the_last_third_or_within_warn_days_whichever_is_shorter(
     assert warned(datetime.timedelta(days=300)) == set()  # the 8 hours: expired, a problem
     assert warned(datetime.timedelta(days=340)) == {
         "client-cert.pem", "server-cert.pem", "servers/m1/server-cert.pem"}
+
+
+def test_help_says_how_to_renew_every_pair(cli) -> None:
+    said = " ".join(cli("certs", "renew", "--help").out.split())
+    assert "renew --all --within 100% --out .certs # every pair, one step" in said
+    assert "100% renews every pair." in said and "[default: a third of its lifetime]" in said
