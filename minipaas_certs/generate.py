@@ -254,10 +254,12 @@ def _reissues(out: Path, plan: Plan, replace_ca: bool = False
             skipped.append(_skipped(out, plan, identity, "it holds no valid certificate",
                                     None, not replace_ca))
             continue
+        if not (replace_ca or plan.others.is_due(current, now)):
+            continue  # nor said to be skipped: a daily -q run that renews nothing is silent
         if not role.fits(current):
             skipped.append(_skipped(out, plan, identity, f"it holds a {kind_of(current)} "
                                     f"certificate, not a {role} one", current, not replace_ca))
-        elif replace_ca or plan.others.is_due(current, now):
+        else:
             try:
                 found.append(Reissue(plan.reissued(current, out / cert_file, identity),
                                      current))

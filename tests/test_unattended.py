@@ -377,3 +377,18 @@ def test_help_says_how_to_renew_every_pair(cli) -> None:
     said = " ".join(cli("certs", "renew", "--help").out.split())
     assert "renew --all --within 100% --out .certs # every pair, one step" in said
     assert "100% renews every pair." in said and "[default: a third of its lifetime]" in said
+
+
+def test_a_bundle_it_cannot_renew_is_told_only_once_due(cluster: Path, cli) -> None:
+    """-q prints nothing while nothing is due, even beside a bundle renew --all would skip
+    (a server certificate in clients/x): it is named once it is due (here: 100%)."""
+    from foreign import foreign_leaf
+
+    foreign_leaf(cluster / "clients/x", "server", "x", "P-256", cluster / "ca.pem",
+                 cluster / "ca-key.pem", "DNS:x.example")
+    quiet = cli("certs", "renew", "--all", "--out", str(cluster), "-q")
+    assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
+    every = cli("certs", "renew", "--all", "--within", "100%", "--out", str(cluster), "-q")
+    assert every.code == 0, every.err
+    assert "Warning: clients/x was not renewed (it holds a server certificate, not a " \
+        "client one)" in every.err
