@@ -104,6 +104,7 @@ class Report:
     entries: list[Entry]
     rollover: Rollover | None
     copies: dict[str, str]  # the docker CLI's copies found true: client-cert.pem -> cert.pem
+    young: int = 0  # within --warn-days but short-lived, with over a third of it left
 
     @property
     def certificates(self) -> int:
@@ -289,7 +290,10 @@ def _check(openssl: OpenSSL, directory: Path, warn_days: int, passphrase: bytes 
         findings.extend(_with_copies(result, copies))
     order = {"problem": 0, "warning": 1}
     findings.sort(key=lambda f: (order[f.severity], f.file, f.message))
-    return Report(findings, entries, rollover, copies)
+    young = sum(1 for entry in entries if entry.file not in copies.values()
+                and 0 < entry.certificate.days_left(now) <= warn_days
+                and not _short_of_life(entry.certificate, now))
+    return Report(findings, entries, rollover, copies, young)
 
 
 Leaf = Tuple[str, Certificate, str]  # file, certificate, the command that fixes it
@@ -404,6 +408,15 @@ def _key_modes(directory: Path) -> list[Finding]:
     return found
 
 
+def _short_of_life(cert: Certificate, now: datetime.datetime) -> bool:
+    """Less than a third of its lifetime left (when ``renew --all`` renews it).  `check`
+    warns once less than min(--warn-days, a third of the lifetime) is left: --warn-days
+    alone flags an 8-hour credential the moment it is made, a third alone a 365-day pair
+    four months ahead.  Short ones follow cert-manager (renew at 2/3 of the duration) and
+    step's needs-renewal (66 %), long ones the fixed days of certbot and autocert (30)."""
+    return (cert.not_after - now) * 3 < cert.not_after - cert.not_before
+
+
 def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
                    now: datetime.datetime, out: Path) -> list[Finding]:
     cert = entry.certificate
@@ -422,7 +435,7 @@ def _date_findings(entry: Entry, cas: list[Certificate], warn_days: int,
         found.append(Finding("problem", entry.file, f"not yet valid: {later}",
                              f"set the clock right (NTP) where it is wrong; or re-issue it: "
                              f"{fix}"))
-    elif days <= warn_days:
+    elif days <= warn_days and _short_of_life(cert, now):
         found.append(Finding("warning", entry.file, f"expires on {when}, in "
                              f"{time_left(cert.not_after - now)}", fix))
     issuer = next((ca for ca in (*entry.chain, *cas) if cert.issued_by(ca)), None)

@@ -66,6 +66,7 @@ from .plan import (
     DEFAULT_WARN_DAYS,
     MAX_DAYS,
     MAX_WARN_DAYS,
+    Window,
     chosen_lifetime,
 )
 from .secrets import P12_PASSWORD, p12_password
@@ -88,7 +89,7 @@ class _Renewal:
 
     role: str | None
     every: bool
-    within: int | None
+    within: Window | None
     name: str | None
     sans: Sequence[str]
     key_type: str | None
@@ -543,10 +544,13 @@ def check_command(directory: str, warn_days: int, output_format: str | None, as_
 @out_option
 @ca_dir_option
 @click.option("--all", "every", is_flag=True,
-              help="Renew every pair in --out (top-level, servers/*, clients/*) in one step.")
-@click.option("--within", type=click.IntRange(0, MAX_DAYS), default=None, metavar="DAYS",
-              help="With --all: only the pairs that expire within DAYS; when none does, "
-                   "no file changes (for a daily timer).")
+              help="Renew the pairs in --out (top-level, servers/*, clients/*) that are "
+                   "due (see --within), in one step.")
+@click.option("--within", default=None, metavar="DAYS|N%", callback=validate(Window.parse),
+              help="With --all: a pair is due when it expires within DAYS, or has less "
+                   "than N% of its lifetime left; 100% renews every pair.  When none is "
+                   "due, no file changes (for a daily timer).  [default: a third of its "
+                   "lifetime]")
 @click.option("--name", default=None, callback=validate(parse_identity_name),
               help="Renew the bundle servers/NAME (server) or clients/NAME (client).")
 @click.option("--san", "sans", multiple=True, callback=validate(parse_san),
@@ -571,8 +575,9 @@ def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal
     minipaas certs renew server --out .certs --san 10.0.0.9
     minipaas certs renew server --out .certs --name m1    # the manager servers/m1
     minipaas certs renew client --out .certs --name ci
-    minipaas certs renew --all --out .certs               # every pair, one step
-    minipaas certs renew --all --within 30 --out .certs   # daily, from a timer
+    minipaas certs renew --all --out .certs               # what has < 1/3 of its life left
+    minipaas certs renew --all --within 100% --out .certs # every pair, one step
+    minipaas certs renew --all --within 30 --out .certs   # what expires within 30 days
 
     The values come from the current certificates; the new pairs replace the old
     ones in a single step (the old ones go to a backup folder), signed by the CA
@@ -582,10 +587,9 @@ def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal
 
     signed_by = signing.signer(tuple(ROLES.values()) if asked.every else
                                (asked.identity.role,))
-    within = asked.within
+    within = asked.within or Window()
     if asked.every:
-        renewal = renew_all(run.openssl, Path(out), lifetime=asked.lifetime,
-                            within=None if within is None else datetime.timedelta(days=within),
+        renewal = renew_all(run.openssl, Path(out), lifetime=asked.lifetime, within=within,
                             signer=signed_by, force=force, **run.keywords)
         reports.render("renew-all", reports.Renewed(Path(out), renewal, within, run.progress),
                        reports.chosen(asked.as_json))
@@ -677,7 +681,7 @@ def rotate_ca() -> None:
     1. minipaas certs rotate-ca start --out .certs
        ca.pem becomes a bundle of the new and the old CA: deploy it to the
        daemons (restart them) and to the clients.
-    2. minipaas certs renew --all --out .certs
+    2. minipaas certs renew --all --within 100% --out .certs
        every pair from the new CA, keeping its names and lifetime; deploy
        them, restart dockerd.
     3. minipaas certs rotate-ca finish --out .certs

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence
 from . import clock
 from .certinfo import Certificate, read_certificate, read_certificates
 from .errors import CAProblem, InvalidInput, OutputError, listed, quote
-from .identity import ROLES, Identity, certs_command, identities, kind_of
+from .identity import ROLES, Identity, certs_command, identities, kind_of, renew_every
 from .layout import (
     CA_CERT,
     CA_KEY,
@@ -36,6 +36,7 @@ from .plan import (
     Plan,
     Progress,
     Request,
+    Window,
     successor_ca,
 )
 from .render import SHIPPED, Templates
@@ -253,10 +254,12 @@ def _reissues(out: Path, plan: Plan, replace_ca: bool = False
             skipped.append(_skipped(out, plan, identity, "it holds no valid certificate",
                                     None, not replace_ca))
             continue
+        if not (replace_ca or plan.others.is_due(current, now)):
+            continue  # nor said to be skipped: a daily -q run that renews nothing is silent
         if not role.fits(current):
             skipped.append(_skipped(out, plan, identity, f"it holds a {kind_of(current)} "
                                     f"certificate, not a {role} one", current, not replace_ca))
-        elif replace_ca or plan.others.is_due(current, now):
+        else:
             try:
                 found.append(Reissue(plan.reissued(current, out / cert_file, identity),
                                      current))
@@ -342,13 +345,13 @@ def renew(openssl: OpenSSL, out: Path, identity: Identity, *,
 
 
 def renew_all(openssl: OpenSSL, out: Path, *, lifetime: datetime.timedelta | None = None,
-              within: datetime.timedelta | None = None, signer: Signer,
+              within: Window | None = None, signer: Signer,
               force: bool = False, passphrase: bytes | None = None,
               templates: Templates = SHIPPED, progress: Progress = lambda _: None) -> Outcome:
     """Re-issue every leaf in ``out`` (top-level pairs, managers, clients) in one commit,
     each keeping its CN, SANs, key type and span (``lifetime`` overrides the span).
 
-    ``within``: only those that expire within that time.  When none does, nothing
+    ``within``: only those it finds due (None: every one).  When none is, nothing
     is written, nor locked exclusively: a daily timer changes no file (not even
     SHA256SUMS) until a renewal is due.
     """
@@ -415,7 +418,7 @@ def _current_ca(out: Path, cut_off: Sequence[Identity]) -> Certificate:
             raise _under_a_trusted_root(out, cut_off, intermediates[0], key_here=False)
         from .vault import NEW_ROOT
 
-        renew_from = certs_command("renew", "--all", out=out,
+        renew_from = renew_every(out=out,
                                    options=["--ca-dir CA_FOLDER", "--force"])
         revoke_engine = certs_command("revoke", out=out, options=[
             *(identity.option for identity in cut_off), "--vault-server-role ROLE",
@@ -449,9 +452,9 @@ def _under_a_trusted_root(out: Path, cut_off: Sequence[Identity], intermediate: 
             until.append(f"{identity.label} until {ends:%Y-%m-%d %H:%M} UTC")
     if key_here:
         way = (f"in place of this one ({CA_CERT} with its chain, {CA_KEY}), then "
-               f"`{certs_command('renew', '--all', out=out)}`")
+               f"`{renew_every(out=out)}`")
     else:
-        renew = certs_command("renew", "--all", out=out,
+        renew = renew_every(out=out,
                               options=["--ca-dir NEW_CA_FOLDER", "--force"])
         way = (f"in a new folder NEW_CA_FOLDER ({CA_CERT} with its chain, {CA_KEY}), then "
                f"`{renew}`")

@@ -60,6 +60,12 @@ def certs_command(*words: str, out: object = None, options: Iterable[Option] = (
     return " ".join(parts)
 
 
+def renew_every(out: object = None, options: Iterable[Option] = ()) -> str:
+    """``renew --all`` for every pair, due or not (a rollover's step, a new CA's leaves):
+    without --within it renews only what has less than a third of its lifetime left."""
+    return certs_command("renew", "--all", "--within", "100%", out=out, options=options)
+
+
 @dataclass(frozen=True, eq=False)  # one object per role: compared by identity
 class Role:
     """The facts of one role; ``str(role)`` is its name, as messages print it."""

@@ -14,6 +14,7 @@ import datetime
 import enum
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import AbstractSet, Callable, Iterable, NamedTuple, Protocol, Sequence
 
@@ -242,17 +243,60 @@ class Kind(enum.Enum):
     REVOKE = "revoke"  # a new CA re-issues every identity but those cut off
 
 
+# A certificate is due for renewal once less than a third of its lifetime is left: the
+# default of cert-manager (renewBefore unset: renew at 2/3 of the duration) and close to
+# step's `certificate needs-renewal` (66 % elapsed).  A fixed number of days cannot fit
+# both a 365-day server pair (30 days: renewed 11 months in) and an 8-hour CI credential
+# (30 days: renewed at every run, a backup each time).
+DUE_SHARE = Fraction(1, 3)
+
+
+@dataclass(frozen=True)
+class Window:
+    """When ``renew --all`` finds a certificate due: ``days`` or fewer left, or else less
+    than ``share`` of its lifetime (notBefore to notAfter) left; a share of 1 (100 %)
+    makes every certificate due."""
+
+    days: int | None = None
+    share: Fraction = DUE_SHARE
+
+    @classmethod
+    def parse(cls, text: str) -> Window:
+        """``30`` (days) or ``33%`` (of each certificate's lifetime)."""
+        number = text.strip()
+        percent = number.endswith("%")
+        digits = number[:-1].strip() if percent else number
+        if not digits.isdigit() or not digits.isascii():
+            raise InvalidInput(f"{text!r} is neither days (30) nor a share of the "
+                               "lifetime (33%)")
+        value = int(digits)
+        if percent:
+            if value > 100:
+                raise InvalidInput(f"{text!r}: a share of the lifetime is 0% to 100%")
+            return cls(share=Fraction(value, 100))
+        if value > MAX_DAYS:
+            raise InvalidInput(f"{text!r}: at most {MAX_DAYS} days")
+        return cls(days=value)
+
+    def is_due(self, current: Certificate, now: datetime.datetime) -> bool:
+        left = current.not_after - now
+        if self.days is not None:
+            return left <= datetime.timedelta(days=self.days)
+        lifetime = current.not_after - current.not_before
+        return self.share >= 1 or left * self.share.denominator < lifetime * self.share.numerator
+
+
 @dataclass(frozen=True)
 class Others:
     """Every other identity the directory holds, re-issued in the same run: each keeps
     its CN, SANs and key type, and its span unless ``lifetime`` says otherwise;
-    ``within``: only those that expire within that time."""
+    ``within``: only those it finds due (None: all)."""
 
     lifetime: datetime.timedelta | None = None
-    within: datetime.timedelta | None = None
+    within: Window | None = None
 
     def is_due(self, current: Certificate, now: datetime.datetime) -> bool:
-        return self.within is None or current.not_after - now <= self.within
+        return self.within is None or self.within.is_due(current, now)
 
 
 @dataclass(frozen=True)
@@ -302,7 +346,7 @@ class Plan:
 
     @classmethod
     def renew_all(cls, signer: SignerChoice, *, lifetime: datetime.timedelta | None = None,
-                  within: datetime.timedelta | None = None, force: bool = False) -> Plan:
+                  within: Window | None = None, force: bool = False) -> Plan:
         return cls(signer, Kind.RENEW_ALL, force=force, others=Others(lifetime, within))
 
     @classmethod

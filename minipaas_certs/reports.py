@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .errors import listed, printable, quote
-from .identity import certs_command, eku_name
+from .identity import certs_command, eku_name, renew_every
 from .layout import REVOKED_FILE, SUMS_FILE
 from .output import COUNT_FROM, progress, say, say_line, sum_up
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the operations are imported only by the commands that run t
     from .doctor import HostVerdict
     from .generate import Outcome, Reissue, Skipped
     from .inventory import Entry, Rollover
+    from .plan import Window
     from .prune import Pruned
     from .revocations import Revocation
     from .sums import Mismatch
@@ -67,7 +68,7 @@ class Renewed:
 
     out: Path
     outcome: Outcome
-    within: int | None
+    within: Window
     progress: Callable[[str], None]
 
 
@@ -204,12 +205,23 @@ def skipped_json(item: Skipped) -> dict[str, object]:
             "bundle": item.identity.name, "reason": item.reason, "command": item.command}
 
 
+def due_phrase(within: Window) -> str:
+    """What makes a certificate due, as `renew --all` says none is."""
+    from .plan import DUE_SHARE
+
+    if within.days is not None:
+        return f"expires within {count(within.days, 'day')}"
+    share = "a third" if within.share == DUE_SHARE else f"{float(within.share) * 100:g}%"
+    return f"has less than {share} of its lifetime left"
+
+
 def _renewal_json(data: Renewed) -> None:
     out, renewed, within = data.out, data.outcome, data.within
     say(json.dumps({
         "directory": str(out),
         "changed": renewed.changed,
-        "within_days": within,
+        "within_days": within.days,
+        "within_percent": None if within.days is not None else round(float(within.share) * 100, 2),
         "renewed": [reissue_json(reissue) for reissue in renewed.reissued],
         "deploy": _deploy(out, renewed),
         "written": [str(path) for path in renewed.written],
@@ -225,8 +237,7 @@ def _renewal_text(data: Renewed) -> None:
     for line in skipped_warnings(renewed):
         progress(line)
     if not renewed.reissued:
-        data.progress(f"Nothing to renew in {out}: no certificate expires within "
-                      f"{count(within, 'day')}")
+        data.progress(f"Nothing to renew in {out}: no certificate {due_phrase(within)}")
         return
     written(renewed.written)
     summed = len(renewed.reissued) > COUNT_FROM and sum_up(stdout=False)
@@ -247,7 +258,7 @@ def rollover_line(directory: Path, rollover: Rollover) -> str:
     """Where a CA rollover stands, and its next step."""
     waiting = listed(rollover.old_leaves, empty="")
     finish = f"`{certs_command('rotate-ca', 'finish', out=directory)}`"
-    renew = f"`{certs_command('renew', '--all', out=directory)}`"
+    renew = f"`{renew_every(out=directory)}`"
     next_step = (f"re-issue {waiting} from the new CA ({renew}), then {finish}" if waiting
                  else finish)
     return (f"CA rollover in progress: ca.pem trusts the new CA "
@@ -368,8 +379,10 @@ def _check_text(data: Checked) -> None:
     if data.live_backups:  # not a finding: stdout and the exit code stay the files'
         progress(printable(live_backups_line(folder, data.live_backups)))
     if report.exit_code == 0:
+        young = (f" but {count(report.young, 'short-lived one')}, not in the last third of "
+                 f"{plural(report.young, 'its', 'their')} lifetime") if report.young else ""
         say_line(f"OK: {folder}: {count(report.certificates, 'certificate')}, "
-                 f"none expires within {count(data.warn_days, 'day')}")
+                 f"none expires within {count(data.warn_days, 'day')}{young}")
 
 
 # Prometheus: enix's x509-certificate-exporter names and labels, so its dashboards and

@@ -17,7 +17,7 @@ from .authority import create_ca, load_authority, read_ca
 from .certinfo import pem_blocks
 from .errors import CAProblem, CertsError, Conflict, InvalidInput, listed, quote
 from .files import read_limited
-from .identity import Identity, bundles, certs_command
+from .identity import Identity, bundles, certs_command, renew_every
 from .inventory import inventory, rollover_state
 from .layout import (
     CA_CERT,
@@ -55,8 +55,8 @@ def start(openssl: OpenSSL, out: Path, *, common_name: str | None, key: KeySpec 
         old = load_authority(openssl, store.staging, out, old_pem, old_key_pem, passphrase,
                              replacing=True)
         if old.chain:
-            here = certs_command("renew", "--all", out=out)
-            there = certs_command("renew", "--all", out="FOLDER", options=[("--ca-dir", out)])
+            here = renew_every(out=out)
+            there = renew_every(out="FOLDER", options=[("--ca-dir", out)])
             raise CAProblem(f"{out / CA_CERT} holds an intermediate CA of your organisation: "
                             "its successor comes from the organisation; put it in place "
                             f"of this one ({CA_CERT} with its chain, {CA_KEY}), then "
@@ -101,7 +101,7 @@ def _kept_elsewhere(out: Path) -> CertsError:
     """``rotate-ca start`` in a folder whose CA key is elsewhere: what rolls it over."""
     intermediates = carried_intermediates(out)
     if intermediates:
-        renew = certs_command("renew", "--all", out=out, options=["--ca-dir NEW_CA_FOLDER"])
+        renew = renew_every(out=out, options=["--ca-dir NEW_CA_FOLDER"])
         return CAProblem(
             f"{out} holds no {CA_KEY}, and its certificates come from the intermediate CA "
             f"CN={intermediates[0].subject_cn} of your organisation: its successor comes from "
@@ -110,8 +110,8 @@ def _kept_elsewhere(out: Path) -> CertsError:
             "deploy every file before the daemons restart)")
     from .vault import NEW_ROOT
 
-    renew = certs_command("renew", "--all", out=out, options=["--ca-dir CA_FOLDER", "--force"])
-    renew_engine = certs_command("renew", "--all", out=out, options=[
+    renew = renew_every(out=out, options=["--ca-dir CA_FOLDER", "--force"])
+    renew_engine = renew_every(out=out, options=[
         "--vault-server-role ROLE", "--vault-client-role ROLE", "--force"])
     return CAProblem(
         f"{out} holds no {CA_KEY}: its CA is kept elsewhere. For a CA folder of this tool, "
@@ -135,7 +135,7 @@ def finish(out: Path, *, force: bool = False,
         state = rollover_state(out, inventory(out))
         if state is None and os.path.lexists(out / CA_CERT) \
                 and not os.path.lexists(out / CA_KEY):
-            renew = certs_command("renew", "--all", out=out,
+            renew = renew_every(out=out,
                                   options=["--ca-dir CA_FOLDER", "--force"])
             raise CAProblem(
                 f"no CA rollover in progress in {out}: it holds no {CA_KEY}, its CA is kept "
@@ -150,7 +150,7 @@ def finish(out: Path, *, force: bool = False,
             raise Conflict(
                 f"{listed(state.old_leaves)} in {out} still come from the old CA and would "
                 "stop working: re-issue them first "
-                f"(`{certs_command('renew', '--all', out=out)}`), or use --force to move them "
+                f"(`{renew_every(out=out)}`), or use --force to move them "
                 "into the backup with the old CA"
             )
         carried = _carried_off(state.old_leaves)

@@ -58,7 +58,7 @@ COMMANDS = {
     "revoke": ["revoke", "--name", "alice"],
     "p12": ["p12", "--name", "alice"],
     "server --name": ["server", "--name", "m1"],
-    "renew --all": ["renew", "--all"],
+    "renew --all": ["renew", "--all", "--within", "100%"],
     "rotate-ca start": ["rotate-ca", "start"],
 }
 

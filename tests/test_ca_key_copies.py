@@ -40,7 +40,7 @@ def _killing_openssl(tmp_path: Path, subcommand: str, how: int) -> Path:
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGHUP])
 @pytest.mark.parametrize("command", [["client", "--name", "ci"], ["server", "--san", "10.0.0.5"],
-                                     ["renew", "--all"]])
+                                     ["renew", "--all", "--within", "100%"]])
 def test_a_killed_ca_dir_run_leaves_no_copy_of_the_organisations_key(
         tmp_path: Path, command: list[str], how: int) -> None:
     org, out = tmp_path / "org", tmp_path / "out"

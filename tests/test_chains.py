@@ -277,8 +277,9 @@ def test_an_intermediate_in_the_folder_is_replaced_as_rotate_ca_says(
     done = tool(tmp_path, "rotate-ca", "start", "--out", "ca")
     assert done.returncode == 5, done.stderr
     assert "put it in place of this one (ca.pem with its chain, ca-key.pem), then " \
-           "`minipaas certs renew --all --out ca` (and `minipaas certs renew --all --out " \
-           "FOLDER --ca-dir ca` for each folder it signs)" in done.stderr, done.stderr
+           "`minipaas certs renew --all --within 100% --out ca` (and `minipaas certs renew " \
+           "--all --within 100% --out FOLDER --ca-dir ca` for each folder it signs)" \
+           in done.stderr, done.stderr
     done = tool(tmp_path, "revoke", "--out", "ca", "--name", "ci")
     assert done.returncode == 5, done.stderr
     assert "ca's certificates come from the intermediate CA CN=Example Docker Intermediate, " \
@@ -294,7 +295,7 @@ def test_an_intermediate_in_the_folder_is_replaced_as_rotate_ca_says(
     following = successor(org, tmp_path / "next")
     for name in ("ca.pem", "ca-key.pem"):
         shutil.copy(following / name, signer / name)
-    done = tool(tmp_path, "renew", "--all", "--out", "ca", "-q")
+    done = tool(tmp_path, "renew", "--all", "--within", "100%", "--out", "ca", "-q")
     assert done.returncode == 0, done.stderr
     assert certificates(signer / "clients" / "ops" / "cert.pem")[1] == \
         certificates(following / "ca.pem")[0]
@@ -321,11 +322,11 @@ def test_a_folder_signed_by_an_intermediate_elsewhere_moves_to_its_successor(
     assert "come from the intermediate CA CN=Example Docker Intermediate of your " \
            "organisation" in done.stderr
     (renew,) = re.findall(r"`(minipaas certs [^`]*)`", done.stderr)
-    assert renew == "minipaas certs renew --all --out certs --ca-dir NEW_CA_FOLDER"
+    assert renew == "minipaas certs renew --all --within 100% --out certs --ca-dir NEW_CA_FOLDER"
     done = tool(tmp_path, "revoke", "--out", "certs", "--name", "ci")
     assert done.returncode == 5 and "no revocation cuts a certificate off" in done.stderr
     assert "in a new folder NEW_CA_FOLDER (ca.pem with its chain, ca-key.pem), then " \
-           "`minipaas certs renew --all --out certs --ca-dir NEW_CA_FOLDER --force`" \
+           "`minipaas certs renew --all --within 100% --out certs --ca-dir NEW_CA_FOLDER --force`" \
            in done.stderr, done.stderr
     assert snapshot(out) == before
     successor(org, tmp_path / "next")

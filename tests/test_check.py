@@ -38,11 +38,19 @@ def test_check_counts_in_the_singular(tmp_path: Path, cli) -> None:
     assert result.out.strip() == f"OK: {tmp_path}: 1 certificate, none expires within 1 day"
 
 
-def test_check_warns_before_expiry(tmp_path: Path, cli) -> None:
+def test_check_warns_before_expiry(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+                                   ) -> None:
+    """Issue 25: 10-day pairs warn once less than min(--warn-days, a third of their
+    lifetime) is left: not when made (they did before), but 7 days on (3 left)."""
+    from minipaas_certs import clock
+
     folder = tmp_path / "c"
     assert cli("certs", "all", "--out", str(folder), "-q", "--days", "10").code == 0
+    assert cli("certs", "check", str(folder)).code == 0
+    ahead = clock.now() + datetime.timedelta(days=7)
+    monkeypatch.setattr(clock, "now", lambda: ahead)
     assert cli("certs", "check", str(folder)).code == 7
-    result = cli("certs", "check", str(folder), "--warn-days", "5")
+    result = cli("certs", "check", str(folder), "--warn-days", "2")
     assert result.code == 0
     lines = cli("certs", "check", str(folder)).out.splitlines()
     # One warning per pair: cert.pem, a true copy of client-cert.pem, is named in its line.
@@ -370,7 +378,7 @@ def test_check_and_show_rollover_advice_pastes_for_the_folder_checked(tmp_path: 
     absent, so it fails) instead of the folder in rollover."""
     ok(tmp_path, "all", "--out", OUT)
     ok(tmp_path, "rotate-ca", "start", "--out", OUT)
-    ok(tmp_path, "renew", "--all", "--out", OUT)
+    ok(tmp_path, "renew", "--all", "--within", "100%", "--out", OUT)
     for command in (["check", OUT], ["show", OUT]):
         done = tool(tmp_path, *command)
         text = done.stdout + done.stderr
@@ -500,8 +508,11 @@ def test_one_fix_per_bundle_and_it_keeps_the_lifetime(tmp_path: Path, cli) -> No
     assert len(ca_lines) == 1 and " instead of ca.pem's CN=" in ca_lines[0], result.out
     assert cli(*shlex.split(fix)[1:], "-q").code == 0
     after = cli("certs", "check", str(out))
-    assert after.code == 7, after.out  # the 8 hours are within --warn-days: a warning
-    assert after.out.startswith("warning: clients/ci/cert.pem: expires on ")
+    # Issue 25: an 8-hour certificate just made is sound (a third of its life is left),
+    # although its 8 hours are within --warn-days (it was a warning before).
+    assert after.code == 0, after.out
+    assert after.out.strip().endswith("none expires within 30 days but 1 short-lived one, "
+                                      "not in the last third of its lifetime"), after.out
     cert = load_cert(out / "clients/ci/cert.pem")
     assert cert.not_valid_after_utc - cert.not_valid_before_utc < datetime.timedelta(hours=9)
 
@@ -519,7 +530,7 @@ def test_a_bundle_missing_a_half_is_renewed(tmp_path: Path, cli, lost: str) -> N
     fix = f"minipaas certs renew client --out {out} --name ci"
     assert _fixes(result.out, "clients/ci/") == {fix}, result.out
     assert cli(*shlex.split(fix)[1:], "-q").code == 0
-    assert cli("certs", "check", str(out)).code == 7
+    assert cli("certs", "check", str(out)).code == 0  # issue 25: 8 hours just made are sound
 
 
 def test_a_bundle_without_its_certificate_is_issued_anew(tmp_path: Path, cli) -> None:

@@ -481,7 +481,7 @@ def test_rotate_ca_help_gives_the_readmes_three_commands(cli) -> None:
     block = readme.split("Replace the CA without downtime\n", 1)[1].split("\n\n\n", 1)[0]
     said = re.findall(r"^ +(minipaas certs \S+(?: \S+)*?)(?: +#.*)?$", block, re.MULTILINE)
     assert helped == said == ["minipaas certs rotate-ca start --out .certs",
-                              "minipaas certs renew --all --out .certs",
+                              "minipaas certs renew --all --within 100% --out .certs",
                               "minipaas certs rotate-ca finish --out .certs"]
 
 
@@ -811,7 +811,7 @@ def test_a_command_that_changes_the_ca_refuses_ca_dir_saying_why(
 # A command that works on a set already made, given a folder that is not there: one
 # line, the same words and exit code (6) from each, and nothing made.
 NEEDS_A_MADE_SET = [
-    ["renew", "--all"], ["revoke", "--name", "ci"],
+    ["renew", "--all", "--within", "100%"], ["revoke", "--name", "ci"],
     ["revoke", "--client-pair"], ["rotate-ca", "start"], ["rotate-ca", "finish"],
     ["p12", "--password-file", "p12-password"], ["env", "--host", "10.0.0.5"],
     ["context", "--host", "10.0.0.5"], ["doctor", "--host", "127.0.0.1:9"], ["show"],

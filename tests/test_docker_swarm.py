@@ -184,7 +184,7 @@ def test_ca_rotation_across_managers(tmp_path: Path, daemons: Make) -> None:
     assert named and {*named.groups()} == {"servers/m1/server-cert.pem",
                                            "servers/m2/server-cert.pem"}, early.stderr
     # 2. re-issue every pair (the managers' too) from the new CA; restart
-    certs("renew", "--all", "--out", str(out))
+    certs("renew", "--all", "--within", "100%", "--out", str(out))
     restart(managers, out)
     works(managers, old_client, new_client)
     # 3. finish: the old CA is gone from every ca.pem; restart

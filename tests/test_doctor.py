@@ -227,7 +227,7 @@ def test_daemon_still_on_the_previous_ca_during_a_rollover(tmp_path: Path, daemo
     shutil.copytree(out, tmp_path / "before")
     daemon = daemons().start_with_files(tmp_path / "before")
     certs("rotate-ca", "start", "--out", str(out), "--cn", "minipaas-ca-2")
-    certs("renew", "--all", "--out", str(out))
+    certs("renew", "--all", "--within", "100%", "--out", str(out))
     done, cli = judged(daemon, out)
     assert "bad certificate" in cli.stderr, cli.stderr
     assert done.returncode == 8

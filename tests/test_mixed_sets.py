@@ -187,7 +187,8 @@ def test_a_foreign_bundle_does_not_block_an_emergency_revocation(foreign: Path) 
 def test_renew_all_renews_the_rest_and_names_the_foreign_bundles(foreign: Path) -> None:
     before = {label: (foreign / label / "cert.pem").read_bytes()
               for label in ("clients/doe", "clients/web")}
-    done = run_tool("certs", "renew", "--all", "--out", str(foreign), "-q", "--json")
+    done = run_tool("certs", "renew", "--all", "--within", "100%", "--out", str(foreign),
+                    "-q", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     reasons = {f"clients/{item['bundle']}": item["reason"] for item in report["skipped"]}
@@ -198,7 +199,7 @@ def test_renew_all_renews_the_rest_and_names_the_foreign_bundles(foreign: Path) 
         "clients/alice/cert.pem", "clients/bob/cert.pem"}
     for label, data in before.items():  # left as they were: same CA, still valid
         assert (foreign / label / "cert.pem").read_bytes() == data
-    text = run_tool("certs", "renew", "--all", "--out", str(foreign), "-q")
+    text = run_tool("certs", "renew", "--all", "--within", "100%", "--out", str(foreign), "-q")
     warnings = _warnings(text.stderr)
     assert "was not renewed (invalid current common name 'Doe, John': " in \
         warnings["clients/doe"]
@@ -268,7 +269,7 @@ def test_renew_all_names_foreign_pairs_with_commands_that_work(
         work: Path, folder: str, role: str, cn: str, curve: str, san: str) -> None:
     out = work / OUT
     foreign_leaf(out / folder, role, cn, curve, out / "ca.pem", out / "ca-key.pem", san)
-    done = tool(work, "renew", "--all", "--out", OUT, "--json", "-q")
+    done = tool(work, "renew", "--all", "--within", "100%", "--out", OUT, "--json", "-q")
     assert done.returncode == 0, done.stderr
     (skipped,) = json.loads(done.stdout)["skipped"]
     again = paste(skipped["command"], work)
@@ -286,8 +287,8 @@ def test_renew_all_from_another_ca_names_foreign_bundles_with_their_ca_dir(
     ok(tmp_path, "client", "--out", OUT, "--ca-dir", "org a", "--name", "alice")
     foreign_leaf(tmp_path / OUT / "clients" / "doe", "client", "Doe, John", "P-256",
                  tmp_path / "org a" / "ca.pem", tmp_path / "org a" / "ca-key.pem")
-    done = tool(tmp_path, "renew", "--all", "--out", OUT, "--ca-dir", "org b", "--force",
-                "--json", "-q")
+    done = tool(tmp_path, "renew", "--all", "--within", "100%", "--out", OUT, "--ca-dir",
+                "org b", "--force", "--json", "-q")
     assert done.returncode == 0, done.stderr
     (skipped,) = json.loads(done.stdout)["skipped"]
     again = paste(skipped["command"], tmp_path)
@@ -336,7 +337,7 @@ def test_rotate_ca_finish_never_leaves_a_mixed_set(work: Path) -> None:
     foreign_leaf(out / "clients" / "doe", "client", "Doe, John", "P-256", out / "ca.pem",
                  out / "ca-key.pem")
     ok(work, "rotate-ca", "start", "--out", OUT)
-    ok(work, "renew", "--all", "--out", OUT)
+    ok(work, "renew", "--all", "--within", "100%", "--out", OUT)
     done = tool(work, "rotate-ca", "finish", "--out", OUT, "--force")
     if done.returncode == 0:
         checked = tool(work, "check", OUT, "--warn-days", "1")
@@ -384,7 +385,7 @@ def test_renew_all_does_not_say_an_empty_bundle_works(work: Path) -> None:
     empty = work / OUT / "clients" / "empty"
     empty.mkdir(mode=0o700)
     (empty / "ca.pem").write_bytes((work / OUT / "ca.pem").read_bytes())
-    done = tool(work, "renew", "--all", "--out", OUT, "-q")
+    done = tool(work, "renew", "--all", "--within", "100%", "--out", OUT, "-q")
     assert done.returncode == 0, done.stderr
     (line,) = [line for line in done.stderr.splitlines()
                if line.startswith("Warning: clients/empty")]

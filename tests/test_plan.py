@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from unittest import mock
 
@@ -21,6 +22,7 @@ from minipaas_certs.plan import (
     LeafSpec,
     Plan,
     Request,
+    Window,
     as_option,
     chosen_lifetime,
     client_leaves,
@@ -136,11 +138,58 @@ def test_only_what_expires_within_the_window_is_due() -> None:
     import datetime
 
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-    plan = Plan.renew_all(CAFiles(), within=30 * DAY)
+    plan = Plan.renew_all(CAFiles(), within=Window(days=30))
     assert plan.others is not None and Plan.renew_all(CAFiles()).others is not None
     assert plan.others.is_due(mock.Mock(not_after=now + 30 * DAY), now)
     assert not plan.others.is_due(mock.Mock(not_after=now + 30 * DAY + HOUR), now)
     assert Plan.renew_all(CAFiles()).others.is_due(mock.Mock(not_after=now + 3000 * DAY), now)
+
+
+def _spanning(start: object, hours: int) -> mock.Mock:
+    import datetime
+
+    return mock.Mock(not_before=start, not_after=start + datetime.timedelta(hours=hours))
+
+
+@pytest.mark.parametrize("window, elapsed_hours, due", [
+    (Window(), 5, False), (Window(), 6, True),  # 8 hours: due under 2 h 40 min left
+    (Window(), 243 * 24, False), (Window(), 244 * 24, True),  # 365 days: 121.7 left
+    (Window.parse("50%"), 3, False), (Window.parse("50%"), 5, True),
+    (Window.parse("100%"), 0, True), (Window.parse("0%"), 7, False),
+    (Window.parse("30"), 0, True),  # 8 hours expire within 30 days: the old trap
+])
+def test_the_default_window_is_a_third_of_each_lifetime(window: Window, elapsed_hours: int,
+                                                        due: bool) -> None:
+    import datetime
+
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    hours = 8 if elapsed_hours < 24 or window.days is not None else 365 * 24
+    now = start + datetime.timedelta(hours=elapsed_hours)
+    assert window.is_due(_spanning(start, hours), now) is due
+
+
+@pytest.mark.parametrize("text, days, percent", [
+    ("30", 30, None), ("0", 0, None), ("36500", 36500, None), ("33%", None, 33),
+    ("100%", None, 100), (" 7 ", 7, None)])
+def test_within_takes_days_or_a_percentage(text: str, days: int | None,
+                                           percent: int | None) -> None:
+    window = Window.parse(text)
+    assert window.days == days
+    if percent is not None:
+        assert window.share * 100 == percent
+
+
+@pytest.mark.parametrize("text, message", [
+    ("x", "'x' is neither days (30) nor a share of the lifetime (33%)"),
+    ("-1", "'-1' is neither days (30) nor a share of the lifetime (33%)"),
+    ("1.5%", "'1.5%' is neither days (30) nor a share of the lifetime (33%)"),
+    ("\uff13\uff10", "is neither days (30) nor a share of the lifetime (33%)"),
+    ("101%", "'101%': a share of the lifetime is 0% to 100%"),
+    ("36501", "'36501': at most 36500 days"),
+])
+def test_within_refuses_what_is_neither(text: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        Window.parse(text)
 
 
 def test_each_run_kind_decides_from_the_snapshot_what_it_replaces() -> None:

@@ -312,7 +312,8 @@ def test_renew_unattended(work: Path) -> None:
         sections()["Renew unattended"].split())
     told = shell(daily.replace(" -q", ""), work)  # without -q: one line says why
     assert (told.stdout, told.stderr) == (
-        "", "Nothing to renew in .certs: no certificate expires within 30 days\n")
+        "", "Nothing to renew in .certs: no certificate has less than a third of its "
+            "lifetime left\n")
     assert files(work / ".certs") == before
 
 

@@ -174,7 +174,8 @@ def test_the_top_level_client_pair_is_revoked_and_nothing_takes_its_place(work: 
     assert "client-cert.pem  CN=client" in tool(work, "show", OUT).stdout
     assert tool(work, "check", OUT).returncode == 0  # no client pair is no problem
     assert tool(work, "verify-sums", OUT).returncode == 0
-    assert tool(work, "renew", "--all", "--out", OUT, "-q").returncode == 0  # the others
+    # the others
+    assert tool(work, "renew", "--all", "--within", "100%", "--out", OUT, "-q").returncode == 0
     for command in (["env", "--out", OUT, "--host", "10.0.0.5"],
                     ["doctor", "--host", "127.0.0.1:9", OUT]):
         done = tool(work, *command)
@@ -239,7 +240,7 @@ def test_a_folder_signed_from_a_ca_folder_is_revoked_as_the_refusal_says(
     commands = re.findall(r"`(minipaas certs [^`]*)`", done.stderr)
     assert commands[-2:] == [
         "minipaas certs ca --out CA_FOLDER --force",
-        f"minipaas certs renew --all --out {quote(OUT)} --ca-dir CA_FOLDER --force"]
+        f"minipaas certs renew --all --within 100% --out {quote(OUT)} --ca-dir CA_FOLDER --force"]
     shutil.move(str(out / "clients" / "ci"), str(tmp_path / "ci"))
     for command in commands[-2:]:
         done = paste(command.replace("CA_FOLDER", shlex.quote("ca folder")), tmp_path)

@@ -53,9 +53,9 @@ def test_rollover_sequence(out: Path, cli) -> None:
     early = cli("certs", "rotate-ca", "finish", "--out", str(out))
     assert early.code == 4 and "still come from the old CA" in early.error_line
     # the one command that re-issues them all, runnable as printed
-    assert (f"would stop working: re-issue them first (`minipaas certs renew --all --out "
-            f"{quoted}`), or use --force") in early.error_line
-    assert (f"from the new CA (`minipaas certs renew --all --out {quoted}`), then "
+    assert (f"would stop working: re-issue them first (`minipaas certs renew --all "
+            f"--within 100% --out {quoted}`), or use --force") in early.error_line
+    assert (f"from the new CA (`minipaas certs renew --all --within 100% --out {quoted}`), then "
             f"`minipaas certs rotate-ca finish --out {quoted}`") in shown["rollover"]
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     # re-issued leaves come from the new CA
@@ -183,7 +183,8 @@ def test_a_folder_signed_from_a_ca_folder_rolls_over_as_the_refusals_say(
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     start, renew, finish, *engine = _commands(done.stderr)
     assert start == "minipaas certs rotate-ca start --out CA_FOLDER"
-    assert renew == f"minipaas certs renew --all --out '{OUT}' --ca-dir CA_FOLDER --force"
+    assert renew == (f"minipaas certs renew --all --within 100% --out '{OUT}' "
+                     "--ca-dir CA_FOLDER --force")
     assert finish == "minipaas certs rotate-ca finish --out CA_FOLDER"
     assert engine[-1].endswith("--vault-server-role ROLE --vault-client-role ROLE --force")
     _run_as_said(start, tmp_path, CA_FOLDER="ca folder")

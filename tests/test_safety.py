@@ -122,7 +122,7 @@ COMMANDS = {
                                 "--san", "10.0.0.12"]),
     "first server --name": ("bare", ["certs", "server", "--name", "m1", "--san", "10.0.0.11"]),
     "first client --name": ("bare", ["certs", "client", "--name", "a", "--name", "b"]),
-    "renew --all": ("swarm", ["certs", "renew", "--all"]),
+    "renew --all": ("swarm", ["certs", "renew", "--all", "--within", "100%"]),
     "revoke": ("swarm", ["certs", "revoke", "--name", "alice"]),
     "revoke --name (a server)": ("swarm", ["certs", "revoke", "--name", "m1"]),
     "revoke --client-pair": ("p12", ["certs", "revoke", "--client-pair"]),
@@ -347,7 +347,7 @@ def test_folders_named_with_a_newline_or_bytes_not_utf8_work(tmp_path: Path) -> 
     newline or a byte that is not UTF-8 once made every run fail."""
     for name in ("a\nproblem: forged", os.fsdecode(b"b\xff")):
         out = tmp_path / name
-        for args in (["all"], ["client", "--name", "ci"], ["renew", "--all"]):
+        for args in (["all"], ["client", "--name", "ci"], ["renew", "--all", "--within", "100%"]):
             done = run_tool("certs", *args, "--out", str(out), "-q")
             assert done.returncode == 0, (name, args, done.stderr)
             written = done.stdout.splitlines()  # the paths written, one per line

@@ -27,7 +27,7 @@ def test_a_locked_ca_key_gets_one_exit_code_whatever_the_command(tmp_path: Path)
     ok(tmp_path, "all", "--out", OUT, "--ca-passphrase-file", "pass")
     ok(tmp_path, "client", "--out", OUT, "--name", "v", "--ca-passphrase-file", "pass")
     codes = {}
-    for command in (["server"], ["renew", "--all"], ["rotate-ca", "start"],
+    for command in (["server"], ["renew", "--all", "--within", "100%"], ["rotate-ca", "start"],
                     ["revoke", "--name", "v"], ["ca", "--force", "--reissue"]):
         done = tool(tmp_path, *command, "--out", OUT, "-q")
         assert done.stderr.count("Error:") == 1, done.stderr

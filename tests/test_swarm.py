@@ -183,7 +183,7 @@ def test_renew_keeps_a_managers_names_and_renew_all_keeps_every_identity(
     assert renewed.serial_number != old["servers/m2/server-cert.pem"].serial_number
     assert sans(renewed) == sans(old["servers/m2/server-cert.pem"])
     assert key_kind(renewed) == "rsa2048" and cn(renewed) == "10.0.0.12"
-    result = cli("certs", "renew", "--all", "--out", str(swarm))
+    result = cli("certs", "renew", "--all", "--within", "100%", "--out", str(swarm))
     assert result.code == 0, result.err
     new = leaves(swarm)
     assert set(new) == set(old)
@@ -211,7 +211,7 @@ def test_rotate_ca_carries_every_manager_along(swarm: Path, cli) -> None:
                    "-q").code == 0
     refused = cli("certs", "rotate-ca", "finish", "--out", str(swarm))
     assert refused.code == 4 and "servers/" not in refused.error_line  # clients remain
-    assert cli("certs", "renew", "--all", "--out", str(swarm), "-q").code == 0
+    assert cli("certs", "renew", "--all", "--within", "100%", "--out", str(swarm), "-q").code == 0
     assert cli("certs", "rotate-ca", "finish", "--out", str(swarm), "-q").code == 0
     (new_ca,) = cas_in(swarm / "ca.pem")
     for path in bundle_cas(swarm):
@@ -369,7 +369,7 @@ def test_folders_that_are_not_bundles_are_left_alone_and_reported(swarm: Path, c
     (swarm / "clients" / "notes.txt").write_text("x")
     strangers = {name: (swarm / name / "server-cert.pem").read_bytes()
                  for name in ("servers/M1", "clients/.git", "clients/ev\nil")}
-    assert cli("certs", "renew", "--all", "--out", str(swarm), "-q").code == 0
+    assert cli("certs", "renew", "--all", "--within", "100%", "--out", str(swarm), "-q").code == 0
     assert {name: (swarm / name / "server-cert.pem").read_bytes() for name in strangers} \
         == strangers  # not re-issued, not moved
     assert cli("certs", "verify-sums", str(swarm)).code == 0
@@ -408,7 +408,7 @@ def test_reissue_refusals_change_nothing(swarm: Path, tmp_path: Path, cli) -> No
 def test_renew_all_refuses_a_pair_without_its_certificate(swarm: Path, cli) -> None:
     os.unlink(swarm / "client-cert.pem")
     before = snapshot(swarm)
-    result = cli("certs", "renew", "--all", "--out", str(swarm))
+    result = cli("certs", "renew", "--all", "--within", "100%", "--out", str(swarm))
     assert result.code == 5 and "client-cert.pem is missing" in result.error_line
     assert snapshot(swarm) == before
 

@@ -43,8 +43,8 @@ COMMANDS = [
     ("steady", ["server", "--name", "m1", "--san", "10.0.0.11"], "servers/m1"),
     ("steady", ["renew", "client", "--name", "ci"], "clients/ci"),
     ("steady", ["renew", "server", "--name", "m1"], "servers/m1"),
-    ("steady", ["renew", "--all"], "servers/m1"),
-    ("steady", ["renew", "--all"], "clients/ci"),
+    ("steady", ["renew", "--all", "--within", "100%"], "servers/m1"),
+    ("steady", ["renew", "--all", "--within", "100%"], "clients/ci"),
     ("steady", ["revoke", "--name", "ci"], "clients/ci"),  # moved into the backup
     ("steady", ["revoke", "--server", "m1"], "clients/ci"),  # re-issued
     ("steady", ["rotate-ca", "start"], "clients/ci"),

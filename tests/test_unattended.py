@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import certs, load_cert, reissue
 
+from minipaas_certs import clock
+
 BACKDATE = datetime.timedelta(minutes=5)
+DAY = datetime.timedelta(days=1)
 
 
 def validity(path: Path) -> datetime.timedelta:
@@ -61,21 +64,26 @@ def test_hours_out_of_range_or_beside_days_are_refused(cluster: Path, cli, argum
         result = cli("certs", *command, "--out", str(cluster), *arguments)
         assert result.code == 2 and message in result.err, result.err
         assert "Traceback" not in result.err
-    result = cli("certs", "renew", "--all", "--out", str(cluster), *arguments)
+    result = cli("certs", "renew", "--all", "--within", "100%", "--out", str(cluster), *arguments)
     assert result.code == 2 and message in result.err
     assert snapshot(cluster) == before
 
 
-def test_show_and_check_count_hours_when_under_a_day(cluster: Path, cli) -> None:
+def test_show_and_check_count_hours_when_under_a_day(cluster: Path, cli,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     shown = cli("certs", "show", str(cluster))
     assert "(7 hours left)" in shown.out
     data = json.loads(cli("certs", "show", str(cluster), "--json").out)
     ci = next(entry for entry in data["certificates"] if entry["file"] == "clients/ci/cert.pem")
     assert (ci["days_left"], ci["hours_left"]) == (0, 7)
+    # Issue 25: no warning before its last third, though its 8 hours are within --warn-days.
+    assert cli("certs", "check", str(cluster), "--warn-days", "1").code == 0
+    ahead = clock.now() + datetime.timedelta(hours=5, minutes=40)  # 2 h 20 min left
+    monkeypatch.setattr(clock, "now", lambda: ahead)
     checked = cli("certs", "check", str(cluster), "--warn-days", "1")
     assert checked.code == 7, checked.out
     warning = next(line for line in checked.out.splitlines() if "clients/ci" in line)
-    assert "in 7 hours" in warning and " UTC" in warning
+    assert "in 2 hours" in warning and " UTC" in warning
     assert "certs renew client --out" in warning and "--name ci" in warning
 
 
@@ -104,8 +112,8 @@ def test_renew_within_changes_nothing_when_nothing_is_due(cluster: Path, cli) ->
     report = json.loads(result.out)
     assert result.code == 0
     assert report == {"directory": str(cluster), "changed": False, "within_days": 0,
-                      "renewed": [], "deploy": [], "written": [], "skipped": [],
-                      "skipped_to": None}
+                      "within_percent": None, "renewed": [], "deploy": [], "written": [],
+                      "skipped": [], "skipped_to": None}
     quiet = cli("certs", "renew", "--all", "--within", "0", "--out", str(cluster), "-q")
     assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
     assert snapshot(cluster) == before  # SHA256SUMS, modes and times included
@@ -244,3 +252,143 @@ def test_renewed_json_gives_the_validity_in_hours_too(cluster: Path, cli) -> Non
     result = cli("certs", "renew", "--all", "--within", "1", "--out", str(cluster), "--json")
     (ci,) = json.loads(result.out)["renewed"]
     assert (ci["validity"], ci["validity_hours"]) == ("8 hours", 8)
+
+
+# Issue 25, item 3: renewal at the right moment, with the clock moved (never a sleep).
+
+def _renew(cli, folder: Path, *options: str) -> list[str]:
+    result = cli("certs", "renew", "--all", "--out", str(folder), "--json", "-q", *options)
+    assert result.code == 0, result.err
+    return sorted(entry["file"] for entry in json.loads(result.out)["renewed"])
+
+
+def _made_ago(monkeypatch: pytest.MonkeyPatch, ago: datetime.timedelta, *args: str) -> None:
+    """``certs ARGS`` run as if ``ago`` earlier: the suite's way to age a certificate
+    (openssl checks what it signs against the real time, so the clock goes back, not on)."""
+    then = clock.now() - ago
+    with monkeypatch.context() as patched:
+        patched.setattr(clock, "now", lambda: then)
+        certs(*args)
+
+
+@pytest.fixture
+def older(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``cluster`` made a day ago, but for the 8-hour client (made now)."""
+    out = tmp_path / "certs"
+    _made_ago(monkeypatch, DAY, "all", "--out", str(out), "--san", "10.0.0.5")
+    _made_ago(monkeypatch, DAY, "server", "--out", str(out), "--name", "m1", "--san",
+              "10.0.0.11")
+    certs("client", "--out", str(out), "--name", "ci", "--hours", "8")
+    return out
+
+
+def test_renew_all_renews_what_has_a_third_of_its_lifetime_left(
+        older: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --within: an 8-hour credential just made is not due (it was, at every run
+    of --within 30), nor a 365-day pair; in its last third it is, once; -q prints nothing
+    while nothing is due."""
+    cluster = older
+    before = snapshot(cluster)
+    quiet = cli("certs", "renew", "--all", "--out", str(cluster), "-q")
+    assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
+    told = cli("certs", "renew", "--all", "--out", str(cluster))
+    assert (told.code, told.out) == (0, "")
+    assert told.err == (f"Nothing to renew in {cluster}: no certificate has less than a "
+                        "third of its lifetime left\n")
+    assert snapshot(cluster) == before
+    _made_ago(monkeypatch, datetime.timedelta(hours=5), "renew", "client", "--out",
+              str(cluster), "--name", "ci")  # 3 h 5 min of 8 h 5 min left: over a third
+    assert _renew(cli, cluster) == []
+    _made_ago(monkeypatch, datetime.timedelta(hours=6), "renew", "client", "--out",
+              str(cluster), "--name", "ci")  # 2 h 5 min left
+    assert _renew(cli, cluster) == ["clients/ci/cert.pem"]
+    assert _renew(cli, cluster) == []  # the new one: not due again
+    quiet = cli("certs", "renew", "--all", "--out", str(cluster), "-q")
+    assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
+
+
+def test_a_year_is_due_after_two_thirds_of_it(tmp_path: Path, cli,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "certs"
+    _made_ago(monkeypatch, datetime.timedelta(days=243), "all", "--out", str(out))
+    assert _renew(cli, out) == []  # 122 of 365 days left
+    _made_ago(monkeypatch, datetime.timedelta(days=244), "all", "--out", str(out), "--force")
+    assert _renew(cli, out) == ["client-cert.pem", "server-cert.pem"]
+    assert _renew(cli, out, "--within", "100%") == ["client-cert.pem", "server-cert.pem"]
+
+
+def test_within_a_percentage_and_within_100_percent(
+        older: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = older
+    _made_ago(monkeypatch, datetime.timedelta(hours=3), "renew", "client", "--out",
+              str(cluster), "--name", "ci")
+    assert _renew(cli, cluster, "--within", "50%") == []  # 5 of 8 hours left
+    result = cli("certs", "renew", "--all", "--out", str(cluster), "--within", "50%",
+                 "--json")
+    report = json.loads(result.out)
+    assert (report["within_days"], report["within_percent"]) == (None, 50.0)
+    assert cli("certs", "renew", "--all", "--out", str(cluster), "--within", "50%"
+               ).err == (f"Nothing to renew in {cluster}: no certificate has less than 50% "
+                         "of its lifetime left\n")
+    assert _renew(cli, cluster, "--within", "70%") == ["clients/ci/cert.pem"]
+    assert _renew(cli, cluster, "--within", "100%") == [
+        "client-cert.pem", "clients/ci/cert.pem", "server-cert.pem",
+        "servers/m1/server-cert.pem"]
+    report = json.loads(cli("certs", "renew", "--all", "--out", str(cluster), "--json").out)
+    assert (report["within_days"], report["within_percent"]) == (None, 33.33)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("101%", "Invalid value for '--within': '101%': a share of the lifetime is 0% to 100%"),
+    ("soon", "Invalid value for '--within': 'soon' is neither days (30) nor a share of the "
+             "lifetime (33%)"),
+])
+def test_within_refuses_what_is_neither_days_nor_a_percentage(
+        cluster: Path, cli, value: str, message: str) -> None:
+    before = snapshot(cluster)
+    result = cli("certs", "renew", "--all", "--out", str(cluster), "--within", value)
+    assert result.code == 2 and result.out == ""
+    assert result.err.splitlines()[-1] == f"Error: {message}", result.err
+    assert "Traceback" not in result.err
+    assert snapshot(cluster) == before
+
+
+def test_check_warns_in_the_last_third_or_within_warn_days_whichever_is_shorter(
+        cluster: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 8-hour credential: sound when made, a warning under 2 h 40 min left; the
+    365-day pairs: a warning 30 days ahead (their third, 121 days, is longer)."""
+    start = clock.now()
+
+    def warned(after: datetime.timedelta) -> set[str]:
+        monkeypatch.setattr(clock, "now", lambda: start + after)
+        result = cli("certs", "check", str(cluster))
+        return {line.split(": ")[1] for line in result.out.splitlines()
+                if line.startswith("warning: ")}
+
+    assert warned(datetime.timedelta(0)) == set()
+    assert warned(datetime.timedelta(hours=5)) == set()
+    assert warned(datetime.timedelta(hours=6)) == {"clients/ci/cert.pem"}
+    assert warned(datetime.timedelta(days=300)) == set()  # the 8 hours: expired, a problem
+    assert warned(datetime.timedelta(days=340)) == {
+        "client-cert.pem", "server-cert.pem", "servers/m1/server-cert.pem"}
+
+
+def test_help_says_how_to_renew_every_pair(cli) -> None:
+    said = " ".join(cli("certs", "renew", "--help").out.split())
+    assert "renew --all --within 100% --out .certs # every pair, one step" in said
+    assert "100% renews every pair." in said and "[default: a third of its lifetime]" in said
+
+
+def test_a_bundle_it_cannot_renew_is_told_only_once_due(cluster: Path, cli) -> None:
+    """-q prints nothing while nothing is due, even beside a bundle renew --all would skip
+    (a server certificate in clients/x): it is named once it is due (here: 100%)."""
+    from foreign import foreign_leaf
+
+    foreign_leaf(cluster / "clients/x", "server", "x", "P-256", cluster / "ca.pem",
+                 cluster / "ca-key.pem", "DNS:x.example")
+    quiet = cli("certs", "renew", "--all", "--out", str(cluster), "-q")
+    assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
+    every = cli("certs", "renew", "--all", "--within", "100%", "--out", str(cluster), "-q")
+    assert every.code == 0, every.err
+    assert "Warning: clients/x was not renewed (it holds a server certificate, not a " \
+        "client one)" in every.err

@@ -238,7 +238,8 @@ def test_a_role_of_the_other_purpose_is_named(bao: OpenBao, tmp_path: Path) -> N
                 "docker-server").returncode == 0
     assert tool(bao, "client", "--out", str(out), "-q", "--vault-role",
                 "docker-client").returncode == 0
-    done = tool(bao, "renew", "--all", "--out", str(out), "--vault-role", "docker-client")
+    done = tool(bao, "renew", "--all", "--within", "100%", "--out", str(out), "--vault-role",
+                "docker-client")
     assert done.returncode == 2 and "--vault-server-role ROLE and --vault-client-role ROLE" \
         in done.stderr
 
@@ -266,7 +267,7 @@ def test_renew_all_signs_servers_and_clients_in_one_unattended_run(bao: OpenBao,
             (["--vault-server-role", "docker-server"],
              "Error: no engine role signs the client certificates of this run (client-cert.pem, "
              "clients/ci): add --vault-client-role ROLE")):
-        done = tool(bao, "renew", "--all", "--out", str(out), *options)
+        done = tool(bao, "renew", "--all", "--within", "100%", "--out", str(out), *options)
         assert done.returncode == 2 and done.stderr.strip() == text, done.stderr
         assert snapshot(out) == before and bao.serials() == serials
     roles = ["--vault-server-role", "docker-server", "--vault-client-role", "docker-client"]
@@ -275,7 +276,7 @@ def test_renew_all_signs_servers_and_clients_in_one_unattended_run(bao: OpenBao,
     for options in (roles, ["--vault-role", "docker-server", "--vault-client-role",
                             "docker-client"]):
         old = {name: load_cert(out / name).serial_number for name in files}
-        done = tool(bao, "renew", "--all", "--out", str(out), "-q", *options)
+        done = tool(bao, "renew", "--all", "--within", "100%", "--out", str(out), "-q", *options)
         assert done.returncode == 0, done.stderr
         new = {name: load_cert(out / name).serial_number for name in files}
         assert all(new[name] != old[name] for name in files)
@@ -293,7 +294,8 @@ def test_renew_all_signs_servers_and_clients_in_one_unattended_run(bao: OpenBao,
     (["renew", "client", "--vault-server-role", "docker-server"], "issues client ones"),
     (["server", "--vault-server-role", "no role!"], "--vault-server-role 'no role!' is not a "
      "role name"),
-    (["renew", "--all", "--vault-server-role", "s", "--vault-client-role", "no role!"],
+    (["renew", "--all", "--within", "100%", "--vault-server-role", "s",
+      "--vault-client-role", "no role!"],
      "--vault-client-role 'no role!' is not a role name"),
     (["client", "--vault-client-role", "c", "--ca-dir", "elsewhere"],
      "--vault-client-role and --ca-dir cannot be combined"),
@@ -873,8 +875,8 @@ def test_an_engine_signed_folder_is_revoked_and_rolled_over_as_the_refusals_say(
         # A rollover as rotate-ca start said: a new root, then one renew of everything.
         (renew,) = re.findall(r"`(minipaas certs renew [^`]*--vault-server-role[^`]*)`",
                               said["rotate-ca"])
-        assert renew == (f"minipaas certs renew --all --out {out} --vault-server-role ROLE "
-                         "--vault-client-role ROLE --force")
+        assert renew == (f"minipaas certs renew --all --within 100% --out {out} "
+                         "--vault-server-role ROLE --vault-client-role ROLE --force")
         _new_root(engine, "OpenBao Docker CA 3", "root-3")
         command = renew.split()[2:]
         command[command.index("ROLE")] = "docker-server"
@@ -927,7 +929,7 @@ def test_all_through_the_engine_makes_the_set_and_no_ca(bao: OpenBao, tmp_path: 
 
 
 def test_the_role_options_are_single_valued(tmp_path: Path) -> None:
-    done = run_tool("certs", "renew", "--all", "--out", str(tmp_path / "c"),
+    done = run_tool("certs", "renew", "--all", "--within", "100%", "--out", str(tmp_path / "c"),
                     "--vault-server-role", "a", "--vault-server-role", "b")
     assert done.returncode == 2, done.stderr
     assert "Error: --vault-server-role given twice (a, b): give it once" in done.stderr

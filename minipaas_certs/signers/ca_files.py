@@ -11,7 +11,7 @@ from ..authority import Authority, load_authority, read_ca
 from ..certinfo import parse_pem
 from ..errors import OutputError, quote
 from ..files import read_limited
-from ..identity import certs_command
+from ..identity import renew_every
 from ..layout import CA_CERT, CA_KEY
 from ..plan import leaf_end
 from ..store import same_directory
@@ -69,7 +69,7 @@ class _FilesSigning(Signing):
                 gone: set[str]) -> None:
         run, source, loaded = self.run, self.source, self.authority
         if self.elsewhere:  # what is left behind, before --force
-            again = certs_command("renew", "--all", out=run.out,
+            again = renew_every(out=run.out,
                                   options=[("--ca-dir", source), "--force"])
             refuse_left_behind(run.out, gone, loaded.cert_pem, source / CA_CERT,
                                f"re-issue every certificate from it in one step with "
