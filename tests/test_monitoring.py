@@ -84,6 +84,9 @@ def test_prometheus_metrics_pass_promtool_with_enix_names(out: Path, cli) -> Non
 
 def test_prometheus_counts_findings_and_marks_the_expired(out: Path, cli) -> None:
     reissue(out / "server-cert.pem", out, days_ago=40, days=30)  # expired 10 days ago
+    # The client pair in the last third of its lifetime and within --warn-days: a warning.
+    reissue(out / "client-cert.pem", out, days_ago=300, days=365)
+    shutil.copyfile(out / "client-cert.pem", out / "cert.pem")  # the docker CLI's copy
     result = cli("certs", "check", str(out), "--format", "prometheus", "--warn-days", "3000")
     assert result.code == 8  # check's exit codes, whatever the format
     promtool_check(result.out)
@@ -234,11 +237,15 @@ def test_nagios_ok_with_perfdata_per_certificate(out: Path, cli) -> None:
 
 
 def test_nagios_warning_and_critical(out: Path, cli) -> None:
+    # Both pairs in the last third of their lifetime (check's warning), within 400 days.
+    for pair in ("client-cert.pem", "server-cert.pem"):
+        reissue(out / pair, out, days_ago=300, days=365)
+    shutil.copyfile(out / "client-cert.pem", out / "cert.pem")  # the docker CLI's copy
     code, lines, _ = nagios(cli, str(out), "--warn-days", "400")
     assert code == 1
     assert lines[0].startswith(f"CERTS WARNING - {out}: 2 warnings; client-cert.pem: "
                                "expires on ")
-    assert perfdata(lines[0])["server"] == (364, 400)
+    assert perfdata(lines[0])["server"] == (64, 400)
     # The long output: one line per finding, as the text format prints them.
     assert [line.split(":")[0:2] for line in lines[1:]] == [
         ["warning", " client-cert.pem"], ["warning", " server-cert.pem"]]
