@@ -102,8 +102,8 @@ class _Renewal:
         if self.every and (self.role or self.name or self.sans or self.key_type):
             raise click.UsageError("--all renews every pair as it is: it takes no ROLE, "
                                    "--name, --san or --key-type")
-        if not self.every and (self.within is not None or self.as_json):
-            raise click.UsageError("--within and --json go with --all")
+        if not self.every and self.within is not None:
+            raise click.UsageError("--within goes with --all")
         chosen_lifetime(self.days, self.hours)
         if not self.every and not self.role:
             raise click.UsageError(_NO_ROLE)
@@ -145,11 +145,12 @@ def _key(key_type: str, key_size: int | None) -> Any:
 @ca_days_option
 @force_option
 @reissue_option
+@json_option
 @engine_options
 @with_run(passphrase=PASSPHRASE_NEW_CA)
 def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                 server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
-                days: int, ca_days: int, force: bool, reissue: bool, run: Run,
+                days: int, ca_days: int, force: bool, reissue: bool, as_json: bool, run: Run,
                 **engine: Any) -> None:
     """A new CA, a server pair and a client pair: the set for a new cluster.
 
@@ -183,7 +184,7 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                                                 lifetime),
                                     *client_leaves(client_cn, (), key, lifetime)))
     done = generate(run.openssl, Path(out), plan, **run.keywords)
-    reports.render("outcome", reports.Done(Path(out), done))
+    reports.render("outcome", reports.Done(Path(out), done), reports.chosen(as_json))
     # What comes next, whoever signed: the daemon's files, then docker version.
     addresses = [parse_san(san).value for san in sans]
     for line in reports.next_steps(Path(out), addresses[0] if addresses else "localhost"):
@@ -233,13 +234,14 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 @click.option("--force", is_flag=True,
               help="Drop names the current certificate has that --san/--cn/--no-default-san "
                    "leave out; replace a pair that cannot be read.")
+@json_option
 @engine_options
 @gather(SignerOptions, into="signing")
 @with_run(usage=lambda days, hours, **_: chosen_lifetime(days, hours))
 def server_command(out: str, signing: SignerOptions, sans: Sequence[str],
                    no_default_san: bool, cn: str | None, name: str | None,
                    key_type: str | None, key_size: int | None, days: int | None,
-                   hours: int | None, force: bool, run: Run) -> None:
+                   hours: int | None, force: bool, as_json: bool, run: Run) -> None:
     """A server pair from the CA: server-cert.pem, server-key.pem.
 
     \b
@@ -260,7 +262,7 @@ def server_command(out: str, signing: SignerOptions, sans: Sequence[str],
                        days, hours)  # checked before the signer's options, as always
     plan = Plan.issue(signing.signer((SERVER,)), (request,), force=force)
     done = generate(run.openssl, Path(out), plan, **run.keywords)
-    reports.render("outcome", reports.Done(Path(out), done))
+    reports.render("outcome", reports.Done(Path(out), done), reports.chosen(as_json))
 
 
 def _request(role: Role, name: str | None, cn: str | None, sans: Sequence[str],
@@ -292,12 +294,13 @@ def _request(role: Role, name: str | None, cn: str | None, sans: Sequence[str],
 @click.option("--force", is_flag=True,
               help="Replace an existing bundle (it goes to a backup folder), or change the "
                    "default pair's CN.")
+@json_option
 @engine_options
 @gather(SignerOptions, into="signing")
 @with_run(usage=_client_usage)
 def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequence[str],
                    key_type: str | None, key_size: int | None, days: int | None,
-                   hours: int | None, force: bool, run: Run) -> None:
+                   hours: int | None, force: bool, as_json: bool, run: Run) -> None:
     """A client pair from the CA (client-*.pem, and cert.pem/key.pem).
 
     \b
@@ -317,7 +320,7 @@ def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequ
                      for name in bundles)
     plan = Plan.issue(signing.signer((CLIENT,)), requests, force=force)
     done = generate(run.openssl, Path(out), plan, **run.keywords)
-    reports.render("outcome", reports.Done(Path(out), done))
+    reports.render("outcome", reports.Done(Path(out), done), reports.chosen(as_json))
 
 
 @click.command("env", epilog=EXIT_CODES)
@@ -561,7 +564,7 @@ def check_command(directory: str, warn_days: int, output_format: str | None, as_
               help="With --ca-dir: replace a ca.pem in --out that is another CA's (the old "
                    "one goes to a backup folder).")
 @click.option("--json", "as_json", is_flag=True,
-              help="With --all: say what changed as JSON on stdout.")
+              help="Say what changed as JSON on stdout.")
 @engine_options
 @gather(SignerOptions, into="signing")
 @gather(_Renewal, into="asked")
@@ -598,7 +601,7 @@ def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal
                     extra_sans=asked.sans, lifetime=asked.lifetime,
                     key_kind=asked.key_type, key_bits=asked.key_size,
                     signer=signed_by, force=force, **run.keywords)
-    reports.render("outcome", reports.Done(Path(out), renewed))
+    reports.render("outcome", reports.Done(Path(out), renewed), reports.chosen(asked.as_json))
 
 
 def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequence[str],
@@ -626,12 +629,13 @@ def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequenc
               help="Validity of the new CA.")
 @click.option("--days", type=DAYS, default=None,
               help="Validity of the re-issued certificates [default: each one's current].")
+@json_option
 @engine_options
 @no_ca_dir_option
 @with_run(passphrase=PASSPHRASE_NEXT_CA, usage=_revoke_usage)
 def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
                    servers: Sequence[str], client_pair: bool, ca_days: int, days: int | None,
-                   run: Run, **engine: Any) -> None:
+                   as_json: bool, run: Run, **engine: Any) -> None:
     """Cut identities off, although dockerd checks no CRL: a new CA, every other
     identity re-issued from it, in one step.
 
@@ -670,7 +674,7 @@ def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
     revoked = revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
                      lifetime=None if days is None else chosen_lifetime(days), engine=signer,
                      **run.keywords)
-    reports.render("outcome", reports.Done(Path(out), revoked))
+    reports.render("outcome", reports.Done(Path(out), revoked), reports.chosen(as_json))
 
 
 @click.group("rotate-ca", cls=Group, epilog=EXIT_CODES)

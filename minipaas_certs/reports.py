@@ -138,6 +138,40 @@ def _outcome(data: Done) -> None:
     written(done.written, (*skipped_warnings(done), *new_ca_advice(data.out, done)))
 
 
+def touched_json(out: Path, paths: Sequence[Path]) -> list[dict[str, object]]:
+    """Each bundle whose certificate ``paths`` holds: role, bundle name (None for the
+    top-level pair), file and common name, as `renew --all --json` names them."""
+    from .certinfo import read_certificates
+    from .identity import ROLES, Identity, bundles
+
+    written = {Path(path) for path in paths}
+    found: list[dict[str, object]] = []
+    for identity in (*(Identity(role) for role in ROLES.values()), *bundles(out)):
+        if out / identity.cert in written:
+            cert = read_certificates(out / identity.cert)[0]
+            found.append({"role": identity.role.name, "bundle": identity.name,
+                          "file": identity.cert, "common_name": cert.subject_cn})
+    return found
+
+
+def _outcome_json(data: Done) -> None:
+    """`--json` of all, server, client, renew and revoke: one document on stdout; the
+    warnings stay on stderr (even with -q: they need a person)."""
+    done = data.outcome
+    for line in (*skipped_warnings(done), *new_ca_advice(data.out, done)):
+        progress(line)
+    say(json.dumps({
+        "schema": 1,
+        "directory": str(data.out),
+        "changed": done.changed,
+        "written": [str(path) for path in done.written],
+        "bundles": touched_json(data.out, done.written),
+        "skipped": [skipped_json(item) for item in done.skipped],
+        "revoked": [asdict(item) for item in done.revoked],
+        "backup": str(done.skipped_to) if done.skipped_to else None,
+    }, indent=2))
+
+
 def skipped_warnings(done: Outcome) -> list[str]:
     """One line for each identity the run could not carry over, with what to do."""
     lines = []
@@ -634,7 +668,7 @@ Renderer = Callable[[Any], None]  # takes the kind's data (Checked for "check", 
 # kind -> format -> renderer: every output of every command, in one table.
 FORMATS: dict[str, dict[str, Renderer]] = {
     "written": {"text": _written},  # p12, rotate-ca
-    "outcome": {"text": _outcome},  # all, ca, server, client, renew, revoke
+    "outcome": {"text": _outcome, "json": _outcome_json},  # all, ca, server, client, renew, revoke
     "renew-all": {"text": _renewal_text, "json": _renewal_json},
     "show": {"text": _show_text, "json": _show_json},
     "check": {"text": _check_text, "json": _check_json, "prometheus": _check_prometheus,
