@@ -701,16 +701,19 @@ def rotate_ca() -> None:
               help="Common name of the new CA [default: the old one's, dated].")
 @keep_key_options
 @ca_days_option
+@json_option
 @no_ca_dir_option
 @with_run(passphrase=PASSPHRASE_NEXT_CA)
 def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_size: int | None,
-                         ca_days: int, run: Run) -> None:
+                         ca_days: int, as_json: bool, run: Run) -> None:
     """Step 1: a new CA; ca.pem trusts both; the old CA is kept as ca-old*.pem."""
     from .rotate_ca import start
 
     key = _key(key_type, key_size) if key_type else None
-    reports.render("written", reports.Written(start(run.openssl, made_set(out), common_name=cn,
-                                                    key=key, days=ca_days, **run.keywords)))
+    written = start(run.openssl, made_set(out), common_name=cn, key=key, days=ca_days,
+                    **run.keywords)
+    reports.render("written", reports.Written(written, folder=Path(out)),
+                   reports.chosen(as_json))
 
 
 @rotate_ca.command("finish", epilog=EXIT_CODES,
@@ -721,14 +724,16 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
               help="Finish even though certificates from the old CA remain: they go into "
                    "the backup with it, each named with the command that issues it again.")
 @quiet_option
+@json_option
 @no_ca_dir_option
-def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
+def rotate_finish_command(out: str, force: bool, quiet: bool, as_json: bool) -> None:
     """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
     from .rotate_ca import finish
 
     written, warnings = finish(made_set(out), force=force, progress=reporter(quiet))
     # The warnings even with -q: a person must issue these again.
-    reports.render("written", reports.Written(written, warnings))
+    reports.render("written", reports.Written(written, warnings, Path(out)),
+                   reports.chosen(as_json))
 
 
 @click.command("doctor", epilog=EXIT_CODES)
@@ -787,7 +792,9 @@ def doctor_command(hosts: tuple[str, ...], hosts_file: str | None, directory: st
                    "it (servers/NAME in /etc/docker, clients/NAME on a CI host): its lines "
                    "for this bundle are checked.")
 @openssl_option
-def verify_sums_command(directory: str, sums: str | None, openssl_path: str | None) -> int:
+@json_option
+def verify_sums_command(directory: str, sums: str | None, openssl_path: str | None,
+                        as_json: bool) -> int:
     """Check DIR's certificates against its SHA256SUMS (after carrying them across).
 
     Every run that writes DIR also writes SHA256SUMS, the SHA-256 of each
@@ -812,12 +819,13 @@ def verify_sums_command(directory: str, sums: str | None, openssl_path: str | No
     if pair is None:
         matched, mismatches = verify(folder, listing)
         reports.render("verify-sums", reports.Summed(folder, matched, mismatches,
-                                                     sums or SUMS_FILE))
+                                                     sums or SUMS_FILE), reports.chosen(as_json))
         return EXIT_PROBLEMS if mismatches else 0
     from .openssl import OpenSSL
 
     found = verify_received(OpenSSL(openssl_path), folder, pair, listing, clock.now())
-    reports.render("verify-received", reports.Received(folder, found, sums))
+    reports.render("verify-received", reports.Received(folder, found, sums),
+                   reports.chosen(as_json))
     return EXIT_PROBLEMS if found.problems else 0
 
 

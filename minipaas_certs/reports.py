@@ -51,6 +51,7 @@ class Written:
 
     paths: Sequence[Path]
     warnings: Sequence[str] = ()
+    folder: Path | None = None  # for --json (rotate-ca)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,21 @@ def written(paths: Sequence[Path], warnings: Sequence[str] = ()) -> None:
 
 def _written(data: Written) -> None:
     written(data.paths, data.warnings)
+
+
+def _written_json(data: Written) -> None:
+    """`rotate-ca start|finish --json`: the files written, in `--json`'s envelope of the
+    commands that write (see ``_outcome_json``); the warnings stay on stderr."""
+    for line in data.warnings:
+        progress(line)
+    folder = data.folder or Path(".")
+    say(json.dumps({
+        "schema": 1,
+        "directory": str(folder),
+        "changed": bool(data.paths),
+        "written": [str(path) for path in data.paths],
+        "bundles": touched_json(folder, data.paths),
+    }, indent=2))
 
 
 def _outcome(data: Done) -> None:
@@ -602,6 +618,17 @@ def _sums_text(data: Summed) -> None:
                  f"{plural(data.matched, 'matches', 'match')} {data.listing}")
 
 
+def _sums_json(data: Summed) -> None:
+    say(json.dumps({
+        "schema": 1,
+        "directory": str(data.folder),
+        "sums": data.listing,
+        "ok": not data.mismatches,
+        "matched": data.matched,
+        "problems": [{"file": item.file, "message": item.message} for item in data.mismatches],
+    }, indent=2))
+
+
 def _received_text(data: Received) -> None:
     """What held in a handed-over bundle, each problem, and whether its files were
     checked against the sender's SHA256SUMS, or how to."""
@@ -619,6 +646,21 @@ def _received_text(data: Received) -> None:
         say_line(f"not checked: that these files are the ones the sender wrote: "
                  f"{data.folder} holds no {SUMS_FILE} (a bundle never does); check them "
                  f"against the sender's top-level one: `{again}`")
+
+
+def _received_json(data: Received) -> None:
+    """verify-sums --json on a handed-over bundle: the same envelope as on a folder, and
+    what held (``checked``); ``matched`` is None when no --sums checked the files."""
+    found = data.found
+    say(json.dumps({
+        "schema": 1,
+        "directory": str(data.folder),
+        "sums": data.sums,
+        "ok": not found.problems,
+        "matched": found.matched if data.sums is not None else None,
+        "checked": found.checked,
+        "problems": [{"file": item.file, "message": item.message} for item in found.problems],
+    }, indent=2))
 
 
 @dataclass(frozen=True)
@@ -667,15 +709,15 @@ Renderer = Callable[[Any], None]  # takes the kind's data (Checked for "check", 
 
 # kind -> format -> renderer: every output of every command, in one table.
 FORMATS: dict[str, dict[str, Renderer]] = {
-    "written": {"text": _written},  # p12, rotate-ca
+    "written": {"text": _written, "json": _written_json},  # p12, rotate-ca (json)
     "outcome": {"text": _outcome, "json": _outcome_json},  # all, ca, server, client, renew, revoke
     "renew-all": {"text": _renewal_text, "json": _renewal_json},
     "show": {"text": _show_text, "json": _show_json},
     "check": {"text": _check_text, "json": _check_json, "prometheus": _check_prometheus,
               "nagios": _check_nagios},
     "doctor": {"text": _doctor_text, "json": _doctor_json},
-    "verify-sums": {"text": _sums_text},
-    "verify-received": {"text": _received_text},
+    "verify-sums": {"text": _sums_text, "json": _sums_json},
+    "verify-received": {"text": _received_text, "json": _received_json},
     "prune": {"text": _prune_text, "json": _prune_json},
 }
 

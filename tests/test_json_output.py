@@ -99,3 +99,54 @@ def test_an_error_with_json_prints_no_document(tmp_path: Path, cli) -> None:
     result = cli("certs", "client", "--out", str(tmp_path / "none"), "--name", "ci", "--json")
     assert result.code != 0 and result.out == ""
     assert result.err.startswith("Error: ")
+
+
+def test_rotate_ca_start_and_finish_json(tmp_path: Path, cli) -> None:
+    out = tmp_path / "certs"
+    cli("certs", "all", "--out", str(out))
+    result = cli("certs", "rotate-ca", "start", "--out", str(out), "--json", "-q")
+    start = _document(result)
+    assert result.err == ""
+    assert start["schema"] == 1 and start["directory"] == str(out) and start["changed"] is True
+    assert {str(out / name) for name in ("ca.pem", "ca-key.pem", "ca-old.pem",
+                                         "ca-old-key.pem")} <= set(start["written"])
+    assert len(read_certificates(out / "ca.pem")) == 2 and start["bundles"] == []
+    cli("certs", "renew", "--all", "--within", "100%", "--out", str(out))
+    finish = _document(cli("certs", "rotate-ca", "finish", "--out", str(out), "--json"))
+    assert finish["written"] == [str(out / "ca.pem"), str(out / "SHA256SUMS")]
+    assert len(read_certificates(out / "ca.pem")) == 1 and not (out / "ca-old.pem").exists()
+
+
+def test_verify_sums_json_matches_and_problems(tmp_path: Path, cli) -> None:
+    out = tmp_path / "certs"
+    cli("certs", "all", "--out", str(out))
+    listed = len((out / "SHA256SUMS").read_text().splitlines())
+    ok = _document(cli("certs", "verify-sums", "--out", str(out), "--json"))
+    assert ok == {"schema": 1, "directory": str(out), "sums": "SHA256SUMS", "ok": True,
+                  "matched": listed, "problems": []}
+    with open(out / "server-cert.pem", "a") as damaged:
+        damaged.write("x\n")
+    result = cli("certs", "verify-sums", "--out", str(out), "--json")
+    assert result.code == 8
+    bad = json.loads(result.out)
+    assert bad["ok"] is False and bad["matched"] == listed - 1
+    assert [problem["file"] for problem in bad["problems"]] == ["server-cert.pem"]
+
+
+def test_verify_sums_json_on_a_handed_over_bundle(tmp_path: Path, cli) -> None:
+    out = tmp_path / "certs"
+    cli("certs", "all", "--out", str(out))
+    cli("certs", "server", "--out", str(out), "--name", "m1", "--san", "10.0.0.11")
+    bundle = out / "servers" / "m1"
+    document = _document(cli("certs", "verify-sums", "--out", str(bundle), "--sums",
+                             str(out / "SHA256SUMS"), "--json"))
+    assert document["ok"] is True and document["problems"] == []
+    assert document["matched"] == 2 and len(document["checked"]) == 3
+    plain = _document(cli("certs", "verify-sums", "--out", str(bundle), "--json"))
+    assert plain["sums"] is None and plain["matched"] is None
+
+
+def test_verify_sums_error_with_json_prints_no_document(tmp_path: Path, cli) -> None:
+    result = cli("certs", "verify-sums", "--out", str(tmp_path / "none"), "--json")
+    assert result.code != 0 and result.out == ""
+    assert result.err.startswith("Error: ") and result.err.count("\n") == 1

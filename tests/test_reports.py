@@ -60,7 +60,8 @@ def test_the_check_command_renders_through_the_table(tmp_path: Path, cli, monkey
 def test_every_kind_prints_text_and_the_json_ones_are_named() -> None:
     assert all("text" in formats for formats in reports.FORMATS.values())
     assert {kind for kind, formats in reports.FORMATS.items() if "json" in formats} == \
-        {"show", "check", "renew-all", "doctor", "prune", "outcome"}
+        {"show", "check", "renew-all", "doctor", "prune", "outcome", "written",
+         "verify-sums", "verify-received"}
     assert (reports.chosen(True), reports.chosen(False)) == ("json", "text")
 
 
