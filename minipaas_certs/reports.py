@@ -268,6 +268,7 @@ def due_phrase(within: Window) -> str:
 def _renewal_json(data: Renewed) -> None:
     out, renewed, within = data.out, data.outcome, data.within
     say(json.dumps({
+        "schema": 1,
         "directory": str(out),
         "changed": renewed.changed,
         "within_days": within.days,

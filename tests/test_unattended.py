@@ -111,7 +111,7 @@ def test_renew_within_changes_nothing_when_nothing_is_due(cluster: Path, cli) ->
     result = cli("certs", "renew", "--all", "--within", "0", "--out", str(cluster), "--json")
     report = json.loads(result.out)
     assert result.code == 0
-    assert report == {"directory": str(cluster), "changed": False, "within_days": 0,
+    assert report == {"schema": 1, "directory": str(cluster), "changed": False, "within_days": 0,
                       "within_percent": None, "renewed": [], "deploy": [], "written": [],
                       "skipped": [], "skipped_to": None}
     quiet = cli("certs", "renew", "--all", "--within", "0", "--out", str(cluster), "-q")
