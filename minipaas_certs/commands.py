@@ -824,10 +824,12 @@ def verify_sums_command(directory: str, sums: str | None, openssl_path: str | No
 @click.option("--older-than", "older_than", type=click.IntRange(0, MAX_DAYS), default=None,
               metavar="DAYS", help="Remove backup folders made DAYS days ago or more "
                                    "(with --keep: only those beyond the newest N).")
+@click.option("--dry-run", is_flag=True,
+              help="Print what would be removed; change nothing on disk.")
 @json_option
 @quiet_option
-def prune_command(out: str, keep: int | None, older_than: int | None, as_json: bool,
-                  quiet: bool) -> None:
+def prune_command(out: str, keep: int | None, older_than: int | None, dry_run: bool,
+                  as_json: bool, quiet: bool) -> None:
     """Remove old backup folders: they hold the replaced private keys, often still valid.
 
     Only folders this tool made are removed (named backup-<date>, a real 0700
@@ -835,10 +837,11 @@ def prune_command(out: str, keep: int | None, older_than: int | None, as_json: b
     and named on stderr.  One all-or-nothing commit under the folder's lock: a
     crash leaves each backup folder whole or gone, and the next run finishes.
     """
-    from .prune import prune
+    from .prune import prune, would_prune
 
     if keep is None and older_than is None:
         raise click.UsageError("say what to remove: --keep N, --older-than DAYS, or both")
     folder = made_set(out)
-    done = prune(folder, keep=keep, older_than=older_than, progress=reporter(quiet))
+    done = (would_prune(folder, keep=keep, older_than=older_than) if dry_run else
+            prune(folder, keep=keep, older_than=older_than, progress=reporter(quiet)))
     reports.render("prune", reports.PruneDone(folder, done), reports.chosen(as_json))

@@ -604,8 +604,14 @@ def _prune_left(data: PruneDone) -> None:
 
 def _prune_text(data: PruneDone) -> None:
     """Each removed folder on stdout; what is kept and left, on stderr."""
-    for name in data.pruned.removed:
-        say_line(f"removed: {data.folder / name}")
+    pruned = data.pruned
+    for name in pruned.undo:
+        say_line(f"would undo first: the change of an interrupted run ({name}); what is "
+                 "removed below may differ after it")
+    for name in pruned.removed:
+        say_line(f"{'would remove' if pruned.dry_run else 'removed'}: {data.folder / name}")
+    if pruned.dry_run:
+        progress("Dry run: nothing was changed")
     _prune_left(data)
 
 
@@ -617,6 +623,7 @@ def _prune_json(data: PruneDone) -> None:
         "removed": data.pruned.removed,
         "kept": data.pruned.kept,
         "left": [{"name": name, "reason": why} for name, why in data.pruned.strangers],
+        **({"dry_run": True, "undo": list(data.pruned.undo)} if data.pruned.dry_run else {}),
     }, indent=2))
 
 
