@@ -562,12 +562,15 @@ def check_command(directory: str, warn_days: int, output_format: str | None, as_
                    "one goes to a backup folder).")
 @click.option("--json", "as_json", is_flag=True,
               help="With --all: say what changed as JSON on stdout.")
+@click.option("--dry-run", is_flag=True,
+              help="Print what would be issued, moved to a backup and redeployed; change "
+                   "nothing on disk.")
 @engine_options
 @gather(SignerOptions, into="signing")
 @gather(_Renewal, into="asked")
 @with_run(usage=lambda asked, **_: asked.refuse_misuse())
 def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal,
-                  run: Run) -> None:
+                  dry_run: bool, run: Run) -> None:
     """Re-issue a pair, keeping its CN, SANs, key type and validity.
 
     \b
@@ -588,6 +591,16 @@ def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal
     signed_by = signing.signer(tuple(ROLES.values()) if asked.every else
                                (asked.identity.role,))
     within = asked.within or Window()
+    if dry_run:
+        from .generate import preview_renew, preview_renew_all
+
+        found = (preview_renew_all(Path(out), lifetime=asked.lifetime, within=within,
+                                   signer=signed_by, force=force) if asked.every else
+                 preview_renew(Path(out), asked.identity, extra_sans=asked.sans,
+                               lifetime=asked.lifetime, key_kind=asked.key_type,
+                               key_bits=asked.key_size, signer=signed_by, force=force))
+        reports.render("preview", reports.Previewed(Path(out), found))
+        return
     if asked.every:
         renewal = renew_all(run.openssl, Path(out), lifetime=asked.lifetime, within=within,
                             signer=signed_by, force=force, **run.keywords)

@@ -466,3 +466,55 @@ def _under_a_trusted_root(out: Path, cut_off: Sequence[Identity], intermediate: 
         f"({'; '.join(until) or '`' + certs_command('show', out=out) + '` gives the date'}). "
         f"To cut it off sooner, move {move_out(out, cut_off) or 'it'} out of {out} and put "
         f"an intermediate under another root from your organisation {way}")
+
+
+# --- --dry-run: the plan resolved as a real run resolves it, shown, not carried out -------
+
+class Preview(NamedTuple):
+    """What a run of a plan would issue, move into a backup and ask to redeploy, read
+    under a shared lock: no key is made, nothing is signed, no file is written."""
+
+    issue: tuple[LeafSpec, ...]
+    moved: tuple[str, ...]  # names in ``out`` that a real run moves into a backup folder
+    skipped: tuple[Skipped, ...] = ()
+    undo: tuple[str, ...] = ()  # interrupted runs' changes a real run undoes first
+
+
+def preview(out: Path, plan: Plan) -> Preview:
+    """What ``generate(out, plan)`` would do, by the same resolution of its requests and
+    re-issues; what only signing learns (the CA's key, passphrase, dates, an engine's
+    answer) is not checked."""
+    with shared_lock(out):
+        undo = tuple(leftover.name for leftover in unfinished(out))
+        resolved = [_resolve(out, request, plan.force, plan.signer_options(request.role))
+                    for request in plan.requests]
+        reissues, skipped = _reissues(out, plan)
+        leaves = (*plan.leaves, *(spec for spec, _ in resolved),
+                  *(reissue.spec for reissue in reissues))
+        moved = tuple(name for spec in leaves for name in spec.identity.owned
+                      if os.path.lexists(out / name))
+    return Preview(leaves, moved, tuple(skipped), undo)
+
+
+def preview_renew(out: Path, identity: Identity, *, extra_sans: Sequence[str] = (),
+                  lifetime: datetime.timedelta | None = None, key_kind: str | None = None,
+                  key_bits: int | None = None, signer: Signer, force: bool = False
+                  ) -> Preview:
+    """``renew``'s plan, previewed."""
+    request = Request(identity.role, identity.name, add_sans=tuple(extra_sans),
+                      key_kind=key_kind, key_bits=key_bits, lifetime=lifetime,
+                      existing_only=True)
+    return preview(out, Plan.renewal(signer, request, force=force))
+
+
+def preview_renew_all(out: Path, *, lifetime: datetime.timedelta | None = None,
+                      within: Window | None = None, signer: Signer, force: bool = False
+                      ) -> Preview:
+    """``renew --all``'s plan, previewed, after the refusals it makes up front."""
+    if not out.is_dir():
+        raise OutputError(f"{out} is not a directory: make a set there with "
+                          f"`{certs_command('all', out=out)}`")
+    if not identities(out):
+        raise CAProblem(f"nothing to renew in {out}: it holds no server or client "
+                        "certificate")
+    return preview(out, Plan.renew_all(signer, lifetime=lifetime, within=within, force=force))

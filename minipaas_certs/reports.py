@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the operations are imported only by the commands that run t
 
     from .check import Finding, Report
     from .doctor import HostVerdict
-    from .generate import Outcome, Reissue, Skipped
+    from .generate import Outcome, Preview, Reissue, Skipped
     from .inventory import Entry, Rollover
     from .plan import Window
     from .prune import Pruned
@@ -59,6 +59,14 @@ class Done:
 
     out: Path
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Previewed:
+    """What a --dry-run found a real run in ``out`` would do."""
+
+    out: Path
+    preview: Preview
 
 
 @dataclass(frozen=True)
@@ -188,6 +196,34 @@ def _deploy(out: Path, renewed: Outcome, summed: bool = False) -> list[str]:
     from .generate import deployment
 
     return deployment(out, [reissue.spec for reissue in renewed.reissued], summed)
+
+
+def _preview_text(data: Previewed) -> None:
+    """Each certificate issued, each name moved, each deployment on stdout; that nothing
+    changed, and what only a real run checks, on stderr (even with -q)."""
+    from .generate import deployment
+    from .plan import describe
+
+    out, found = data.out, data.preview
+    for name in found.undo:
+        say_line(f"would undo first: the change of an interrupted run ({name}); what is "
+                 "issued below may differ after it")
+    for spec in found.issue:
+        sans = ", ".join(map(str, spec.sans))
+        say_line(f"would issue: {spec.role.name} {spec.bundle or '(top-level)'} "
+                 f"({out / spec.cert_file}): CN={spec.common_name}"
+                 + (f", SANs {sans}" if sans else "")
+                 + f", {spec.key} key, valid {describe(spec.lifetime)}")
+    for name in found.moved:
+        say_line(f"would move to a backup folder: {out / name}")
+    for item in found.skipped:
+        say_line(f"would skip: {out / item.label}: {item.reason}")
+    for line in deployment(out, found.issue):
+        say_line(f"would need new files: {line}")
+    if not found.issue:
+        say_line("would issue nothing: nothing is due")
+    progress("Dry run: nothing was changed; the CA's key, passphrase and dates are "
+             "checked only by a real run")
 
 
 def reissue_json(reissue: Reissue) -> dict[str, object]:
@@ -643,6 +679,7 @@ FORMATS: dict[str, dict[str, Renderer]] = {
     "written": {"text": _written},  # p12, rotate-ca
     "outcome": {"text": _outcome},  # all, ca, server, client, renew, revoke
     "renew-all": {"text": _renewal_text, "json": _renewal_json},
+    "preview": {"text": _preview_text},  # --dry-run of all, ca, server, client, renew
     "show": {"text": _show_text, "json": _show_json},
     "check": {"text": _check_text, "json": _check_json, "prometheus": _check_prometheus,
               "nagios": _check_nagios},

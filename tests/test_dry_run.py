@@ -63,3 +63,69 @@ def test_prune_dry_run_refuses_as_the_real_run_does(out: Path, tmp_path: Path) -
                        "--dry-run")
     assert missing.returncode == 6 and not (tmp_path / "none").exists()
     assert lstat_tree(out) == tree
+
+
+def dry(out: Path, *args: str) -> tuple[int, str, str]:
+    done = run_tool("certs", *args, "--out", str(out), "--dry-run")
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_renew_dry_run_names_what_is_issued_moved_and_redeployed(out: Path) -> None:
+    tree = lstat_tree(out)
+    code, stdout, stderr = dry(out, "renew", "server", "--san", "10.1.1.1")
+    assert code == 0, stderr
+    assert stdout.splitlines() == [
+        f"would issue: server (top-level) ({out}/server-cert.pem): CN=localhost, SANs "
+        "DNS:localhost, IP:127.0.0.1, IP:10.1.1.1, ECDSA P-256 key, valid 365 days",
+        f"would move to a backup folder: {out}/server-cert.pem",
+        f"would move to a backup folder: {out}/server-key.pem",
+        "would need new files: the daemon of the top-level pair: ca.pem, server-cert.pem, "
+        "server-key.pem into its /etc/docker, then restart dockerd"]
+    assert "Dry run: nothing was changed" in stderr
+    code, stdout, _ = dry(out, "renew", "--all")  # all made today: none is due
+    assert (code, stdout) == (0, "would issue nothing: nothing is due\n")
+    assert lstat_tree(out) == tree
+
+
+def test_renew_all_dry_run_then_the_real_run_agree(out: Path) -> None:
+    tree = lstat_tree(out)
+    code, stdout, stderr = dry(out, "renew", "--all", "--within", "100%")
+    assert code == 0, stderr
+    assert lstat_tree(out) == tree
+    issued = [line.split("): ")[0] + ")" for line in stdout.splitlines()
+              if line.startswith("would issue: ")]
+    moved = sorted(line.split(": ", 1)[1] for line in stdout.splitlines()
+                   if line.startswith("would move to a backup folder: "))
+    assert issued == [f"would issue: server (top-level) ({out}/server-cert.pem)",
+                      f"would issue: client (top-level) ({out}/client-cert.pem)",
+                      f"would issue: client ci ({out}/clients/ci/cert.pem)"]
+    before = set(backups(out))
+    real = run_tool("certs", "renew", "--all", "--within", "100%", "--out", str(out), "-q")
+    assert real.returncode == 0, real.stderr
+    backup = out / (set(backups(out)) - before).pop()
+    assert moved == sorted([str(out / entry.relative_to(backup)) for entry in backup.iterdir()
+                            if entry.name != "clients"] + [str(out / "clients/ci")])
+    assert sorted(p.name for p in (backup / "clients").iterdir()) == ["ci"]
+    for line in stdout.splitlines():
+        if line.startswith("would need new files: "):
+            assert "  " + line.split(": ", 1)[1] in real.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["renew", "server", "--name", "nope"],
+    ["renew", "--all", "--name", "x"],
+    ["renew"],
+])
+def test_renew_dry_run_refuses_as_the_real_run_does(out: Path, args: list[str]) -> None:
+    real = run_tool("certs", *args, "--out", str(out))
+    assert real.returncode != 0
+    tree = lstat_tree(out)  # a refused real run may have touched the folder's mtime
+    code, stdout, stderr = dry(out, *args)
+    assert (code, stdout, stderr.splitlines()[-1]) == (real.returncode, "",
+                                                       real.stderr.splitlines()[-1])
+    assert lstat_tree(out) == tree
+
+
+def test_renew_all_dry_run_on_no_set_is_exit_6_and_makes_no_folder(tmp_path: Path) -> None:
+    code, _, stderr = dry(tmp_path / "none", "renew", "--all")
+    assert code == 6 and stderr.startswith("Error: ") and not (tmp_path / "none").exists()
