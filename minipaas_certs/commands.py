@@ -129,6 +129,11 @@ def _key(key_type: str, key_size: int | None) -> Any:
     return KeySpec.parse(key_type, key_size)
 
 
+dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Print what would be issued, moved to a backup and "
+                                    "redeployed; change nothing on disk.")
+
+
 @click.command("all", epilog=EXIT_CODES)
 @retention_option
 @out_option
@@ -233,13 +238,14 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
 @click.option("--force", is_flag=True,
               help="Drop names the current certificate has that --san/--cn/--no-default-san "
                    "leave out; replace a pair that cannot be read.")
+@dry_run_option
 @engine_options
 @gather(SignerOptions, into="signing")
 @with_run(usage=lambda days, hours, **_: chosen_lifetime(days, hours))
 def server_command(out: str, signing: SignerOptions, sans: Sequence[str],
                    no_default_san: bool, cn: str | None, name: str | None,
                    key_type: str | None, key_size: int | None, days: int | None,
-                   hours: int | None, force: bool, run: Run) -> None:
+                   hours: int | None, force: bool, dry_run: bool, run: Run) -> None:
     """A server pair from the CA: server-cert.pem, server-key.pem.
 
     \b
@@ -259,8 +265,18 @@ def server_command(out: str, signing: SignerOptions, sans: Sequence[str],
     request = _request(SERVER, name, cn, sans, no_default_san, key_type, key_size,
                        days, hours)  # checked before the signer's options, as always
     plan = Plan.issue(signing.signer((SERVER,)), (request,), force=force)
+    if dry_run:
+        _preview(Path(out), plan)
+        return
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
+
+
+def _preview(out: Path, plan: Any) -> None:
+    """--dry-run: the plan resolved as a run would, printed, nothing changed."""
+    from .generate import preview
+
+    reports.render("preview", reports.Previewed(out, preview(out, plan)))
 
 
 def _request(role: Role, name: str | None, cn: str | None, sans: Sequence[str],
@@ -292,12 +308,13 @@ def _request(role: Role, name: str | None, cn: str | None, sans: Sequence[str],
 @click.option("--force", is_flag=True,
               help="Replace an existing bundle (it goes to a backup folder), or change the "
                    "default pair's CN.")
+@dry_run_option
 @engine_options
 @gather(SignerOptions, into="signing")
 @with_run(usage=_client_usage)
 def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequence[str],
                    key_type: str | None, key_size: int | None, days: int | None,
-                   hours: int | None, force: bool, run: Run) -> None:
+                   hours: int | None, force: bool, dry_run: bool, run: Run) -> None:
     """A client pair from the CA (client-*.pem, and cert.pem/key.pem).
 
     \b
@@ -316,6 +333,9 @@ def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequ
     requests = tuple(_request(CLIENT, name, cn, (), False, key_type, key_size, days, hours)
                      for name in bundles)
     plan = Plan.issue(signing.signer((CLIENT,)), requests, force=force)
+    if dry_run:
+        _preview(Path(out), plan)
+        return
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
 
@@ -562,9 +582,7 @@ def check_command(directory: str, warn_days: int, output_format: str | None, as_
                    "one goes to a backup folder).")
 @click.option("--json", "as_json", is_flag=True,
               help="With --all: say what changed as JSON on stdout.")
-@click.option("--dry-run", is_flag=True,
-              help="Print what would be issued, moved to a backup and redeployed; change "
-                   "nothing on disk.")
+@dry_run_option
 @engine_options
 @gather(SignerOptions, into="signing")
 @gather(_Renewal, into="asked")

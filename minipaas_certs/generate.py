@@ -11,9 +11,10 @@ import contextlib
 import datetime
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 
 from . import clock
+from .authority import read_ca_files
 from .certinfo import Certificate, read_certificate, read_certificates
 from .errors import CAProblem, InvalidInput, OutputError, listed, quote
 from .identity import ROLES, Identity, certs_command, identities, kind_of, renew_every
@@ -484,14 +485,23 @@ def preview(out: Path, plan: Plan) -> Preview:
     """What ``generate(out, plan)`` would do, by the same resolution of its requests and
     re-issues; what only signing learns (the CA's key, passphrase, dates, an engine's
     answer) is not checked."""
+    from .signers.ca_files import CAFiles
+
     with shared_lock(out):
         undo = tuple(leftover.name for leftover in unfinished(out))
+        if isinstance(plan.signer, CAFiles):  # what a real run refuses first: no CA
+            read_ca_files(plan.signer.folder or out)
         resolved = [_resolve(out, request, plan.force, plan.signer_options(request.role))
                     for request in plan.requests]
         reissues, skipped = _reissues(out, plan)
         leaves = (*plan.leaves, *(spec for spec, _ in resolved),
                   *(reissue.spec for reissue in reissues))
-        moved = tuple(name for spec in leaves for name in spec.identity.owned
+
+        def snapshot(names: Iterable[str]) -> frozenset[str]:  # as store.snapshot
+            return frozenset(name for name in names if os.path.lexists(out / name))
+
+        placement = plan.placement(leaves, out, snapshot)  # its refusals too
+        moved = tuple(name for name in (*placement.keep, *plan.archive(placement))
                       if os.path.lexists(out / name))
     return Preview(leaves, moved, tuple(skipped), undo)
 

@@ -129,3 +129,51 @@ def test_renew_dry_run_refuses_as_the_real_run_does(out: Path, args: list[str]) 
 def test_renew_all_dry_run_on_no_set_is_exit_6_and_makes_no_folder(tmp_path: Path) -> None:
     code, _, stderr = dry(tmp_path / "none", "renew", "--all")
     assert code == 6 and stderr.startswith("Error: ") and not (tmp_path / "none").exists()
+
+
+def test_client_and_server_dry_runs_then_the_real_runs_agree(out: Path) -> None:
+    tree = lstat_tree(out)
+    code, stdout, stderr = dry(out, "client", "--name", "ci", "--name", "bob", "--force",
+                               "--hours", "8")
+    assert code == 0, stderr
+    assert stdout.splitlines()[:3] == [
+        f"would issue: client ci ({out}/clients/ci/cert.pem): CN=ci, ECDSA P-256 key, "
+        "valid 8 hours",
+        f"would issue: client bob ({out}/clients/bob/cert.pem): CN=bob, ECDSA P-256 key, "
+        "valid 8 hours",
+        f"would move to a backup folder: {out}/clients/ci"]
+    code, server, stderr = dry(out, "server", "--name", "m1", "--san", "10.0.0.1")
+    assert code == 0, stderr
+    assert server.splitlines() == [
+        f"would issue: server m1 ({out}/servers/m1/server-cert.pem): CN=10.0.0.1, SANs "
+        "IP:10.0.0.1, DNS:localhost, IP:127.0.0.1, ECDSA P-256 key, valid 365 days",
+        "would need new files: manager m1: servers/m1/ca.pem, servers/m1/server-cert.pem, "
+        "servers/m1/server-key.pem into its /etc/docker, then restart dockerd"]
+    assert lstat_tree(out) == tree
+    before = set(backups(out))
+    assert run_tool("certs", "client", "--out", str(out), "--name", "ci", "--name", "bob",
+                    "--force", "--hours", "8", "-q").returncode == 0
+    backup = out / (set(backups(out)) - before).pop()
+    assert [str(p.relative_to(backup)) for p in backup.iterdir()] == ["clients"]
+    assert [p.name for p in (backup / "clients").iterdir()] == ["ci"]
+    assert (out / "clients/bob/cert.pem").is_file()
+
+
+@pytest.mark.parametrize("args", [
+    ["client", "--name", "ci"],  # a bundle is replaced only with --force: exit 4
+    ["server", "--days", "0"],
+])
+def test_issue_dry_runs_refuse_as_the_real_runs_do(out: Path, args: list[str]) -> None:
+    real = run_tool("certs", *args, "--out", str(out))
+    assert real.returncode != 0
+    tree = lstat_tree(out)
+    code, stdout, stderr = dry(out, *args)
+    assert (code, stdout, stderr.splitlines()[-1]) == (real.returncode, "",
+                                                       real.stderr.splitlines()[-1])
+    assert lstat_tree(out) == tree
+
+
+def test_server_dry_run_without_a_ca_is_exit_5_and_makes_no_folder(tmp_path: Path) -> None:
+    code, _, stderr = dry(tmp_path / "none", "server")
+    assert code == 5 and stderr.startswith("Error: no CA in ")
+    assert not (tmp_path / "none").exists()
