@@ -657,12 +657,13 @@ def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequenc
               help="Validity of the new CA.")
 @click.option("--days", type=DAYS, default=None,
               help="Validity of the re-issued certificates [default: each one's current].")
+@dry_run_option
 @engine_options
 @no_ca_dir_option
 @with_run(passphrase=PASSPHRASE_NEXT_CA, usage=_revoke_usage)
 def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
                    servers: Sequence[str], client_pair: bool, ca_days: int, days: int | None,
-                   run: Run, **engine: Any) -> None:
+                   dry_run: bool, run: Run, **engine: Any) -> None:
     """Cut identities off, although dockerd checks no CRL: a new CA, every other
     identity re-issued from it, in one step.
 
@@ -693,11 +694,20 @@ def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
     if signing.names_engine:
         refuse_through_engine("ca_days")
         signer = signing.signer((SERVER, CLIENT))
-    recover(made_set(out), run.progress)  # before --name looks for the bundle
+    folder = made_set(out)
+    if not dry_run:  # a dry run names an interrupted run's change instead
+        recover(folder, run.progress)  # before --name looks for the bundle
     cut_off = [*(named(Path(out), name) for name in names),
                *(Identity(CLIENT, name) for name in clients),
                *(Identity(SERVER, name) for name in servers),
                *([Identity(CLIENT)] if client_pair else [])]
+    if dry_run:
+        from .generate import preview_revoke
+
+        found = preview_revoke(Path(out), cut_off, ca_days=ca_days, engine=signer,
+                               lifetime=None if days is None else chosen_lifetime(days))
+        reports.render("preview", reports.Previewed(Path(out), found))
+        return
     revoked = revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
                      lifetime=None if days is None else chosen_lifetime(days), engine=signer,
                      **run.keywords)

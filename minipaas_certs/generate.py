@@ -31,6 +31,7 @@ from .names import parse_san
 from .openssl import OpenSSL, children_reaped
 from .plan import (
     CannotKeep,
+    CASpec,
     LeafLine,
     LeafSpec,
     Leaves,
@@ -479,6 +480,8 @@ class Preview(NamedTuple):
     moved: tuple[str, ...]  # names in ``out`` that a real run moves into a backup folder
     skipped: tuple[Skipped, ...] = ()
     undo: tuple[str, ...] = ()  # interrupted runs' changes a real run undoes first
+    ca: CASpec | None = None  # the new CA, named as the run would name it
+    revoked: tuple[Revocation, ...] = ()
 
 
 def preview(out: Path, plan: Plan) -> Preview:
@@ -493,17 +496,42 @@ def preview(out: Path, plan: Plan) -> Preview:
             read_ca_files(plan.signer.folder or out)
         resolved = [_resolve(out, request, plan.force, plan.signer_options(request.role))
                     for request in plan.requests]
-        reissues, skipped = _reissues(out, plan)
+        replaces_ca = plan.ca is not None or bool(plan.revoke)  # an engine's: a new root
+        reissues, skipped = _reissues(out, plan, replaces_ca)
         leaves = (*plan.leaves, *(spec for spec, _ in resolved),
                   *(reissue.spec for reissue in reissues))
+        revoked = _revocations(out, plan)
 
         def snapshot(names: Iterable[str]) -> frozenset[str]:  # as store.snapshot
             return frozenset(name for name in names if os.path.lexists(out / name))
 
         placement = plan.placement(leaves, out, snapshot)  # its refusals too
-        moved = tuple(name for name in (*placement.keep, *plan.archive(placement))
-                      if os.path.lexists(out / name))
-    return Preview(leaves, moved, tuple(skipped), undo)
+        carried_off = [name for item in skipped for name in item.names] \
+            if replaces_ca else []
+        moved = tuple(dict.fromkeys(
+            name for name in (*placement.keep, *plan.archive(placement), *carried_off)
+            if os.path.lexists(out / name)))
+        ca = plan.ca
+        if ca is not None:
+            from .signers.new_ca import distinct_ca_name
+
+            ca = ca._replace(common_name=distinct_ca_name(out, ca.common_name))
+    return Preview(leaves, moved, tuple(skipped), undo, ca, tuple(revoked))
+
+
+def preview_revoke(out: Path, cut_off: Sequence[Identity], *, ca_days: int,
+                   lifetime: datetime.timedelta | None = None, engine: Signer | None = None
+                   ) -> Preview:
+    """``revoke``'s plan, previewed, after the refusals it makes up front (a CA it
+    cannot replace).  An interrupted run's change is not undone first: named only."""
+    if engine is not None:
+        return preview(out, Plan.revocation(engine, cut_off, lifetime=lifetime))
+    from .signers.new_ca import NewCA
+
+    with shared_lock(out):
+        current = _current_ca(out, cut_off)
+    return preview(out, Plan.revocation(NewCA(successor_ca(current, ca_days)), cut_off,
+                                        lifetime=lifetime))
 
 
 def preview_renew(out: Path, identity: Identity, *, extra_sans: Sequence[str] = (),

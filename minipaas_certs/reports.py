@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .errors import listed, printable, quote
 from .identity import certs_command, eku_name, renew_every
-from .layout import REVOKED_FILE, SUMS_FILE
+from .layout import CA_CERT, REVOKED_FILE, SUMS_FILE
 from .output import COUNT_FROM, progress, say, say_line, sum_up
 
 if TYPE_CHECKING:  # the operations are imported only by the commands that run them
@@ -208,6 +208,10 @@ def _preview_text(data: Previewed) -> None:
     for name in found.undo:
         say_line(f"would undo first: the change of an interrupted run ({name}); what is "
                  "issued below may differ after it")
+    if found.ca is not None:
+        ca = found.ca
+        say_line(f"would issue: CA ({out / CA_CERT}): CN={ca.common_name}, {ca.key} key, "
+                 f"valid {count(ca.days, 'day')}")
     for spec in found.issue:
         sans = ", ".join(map(str, spec.sans))
         say_line(f"would issue: {spec.role.name} {spec.bundle or '(top-level)'} "
@@ -218,6 +222,8 @@ def _preview_text(data: Previewed) -> None:
         say_line(f"would move to a backup folder: {out / name}")
     for item in found.skipped:
         say_line(f"would skip: {out / item.label}: {item.reason}")
+    for entry in found.revoked:
+        say_line(f"would revoke: {entry.line()}")
     for line in deployment(out, found.issue):
         say_line(f"would need new files: {line}")
     if not found.issue:

@@ -177,3 +177,48 @@ def test_server_dry_run_without_a_ca_is_exit_5_and_makes_no_folder(tmp_path: Pat
     code, _, stderr = dry(tmp_path / "none", "server")
     assert code == 5 and stderr.startswith("Error: no CA in ")
     assert not (tmp_path / "none").exists()
+
+
+def test_revoke_dry_run_then_the_real_run_agree(out: Path) -> None:
+    tree = lstat_tree(out)
+    code, stdout, stderr = dry(out, "revoke", "--name", "ci")
+    assert code == 0, stderr
+    assert lstat_tree(out) == tree
+    lines = stdout.splitlines()
+    assert lines[0].startswith(f"would issue: CA ({out}/ca.pem): CN=minipaas-ca ")
+    moved = sorted(line.split(": ", 1)[1] for line in lines
+                   if line.startswith("would move to a backup folder: "))
+    revoked = [line.split(": ", 1)[1].rsplit("  revoked ", 1)[0] for line in lines
+               if line.startswith("would revoke: ")]
+    before = set(backups(out))
+    real = run_tool("certs", "revoke", "--out", str(out), "--name", "ci")
+    assert real.returncode == 0, real.stderr
+    backup = out / (set(backups(out)) - before).pop()
+    in_backup = [*(e for e in backup.iterdir() if e.is_file()), *backup.glob("*/*")]
+    assert moved == sorted(str(out / e.relative_to(backup)) for e in in_backup)
+    assert revoked == [line.split("Revoked ", 1)[1].rsplit("  revoked ", 1)[0]
+                       for line in real.stderr.splitlines() if line.startswith("Revoked ")]
+    ca_cn = lines[0].split("CN=", 1)[1][:len("minipaas-ca 20")]  # then a time stamp
+    assert f"for CN={ca_cn}" in real.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["revoke"],
+    ["revoke", "--name", "nope"],
+])
+def test_revoke_dry_run_refuses_as_the_real_run_does(out: Path, args: list[str]) -> None:
+    real = run_tool("certs", *args, "--out", str(out))
+    assert real.returncode != 0
+    tree = lstat_tree(out)
+    code, stdout, stderr = dry(out, *args)
+    assert (code, stdout, stderr.splitlines()[-1]) == (real.returncode, "",
+                                                       real.stderr.splitlines()[-1])
+    assert lstat_tree(out) == tree
+
+
+def test_revoke_dry_run_without_the_ca_key_is_exit_5(out: Path) -> None:
+    (out / "ca-key.pem").unlink()
+    tree = lstat_tree(out)
+    code, stdout, stderr = dry(out, "revoke", "--name", "ci")
+    assert (code, stdout) == (5, "") and stderr.startswith(f"Error: {out} holds no ca-key.pem")
+    assert lstat_tree(out) == tree

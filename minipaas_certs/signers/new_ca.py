@@ -59,7 +59,7 @@ class _NewCASigning(Signing):
         run = self.run
         if run.plan.reissue:
             _check_old_passphrase(run.openssl, run.out, run.passphrase)
-        self.spec = self.spec._replace(common_name=_distinct_ca_name(run.out,
+        self.spec = self.spec._replace(common_name=distinct_ca_name(run.out,
                                                                      self.spec.common_name))
         spec = self.spec
         run.progress(f"Generating CA key ({spec.key}"
@@ -91,7 +91,7 @@ def _refuse_orphans(run: SigningRun, issued: set[str], holds_ca: bool) -> None:
             f"the same step (each keeps its names), or move them out of {out} first")
 
 
-def _distinct_ca_name(out: Path, name: str) -> str:
+def distinct_ca_name(out: Path, name: str) -> str:
     """``name``, or when a CA in ``out`` already bears it (the one a new CA replaces,
     or the old one of a rollover), that name stamped as a successor's: two CAs never
     share a name in messages, in Go's errors, or in a daemon's CA file."""
