@@ -150,11 +150,12 @@ dry_run_option = click.option(
 @ca_days_option
 @force_option
 @reissue_option
+@dry_run_option
 @engine_options
 @with_run(passphrase=PASSPHRASE_NEW_CA)
 def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                 server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
-                days: int, ca_days: int, force: bool, reissue: bool, run: Run,
+                days: int, ca_days: int, force: bool, reissue: bool, dry_run: bool, run: Run,
                 **engine: Any) -> None:
     """A new CA, a server pair and a client pair: the set for a new cluster.
 
@@ -187,6 +188,9 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                             leaves=(server_leaf(server_cn, sans, not no_default_san, key,
                                                 lifetime),
                                     *client_leaves(client_cn, (), key, lifetime)))
+    if dry_run:
+        _preview(Path(out), plan)
+        return
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
     # What comes next, whoever signed: the daemon's files, then docker version.
@@ -204,9 +208,10 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
 @ca_days_option
 @force_option
 @reissue_option
+@dry_run_option
 @with_run(passphrase=PASSPHRASE_NEW_CA)
 def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: int,
-               force: bool, reissue: bool, run: Run) -> None:
+               force: bool, reissue: bool, dry_run: bool, run: Run) -> None:
     """A new CA alone (ca.pem, ca-key.pem); never replaces one without --force.
 
     With --force --reissue, every server and client certificate of the previous CA
@@ -219,6 +224,9 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
     plan = Plan.new_set(choose(new_ca=CASpec(cn, _key(key_type, key_size), ca_days)),
                         force=force,
                 reissue=reissue)
+    if dry_run:
+        _preview(Path(out), plan)
+        return
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
 

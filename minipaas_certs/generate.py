@@ -505,6 +505,12 @@ def preview(out: Path, plan: Plan) -> Preview:
         def snapshot(names: Iterable[str]) -> frozenset[str]:  # as store.snapshot
             return frozenset(name for name in names if os.path.lexists(out / name))
 
+        if plan.ca is not None:  # the new CA's own refusal, before placement's
+            from .signers.new_ca import refuse_orphans
+
+            gone = {spec.cert_file for spec in leaves} | {b.cert for b in plan.revoke}
+            gone.update(item.identity.cert for item in skipped)
+            refuse_orphans(out, plan.force, gone, os.path.lexists(out / CA_CERT))
         placement = plan.placement(leaves, out, snapshot)  # its refusals too
         carried_off = [name for item in skipped for name in item.names] \
             if replaces_ca else []

@@ -222,3 +222,41 @@ def test_revoke_dry_run_without_the_ca_key_is_exit_5(out: Path) -> None:
     code, stdout, stderr = dry(out, "revoke", "--name", "ci")
     assert (code, stdout) == (5, "") and stderr.startswith(f"Error: {out} holds no ca-key.pem")
     assert lstat_tree(out) == tree
+
+
+@pytest.mark.parametrize("args", [["all"], ["all", "--force"], ["ca", "--force"]])
+def test_new_ca_dry_runs_refuse_as_the_real_runs_do(out: Path, args: list[str]) -> None:
+    real = run_tool("certs", *args, "--out", str(out))
+    assert real.returncode == 4
+    tree = lstat_tree(out)
+    code, stdout, stderr = dry(out, *args)
+    assert (code, stdout, stderr.splitlines()[-1]) == (4, "", real.stderr.splitlines()[-1])
+    assert lstat_tree(out) == tree
+
+
+@pytest.mark.parametrize("command", ["all", "ca"])
+def test_force_reissue_dry_run_then_the_real_run_agree(out: Path, command: str) -> None:
+    tree = lstat_tree(out)
+    code, stdout, stderr = dry(out, command, "--force", "--reissue")
+    assert code == 0, stderr
+    assert lstat_tree(out) == tree
+    lines = stdout.splitlines()
+    issued = [line.split(" (")[0] for line in lines if line.startswith("would issue: ")]
+    assert issued == ["would issue: CA", "would issue: server", "would issue: client",
+                      "would issue: client ci"]
+    moved = sorted(line.split(": ", 1)[1] for line in lines
+                   if line.startswith("would move to a backup folder: "))
+    before = set(backups(out))
+    real = run_tool("certs", command, "--force", "--reissue", "--out", str(out), "-q")
+    assert real.returncode == 0, real.stderr
+    backup = out / (set(backups(out)) - before).pop()
+    in_backup = [*(e for e in backup.iterdir() if e.is_file()), *backup.glob("*/*")]
+    assert moved == sorted(str(out / e.relative_to(backup)) for e in in_backup)
+
+
+def test_all_dry_run_in_a_new_folder_makes_no_folder(tmp_path: Path) -> None:
+    code, stdout, stderr = dry(tmp_path / "new", "all", "--san", "10.0.0.5")
+    assert code == 0, stderr
+    assert stdout.splitlines()[0] == (f"would issue: CA ({tmp_path}/new/ca.pem): "
+                                      "CN=minipaas-ca, ECDSA P-256 key, valid 3650 days")
+    assert "would move" not in stdout and not (tmp_path / "new").exists()

@@ -80,11 +80,14 @@ class _NewCASigning(Signing):
 
 
 def _refuse_orphans(run: SigningRun, issued: set[str], holds_ca: bool) -> None:
+    refuse_orphans(run.out, run.plan.force, issued, holds_ca)
+
+
+def refuse_orphans(out: Path, force: bool, issued: set[str], holds_ca: bool) -> None:
     """A new CA never leaves certificates of the previous one beside its ca.pem."""
-    out = run.out
     orphans = [identity.label for identity in identities(out) if identity.cert not in issued]
     if orphans:
-        again = "--reissue" if run.plan.force or not holds_ca else "--force --reissue"
+        again = "--reissue" if force or not holds_ca else "--force --reissue"
         raise Conflict(
             f"{listed(orphans)} in {out} hold certificates of the previous CA, which the "
             f"new ca.pem would not trust: add {again} to re-issue them from the new CA in "
