@@ -765,11 +765,28 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
 @click.option("--force", is_flag=True,
               help="Finish even though certificates from the old CA remain: they go into "
                    "the backup with it, each named with the command that issues it again.")
+@click.option("--dry-run", is_flag=True,
+              help="Print what would be rewritten, moved to a backup and redeployed; "
+                   "change nothing on disk.")
 @quiet_option
 @no_ca_dir_option
-def rotate_finish_command(out: str, force: bool, quiet: bool) -> None:
+def rotate_finish_command(out: str, force: bool, dry_run: bool, quiet: bool) -> None:
     """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
-    from .rotate_ca import finish
+    from .rotate_ca import finish, would_finish
+
+    if dry_run:
+        rewritten, moved, carried = would_finish(made_set(out), force=force)
+        folder = Path(out)
+        for name in rewritten:
+            say_line(f"would rewrite (the new CA alone): {folder / name}")
+        for name in moved:
+            say_line(f"would move to a backup folder: {folder / name}")
+        for label in carried:
+            say_line(f"would carry off (from the old CA): {folder / label}")
+        say_line("would need new files: ca.pem on every daemon and client "
+                         "(restart dockerd)")
+        progress("Dry run: nothing was changed")
+        return
 
     written, warnings = finish(made_set(out), force=force, progress=reporter(quiet))
     # The warnings even with -q: a person must issue these again.

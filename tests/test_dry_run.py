@@ -260,3 +260,28 @@ def test_all_dry_run_in_a_new_folder_makes_no_folder(tmp_path: Path) -> None:
     assert stdout.splitlines()[0] == (f"would issue: CA ({tmp_path}/new/ca.pem): "
                                       "CN=minipaas-ca, ECDSA P-256 key, valid 3650 days")
     assert "would move" not in stdout and not (tmp_path / "new").exists()
+
+
+def test_rotate_ca_finish_dry_run_refuses_then_agrees_with_the_real_run(out: Path) -> None:
+    for args in (["rotate-ca", "finish"], ["rotate-ca", "finish", "--force"]):
+        real = run_tool("certs", *args, "--out", str(out))  # no rollover: exit 5
+        assert real.returncode == 5
+        tree = lstat_tree(out)
+        code, stdout, stderr = dry(out, *args)
+        assert (code, stdout, stderr) == (5, "", real.stderr)
+        assert lstat_tree(out) == tree
+    assert run_tool("certs", "rotate-ca", "start", "--out", str(out), "-q").returncode == 0
+    tree = lstat_tree(out)
+    code, _, stderr = dry(out, "rotate-ca", "finish")  # old leaves remain: exit 4
+    assert code == 4 and "still come from the old CA" in stderr
+    code, stdout, stderr = dry(out, "rotate-ca", "finish", "--force")
+    assert code == 0, stderr
+    assert lstat_tree(out) == tree
+    moved = sorted(line.split(": ", 1)[1] for line in stdout.splitlines()
+                   if line.startswith("would move to a backup folder: "))
+    before = set(backups(out))
+    real = run_tool("certs", "rotate-ca", "finish", "--force", "--out", str(out), "-q")
+    assert real.returncode == 0, real.stderr
+    backup = out / (set(backups(out)) - before).pop()
+    in_backup = [*(e for e in backup.iterdir() if e.is_file()), *backup.glob("*/*")]
+    assert moved == sorted(str(out / e.relative_to(backup)) for e in in_backup)
