@@ -331,10 +331,10 @@ def read_ca(store: OutputDirectory, source: Path, *, elsewhere: bool = True
     ``elsewhere``: the command takes --ca-dir, which a missing CA's message then names.
     """
     if same_directory(source, store.path):
-        return _read_ca_files(source, elsewhere)
+        return read_ca_files(source, elsewhere)
     store.share(source)
     if not unfinished(source):
-        return _read_ca_files(source)
+        return read_ca_files(source)
     store.unshare(source)
     try:  # a journal seen under the shared lock is a crashed run's: no run is moving files
         with OutputDirectory(source):
@@ -346,10 +346,12 @@ def read_ca(store: OutputDirectory, source: Path, *, elsewhere: bool = True
     if unfinished(source):
         raise Conflict(f"{source} holds an unfinished change by a run that crashed "
                        "again; try again")
-    return _read_ca_files(source, elsewhere)
+    return read_ca_files(source, elsewhere)
 
 
-def _read_ca_files(source: Path, elsewhere: bool = True) -> tuple[bytes, bytes]:
+def read_ca_files(source: Path, elsewhere: bool = True) -> tuple[bytes, bytes]:
+    """ca.pem and ca-key.pem of ``source``, or the CAProblem a run signing from them
+    meets first (a --dry-run reads them, and no more, to refuse as that run would)."""
     cert_path, key_path = source / CA_CERT, source / CA_KEY
     missing = [path.name for path in (cert_path, key_path) if not os.path.lexists(path)]
     if len(missing) == 2:

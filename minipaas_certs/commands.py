@@ -129,6 +129,11 @@ def _key(key_type: str, key_size: int | None) -> Any:
     return KeySpec.parse(key_type, key_size)
 
 
+dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Print what would be issued, moved to a backup and "
+                                    "redeployed; change nothing on disk.")
+
+
 @click.command("all", epilog=EXIT_CODES)
 @retention_option
 @out_option
@@ -146,12 +151,13 @@ def _key(key_type: str, key_size: int | None) -> Any:
 @force_option
 @reissue_option
 @json_option
+@dry_run_option
 @engine_options
 @with_run(passphrase=PASSPHRASE_NEW_CA)
 def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                 server_cn: str | None, client_cn: str, key_type: str, key_size: int | None,
-                days: int, ca_days: int, force: bool, reissue: bool, as_json: bool, run: Run,
-                **engine: Any) -> None:
+                days: int, ca_days: int, force: bool, reissue: bool, as_json: bool,
+                dry_run: bool, run: Run, **engine: Any) -> None:
     """A new CA, a server pair and a client pair: the set for a new cluster.
 
     With --force over an existing set, the bundles of the previous CA
@@ -183,6 +189,9 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
                             leaves=(server_leaf(server_cn, sans, not no_default_san, key,
                                                 lifetime),
                                     *client_leaves(client_cn, (), key, lifetime)))
+    if dry_run:
+        _preview(Path(out), plan)
+        return
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done), reports.chosen(as_json))
     # What comes next, whoever signed: the daemon's files, then docker version.
@@ -200,9 +209,10 @@ def all_command(out: str, sans: Sequence[str], no_default_san: bool, ca_cn: str,
 @ca_days_option
 @force_option
 @reissue_option
+@dry_run_option
 @with_run(passphrase=PASSPHRASE_NEW_CA)
 def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: int,
-               force: bool, reissue: bool, run: Run) -> None:
+               force: bool, reissue: bool, dry_run: bool, run: Run) -> None:
     """A new CA alone (ca.pem, ca-key.pem); never replaces one without --force.
 
     With --force --reissue, every server and client certificate of the previous CA
@@ -215,6 +225,9 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
     plan = Plan.new_set(choose(new_ca=CASpec(cn, _key(key_type, key_size), ca_days)),
                         force=force,
                 reissue=reissue)
+    if dry_run:
+        _preview(Path(out), plan)
+        return
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done))
 
@@ -235,13 +248,14 @@ def ca_command(out: str, cn: str, key_type: str, key_size: int | None, ca_days: 
               help="Drop names the current certificate has that --san/--cn/--no-default-san "
                    "leave out; replace a pair that cannot be read.")
 @json_option
+@dry_run_option
 @engine_options
 @gather(SignerOptions, into="signing")
 @with_run(usage=lambda days, hours, **_: chosen_lifetime(days, hours))
 def server_command(out: str, signing: SignerOptions, sans: Sequence[str],
                    no_default_san: bool, cn: str | None, name: str | None,
                    key_type: str | None, key_size: int | None, days: int | None,
-                   hours: int | None, force: bool, as_json: bool, run: Run) -> None:
+                   hours: int | None, force: bool, as_json: bool, dry_run: bool, run: Run) -> None:
     """A server pair from the CA: server-cert.pem, server-key.pem.
 
     \b
@@ -261,8 +275,18 @@ def server_command(out: str, signing: SignerOptions, sans: Sequence[str],
     request = _request(SERVER, name, cn, sans, no_default_san, key_type, key_size,
                        days, hours)  # checked before the signer's options, as always
     plan = Plan.issue(signing.signer((SERVER,)), (request,), force=force)
+    if dry_run:
+        _preview(Path(out), plan)
+        return
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done), reports.chosen(as_json))
+
+
+def _preview(out: Path, plan: Any) -> None:
+    """--dry-run: the plan resolved as a run would, printed, nothing changed."""
+    from .generate import preview
+
+    reports.render("preview", reports.Previewed(out, preview(out, plan)))
 
 
 def _request(role: Role, name: str | None, cn: str | None, sans: Sequence[str],
@@ -295,12 +319,13 @@ def _request(role: Role, name: str | None, cn: str | None, sans: Sequence[str],
               help="Replace an existing bundle (it goes to a backup folder), or change the "
                    "default pair's CN.")
 @json_option
+@dry_run_option
 @engine_options
 @gather(SignerOptions, into="signing")
 @with_run(usage=_client_usage)
 def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequence[str],
                    key_type: str | None, key_size: int | None, days: int | None,
-                   hours: int | None, force: bool, as_json: bool, run: Run) -> None:
+                   hours: int | None, force: bool, as_json: bool, dry_run: bool, run: Run) -> None:
     """A client pair from the CA (client-*.pem, and cert.pem/key.pem).
 
     \b
@@ -319,6 +344,9 @@ def client_command(out: str, signing: SignerOptions, cn: str | None, names: Sequ
     requests = tuple(_request(CLIENT, name, cn, (), False, key_type, key_size, days, hours)
                      for name in bundles)
     plan = Plan.issue(signing.signer((CLIENT,)), requests, force=force)
+    if dry_run:
+        _preview(Path(out), plan)
+        return
     done = generate(run.openssl, Path(out), plan, **run.keywords)
     reports.render("outcome", reports.Done(Path(out), done), reports.chosen(as_json))
 
@@ -565,12 +593,13 @@ def check_command(directory: str, warn_days: int, output_format: str | None, as_
                    "one goes to a backup folder).")
 @click.option("--json", "as_json", is_flag=True,
               help="Say what changed as JSON on stdout.")
+@dry_run_option
 @engine_options
 @gather(SignerOptions, into="signing")
 @gather(_Renewal, into="asked")
 @with_run(usage=lambda asked, **_: asked.refuse_misuse())
 def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal,
-                  run: Run) -> None:
+                  dry_run: bool, run: Run) -> None:
     """Re-issue a pair, keeping its CN, SANs, key type and validity.
 
     \b
@@ -591,6 +620,16 @@ def renew_command(out: str, signing: SignerOptions, force: bool, asked: _Renewal
     signed_by = signing.signer(tuple(ROLES.values()) if asked.every else
                                (asked.identity.role,))
     within = asked.within or Window()
+    if dry_run:
+        from .generate import preview_renew, preview_renew_all
+
+        found = (preview_renew_all(Path(out), lifetime=asked.lifetime, within=within,
+                                   signer=signed_by, force=force) if asked.every else
+                 preview_renew(Path(out), asked.identity, extra_sans=asked.sans,
+                               lifetime=asked.lifetime, key_kind=asked.key_type,
+                               key_bits=asked.key_size, signer=signed_by, force=force))
+        reports.render("preview", reports.Previewed(Path(out), found))
+        return
     if asked.every:
         renewal = renew_all(run.openssl, Path(out), lifetime=asked.lifetime, within=within,
                             signer=signed_by, force=force, **run.keywords)
@@ -630,12 +669,13 @@ def _revoke_usage(names: Sequence[str], clients: Sequence[str], servers: Sequenc
 @click.option("--days", type=DAYS, default=None,
               help="Validity of the re-issued certificates [default: each one's current].")
 @json_option
+@dry_run_option
 @engine_options
 @no_ca_dir_option
 @with_run(passphrase=PASSPHRASE_NEXT_CA, usage=_revoke_usage)
 def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
                    servers: Sequence[str], client_pair: bool, ca_days: int, days: int | None,
-                   as_json: bool, run: Run, **engine: Any) -> None:
+                   as_json: bool, dry_run: bool, run: Run, **engine: Any) -> None:
     """Cut identities off, although dockerd checks no CRL: a new CA, every other
     identity re-issued from it, in one step.
 
@@ -666,11 +706,20 @@ def revoke_command(out: str, names: Sequence[str], clients: Sequence[str],
     if signing.names_engine:
         refuse_through_engine("ca_days")
         signer = signing.signer((SERVER, CLIENT))
-    recover(made_set(out), run.progress)  # before --name looks for the bundle
+    folder = made_set(out)
+    if not dry_run:  # a dry run names an interrupted run's change instead
+        recover(folder, run.progress)  # before --name looks for the bundle
     cut_off = [*(named(Path(out), name) for name in names),
                *(Identity(CLIENT, name) for name in clients),
                *(Identity(SERVER, name) for name in servers),
                *([Identity(CLIENT)] if client_pair else [])]
+    if dry_run:
+        from .generate import preview_revoke
+
+        found = preview_revoke(Path(out), cut_off, ca_days=ca_days, engine=signer,
+                               lifetime=None if days is None else chosen_lifetime(days))
+        reports.render("preview", reports.Previewed(Path(out), found))
+        return
     revoked = revoke(run.openssl, Path(out), cut_off, ca_days=ca_days,
                      lifetime=None if days is None else chosen_lifetime(days), engine=signer,
                      **run.keywords)
@@ -723,12 +772,30 @@ def rotate_start_command(out: str, cn: str | None, key_type: str | None, key_siz
 @click.option("--force", is_flag=True,
               help="Finish even though certificates from the old CA remain: they go into "
                    "the backup with it, each named with the command that issues it again.")
+@click.option("--dry-run", is_flag=True,
+              help="Print what would be rewritten, moved to a backup and redeployed; "
+                   "change nothing on disk.")
 @quiet_option
 @json_option
 @no_ca_dir_option
-def rotate_finish_command(out: str, force: bool, quiet: bool, as_json: bool) -> None:
+def rotate_finish_command(out: str, force: bool, dry_run: bool, quiet: bool,
+                          as_json: bool) -> None:
     """Step 3: drop the old CA from ca.pem; archive its certificate and key."""
-    from .rotate_ca import finish
+    from .rotate_ca import finish, would_finish
+
+    if dry_run:
+        rewritten, moved, carried = would_finish(made_set(out), force=force)
+        folder = Path(out)
+        for name in rewritten:
+            say_line(f"would rewrite (the new CA alone): {folder / name}")
+        for name in moved:
+            say_line(f"would move to a backup folder: {folder / name}")
+        for label in carried:
+            say_line(f"would carry off (from the old CA): {folder / label}")
+        say_line("would need new files: ca.pem on every daemon and client "
+                         "(restart dockerd)")
+        progress("Dry run: nothing was changed")
+        return
 
     written, warnings = finish(made_set(out), force=force, progress=reporter(quiet))
     # The warnings even with -q: a person must issue these again.
@@ -836,10 +903,12 @@ def verify_sums_command(directory: str, sums: str | None, openssl_path: str | No
 @click.option("--older-than", "older_than", type=click.IntRange(0, MAX_DAYS), default=None,
               metavar="DAYS", help="Remove backup folders made DAYS days ago or more "
                                    "(with --keep: only those beyond the newest N).")
+@click.option("--dry-run", is_flag=True,
+              help="Print what would be removed; change nothing on disk.")
 @json_option
 @quiet_option
-def prune_command(out: str, keep: int | None, older_than: int | None, as_json: bool,
-                  quiet: bool) -> None:
+def prune_command(out: str, keep: int | None, older_than: int | None, dry_run: bool,
+                  as_json: bool, quiet: bool) -> None:
     """Remove old backup folders: they hold the replaced private keys, often still valid.
 
     Only folders this tool made are removed (named backup-<date>, a real 0700
@@ -847,10 +916,11 @@ def prune_command(out: str, keep: int | None, older_than: int | None, as_json: b
     and named on stderr.  One all-or-nothing commit under the folder's lock: a
     crash leaves each backup folder whole or gone, and the next run finishes.
     """
-    from .prune import prune
+    from .prune import prune, would_prune
 
     if keep is None and older_than is None:
         raise click.UsageError("say what to remove: --keep N, --older-than DAYS, or both")
     folder = made_set(out)
-    done = prune(folder, keep=keep, older_than=older_than, progress=reporter(quiet))
+    done = (would_prune(folder, keep=keep, older_than=older_than) if dry_run else
+            prune(folder, keep=keep, older_than=older_than, progress=reporter(quiet)))
     reports.render("prune", reports.PruneDone(folder, done), reports.chosen(as_json))

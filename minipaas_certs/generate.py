@@ -11,9 +11,10 @@ import contextlib
 import datetime
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 
 from . import clock
+from .authority import read_ca_files
 from .certinfo import Certificate, read_certificate, read_certificates
 from .errors import CAProblem, InvalidInput, OutputError, listed, quote
 from .identity import ROLES, Identity, certs_command, identities, kind_of, renew_every
@@ -30,6 +31,7 @@ from .names import parse_san
 from .openssl import OpenSSL, children_reaped
 from .plan import (
     CannotKeep,
+    CASpec,
     LeafLine,
     LeafSpec,
     Leaves,
@@ -466,3 +468,97 @@ def _under_a_trusted_root(out: Path, cut_off: Sequence[Identity], intermediate: 
         f"({'; '.join(until) or '`' + certs_command('show', out=out) + '` gives the date'}). "
         f"To cut it off sooner, move {move_out(out, cut_off) or 'it'} out of {out} and put "
         f"an intermediate under another root from your organisation {way}")
+
+
+# --- --dry-run: the plan resolved as a real run resolves it, shown, not carried out -------
+
+class Preview(NamedTuple):
+    """What a run of a plan would issue, move into a backup and ask to redeploy, read
+    under a shared lock: no key is made, nothing is signed, no file is written."""
+
+    issue: tuple[LeafSpec, ...]
+    moved: tuple[str, ...]  # names in ``out`` that a real run moves into a backup folder
+    skipped: tuple[Skipped, ...] = ()
+    undo: tuple[str, ...] = ()  # interrupted runs' changes a real run undoes first
+    ca: CASpec | None = None  # the new CA, named as the run would name it
+    revoked: tuple[Revocation, ...] = ()
+
+
+def preview(out: Path, plan: Plan) -> Preview:
+    """What ``generate(out, plan)`` would do, by the same resolution of its requests and
+    re-issues; what only signing learns (the CA's key, passphrase, dates, an engine's
+    answer) is not checked."""
+    from .signers.ca_files import CAFiles
+
+    with shared_lock(out):
+        undo = tuple(leftover.name for leftover in unfinished(out))
+        if isinstance(plan.signer, CAFiles):  # what a real run refuses first: no CA
+            read_ca_files(plan.signer.folder or out)
+        resolved = [_resolve(out, request, plan.force, plan.signer_options(request.role))
+                    for request in plan.requests]
+        replaces_ca = plan.ca is not None or bool(plan.revoke)  # an engine's: a new root
+        reissues, skipped = _reissues(out, plan, replaces_ca)
+        leaves = (*plan.leaves, *(spec for spec, _ in resolved),
+                  *(reissue.spec for reissue in reissues))
+        revoked = _revocations(out, plan)
+
+        def snapshot(names: Iterable[str]) -> frozenset[str]:  # as store.snapshot
+            return frozenset(name for name in names if os.path.lexists(out / name))
+
+        if plan.ca is not None:  # the new CA's own refusal, before placement's
+            from .signers.new_ca import refuse_orphans
+
+            gone = {spec.cert_file for spec in leaves} | {b.cert for b in plan.revoke}
+            gone.update(item.identity.cert for item in skipped)
+            refuse_orphans(out, plan.force, gone, os.path.lexists(out / CA_CERT))
+        placement = plan.placement(leaves, out, snapshot)  # its refusals too
+        carried_off = [name for item in skipped for name in item.names] \
+            if replaces_ca else []
+        moved = tuple(dict.fromkeys(
+            name for name in (*placement.keep, *plan.archive(placement), *carried_off)
+            if os.path.lexists(out / name)))
+        ca = plan.ca
+        if ca is not None:
+            from .signers.new_ca import distinct_ca_name
+
+            ca = ca._replace(common_name=distinct_ca_name(out, ca.common_name))
+    return Preview(leaves, moved, tuple(skipped), undo, ca, tuple(revoked))
+
+
+def preview_revoke(out: Path, cut_off: Sequence[Identity], *, ca_days: int,
+                   lifetime: datetime.timedelta | None = None, engine: Signer | None = None
+                   ) -> Preview:
+    """``revoke``'s plan, previewed, after the refusals it makes up front (a CA it
+    cannot replace).  An interrupted run's change is not undone first: named only."""
+    if engine is not None:
+        return preview(out, Plan.revocation(engine, cut_off, lifetime=lifetime))
+    from .signers.new_ca import NewCA
+
+    with shared_lock(out):
+        current = _current_ca(out, cut_off)
+    return preview(out, Plan.revocation(NewCA(successor_ca(current, ca_days)), cut_off,
+                                        lifetime=lifetime))
+
+
+def preview_renew(out: Path, identity: Identity, *, extra_sans: Sequence[str] = (),
+                  lifetime: datetime.timedelta | None = None, key_kind: str | None = None,
+                  key_bits: int | None = None, signer: Signer, force: bool = False
+                  ) -> Preview:
+    """``renew``'s plan, previewed."""
+    request = Request(identity.role, identity.name, add_sans=tuple(extra_sans),
+                      key_kind=key_kind, key_bits=key_bits, lifetime=lifetime,
+                      existing_only=True)
+    return preview(out, Plan.renewal(signer, request, force=force))
+
+
+def preview_renew_all(out: Path, *, lifetime: datetime.timedelta | None = None,
+                      within: Window | None = None, signer: Signer, force: bool = False
+                      ) -> Preview:
+    """``renew --all``'s plan, previewed, after the refusals it makes up front."""
+    if not out.is_dir():
+        raise OutputError(f"{out} is not a directory: make a set there with "
+                          f"`{certs_command('all', out=out)}`")
+    if not identities(out):
+        raise CAProblem(f"nothing to renew in {out}: it holds no server or client "
+                        "certificate")
+    return preview(out, Plan.renew_all(signer, lifetime=lifetime, within=within, force=force))

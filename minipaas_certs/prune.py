@@ -34,7 +34,7 @@ from .layout import (
     OLD_CA_KEY,
     is_key,
 )
-from .store import OutputDirectory, shared_lock
+from .store import OutputDirectory, shared_lock, unfinished
 
 _STAMP = "%Y%m%dT%H%M%S"
 # A key's certificate in the same folder; "*-key.pem" pairs with "*-cert.pem".
@@ -48,6 +48,8 @@ class Pruned(NamedTuple):
     removed: list[str]
     kept: list[str]
     strangers: list[tuple[str, str]]
+    dry_run: bool = False  # nothing was removed: ``removed`` is what a real run removes
+    undo: tuple[str, ...] = ()  # dry run: interrupted runs' changes a real run undoes first
 
 
 def _order(name: str) -> tuple[str, int]:
@@ -126,6 +128,20 @@ def prune(out: Path, *, keep: int | None = None, older_than: int | None = None,
         removed, kept = select(ours, keep, older_than, clock.now())
         store.discard(removed)
     return Pruned(removed, kept, others)
+
+
+def would_prune(out: Path, *, keep: int | None = None, older_than: int | None = None
+                ) -> Pruned:
+    """What ``prune`` would remove, read under a shared lock, changing nothing.
+
+    An interrupted run's change is named, not undone: a real run undoes it first,
+    which may bring back or take away a backup folder, so then this is a preview only.
+    """
+    with shared_lock(out):
+        undo = tuple(leftover.name for leftover in unfinished(out))
+        ours, others = backups(out)
+        removed, kept = select(ours, keep, older_than, clock.now())
+    return Pruned(removed, kept, others, True, undo)
 
 
 def _live(folder: Path, now: datetime.datetime) -> bool:

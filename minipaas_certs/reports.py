@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .errors import listed, printable, quote
 from .identity import certs_command, eku_name, renew_every
-from .layout import REVOKED_FILE, SUMS_FILE
+from .layout import CA_CERT, REVOKED_FILE, SUMS_FILE
 from .output import COUNT_FROM, progress, say, say_line, sum_up
 
 if TYPE_CHECKING:  # the operations are imported only by the commands that run them
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the operations are imported only by the commands that run t
 
     from .check import Finding, Report
     from .doctor import HostVerdict
-    from .generate import Outcome, Reissue, Skipped
+    from .generate import Outcome, Preview, Reissue, Skipped
     from .inventory import Entry, Rollover
     from .plan import Window
     from .prune import Pruned
@@ -60,6 +60,14 @@ class Done:
 
     out: Path
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Previewed:
+    """What a --dry-run found a real run in ``out`` would do."""
+
+    out: Path
+    preview: Preview
 
 
 @dataclass(frozen=True)
@@ -238,6 +246,40 @@ def _deploy(out: Path, renewed: Outcome, summed: bool = False) -> list[str]:
     from .generate import deployment
 
     return deployment(out, [reissue.spec for reissue in renewed.reissued], summed)
+
+
+def _preview_text(data: Previewed) -> None:
+    """Each certificate issued, each name moved, each deployment on stdout; that nothing
+    changed, and what only a real run checks, on stderr (even with -q)."""
+    from .generate import deployment
+    from .plan import describe
+
+    out, found = data.out, data.preview
+    for name in found.undo:
+        say_line(f"would undo first: the change of an interrupted run ({name}); what is "
+                 "issued below may differ after it")
+    if found.ca is not None:
+        ca = found.ca
+        say_line(f"would issue: CA ({out / CA_CERT}): CN={ca.common_name}, {ca.key} key, "
+                 f"valid {count(ca.days, 'day')}")
+    for spec in found.issue:
+        sans = ", ".join(map(str, spec.sans))
+        say_line(f"would issue: {spec.role.name} {spec.bundle or '(top-level)'} "
+                 f"({out / spec.cert_file}): CN={spec.common_name}"
+                 + (f", SANs {sans}" if sans else "")
+                 + f", {spec.key} key, valid {describe(spec.lifetime)}")
+    for name in found.moved:
+        say_line(f"would move to a backup folder: {out / name}")
+    for item in found.skipped:
+        say_line(f"would skip: {out / item.label}: {item.reason}")
+    for entry in found.revoked:
+        say_line(f"would revoke: {entry.line()}")
+    for line in deployment(out, found.issue):
+        say_line(f"would need new files: {line}")
+    if not found.issue:
+        say_line("would issue nothing: nothing is due")
+    progress("Dry run: nothing was changed; the CA's key, passphrase and dates are "
+             "checked only by a real run")
 
 
 def reissue_json(reissue: Reissue) -> dict[str, object]:
@@ -681,8 +723,14 @@ def _prune_left(data: PruneDone) -> None:
 
 def _prune_text(data: PruneDone) -> None:
     """Each removed folder on stdout; what is kept and left, on stderr."""
-    for name in data.pruned.removed:
-        say_line(f"removed: {data.folder / name}")
+    pruned = data.pruned
+    for name in pruned.undo:
+        say_line(f"would undo first: the change of an interrupted run ({name}); what is "
+                 "removed below may differ after it")
+    for name in pruned.removed:
+        say_line(f"{'would remove' if pruned.dry_run else 'removed'}: {data.folder / name}")
+    if pruned.dry_run:
+        progress("Dry run: nothing was changed")
     _prune_left(data)
 
 
@@ -694,6 +742,7 @@ def _prune_json(data: PruneDone) -> None:
         "removed": data.pruned.removed,
         "kept": data.pruned.kept,
         "left": [{"name": name, "reason": why} for name, why in data.pruned.strangers],
+        **({"dry_run": True, "undo": list(data.pruned.undo)} if data.pruned.dry_run else {}),
     }, indent=2))
 
 
@@ -713,6 +762,7 @@ FORMATS: dict[str, dict[str, Renderer]] = {
     "written": {"text": _written, "json": _written_json},  # p12, rotate-ca (json)
     "outcome": {"text": _outcome, "json": _outcome_json},  # all, ca, server, client, renew, revoke
     "renew-all": {"text": _renewal_text, "json": _renewal_json},
+    "preview": {"text": _preview_text},  # --dry-run of all, ca, server, client, renew
     "show": {"text": _show_text, "json": _show_json},
     "check": {"text": _check_text, "json": _check_json, "prometheus": _check_prometheus,
               "nagios": _check_nagios},

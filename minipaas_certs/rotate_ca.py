@@ -18,7 +18,7 @@ from .certinfo import pem_blocks
 from .errors import CAProblem, CertsError, Conflict, InvalidInput, listed, quote
 from .files import read_limited
 from .identity import Identity, bundles, certs_command, renew_every
-from .inventory import inventory, rollover_state
+from .inventory import Rollover, inventory, rollover_state
 from .layout import (
     CA_CERT,
     CA_KEY,
@@ -31,7 +31,7 @@ from .openssl import OpenSSL, children_reaped
 from .plan import KeySpec, Progress, successor_cn
 from .render import SHIPPED, Templates
 from .signers.base import carried_intermediates
-from .store import OutputDirectory
+from .store import OutputDirectory, shared_lock
 
 
 def _bundle_copies(out: Path) -> list[str]:
@@ -132,30 +132,7 @@ def finish(out: Path, *, force: bool = False,
     the files written and a warning for each identity carried off so.
     """
     with OutputDirectory(out) as store:
-        state = rollover_state(out, inventory(out))
-        if state is None and os.path.lexists(out / CA_CERT) \
-                and not os.path.lexists(out / CA_KEY):
-            renew = renew_every(out=out,
-                                  options=["--ca-dir CA_FOLDER", "--force"])
-            raise CAProblem(
-                f"no CA rollover in progress in {out}: it holds no {CA_KEY}, its CA is kept "
-                "elsewhere; a rollover starts where the CA is "
-                f"(`{certs_command('rotate-ca', 'start', out='CA_FOLDER')}`), and once "
-                f"`{certs_command('rotate-ca', 'finish', out='CA_FOLDER')}` is done, `{renew}` "
-                "leaves the new CA alone here")
-        if state is None:
-            raise CAProblem(f"no CA rollover in progress in {out} (no {OLD_CA_CERT}); start "
-                            f"one with `{certs_command('rotate-ca', 'start', out=out)}`")
-        if state.old_leaves and not force:
-            raise Conflict(
-                f"{listed(state.old_leaves)} in {out} still come from the old CA and would "
-                "stop working: re-issue them first "
-                f"(`{renew_every(out=out)}`), or use --force to move them "
-                "into the backup with the old CA"
-            )
-        carried = _carried_off(state.old_leaves)
-        copies = [copy for copy in _bundle_copies(out)
-                  if not any(copy.startswith(f"{name}/") for name in carried)]
+        state, carried, copies = _finishing(out, force)
         store.refuse_links([*copies, *carried])
         new_ca = pem_blocks(read_limited(out / CA_CERT))[0]
         files = {}
@@ -170,6 +147,48 @@ def finish(out: Path, *, force: bool = False,
                     "it, and stops working once the daemons restart with the new ca.pem; issue "
                     f"it again with `{_issue_again(out, identity)}`" for identity in identities]
         return written, warnings
+
+
+def _finishing(out: Path, force: bool) -> tuple[Rollover, list[str], list[str]]:
+    """What ``finish`` checks and changes, read only: the rollover, the names carried
+    off with the old CA, and the bundles' ca.pem copies that follow ca.pem."""
+    state = rollover_state(out, inventory(out))
+    if state is None and os.path.lexists(out / CA_CERT) \
+            and not os.path.lexists(out / CA_KEY):
+        renew = renew_every(out=out,
+                              options=["--ca-dir CA_FOLDER", "--force"])
+        raise CAProblem(
+            f"no CA rollover in progress in {out}: it holds no {CA_KEY}, its CA is kept "
+            "elsewhere; a rollover starts where the CA is "
+            f"(`{certs_command('rotate-ca', 'start', out='CA_FOLDER')}`), and once "
+            f"`{certs_command('rotate-ca', 'finish', out='CA_FOLDER')}` is done, `{renew}` "
+            "leaves the new CA alone here")
+    if state is None:
+        raise CAProblem(f"no CA rollover in progress in {out} (no {OLD_CA_CERT}); start "
+                        f"one with `{certs_command('rotate-ca', 'start', out=out)}`")
+    if state.old_leaves and not force:
+        raise Conflict(
+            f"{listed(state.old_leaves)} in {out} still come from the old CA and would "
+            "stop working: re-issue them first "
+            f"(`{renew_every(out=out)}`), or use --force to move them "
+            "into the backup with the old CA"
+        )
+    carried = _carried_off(state.old_leaves)
+    copies = [copy for copy in _bundle_copies(out)
+              if not any(copy.startswith(f"{name}/") for name in carried)]
+    return state, carried, copies
+
+
+def would_finish(out: Path, force: bool = False) -> tuple[list[str], list[str], list[str]]:
+    """``finish``, previewed under a shared lock: the names it rewrites, those it moves
+    into a backup folder, and the identities carried off with the old CA."""
+    with shared_lock(out):
+        state, carried, copies = _finishing(out, force)
+    identities = dict.fromkeys(_identity(leaf) for leaf in state.old_leaves)
+    moved = [name for name in (OLD_CA_CERT, OLD_CA_KEY, *carried)
+             if os.path.lexists(out / name)]
+    return ([CA_CERT, *copies], moved,
+            [identity.label for identity in identities])
 
 
 def _identity(leaf: str) -> Identity:

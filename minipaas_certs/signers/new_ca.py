@@ -59,7 +59,7 @@ class _NewCASigning(Signing):
         run = self.run
         if run.plan.reissue:
             _check_old_passphrase(run.openssl, run.out, run.passphrase)
-        self.spec = self.spec._replace(common_name=_distinct_ca_name(run.out,
+        self.spec = self.spec._replace(common_name=distinct_ca_name(run.out,
                                                                      self.spec.common_name))
         spec = self.spec
         run.progress(f"Generating CA key ({spec.key}"
@@ -80,18 +80,21 @@ class _NewCASigning(Signing):
 
 
 def _refuse_orphans(run: SigningRun, issued: set[str], holds_ca: bool) -> None:
+    refuse_orphans(run.out, run.plan.force, issued, holds_ca)
+
+
+def refuse_orphans(out: Path, force: bool, issued: set[str], holds_ca: bool) -> None:
     """A new CA never leaves certificates of the previous one beside its ca.pem."""
-    out = run.out
     orphans = [identity.label for identity in identities(out) if identity.cert not in issued]
     if orphans:
-        again = "--reissue" if run.plan.force or not holds_ca else "--force --reissue"
+        again = "--reissue" if force or not holds_ca else "--force --reissue"
         raise Conflict(
             f"{listed(orphans)} in {out} hold certificates of the previous CA, which the "
             f"new ca.pem would not trust: add {again} to re-issue them from the new CA in "
             f"the same step (each keeps its names), or move them out of {out} first")
 
 
-def _distinct_ca_name(out: Path, name: str) -> str:
+def distinct_ca_name(out: Path, name: str) -> str:
     """``name``, or when a CA in ``out`` already bears it (the one a new CA replaces,
     or the old one of a rollover), that name stamped as a successor's: two CAs never
     share a name in messages, in Go's errors, or in a daemon's CA file."""
