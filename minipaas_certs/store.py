@@ -31,7 +31,7 @@ import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from . import interrupts
 from .errors import Conflict, OutputError, listed, quote
@@ -382,17 +382,7 @@ class OutputDirectory:
                     durable.append(folder)
             # On threads, the filesystem can make many files durable in one journal commit.
             run_all([functools.partial(fsync_path, path) for path in durable], _SYNC_THREADS)
-            # Written aside and renamed: a journal is complete, or absent.
-            pending = self.staging / f"{JOURNAL}.part"
-            write_private(pending, json.dumps({
-                "version": JOURNAL_VERSION,
-                "moves": [move._asdict() for move in moves],
-                "made": made,
-                "loose": loose,
-            }).encode(), KEY_MODE)
-            fsync_path(pending)
-            os.rename(pending, journal)
-            fsync_path(self.staging)
+            self._write_journal(moves, made, loose)
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {describe(error)}") from None
         interrupts.check()  # the last moment a signal cancels the run
@@ -447,6 +437,20 @@ class OutputDirectory:
             written.extend(sorted(target.iterdir()) if name in folders else [target])
         return written, backup_path
 
+    def _write_journal(self, moves: Sequence[Move], made: Sequence[str],
+                       loose: Mapping[str, Any]) -> None:
+        """The journal, written aside and renamed: it is complete, or absent."""
+        pending = self.staging / f"{JOURNAL}.part"
+        write_private(pending, json.dumps({
+            "version": JOURNAL_VERSION,
+            "moves": [move._asdict() for move in moves],
+            "made": list(made),
+            "loose": dict(loose),
+        }).encode(), KEY_MODE)
+        fsync_path(pending)
+        os.rename(pending, self.staging / JOURNAL)
+        fsync_path(self.staging)
+
     def discard(self, backups: Sequence[str]) -> None:
         """Remove whole backup folders (names in the directory) through a journal.
 
@@ -460,13 +464,7 @@ class OutputDirectory:
         moves = [Move(name, REPLACED, True, False) for name in backups]
         record, journal = Journal(moves, [], {}), self.staging / JOURNAL
         try:
-            pending = self.staging / f"{JOURNAL}.part"
-            write_private(pending, json.dumps({
-                "version": JOURNAL_VERSION, "moves": [move._asdict() for move in moves],
-                "made": [], "loose": {}}).encode(), KEY_MODE)
-            fsync_path(pending)
-            os.rename(pending, journal)
-            fsync_path(self.staging)
+            self._write_journal(moves, [], {})
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {describe(error)}") from None
         interrupts.check()  # the last moment a signal cancels the run
